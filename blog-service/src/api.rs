@@ -1,0 +1,210 @@
+//! The HTTP API: routes, extractors that answer bad input with JSON errors, and the middleware stack.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::{IntoParams, OpenApi};
+
+use crate::config::Config;
+use crate::error::{ApiError, ErrorBody, code_for_status, error_response};
+use crate::model::{self, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Post, PostInput, PostPage};
+use crate::store::{Cursor, Store};
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+}
+
+/// A JSON body whose rejections (wrong content type, malformed, too large, wrong shape) become
+/// [`ApiError`]s instead of axum's plain-text answers.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct JsonBody<T>(pub T);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    next: Option<String>,
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn checked_id(id: &str) -> ApiResult<&str> {
+    // An id that is not a UUID cannot name a post: answer 404 without asking the store.
+    if model::is_valid_id(id) { Ok(id) } else { Err(ApiError::NotFound) }
+}
+
+/// List posts, newest first.
+#[utoipa::path(get, path = "/blogs", params(ListParams), responses(
+    (status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
+pub(crate) async fn list_posts(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<PostPage>> {
+    let Query(params) = query?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+    if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest("invalid_query", format!("limit must be between 1 and {MAX_PAGE_LIMIT}")));
+    }
+    let cursor = params.next.as_deref().map(Cursor::decode).transpose()?;
+    Ok(Json(state.store.list(limit, cursor.as_ref()).await?))
+}
+
+/// One post.
+#[utoipa::path(get, path = "/blogs/{id}", params(("id" = String, Path)), responses(
+    (status = 200, body = Post), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_post(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Post>> {
+    let post = state.store.get(checked_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(post))
+}
+
+/// Create a post; the server makes its id and timestamps.
+#[utoipa::path(post, path = "/blogs", request_body = PostInput, security(("bearer" = [])), responses(
+    (status = 201, body = Post, headers(("Location" = String))),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+    (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_post(
+    State(state): State<AppState>,
+    JsonBody(input): JsonBody<PostInput>,
+) -> ApiResult<Response> {
+    input.validate()?;
+    let post = model::new_post(input);
+    state.store.create(&post).await?;
+    let location = HeaderValue::from_str(&format!("/blogs/{}", post.id)).map_err(|e| ApiError::Store(e.to_string()))?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(post)).into_response())
+}
+
+/// Replace the title, author and body of an existing post (never creates one).
+#[utoipa::path(put, path = "/blogs/{id}", params(("id" = String, Path)), request_body = PostInput,
+    security(("bearer" = [])), responses(
+    (status = 200, body = Post), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn replace_post(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<PostInput>,
+) -> ApiResult<Json<Post>> {
+    let id = checked_id(&id)?;
+    input.validate()?;
+    let post = state.store.replace(id, &input.title, &input.author, &input.body, &model::now_rfc3339()).await?;
+    Ok(Json(post))
+}
+
+/// Delete a post.
+#[utoipa::path(delete, path = "/blogs/{id}", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_post(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.store.delete(checked_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", responses((status = 200)))]
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// The store answers.
+#[utoipa::path(get, path = "/readyz", responses((status = 200), (status = 503, body = ErrorBody)))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    state.store.ping().await?;
+    Ok(Json(serde_json::json!({"status": "ready"})))
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::ApiDoc::openapi())
+}
+
+async fn index(State(state): State<AppState>) -> ApiResult<Html<String>> {
+    let recent = state.store.list(DEFAULT_PAGE_LIMIT, None).await?;
+    Ok(Html(crate::page::render(&state.config, &recent.items)))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::Rejected(StatusCode::NOT_FOUND, "no such route".to_owned())
+}
+
+/// With a `WRITE_TOKEN` configured, writes need `Authorization: Bearer <token>`; reads stay open.
+async fn require_write_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let is_write = matches!(*request.method(), Method::POST | Method::PUT | Method::DELETE | Method::PATCH);
+    if let (true, Some(expected)) = (is_write, state.config.write_token.as_deref()) {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+            return ApiError::Unauthorized.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Middleware that answers in plain text (timeouts, 405s, limits) get the same JSON error shape
+/// as the handlers, so a client parses every error one way.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+        let mut json = error_response(status, code_for_status(status), reason);
+        if let Some(allow) = response.headers().get(header::ALLOW) {
+            json.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+        return json;
+    }
+    response
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers([header::LOCATION])
+        .max_age(Duration::from_secs(600));
+    if config.cors_any_origin {
+        return layer.allow_origin(AllowOrigin::any());
+    }
+    let origins: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    layer.allow_origin(AllowOrigin::list(origins))
+}
+
+/// The whole service: the same router runs in the container and inside Lambda.
+pub fn app(state: AppState) -> Router {
+    let config = Arc::clone(&state.config);
+    let blogs = Router::new()
+        .route("/blogs", get(list_posts).post(create_post))
+        .route("/blogs/{id}", get(get_post).put(replace_post).delete(delete_post))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_write_token));
+    Router::new()
+        .merge(blogs)
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.max_request_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(middleware::map_response(json_errors))
+        .layer(cors(&config))
+        .layer(TraceLayer::new_for_http())
+}

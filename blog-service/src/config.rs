@@ -1,0 +1,136 @@
+//! Settings read once from the environment, with the defaults a container and a Lambda need.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the service runs; see the README for every variable.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PORT`: where the container server listens (default 8080).
+    pub port: u16,
+    /// `TABLE_NAME`: DynamoDB table; when unset, the embedded store is used.
+    pub table_name: Option<String>,
+    /// `DATA_DIR`: the embedded store's folder (default `./data`, `/tmp/blog-data` in Lambda).
+    pub data_dir: PathBuf,
+    /// `WRITE_TOKEN`: when set, writes need `Authorization: Bearer <token>`.
+    pub write_token: Option<String>,
+    /// `FUNCTIONS_URL` / `CONTAINERS_URL`: the two variants' APIs, offered by the HTML page.
+    pub functions_url: Option<String>,
+    pub containers_url: Option<String>,
+    /// Origins allowed by CORS: those of the two URLs above plus `CORS_ALLOWED_ORIGINS` (comma-separated).
+    pub cors_origins: Vec<String>,
+    /// `CORS_ALLOWED_ORIGINS=*` allows every origin.
+    pub cors_any_origin: bool,
+    /// `REQUEST_TIMEOUT_SECS` (default 10).
+    pub request_timeout: Duration,
+    /// `MAX_REQUEST_BYTES` (default 512 KiB: a 64 KiB body even when every character is JSON-escaped).
+    pub max_request_bytes: usize,
+    /// `LOG_FORMAT=text` for human-readable logs; JSON otherwise.
+    pub json_logs: bool,
+    /// Set when `AWS_LAMBDA_RUNTIME_API` says we run inside Lambda.
+    pub in_lambda: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::from_lookup(|_| None)
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    #[must_use]
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any name → value lookup (tests pass a map). Empty values
+    /// count as unset; unparsable numbers fall back to the default with a warning.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let number = |name: &str, default: u64| match var(name) {
+            None => default,
+            Some(text) => text.parse().unwrap_or_else(|_| {
+                tracing::warn!(variable = name, value = %text, default, "not a number; using the default");
+                default
+            }),
+        };
+        let in_lambda = var("AWS_LAMBDA_RUNTIME_API").is_some();
+        let functions_url = var("FUNCTIONS_URL");
+        let containers_url = var("CONTAINERS_URL");
+        let extra_origins = var("CORS_ALLOWED_ORIGINS").unwrap_or_default();
+        let cors_any_origin = extra_origins.split(',').any(|o| o.trim() == "*");
+        let cors_origins = [functions_url.as_deref(), containers_url.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain(extra_origins.split(','))
+            .filter_map(origin_of)
+            .collect();
+        let default_dir = if in_lambda { "/tmp/blog-data" } else { "data" };
+        Self {
+            port: u16::try_from(number("PORT", 8080)).unwrap_or(8080),
+            table_name: var("TABLE_NAME"),
+            data_dir: PathBuf::from(var("DATA_DIR").unwrap_or_else(|| default_dir.to_owned())),
+            write_token: var("WRITE_TOKEN"),
+            functions_url,
+            containers_url,
+            cors_origins,
+            cors_any_origin,
+            request_timeout: Duration::from_secs(number("REQUEST_TIMEOUT_SECS", 10)),
+            max_request_bytes: usize::try_from(number("MAX_REQUEST_BYTES", 512 * 1024)).unwrap_or(512 * 1024),
+            json_logs: var("LOG_FORMAT").is_none_or(|f| f != "text"),
+            in_lambda,
+        }
+    }
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
+fn origin_of(url: &str) -> Option<String> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    if host.is_empty() || !matches!(scheme, "http" | "https") {
+        return None;
+    }
+    Some(format!("{scheme}://{host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn cors_origins_come_from_both_urls_and_the_extra_list() {
+        let c = config(&[
+            ("FUNCTIONS_URL", "https://abc.execute-api.us-west-1.amazonaws.com/"),
+            ("CONTAINERS_URL", "http://demo-1.us-west-1.elb.amazonaws.com/blogs"),
+            ("CORS_ALLOWED_ORIGINS", "http://localhost:3000, not a url"),
+        ]);
+        assert_eq!(
+            c.cors_origins,
+            [
+                "https://abc.execute-api.us-west-1.amazonaws.com",
+                "http://demo-1.us-west-1.elb.amazonaws.com",
+                "http://localhost:3000"
+            ]
+        );
+        assert!(!c.cors_any_origin);
+        assert!(config(&[("CORS_ALLOWED_ORIGINS", "*")]).cors_any_origin);
+    }
+
+    #[test]
+    fn defaults_differ_inside_lambda() {
+        let container = config(&[]);
+        assert_eq!((container.port, container.data_dir.as_path()), (8080, std::path::Path::new("data")));
+        let lambda = config(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"), ("PORT", "nope")]);
+        assert!(lambda.in_lambda);
+        assert_eq!(lambda.data_dir, PathBuf::from("/tmp/blog-data"));
+        assert_eq!(lambda.port, 8080);
+    }
+}

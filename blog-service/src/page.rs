@@ -1,0 +1,172 @@
+//! The HTML page at `/`: reads, writes and deletes posts through the API the reader picks.
+//!
+//! The first list is rendered on the server (escaped here); everything the script adds later goes
+//! through `textContent`, never `innerHTML`, so user content is never parsed as markup.
+
+use crate::config::Config;
+use crate::model::Post;
+
+/// Escapes text for HTML element content and quoted attribute values.
+#[must_use]
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn render_post(post: &Post) -> String {
+    format!(
+        "<article data-id=\"{id}\"><h2>{title}</h2><p class=\"meta\">by {author} · {created}</p><pre>{body}</pre></article>",
+        id = escape_html(&post.id),
+        title = escape_html(&post.title),
+        author = escape_html(&post.author),
+        created = escape_html(&post.created_at),
+        body = escape_html(&post.body),
+    )
+}
+
+/// The whole page, with `posts` as the first list.
+#[must_use]
+pub fn render(config: &Config, posts: &[Post]) -> String {
+    let url = |u: &Option<String>| escape_html(u.as_deref().unwrap_or(""));
+    let list: String = posts.iter().map(render_post).collect();
+    TEMPLATE
+        .replace("{{functions_url}}", &url(&config.functions_url))
+        .replace("{{containers_url}}", &url(&config.containers_url))
+        .replace("{{posts}}", &list)
+}
+
+const TEMPLATE: &str = r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Blog</title>
+<style>
+ body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; }
+ fieldset { margin-bottom: 1rem; } input[type=text], input[type=url], input[type=password], textarea { width: 100%; box-sizing: border-box; }
+ textarea { min-height: 8rem; } article { border-top: 1px solid #ccc; padding: .5rem 0; }
+ .meta { color: #555; font-size: .9rem; } pre { white-space: pre-wrap; font-family: inherit; }
+ #status { min-height: 1.5rem; color: #a00; }
+</style>
+</head>
+<body>
+<h1>Blog</h1>
+<fieldset id="api" data-functions-url="{{functions_url}}" data-containers-url="{{containers_url}}">
+ <legend>API</legend>
+ <label><input type="radio" name="api" value="same" checked> This server</label>
+ <label><input type="radio" name="api" value="functions"> Functions URL</label>
+ <label><input type="radio" name="api" value="containers"> Containers URL</label>
+ <label><input type="radio" name="api" value="custom"> Other:</label>
+ <input type="url" id="custom-url" placeholder="https://...">
+ <p class="meta">Talking to: <span id="api-url"></span></p>
+</fieldset>
+<form id="new-post">
+ <fieldset><legend>Write a post</legend>
+  <label>Title <input type="text" name="title" maxlength="200" required></label>
+  <label>Author <input type="text" name="author" maxlength="100" required></label>
+  <label>Body <textarea name="body" required></textarea></label>
+  <label>Write token (if the server needs one) <input type="password" id="token" autocomplete="off"></label>
+  <button type="submit">Publish</button>
+ </fieldset>
+</form>
+<p id="status" role="status"></p>
+<section id="posts">{{posts}}</section>
+<button id="more" hidden>Older posts</button>
+<script>
+"use strict";
+const api = document.getElementById("api");
+const urls = { same: "", functions: api.dataset.functionsUrl, containers: api.dataset.containersUrl };
+for (const choice of ["functions", "containers"]) {
+  if (!urls[choice]) api.querySelector(`input[value=${choice}]`).disabled = true;
+}
+let next = null;
+function base() {
+  const choice = api.querySelector("input[name=api]:checked").value;
+  const url = choice === "custom" ? document.getElementById("custom-url").value : urls[choice];
+  return (url || "").replace(/\/+$/, "");
+}
+function say(text) { document.getElementById("status").textContent = text; }
+async function call(method, path, body) {
+  const headers = {};
+  const token = document.getElementById("token").value;
+  if (token) headers["Authorization"] = "Bearer " + token;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(base() + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!res.ok) {
+    let message = res.status + " " + res.statusText;
+    try { const err = await res.json(); message = err.message || message; } catch (_) {}
+    throw new Error(message);
+  }
+  return res.status === 204 ? null : res.json();
+}
+function postElement(post) {
+  const article = document.createElement("article");
+  const h2 = document.createElement("h2"); h2.textContent = post.title;
+  const meta = document.createElement("p"); meta.className = "meta"; meta.textContent = "by " + post.author + " · " + post.createdAt;
+  const body = document.createElement("pre"); body.textContent = post.body;
+  const del = document.createElement("button"); del.textContent = "Delete";
+  del.addEventListener("click", async () => {
+    try { await call("DELETE", "/blogs/" + encodeURIComponent(post.id)); article.remove(); say(""); } catch (e) { say(e.message); }
+  });
+  article.append(h2, meta, body, del);
+  return article;
+}
+async function load(more) {
+  document.getElementById("api-url").textContent = base() || location.origin;
+  try {
+    const page = await call("GET", "/blogs?limit=20" + (more && next ? "&next=" + encodeURIComponent(next) : ""));
+    const list = document.getElementById("posts");
+    if (!more) list.replaceChildren();
+    for (const post of page.items) list.append(postElement(post));
+    next = page.next || null;
+    document.getElementById("more").hidden = !next;
+    say("");
+  } catch (e) { say("Could not load posts: " + e.message); }
+}
+document.getElementById("new-post").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    await call("POST", "/blogs", { title: form.title.value, author: form.author.value, body: form.body.value });
+    form.reset(); await load(false);
+  } catch (e) { say("Could not publish: " + e.message); }
+});
+api.addEventListener("change", () => load(false));
+document.getElementById("custom-url").addEventListener("change", () => load(false));
+document.getElementById("more").addEventListener("click", () => load(true));
+load(false);
+</script>
+</body>
+</html>
+"##;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_markup_character() {
+        assert_eq!(
+            escape_html(r#"<a href="x" onclick='y'>&</a>"#),
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn urls_land_in_attributes_escaped() {
+        let config = Config { functions_url: Some("https://f.example/\"><script>".into()), ..Config::default() };
+        let html = render(&config, &[]);
+        assert!(html.contains(r#"data-functions-url="https://f.example/&quot;&gt;&lt;script&gt;""#));
+        assert!(!html.contains("{{"));
+    }
+}
