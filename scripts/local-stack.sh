@@ -6,6 +6,10 @@
 #   scripts/local-stack.sh env    [DIR]   print the exports a shell or a test needs
 #   scripts/local-stack.sh status [DIR]   show which of the stack's processes are alive
 #   scripts/local-stack.sh down   [DIR]   stop exactly the processes `up` started, by PID
+#   scripts/local-stack.sh moto-path      install moto if missing; print the moto_server path
+#
+# `up DIR --owner-pid PID` also stops the stack when process PID exits (test harnesses use it, so
+# a crashed test run leaves nothing running).
 #
 # Every port is a free loopback port picked at start, and all state lives in DIR, so several
 # stacks can run at once. Binaries are cached under $BLOG_STACK_CACHE (default
@@ -13,6 +17,7 @@
 # otherwise built once from Debian bookworm's `kubernetes` source package (see DESIGN.md).
 set -euo pipefail
 
+SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 CACHE=${BLOG_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/blog-operator}
 MOTO_VERSION=${MOTO_VERSION:-5.2.5}
 KUBE_SRC_VERSION=1.20.2
@@ -300,15 +305,27 @@ cmd_status() {
 cmd_down() {
   local dir; dir=$(state_dir "${1:-}")
   for p in kube-apiserver moto etcd; do stop_pid "$dir/$p.pid"; done
+  rm -f "$dir/watchdog.pid"
   rm -rf "$dir/etcd-data"
   log "down: $dir"
 }
 
+# Stops the stack in DIR once process OWNER is gone; detached from the caller's terminal and pipes.
+watch_owner() {
+  local dir=$1 owner=$2
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" down "$3"' _ "$owner" "$SELF" "$dir" \
+    </dev/null >>"$dir/watchdog.log" 2>&1 &
+  echo $! >"$dir/watchdog.pid"
+}
+
 case "${1:-}" in
   install) cmd_install ;;
-  up) cmd_up "${2:-}" ;;
+  moto-path) find_moto ;;
+  up)
+    cmd_up "${2:-}"
+    if [ "${3:-}" = --owner-pid ] && [ -n "${4:-}" ]; then watch_owner "$(state_dir "${2:-}")" "$4"; fi ;;
   env) cmd_env "${2:-}" ;;
   status) cmd_status "${2:-}" ;;
   down) cmd_down "${2:-}" ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

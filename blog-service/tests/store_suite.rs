@@ -1,0 +1,160 @@
+//! One store test suite, run against both backends: the embedded store on a temporary folder, and
+//! DynamoDB on the moto AWS emulator (started by the test set-up; a failure to start fails the test).
+
+use std::sync::Arc;
+
+use blog_service::model::{PostInput, new_post};
+use blog_service::store::{Cursor, DynamoStore, EmbeddedStore, Store, StoreError, dynamo};
+use blog_tests::{Moto, unique_name};
+
+fn input(title: &str) -> PostInput {
+    PostInput { title: title.into(), author: "ada".into(), body: format!("body of {title}") }
+}
+
+async fn create_n(store: &dyn Store, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let post = new_post(input(&format!("post {i}")));
+        store.create(&post).await.expect("create");
+        ids.push(post.id);
+    }
+    ids
+}
+
+async fn create_get_and_never_overwrite(store: Arc<dyn Store>) {
+    let post = new_post(input("hello <world>"));
+    store.create(&post).await.expect("create");
+    assert_eq!(store.get(&post.id).await.expect("get"), Some(post.clone()));
+    assert_eq!(store.get(&uuid::Uuid::now_v7().to_string()).await.expect("get missing"), None);
+    let mut clash = new_post(input("other"));
+    clash.id = post.id.clone();
+    assert!(matches!(store.create(&clash).await, Err(StoreError::AlreadyExists)));
+    assert_eq!(store.get(&post.id).await.expect("get").map(|p| p.title), Some("hello <world>".into()));
+}
+
+async fn lists_newest_first_in_pages(store: Arc<dyn Store>) {
+    let empty = store.list(10, None).await.expect("list empty");
+    assert!(empty.items.is_empty() && empty.next.is_none());
+
+    let mut ids = create_n(&*store, 5).await;
+    ids.reverse(); // newest first
+    let mut seen = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    let mut pages = 0;
+    loop {
+        let page = store.list(2, cursor.as_ref()).await.expect("list");
+        pages += 1;
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|p| p.id.clone()));
+        match page.next {
+            Some(next) => cursor = Some(Cursor::decode(&next).expect("cursor the store made")),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every post once, newest first");
+    assert_eq!(pages, 3, "5 posts in pages of 2: the last page says there is no next");
+
+    let exact = store.list(5, None).await.expect("list all");
+    assert_eq!(exact.items.len(), 5);
+    assert!(exact.next.is_none(), "a full last page has no next cursor");
+}
+
+async fn replace_only_existing(store: Arc<dyn Store>) {
+    let post = new_post(input("draft"));
+    store.create(&post).await.expect("create");
+    let replaced =
+        store.replace(&post.id, "final", "grace", "new body", "2030-01-01T00:00:00.000Z").await.expect("replace");
+    assert_eq!(
+        (replaced.title.as_str(), replaced.author.as_str(), replaced.body.as_str()),
+        ("final", "grace", "new body")
+    );
+    assert_eq!(replaced.created_at, post.created_at, "creation time is kept");
+    assert_eq!(replaced.updated_at, "2030-01-01T00:00:00.000Z");
+    assert_eq!(store.get(&post.id).await.expect("get"), Some(replaced));
+
+    let missing = uuid::Uuid::now_v7().to_string();
+    assert!(matches!(store.replace(&missing, "t", "a", "b", "now").await, Err(StoreError::NotFound)));
+    assert_eq!(store.get(&missing).await.expect("get"), None, "replace never creates");
+}
+
+async fn delete_only_existing(store: Arc<dyn Store>) {
+    let post = new_post(input("doomed"));
+    store.create(&post).await.expect("create");
+    store.delete(&post.id).await.expect("delete");
+    assert_eq!(store.get(&post.id).await.expect("get"), None);
+    assert!(matches!(store.delete(&post.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.replace(&post.id, "t", "a", "b", "now").await, Err(StoreError::NotFound)));
+}
+
+async fn large_posts_page_fully(store: Arc<dyn Store>) {
+    // 20 posts of 60 KiB exceed DynamoDB's 1 MB query page: the store must keep reading.
+    for i in 0..20 {
+        let mut post = new_post(input(&format!("big {i}")));
+        post.body = "x".repeat(60 * 1024);
+        store.create(&post).await.expect("create big");
+    }
+    let page = store.list(20, None).await.expect("list");
+    assert_eq!(page.items.len(), 20);
+    assert!(page.next.is_none());
+    let shorter = store.list(19, None).await.expect("list");
+    assert_eq!(shorter.items.len(), 19);
+    assert!(shorter.next.is_some());
+}
+
+async fn ping_answers(store: Arc<dyn Store>) {
+    store.ping().await.expect("ping");
+}
+
+fn embedded() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    (Arc::new(EmbeddedStore::open(dir.path()).expect("open")), dir)
+}
+
+/// A fresh table of the blog's layout on the emulator.
+async fn dynamodb() -> Arc<dyn Store> {
+    let moto = Moto::shared();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let table = unique_name("blog-test");
+    dynamo::table_schema(client.create_table().table_name(&table)).send().await.expect("create table on the emulator");
+    Arc::new(DynamoStore::new(client, table))
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod embedded_store {
+            $(#[tokio::test] async fn $case() { let (store, _dir) = super::embedded(); super::$case(store).await; })*
+        }
+        mod dynamodb_store {
+            $(#[tokio::test] async fn $case() { super::$case(super::dynamodb().await).await; })*
+        }
+    };
+}
+
+suite!(
+    create_get_and_never_overwrite,
+    lists_newest_first_in_pages,
+    replace_only_existing,
+    delete_only_existing,
+    large_posts_page_fully,
+    ping_answers,
+);
+
+#[tokio::test]
+async fn embedded_store_keeps_posts_across_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let post = new_post(input("durable"));
+    {
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        store.create(&post).await.expect("create");
+    }
+    let reopened = EmbeddedStore::open(dir.path()).expect("reopen");
+    assert_eq!(reopened.get(&post.id).await.expect("get"), Some(post));
+}
+
+#[tokio::test]
+async fn dynamodb_ping_fails_for_a_missing_table() {
+    let moto = Moto::shared();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let store = DynamoStore::new(client, unique_name("no-such-table"));
+    assert!(matches!(store.ping().await, Err(StoreError::Backend(_))));
+}

@@ -1,0 +1,283 @@
+//! Test support: the AWS emulator and the local stack (kube-apiserver + etcd + moto), unique names
+//! and namespaces per test, and log tails when a test fails.
+//!
+//! Servers are started once per test process and stop when that process ends (a watchdog follows
+//! the process id), so a crashed or killed test run leaves nothing behind. A stack already up — say
+//! from `make test`, which exports `BLOG_STACK_DIR` — is joined instead of started.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// The workspace's root folder.
+#[must_use]
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn local_stack_script() -> PathBuf {
+    workspace_root().join("scripts/local-stack.sh")
+}
+
+/// A free TCP port on loopback (the OS picks it).
+///
+/// # Panics
+/// When no port can be bound on 127.0.0.1.
+#[must_use]
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("bound address").port()
+}
+
+/// A name no other test (or earlier run) uses: `prefix-` and 8 random hex digits.
+#[must_use]
+pub fn unique_name(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &id[..8])
+}
+
+/// A throwaway folder under `target/test-state`, kept after the run so logs can be read.
+fn state_folder(kind: &str) -> PathBuf {
+    let dir = workspace_root().join("target/test-state").join(format!("{kind}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create test state folder");
+    dir
+}
+
+/// The status code of `GET http://{addr}{path}`, over a plain socket: readiness probes need no client.
+fn http_status(addr: &str, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// The last `lines` lines of a log file, or a note that it is missing.
+#[must_use]
+pub fn tail(path: &Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(err) => format!("({}: {err})", path.display()),
+    }
+}
+
+/// The moto AWS emulator on a free loopback port, one per test process.
+pub struct Moto {
+    pub endpoint: String,
+    pub log: PathBuf,
+}
+
+impl Moto {
+    /// The process's emulator: the local stack's when one is joined (`BLOG_STACK_DIR`), otherwise
+    /// one started now.
+    ///
+    /// # Panics
+    /// When moto cannot be installed or started: tests that need it fail loudly, never skip.
+    pub fn shared() -> &'static Moto {
+        static MOTO: OnceLock<Moto> = OnceLock::new();
+        MOTO.get_or_init(|| {
+            if let Some(stack) = Stack::joined() {
+                return Moto { endpoint: stack.aws_endpoint.clone(), log: stack.dir.join("moto.log") };
+            }
+            Moto::start().unwrap_or_else(|err| panic!("cannot start the moto AWS emulator: {err:#}"))
+        })
+    }
+
+    fn start() -> anyhow::Result<Moto> {
+        let out = Command::new("bash").arg(local_stack_script()).arg("moto-path").stderr(Stdio::inherit()).output()?;
+        if !out.status.success() {
+            bail!("scripts/local-stack.sh moto-path failed");
+        }
+        let moto_server = String::from_utf8(out.stdout)?.trim().to_owned();
+        let dir = state_folder("moto");
+        let log = dir.join("moto.log");
+        for _ in 0..3 {
+            let port = free_port();
+            let addr = format!("127.0.0.1:{port}");
+            // A shell watchdog stops moto when this test process exits, however it exits.
+            let script = format!(
+                "\"$0\" -H 127.0.0.1 -p {port} >\"$1\" 2>&1 & m=$!; \
+                 while kill -0 {owner} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
+                owner = std::process::id()
+            );
+            Command::new("sh")
+                .args(["-c", &script, &moto_server])
+                .arg(&log)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("spawn moto_server")?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                if http_status(&addr, "/moto-api/data.json") == Some(200) {
+                    return Ok(Moto { endpoint: format!("http://{addr}"), log });
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        bail!("moto_server did not answer; its log:\n{}", tail(&log, 30))
+    }
+
+    /// An AWS configuration pointed at this emulator, with fake credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        sdk_config_for(&self.endpoint).await
+    }
+}
+
+/// An AWS configuration for an emulator endpoint: fake static credentials, region us-west-1.
+pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-west-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// A local stack: kube-apiserver + etcd + moto, from `scripts/local-stack.sh`.
+pub struct Stack {
+    pub dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub aws_endpoint: String,
+}
+
+impl Stack {
+    /// The process's stack: the one named by `BLOG_STACK_DIR` when it is up, otherwise one started
+    /// now in a fresh folder and stopped when this process exits.
+    ///
+    /// # Panics
+    /// When the stack cannot be brought up; the message carries the script's output.
+    pub fn shared() -> &'static Stack {
+        static STACK: OnceLock<Stack> = OnceLock::new();
+        STACK.get_or_init(|| {
+            Stack::joined().unwrap_or_else(|| Stack::start().unwrap_or_else(|err| panic!("local stack: {err:#}")))
+        })
+    }
+
+    /// The stack `BLOG_STACK_DIR` names, if its processes are alive.
+    fn joined() -> Option<Stack> {
+        let dir = PathBuf::from(std::env::var_os("BLOG_STACK_DIR")?);
+        let alive = Command::new("bash")
+            .arg(local_stack_script())
+            .arg("status")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !alive {
+            return None;
+        }
+        Stack::read(dir).ok()
+    }
+
+    fn start() -> anyhow::Result<Stack> {
+        let dir = state_folder("stack");
+        let status = Command::new("bash")
+            .arg(local_stack_script())
+            .arg("up")
+            .arg(&dir)
+            .arg("--owner-pid")
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("scripts/local-stack.sh up {} failed (see its messages above)", dir.display());
+        }
+        Stack::read(dir)
+    }
+
+    fn read(dir: PathBuf) -> anyhow::Result<Stack> {
+        let port = std::fs::read_to_string(dir.join("moto.port")).context("moto.port")?;
+        Ok(Stack { kubeconfig: dir.join("kubeconfig"), aws_endpoint: format!("http://127.0.0.1:{}", port.trim()), dir })
+    }
+
+    /// A client for this stack's kube-apiserver, as the admin. Make one per test: a client belongs
+    /// to the tokio runtime that made it.
+    ///
+    /// # Errors
+    /// When the kubeconfig cannot be read.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default()).await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// An AWS configuration pointed at this stack's emulator.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        sdk_config_for(&self.aws_endpoint).await
+    }
+
+    /// The tails of the stack's logs, for a failing test's output.
+    #[must_use]
+    pub fn log_tails(&self, lines: usize) -> String {
+        ["kube-apiserver.log", "moto.log", "etcd.log", "operator.log"]
+            .iter()
+            .map(|name| format!("----- {name} (last {lines} lines) -----\n{}", tail(&self.dir.join(name), lines)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A guard that prints the log tails if the test panics while it is alive.
+    #[must_use]
+    pub fn logs_on_failure(&self) -> LogsOnFailure<'_> {
+        LogsOnFailure(self)
+    }
+}
+
+/// Prints the stack's log tails when dropped during a panic (a failing assertion).
+pub struct LogsOnFailure<'a>(&'a Stack);
+
+impl Drop for LogsOnFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed; stack state in {}\n{}", self.0.dir.display(), self.0.log_tails(40));
+        }
+    }
+}
+
+/// A namespace of its own for one test, labelled so leftovers are easy to find.
+pub struct TestNamespace {
+    pub name: String,
+}
+
+impl TestNamespace {
+    /// Creates `prefix-xxxxxxxx`.
+    ///
+    /// # Errors
+    /// When the API server refuses the namespace.
+    pub async fn create(client: &kube::Client, prefix: &str) -> anyhow::Result<Self> {
+        use k8s_openapi::api::core::v1::Namespace;
+        let name = unique_name(prefix);
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"blogs.serverless.dev/test": "true"}}
+        }))?;
+        kube::Api::<Namespace>::all(client.clone()).create(&Default::default(), &namespace).await?;
+        Ok(Self { name })
+    }
+
+    /// Deletes the namespace (the stack has no namespace controller, so its objects stay in etcd
+    /// until the stack stops; names are unique, so that is harmless).
+    ///
+    /// # Errors
+    /// When the API server refuses the deletion.
+    pub async fn delete(self, client: &kube::Client) -> anyhow::Result<()> {
+        use k8s_openapi::api::core::v1::Namespace;
+        kube::Api::<Namespace>::all(client.clone()).delete(&self.name, &Default::default()).await?;
+        Ok(())
+    }
+}
