@@ -75,7 +75,7 @@ find_kube_apiserver() {
 build_kube_apiserver() {
   local out=$1 work="$CACHE/src"
   log "building kube-apiserver $KUBE_SRC_VERSION from Debian source (once; 5-10 minutes)"
-  apt_install golang-1.19-go golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev dpkg-dev
+  apt_install golang-1.19-go golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev dpkg-dev rsync make
   if ! ls "$work"/kubernetes-*/go.mod >/dev/null 2>&1; then
     if ! apt-get source --print-uris kubernetes >/dev/null 2>&1; then
       log "adding a deb-src entry for bookworm"
@@ -98,15 +98,11 @@ EOF
     [ -d "/usr/share/gocode/src/$pkg" ] || die "Debian's copy of $pkg is missing"
     rm -rf "${tree:?}/vendor/$pkg" && cp -r "/usr/share/gocode/src/$pkg" "$tree/vendor/$pkg"
   done
-  # Kubernetes 1.20 builds in GOPATH mode (its own `make` does the same): the staging repos are
-  # symlinked into vendor/, which module mode rejects.
-  local gopath="$CACHE/gopath" v=k8s.io/kubernetes/vendor/k8s.io/component-base/version
-  mkdir -p "$gopath/src/k8s.io" "$(dirname "$out")"
-  ln -sfn "$tree" "$gopath/src/k8s.io/kubernetes"
-  (cd "$gopath/src/k8s.io/kubernetes" && CGO_ENABLED=0 GO111MODULE=off GOPATH="$gopath" GOCACHE="$CACHE/go-build" \
-    "$GO" build -o "$out.tmp" \
-    -ldflags "-s -w -X $v.gitMajor=1 -X $v.gitMinor=20 -X $v.gitVersion=v$KUBE_SRC_VERSION -X $v.gitTreeState=clean" \
-    k8s.io/kubernetes/cmd/kube-apiserver) || die "go build of kube-apiserver failed (see above)"
+  # Kubernetes' own make runs the code generators (openapi, deepcopy) before the build.
+  mkdir -p "$(dirname "$out")"
+  (cd "$tree" && PATH="$(dirname "$GO"):$PATH" GOCACHE="$CACHE/go-build" GOFLAGS= GO111MODULE= \
+    make WHAT=cmd/kube-apiserver) >&2 || die "make WHAT=cmd/kube-apiserver failed (see above)"
+  cp "$tree/_output/local/bin/linux/$("$GO" env GOARCH)/kube-apiserver" "$out.tmp"
   mv "$out.tmp" "$out"
   log "built $out"
 }
