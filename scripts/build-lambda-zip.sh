@@ -21,8 +21,9 @@ if ! command -v "$cc" >/dev/null; then
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$cc_pkg" >/dev/null ||
     { echo "install $cc_pkg (it provides $cc) and retry" >&2; exit 1; }
 fi
-env_triple=$(echo "$triple" | tr a-z- A-Z_)
-export "CC_${triple//-/_}=$cc" "CARGO_TARGET_${env_triple}_LINKER=$cc"
+export "CC_${triple//-/_}=$cc"
+# Rust links musl targets statically with its own C runtime; a cross build only needs the linker.
+[ "$arch" = x86_64 ] || export "CARGO_TARGET_$(echo "$triple" | tr a-z- A-Z_)_LINKER=$cc"
 cargo build --locked --release -p blog-service --target "$triple"
 target=${CARGO_TARGET_DIR:-target}
 out=target/lambda
@@ -30,4 +31,7 @@ rm -rf "$out" && mkdir -p "$out/pkg"
 install -m 0755 "$target/$triple/release/blog-service" "$out/pkg/bootstrap"
 # Python's zipfile keeps the executable bit, which Lambda needs on `bootstrap`.
 (cd "$out/pkg" && python3 -m zipfile -c ../bootstrap.zip bootstrap)
-echo "$out/bootstrap.zip ($(du -h "$out/bootstrap.zip" | cut -f1), $arch, $(file -b "$out/pkg/bootstrap" | cut -d, -f1-2))"
+if file -b "$out/pkg/bootstrap" | grep -q 'dynamically linked'; then
+  echo "bootstrap is dynamically linked; Lambda's provided.al2023 has no musl loader" >&2; exit 1
+fi
+echo "$out/bootstrap.zip ($(du -h "$out/bootstrap.zip" | cut -f1), $arch, static)"

@@ -102,7 +102,10 @@ async fn crd_objects_are_created_watched_and_get_status() {
     let sneaky = Patch::Merge(json!({"spec": {"size": 9}, "status": {"phase": "Sneaky"}}));
     widgets.patch("first", &PatchParams::default(), &sneaky).await.expect("patch main resource");
     let stored = widgets.get("first").await.expect("get");
-    assert_eq!((stored.data["spec"]["size"].as_i64(), stored.data["status"]["phase"].as_str()), (Some(9), Some("Ready")));
+    assert_eq!(
+        (stored.data["spec"]["size"].as_i64(), stored.data["status"]["phase"].as_str()),
+        (Some(9), Some("Ready"))
+    );
 
     ns.delete(&client).await.expect("delete namespace");
 }
@@ -127,7 +130,9 @@ async fn the_schema_refuses_invalid_objects() {
     }
     let mut missing = widget("no-size", 1);
     missing.data["spec"] = json!({});
-    assert!(matches!(widgets.create(&PostParams::default(), &missing).await, Err(kube::Error::Api(s)) if s.code == 422));
+    assert!(
+        matches!(widgets.create(&PostParams::default(), &missing).await, Err(kube::Error::Api(s)) if s.code == 422)
+    );
     assert!(widgets.list(&Default::default()).await.expect("list").items.is_empty(), "nothing invalid was stored");
 
     ns.delete(&client).await.expect("delete namespace");

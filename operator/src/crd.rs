@@ -1,0 +1,326 @@
+//! The `BlogDeployment` custom resource: spec and status types; their doc comments become the
+//! CRD schema's descriptions (`crdgen` prints it).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A blog application on AWS, run as two serverless variants side by side: an AWS Lambda function
+/// behind an API Gateway HTTP API, and an ECS Fargate service behind an Application Load Balancer,
+/// both backed by one DynamoDB table.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "blogs.serverless.dev",
+    version = "v1alpha1",
+    kind = "BlogDeployment",
+    plural = "blogdeployments",
+    shortname = "bd",
+    namespaced,
+    status = "BlogDeploymentStatus",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Function URL","type":"string","jsonPath":".status.functionUrl"}"#,
+    printcolumn = r#"{"name":"Container URL","type":"string","jsonPath":".status.containerUrl"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BlogDeploymentSpec {
+    /// Container image of the blog service, e.g.
+    /// `123456789012.dkr.ecr.us-west-1.amazonaws.com/blog-service:1.0.0`. The Fargate tasks run it,
+    /// and so does the Lambda function unless `function.code` names a zip in S3. Lambda accepts
+    /// only Amazon ECR images in the function's own region and account.
+    #[schemars(length(min = 1, max = 512))]
+    pub image: String,
+
+    /// AWS region, e.g. `us-west-1`; the operator's default region when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+
+    /// The DynamoDB table both variants share.
+    #[serde(default)]
+    pub table: TableSpec,
+
+    /// The Lambda + API Gateway variant. Omit it, or set `enabled: false`, to skip it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionSpec>,
+
+    /// The ECS Fargate + Application Load Balancer variant. Omit it, or set `enabled: false`, to skip it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerSpec>,
+
+    /// How resources are sized: by hand, recommended from metrics, or applied automatically.
+    #[serde(default)]
+    pub allocation: AllocationSpec,
+}
+
+/// The DynamoDB table.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TableSpec {
+    /// `PayPerRequest` (on-demand, the default) or `Provisioned` (then set both capacities).
+    #[serde(default)]
+    pub billing_mode: BillingMode,
+    /// Read capacity units, for `Provisioned` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 40000))]
+    pub read_capacity_units: Option<i64>,
+    /// Write capacity units, for `Provisioned` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 40000))]
+    pub write_capacity_units: Option<i64>,
+    /// What happens to the table when the BlogDeployment is deleted: `Retain` (the default: the
+    /// posts survive) or `Delete`.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum BillingMode {
+    #[default]
+    PayPerRequest,
+    Provisioned,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    #[default]
+    Retain,
+    Delete,
+}
+
+/// The Lambda function and its HTTP API.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionSpec {
+    /// Set to `false` to remove this variant's resources and keep the rest.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Memory in MiB, 128 to 10240 (CPU grows with it).
+    #[serde(default = "default_function_memory", rename = "memoryMiB")]
+    #[schemars(range(min = 128, max = 10240))]
+    pub memory_mib: i32,
+    /// Timeout in seconds, 1 to 900. API Gateway answers 503 after 30 s whatever this says.
+    #[serde(default = "default_function_timeout")]
+    #[schemars(range(min = 1, max = 900))]
+    pub timeout_seconds: i32,
+    /// `arm64` (the default: cheaper per GB-second) or `x86_64`; the image must match.
+    #[serde(default)]
+    pub architecture: Architecture,
+    /// A zip of the `bootstrap` binary in S3 (`make lambda-zip`) to run instead of the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<S3Code>,
+}
+
+impl Default for FunctionSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            memory_mib: default_function_memory(),
+            timeout_seconds: default_function_timeout(),
+            architecture: Architecture::default(),
+            code: None,
+        }
+    }
+}
+
+/// A Lambda deployment package in S3, for the `provided.al2023` runtime.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Code {
+    #[schemars(length(min = 3, max = 63))]
+    pub s3_bucket: String,
+    #[schemars(length(min = 1, max = 1024))]
+    pub s3_key: String,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Architecture {
+    #[default]
+    #[serde(rename = "arm64")]
+    Arm64,
+    #[serde(rename = "x86_64")]
+    X86_64,
+}
+
+/// The Fargate service and its load balancer.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerSpec {
+    /// Set to `false` to remove this variant's resources and keep the rest.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Task CPU in Fargate units (1024 = 1 vCPU). Each value allows only some memory sizes:
+    /// 256 → 512–2048; 512 → 1024–4096; 1024 → 2048–8192; 2048 → 4096–16384; 4096 → 8192–30720
+    /// (steps of 1024); 8192 → 16384–61440 (steps of 4096); 16384 → 32768–122880 (steps of 8192).
+    #[serde(default = "default_container_cpu")]
+    #[schemars(extend("enum" = [256, 512, 1024, 2048, 4096, 8192, 16384]))]
+    pub cpu: i32,
+    /// Task memory in MiB; must suit `cpu` (see there).
+    #[serde(default = "default_container_memory", rename = "memoryMiB")]
+    #[schemars(range(min = 512, max = 122880))]
+    pub memory_mib: i32,
+    /// Tasks to run, 0 to 1000 (autoscaling, when set, moves it within its bounds).
+    #[serde(default = "default_desired_count")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub desired_count: i32,
+    /// The port the blog service listens on in the task.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// Path the load balancer probes for health.
+    #[serde(default = "default_health_check_path")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub health_check_path: String,
+    /// Task-count scaling through Application Auto Scaling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingSpec>,
+    /// Where the load balancer and tasks run: the region's default VPC and its subnets unless given.
+    #[serde(default)]
+    pub network: NetworkSpec,
+}
+
+impl Default for ContainerSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cpu: default_container_cpu(),
+            memory_mib: default_container_memory(),
+            desired_count: default_desired_count(),
+            port: default_port(),
+            health_check_path: default_health_check_path(),
+            autoscaling: None,
+            network: NetworkSpec::default(),
+        }
+    }
+}
+
+/// Target tracking on the service's average CPU.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalingSpec {
+    #[schemars(range(min = 0, max = 1000))]
+    pub min_tasks: i32,
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_tasks: i32,
+    /// Average CPU utilization to hold, in percent.
+    #[serde(default = "default_target_cpu")]
+    #[schemars(range(min = 10, max = 90))]
+    pub target_cpu_percent: i32,
+}
+
+/// The VPC and subnets; all empty means the region's default VPC and its default subnets.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkSpec {
+    /// `vpc-...`; required when `subnetIds` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// At least two `subnet-...` ids in distinct availability zones (an ALB needs two).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnet_ids: Vec<String>,
+}
+
+/// Right-sizing from observed metrics.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AllocationSpec {
+    /// `Manual` (sizes exactly as written), `Recommend` (the default: report a recommendation in
+    /// status) or `Auto` (apply it within bounds).
+    #[serde(default)]
+    pub mode: AllocationMode,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AllocationMode {
+    Manual,
+    #[default]
+    Recommend,
+    Auto,
+}
+
+/// What the operator observed and made. `Ready` summarises the other conditions for kstatus,
+/// Flux and Argo CD.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlogDeploymentStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The function variant's public URL (the HTTP API's endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_url: Option<String>,
+    /// The container variant's public URL (`http://` + the load balancer's DNS name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_url: Option<String>,
+    /// `Ready`, `TableReady`, `FunctionReady`, `ContainerReady`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Identifiers of the AWS resources the operator made.
+    #[serde(default)]
+    pub resources: ResourceIds,
+}
+
+/// ARNs and ids of what the operator made, for people and tools; the operator itself finds its
+/// resources again by name and ownership tags, never only from here.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceIds {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_function_memory() -> i32 {
+    512
+}
+fn default_function_timeout() -> i32 {
+    15
+}
+fn default_container_cpu() -> i32 {
+    256
+}
+fn default_container_memory() -> i32 {
+    512
+}
+fn default_desired_count() -> i32 {
+    2
+}
+fn default_port() -> i32 {
+    8080
+}
+fn default_health_check_path() -> String {
+    "/healthz".to_owned()
+}
+fn default_target_cpu() -> i32 {
+    60
+}
+
+impl BlogDeploymentSpec {
+    /// The function variant, when it is enabled.
+    #[must_use]
+    pub fn function_enabled(&self) -> Option<&FunctionSpec> {
+        self.function.as_ref().filter(|f| f.enabled)
+    }
+
+    /// The container variant, when it is enabled.
+    #[must_use]
+    pub fn container_enabled(&self) -> Option<&ContainerSpec> {
+        self.container.as_ref().filter(|c| c.enabled)
+    }
+}

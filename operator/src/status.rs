@@ -1,0 +1,179 @@
+//! Conditions computed from what a reconcile observed. Pure: the caller patches the result only
+//! when [`same_status`] says it changed, and a condition keeps its `lastTransitionTime` while its
+//! status stays the same.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::crd::BlogDeploymentStatus;
+
+pub const READY: &str = "Ready";
+pub const TABLE_READY: &str = "TableReady";
+pub const FUNCTION_READY: &str = "FunctionReady";
+pub const CONTAINER_READY: &str = "ContainerReady";
+
+/// How one part of the deployment stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartState {
+    pub ready: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+impl PartState {
+    #[must_use]
+    pub fn ready(reason: &str, message: impl Into<String>) -> Self {
+        Self { ready: true, reason: reason.to_owned(), message: message.into() }
+    }
+    #[must_use]
+    pub fn not_ready(reason: &str, message: impl Into<String>) -> Self {
+        Self { ready: false, reason: reason.to_owned(), message: message.into() }
+    }
+}
+
+/// What the status should say after one reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub generation: Option<i64>,
+    pub table: PartState,
+    pub function: PartState,
+    pub container: PartState,
+}
+
+fn condition(kind: &str, state: &PartState, generation: Option<i64>, now: &Time) -> Condition {
+    Condition {
+        type_: kind.to_owned(),
+        status: if state.ready { "True" } else { "False" }.to_owned(),
+        reason: state.reason.clone(),
+        message: state.message.clone(),
+        observed_generation: generation,
+        last_transition_time: now.clone(),
+    }
+}
+
+/// `Ready` summarises the parts: true when all are ready; otherwise it carries the first part
+/// that is not, so `kubectl get bd` and kstatus show the reason that matters.
+#[must_use]
+pub fn summary(observed: &Observed) -> PartState {
+    let parts = [("table", &observed.table), ("function", &observed.function), ("container", &observed.container)];
+    match parts.iter().find(|(_, state)| !state.ready) {
+        None => PartState::ready("Reconciled", "every enabled variant is ready"),
+        // An invalid spec blocks every part alike: say it once, without a part name.
+        Some((_, state)) if state.reason == "InvalidSpec" => (*state).clone(),
+        Some((part, state)) => PartState::not_ready(&state.reason, format!("{part}: {}", state.message)),
+    }
+}
+
+/// The conditions for `observed`, keeping `lastTransitionTime` from `previous` where a condition's
+/// status did not change.
+#[must_use]
+pub fn conditions(observed: &Observed, previous: &[Condition], now: &Time) -> Vec<Condition> {
+    let ready = summary(observed);
+    [
+        (READY, &ready),
+        (TABLE_READY, &observed.table),
+        (FUNCTION_READY, &observed.function),
+        (CONTAINER_READY, &observed.container),
+    ]
+    .into_iter()
+    .map(|(kind, state)| {
+        let mut new = condition(kind, state, observed.generation, now);
+        if let Some(old) = previous.iter().find(|c| c.type_ == kind && c.status == new.status) {
+            new.last_transition_time = old.last_transition_time.clone();
+        }
+        new
+    })
+    .collect()
+}
+
+/// An invalid spec: every condition false with reason `InvalidSpec` and the validation message.
+#[must_use]
+pub fn invalid_spec(generation: Option<i64>, message: &str) -> Observed {
+    let state = PartState::not_ready("InvalidSpec", message);
+    Observed { generation, table: state.clone(), function: state.clone(), container: state }
+}
+
+/// Whether two statuses say the same thing, ignoring condition timestamps.
+#[must_use]
+pub fn same_status(a: &BlogDeploymentStatus, b: &BlogDeploymentStatus) -> bool {
+    let strip = |s: &BlogDeploymentStatus| {
+        let mut s = s.clone();
+        for c in &mut s.conditions {
+            c.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        }
+        s
+    };
+    strip(a) == strip(b)
+}
+
+/// The `Ready` condition of a status, if any.
+#[must_use]
+pub fn ready_condition(status: &BlogDeploymentStatus) -> Option<&Condition> {
+    status.conditions.iter().find(|c| c.type_ == READY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(seconds).expect("valid time"))
+    }
+
+    fn observed(function_ready: bool) -> Observed {
+        Observed {
+            generation: Some(3),
+            table: PartState::ready("Active", "table blog-x is ACTIVE"),
+            function: if function_ready {
+                PartState::ready("Available", "https://abc.execute-api")
+            } else {
+                PartState::not_ready("Creating", "waiting for the function to become Active")
+            },
+            container: PartState::ready("Disabled", "the container variant is disabled"),
+        }
+    }
+
+    #[test]
+    fn ready_is_true_only_when_every_part_is() {
+        let all = conditions(&observed(true), &[], &at(10));
+        assert_eq!(all.len(), 4);
+        assert_eq!(
+            (all[0].type_.as_str(), all[0].status.as_str(), all[0].reason.as_str()),
+            (READY, "True", "Reconciled")
+        );
+        assert!(all.iter().all(|c| c.observed_generation == Some(3)));
+
+        let waiting = conditions(&observed(false), &[], &at(10));
+        assert_eq!((waiting[0].status.as_str(), waiting[0].reason.as_str()), ("False", "Creating"));
+        assert_eq!(waiting[0].message, "function: waiting for the function to become Active");
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_changes() {
+        let first = conditions(&observed(false), &[], &at(10));
+        let same = conditions(&observed(false), &first, &at(20));
+        assert!(same.iter().all(|c| c.last_transition_time == at(10)));
+        let flipped = conditions(&observed(true), &same, &at(30));
+        let time_of = |kind: &str| flipped.iter().find(|c| c.type_ == kind).map(|c| c.last_transition_time.clone());
+        assert_eq!(time_of(READY), Some(at(30)));
+        assert_eq!(time_of(FUNCTION_READY), Some(at(30)));
+        assert_eq!(time_of(TABLE_READY), Some(at(10)));
+    }
+
+    #[test]
+    fn same_status_ignores_only_timestamps() {
+        let a = BlogDeploymentStatus { conditions: conditions(&observed(true), &[], &at(1)), ..Default::default() };
+        let b = BlogDeploymentStatus { conditions: conditions(&observed(true), &[], &at(2)), ..Default::default() };
+        assert!(same_status(&a, &b));
+        let c = BlogDeploymentStatus { function_url: Some("https://x".into()), ..b.clone() };
+        assert!(!same_status(&b, &c));
+        let d = BlogDeploymentStatus { conditions: conditions(&observed(false), &[], &at(2)), ..Default::default() };
+        assert!(!same_status(&a, &d));
+    }
+
+    #[test]
+    fn invalid_spec_says_why_everywhere() {
+        let all = conditions(&invalid_spec(Some(4), "spec.image is empty"), &[], &at(1));
+        assert!(all.iter().all(|c| c.status == "False" && c.reason == "InvalidSpec"));
+        assert_eq!(all[0].message, "spec.image is empty");
+    }
+}

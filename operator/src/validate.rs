@@ -1,0 +1,348 @@
+//! Spec rules the CRD schema cannot express (Kubernetes 1.20 has no CEL): each broken rule becomes
+//! one sentence a person can act on. Pure: no client, no clock.
+
+use crate::crd::{BillingMode, BlogDeploymentSpec, ContainerSpec};
+
+/// Why a spec is refused: every broken rule, in spec order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct InvalidSpec(pub Vec<String>);
+
+/// Checks every rule and reports all that fail at once, so one edit can fix them all.
+///
+/// # Errors
+/// [`InvalidSpec`] listing each broken rule.
+pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
+    let mut problems = Vec::new();
+    if let Err(why) = check_image_reference(&spec.image) {
+        problems.push(format!("spec.image {:?} is not an image reference: {why}", spec.image));
+    }
+    if let Some(region) = &spec.region
+        && !is_region(region)
+    {
+        problems.push(format!("spec.region {region:?} is not an AWS region name such as us-west-1"));
+    }
+    if spec.function_enabled().is_none() && spec.container_enabled().is_none() {
+        problems.push("enable at least one variant: spec.function or spec.container".to_owned());
+    }
+    let table = &spec.table;
+    match table.billing_mode {
+        BillingMode::Provisioned if table.read_capacity_units.is_none() || table.write_capacity_units.is_none() => {
+            problems
+                .push("spec.table.billingMode Provisioned needs readCapacityUnits and writeCapacityUnits".to_owned());
+        }
+        BillingMode::PayPerRequest if table.read_capacity_units.is_some() || table.write_capacity_units.is_some() => {
+            problems.push("spec.table capacity units apply only with billingMode: Provisioned".to_owned());
+        }
+        _ => {}
+    }
+    if let Some(container) = spec.container_enabled() {
+        check_container(container, &mut problems);
+    }
+    if problems.is_empty() { Ok(()) } else { Err(InvalidSpec(problems)) }
+}
+
+fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
+    if let Err(allowed) = check_fargate_size(container.cpu, container.memory_mib) {
+        problems.push(format!(
+            "spec.container: Fargate cpu {} does not allow memoryMiB {}; allowed: {allowed}",
+            container.cpu, container.memory_mib
+        ));
+    }
+    if !container.health_check_path.starts_with('/') {
+        problems.push(format!("spec.container.healthCheckPath {:?} must start with /", container.health_check_path));
+    }
+    if let Some(scaling) = &container.autoscaling {
+        if scaling.min_tasks > scaling.max_tasks {
+            problems.push(format!(
+                "spec.container.autoscaling: minTasks {} is above maxTasks {}",
+                scaling.min_tasks, scaling.max_tasks
+            ));
+        } else if !(scaling.min_tasks..=scaling.max_tasks).contains(&container.desired_count) {
+            problems.push(format!(
+                "spec.container.desiredCount {} is outside autoscaling's {}..={}",
+                container.desired_count, scaling.min_tasks, scaling.max_tasks
+            ));
+        }
+    }
+    let network = &container.network;
+    if let Some(vpc) = &network.vpc_id
+        && !is_aws_id(vpc, "vpc-")
+    {
+        problems.push(format!("spec.container.network.vpcId {vpc:?} is not a VPC id (vpc-...)"));
+    }
+    if !network.subnet_ids.is_empty() {
+        if network.vpc_id.is_none() {
+            problems.push("spec.container.network.subnetIds needs vpcId too".to_owned());
+        }
+        if network.subnet_ids.len() < 2 {
+            problems
+                .push("spec.container.network.subnetIds needs at least two subnets (an ALB spans two zones)".into());
+        }
+        for subnet in network.subnet_ids.iter().filter(|s| !is_aws_id(s, "subnet-")) {
+            problems.push(format!("spec.container.network.subnetIds: {subnet:?} is not a subnet id (subnet-...)"));
+        }
+    }
+}
+
+/// The memory sizes (MiB) Fargate allows for a CPU value, as (min, max, step).
+#[must_use]
+pub fn fargate_memory_range(cpu: i32) -> Option<(i32, i32, i32)> {
+    Some(match cpu {
+        256 => (512, 2048, 512),
+        512 => (1024, 4096, 1024),
+        1024 => (2048, 8192, 1024),
+        2048 => (4096, 16384, 1024),
+        4096 => (8192, 30720, 1024),
+        8192 => (16384, 61440, 4096),
+        16384 => (32768, 122_880, 8192),
+        _ => return None,
+    })
+}
+
+/// Whether Fargate runs a task of this size; the error says what would fit.
+///
+/// # Errors
+/// A description of the allowed memory sizes for `cpu`.
+pub fn check_fargate_size(cpu: i32, memory_mib: i32) -> Result<(), String> {
+    let Some((min, max, step)) = fargate_memory_range(cpu) else {
+        return Err("cpu must be one of 256, 512, 1024, 2048, 4096, 8192, 16384".to_owned());
+    };
+    if (min..=max).contains(&memory_mib) && (memory_mib - min) % step == 0 {
+        return Ok(());
+    }
+    if cpu == 256 {
+        return Err("512, 1024 or 2048".to_owned());
+    }
+    Err(format!("{min} to {max} in steps of {step}"))
+}
+
+fn is_region(region: &str) -> bool {
+    // e.g. us-west-1, eu-central-2, us-gov-west-1, ap-southeast-4
+    let parts: Vec<&str> = region.split('-').collect();
+    (3..=4).contains(&parts.len())
+        && parts[0].len() == 2
+        && parts.iter().take(parts.len() - 1).all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts.last().is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_aws_id(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix)
+        .is_some_and(|hex| (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Checks an OCI image reference: `[host[:port]/]path[:tag][@sha256:digest]`, as `docker pull` takes it.
+///
+/// # Errors
+/// What part is wrong.
+pub fn check_image_reference(image: &str) -> Result<(), String> {
+    let (name_and_tag, digest) = match image.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (image, None),
+    };
+    if let Some(digest) = digest {
+        let hex = digest.strip_prefix("sha256:").ok_or("the digest must start with sha256:")?;
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err("a sha256 digest has 64 lowercase hex digits".to_owned());
+        }
+    }
+    // A tag follows the last ':' that comes after the last '/' (a ':' before it is a registry port).
+    let last_slash = name_and_tag.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match name_and_tag[last_slash..].rfind(':') {
+        Some(i) => (&name_and_tag[..last_slash + i], Some(&name_and_tag[last_slash + i + 1..])),
+        None => (name_and_tag, None),
+    };
+    if let Some(tag) = tag {
+        let valid = !tag.is_empty()
+            && tag.len() <= 128
+            && !tag.starts_with(['.', '-'])
+            && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !valid {
+            return Err(format!("tag {tag:?} may have up to 128 letters, digits, '_', '.', '-'"));
+        }
+    }
+    if name.is_empty() {
+        return Err("the repository name is empty".to_owned());
+    }
+    let mut components: Vec<&str> = name.split('/').collect();
+    let first = components[0];
+    if components.len() > 1 && (first.contains(['.', ':']) || first == "localhost") {
+        check_registry_host(first)?;
+        components.remove(0);
+    }
+    for component in components {
+        if !is_path_component(component) {
+            return Err(format!(
+                "{component:?}: repository path parts use lowercase letters and digits, separated by '.', '_', '__' or '-'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_registry_host(host: &str) -> Result<(), String> {
+    let (name, port) = host.split_once(':').map_or((host, None), |(h, p)| (h, Some(p)));
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(format!("registry {host:?} has a port that is not a number"));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.split('.').all(label_ok) { Ok(()) } else { Err(format!("registry host {name:?} is not a host name")) }
+}
+
+fn is_path_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    if bytes.is_empty() || !bytes[0].is_ascii_alphanumeric() || !bytes[bytes.len() - 1].is_ascii_alphanumeric() {
+        return false;
+    }
+    let mut separator_run = 0;
+    for &b in bytes {
+        if b.is_ascii_lowercase() || b.is_ascii_digit() {
+            separator_run = 0;
+        } else if matches!(b, b'.' | b'_' | b'-') {
+            separator_run += 1;
+            // '__' is allowed; runs of '-' are too; nothing else repeats.
+            if separator_run > 1 && b != b'-' && !(b == b'_' && separator_run == 2) {
+                return false;
+            }
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{AutoscalingSpec, FunctionSpec, NetworkSpec};
+
+    fn spec(yaml: &str) -> BlogDeploymentSpec {
+        serde_saphyr::from_str(yaml).expect("fixture parses")
+    }
+
+    fn problems(yaml: &str) -> Vec<String> {
+        validate(&spec(yaml)).err().map(|e| e.0).unwrap_or_default()
+    }
+
+    const BOTH: &str = "
+image: 123456789012.dkr.ecr.us-west-1.amazonaws.com/blog-service:1.0.0
+region: us-west-1
+function: {memoryMiB: 512}
+container: {cpu: 256, memoryMiB: 512}
+";
+
+    #[test]
+    fn a_complete_spec_passes() {
+        assert_eq!(validate(&spec(BOTH)), Ok(()));
+    }
+
+    #[test]
+    fn defaults_fill_in_what_is_omitted() {
+        let s = spec("image: blog:1\nfunction: {}\ncontainer: {}\n");
+        assert_eq!(s.function, Some(FunctionSpec::default()));
+        let container = s.container.expect("container");
+        assert_eq!((container.cpu, container.memory_mib, container.desired_count, container.port), (256, 512, 2, 8080));
+        assert_eq!(container.health_check_path, "/healthz");
+        assert_eq!(validate(&spec("image: blog:1\nfunction: {}\n")), Ok(()));
+    }
+
+    #[test]
+    fn at_least_one_variant() {
+        assert_eq!(problems("image: blog:1\n"), ["enable at least one variant: spec.function or spec.container"]);
+        assert_eq!(problems("image: blog:1\nfunction: {enabled: false}\ncontainer: {enabled: false}\n").len(), 1);
+    }
+
+    #[test]
+    fn fargate_pairs() {
+        for (cpu, memory) in
+            [(256, 512), (256, 2048), (512, 4096), (1024, 3072), (4096, 30720), (8192, 20480), (16384, 122_880)]
+        {
+            assert_eq!(check_fargate_size(cpu, memory), Ok(()), "{cpu}/{memory}");
+        }
+        for (cpu, memory) in [(256, 4096), (256, 768), (512, 512), (1024, 1024), (8192, 17408), (300, 1024)] {
+            assert!(check_fargate_size(cpu, memory).is_err(), "{cpu}/{memory}");
+        }
+        let found = problems("image: blog:1\ncontainer: {cpu: 1024, memoryMiB: 512}\n");
+        assert_eq!(
+            found,
+            ["spec.container: Fargate cpu 1024 does not allow memoryMiB 512; allowed: 2048 to 8192 in steps of 1024"]
+        );
+    }
+
+    #[test]
+    fn image_references() {
+        for ok in [
+            "blog",
+            "blog:1.0.0",
+            "library/blog:latest",
+            "localhost:5000/blog",
+            "123456789012.dkr.ecr.us-west-1.amazonaws.com/team/blog-service:1.0.0",
+            "registry.example.com/a__b/c-d.e@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(check_image_reference(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "Blog:1", "blog:", "blog:-x", "blog@sha256:abc", "-blog", "blog//x", "host:port/blog", "a/b c"]
+        {
+            assert!(check_image_reference(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let found = problems(
+            "
+image: 'NOT VALID'
+region: mars-1
+table: {billingMode: Provisioned}
+container:
+  cpu: 256
+  memoryMiB: 4096
+  healthCheckPath: healthz
+  desiredCount: 20
+  autoscaling: {minTasks: 1, maxTasks: 10}
+  network: {subnetIds: [subnet-0123456789abcdef0]}
+",
+        );
+        assert_eq!(found.len(), 8, "{found:#?}");
+        assert!(found[0].starts_with("spec.image"));
+        assert!(found[1].starts_with("spec.region"));
+        assert!(found.iter().any(|p| p.contains("readCapacityUnits")));
+        assert!(found.iter().any(|p| p.contains("desiredCount 20 is outside")));
+        assert!(found.iter().any(|p| p.contains("needs vpcId")));
+        assert!(found.iter().any(|p| p.contains("at least two subnets")));
+    }
+
+    #[test]
+    fn network_ids() {
+        let mut container = ContainerSpec {
+            network: NetworkSpec {
+                vpc_id: Some("vpc-0abc1234".into()),
+                subnet_ids: vec!["subnet-0abc1234".into(), "subnet-nothex!".into()],
+            },
+            ..ContainerSpec::default()
+        };
+        let mut found = Vec::new();
+        check_container(&container, &mut found);
+        assert_eq!(found, ["spec.container.network.subnetIds: \"subnet-nothex!\" is not a subnet id (subnet-...)"]);
+        container.network.subnet_ids[1] = "subnet-0def5678".into();
+        container.autoscaling = Some(AutoscalingSpec { min_tasks: 5, max_tasks: 2, target_cpu_percent: 60 });
+        found.clear();
+        check_container(&container, &mut found);
+        assert_eq!(found, ["spec.container.autoscaling: minTasks 5 is above maxTasks 2"]);
+    }
+
+    #[test]
+    fn regions() {
+        for ok in ["us-west-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4"] {
+            assert!(is_region(ok), "{ok}");
+        }
+        for bad in ["mars-1", "us-west", "US-WEST-1", "us-west-1a", ""] {
+            assert!(!is_region(bad), "{bad}");
+        }
+    }
+}
