@@ -156,6 +156,8 @@ pub struct Desired {
     pub tags: BTreeMap<String, String>,
     pub table: DesiredTable,
     pub function: Option<DesiredFunction>,
+    /// The container variant is asked for (its resources are described in a later version).
+    pub container_enabled: bool,
 }
 
 /// The desired state of a validated spec.
@@ -190,6 +192,7 @@ pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -
         names,
         table,
         function,
+        container_enabled: spec.container_enabled().is_some(),
     }
 }
 

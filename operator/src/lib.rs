@@ -2,8 +2,13 @@
 //! apply (AWS adapter) → status (pure + one patch).
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod apply;
+pub mod cloud;
+pub mod controller;
 pub mod crd;
 pub mod desired;
+pub mod metrics;
 pub mod status;
 pub mod validate;
 

@@ -1,0 +1,162 @@
+//! API Gateway HTTP API: one API per function, with an AWS_PROXY integration (payload 2.0), the
+//! `$default` route and an auto-deployed `$default` stage.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType};
+
+use super::{AwsClients, CloudResult, map_sdk};
+use crate::desired::Owner;
+
+const SERVICE: &str = "apigatewayv2";
+const DEFAULT: &str = "$default";
+
+/// The API as found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiObserved {
+    pub id: String,
+    pub endpoint: String,
+}
+
+/// Every API of this name that this owner made (more than one only after an interrupted create
+/// on an API that accepts duplicate names).
+async fn owned_apis(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<Vec<Api>> {
+    let mut found = Vec::new();
+    let mut token = None;
+    loop {
+        let page = clients
+            .apigateway
+            .get_apis()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "GetApis"))?;
+        for api in page.items() {
+            let tags: BTreeMap<String, String> = api.tags().cloned().unwrap_or_default().into_iter().collect();
+            if api.name() == Some(name) && owner.owns(&tags) {
+                found.push(api.clone());
+            }
+        }
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    found.sort_by(|a, b| a.created_date().cmp(&b.created_date()));
+    Ok(found)
+}
+
+/// Makes the API, its integration with `function_arn`, its `$default` route and stage exist.
+/// Duplicates left by an interrupted create are deleted, keeping the oldest.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_api(
+    clients: &AwsClients,
+    owner: &Owner,
+    name: &str,
+    function_arn: &str,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<ApiObserved> {
+    let mut apis = owned_apis(clients, owner, name).await?;
+    for duplicate in apis.iter().skip(1) {
+        tracing::warn!(api = duplicate.api_id(), "deleting a duplicate HTTP API");
+        delete_api_id(clients, duplicate.api_id().unwrap_or_default()).await?;
+    }
+    let (id, endpoint) = match apis.drain(..).next() {
+        Some(api) => (api.api_id.unwrap_or_default(), api.api_endpoint.unwrap_or_default()),
+        None => {
+            let created = clients
+                .apigateway
+                .create_api()
+                .name(name)
+                .protocol_type(ProtocolType::Http)
+                .set_tags(Some(tags.clone().into_iter().collect::<HashMap<_, _>>()))
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "CreateApi"))?;
+            (created.api_id.unwrap_or_default(), created.api_endpoint.unwrap_or_default())
+        }
+    };
+
+    let integrations =
+        clients.apigateway.get_integrations().api_id(&id).send().await.map_err(map_sdk(SERVICE, "GetIntegrations"))?;
+    let integration_id = match integrations.items().iter().find(|i| {
+        i.integration_type() == Some(&IntegrationType::AwsProxy) && i.integration_uri() == Some(function_arn)
+    }) {
+        Some(found) => found.integration_id().unwrap_or_default().to_owned(),
+        None => clients
+            .apigateway
+            .create_integration()
+            .api_id(&id)
+            .integration_type(IntegrationType::AwsProxy)
+            .integration_uri(function_arn)
+            .payload_format_version("2.0")
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "CreateIntegration"))?
+            .integration_id
+            .unwrap_or_default(),
+    };
+    let target = format!("integrations/{integration_id}");
+
+    let routes = clients.apigateway.get_routes().api_id(&id).send().await.map_err(map_sdk(SERVICE, "GetRoutes"))?;
+    match routes.items().iter().find(|r| r.route_key() == Some(DEFAULT)) {
+        Some(route) if route.target() == Some(target.as_str()) => {}
+        Some(route) => {
+            clients
+                .apigateway
+                .update_route()
+                .api_id(&id)
+                .route_id(route.route_id().unwrap_or_default())
+                .target(&target)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "UpdateRoute"))?;
+        }
+        None => {
+            clients
+                .apigateway
+                .create_route()
+                .api_id(&id)
+                .route_key(DEFAULT)
+                .target(&target)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "CreateRoute"))?;
+        }
+    }
+
+    let stages = clients.apigateway.get_stages().api_id(&id).send().await.map_err(map_sdk(SERVICE, "GetStages"))?;
+    if !stages.items().iter().any(|s| s.stage_name() == Some(DEFAULT)) {
+        clients
+            .apigateway
+            .create_stage()
+            .api_id(&id)
+            .stage_name(DEFAULT)
+            .auto_deploy(true)
+            .set_tags(Some(tags.clone().into_iter().collect::<HashMap<_, _>>()))
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "CreateStage"))?;
+    }
+    Ok(ApiObserved { id, endpoint })
+}
+
+async fn delete_api_id(clients: &AwsClients, id: &str) -> CloudResult<()> {
+    match clients.apigateway.delete_api().api_id(id).send().await.map_err(map_sdk(SERVICE, "DeleteApi")) {
+        Err(err) if !err.is_not_found() => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes every API of this name this owner made; none left counts as done.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_api(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    for api in owned_apis(clients, owner, name).await? {
+        delete_api_id(clients, api.api_id().unwrap_or_default()).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! DynamoDB: the blog's table, found by name and checked for ownership before any change.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{BillingMode as SdkBillingMode, ProvisionedThroughput, Tag, TableStatus};
+
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
+use crate::crd::BillingMode;
+use crate::desired::{DesiredTable, Owner};
+
+const SERVICE: &str = "dynamodb";
+
+/// What was found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableObserved {
+    pub arn: String,
+    pub status: String,
+}
+
+fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
+}
+
+async fn describe(clients: &AwsClients, name: &str) -> CloudResult<Option<aws_sdk_dynamodb::types::TableDescription>> {
+    match clients.dynamodb.describe_table().table_name(name).send().await.map_err(map_sdk(SERVICE, "DescribeTable")) {
+        Ok(out) => Ok(out.table),
+        Err(err) if err.is_not_found() => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+async fn owner_tags(clients: &AwsClients, arn: &str) -> CloudResult<BTreeMap<String, String>> {
+    let out = clients
+        .dynamodb
+        .list_tags_of_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "ListTagsOfResource"))?;
+    Ok(out.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect())
+}
+
+fn not_owned(name: &str) -> CloudError {
+    CloudError::local(
+        SERVICE,
+        "DescribeTable",
+        ErrorKind::Invalid,
+        format!("table {name} exists but is not tagged as this BlogDeployment's; rename or remove it"),
+    )
+}
+
+fn throughput(table: &DesiredTable) -> Option<ProvisionedThroughput> {
+    match table.billing_mode {
+        BillingMode::PayPerRequest => None,
+        BillingMode::Provisioned => ProvisionedThroughput::builder()
+            .read_capacity_units(table.read_capacity_units.unwrap_or(1))
+            .write_capacity_units(table.write_capacity_units.unwrap_or(1))
+            .build()
+            .ok(),
+    }
+}
+
+/// Finds the table by name (checking the ownership tags), creates it when missing, and updates its
+/// billing when it differs. Creating it makes exactly the layout the blog service reads.
+///
+/// # Errors
+/// The AWS failure, or an `Invalid` error when the name belongs to someone else.
+pub async fn ensure_table(
+    clients: &AwsClients,
+    owner: &Owner,
+    table: &DesiredTable,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<TableObserved> {
+    let Some(found) = describe(clients, &table.name).await? else {
+        let mut create = blog_service::store::dynamo::table_schema(clients.dynamodb.create_table().table_name(&table.name))
+            .set_tags(Some(tags(tag_set)));
+        if let Some(throughput) = throughput(table) {
+            create = create.billing_mode(SdkBillingMode::Provisioned).provisioned_throughput(throughput.clone());
+            // Provisioned tables need capacity on their index too.
+            let indexes: Vec<_> = create
+                .get_global_secondary_indexes()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut index| {
+                    index.provisioned_throughput = Some(throughput.clone());
+                    index
+                })
+                .collect();
+            create = create.set_global_secondary_indexes(Some(indexes));
+        }
+        let out = match create.send().await.map_err(map_sdk(SERVICE, "CreateTable")) {
+            Ok(out) => out,
+            // Made between our look and our create: the next reconcile checks its tags and adopts it.
+            Err(err) if err.kind == ErrorKind::AlreadyExists => {
+                return Err(CloudError { kind: ErrorKind::Transient, ..err });
+            }
+            Err(err) => return Err(err),
+        };
+        let description = out.table_description();
+        return Ok(TableObserved {
+            arn: description.and_then(|d| d.table_arn()).unwrap_or_default().to_owned(),
+            status: description.and_then(|d| d.table_status()).map_or_else(|| "CREATING".to_owned(), |s| s.as_str().to_owned()),
+        });
+    };
+    let arn = found.table_arn().unwrap_or_default().to_owned();
+    if !owner.owns(&owner_tags(clients, &arn).await?) {
+        return Err(not_owned(&table.name));
+    }
+    let current_mode = found
+        .billing_mode_summary()
+        .and_then(|b| b.billing_mode())
+        .cloned()
+        .unwrap_or(SdkBillingMode::Provisioned);
+    let wanted_mode = match table.billing_mode {
+        BillingMode::PayPerRequest => SdkBillingMode::PayPerRequest,
+        BillingMode::Provisioned => SdkBillingMode::Provisioned,
+    };
+    let current_throughput = found
+        .provisioned_throughput()
+        .map(|t| (t.read_capacity_units().unwrap_or(0), t.write_capacity_units().unwrap_or(0)));
+    let wanted_throughput = (table.read_capacity_units.unwrap_or(0), table.write_capacity_units.unwrap_or(0));
+    let active = found.table_status() == Some(&TableStatus::Active);
+    let billing_differs = current_mode != wanted_mode
+        || (wanted_mode == SdkBillingMode::Provisioned && current_throughput != Some(wanted_throughput));
+    if billing_differs && active {
+        clients
+            .dynamodb
+            .update_table()
+            .table_name(&table.name)
+            .billing_mode(wanted_mode)
+            .set_provisioned_throughput(throughput(table))
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "UpdateTable"))?;
+    }
+    Ok(TableObserved {
+        arn,
+        status: found.table_status().map_or_else(|| "UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
+    })
+}
+
+/// Deletes the table if it is there and ours; gone already counts as done.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_table(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    let Some(found) = describe(clients, name).await? else { return Ok(()) };
+    if !owner.owns(&owner_tags(clients, found.table_arn().unwrap_or_default()).await?) {
+        tracing::warn!(table = name, "not deleting a table this BlogDeployment does not own");
+        return Ok(());
+    }
+    match clients.dynamodb.delete_table().table_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteTable")) {
+        Err(err) if !err.is_not_found() => Err(err),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,153 @@
+//! IAM: service roles with one inline policy each, found by name and checked for ownership.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
+use crate::desired::Owner;
+
+const SERVICE: &str = "iam";
+/// The one inline policy each role carries.
+pub const POLICY_NAME: &str = "blog-operator";
+
+/// A role to have: who may assume it and what it may do.
+pub struct DesiredRole<'a> {
+    pub name: &'a str,
+    pub trust: &'a Value,
+    pub policy: &'a Value,
+}
+
+/// IAM returns policy documents URL-encoded; compare them as JSON values.
+fn same_document(found: &str, wanted: &Value) -> bool {
+    let decoded = percent_encoding::percent_decode_str(found).decode_utf8_lossy();
+    serde_json::from_str::<Value>(&decoded).is_ok_and(|v| &v == wanted)
+}
+
+async fn role_tags(clients: &AwsClients, name: &str) -> CloudResult<BTreeMap<String, String>> {
+    let out = clients.iam.list_role_tags().role_name(name).send().await.map_err(map_sdk(SERVICE, "ListRoleTags"))?;
+    Ok(out.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect())
+}
+
+/// Makes the role exist with exactly this trust and inline policy; returns its ARN.
+///
+/// # Errors
+/// The AWS failure, or `Invalid` when the name belongs to someone else.
+pub async fn ensure_role(
+    clients: &AwsClients,
+    owner: &Owner,
+    role: &DesiredRole<'_>,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<String> {
+    let arn = match clients.iam.get_role().role_name(role.name).send().await.map_err(map_sdk(SERVICE, "GetRole")) {
+        Ok(found) => {
+            let found = found.role.ok_or_else(|| CloudError::local(SERVICE, "GetRole", ErrorKind::Other, "no role"))?;
+            if !owner.owns(&role_tags(clients, role.name).await?) {
+                return Err(CloudError::local(
+                    SERVICE,
+                    "GetRole",
+                    ErrorKind::Invalid,
+                    format!("IAM role {} exists but is not tagged as this BlogDeployment's", role.name),
+                ));
+            }
+            if !found.assume_role_policy_document().is_some_and(|d| same_document(d, role.trust)) {
+                clients
+                    .iam
+                    .update_assume_role_policy()
+                    .role_name(role.name)
+                    .policy_document(role.trust.to_string())
+                    .send()
+                    .await
+                    .map_err(map_sdk(SERVICE, "UpdateAssumeRolePolicy"))?;
+            }
+            found.arn
+        }
+        Err(err) if err.is_not_found() => {
+            let tags = tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
+            let created = clients
+                .iam
+                .create_role()
+                .role_name(role.name)
+                .assume_role_policy_document(role.trust.to_string())
+                .description(format!("blog-operator: {}", owner.key()))
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "CreateRole"))
+                .map_err(|err| if err.kind == ErrorKind::AlreadyExists { CloudError { kind: ErrorKind::Transient, ..err } } else { err })?;
+            created.role.map(|r| r.arn).unwrap_or_default()
+        }
+        Err(err) => return Err(err),
+    };
+    let current = match clients
+        .iam
+        .get_role_policy()
+        .role_name(role.name)
+        .policy_name(POLICY_NAME)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "GetRolePolicy"))
+    {
+        Ok(out) => Some(out.policy_document),
+        Err(err) if err.is_not_found() => None,
+        Err(err) => return Err(err),
+    };
+    if !current.is_some_and(|doc| same_document(&doc, role.policy)) {
+        clients
+            .iam
+            .put_role_policy()
+            .role_name(role.name)
+            .policy_name(POLICY_NAME)
+            .policy_document(role.policy.to_string())
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "PutRolePolicy"))?;
+    }
+    Ok(arn)
+}
+
+/// Deletes the role and its inline policy if the role is ours; gone already counts as done.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_role(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    let tags = match role_tags(clients, name).await {
+        Ok(tags) => tags,
+        Err(err) if err.is_not_found() => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    if !owner.owns(&tags) {
+        tracing::warn!(role = name, "not deleting an IAM role this BlogDeployment does not own");
+        return Ok(());
+    }
+    let gone_ok = |result: CloudResult<()>| match result {
+        Err(err) if !err.is_not_found() => Err(err),
+        _ => Ok(()),
+    };
+    gone_ok(
+        clients
+            .iam
+            .delete_role_policy()
+            .role_name(name)
+            .policy_name(POLICY_NAME)
+            .send()
+            .await
+            .map(drop)
+            .map_err(map_sdk(SERVICE, "DeleteRolePolicy")),
+    )?;
+    gone_ok(clients.iam.delete_role().role_name(name).send().await.map(drop).map_err(map_sdk(SERVICE, "DeleteRole")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_documents_compare_decoded() {
+        let wanted = serde_json::json!({"Version": "2012-10-17", "Statement": []});
+        assert!(same_document("%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D", &wanted));
+        assert!(same_document(r#"{"Statement": [], "Version": "2012-10-17"}"#, &wanted));
+        assert!(!same_document(r#"{"Version": "2008-10-17", "Statement": []}"#, &wanted));
+    }
+}

@@ -1,0 +1,264 @@
+//! Lambda: the function (image or S3 zip), its configuration, and the permission that lets one
+//! HTTP API invoke it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_lambda::types::{
+    Architecture as SdkArchitecture, Environment, FunctionCode as SdkCode, LastUpdateStatus, PackageType, Runtime, State,
+};
+
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
+use crate::crd::Architecture;
+use crate::desired::{DesiredFunction, FunctionCode, Owner};
+
+const SERVICE: &str = "lambda";
+/// The permission statement the operator owns on each function.
+pub const INVOKE_STATEMENT_ID: &str = "blog-operator-http-api";
+/// Tag that records which S3 object a zip function was built from (Lambda does not say).
+const CODE_TAG: &str = "blogs.serverless.dev/code";
+
+/// How the function stands after this reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionObserved {
+    pub arn: String,
+    /// `Active` when it can serve; `Pending`/`Updating` while Lambda works; `Failed` with a reason.
+    pub state: FunctionState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunctionState {
+    Active,
+    Pending(String),
+    Failed(String),
+}
+
+fn architecture(arch: Architecture) -> SdkArchitecture {
+    match arch {
+        Architecture::Arm64 => SdkArchitecture::Arm64,
+        Architecture::X86_64 => SdkArchitecture::X8664,
+    }
+}
+
+fn code_tag(code: &FunctionCode) -> String {
+    match code {
+        FunctionCode::Image(uri) => format!("image:{uri}"),
+        FunctionCode::S3 { bucket, key } => format!("s3:{bucket}/{key}"),
+    }
+}
+
+fn sdk_code(code: &FunctionCode) -> SdkCode {
+    match code {
+        FunctionCode::Image(uri) => SdkCode::builder().image_uri(uri).build(),
+        FunctionCode::S3 { bucket, key } => SdkCode::builder().s3_bucket(bucket).s3_key(key).build(),
+    }
+}
+
+fn environment(function: &DesiredFunction) -> Environment {
+    Environment::builder().set_variables(Some(function.environment.clone().into_iter().collect())).build()
+}
+
+/// Lambda refuses a role IAM has not finished propagating: that clears up by itself.
+fn role_not_ready(err: CloudError) -> CloudError {
+    if err.kind == ErrorKind::Invalid && err.message.contains("cannot be assumed") {
+        CloudError { kind: ErrorKind::Transient, ..err }
+    } else {
+        err
+    }
+}
+
+/// Makes the function exist as desired. Changes one thing per reconcile (Lambda refuses a second
+/// update while one is in progress) and reports `Pending` until Lambda is done.
+///
+/// # Errors
+/// The AWS failure, or `Invalid` when the name belongs to someone else.
+pub async fn ensure_function(
+    clients: &AwsClients,
+    owner: &Owner,
+    function: &DesiredFunction,
+    role_arn: &str,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<FunctionObserved> {
+    let found = match clients.lambda.get_function().function_name(&function.name).send().await {
+        Ok(found) => found,
+        Err(err) => {
+            let err = map_sdk(SERVICE, "GetFunction")(err);
+            if !err.is_not_found() {
+                return Err(err);
+            }
+            return create_function(clients, function, role_arn, tags).await;
+        }
+    };
+    let found_tags: BTreeMap<String, String> = found.tags().cloned().unwrap_or_default().into_iter().collect();
+    if !owner.owns(&found_tags) {
+        return Err(CloudError::local(
+            SERVICE,
+            "GetFunction",
+            ErrorKind::Invalid,
+            format!("Lambda function {} exists but is not tagged as this BlogDeployment's", function.name),
+        ));
+    }
+    let Some(config) = found.configuration() else {
+        return Err(CloudError::local(SERVICE, "GetFunction", ErrorKind::Other, "GetFunction returned no configuration"));
+    };
+    let arn = config.function_arn().unwrap_or_default().to_owned();
+    let pending = |why: &str| Ok(FunctionObserved { arn: arn.clone(), state: FunctionState::Pending(why.to_owned()) });
+    if config.state() == Some(&State::Pending) || config.last_update_status() == Some(&LastUpdateStatus::InProgress) {
+        return pending("Lambda is still applying the last change");
+    }
+    if config.state() == Some(&State::Failed) {
+        return Ok(FunctionObserved {
+            arn,
+            state: FunctionState::Failed(config.state_reason().unwrap_or("the function failed").to_owned()),
+        });
+    }
+
+    let current_env: HashMap<String, String> =
+        config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+    let config_differs = config.memory_size() != Some(function.memory_mib)
+        || config.timeout() != Some(function.timeout_seconds)
+        || config.role() != Some(role_arn)
+        || current_env != function.environment.clone().into_iter().collect::<HashMap<_, _>>();
+    if config_differs {
+        clients
+            .lambda
+            .update_function_configuration()
+            .function_name(&function.name)
+            .memory_size(function.memory_mib)
+            .timeout(function.timeout_seconds)
+            .role(role_arn)
+            .environment(environment(function))
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "UpdateFunctionConfiguration"))
+            .map_err(role_not_ready)?;
+        return pending("updating the function's configuration");
+    }
+    let code_differs = found_tags.get(CODE_TAG) != Some(&code_tag(&function.code))
+        || !config.architectures().contains(&architecture(function.architecture));
+    if code_differs {
+        let code = sdk_code(&function.code);
+        clients
+            .lambda
+            .update_function_code()
+            .function_name(&function.name)
+            .set_image_uri(code.image_uri)
+            .set_s3_bucket(code.s3_bucket)
+            .set_s3_key(code.s3_key)
+            .architectures(architecture(function.architecture))
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "UpdateFunctionCode"))?;
+        clients
+            .lambda
+            .tag_resource()
+            .resource(&arn)
+            .tags(CODE_TAG, code_tag(&function.code))
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "TagResource"))?;
+        return pending("updating the function's code");
+    }
+    Ok(FunctionObserved { arn, state: FunctionState::Active })
+}
+
+async fn create_function(
+    clients: &AwsClients,
+    function: &DesiredFunction,
+    role_arn: &str,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<FunctionObserved> {
+    let mut tags: HashMap<String, String> = tags.clone().into_iter().collect();
+    tags.insert(CODE_TAG.to_owned(), code_tag(&function.code));
+    let mut create = clients
+        .lambda
+        .create_function()
+        .function_name(&function.name)
+        .role(role_arn)
+        .code(sdk_code(&function.code))
+        .memory_size(function.memory_mib)
+        .timeout(function.timeout_seconds)
+        .architectures(architecture(function.architecture))
+        .environment(environment(function))
+        .set_tags(Some(tags));
+    create = match &function.code {
+        FunctionCode::Image(_) => create.package_type(PackageType::Image),
+        FunctionCode::S3 { .. } => {
+            create.package_type(PackageType::Zip).runtime(Runtime::Providedal2023).handler("bootstrap")
+        }
+    };
+    let created = create
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateFunction"))
+        .map_err(role_not_ready)
+        .map_err(|err| if err.kind == ErrorKind::AlreadyExists { CloudError { kind: ErrorKind::Transient, ..err } } else { err })?;
+    let state = match created.state() {
+        Some(State::Active) => FunctionState::Active,
+        _ => FunctionState::Pending("Lambda is creating the function".to_owned()),
+    };
+    Ok(FunctionObserved { arn: created.function_arn().unwrap_or_default().to_owned(), state })
+}
+
+/// Lets exactly one HTTP API (any stage, method and route) invoke the function.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_invoke_permission(clients: &AwsClients, function: &str, source_arn: &str) -> CloudResult<()> {
+    let policy = match clients.lambda.get_policy().function_name(function).send().await.map_err(map_sdk(SERVICE, "GetPolicy"))
+    {
+        Ok(out) => out.policy.unwrap_or_default(),
+        Err(err) if err.is_not_found() => String::new(),
+        Err(err) => return Err(err),
+    };
+    let statements: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&policy)
+        .ok()
+        .and_then(|p| p.get("Statement").and_then(|s| s.as_array().cloned()))
+        .unwrap_or_default();
+    let ours = statements.iter().find(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(INVOKE_STATEMENT_ID));
+    if let Some(statement) = ours {
+        if statement.to_string().contains(source_arn) {
+            return Ok(());
+        }
+        clients
+            .lambda
+            .remove_permission()
+            .function_name(function)
+            .statement_id(INVOKE_STATEMENT_ID)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "RemovePermission"))?;
+    }
+    clients
+        .lambda
+        .add_permission()
+        .function_name(function)
+        .statement_id(INVOKE_STATEMENT_ID)
+        .action("lambda:InvokeFunction")
+        .principal("apigateway.amazonaws.com")
+        .source_arn(source_arn)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "AddPermission"))?;
+    Ok(())
+}
+
+/// Deletes the function if it is ours; gone already counts as done.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_function(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    let found = match clients.lambda.get_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "GetFunction")) {
+        Ok(found) => found,
+        Err(err) if err.is_not_found() => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    let tags: BTreeMap<String, String> = found.tags().cloned().unwrap_or_default().into_iter().collect();
+    if !owner.owns(&tags) {
+        tracing::warn!(function = name, "not deleting a Lambda function this BlogDeployment does not own");
+        return Ok(());
+    }
+    match clients.lambda.delete_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteFunction")) {
+        Err(err) if !err.is_not_found() => Err(err),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,83 @@
+//! CloudWatch Logs: one log group per variant, with a retention, so logs neither vanish nor pile up.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
+
+const SERVICE: &str = "logs";
+
+/// Makes the log group exist with this retention; returns its ARN (without the trailing `:*`).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_log_group(
+    clients: &AwsClients,
+    name: &str,
+    retention_days: i32,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<String> {
+    let found = clients
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeLogGroups"))?
+        .log_groups
+        .unwrap_or_default()
+        .into_iter()
+        .find(|g| g.log_group_name() == Some(name));
+    let group = match found {
+        Some(group) => group,
+        None => {
+            let created = clients
+                .logs
+                .create_log_group()
+                .log_group_name(name)
+                .set_tags(Some(tags.clone().into_iter().collect::<HashMap<_, _>>()))
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "CreateLogGroup"));
+            match created {
+                Err(err) if err.kind != ErrorKind::AlreadyExists => return Err(err),
+                _ => {}
+            }
+            clients
+                .logs
+                .describe_log_groups()
+                .log_group_name_prefix(name)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "DescribeLogGroups"))?
+                .log_groups
+                .unwrap_or_default()
+                .into_iter()
+                .find(|g| g.log_group_name() == Some(name))
+                .ok_or_else(|| {
+                    CloudError::local(SERVICE, "CreateLogGroup", ErrorKind::Transient, format!("log group {name} not visible yet"))
+                })?
+        }
+    };
+    if group.retention_in_days() != Some(retention_days) {
+        clients
+            .logs
+            .put_retention_policy()
+            .log_group_name(name)
+            .retention_in_days(retention_days)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "PutRetentionPolicy"))?;
+    }
+    Ok(group.arn().unwrap_or_default().trim_end_matches(":*").to_owned())
+}
+
+/// Deletes the log group; gone already counts as done.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_log_group(clients: &AwsClients, name: &str) -> CloudResult<()> {
+    match clients.logs.delete_log_group().log_group_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteLogGroup")) {
+        Err(err) if !err.is_not_found() => Err(err),
+        _ => Ok(()),
+    }
+}

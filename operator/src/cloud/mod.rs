@@ -1,0 +1,263 @@
+//! The thin adapter over the AWS SDK: one module per service, errors mapped once here.
+//! `SdkError` never leaves this module tree; callers see [`CloudError`] and its [`ErrorKind`].
+
+pub mod apigateway;
+pub mod dynamodb;
+pub mod iam;
+pub mod lambda;
+pub mod logs;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::metrics::Metrics;
+
+/// What kind of failure an AWS call had: it decides between done, retry and tell the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The resource is not there (success for a delete).
+    NotFound,
+    /// A create found the name taken.
+    AlreadyExists,
+    /// Throttling, 5xx, timeouts, dropped connections: try again later.
+    Transient,
+    /// The credentials may not do this: a person must change IAM.
+    AccessDenied,
+    /// AWS refused the request's content: a person must change the spec or the environment.
+    Invalid,
+    /// Anything else.
+    Other,
+}
+
+/// One failed AWS call, with AWS's own code and message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{service} {operation} failed: {code}: {message}")]
+pub struct CloudError {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub kind: ErrorKind,
+    pub code: String,
+    pub message: String,
+}
+
+impl CloudError {
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Transient | ErrorKind::Other)
+    }
+
+    /// An error the adapter raises itself (a resource in an unexpected state, a name owned by
+    /// someone else).
+    #[must_use]
+    pub fn local(service: &'static str, operation: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { service, operation, kind, code: "BlogOperator".to_owned(), message: message.into() }
+    }
+}
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// Classifies an AWS error code; `status` is the HTTP status when there was a response.
+#[must_use]
+pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
+    match code {
+        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound" => ErrorKind::NotFound,
+        c if c.ends_with("NotFound") || c.ends_with("NotFoundException") || c.ends_with(".NotFound") => {
+            ErrorKind::NotFound
+        }
+        "ResourceInUseException" | "EntityAlreadyExists" | "ResourceConflictException"
+        | "ResourceAlreadyExistsException" | "ConflictException" => ErrorKind::AlreadyExists,
+        "Throttling" | "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded"
+        | "ProvisionedThroughputExceededException" | "ServiceUnavailable" | "ServiceUnavailableException"
+        | "InternalFailure" | "InternalServerError" | "ServiceException" | "RequestTimeout" => ErrorKind::Transient,
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnrecognizedClientException"
+        | "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException" | "InvalidSignatureException"
+        | "SignatureDoesNotMatch" => ErrorKind::AccessDenied,
+        "ValidationException" | "ValidationError" | "InvalidParameterValueException" | "InvalidParameterException"
+        | "InvalidParameterCombination" | "MalformedPolicyDocument" | "MalformedPolicyDocumentException"
+        | "BadRequestException" | "InvalidInput" | "InvalidParameterValue" | "LimitExceeded"
+        | "LimitExceededException" => ErrorKind::Invalid,
+        _ => match status {
+            Some(s) if s >= 500 || s == 429 => ErrorKind::Transient,
+            Some(403) => ErrorKind::AccessDenied,
+            Some(404) => ErrorKind::NotFound,
+            _ => ErrorKind::Other,
+        },
+    }
+}
+
+/// Maps an SDK error of one operation into a [`CloudError`]; the only place SDK errors are read.
+pub fn map_sdk<E, R>(service: &'static str, operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    move |err| {
+        let status = err.raw_response().map(HttpStatus::status_code);
+        match &err {
+            SdkError::ServiceError(service_err) => {
+                let inner = service_err.err();
+                let code = inner.code().unwrap_or("Unknown").to_owned();
+                CloudError {
+                    service,
+                    operation,
+                    kind: classify(&code, status),
+                    message: inner.message().map_or_else(|| inner.to_string(), str::to_owned),
+                    code,
+                }
+            }
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => CloudError {
+                service,
+                operation,
+                kind: ErrorKind::Transient,
+                code: "Unreachable".to_owned(),
+                message: format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err)),
+            },
+            _ => CloudError {
+                service,
+                operation,
+                kind: ErrorKind::Other,
+                code: "ClientError".to_owned(),
+                message: format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err)),
+            },
+        }
+    }
+}
+
+/// The HTTP status of a raw response, whatever the response type.
+pub trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Counts every AWS call by service, operation and outcome, for `/metrics` and the reports.
+#[derive(Debug, Clone)]
+struct CallCounter(Metrics);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "blog-operator-call-counter"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        // The operation error is type-erased here, so the outcome is the HTTP status class.
+        let outcome = match (context.output_or_error(), context.response()) {
+            (Some(Ok(_)), _) => "ok".to_owned(),
+            (_, Some(response)) => format!("http_{}", response.status().as_u16()),
+            _ => "unreachable".to_owned(),
+        };
+        if let Some(meta) = cfg.load::<Metadata>() {
+            self.0.aws_call(meta.service(), meta.name(), &outcome);
+        }
+        Ok(())
+    }
+}
+
+/// The SDK clients of one region, all counting their calls.
+#[derive(Clone)]
+pub struct AwsClients {
+    pub region: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub apigateway: aws_sdk_apigatewayv2::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+/// Clients per region, made on first use from one base configuration.
+pub struct Cloud {
+    base: aws_config::SdkConfig,
+    metrics: Metrics,
+    by_region: Mutex<HashMap<String, AwsClients>>,
+}
+
+impl Cloud {
+    /// The standard AWS configuration chain (environment, profile, IRSA, container or instance
+    /// role; `AWS_ENDPOINT_URL` for emulators) over a rustls (ring) client.
+    pub async fn from_env(metrics: Metrics) -> Self {
+        Self { base: blog_service::aws_sdk_config().await, metrics, by_region: Mutex::new(HashMap::new()) }
+    }
+
+    /// The clients for `region`.
+    pub fn clients(&self, region: &str) -> AwsClients {
+        let mut cache = self.by_region.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let region_cfg = aws_config::Region::new(region.to_owned());
+                let counter = CallCounter(self.metrics.clone());
+                macro_rules! client {
+                    ($sdk:ident) => {
+                        $sdk::Client::from_conf(
+                            $sdk::config::Builder::from(&self.base)
+                                .region(region_cfg.clone())
+                                .interceptor(counter.clone())
+                                .build(),
+                        )
+                    };
+                }
+                AwsClients {
+                    region: region.to_owned(),
+                    dynamodb: client!(aws_sdk_dynamodb),
+                    iam: client!(aws_sdk_iam),
+                    lambda: client!(aws_sdk_lambda),
+                    apigateway: client!(aws_sdk_apigatewayv2),
+                    logs: client!(aws_sdk_cloudwatchlogs),
+                }
+            })
+            .clone()
+    }
+
+    /// The region of the base configuration, if the environment names one.
+    #[must_use]
+    pub fn default_region(&self) -> Option<String> {
+        self.base.region().map(ToString::to_string)
+    }
+}
+
+/// Shared by callers that hold clients across tasks.
+pub type SharedCloud = Arc<Cloud>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_decide_retry_or_report() {
+        assert_eq!(classify("ResourceNotFoundException", Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify("NoSuchEntity", Some(404)), ErrorKind::NotFound);
+        assert_eq!(classify("InvalidGroup.NotFound", Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify("LoadBalancerNotFound", Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify("EntityAlreadyExists", Some(409)), ErrorKind::AlreadyExists);
+        assert_eq!(classify("ThrottlingException", Some(400)), ErrorKind::Transient);
+        assert_eq!(classify("Whatever", Some(503)), ErrorKind::Transient);
+        assert_eq!(classify("AccessDeniedException", Some(403)), ErrorKind::AccessDenied);
+        assert_eq!(classify("InvalidParameterValueException", Some(400)), ErrorKind::Invalid);
+        assert_eq!(classify("Whatever", Some(400)), ErrorKind::Other);
+        let err = CloudError::local("iam", "GetRole", ErrorKind::Transient, "x");
+        assert!(err.is_retryable());
+        assert!(!CloudError::local("iam", "GetRole", ErrorKind::AccessDenied, "x").is_retryable());
+    }
+}

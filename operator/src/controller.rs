@@ -1,0 +1,259 @@
+//! The controller: watches BlogDeployments, dispatches the finalizer's Apply and Cleanup, patches
+//! status only when it changed, records Events on transitions, and requeues.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::apply::{self, Part};
+use crate::cloud::{Cloud, CloudError};
+use crate::crd::{BlogDeployment, BlogDeploymentStatus};
+use crate::desired::{self, Owner};
+use crate::metrics::Metrics;
+use crate::status::{self, Observed, PartState};
+use crate::validate;
+
+/// The finalizer that keeps a BlogDeployment until its AWS resources are gone.
+pub const FINALIZER: &str = "blogs.serverless.dev/cleanup";
+
+/// Settings that shape every reconcile.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Region for specs that name none.
+    pub default_region: String,
+    /// How often a healthy BlogDeployment is checked against AWS (drift repair).
+    pub resync: Duration,
+    /// Requeue delay after a retryable failure, and while something is still in progress.
+    pub retry: Duration,
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub cloud: Cloud,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    pub settings: Settings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("AWS: {0}")]
+    Aws(#[from] CloudError),
+    #[error("patching status: {0}")]
+    PatchStatus(#[source] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("object has no namespace or uid")]
+    MissingMetadata,
+}
+
+impl Error {
+    /// The label of this failure in `blog_operator_reconcile_failures_total`.
+    #[must_use]
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Aws(_) => "aws",
+            Self::PatchStatus(_) => "patch_status",
+            Self::Finalizer(_) => "finalizer",
+            Self::MissingMetadata => "missing_metadata",
+        }
+    }
+}
+
+fn owner_of(bd: &BlogDeployment) -> Result<Owner, Error> {
+    Ok(Owner {
+        namespace: bd.namespace().ok_or(Error::MissingMetadata)?,
+        name: bd.name_any(),
+        uid: bd.uid().ok_or(Error::MissingMetadata)?,
+    })
+}
+
+/// The region a BlogDeployment's resources live in: the one its recorded ARNs name, else the spec's,
+/// else the default. Cleanup uses the ARN first, so a later spec edit never strands resources.
+fn region_of(bd: &BlogDeployment, default_region: &str) -> String {
+    let from_arn = bd
+        .status
+        .as_ref()
+        .and_then(|s| s.resources.table_arn.as_deref())
+        .and_then(|arn| arn.split(':').nth(3))
+        .filter(|r| !r.is_empty());
+    from_arn.map(str::to_owned).or_else(|| bd.spec.region.clone()).unwrap_or_else(|| default_region.to_owned())
+}
+
+async fn reconcile(bd: Arc<BlogDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_started();
+    let namespace = bd.namespace().ok_or(Error::MissingMetadata)?;
+    let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, bd, |event| async {
+        match event {
+            Finalizer::Apply(bd) => apply_one(&bd, &ctx).await,
+            Finalizer::Cleanup(bd) => cleanup_one(&bd, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+#[tracing::instrument(skip_all, fields(namespace = bd.namespace(), name = bd.name_any()))]
+async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> {
+    let owner = owner_of(bd)?;
+    let generation = bd.metadata.generation;
+    let previous = bd.status.clone().unwrap_or_default();
+
+    if let Err(invalid) = validate::validate(&bd.spec) {
+        // No AWS call: wait for the next change of the spec.
+        let observed = status::invalid_spec(generation, &invalid.to_string());
+        let next = BlogDeploymentStatus { observed_generation: generation, ..previous.clone() };
+        publish_status(bd, ctx, &previous, next, &observed).await?;
+        ctx.metrics.reconcile_failed("invalid_spec");
+        return Ok(Action::await_change());
+    }
+
+    let desired = desired::desired(&owner, &bd.spec, &ctx.settings.default_region);
+    let clients = ctx.cloud.clients(&desired.region);
+    let (observed, next) = match apply::apply(&clients, &desired).await {
+        Ok(applied) => {
+            let observed = Observed {
+                generation,
+                table: applied.table,
+                function: applied.function,
+                container: applied.container,
+            };
+            let next = BlogDeploymentStatus {
+                observed_generation: generation,
+                function_url: applied.function_url,
+                container_url: None,
+                conditions: previous.conditions.clone(),
+                resources: applied.resources,
+            };
+            (observed, next)
+        }
+        Err(err) if err.is_retryable() => return Err(err.into()),
+        Err(err) => {
+            // A person must act (permissions, a refused parameter): say it in a condition and
+            // retry only at the resync pace, never in a hot loop.
+            tracing::warn!(error = %err, "AWS refused a request");
+            ctx.metrics.reconcile_failed(apply::failure_reason(&err));
+            let failed = PartState::not_ready(apply::failure_reason(&err), err.to_string());
+            let pending = PartState::not_ready("Blocked", "waiting for the failure above to be fixed");
+            let (table, function) = match apply::part_of(&err) {
+                Part::Table => (failed, pending.clone()),
+                Part::Function => (PartState::ready("Active", "table is ACTIVE"), failed),
+            };
+            let observed = Observed { generation, table, function, container: pending };
+            let next = BlogDeploymentStatus { observed_generation: generation, ..previous.clone() };
+            publish_status(bd, ctx, &previous, next, &observed).await?;
+            return Ok(Action::requeue(ctx.settings.resync));
+        }
+    };
+    let all_settled = [&observed.table, &observed.function]
+        .iter()
+        .all(|s| s.ready || !matches!(s.reason.as_str(), "Progressing" | "Creating"));
+    publish_status(bd, ctx, &previous, next, &observed).await?;
+    Ok(Action::requeue(if all_settled { ctx.settings.resync } else { ctx.settings.retry }))
+}
+
+/// Writes the status when it says something new, and records an Event when `Ready` changes.
+async fn publish_status(
+    bd: &BlogDeployment,
+    ctx: &Context,
+    previous: &BlogDeploymentStatus,
+    mut next: BlogDeploymentStatus,
+    observed: &Observed,
+) -> Result<(), Error> {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    next.conditions = status::conditions(observed, &previous.conditions, &now);
+    if status::same_status(previous, &next) {
+        return Ok(());
+    }
+    let was = status::ready_condition(previous).map(|c| (c.status.clone(), c.reason.clone()));
+    let is = status::ready_condition(&next).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
+    let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &bd.namespace().unwrap_or_default());
+    api.patch_status(&bd.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": next })))
+        .await
+        .map_err(Error::PatchStatus)?;
+    if let Some((status, reason, message)) = is
+        && was.as_ref().map(|(s, r)| (s, r)) != Some((&status, &reason))
+    {
+        let type_ = if status == "True" || reason == "Progressing" { EventType::Normal } else { EventType::Warning };
+        record(ctx, bd, type_, &reason, &message).await;
+    }
+    Ok(())
+}
+
+async fn record(ctx: &Context, bd: &BlogDeployment, type_: EventType, reason: &str, note: &str) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1024).collect()),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &bd.object_ref(&())).await {
+        tracing::warn!(error = %err, "could not record an Event");
+    }
+}
+
+#[tracing::instrument(skip_all, fields(namespace = bd.namespace(), name = bd.name_any()))]
+async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> {
+    // Never waits on validation: a broken spec must not block deletion.
+    let owner = owner_of(bd)?;
+    let clients = ctx.cloud.clients(&region_of(bd, &ctx.settings.default_region));
+    match apply::cleanup(&clients, &owner, bd.spec.table.deletion_policy).await {
+        Ok(()) => {
+            record(ctx, bd, EventType::Normal, "Deleted", "every AWS resource of this BlogDeployment is gone").await;
+            Ok(Action::await_change())
+        }
+        Err(err) => {
+            // Say why the deletion cannot finish, then retry.
+            let previous = bd.status.clone().unwrap_or_default();
+            let stuck = PartState::not_ready("DeletionBlocked", err.to_string());
+            let observed =
+                Observed { generation: bd.metadata.generation, table: stuck.clone(), function: stuck.clone(), container: stuck };
+            let next = BlogDeploymentStatus { ..previous.clone() };
+            publish_status(bd, ctx, &previous, next, &observed).await?;
+            Err(err.into())
+        }
+    }
+}
+
+fn error_policy(_bd: Arc<BlogDeployment>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(%error, "reconcile failed; retrying");
+    ctx.metrics.reconcile_failed(error.metric_label());
+    Action::requeue(ctx.settings.retry)
+}
+
+/// Runs the controller until the process is asked to stop.
+pub async fn run(ctx: Arc<Context>, namespace: Option<&str>, concurrency: u16) {
+    let api: Api<BlogDeployment> = match namespace {
+        Some(namespace) => Api::namespaced(ctx.client.clone(), namespace),
+        None => Api::all(ctx.client.clone()),
+    };
+    Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "reconcile ended with an error");
+            }
+        })
+        .await;
+}
+
+/// The Event recorder of this operator instance.
+#[must_use]
+pub fn recorder(client: Client) -> Recorder {
+    let instance = std::env::var("POD_NAME").ok();
+    Recorder::new(client, Reporter { controller: "blog-operator".to_owned(), instance })
+}

@@ -1,0 +1,69 @@
+//! Runs the BlogDeployment operator: the controller plus the admin server.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use blog_operator::cloud::Cloud;
+use blog_operator::controller::{self, Context, Settings};
+use blog_operator::metrics::Metrics;
+use clap::Parser;
+
+/// Kubernetes operator that runs a blog on AWS as Lambda + API Gateway and ECS Fargate + ALB.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Region for BlogDeployments that name none; defaults to the AWS configuration's region.
+    #[arg(long, env = "BLOG_OPERATOR_DEFAULT_REGION")]
+    default_region: Option<String>,
+    /// Seconds between checks of a healthy BlogDeployment against AWS (drift repair).
+    #[arg(long, env = "BLOG_OPERATOR_RESYNC_SECONDS", default_value_t = 300)]
+    resync_seconds: u64,
+    /// Seconds before retrying a failed or still-progressing reconcile.
+    #[arg(long, env = "BLOG_OPERATOR_RETRY_SECONDS", default_value_t = 5)]
+    retry_seconds: u64,
+    /// BlogDeployments reconciled at once.
+    #[arg(long, env = "BLOG_OPERATOR_CONCURRENCY", default_value_t = 4)]
+    concurrency: u16,
+    /// Address of the admin server (/healthz, /readyz, /metrics).
+    #[arg(long, env = "BLOG_OPERATOR_ADMIN_ADDR", default_value = "0.0.0.0:8081")]
+    admin_addr: SocketAddr,
+    /// Watch only this namespace (all namespaces when unset).
+    #[arg(long, env = "BLOG_OPERATOR_NAMESPACE")]
+    namespace: Option<String>,
+    /// `json` or `text`.
+    #[arg(long, env = "BLOG_OPERATOR_LOG_FORMAT", default_value = "json")]
+    log_format: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,aws=warn"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if args.log_format == "text" { logs.init() } else { logs.json().flatten_event(true).init() }
+
+    let metrics = Metrics::default();
+    let client = kube::Client::try_default().await?;
+    let cloud = Cloud::from_env(metrics.clone()).await;
+    let default_region = args
+        .default_region
+        .or_else(|| cloud.default_region())
+        .ok_or_else(|| anyhow::anyhow!("no default region: pass --default-region or set AWS_REGION"))?;
+    let settings = Settings {
+        default_region,
+        resync: Duration::from_secs(args.resync_seconds),
+        retry: Duration::from_secs(args.retry_seconds),
+    };
+    tracing::info!(?settings, concurrency = args.concurrency, "starting");
+    let ctx = Arc::new(Context { recorder: controller::recorder(client.clone()), client: client.clone(), cloud, metrics: metrics.clone(), settings });
+    let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, metrics, client));
+    tokio::select! {
+        () = controller::run(ctx, args.namespace.as_deref(), args.concurrency) => {}
+        result = admin => result??,
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

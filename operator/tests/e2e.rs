@@ -1,0 +1,407 @@
+//! End to end on the local stack: a real kube-apiserver + etcd, the CRD from `crds/`, the operator
+//! binary running against it, AWS served by moto. Each test has its own namespace and its own
+//! operator process watching only that namespace.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use blog_operator::crd::BlogDeployment;
+use blog_operator::desired::{Names, Owner};
+use blog_tests::{Stack, TestNamespace, free_port};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+/// Installs (or updates) the CRD exactly as `crds/` ships it.
+async fn install_crd(client: &Client) {
+    let path = blog_tests::workspace_root().join("crds/blogdeployments.blogs.serverless.dev.yaml");
+    let crd: CustomResourceDefinition =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("read CRD")).expect("parse CRD");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply("blog-operator-tests").force();
+    crds.patch(&crd.name_any(), &params, &Patch::Apply(&crd)).await.expect("apply CRD");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds, &crd.name_any(), conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD established in 30 s")
+    .expect("watch CRD");
+}
+
+/// One operator process, watching one namespace; killed when dropped.
+struct Operator {
+    child: tokio::process::Child,
+    admin: String,
+    log: PathBuf,
+}
+
+impl Operator {
+    async fn start(stack: &Stack, namespace: &str, resync_seconds: u64) -> Self {
+        let admin_port = free_port();
+        let log = stack.dir.join(format!("operator-{namespace}.log"));
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("operator log");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_blog-operator"))
+            .args(["--namespace", namespace, "--resync-seconds", &resync_seconds.to_string(), "--retry-seconds", "1"])
+            .args(["--admin-addr", &format!("127.0.0.1:{admin_port}"), "--log-format", "text"])
+            .env("KUBECONFIG", &stack.kubeconfig)
+            .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
+            .env("AWS_REGION", "us-west-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("RUST_LOG", "info,blog_operator=debug")
+            .stdout(Stdio::from(file.try_clone().expect("dup log")))
+            .stderr(Stdio::from(file))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the operator");
+        Self { child, admin: format!("http://127.0.0.1:{admin_port}"), log }
+    }
+
+    async fn kill(mut self) {
+        self.child.kill().await.expect("kill operator");
+    }
+
+    /// AWS calls so far, by `service/operation`, from the operator's own `/metrics`.
+    async fn aws_calls(&self) -> BTreeMap<String, u64> {
+        let text = http_get(&format!("{}/metrics", self.admin)).await;
+        let mut calls = BTreeMap::new();
+        for line in text.lines().filter(|l| l.starts_with("blog_operator_aws_calls_total{")) {
+            let field = |name: &str| {
+                line.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
+            };
+            let count: u64 = line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            *calls.entry(format!("{}/{}", field("service"), field("operation"))).or_default() += count;
+        }
+        calls
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("----- {} (last 60 lines) -----\n{}", self.log.display(), blog_tests::tail(&self.log, 60));
+        }
+    }
+}
+
+/// A tiny HTTP GET over a plain socket (the admin server is plain HTTP on loopback).
+async fn http_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    for _ in 0..100 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(host).await {
+            let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.expect("write");
+            let mut body = String::new();
+            stream.read_to_string(&mut body).await.expect("read");
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not answer");
+}
+
+fn is_mutating(operation: &str) -> bool {
+    let op = operation.rsplit('/').next().unwrap_or(operation);
+    ["Create", "Update", "Put", "Delete", "Add", "Remove", "Tag", "Untag", "Authorize", "Register", "Modify"]
+        .iter()
+        .any(|prefix| op.starts_with(prefix))
+}
+
+fn blog(name: &str, spec: serde_json::Value) -> BlogDeployment {
+    serde_json::from_value(json!({
+        "apiVersion": "blogs.serverless.dev/v1alpha1",
+        "kind": "BlogDeployment",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .expect("valid BlogDeployment")
+}
+
+/// Waits until `check` holds for the object, or fails with the last status seen.
+async fn wait_for(api: &Api<BlogDeployment>, name: &str, what: &str, check: impl Fn(&BlogDeployment) -> bool) -> BlogDeployment {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let current = api.get_opt(name).await.expect("get BlogDeployment");
+        if let Some(bd) = &current
+            && check(bd)
+        {
+            return bd.clone();
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; last: {:#?}", current.map(|b| b.status));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Waits until the object is gone (its finalizer done).
+async fn wait_gone(api: &Api<BlogDeployment>, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while let Some(bd) = api.get_opt(name).await.expect("get BlogDeployment") {
+        assert!(Instant::now() < deadline, "{name} still there after 90 s: {:#?}", bd.status);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn condition<'a>(bd: &'a BlogDeployment, kind: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    bd.status.as_ref()?.conditions.iter().find(|c| c.type_ == kind)
+}
+
+fn ready(bd: &BlogDeployment) -> bool {
+    condition(bd, "Ready").is_some_and(|c| c.status == "True" && c.observed_generation == bd.metadata.generation)
+}
+
+struct Aws {
+    dynamodb: aws_sdk_dynamodb::Client,
+    lambda: aws_sdk_lambda::Client,
+    iam: aws_sdk_iam::Client,
+    apigateway: aws_sdk_apigatewayv2::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+impl Aws {
+    async fn new(stack: &Stack) -> Self {
+        let config = stack.sdk_config().await;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            apigateway: aws_sdk_apigatewayv2::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+        }
+    }
+
+    /// How many of each resource of `names` exist: table, function, role, log group, APIs.
+    async fn count(&self, names: &Names) -> BTreeMap<&'static str, usize> {
+        let tables = self.dynamodb.list_tables().send().await.expect("list tables");
+        let functions = self.lambda.list_functions().send().await.expect("list functions");
+        let roles = self.iam.list_roles().send().await.expect("list roles");
+        let apis = self.apigateway.get_apis().send().await.expect("get apis");
+        let groups = self.logs.describe_log_groups().send().await.expect("log groups");
+        BTreeMap::from([
+            ("table", tables.table_names().iter().filter(|t| **t == names.table).count()),
+            ("function", functions.functions().iter().filter(|f| f.function_name() == Some(&names.function)).count()),
+            ("role", roles.roles().iter().filter(|r| r.role_name() == names.function_role).count()),
+            ("api", apis.items().iter().filter(|a| a.name() == Some(&names.api)).count()),
+            (
+                "log group",
+                groups.log_groups().iter().filter(|g| g.log_group_name() == Some(&names.function_log_group)).count(),
+            ),
+        ])
+    }
+}
+
+fn names_of(bd: &BlogDeployment) -> Names {
+    Names::for_owner(&Owner {
+        namespace: bd.namespace().expect("namespace"),
+        name: bd.name_any(),
+        uid: bd.uid().expect("uid"),
+    })
+}
+
+fn one_of_each() -> BTreeMap<&'static str, usize> {
+    BTreeMap::from([("api", 1), ("function", 1), ("log group", 1), ("role", 1), ("table", 1)])
+}
+
+async fn setup(prefix: &str) -> (&'static Stack, Client, TestNamespace, Api<BlogDeployment>) {
+    let stack = Stack::shared();
+    let client = stack.client().await.expect("client");
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, prefix).await.expect("namespace");
+    let api = Api::namespaced(client.clone(), &ns.name);
+    (stack, client, ns, api)
+}
+
+#[tokio::test]
+async fn function_variant_lifecycle_create_noop_update_delete() {
+    let (stack, _client, ns, api) = setup("life").await;
+    let _logs = stack.logs_on_failure();
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let aws = Aws::new(stack).await;
+
+    let started = Instant::now();
+    api.create(&PostParams::default(), &blog("demo", json!({"image": "blog-service:1.0.0", "function": {}})))
+        .await
+        .expect("create");
+    let bd = wait_for(&api, "demo", "Ready", ready).await;
+    eprintln!("apply to Ready: {:?}", started.elapsed());
+    let status = bd.status.clone().expect("status");
+    let url = status.function_url.clone().expect("function URL");
+    assert!(url.starts_with("https://") || url.starts_with("http://"), "{url}");
+    assert!(status.resources.table_arn.as_deref().is_some_and(|a| a.contains(":table/")));
+    assert!(status.resources.api_id.is_some() && status.resources.function_arn.is_some());
+    assert_eq!(condition(&bd, "ContainerReady").map(|c| c.reason.as_str()), Some("Disabled"));
+    assert!(bd.finalizers().iter().any(|f| f == "blogs.serverless.dev/cleanup"));
+
+    let names = names_of(&bd);
+    assert_eq!(aws.count(&names).await, one_of_each());
+    let function = aws.lambda.get_function().function_name(&names.function).send().await.expect("function");
+    let config = function.configuration().expect("configuration");
+    assert_eq!(config.memory_size(), Some(512));
+    assert_eq!(config.environment().and_then(|e| e.variables()).and_then(|v| v.get("TABLE_NAME")), Some(&names.table));
+    let policy = aws.lambda.get_policy().function_name(&names.function).send().await.expect("invoke permission");
+    assert!(policy.policy().is_some_and(|p| p.contains(status.resources.api_id.as_deref().unwrap_or("?"))));
+    let routes = aws.apigateway.get_routes().api_id(status.resources.api_id.as_deref().unwrap_or_default()).send().await;
+    assert!(routes.expect("routes").items().iter().any(|r| r.route_key() == Some("$default")));
+    let inline = aws.iam.get_role_policy().role_name(&names.function_role).policy_name("blog-operator").send().await;
+    assert!(inline.expect("inline policy").policy_document().contains(&names.table));
+
+    // A resync with nothing to change makes no mutating call.
+    let before = operator.aws_calls().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = operator.aws_calls().await;
+    let resyncs = after.get("Lambda/GetFunction").copied().unwrap_or(0) - before.get("Lambda/GetFunction").copied().unwrap_or(0);
+    assert!(resyncs >= 1, "at least one resync ran in 5 s: {before:?} → {after:?}");
+    let mutated: Vec<_> = after
+        .iter()
+        .filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n))
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .collect();
+    assert!(mutated.is_empty(), "no-op resyncs mutated AWS: {mutated:?}");
+    eprintln!("calls after create and {resyncs} no-op resyncs: {after:?}");
+
+    // Update memory and timeout: the function's configuration follows.
+    api.patch("demo", &PatchParams::default(), &Patch::Merge(json!({"spec": {"function": {"memoryMiB": 1024, "timeoutSeconds": 30}}})))
+        .await
+        .expect("patch");
+    wait_for(&api, "demo", "Ready at generation 2", |bd| ready(bd) && bd.metadata.generation == Some(2)).await;
+    let config = aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
+    assert_eq!((config.memory_size(), config.timeout()), (Some(1024), Some(30)));
+
+    // Delete: everything goes but the table (deletionPolicy Retain by default).
+    let before_delete = operator.aws_calls().await;
+    api.delete("demo", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "demo").await;
+    let counts = aws.count(&names).await;
+    assert_eq!(counts, BTreeMap::from([("api", 0), ("function", 0), ("log group", 0), ("role", 0), ("table", 1)]));
+    let after_delete = operator.aws_calls().await;
+    let deleting: Vec<_> = after_delete
+        .iter()
+        .filter(|(op, n)| before_delete.get(*op) != Some(n))
+        .map(|(op, n)| (op.clone(), n - before_delete.get(op).copied().unwrap_or(0)))
+        .collect();
+    eprintln!("calls on delete: {deleting:?}");
+    operator.kill().await;
+}
+
+#[tokio::test]
+async fn invalid_specs_are_refused_by_the_schema_or_get_invalid_spec() {
+    let (stack, _client, ns, api) = setup("invalid").await;
+    let _logs = stack.logs_on_failure();
+    let operator = Operator::start(stack, &ns.name, 60).await;
+
+    // What the schema can say, the API server refuses.
+    for (name, spec, field) in [
+        ("tiny", json!({"image": "b:1", "function": {"memoryMiB": 64}}), "spec.function.memoryMiB"),
+        ("slow", json!({"image": "b:1", "function": {"timeoutSeconds": 901}}), "spec.function.timeoutSeconds"),
+        ("odd-cpu", json!({"image": "b:1", "container": {"cpu": 300}}), "spec.container.cpu"),
+        ("empty-image", json!({"image": "", "function": {}}), "spec.image"),
+    ] {
+        match api.create(&PostParams::default(), &blog(name, spec)).await {
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 422, "{name}: {status:?}");
+                assert!(status.message.contains(field), "{name}: {}", status.message);
+            }
+            other => panic!("{name} should be refused by the schema, got {other:?}"),
+        }
+    }
+
+    // What it cannot, the operator reports as InvalidSpec without touching AWS.
+    let calls_before = operator.aws_calls().await;
+    api.create(
+        &PostParams::default(),
+        &blog("pair", json!({"image": "Not An Image", "container": {"cpu": 1024, "memoryMiB": 512}})),
+    )
+    .await
+    .expect("the schema accepts it");
+    let bd = wait_for(&api, "pair", "InvalidSpec", |bd| {
+        condition(bd, "Ready").is_some_and(|c| c.status == "False" && c.reason == "InvalidSpec")
+    })
+    .await;
+    let message = &condition(&bd, "Ready").expect("Ready").message;
+    assert!(message.contains("spec.image") && message.contains("memoryMiB 512"), "{message}");
+    let calls_after = operator.aws_calls().await;
+    assert_eq!(calls_before, calls_after, "an invalid spec makes no AWS call");
+
+    // Fixing the spec lets it proceed; deleting works whatever the spec said.
+    api.patch("pair", &PatchParams::default(), &Patch::Merge(json!({"spec": {"image": "blog:1", "function": {}, "container": {"enabled": false}}})))
+        .await
+        .expect("fix");
+    wait_for(&api, "pair", "Ready after the fix", ready).await;
+    api.delete("pair", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "pair").await;
+    operator.kill().await;
+}
+
+#[tokio::test]
+async fn a_restarted_operator_converges_without_duplicates() {
+    let (stack, _client, ns, api) = setup("restart").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+
+    let operator = Operator::start(stack, &ns.name, 60).await;
+    api.create(&PostParams::default(), &blog("again", json!({"image": "blog:1", "function": {}})))
+        .await
+        .expect("create");
+    // Kill it as soon as it has started making things (the table comes first).
+    let bd = wait_for(&api, "again", "the finalizer", |bd| !bd.finalizers().is_empty()).await;
+    let names = names_of(&bd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while aws.count(&names).await["table"] == 0 {
+        assert!(Instant::now() < deadline, "the operator made nothing in 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    operator.kill().await;
+    let partial = aws.count(&names).await;
+    eprintln!("after the kill: {partial:?}");
+
+    let operator = Operator::start(stack, &ns.name, 60).await;
+    wait_for(&api, "again", "Ready after the restart", ready).await;
+    assert_eq!(aws.count(&names).await, one_of_each());
+
+    // And a third start, with everything in place, still makes nothing new.
+    operator.kill().await;
+    let operator = Operator::start(stack, &ns.name, 60).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(aws.count(&names).await, one_of_each());
+    let calls = operator.aws_calls().await;
+    assert!(calls.keys().all(|op| !is_mutating(op)), "a converged restart mutates nothing: {calls:?}");
+    operator.kill().await;
+}
+
+#[tokio::test]
+async fn resources_deleted_behind_its_back_come_back() {
+    let (stack, _client, ns, api) = setup("drift").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    api.create(&PostParams::default(), &blog("drift", json!({"image": "blog:1", "function": {}, "table": {"deletionPolicy": "Delete"}})))
+        .await
+        .expect("create");
+    let bd = wait_for(&api, "drift", "Ready", ready).await;
+    let names = names_of(&bd);
+    let old_api = bd.status.as_ref().and_then(|s| s.resources.api_id.clone()).expect("api id");
+
+    aws.lambda.delete_function().function_name(&names.function).send().await.expect("delete function");
+    aws.apigateway.delete_api().api_id(&old_api).send().await.expect("delete api");
+    let back = wait_for(&api, "drift", "a new API after the resync", |bd| {
+        ready(bd) && bd.status.as_ref().and_then(|s| s.resources.api_id.as_deref()).is_some_and(|id| id != old_api)
+    })
+    .await;
+    assert_eq!(aws.count(&names).await, one_of_each());
+    assert!(back.status.and_then(|s| s.function_url).is_some());
+
+    // deletionPolicy Delete takes the table too.
+    api.delete("drift", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "drift").await;
+    assert_eq!(
+        aws.count(&names).await,
+        BTreeMap::from([("api", 0), ("function", 0), ("log group", 0), ("role", 0), ("table", 0)])
+    );
+    operator.kill().await;
+}
