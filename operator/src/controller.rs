@@ -123,12 +123,8 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     let clients = ctx.cloud.clients(&desired.region);
     let (observed, next) = match apply::apply(&clients, &desired).await {
         Ok(applied) => {
-            let observed = Observed {
-                generation,
-                table: applied.table,
-                function: applied.function,
-                container: applied.container,
-            };
+            let observed =
+                Observed { generation, table: applied.table, function: applied.function, container: applied.container };
             let next = BlogDeploymentStatus {
                 observed_generation: generation,
                 function_url: applied.function_url,
@@ -179,9 +175,13 @@ async fn publish_status(
     let was = status::ready_condition(previous).map(|c| (c.status.clone(), c.reason.clone()));
     let is = status::ready_condition(&next).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
     let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &bd.namespace().unwrap_or_default());
-    api.patch_status(&bd.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": next })))
-        .await
-        .map_err(Error::PatchStatus)?;
+    api.patch_status(
+        &bd.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status::merge_patch(&next) })),
+    )
+    .await
+    .map_err(Error::PatchStatus)?;
     if let Some((status, reason, message)) = is
         && was.as_ref().map(|(s, r)| (s, r)) != Some((&status, &reason))
     {
@@ -218,8 +218,12 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
             // Say why the deletion cannot finish, then retry.
             let previous = bd.status.clone().unwrap_or_default();
             let stuck = PartState::not_ready("DeletionBlocked", err.to_string());
-            let observed =
-                Observed { generation: bd.metadata.generation, table: stuck.clone(), function: stuck.clone(), container: stuck };
+            let observed = Observed {
+                generation: bd.metadata.generation,
+                table: stuck.clone(),
+                function: stuck.clone(),
+                container: stuck,
+            };
             let next = BlogDeploymentStatus { ..previous.clone() };
             publish_status(bd, ctx, &previous, next, &observed).await?;
             Err(err.into())

@@ -43,7 +43,11 @@ async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,aws=warn"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    if args.log_format == "text" { logs.init() } else { logs.json().flatten_event(true).init() }
+    if args.log_format == "text" {
+        logs.init()
+    } else {
+        logs.json().flatten_event(true).init()
+    }
 
     let metrics = Metrics::default();
     let client = kube::Client::try_default().await?;
@@ -58,7 +62,13 @@ async fn main() -> anyhow::Result<()> {
         retry: Duration::from_secs(args.retry_seconds),
     };
     tracing::info!(?settings, concurrency = args.concurrency, "starting");
-    let ctx = Arc::new(Context { recorder: controller::recorder(client.clone()), client: client.clone(), cloud, metrics: metrics.clone(), settings });
+    let ctx = Arc::new(Context {
+        recorder: controller::recorder(client.clone()),
+        client: client.clone(),
+        cloud,
+        metrics: metrics.clone(),
+        settings,
+    });
     let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, metrics, client));
     tokio::select! {
         () = controller::run(ctx, args.namespace.as_deref(), args.concurrency) => {}

@@ -109,7 +109,12 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("blog_operator_reconciles_total 1"), "{text}");
         assert!(text.contains(r#"blog_operator_reconcile_failures_total{reason="InvalidSpec"} 1"#), "{text}");
-        assert!(text.contains(r#"blog_operator_aws_calls_total{service="DynamoDB",operation="CreateTable",outcome="ok"} 2"#), "{text}");
+        assert!(
+            text.contains(
+                r#"blog_operator_aws_calls_total{service="DynamoDB",operation="CreateTable",outcome="ok"} 2"#
+            ),
+            "{text}"
+        );
         assert!(text.contains("blog_operator_reconcile_duration_seconds_count 1"), "{text}");
     }
 }

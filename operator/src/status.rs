@@ -105,6 +105,37 @@ pub fn same_status(a: &BlogDeploymentStatus, b: &BlogDeploymentStatus) -> bool {
     strip(a) == strip(b)
 }
 
+/// Optional fields a merge patch must clear with `null` when they become empty: a merge patch
+/// leaves absent fields as they were, and a removed variant must lose its URL and ARNs.
+const CLEARABLE: [&str; 3] = ["observedGeneration", "functionUrl", "containerUrl"];
+const CLEARABLE_RESOURCES: [&str; 8] = [
+    "tableArn",
+    "functionArn",
+    "apiId",
+    "clusterArn",
+    "serviceArn",
+    "taskDefinitionArn",
+    "loadBalancerArn",
+    "targetGroupArn",
+];
+
+/// The status as a JSON merge patch that makes the stored status equal to `status`.
+#[must_use]
+pub fn merge_patch(status: &BlogDeploymentStatus) -> serde_json::Value {
+    let mut patch = serde_json::to_value(status).unwrap_or_else(|_| serde_json::json!({}));
+    for key in CLEARABLE {
+        if patch.get(key).is_none() {
+            patch[key] = serde_json::Value::Null;
+        }
+    }
+    for key in CLEARABLE_RESOURCES {
+        if patch["resources"].get(key).is_none() {
+            patch["resources"][key] = serde_json::Value::Null;
+        }
+    }
+    patch
+}
+
 /// The `Ready` condition of a status, if any.
 #[must_use]
 pub fn ready_condition(status: &BlogDeploymentStatus) -> Option<&Condition> {
@@ -168,6 +199,35 @@ mod tests {
         assert!(!same_status(&b, &c));
         let d = BlogDeploymentStatus { conditions: conditions(&observed(false), &[], &at(2)), ..Default::default() };
         assert!(!same_status(&a, &d));
+    }
+
+    #[test]
+    fn merge_patch_clears_what_is_gone() {
+        let status = BlogDeploymentStatus {
+            resources: crate::crd::ResourceIds { table_arn: Some("arn:t".into()), ..Default::default() },
+            ..Default::default()
+        };
+        let patch = merge_patch(&status);
+        assert_eq!(patch["functionUrl"], serde_json::Value::Null);
+        assert_eq!(patch["resources"]["tableArn"], "arn:t");
+        assert!(patch["resources"].get("apiId").is_some_and(serde_json::Value::is_null));
+        // Every clearable resource key is a real field of ResourceIds.
+        let full = serde_json::to_value(crate::crd::ResourceIds {
+            table_arn: Some(String::new()),
+            function_arn: Some(String::new()),
+            api_id: Some(String::new()),
+            cluster_arn: Some(String::new()),
+            service_arn: Some(String::new()),
+            task_definition_arn: Some(String::new()),
+            load_balancer_arn: Some(String::new()),
+            target_group_arn: Some(String::new()),
+        })
+        .expect("serializes");
+        let mut keys: Vec<&str> = full.as_object().expect("object").keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut clearable = CLEARABLE_RESOURCES.to_vec();
+        clearable.sort_unstable();
+        assert_eq!(keys, clearable);
     }
 
     #[test]

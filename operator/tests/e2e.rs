@@ -72,7 +72,11 @@ impl Operator {
         let mut calls = BTreeMap::new();
         for line in text.lines().filter(|l| l.starts_with("blog_operator_aws_calls_total{")) {
             let field = |name: &str| {
-                line.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
+                line.split(&format!("{name}=\""))
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or("")
+                    .to_owned()
             };
             let count: u64 = line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
             *calls.entry(format!("{}/{}", field("service"), field("operation"))).or_default() += count;
@@ -125,7 +129,12 @@ fn blog(name: &str, spec: serde_json::Value) -> BlogDeployment {
 }
 
 /// Waits until `check` holds for the object, or fails with the last status seen.
-async fn wait_for(api: &Api<BlogDeployment>, name: &str, what: &str, check: impl Fn(&BlogDeployment) -> bool) -> BlogDeployment {
+async fn wait_for(
+    api: &Api<BlogDeployment>,
+    name: &str,
+    what: &str,
+    check: impl Fn(&BlogDeployment) -> bool,
+) -> BlogDeployment {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let current = api.get_opt(name).await.expect("get BlogDeployment");
@@ -148,7 +157,10 @@ async fn wait_gone(api: &Api<BlogDeployment>, name: &str) {
     }
 }
 
-fn condition<'a>(bd: &'a BlogDeployment, kind: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+fn condition<'a>(
+    bd: &'a BlogDeployment,
+    kind: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
     bd.status.as_ref()?.conditions.iter().find(|c| c.type_ == kind)
 }
 
@@ -246,7 +258,8 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     assert_eq!(config.environment().and_then(|e| e.variables()).and_then(|v| v.get("TABLE_NAME")), Some(&names.table));
     let policy = aws.lambda.get_policy().function_name(&names.function).send().await.expect("invoke permission");
     assert!(policy.policy().is_some_and(|p| p.contains(status.resources.api_id.as_deref().unwrap_or("?"))));
-    let routes = aws.apigateway.get_routes().api_id(status.resources.api_id.as_deref().unwrap_or_default()).send().await;
+    let routes =
+        aws.apigateway.get_routes().api_id(status.resources.api_id.as_deref().unwrap_or_default()).send().await;
     assert!(routes.expect("routes").items().iter().any(|r| r.route_key() == Some("$default")));
     let inline = aws.iam.get_role_policy().role_name(&names.function_role).policy_name("blog-operator").send().await;
     assert!(inline.expect("inline policy").policy_document().contains(&names.table));
@@ -255,7 +268,8 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     let before = operator.aws_calls().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let after = operator.aws_calls().await;
-    let resyncs = after.get("Lambda/GetFunction").copied().unwrap_or(0) - before.get("Lambda/GetFunction").copied().unwrap_or(0);
+    let resyncs =
+        after.get("Lambda/GetFunction").copied().unwrap_or(0) - before.get("Lambda/GetFunction").copied().unwrap_or(0);
     assert!(resyncs >= 1, "at least one resync ran in 5 s: {before:?} → {after:?}");
     let mutated: Vec<_> = after
         .iter()
@@ -266,12 +280,36 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     eprintln!("calls after create and {resyncs} no-op resyncs: {after:?}");
 
     // Update memory and timeout: the function's configuration follows.
-    api.patch("demo", &PatchParams::default(), &Patch::Merge(json!({"spec": {"function": {"memoryMiB": 1024, "timeoutSeconds": 30}}})))
-        .await
-        .expect("patch");
+    api.patch(
+        "demo",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"function": {"memoryMiB": 1024, "timeoutSeconds": 30}}})),
+    )
+    .await
+    .expect("patch");
     wait_for(&api, "demo", "Ready at generation 2", |bd| ready(bd) && bd.metadata.generation == Some(2)).await;
     let config = aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
     assert_eq!((config.memory_size(), config.timeout()), (Some(1024), Some(30)));
+
+    // Disable the function variant (the container variant on instead): its resources go, the table stays.
+    api.patch(
+        "demo",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"function": {"enabled": false}, "container": {"enabled": true}}})),
+    )
+    .await
+    .expect("patch");
+    let bd = wait_for(&api, "demo", "FunctionReady Disabled", |bd| {
+        condition(bd, "FunctionReady").is_some_and(|c| c.reason == "Disabled" && c.observed_generation == Some(3))
+    })
+    .await;
+    assert_eq!(
+        aws.count(&names).await,
+        BTreeMap::from([("api", 0), ("function", 0), ("log group", 0), ("role", 0), ("table", 1)])
+    );
+    let ready_now = condition(&bd, "Ready").expect("Ready");
+    assert_eq!((ready_now.status.as_str(), ready_now.reason.as_str()), ("False", "NotImplemented"));
+    assert!(bd.status.as_ref().and_then(|s| s.function_url.as_ref()).is_none(), "no URL for a removed variant");
 
     // Delete: everything goes but the table (deletionPolicy Retain by default).
     let before_delete = operator.aws_calls().await;
@@ -329,9 +367,13 @@ async fn invalid_specs_are_refused_by_the_schema_or_get_invalid_spec() {
     assert_eq!(calls_before, calls_after, "an invalid spec makes no AWS call");
 
     // Fixing the spec lets it proceed; deleting works whatever the spec said.
-    api.patch("pair", &PatchParams::default(), &Patch::Merge(json!({"spec": {"image": "blog:1", "function": {}, "container": {"enabled": false}}})))
-        .await
-        .expect("fix");
+    api.patch(
+        "pair",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"image": "blog:1", "function": {}, "container": {"enabled": false}}})),
+    )
+    .await
+    .expect("fix");
     wait_for(&api, "pair", "Ready after the fix", ready).await;
     api.delete("pair", &DeleteParams::default()).await.expect("delete");
     wait_gone(&api, "pair").await;
@@ -344,21 +386,25 @@ async fn a_restarted_operator_converges_without_duplicates() {
     let _logs = stack.logs_on_failure();
     let aws = Aws::new(stack).await;
 
-    let operator = Operator::start(stack, &ns.name, 60).await;
     api.create(&PostParams::default(), &blog("again", json!({"image": "blog:1", "function": {}})))
         .await
         .expect("create");
-    // Kill it as soon as it has started making things (the table comes first).
-    let bd = wait_for(&api, "again", "the finalizer", |bd| !bd.finalizers().is_empty()).await;
-    let names = names_of(&bd);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while aws.count(&names).await["table"] == 0 {
-        assert!(Instant::now() < deadline, "the operator made nothing in 30 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // Start the operator and kill it after a growing delay, so each run is cut off at a different
+    // point of the create; every later run must pick up where the last one stopped.
+    let mut names = None;
+    for delay_ms in [300, 500, 700, 900, 1100] {
+        let operator = Operator::start(stack, &ns.name, 60).await;
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        operator.kill().await;
+        if names.is_none() {
+            names = api.get("again").await.ok().filter(|bd| bd.uid().is_some()).map(|bd| names_of(&bd));
+        }
+        if let Some(names) = &names {
+            eprintln!("killed after {delay_ms} ms: {:?}", aws.count(names).await);
+        }
     }
-    operator.kill().await;
-    let partial = aws.count(&names).await;
-    eprintln!("after the kill: {partial:?}");
+    let names = names.expect("the object exists");
+    assert!(aws.count(&names).await.values().all(|n| *n <= 1), "no duplicate after the kills");
 
     let operator = Operator::start(stack, &ns.name, 60).await;
     wait_for(&api, "again", "Ready after the restart", ready).await;
@@ -380,9 +426,12 @@ async fn resources_deleted_behind_its_back_come_back() {
     let _logs = stack.logs_on_failure();
     let aws = Aws::new(stack).await;
     let operator = Operator::start(stack, &ns.name, 2).await;
-    api.create(&PostParams::default(), &blog("drift", json!({"image": "blog:1", "function": {}, "table": {"deletionPolicy": "Delete"}})))
-        .await
-        .expect("create");
+    api.create(
+        &PostParams::default(),
+        &blog("drift", json!({"image": "blog:1", "function": {}, "table": {"deletionPolicy": "Delete"}})),
+    )
+    .await
+    .expect("create");
     let bd = wait_for(&api, "drift", "Ready", ready).await;
     let names = names_of(&bd);
     let old_api = bd.status.as_ref().and_then(|s| s.resources.api_id.clone()).expect("api id");

@@ -24,13 +24,8 @@ async fn owned_apis(clients: &AwsClients, owner: &Owner, name: &str) -> CloudRes
     let mut found = Vec::new();
     let mut token = None;
     loop {
-        let page = clients
-            .apigateway
-            .get_apis()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "GetApis"))?;
+        let page =
+            clients.apigateway.get_apis().set_next_token(token).send().await.map_err(map_sdk(SERVICE, "GetApis"))?;
         for api in page.items() {
             let tags: BTreeMap<String, String> = api.tags().cloned().unwrap_or_default().into_iter().collect();
             if api.name() == Some(name) && owner.owns(&tags) {
@@ -81,23 +76,24 @@ pub async fn ensure_api(
 
     let integrations =
         clients.apigateway.get_integrations().api_id(&id).send().await.map_err(map_sdk(SERVICE, "GetIntegrations"))?;
-    let integration_id = match integrations.items().iter().find(|i| {
-        i.integration_type() == Some(&IntegrationType::AwsProxy) && i.integration_uri() == Some(function_arn)
-    }) {
-        Some(found) => found.integration_id().unwrap_or_default().to_owned(),
-        None => clients
-            .apigateway
-            .create_integration()
-            .api_id(&id)
-            .integration_type(IntegrationType::AwsProxy)
-            .integration_uri(function_arn)
-            .payload_format_version("2.0")
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "CreateIntegration"))?
-            .integration_id
-            .unwrap_or_default(),
-    };
+    let integration_id =
+        match integrations.items().iter().find(|i| {
+            i.integration_type() == Some(&IntegrationType::AwsProxy) && i.integration_uri() == Some(function_arn)
+        }) {
+            Some(found) => found.integration_id().unwrap_or_default().to_owned(),
+            None => clients
+                .apigateway
+                .create_integration()
+                .api_id(&id)
+                .integration_type(IntegrationType::AwsProxy)
+                .integration_uri(function_arn)
+                .payload_format_version("2.0")
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "CreateIntegration"))?
+                .integration_id
+                .unwrap_or_default(),
+        };
     let target = format!("integrations/{integration_id}");
 
     let routes = clients.apigateway.get_routes().api_id(&id).send().await.map_err(map_sdk(SERVICE, "GetRoutes"))?;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{BillingMode as SdkBillingMode, ProvisionedThroughput, Tag, TableStatus};
+use aws_sdk_dynamodb::types::{BillingMode as SdkBillingMode, ProvisionedThroughput, TableStatus, Tag};
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
 use crate::crd::BillingMode;
@@ -72,8 +72,9 @@ pub async fn ensure_table(
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<TableObserved> {
     let Some(found) = describe(clients, &table.name).await? else {
-        let mut create = blog_service::store::dynamo::table_schema(clients.dynamodb.create_table().table_name(&table.name))
-            .set_tags(Some(tags(tag_set)));
+        let mut create =
+            blog_service::store::dynamo::table_schema(clients.dynamodb.create_table().table_name(&table.name))
+                .set_tags(Some(tags(tag_set)));
         if let Some(throughput) = throughput(table) {
             create = create.billing_mode(SdkBillingMode::Provisioned).provisioned_throughput(throughput.clone());
             // Provisioned tables need capacity on their index too.
@@ -100,18 +101,17 @@ pub async fn ensure_table(
         let description = out.table_description();
         return Ok(TableObserved {
             arn: description.and_then(|d| d.table_arn()).unwrap_or_default().to_owned(),
-            status: description.and_then(|d| d.table_status()).map_or_else(|| "CREATING".to_owned(), |s| s.as_str().to_owned()),
+            status: description
+                .and_then(|d| d.table_status())
+                .map_or_else(|| "CREATING".to_owned(), |s| s.as_str().to_owned()),
         });
     };
     let arn = found.table_arn().unwrap_or_default().to_owned();
     if !owner.owns(&owner_tags(clients, &arn).await?) {
         return Err(not_owned(&table.name));
     }
-    let current_mode = found
-        .billing_mode_summary()
-        .and_then(|b| b.billing_mode())
-        .cloned()
-        .unwrap_or(SdkBillingMode::Provisioned);
+    let current_mode =
+        found.billing_mode_summary().and_then(|b| b.billing_mode()).cloned().unwrap_or(SdkBillingMode::Provisioned);
     let wanted_mode = match table.billing_mode {
         BillingMode::PayPerRequest => SdkBillingMode::PayPerRequest,
         BillingMode::Provisioned => SdkBillingMode::Provisioned,

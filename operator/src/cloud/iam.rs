@@ -75,7 +75,13 @@ pub async fn ensure_role(
                 .send()
                 .await
                 .map_err(map_sdk(SERVICE, "CreateRole"))
-                .map_err(|err| if err.kind == ErrorKind::AlreadyExists { CloudError { kind: ErrorKind::Transient, ..err } } else { err })?;
+                .map_err(|err| {
+                    if err.kind == ErrorKind::AlreadyExists {
+                        CloudError { kind: ErrorKind::Transient, ..err }
+                    } else {
+                        err
+                    }
+                })?;
             created.role.map(|r| r.arn).unwrap_or_default()
         }
         Err(err) => return Err(err),

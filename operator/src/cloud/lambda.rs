@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::types::{
-    Architecture as SdkArchitecture, Environment, FunctionCode as SdkCode, LastUpdateStatus, PackageType, Runtime, State,
+    Architecture as SdkArchitecture, Environment, FunctionCode as SdkCode, LastUpdateStatus, PackageType, Runtime,
+    State,
 };
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
@@ -98,7 +99,12 @@ pub async fn ensure_function(
         ));
     }
     let Some(config) = found.configuration() else {
-        return Err(CloudError::local(SERVICE, "GetFunction", ErrorKind::Other, "GetFunction returned no configuration"));
+        return Err(CloudError::local(
+            SERVICE,
+            "GetFunction",
+            ErrorKind::Other,
+            "GetFunction returned no configuration",
+        ));
     };
     let arn = config.function_arn().unwrap_or_default().to_owned();
     let pending = |why: &str| Ok(FunctionObserved { arn: arn.clone(), state: FunctionState::Pending(why.to_owned()) });
@@ -186,12 +192,10 @@ async fn create_function(
             create.package_type(PackageType::Zip).runtime(Runtime::Providedal2023).handler("bootstrap")
         }
     };
-    let created = create
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "CreateFunction"))
-        .map_err(role_not_ready)
-        .map_err(|err| if err.kind == ErrorKind::AlreadyExists { CloudError { kind: ErrorKind::Transient, ..err } } else { err })?;
+    let created =
+        create.send().await.map_err(map_sdk(SERVICE, "CreateFunction")).map_err(role_not_ready).map_err(|err| {
+            if err.kind == ErrorKind::AlreadyExists { CloudError { kind: ErrorKind::Transient, ..err } } else { err }
+        })?;
     let state = match created.state() {
         Some(State::Active) => FunctionState::Active,
         _ => FunctionState::Pending("Lambda is creating the function".to_owned()),
@@ -204,12 +208,12 @@ async fn create_function(
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_invoke_permission(clients: &AwsClients, function: &str, source_arn: &str) -> CloudResult<()> {
-    let policy = match clients.lambda.get_policy().function_name(function).send().await.map_err(map_sdk(SERVICE, "GetPolicy"))
-    {
-        Ok(out) => out.policy.unwrap_or_default(),
-        Err(err) if err.is_not_found() => String::new(),
-        Err(err) => return Err(err),
-    };
+    let policy =
+        match clients.lambda.get_policy().function_name(function).send().await.map_err(map_sdk(SERVICE, "GetPolicy")) {
+            Ok(out) => out.policy.unwrap_or_default(),
+            Err(err) if err.is_not_found() => String::new(),
+            Err(err) => return Err(err),
+        };
     let statements: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&policy)
         .ok()
         .and_then(|p| p.get("Statement").and_then(|s| s.as_array().cloned()))
@@ -247,17 +251,19 @@ pub async fn ensure_invoke_permission(clients: &AwsClients, function: &str, sour
 /// # Errors
 /// The AWS failure.
 pub async fn delete_function(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
-    let found = match clients.lambda.get_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "GetFunction")) {
-        Ok(found) => found,
-        Err(err) if err.is_not_found() => return Ok(()),
-        Err(err) => return Err(err),
-    };
+    let found =
+        match clients.lambda.get_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "GetFunction")) {
+            Ok(found) => found,
+            Err(err) if err.is_not_found() => return Ok(()),
+            Err(err) => return Err(err),
+        };
     let tags: BTreeMap<String, String> = found.tags().cloned().unwrap_or_default().into_iter().collect();
     if !owner.owns(&tags) {
         tracing::warn!(function = name, "not deleting a Lambda function this BlogDeployment does not own");
         return Ok(());
     }
-    match clients.lambda.delete_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteFunction")) {
+    match clients.lambda.delete_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteFunction"))
+    {
         Err(err) if !err.is_not_found() => Err(err),
         _ => Ok(()),
     }

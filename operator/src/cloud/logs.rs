@@ -54,7 +54,12 @@ pub async fn ensure_log_group(
                 .into_iter()
                 .find(|g| g.log_group_name() == Some(name))
                 .ok_or_else(|| {
-                    CloudError::local(SERVICE, "CreateLogGroup", ErrorKind::Transient, format!("log group {name} not visible yet"))
+                    CloudError::local(
+                        SERVICE,
+                        "CreateLogGroup",
+                        ErrorKind::Transient,
+                        format!("log group {name} not visible yet"),
+                    )
                 })?
         }
     };
@@ -76,7 +81,8 @@ pub async fn ensure_log_group(
 /// # Errors
 /// The AWS failure.
 pub async fn delete_log_group(clients: &AwsClients, name: &str) -> CloudResult<()> {
-    match clients.logs.delete_log_group().log_group_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteLogGroup")) {
+    match clients.logs.delete_log_group().log_group_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteLogGroup"))
+    {
         Err(err) if !err.is_not_found() => Err(err),
         _ => Ok(()),
     }

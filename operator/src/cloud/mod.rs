@@ -77,17 +77,42 @@ pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
         c if c.ends_with("NotFound") || c.ends_with("NotFoundException") || c.ends_with(".NotFound") => {
             ErrorKind::NotFound
         }
-        "ResourceInUseException" | "EntityAlreadyExists" | "ResourceConflictException"
-        | "ResourceAlreadyExistsException" | "ConflictException" => ErrorKind::AlreadyExists,
-        "Throttling" | "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded"
-        | "ProvisionedThroughputExceededException" | "ServiceUnavailable" | "ServiceUnavailableException"
-        | "InternalFailure" | "InternalServerError" | "ServiceException" | "RequestTimeout" => ErrorKind::Transient,
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnrecognizedClientException"
-        | "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException" | "InvalidSignatureException"
+        "ResourceInUseException"
+        | "EntityAlreadyExists"
+        | "ResourceConflictException"
+        | "ResourceAlreadyExistsException"
+        | "ConflictException" => ErrorKind::AlreadyExists,
+        "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "ProvisionedThroughputExceededException"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "InternalFailure"
+        | "InternalServerError"
+        | "ServiceException"
+        | "RequestTimeout" => ErrorKind::Transient,
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "InvalidSignatureException"
         | "SignatureDoesNotMatch" => ErrorKind::AccessDenied,
-        "ValidationException" | "ValidationError" | "InvalidParameterValueException" | "InvalidParameterException"
-        | "InvalidParameterCombination" | "MalformedPolicyDocument" | "MalformedPolicyDocumentException"
-        | "BadRequestException" | "InvalidInput" | "InvalidParameterValue" | "LimitExceeded"
+        "ValidationException"
+        | "ValidationError"
+        | "InvalidParameterValueException"
+        | "InvalidParameterException"
+        | "InvalidParameterCombination"
+        | "MalformedPolicyDocument"
+        | "MalformedPolicyDocumentException"
+        | "BadRequestException"
+        | "InvalidInput"
+        | "InvalidParameterValue"
+        | "LimitExceeded"
         | "LimitExceededException" => ErrorKind::Invalid,
         _ => match status {
             Some(s) if s >= 500 || s == 429 => ErrorKind::Transient,
