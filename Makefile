@@ -6,7 +6,7 @@ STACK_DIR ?= $(CURDIR)/target/test-state/make-test
 .PHONY: help demo test test-unit lint stack-up stack-down lambda-zip bench
 
 help:
-	@echo "make demo        run the blog service on the embedded store and print its URL"
+	@echo "make demo        local stack + operator + demo BlogDeployment, then the blog on its table"
 	@echo "make test        everything: set-up (local stack, moto), unit, emulator and end-to-end tests"
 	@echo "make lint        rustfmt, clippy (warnings are errors), no second hyper/rustls stack"
 	@echo "make lambda-zip  build target/lambda/bootstrap.zip for the provided.al2023 runtime"
