@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType};
 
-use super::{AwsClients, CloudResult, map_sdk};
+use super::{AwsClients, CloudResult, gone_is_done, map_sdk};
 use crate::desired::Owner;
 
 const SERVICE: &str = "apigatewayv2";
@@ -140,10 +140,7 @@ pub async fn ensure_api(
 }
 
 async fn delete_api_id(clients: &AwsClients, id: &str) -> CloudResult<()> {
-    match clients.apigateway.delete_api().api_id(id).send().await.map_err(map_sdk(SERVICE, "DeleteApi")) {
-        Err(err) if !err.is_not_found() => Err(err),
-        _ => Ok(()),
-    }
+    gone_is_done(clients.apigateway.delete_api().api_id(id).send().await.map_err(map_sdk(SERVICE, "DeleteApi")))
 }
 
 /// Deletes every API of this name this owner made; none left counts as done.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{BillingMode as SdkBillingMode, ProvisionedThroughput, TableStatus, Tag};
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::crd::BillingMode;
 use crate::desired::{DesiredTable, Owner};
 
@@ -150,8 +150,5 @@ pub async fn delete_table(clients: &AwsClients, owner: &Owner, name: &str) -> Cl
         tracing::warn!(table = name, "not deleting a table this BlogDeployment does not own");
         return Ok(());
     }
-    match clients.dynamodb.delete_table().table_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteTable")) {
-        Err(err) if !err.is_not_found() => Err(err),
-        _ => Ok(()),
-    }
+    gone_is_done(clients.dynamodb.delete_table().table_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteTable")))
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::Owner;
 
 const SERVICE: &str = "iam";
@@ -127,11 +127,7 @@ pub async fn delete_role(clients: &AwsClients, owner: &Owner, name: &str) -> Clo
         tracing::warn!(role = name, "not deleting an IAM role this BlogDeployment does not own");
         return Ok(());
     }
-    let gone_ok = |result: CloudResult<()>| match result {
-        Err(err) if !err.is_not_found() => Err(err),
-        _ => Ok(()),
-    };
-    gone_ok(
+    gone_is_done(
         clients
             .iam
             .delete_role_policy()
@@ -142,7 +138,9 @@ pub async fn delete_role(clients: &AwsClients, owner: &Owner, name: &str) -> Clo
             .map(drop)
             .map_err(map_sdk(SERVICE, "DeleteRolePolicy")),
     )?;
-    gone_ok(clients.iam.delete_role().role_name(name).send().await.map(drop).map_err(map_sdk(SERVICE, "DeleteRole")))
+    gone_is_done(
+        clients.iam.delete_role().role_name(name).send().await.map(drop).map_err(map_sdk(SERVICE, "DeleteRole")),
+    )
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use aws_sdk_lambda::types::{
     State,
 };
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::crd::Architecture;
 use crate::desired::{DesiredFunction, FunctionCode, Owner};
 
@@ -262,9 +262,7 @@ pub async fn delete_function(clients: &AwsClients, owner: &Owner, name: &str) ->
         tracing::warn!(function = name, "not deleting a Lambda function this BlogDeployment does not own");
         return Ok(());
     }
-    match clients.lambda.delete_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteFunction"))
-    {
-        Err(err) if !err.is_not_found() => Err(err),
-        _ => Ok(()),
-    }
+    gone_is_done(
+        clients.lambda.delete_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteFunction")),
+    )
 }

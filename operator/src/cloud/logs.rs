@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
+use aws_sdk_cloudwatchlogs::types::LogGroup;
+
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 
 const SERVICE: &str = "logs";
 
@@ -16,18 +18,7 @@ pub async fn ensure_log_group(
     retention_days: i32,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    let found = clients
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeLogGroups"))?
-        .log_groups
-        .unwrap_or_default()
-        .into_iter()
-        .find(|g| g.log_group_name() == Some(name));
-    let group = match found {
+    let group = match find_log_group(clients, name).await? {
         Some(group) => group,
         None => {
             let created = clients
@@ -42,25 +33,14 @@ pub async fn ensure_log_group(
                 Err(err) if err.kind != ErrorKind::AlreadyExists => return Err(err),
                 _ => {}
             }
-            clients
-                .logs
-                .describe_log_groups()
-                .log_group_name_prefix(name)
-                .send()
-                .await
-                .map_err(map_sdk(SERVICE, "DescribeLogGroups"))?
-                .log_groups
-                .unwrap_or_default()
-                .into_iter()
-                .find(|g| g.log_group_name() == Some(name))
-                .ok_or_else(|| {
-                    CloudError::local(
-                        SERVICE,
-                        "CreateLogGroup",
-                        ErrorKind::Transient,
-                        format!("log group {name} not visible yet"),
-                    )
-                })?
+            find_log_group(clients, name).await?.ok_or_else(|| {
+                CloudError::local(
+                    SERVICE,
+                    "CreateLogGroup",
+                    ErrorKind::Transient,
+                    format!("log group {name} not visible yet"),
+                )
+            })?
         }
     };
     if group.retention_in_days() != Some(retention_days) {
@@ -76,14 +56,24 @@ pub async fn ensure_log_group(
     Ok(group.arn().unwrap_or_default().trim_end_matches(":*").to_owned())
 }
 
+/// The log group of exactly this name (the API matches by prefix).
+async fn find_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<LogGroup>> {
+    let out = clients
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeLogGroups"))?;
+    Ok(out.log_groups.unwrap_or_default().into_iter().find(|g| g.log_group_name() == Some(name)))
+}
+
 /// Deletes the log group; gone already counts as done.
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn delete_log_group(clients: &AwsClients, name: &str) -> CloudResult<()> {
-    match clients.logs.delete_log_group().log_group_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteLogGroup"))
-    {
-        Err(err) if !err.is_not_found() => Err(err),
-        _ => Ok(()),
-    }
+    gone_is_done(
+        clients.logs.delete_log_group().log_group_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteLogGroup")),
+    )
 }

@@ -69,6 +69,17 @@ impl CloudError {
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
+/// A delete's result where "not found" means done: deletes are idempotent.
+///
+/// # Errors
+/// Any failure other than NotFound.
+pub fn gone_is_done<T>(result: CloudResult<T>) -> CloudResult<()> {
+    match result {
+        Err(err) if !err.is_not_found() => Err(err),
+        _ => Ok(()),
+    }
+}
+
 /// Classifies an AWS error code; `status` is the HTTP status when there was a response.
 #[must_use]
 pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
