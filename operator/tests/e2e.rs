@@ -231,7 +231,7 @@ async fn setup(prefix: &str) -> (&'static Stack, Client, TestNamespace, Api<Blog
 
 #[tokio::test]
 async fn function_variant_lifecycle_create_noop_update_delete() {
-    let (stack, _client, ns, api) = setup("life").await;
+    let (stack, client, ns, api) = setup("life").await;
     let _logs = stack.logs_on_failure();
     let operator = Operator::start(stack, &ns.name, 2).await;
     let aws = Aws::new(stack).await;
@@ -324,6 +324,20 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
         .map(|(op, n)| (op.clone(), n - before_delete.get(op).copied().unwrap_or(0)))
         .collect();
     eprintln!("calls on delete: {deleting:?}");
+    // Events mark the transitions: Ready, and the deletion.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns.name);
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("demo"))
+        .filter_map(|e| e.reason)
+        .collect();
+    for expected in ["Reconciled", "NotImplemented", "Deleted"] {
+        assert!(reasons.iter().any(|r| r == expected), "no {expected} event in {reasons:?}");
+    }
     operator.kill().await;
 }
 
