@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{BillingMode as SdkBillingMode, ProvisionedThroughput, TableStatus, Tag};
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
 use crate::crd::BillingMode;
 use crate::desired::{DesiredTable, Owner};
 
@@ -90,14 +90,7 @@ pub async fn ensure_table(
                 .collect();
             create = create.set_global_secondary_indexes(Some(indexes));
         }
-        let out = match create.send().await.map_err(map_sdk(SERVICE, "CreateTable")) {
-            Ok(out) => out,
-            // Made between our look and our create: the next reconcile checks its tags and adopts it.
-            Err(err) if err.kind == ErrorKind::AlreadyExists => {
-                return Err(CloudError { kind: ErrorKind::Transient, ..err });
-            }
-            Err(err) => return Err(err),
-        };
+        let out = create.send().await.map_err(map_sdk(SERVICE, "CreateTable")).map_err(lost_create_race)?;
         let description = out.table_description();
         return Ok(TableObserved {
             arn: description.and_then(|d| d.table_arn()).unwrap_or_default().to_owned(),

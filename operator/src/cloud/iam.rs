@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
 use crate::desired::Owner;
 
 const SERVICE: &str = "iam";
@@ -75,13 +75,7 @@ pub async fn ensure_role(
                 .send()
                 .await
                 .map_err(map_sdk(SERVICE, "CreateRole"))
-                .map_err(|err| {
-                    if err.kind == ErrorKind::AlreadyExists {
-                        CloudError { kind: ErrorKind::Transient, ..err }
-                    } else {
-                        err
-                    }
-                })?;
+                .map_err(lost_create_race)?;
             created.role.map(|r| r.arn).unwrap_or_default()
         }
         Err(err) => return Err(err),

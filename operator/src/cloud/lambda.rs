@@ -8,7 +8,7 @@ use aws_sdk_lambda::types::{
     State,
 };
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
 use crate::crd::Architecture;
 use crate::desired::{DesiredFunction, FunctionCode, Owner};
 
@@ -192,10 +192,12 @@ async fn create_function(
             create.package_type(PackageType::Zip).runtime(Runtime::Providedal2023).handler("bootstrap")
         }
     };
-    let created =
-        create.send().await.map_err(map_sdk(SERVICE, "CreateFunction")).map_err(role_not_ready).map_err(|err| {
-            if err.kind == ErrorKind::AlreadyExists { CloudError { kind: ErrorKind::Transient, ..err } } else { err }
-        })?;
+    let created = create
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateFunction"))
+        .map_err(role_not_ready)
+        .map_err(lost_create_race)?;
     let state = match created.state() {
         Some(State::Active) => FunctionState::Active,
         _ => FunctionState::Pending("Lambda is creating the function".to_owned()),

@@ -69,6 +69,13 @@ impl CloudError {
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
+/// A create that found its name taken lost a race with an earlier, interrupted run: retry, and the
+/// next look-up finds the resource and checks its ownership tags.
+#[must_use]
+pub fn lost_create_race(err: CloudError) -> CloudError {
+    if err.kind == ErrorKind::AlreadyExists { CloudError { kind: ErrorKind::Transient, ..err } } else { err }
+}
+
 /// A delete's result where "not found" means done: deletes are idempotent.
 ///
 /// # Errors
