@@ -4,10 +4,21 @@
 //! Every step may run twice or be cut off halfway: each looks its resource up by name (and checks
 //! the ownership tags) before creating it, and a delete answered NotFound is done.
 
+use crate::cloud::ec2::{IngressRule, Source};
 use crate::cloud::{self, AwsClients, CloudError, CloudResult, ErrorKind};
-use crate::crd::{DeletionPolicy, ResourceIds};
-use crate::desired::{self, Desired, Names, Owner};
+use crate::crd::{ContainerTasks, DeletionPolicy, ResourceIds};
+use crate::desired::{self, Desired, DesiredContainer, Names, Owner};
 use crate::status::PartState;
+
+/// When the container variant counts as ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContainerReadiness {
+    /// Every desired task runs and the rollout is COMPLETED (what real AWS reaches).
+    Running,
+    /// The service, load balancer and listener exist as desired, whatever runs; for emulators,
+    /// which never start tasks. The message still reports running/desired.
+    Provisioned,
+}
 
 /// What one apply saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +27,8 @@ pub struct Applied {
     pub function: PartState,
     pub container: PartState,
     pub function_url: Option<String>,
+    pub container_url: Option<String>,
+    pub container_tasks: Option<ContainerTasks>,
     pub resources: ResourceIds,
 }
 
@@ -24,6 +37,7 @@ pub struct Applied {
 pub fn part_of(error: &CloudError) -> Part {
     match error.service {
         "dynamodb" => Part::Table,
+        "ecs" | "elasticloadbalancing" | "ec2" => Part::Container,
         _ => Part::Function,
     }
 }
@@ -32,6 +46,7 @@ pub fn part_of(error: &CloudError) -> Part {
 pub enum Part {
     Table,
     Function,
+    Container,
 }
 
 /// A condition reason for a failure a person must act on.
@@ -48,7 +63,7 @@ pub fn failure_reason(error: &CloudError) -> &'static str {
 ///
 /// # Errors
 /// The first AWS failure; the caller decides between retry and a condition.
-pub async fn apply(clients: &AwsClients, desired: &Desired) -> CloudResult<Applied> {
+pub async fn apply(clients: &AwsClients, desired: &Desired, readiness: ContainerReadiness) -> CloudResult<Applied> {
     let owner = &desired.owner;
     let mut resources = ResourceIds::default();
 
@@ -71,18 +86,23 @@ pub async fn apply(clients: &AwsClients, desired: &Desired) -> CloudResult<Appli
         }
     };
 
-    // The container variant (ECS Fargate + ALB) is not built by this version of the operator: say
-    // so plainly instead of pretending.
-    let container_state = if desired.container_enabled {
-        PartState::not_ready(
-            "NotImplemented",
-            "this operator version does not yet create the container variant; set spec.container.enabled: false",
-        )
-    } else {
-        PartState::ready("Disabled", "the container variant is disabled")
+    let (container_state, container_url, container_tasks) = match &desired.container {
+        Some(container) => apply_container(clients, desired, container, &table.arn, readiness, &mut resources).await?,
+        None => {
+            remove_container(clients, owner, &desired.names).await?;
+            (PartState::ready("Disabled", "the container variant is disabled"), None, None)
+        }
     };
 
-    Ok(Applied { table: table_state, function: function_state, container: container_state, function_url, resources })
+    Ok(Applied {
+        table: table_state,
+        function: function_state,
+        container: container_state,
+        function_url,
+        container_url,
+        container_tasks,
+        resources,
+    })
 }
 
 async fn apply_function(
@@ -119,6 +139,151 @@ async fn apply_function(
     Ok((state, url))
 }
 
+/// The VPC and at least two subnets in distinct zones: the spec's, or the region's default VPC.
+async fn network(clients: &AwsClients, container: &DesiredContainer) -> CloudResult<(String, Vec<String>)> {
+    let invalid = |message: String| CloudError::local("ec2", "DescribeSubnets", ErrorKind::Invalid, message);
+    let (vpc, subnets) = match &container.vpc_id {
+        Some(vpc) if !container.subnet_ids.is_empty() => return Ok((vpc.clone(), container.subnet_ids.clone())),
+        Some(vpc) => (vpc.clone(), clients.ec2.subnets(&clients.region, vpc, false).await?),
+        None => {
+            let vpc = clients.ec2.default_vpc(&clients.region).await?.ok_or_else(|| {
+                invalid(format!("region {} has no default VPC: set spec.container.network", clients.region))
+            })?;
+            let subnets = clients.ec2.subnets(&clients.region, &vpc, true).await?;
+            (vpc, subnets)
+        }
+    };
+    // One subnet per zone, so the ALB spans distinct zones.
+    let mut zones = std::collections::BTreeSet::new();
+    let chosen: Vec<String> = subnets.into_iter().filter(|s| zones.insert(s.zone.clone())).map(|s| s.id).collect();
+    if chosen.len() < 2 {
+        return Err(invalid(format!("VPC {vpc} needs subnets in at least two availability zones for a load balancer")));
+    }
+    Ok((vpc, chosen))
+}
+
+async fn apply_container(
+    clients: &AwsClients,
+    desired: &Desired,
+    container: &DesiredContainer,
+    table_arn: &str,
+    readiness: ContainerReadiness,
+    resources: &mut ResourceIds,
+) -> CloudResult<(PartState, Option<String>, Option<ContainerTasks>)> {
+    let owner = &desired.owner;
+    let names = &desired.names;
+    let tags = &desired.tags;
+    let account = desired::account_of(table_arn)
+        .ok_or_else(|| CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "table ARN has no account"))?
+        .to_owned();
+
+    cloud::logs::ensure_log_group(clients, &names.container_log_group, desired::LOG_RETENTION_DAYS, tags).await?;
+    let log_group_arn = desired::log_group_arn(&desired.region, &account, &names.container_log_group);
+    let trust = desired::trust_policy("ecs-tasks.amazonaws.com");
+    let execution_policy = desired::execution_policy(&log_group_arn, &container.image);
+    let task_policy = desired::task_policy(table_arn);
+    let execution_role =
+        cloud::iam::DesiredRole { name: &names.execution_role, trust: &trust, policy: &execution_policy };
+    let task_role = cloud::iam::DesiredRole { name: &names.task_role, trust: &trust, policy: &task_policy };
+    let execution_role_arn = cloud::iam::ensure_role(clients, owner, &execution_role, tags).await?;
+    let task_role_arn = cloud::iam::ensure_role(clients, owner, &task_role, tags).await?;
+
+    let (vpc, subnets) = network(clients, container).await?;
+    let anywhere = vec![IngressRule { port: desired::LISTENER_PORT, source: Source::Cidr("0.0.0.0/0".to_owned()) }];
+    let lb_group = clients
+        .ec2
+        .ensure_security_group(&clients.region, owner, &vpc, &names.lb_security_group, &anywhere, tags)
+        .await?;
+    let from_lb = vec![IngressRule { port: container.port, source: Source::Group(lb_group.clone()) }];
+    let task_group = clients
+        .ec2
+        .ensure_security_group(&clients.region, owner, &vpc, &names.task_security_group, &from_lb, tags)
+        .await?;
+
+    let target_group =
+        cloud::elb::ensure_target_group(clients, owner, &names.target_group, &vpc, &container.health_check_path, tags)
+            .await?;
+    resources.target_group_arn = Some(target_group.clone());
+    let balancer =
+        cloud::elb::ensure_load_balancer(clients, owner, &names.load_balancer, &subnets, &lb_group, tags).await?;
+    resources.load_balancer_arn = Some(balancer.arn.clone());
+    cloud::elb::ensure_listener(clients, &balancer.arn, &target_group).await?;
+
+    let cluster = cloud::ecs::ensure_cluster(clients, owner, &names.cluster, tags).await?;
+    resources.cluster_arn = Some(cluster);
+    let existing = cloud::ecs::find_service(clients, owner, &names.cluster, &names.service).await?;
+    let roles = cloud::ecs::TaskRoles {
+        execution_role_arn: &execution_role_arn,
+        task_role_arn: &task_role_arn,
+        log_group: &names.container_log_group,
+    };
+    let current = existing.as_ref().map(|s| s.task_definition.as_str());
+    let task_definition =
+        cloud::ecs::ensure_task_definition(clients, &names.task_family, current, container, &roles, tags).await?;
+    resources.task_definition_arn = Some(task_definition.clone());
+    let placement = cloud::ecs::ServicePlacement {
+        subnets: &subnets,
+        security_group: &task_group,
+        target_group_arn: &target_group,
+    };
+    let service = cloud::ecs::ensure_service(
+        clients,
+        &names.cluster,
+        &names.service,
+        existing.as_ref(),
+        &task_definition,
+        container,
+        &placement,
+        tags,
+    )
+    .await?;
+    resources.service_arn = Some(service.arn.clone());
+
+    let url = Some(format!("http://{}", balancer.dns_name)).filter(|_| !balancer.dns_name.is_empty());
+    let tasks = ContainerTasks {
+        desired: service.desired_count,
+        running: service.running_count,
+        rollout: service.rollout.clone(),
+    };
+    let counts = format!("{} of {} tasks running, rollout {}", tasks.running, tasks.desired, tasks.rollout);
+    let state = if service.rollout == "FAILED" {
+        PartState::not_ready("RolloutFailed", format!("the deployment failed and was rolled back; {counts}"))
+    } else if balancer.state != "active" && balancer.state != "provisioning" {
+        PartState::not_ready("LoadBalancerFailed", format!("load balancer is {}", balancer.state))
+    } else {
+        match readiness {
+            ContainerReadiness::Running if tasks.running >= tasks.desired && tasks.rollout == "COMPLETED" => {
+                PartState::ready("Available", format!("serving at {}; {counts}", url.as_deref().unwrap_or("?")))
+            }
+            ContainerReadiness::Running => PartState::not_ready("Progressing", counts),
+            ContainerReadiness::Provisioned => PartState::ready(
+                "Provisioned",
+                format!("service, load balancer and listener exist (readiness: provisioned); {counts}"),
+            ),
+        }
+    };
+    Ok((state, url, Some(tasks)))
+}
+
+/// Removes the container variant, dependents first: service, load balancer (its listener goes with
+/// it), target group, task definitions, cluster, security groups, roles, log group.
+async fn remove_container(clients: &AwsClients, owner: &Owner, names: &Names) -> CloudResult<()> {
+    cloud::ecs::delete_service(clients, owner, &names.cluster, &names.service).await?;
+    cloud::elb::delete_load_balancers(clients, owner, &names.load_balancer).await?;
+    cloud::elb::delete_target_group(clients, owner, &names.target_group).await?;
+    cloud::ecs::deregister_task_definitions(clients, &names.task_family).await?;
+    cloud::ecs::delete_cluster(clients, owner, &names.cluster).await?;
+    // The tasks' group refers to the load balancer's: delete it first.
+    for group in [&names.task_security_group, &names.lb_security_group] {
+        for vpc in clients.ec2.owned_group_vpcs(&clients.region, owner, group).await? {
+            clients.ec2.delete_security_group(&clients.region, owner, &vpc, group).await?;
+        }
+    }
+    cloud::iam::delete_role(clients, owner, &names.execution_role).await?;
+    cloud::iam::delete_role(clients, owner, &names.task_role).await?;
+    cloud::logs::delete_log_group(clients, &names.container_log_group).await
+}
+
 /// Removes the function variant: API (its routes, integration and stage go with it), function (its
 /// permission goes with it), log group, role.
 async fn remove_function(clients: &AwsClients, owner: &Owner, names: &Names) -> CloudResult<()> {
@@ -136,6 +301,7 @@ async fn remove_function(clients: &AwsClients, owner: &Owner, names: &Names) -> 
 pub async fn cleanup(clients: &AwsClients, owner: &Owner, deletion_policy: DeletionPolicy) -> CloudResult<()> {
     let names = Names::for_owner(owner);
     remove_function(clients, owner, &names).await?;
+    remove_container(clients, owner, &names).await?;
     if deletion_policy == DeletionPolicy::Delete {
         cloud::dynamodb::delete_table(clients, owner, &names.table).await?;
     }

@@ -34,6 +34,8 @@ pub struct Settings {
     pub resync: Duration,
     /// Requeue delay after a retryable failure, and while something is still in progress.
     pub retry: Duration,
+    /// When the container variant counts as ready.
+    pub container_readiness: apply::ContainerReadiness,
 }
 
 /// Shared by every reconcile.
@@ -121,16 +123,17 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
 
     let desired = desired::desired(&owner, &bd.spec, &ctx.settings.default_region);
     let clients = ctx.cloud.clients(&desired.region);
-    let (observed, next) = match apply::apply(&clients, &desired).await {
+    let (observed, next) = match apply::apply(&clients, &desired, ctx.settings.container_readiness).await {
         Ok(applied) => {
             let observed =
                 Observed { generation, table: applied.table, function: applied.function, container: applied.container };
             let next = BlogDeploymentStatus {
                 observed_generation: generation,
                 function_url: applied.function_url,
-                container_url: None,
+                container_url: applied.container_url,
                 conditions: previous.conditions.clone(),
                 resources: applied.resources,
+                container_tasks: applied.container_tasks,
             };
             (observed, next)
         }
@@ -142,17 +145,19 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
             ctx.metrics.reconcile_failed(apply::failure_reason(&err));
             let failed = PartState::not_ready(apply::failure_reason(&err), err.to_string());
             let pending = PartState::not_ready("Blocked", "waiting for the failure above to be fixed");
-            let (table, function) = match apply::part_of(&err) {
-                Part::Table => (failed, pending.clone()),
-                Part::Function => (PartState::ready("Active", "table is ACTIVE"), failed),
+            let table_ok = PartState::ready("Active", "the table was reconciled");
+            let (table, function, container) = match apply::part_of(&err) {
+                Part::Table => (failed, pending.clone(), pending),
+                Part::Function => (table_ok, failed, pending),
+                Part::Container => (table_ok, pending, failed),
             };
-            let observed = Observed { generation, table, function, container: pending };
+            let observed = Observed { generation, table, function, container };
             let next = BlogDeploymentStatus { observed_generation: generation, ..previous.clone() };
             publish_status(bd, ctx, &previous, next, &observed).await?;
             return Ok(Action::requeue(ctx.settings.resync));
         }
     };
-    let all_settled = [&observed.table, &observed.function]
+    let all_settled = [&observed.table, &observed.function, &observed.container]
         .iter()
         .all(|s| s.ready || !matches!(s.reason.as_str(), "Progressing" | "Creating"));
     publish_status(bd, ctx, &previous, next, &observed).await?;

@@ -258,6 +258,19 @@ pub struct BlogDeploymentStatus {
     /// Identifiers of the AWS resources the operator made.
     #[serde(default)]
     pub resources: ResourceIds,
+    /// The Fargate service's task counts and rollout, as ECS reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_tasks: Option<ContainerTasks>,
+}
+
+/// Task counts of the container variant.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerTasks {
+    pub desired: i32,
+    pub running: i32,
+    /// The primary deployment's rollout state: `COMPLETED`, `IN_PROGRESS` or `FAILED`.
+    pub rollout: String,
 }
 
 /// ARNs and ids of what the operator made, for people and tools; the operator itself finds its

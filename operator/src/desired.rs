@@ -147,6 +147,27 @@ pub struct DesiredFunction {
     pub environment: BTreeMap<String, String>,
 }
 
+/// The container variant: roles, log group, cluster, task definition, security groups, load
+/// balancer, target group, listener and service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredContainer {
+    pub image: String,
+    pub cpu: i32,
+    pub memory_mib: i32,
+    pub port: i32,
+    pub desired_count: i32,
+    pub health_check_path: String,
+    /// The VPC and subnets named in the spec; `None` means the region's default VPC.
+    pub vpc_id: Option<String>,
+    pub subnet_ids: Vec<String>,
+    pub environment: BTreeMap<String, String>,
+}
+
+/// The one container in the task definition.
+pub const CONTAINER_NAME: &str = "blog";
+/// The load balancer's listener port.
+pub const LISTENER_PORT: i32 = 80;
+
 /// Everything one BlogDeployment should have in AWS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
@@ -156,8 +177,7 @@ pub struct Desired {
     pub tags: BTreeMap<String, String>,
     pub table: DesiredTable,
     pub function: Option<DesiredFunction>,
-    /// The container variant is asked for (its resources are described in a later version).
-    pub container_enabled: bool,
+    pub container: Option<DesiredContainer>,
 }
 
 /// The desired state of a validated spec.
@@ -185,6 +205,20 @@ pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -
         architecture: f.architecture,
         environment: BTreeMap::from([("TABLE_NAME".to_owned(), names.table.clone())]),
     });
+    let container = spec.container_enabled().map(|c| DesiredContainer {
+        image: spec.image.clone(),
+        cpu: c.cpu,
+        memory_mib: c.memory_mib,
+        port: c.port,
+        desired_count: c.desired_count,
+        health_check_path: c.health_check_path.clone(),
+        vpc_id: c.network.vpc_id.clone(),
+        subnet_ids: c.network.subnet_ids.clone(),
+        environment: BTreeMap::from([
+            ("TABLE_NAME".to_owned(), names.table.clone()),
+            ("PORT".to_owned(), c.port.to_string()),
+        ]),
+    });
     Desired {
         region: spec.region.clone().unwrap_or_else(|| default_region.to_owned()),
         owner: owner.clone(),
@@ -192,8 +226,59 @@ pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -
         names,
         table,
         function,
-        container_enabled: spec.container_enabled().is_some(),
+        container,
     }
+}
+
+/// The task role's policy: the blog's item actions on this one table and its index.
+#[must_use]
+pub fn task_policy(table_arn: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "BlogTable", "Effect": "Allow", "Action": TABLE_ACTIONS,
+             "Resource": [table_arn, format!("{table_arn}/index/*")]}
+        ]
+    })
+}
+
+/// The task execution role's policy: write the service's log group, and pull the image when it
+/// lives in Amazon ECR (that one repository only; `GetAuthorizationToken` has no resource scope).
+#[must_use]
+pub fn execution_policy(log_group_arn: &str, image: &str) -> Value {
+    let mut statements = vec![json!({
+        "Sid": "OwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [format!("{log_group_arn}:*")]
+    })];
+    if let Some(repository) = ecr_repository_arn(image) {
+        statements.push(
+            json!({"Sid": "EcrToken", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"}),
+        );
+        statements.push(json!({
+            "Sid": "PullImage", "Effect": "Allow",
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+            "Resource": [repository]
+        }));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The ARN of the ECR repository an image reference names, if it names one
+/// (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag|@digest]`).
+#[must_use]
+pub fn ecr_repository_arn(image: &str) -> Option<String> {
+    let (host, path) = image.split_once('/')?;
+    let mut parts = host.split('.');
+    let (account, dkr, ecr, region) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if dkr != "dkr" || ecr != "ecr" || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let repository = path.split(['@']).next()?;
+    let repository = match repository.rfind(':') {
+        Some(i) if !repository[i..].contains('/') => &repository[..i],
+        _ => repository,
+    };
+    Some(format!("arn:aws:ecr:{region}:{account}:repository/{repository}"))
 }
 
 /// The item actions the blog service uses, and nothing else.
@@ -317,6 +402,41 @@ mod tests {
         assert_eq!(s3.region, "eu-west-1");
         assert_eq!(s3.function.map(|f| f.code), Some(FunctionCode::S3 { bucket: "b".into(), key: "k.zip".into() }));
         assert!(desired(&owner(), &spec("image: b\nfunction: {enabled: false}\n"), "r").function.is_none());
+    }
+
+    #[test]
+    fn the_container_policies_name_only_their_table_logs_and_repository() {
+        let table = "arn:aws:dynamodb:us-west-1:123456789012:table/blog-x";
+        let task = task_policy(table);
+        assert_eq!(task["Statement"].as_array().map(Vec::len), Some(1));
+        let exec = execution_policy(
+            "arn:aws:logs:us-west-1:1:log-group:/ecs/x",
+            "123456789012.dkr.ecr.us-west-1.amazonaws.com/team/blog:1.0",
+        );
+        assert_eq!(
+            exec["Statement"][2]["Resource"],
+            json!(["arn:aws:ecr:us-west-1:123456789012:repository/team/blog"])
+        );
+        let public = execution_policy("arn:aws:logs:us-west-1:1:log-group:/ecs/x", "blog-service:1");
+        assert_eq!(public["Statement"].as_array().map(Vec::len), Some(1), "no ECR rights for a non-ECR image");
+        assert_eq!(
+            ecr_repository_arn("1.dkr.ecr.eu-west-1.amazonaws.com/b@sha256:00").as_deref(),
+            Some("arn:aws:ecr:eu-west-1:1:repository/b")
+        );
+    }
+
+    #[test]
+    fn the_container_follows_the_spec() {
+        let d = desired(
+            &owner(),
+            &spec("image: repo/blog:2\ncontainer: {cpu: 512, memoryMiB: 1024, port: 9000}\n"),
+            "us-west-1",
+        );
+        let c = d.container.expect("container enabled");
+        assert_eq!((c.cpu, c.memory_mib, c.port, c.desired_count), (512, 1024, 9000, 2));
+        assert_eq!(c.environment["PORT"], "9000");
+        assert_eq!(c.environment["TABLE_NAME"], d.names.table);
+        assert!(d.function.is_none());
     }
 
     #[test]

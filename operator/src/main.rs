@@ -29,6 +29,10 @@ struct Args {
     /// Address of the admin server (/healthz, /readyz, /metrics).
     #[arg(long, env = "BLOG_OPERATOR_ADMIN_ADDR", default_value = "0.0.0.0:8081")]
     admin_addr: SocketAddr,
+    /// When the container variant counts as ready: `running` (every desired task runs, rollout
+    /// COMPLETED) or `provisioned` (its resources exist; for emulators, which never run tasks).
+    #[arg(long, env = "BLOG_OPERATOR_CONTAINER_READINESS", value_enum, default_value = "running")]
+    container_readiness: blog_operator::apply::ContainerReadiness,
     /// Watch only this namespace (all namespaces when unset).
     #[arg(long, env = "BLOG_OPERATOR_NAMESPACE")]
     namespace: Option<String>,
@@ -51,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
 
     let metrics = Metrics::default();
     let client = kube::Client::try_default().await?;
-    let cloud = Cloud::from_env(metrics.clone()).await;
+    let cloud = Cloud::from_env(metrics.clone()).await?;
     let default_region = args
         .default_region
         .or_else(|| cloud.default_region())
@@ -60,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
         default_region,
         resync: Duration::from_secs(args.resync_seconds),
         retry: Duration::from_secs(args.retry_seconds),
+        container_readiness: args.container_readiness,
     };
     tracing::info!(?settings, concurrency = args.concurrency, "starting");
     let ctx = Arc::new(Context {

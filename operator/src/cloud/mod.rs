@@ -3,12 +3,15 @@
 
 pub mod apigateway;
 pub mod dynamodb;
+pub mod ec2;
+pub mod ecs;
+pub mod elb;
 pub mod iam;
 pub mod lambda;
 pub mod logs;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
@@ -227,20 +230,29 @@ pub struct AwsClients {
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub ec2: ec2::Ec2,
 }
 
 /// Clients per region, made on first use from one base configuration.
 pub struct Cloud {
     base: aws_config::SdkConfig,
     metrics: Metrics,
+    ec2: ec2::Ec2,
     by_region: Mutex<HashMap<String, AwsClients>>,
 }
 
 impl Cloud {
     /// The standard AWS configuration chain (environment, profile, IRSA, container or instance
     /// role; `AWS_ENDPOINT_URL` for emulators) over a rustls (ring) client.
-    pub async fn from_env(metrics: Metrics) -> Self {
-        Self { base: blog_service::aws_sdk_config().await, metrics, by_region: Mutex::new(HashMap::new()) }
+    ///
+    /// # Errors
+    /// When the system's root certificates cannot be loaded.
+    pub async fn from_env(metrics: Metrics) -> anyhow::Result<Self> {
+        let base = blog_service::aws_sdk_config().await;
+        let ec2 = ec2::Ec2::new(&base, metrics.clone())?;
+        Ok(Self { base, metrics, ec2, by_region: Mutex::new(HashMap::new()) })
     }
 
     /// The clients for `region`.
@@ -268,6 +280,9 @@ impl Cloud {
                     lambda: client!(aws_sdk_lambda),
                     apigateway: client!(aws_sdk_apigatewayv2),
                     logs: client!(aws_sdk_cloudwatchlogs),
+                    ecs: client!(aws_sdk_ecs),
+                    elb: client!(aws_sdk_elasticloadbalancingv2),
+                    ec2: self.ec2.clone(),
                 }
             })
             .clone()
@@ -279,9 +294,6 @@ impl Cloud {
         self.base.region().map(ToString::to_string)
     }
 }
-
-/// Shared by callers that hold clients across tasks.
-pub type SharedCloud = Arc<Cloud>;
 
 #[cfg(test)]
 mod tests {

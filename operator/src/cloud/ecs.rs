@@ -1,0 +1,373 @@
+//! ECS: the cluster, the task definition (a new revision whenever it changes) and the Fargate
+//! service behind the target group, with the deployment circuit breaker and rollback on.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, ClusterField, Compatibility, ContainerDefinition, DeploymentCircuitBreaker,
+    DeploymentConfiguration, KeyValuePair, LaunchType, LoadBalancer, LogConfiguration, LogDriver, NetworkConfiguration,
+    NetworkMode, PortMapping, ServiceField, Tag, TaskDefinition, TransportProtocol,
+};
+
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
+use crate::desired::{CONTAINER_NAME, DesiredContainer, Owner};
+
+const SERVICE: &str = "ecs";
+
+fn tags(tag_set: &BTreeMap<String, String>) -> Vec<Tag> {
+    tag_set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+fn tag_map(found: &[Tag]) -> BTreeMap<String, String> {
+    found.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned()))).collect()
+}
+
+fn not_owned(kind: &str, name: &str) -> CloudError {
+    CloudError::local(
+        SERVICE,
+        "Describe",
+        ErrorKind::Invalid,
+        format!("ECS {kind} {name} exists but is not tagged as this BlogDeployment's"),
+    )
+}
+
+/// Makes the cluster exist (an INACTIVE one of the same name is replaced); returns its ARN.
+///
+/// # Errors
+/// The AWS failure, or `Invalid` when the name belongs to someone else.
+pub async fn ensure_cluster(
+    clients: &AwsClients,
+    owner: &Owner,
+    name: &str,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<String> {
+    let found = clients
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeClusters"))?;
+    if let Some(cluster) = found.clusters().iter().find(|c| c.status() == Some("ACTIVE")) {
+        if !owner.owns(&tag_map(cluster.tags())) {
+            return Err(not_owned("cluster", name));
+        }
+        return Ok(cluster.cluster_arn().unwrap_or_default().to_owned());
+    }
+    let created = clients
+        .ecs
+        .create_cluster()
+        .cluster_name(name)
+        .set_tags(Some(tags(tag_set)))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateCluster"))?;
+    Ok(created.cluster().and_then(|c| c.cluster_arn()).unwrap_or_default().to_owned())
+}
+
+/// The ARNs a task definition refers to.
+pub struct TaskRoles<'a> {
+    pub execution_role_arn: &'a str,
+    pub task_role_arn: &'a str,
+    pub log_group: &'a str,
+}
+
+fn environment_of(definition: &TaskDefinition) -> BTreeMap<String, String> {
+    definition
+        .container_definitions()
+        .first()
+        .map(|c| {
+            c.environment().iter().filter_map(|kv| Some((kv.name()?.to_owned(), kv.value()?.to_owned()))).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a registered task definition is exactly what `container` asks for.
+fn matches(definition: &TaskDefinition, container: &DesiredContainer, roles: &TaskRoles<'_>) -> bool {
+    let first = definition.container_definitions().first();
+    definition.cpu() == Some(container.cpu.to_string().as_str())
+        && definition.memory() == Some(container.memory_mib.to_string().as_str())
+        && definition.execution_role_arn() == Some(roles.execution_role_arn)
+        && definition.task_role_arn() == Some(roles.task_role_arn)
+        && first.and_then(ContainerDefinition::image) == Some(container.image.as_str())
+        && first.and_then(|c| c.port_mappings().first()).and_then(PortMapping::container_port) == Some(container.port)
+        && environment_of(definition) == container.environment
+}
+
+/// Returns the ARN of a task definition that matches `container`: `current` (the service's) when it
+/// does, otherwise a newly registered revision of `family`.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_task_definition(
+    clients: &AwsClients,
+    family: &str,
+    current: Option<&str>,
+    container: &DesiredContainer,
+    roles: &TaskRoles<'_>,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<String> {
+    if let Some(arn) = current {
+        let found = clients
+            .ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "DescribeTaskDefinition"))?;
+        if found.task_definition().is_some_and(|d| matches(d, container, roles)) {
+            return Ok(arn.to_owned());
+        }
+    }
+    let log = LogConfiguration::builder()
+        .log_driver(LogDriver::Awslogs)
+        .options("awslogs-group", roles.log_group)
+        .options("awslogs-region", &clients.region)
+        .options("awslogs-stream-prefix", CONTAINER_NAME)
+        .build()
+        .map_err(|e| CloudError::local(SERVICE, "RegisterTaskDefinition", ErrorKind::Other, e.to_string()))?;
+    let definition = ContainerDefinition::builder()
+        .name(CONTAINER_NAME)
+        .image(&container.image)
+        .essential(true)
+        .port_mappings(PortMapping::builder().container_port(container.port).protocol(TransportProtocol::Tcp).build())
+        .set_environment(Some(
+            container.environment.iter().map(|(k, v)| KeyValuePair::builder().name(k).value(v).build()).collect(),
+        ))
+        .log_configuration(log)
+        .build();
+    let registered = clients
+        .ecs
+        .register_task_definition()
+        .family(family)
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu(container.cpu.to_string())
+        .memory(container.memory_mib.to_string())
+        .execution_role_arn(roles.execution_role_arn)
+        .task_role_arn(roles.task_role_arn)
+        .container_definitions(definition)
+        .set_tags(Some(tags(tag_set)))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "RegisterTaskDefinition"))?;
+    Ok(registered.task_definition().and_then(|d| d.task_definition_arn()).unwrap_or_default().to_owned())
+}
+
+/// How the service stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceObserved {
+    pub arn: String,
+    pub task_definition: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    /// The primary deployment's rollout state (`COMPLETED`, `IN_PROGRESS`, `FAILED`).
+    pub rollout: String,
+}
+
+/// The service, if it exists and is not INACTIVE; `Invalid` when it is someone else's.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn find_service(
+    clients: &AwsClients,
+    owner: &Owner,
+    cluster: &str,
+    name: &str,
+) -> CloudResult<Option<ServiceObserved>> {
+    let found = match clients
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .include(ServiceField::Tags)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeServices"))
+    {
+        Ok(found) => found,
+        Err(err) if err.is_not_found() => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let Some(service) = found.services().iter().find(|s| s.status() != Some("INACTIVE")) else { return Ok(None) };
+    if !owner.owns(&tag_map(service.tags())) {
+        return Err(not_owned("service", name));
+    }
+    let primary = service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+    Ok(Some(ServiceObserved {
+        arn: service.service_arn().unwrap_or_default().to_owned(),
+        task_definition: service.task_definition().unwrap_or_default().to_owned(),
+        desired_count: service.desired_count(),
+        running_count: service.running_count(),
+        rollout: primary
+            .and_then(|d| d.rollout_state())
+            .map_or_else(|| "UNKNOWN".to_owned(), |r| r.as_str().to_owned()),
+    }))
+}
+
+/// Where the service runs and whom it serves.
+pub struct ServicePlacement<'a> {
+    pub subnets: &'a [String],
+    pub security_group: &'a str,
+    pub target_group_arn: &'a str,
+}
+
+/// Makes the service run `task_definition` with the desired count: created when missing, updated
+/// only when one of the two differs.
+///
+/// # Errors
+/// The AWS failure.
+#[allow(clippy::too_many_arguments)]
+pub async fn ensure_service(
+    clients: &AwsClients,
+    cluster: &str,
+    name: &str,
+    existing: Option<&ServiceObserved>,
+    task_definition: &str,
+    container: &DesiredContainer,
+    placement: &ServicePlacement<'_>,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<ServiceObserved> {
+    if let Some(service) = existing {
+        if service.task_definition == task_definition && service.desired_count == container.desired_count {
+            return Ok(service.clone());
+        }
+        let updated = clients
+            .ecs
+            .update_service()
+            .cluster(cluster)
+            .service(name)
+            .task_definition(task_definition)
+            .desired_count(container.desired_count)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "UpdateService"))?;
+        return Ok(ServiceObserved {
+            task_definition: task_definition.to_owned(),
+            desired_count: container.desired_count,
+            arn: updated.service().and_then(|s| s.service_arn()).unwrap_or(&service.arn).to_owned(),
+            running_count: service.running_count,
+            rollout: "IN_PROGRESS".to_owned(),
+        });
+    }
+    let network = AwsVpcConfiguration::builder()
+        .set_subnets(Some(placement.subnets.to_vec()))
+        .security_groups(placement.security_group)
+        // Default-VPC subnets are public and have no NAT: tasks need a public IP to pull the image.
+        .assign_public_ip(AssignPublicIp::Enabled)
+        .build()
+        .map_err(|e| CloudError::local(SERVICE, "CreateService", ErrorKind::Other, e.to_string()))?;
+    let created = clients
+        .ecs
+        .create_service()
+        .cluster(cluster)
+        .service_name(name)
+        .task_definition(task_definition)
+        .desired_count(container.desired_count)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(network).build())
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(placement.target_group_arn)
+                .container_name(CONTAINER_NAME)
+                .container_port(container.port)
+                .build(),
+        )
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+                .build(),
+        )
+        .health_check_grace_period_seconds(60)
+        .set_tags(Some(tags(tag_set)))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateService"))
+        .map_err(super::lost_create_race)?;
+    Ok(ServiceObserved {
+        arn: created.service().and_then(|s| s.service_arn()).unwrap_or_default().to_owned(),
+        task_definition: task_definition.to_owned(),
+        desired_count: container.desired_count,
+        running_count: 0,
+        rollout: "IN_PROGRESS".to_owned(),
+    })
+}
+
+/// Deletes the service (forced: it need not be scaled to zero first) if it is ours.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_service(clients: &AwsClients, owner: &Owner, cluster: &str, name: &str) -> CloudResult<()> {
+    match find_service(clients, owner, cluster, name).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(()),
+        // Someone else's service of that name: leave it.
+        Err(err) if err.kind == ErrorKind::Invalid => return Ok(()),
+        Err(err) => return Err(err),
+    }
+    gone_is_done(
+        clients
+            .ecs
+            .delete_service()
+            .cluster(cluster)
+            .service(name)
+            .force(true)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "DeleteService")),
+    )
+}
+
+/// Deregisters every active revision of the family.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn deregister_task_definitions(clients: &AwsClients, family: &str) -> CloudResult<()> {
+    let listed = clients
+        .ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "ListTaskDefinitions"))?;
+    for arn in listed.task_definition_arns() {
+        // The prefix also matches longer family names: keep to ours exactly.
+        if arn.rsplit('/').next().and_then(|f| f.rsplit_once(':')).is_some_and(|(f, _)| f == family) {
+            gone_is_done(
+                clients
+                    .ecs
+                    .deregister_task_definition()
+                    .task_definition(arn)
+                    .send()
+                    .await
+                    .map_err(map_sdk(SERVICE, "DeregisterTaskDefinition")),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the cluster if it is ours; a cluster that still holds a draining service is retried.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_cluster(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    let found = clients
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeClusters"))?;
+    let Some(cluster) = found.clusters().iter().find(|c| c.status() == Some("ACTIVE")) else { return Ok(()) };
+    if !owner.owns(&tag_map(cluster.tags())) {
+        tracing::warn!(cluster = name, "not deleting an ECS cluster this BlogDeployment does not own");
+        return Ok(());
+    }
+    match clients.ecs.delete_cluster().cluster(name).send().await.map_err(map_sdk(SERVICE, "DeleteCluster")) {
+        Err(err) if err.code.starts_with("ClusterContains") => Err(CloudError { kind: ErrorKind::Transient, ..err }),
+        other => gone_is_done(other),
+    }
+}

@@ -1,0 +1,326 @@
+//! Elastic Load Balancing v2: an internet-facing ALB, an IP target group with the health-check
+//! path, and one HTTP:80 listener forwarding to it. AWS (and even more so the emulator) accepts a
+//! second ALB or listener of the same name or port, so duplicates left by an interrupted run are
+//! found by name and tags and deleted.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag, TargetTypeEnum,
+};
+
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
+use crate::desired::{LISTENER_PORT, Owner};
+
+const SERVICE: &str = "elasticloadbalancing";
+
+fn tags(tag_set: &BTreeMap<String, String>) -> Vec<Tag> {
+    tag_set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// The tags of each ARN.
+async fn tags_of(clients: &AwsClients, arns: &[String]) -> CloudResult<BTreeMap<String, BTreeMap<String, String>>> {
+    if arns.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let out = clients
+        .elb
+        .describe_tags()
+        .set_resource_arns(Some(arns.to_vec()))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeTags"))?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .map(|d| {
+            let tags = d
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                .collect();
+            (d.resource_arn().unwrap_or_default().to_owned(), tags)
+        })
+        .collect())
+}
+
+/// A load balancer as found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadBalancerObserved {
+    pub arn: String,
+    pub dns_name: String,
+    /// `active`, `provisioning`, `failed`...
+    pub state: String,
+}
+
+/// This owner's load balancers of this name, oldest first.
+async fn owned_load_balancers(
+    clients: &AwsClients,
+    owner: &Owner,
+    name: &str,
+) -> CloudResult<Vec<LoadBalancerObserved>> {
+    let found = match clients
+        .elb
+        .describe_load_balancers()
+        .names(name)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeLoadBalancers"))
+    {
+        Ok(found) => found,
+        Err(err) if err.is_not_found() => return Ok(Vec::new()),
+        Err(err) => return Err(err),
+    };
+    let mut balancers: Vec<_> = found.load_balancers().to_vec();
+    balancers.sort_by(|a, b| a.created_time().cmp(&b.created_time()));
+    let arns: Vec<String> = balancers.iter().filter_map(|b| b.load_balancer_arn().map(str::to_owned)).collect();
+    let tags = tags_of(clients, &arns).await?;
+    let foreign = arns.iter().any(|arn| tags.get(arn).is_none_or(|t| !owner.owns(t)));
+    if foreign {
+        return Err(CloudError::local(
+            SERVICE,
+            "DescribeLoadBalancers",
+            ErrorKind::Invalid,
+            format!("a load balancer named {name} exists but is not tagged as this BlogDeployment's"),
+        ));
+    }
+    Ok(balancers
+        .iter()
+        .map(|b| LoadBalancerObserved {
+            arn: b.load_balancer_arn().unwrap_or_default().to_owned(),
+            dns_name: b.dns_name().unwrap_or_default().to_owned(),
+            state: b.state().and_then(|s| s.code()).map_or_else(|| "unknown".to_owned(), |c| c.as_str().to_owned()),
+        })
+        .collect())
+}
+
+/// Makes exactly one internet-facing ALB of this name exist on these subnets and security group.
+///
+/// # Errors
+/// The AWS failure, or `Invalid` when the name belongs to someone else.
+pub async fn ensure_load_balancer(
+    clients: &AwsClients,
+    owner: &Owner,
+    name: &str,
+    subnets: &[String],
+    security_group: &str,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<LoadBalancerObserved> {
+    let mut found = owned_load_balancers(clients, owner, name).await?;
+    for duplicate in found.iter().skip(1) {
+        tracing::warn!(arn = %duplicate.arn, "deleting a duplicate load balancer");
+        delete_load_balancer_arn(clients, &duplicate.arn).await?;
+    }
+    if let Some(balancer) = found.drain(..).next() {
+        return Ok(balancer);
+    }
+    let created = clients
+        .elb
+        .create_load_balancer()
+        .name(name)
+        .set_subnets(Some(subnets.to_vec()))
+        .security_groups(security_group)
+        .scheme(LoadBalancerSchemeEnum::InternetFacing)
+        .r#type(LoadBalancerTypeEnum::Application)
+        .set_tags(Some(tags(tag_set)))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateLoadBalancer"))
+        .map_err(super::lost_create_race)?;
+    let balancer = created.load_balancers().first().ok_or_else(|| {
+        CloudError::local(SERVICE, "CreateLoadBalancer", ErrorKind::Transient, "no load balancer returned")
+    })?;
+    Ok(LoadBalancerObserved {
+        arn: balancer.load_balancer_arn().unwrap_or_default().to_owned(),
+        dns_name: balancer.dns_name().unwrap_or_default().to_owned(),
+        state: balancer
+            .state()
+            .and_then(|s| s.code())
+            .map_or_else(|| "provisioning".to_owned(), |c| c.as_str().to_owned()),
+    })
+}
+
+/// Makes the IP target group exist in the VPC with this health-check path; returns its ARN.
+///
+/// # Errors
+/// The AWS failure, or `Invalid` when the name belongs to someone else.
+pub async fn ensure_target_group(
+    clients: &AwsClients,
+    owner: &Owner,
+    name: &str,
+    vpc_id: &str,
+    health_check_path: &str,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<String> {
+    let found = match clients
+        .elb
+        .describe_target_groups()
+        .names(name)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeTargetGroups"))
+    {
+        Ok(found) => found.target_groups().to_vec(),
+        Err(err) if err.is_not_found() => Vec::new(),
+        Err(err) => return Err(err),
+    };
+    if let Some(group) = found.first() {
+        let arn = group.target_group_arn().unwrap_or_default().to_owned();
+        if !tags_of(clients, std::slice::from_ref(&arn)).await?.get(&arn).is_some_and(|t| owner.owns(t)) {
+            return Err(CloudError::local(
+                SERVICE,
+                "DescribeTargetGroups",
+                ErrorKind::Invalid,
+                format!("target group {name} exists but is not tagged as this BlogDeployment's"),
+            ));
+        }
+        if group.health_check_path() != Some(health_check_path) {
+            clients
+                .elb
+                .modify_target_group()
+                .target_group_arn(&arn)
+                .health_check_path(health_check_path)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "ModifyTargetGroup"))?;
+        }
+        return Ok(arn);
+    }
+    // ECS registers each task's IP with the container port, so the group's own port is a default only.
+    let created = clients
+        .elb
+        .create_target_group()
+        .name(name)
+        .protocol(ProtocolEnum::Http)
+        .port(LISTENER_PORT)
+        .vpc_id(vpc_id)
+        .target_type(TargetTypeEnum::Ip)
+        .health_check_path(health_check_path)
+        .set_tags(Some(tags(tag_set)))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateTargetGroup"))
+        .map_err(super::lost_create_race)?;
+    Ok(created.target_groups().first().and_then(|g| g.target_group_arn()).unwrap_or_default().to_owned())
+}
+
+/// Makes exactly one HTTP:80 listener forward to the target group.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_listener(clients: &AwsClients, load_balancer_arn: &str, target_group_arn: &str) -> CloudResult<()> {
+    let listeners = clients
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(load_balancer_arn)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeListeners"))?;
+    let on_port: Vec<_> = listeners.listeners().iter().filter(|l| l.port() == Some(LISTENER_PORT)).collect();
+    let forward = || Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group_arn).build();
+    for duplicate in on_port.iter().skip(1) {
+        tracing::warn!(arn = duplicate.listener_arn(), "deleting a duplicate listener");
+        gone_is_done(
+            clients
+                .elb
+                .delete_listener()
+                .listener_arn(duplicate.listener_arn().unwrap_or_default())
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "DeleteListener")),
+        )?;
+    }
+    match on_port.first() {
+        Some(listener) => {
+            let forwards_right =
+                listener.default_actions().iter().any(|a| a.target_group_arn() == Some(target_group_arn));
+            if !forwards_right {
+                clients
+                    .elb
+                    .modify_listener()
+                    .listener_arn(listener.listener_arn().unwrap_or_default())
+                    .default_actions(forward())
+                    .send()
+                    .await
+                    .map_err(map_sdk(SERVICE, "ModifyListener"))?;
+            }
+        }
+        None => {
+            clients
+                .elb
+                .create_listener()
+                .load_balancer_arn(load_balancer_arn)
+                .protocol(ProtocolEnum::Http)
+                .port(LISTENER_PORT)
+                .default_actions(forward())
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "CreateListener"))?;
+        }
+    }
+    Ok(())
+}
+
+async fn delete_load_balancer_arn(clients: &AwsClients, arn: &str) -> CloudResult<()> {
+    gone_is_done(
+        clients
+            .elb
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "DeleteLoadBalancer")),
+    )
+}
+
+/// Deletes every load balancer of this name this owner made (their listeners go with them).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_load_balancers(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    let found = match owned_load_balancers(clients, owner, name).await {
+        Err(err) if err.kind == ErrorKind::Invalid => return Ok(()),
+        other => other?,
+    };
+    for balancer in found {
+        delete_load_balancer_arn(clients, &balancer.arn).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the target group if it is ours; one still in use by a load balancer being deleted is retried.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_target_group(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    let found = match clients
+        .elb
+        .describe_target_groups()
+        .names(name)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeTargetGroups"))
+    {
+        Ok(found) => found.target_groups().to_vec(),
+        Err(err) if err.is_not_found() => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    for group in found {
+        let arn = group.target_group_arn().unwrap_or_default().to_owned();
+        if !tags_of(clients, std::slice::from_ref(&arn)).await?.get(&arn).is_some_and(|t| owner.owns(t)) {
+            continue;
+        }
+        match clients
+            .elb
+            .delete_target_group()
+            .target_group_arn(&arn)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "DeleteTargetGroup"))
+        {
+            Err(err) if err.code == "ResourceInUse" => return Err(CloudError { kind: ErrorKind::Transient, ..err }),
+            other => gone_is_done(other)?,
+        }
+    }
+    Ok(())
+}
