@@ -48,6 +48,8 @@ impl Operator {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_blog-operator"))
             .args(["--namespace", namespace, "--resync-seconds", &resync_seconds.to_string(), "--retry-seconds", "1"])
             .args(["--admin-addr", &format!("127.0.0.1:{admin_port}"), "--log-format", "text"])
+            // moto never starts ECS tasks: count the container variant ready once provisioned.
+            .args(["--container-readiness", "provisioned"])
             .env("KUBECONFIG", &stack.kubeconfig)
             .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
             .env("AWS_REGION", "us-west-1")
@@ -174,6 +176,9 @@ struct Aws {
     iam: aws_sdk_iam::Client,
     apigateway: aws_sdk_apigatewayv2::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
+    ecs: aws_sdk_ecs::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    ec2: blog_operator::cloud::ec2::Ec2,
 }
 
 impl Aws {
@@ -185,7 +190,60 @@ impl Aws {
             iam: aws_sdk_iam::Client::new(&config),
             apigateway: aws_sdk_apigatewayv2::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            ec2: blog_operator::cloud::ec2::Ec2::new(&config, blog_operator::metrics::Metrics::default()).expect("ec2"),
         }
+    }
+
+    /// How many of each container-variant resource of `names` exist.
+    async fn count_container(&self, owner: &Owner, names: &Names) -> BTreeMap<&'static str, usize> {
+        let balancers = self.elb.describe_load_balancers().send().await.expect("load balancers");
+        let ours: Vec<_> = balancers
+            .load_balancers()
+            .iter()
+            .filter(|b| b.load_balancer_name() == Some(&names.load_balancer))
+            .collect();
+        let mut listeners = 0;
+        for balancer in &ours {
+            let found = self
+                .elb
+                .describe_listeners()
+                .load_balancer_arn(balancer.load_balancer_arn().unwrap_or_default())
+                .send()
+                .await;
+            listeners += found.expect("listeners").listeners().len();
+        }
+        let groups = self.elb.describe_target_groups().send().await.expect("target groups");
+        let clusters = self.ecs.describe_clusters().clusters(&names.cluster).send().await.expect("clusters");
+        let services = self.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await;
+        let services =
+            services.map(|s| s.services().iter().filter(|s| s.status() == Some("ACTIVE")).count()).unwrap_or(0);
+        let roles = self.iam.list_roles().send().await.expect("list roles");
+        let mut security_groups = 0;
+        for group in [&names.lb_security_group, &names.task_security_group] {
+            security_groups +=
+                self.ec2.owned_group_vpcs("us-west-1", owner, group).await.expect("security groups").len();
+        }
+        BTreeMap::from([
+            ("load balancer", ours.len()),
+            ("listener", listeners),
+            (
+                "target group",
+                groups.target_groups().iter().filter(|g| g.target_group_name() == Some(&names.target_group)).count(),
+            ),
+            ("cluster", clusters.clusters().iter().filter(|c| c.status() == Some("ACTIVE")).count()),
+            ("service", services),
+            ("security group", security_groups),
+            (
+                "container role",
+                roles
+                    .roles()
+                    .iter()
+                    .filter(|r| r.role_name() == names.execution_role || r.role_name() == names.task_role)
+                    .count(),
+            ),
+        ])
     }
 
     /// How many of each resource of `names` exist: table, function, role, log group, APIs.
@@ -208,12 +266,24 @@ impl Aws {
     }
 }
 
+fn owner_of(bd: &BlogDeployment) -> Owner {
+    Owner { namespace: bd.namespace().expect("namespace"), name: bd.name_any(), uid: bd.uid().expect("uid") }
+}
+
 fn names_of(bd: &BlogDeployment) -> Names {
-    Names::for_owner(&Owner {
-        namespace: bd.namespace().expect("namespace"),
-        name: bd.name_any(),
-        uid: bd.uid().expect("uid"),
-    })
+    Names::for_owner(&owner_of(bd))
+}
+
+fn container_each(n: usize) -> BTreeMap<&'static str, usize> {
+    BTreeMap::from([
+        ("cluster", n),
+        ("container role", 2 * n),
+        ("listener", n),
+        ("load balancer", n),
+        ("security group", 2 * n),
+        ("service", n),
+        ("target group", n),
+    ])
 }
 
 fn one_of_each() -> BTreeMap<&'static str, usize> {
@@ -307,9 +377,10 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
         aws.count(&names).await,
         BTreeMap::from([("api", 0), ("function", 0), ("log group", 0), ("role", 0), ("table", 1)])
     );
-    let ready_now = condition(&bd, "Ready").expect("Ready");
-    assert_eq!((ready_now.status.as_str(), ready_now.reason.as_str()), ("False", "NotImplemented"));
     assert!(bd.status.as_ref().and_then(|s| s.function_url.as_ref()).is_none(), "no URL for a removed variant");
+    let bd = wait_for(&api, "demo", "Ready with the container variant", ready).await;
+    assert!(bd.status.as_ref().and_then(|s| s.container_url.as_deref()).is_some_and(|u| u.starts_with("http://")));
+    assert_eq!(aws.count_container(&owner_of(&bd), &names).await, container_each(1));
 
     // Delete: everything goes but the table (deletionPolicy Retain by default).
     let before_delete = operator.aws_calls().await;
@@ -317,6 +388,7 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     wait_gone(&api, "demo").await;
     let counts = aws.count(&names).await;
     assert_eq!(counts, BTreeMap::from([("api", 0), ("function", 0), ("log group", 0), ("role", 0), ("table", 1)]));
+    assert_eq!(aws.count_container(&owner_of(&bd), &names).await, container_each(0));
     let after_delete = operator.aws_calls().await;
     let deleting: Vec<_> = after_delete
         .iter()
@@ -335,7 +407,7 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("demo"))
         .filter_map(|e| e.reason)
         .collect();
-    for expected in ["Reconciled", "NotImplemented", "Deleted"] {
+    for expected in ["Reconciled", "Deleted"] {
         assert!(reasons.iter().any(|r| r == expected), "no {expected} event in {reasons:?}");
     }
     operator.kill().await;
@@ -400,35 +472,42 @@ async fn a_restarted_operator_converges_without_duplicates() {
     let _logs = stack.logs_on_failure();
     let aws = Aws::new(stack).await;
 
-    api.create(&PostParams::default(), &blog("again", json!({"image": "blog:1", "function": {}})))
+    api.create(&PostParams::default(), &blog("again", json!({"image": "blog:1", "function": {}, "container": {}})))
         .await
         .expect("create");
     // Start the operator and kill it after a growing delay, so each run is cut off at a different
     // point of the create; every later run must pick up where the last one stopped.
     let mut names = None;
-    for delay_ms in [300, 500, 700, 900, 1100] {
+    for delay_ms in [300, 600, 900, 1200, 1500, 1800] {
         let operator = Operator::start(stack, &ns.name, 60).await;
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         operator.kill().await;
         if names.is_none() {
-            names = api.get("again").await.ok().filter(|bd| bd.uid().is_some()).map(|bd| names_of(&bd));
+            names =
+                api.get("again").await.ok().filter(|bd| bd.uid().is_some()).map(|bd| (owner_of(&bd), names_of(&bd)));
         }
-        if let Some(names) = &names {
-            eprintln!("killed after {delay_ms} ms: {:?}", aws.count(names).await);
+        if let Some((owner, names)) = &names {
+            eprintln!(
+                "killed after {delay_ms} ms: {:?} {:?}",
+                aws.count(names).await,
+                aws.count_container(owner, names).await
+            );
         }
     }
-    let names = names.expect("the object exists");
+    let (owner, names) = names.expect("the object exists");
     assert!(aws.count(&names).await.values().all(|n| *n <= 1), "no duplicate after the kills");
 
     let operator = Operator::start(stack, &ns.name, 60).await;
     wait_for(&api, "again", "Ready after the restart", ready).await;
     assert_eq!(aws.count(&names).await, one_of_each());
+    assert_eq!(aws.count_container(&owner, &names).await, container_each(1));
 
     // And a third start, with everything in place, still makes nothing new.
     operator.kill().await;
     let operator = Operator::start(stack, &ns.name, 60).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(aws.count(&names).await, one_of_each());
+    assert_eq!(aws.count_container(&owner, &names).await, container_each(1));
     let calls = operator.aws_calls().await;
     assert!(calls.keys().all(|op| !is_mutating(op)), "a converged restart mutates nothing: {calls:?}");
     operator.kill().await;
@@ -466,5 +545,95 @@ async fn resources_deleted_behind_its_back_come_back() {
         aws.count(&names).await,
         BTreeMap::from([("api", 0), ("function", 0), ("log group", 0), ("role", 0), ("table", 0)])
     );
+    operator.kill().await;
+}
+
+#[tokio::test]
+async fn both_variants_update_disable_and_delete() {
+    let (stack, _client, ns, api) = setup("both").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let spec = json!({
+        "image": "blog-service:1.0.0",
+        "function": {},
+        "container": {"cpu": 256, "memoryMiB": 512, "desiredCount": 2, "port": 8080},
+        "table": {"deletionPolicy": "Delete"}
+    });
+    api.create(&PostParams::default(), &blog("both", spec)).await.expect("create");
+    let bd = wait_for(&api, "both", "Ready", ready).await;
+    let status = bd.status.clone().expect("status");
+    assert!(status.function_url.is_some());
+    assert!(
+        status.container_url.as_deref().is_some_and(|u| u.starts_with("http://") && u.contains("elb")),
+        "{status:?}"
+    );
+    let tasks = status.container_tasks.clone().expect("task counts");
+    assert_eq!((tasks.desired, tasks.running), (2, 0), "moto never starts tasks, and the status says so");
+    let container_ready = condition(&bd, "ContainerReady").expect("ContainerReady");
+    assert_eq!(container_ready.reason, "Provisioned");
+    assert!(container_ready.message.contains("0 of 2 tasks running"), "{}", container_ready.message);
+
+    let (owner, names) = (owner_of(&bd), names_of(&bd));
+    assert_eq!(aws.count(&names).await, one_of_each());
+    assert_eq!(aws.count_container(&owner, &names).await, container_each(1));
+    let service =
+        aws.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await.expect("service");
+    let service = &service.services()[0];
+    // (moto drops deploymentConfiguration; the circuit breaker is checked on the request in a unit test.)
+    let first_revision = service.task_definition().expect("task definition").to_owned();
+
+    // A no-op resync mutates nothing, for the container variant too.
+    let before = operator.aws_calls().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = operator.aws_calls().await;
+    let mutated: Vec<_> = after.iter().filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n)).collect();
+    assert!(mutated.is_empty(), "no-op resyncs mutated AWS: {mutated:?}");
+    eprintln!("calls after creating both variants and resyncing: {after:?}");
+
+    // cpu, memory and image: a new task-definition revision, and the service moves to it.
+    let patch = json!({"spec": {"image": "blog-service:1.1.0", "container": {"cpu": 512, "memoryMiB": 1024, "desiredCount": 3}}});
+    api.patch("both", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
+    let bd = wait_for(&api, "both", "Ready at generation 2", |bd| ready(bd) && bd.metadata.generation == Some(2)).await;
+    let service =
+        aws.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await.expect("service");
+    let service = &service.services()[0];
+    let revision = service.task_definition().expect("task definition").to_owned();
+    assert_ne!(revision, first_revision, "a new revision");
+    assert_eq!(service.desired_count(), 3);
+    let definition = aws.ecs.describe_task_definition().task_definition(&revision).send().await.expect("describe");
+    let definition = definition.task_definition().expect("definition");
+    assert_eq!((definition.cpu(), definition.memory()), (Some("512"), Some("1024")));
+    assert_eq!(definition.container_definitions()[0].image(), Some("blog-service:1.1.0"));
+    assert_eq!(bd.status.and_then(|s| s.resources.task_definition_arn), Some(revision));
+    // The function follows the image too.
+    let function = aws.lambda.get_function().function_name(&names.function).send().await.expect("function");
+    assert_eq!(function.code().and_then(|c| c.image_uri()), Some("blog-service:1.1.0"));
+
+    // Disable the container: its resources go, the function stays untouched.
+    let function_before =
+        aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
+    api.patch("both", &PatchParams::default(), &Patch::Merge(json!({"spec": {"container": {"enabled": false}}})))
+        .await
+        .expect("patch");
+    let bd = wait_for(&api, "both", "ContainerReady Disabled", |bd| {
+        ready(bd) && condition(bd, "ContainerReady").is_some_and(|c| c.reason == "Disabled")
+    })
+    .await;
+    assert_eq!(aws.count_container(&owner, &names).await, container_each(0));
+    assert_eq!(aws.count(&names).await, one_of_each());
+    let function_after =
+        aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
+    assert_eq!(function_before.revision_id(), function_after.revision_id(), "the function was not touched");
+    assert!(bd.status.as_ref().is_some_and(|s| s.container_url.is_none() && s.container_tasks.is_none()));
+
+    // Delete: everything goes, the table too (deletionPolicy Delete).
+    api.delete("both", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "both").await;
+    assert_eq!(
+        aws.count(&names).await,
+        BTreeMap::from([("api", 0), ("function", 0), ("log group", 0), ("role", 0), ("table", 0)])
+    );
+    assert_eq!(aws.count_container(&owner, &names).await, container_each(0));
     operator.kill().await;
 }

@@ -274,11 +274,7 @@ pub async fn ensure_service(
                 .container_port(container.port)
                 .build(),
         )
-        .deployment_configuration(
-            DeploymentConfiguration::builder()
-                .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
-                .build(),
-        )
+        .deployment_configuration(deployment_configuration())
         .health_check_grace_period_seconds(60)
         .set_tags(Some(tags(tag_set)))
         .send()
@@ -292,6 +288,17 @@ pub async fn ensure_service(
         running_count: 0,
         rollout: "IN_PROGRESS".to_owned(),
     })
+}
+
+/// Rolling deployments with the circuit breaker on: a revision whose tasks keep failing is rolled
+/// back to the last working one.
+#[must_use]
+pub fn deployment_configuration() -> DeploymentConfiguration {
+    DeploymentConfiguration::builder()
+        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+        .minimum_healthy_percent(100)
+        .maximum_percent(200)
+        .build()
 }
 
 /// Deletes the service (forced: it need not be scaled to zero first) if it is ours.
@@ -369,5 +376,19 @@ pub async fn delete_cluster(clients: &AwsClients, owner: &Owner, name: &str) -> 
     match clients.ecs.delete_cluster().cluster(name).send().await.map_err(map_sdk(SERVICE, "DeleteCluster")) {
         Err(err) if err.code.starts_with("ClusterContains") => Err(CloudError { kind: ErrorKind::Transient, ..err }),
         other => gone_is_done(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployments_roll_back_on_failure() {
+        // The emulator ignores deploymentConfiguration, so this is checked here, on the request.
+        let config = deployment_configuration();
+        let breaker = config.deployment_circuit_breaker().expect("circuit breaker");
+        assert!(breaker.enable() && breaker.rollback());
+        assert_eq!((config.minimum_healthy_percent(), config.maximum_percent()), (Some(100), Some(200)));
     }
 }

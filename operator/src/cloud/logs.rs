@@ -73,6 +73,10 @@ async fn find_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<
 /// # Errors
 /// The AWS failure.
 pub async fn delete_log_group(clients: &AwsClients, name: &str) -> CloudResult<()> {
+    // Look first: a reconcile of a disabled variant must make no mutating call.
+    if find_log_group(clients, name).await?.is_none() {
+        return Ok(());
+    }
     gone_is_done(
         clients.logs.delete_log_group().log_group_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteLogGroup")),
     )
