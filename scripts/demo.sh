@@ -26,7 +26,9 @@ trap cleanup EXIT
 
 k apply -f crds/blogdeployments.blogs.serverless.dev.yaml
 k wait --for=condition=Established crd/blogdeployments.blogs.serverless.dev --timeout=60s
+# The emulator never starts ECS tasks: count the container variant ready once it is provisioned.
 "$target/debug/blog-operator" --log-format text --admin-addr 127.0.0.1:0 --resync-seconds 30 \
+  --container-readiness provisioned \
   >"$stack/operator.log" 2>&1 &
 operator_pid=$!
 echo "operator running (pid $operator_pid, log $stack/operator.log)"
@@ -39,13 +41,14 @@ echo
 table=$(k get bd demo -n blogs -o jsonpath='{.status.resources.tableArn}')
 table=${table##*/}
 functions_url=$(k get bd demo -n blogs -o jsonpath='{.status.functionUrl}')
+containers_url=$(k get bd demo -n blogs -o jsonpath='{.status.containerUrl}')
 port=${DEMO_PORT:-8080}
 if ! python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', $port))" 2>/dev/null; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 fi
 echo "Blog service on the operator's table $table (in the emulator): http://127.0.0.1:$port/"
-echo "Function URL reported by the operator (emulated, not served): $functions_url"
+echo "URLs reported by the operator (emulated, nothing serves them): $functions_url $containers_url"
 echo "Ctrl-C stops the blog, the operator and the stack."
 echo
-PORT=$port TABLE_NAME=$table FUNCTIONS_URL=$functions_url LOG_FORMAT=text \
+PORT=$port TABLE_NAME=$table FUNCTIONS_URL=$functions_url CONTAINERS_URL=$containers_url LOG_FORMAT=text \
   CORS_ALLOWED_ORIGINS="http://127.0.0.1:$port" "$target/debug/blog-service"
