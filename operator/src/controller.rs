@@ -177,8 +177,7 @@ async fn publish_status(
     if status::same_status(previous, &next) {
         return Ok(());
     }
-    let was = status::ready_condition(previous).map(|c| (c.status.clone(), c.reason.clone()));
-    let is = status::ready_condition(&next).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
+    let event = status::transition_event(previous, &next);
     let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &bd.namespace().unwrap_or_default());
     api.patch_status(
         &bd.name_any(),
@@ -187,11 +186,8 @@ async fn publish_status(
     )
     .await
     .map_err(Error::PatchStatus)?;
-    if let Some((status, reason, message)) = is
-        && was.as_ref().map(|(s, r)| (s, r)) != Some((&status, &reason))
-    {
-        let type_ = if status == "True" || reason == "Progressing" { EventType::Normal } else { EventType::Warning };
-        record(ctx, bd, type_, &reason, &message).await;
+    if let Some((warning, reason, note)) = event {
+        record(ctx, bd, if warning { EventType::Warning } else { EventType::Normal }, &reason, &note).await;
     }
     Ok(())
 }

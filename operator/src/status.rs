@@ -136,6 +136,34 @@ pub fn merge_patch(status: &BlogDeploymentStatus) -> serde_json::Value {
     patch
 }
 
+/// The Event a status change deserves: `(warning, reason, note)`. `Ready` turning true says
+/// `Reconciled`; a new generation applied while ready says `Updated`; `Ready` turning false, or
+/// changing reason, says that reason (a warning unless it is progress).
+#[must_use]
+pub fn transition_event(
+    previous: &BlogDeploymentStatus,
+    next: &BlogDeploymentStatus,
+) -> Option<(bool, String, String)> {
+    let now = ready_condition(next)?;
+    let before = ready_condition(previous);
+    let same = before.is_some_and(|b| b.status == now.status && b.reason == now.reason);
+    if now.status == "True" {
+        if !same {
+            return Some((false, now.reason.clone(), now.message.clone()));
+        }
+        if previous.observed_generation != next.observed_generation {
+            let generation = next.observed_generation.unwrap_or_default();
+            return Some((false, "Updated".to_owned(), format!("generation {generation} applied; {}", now.message)));
+        }
+        return None;
+    }
+    if same {
+        return None;
+    }
+    let progress = matches!(now.reason.as_str(), "Progressing" | "Creating");
+    Some((!progress, now.reason.clone(), now.message.clone()))
+}
+
 /// The `Ready` condition of a status, if any.
 #[must_use]
 pub fn ready_condition(status: &BlogDeploymentStatus) -> Option<&Condition> {
@@ -228,6 +256,29 @@ mod tests {
         let mut clearable = CLEARABLE_RESOURCES.to_vec();
         clearable.sort_unstable();
         assert_eq!(keys, clearable);
+    }
+
+    #[test]
+    fn events_mark_readiness_updates_and_failures() {
+        let status = |ready: bool, generation: i64| BlogDeploymentStatus {
+            observed_generation: Some(generation),
+            conditions: conditions(&Observed { generation: Some(generation), ..observed(ready) }, &[], &at(1)),
+            ..Default::default()
+        };
+        let empty = BlogDeploymentStatus::default();
+        assert_eq!(transition_event(&empty, &status(false, 1)).map(|e| (e.0, e.1)), Some((false, "Creating".into())));
+        assert_eq!(transition_event(&status(false, 1), &status(true, 1)).map(|e| e.1), Some("Reconciled".into()));
+        assert_eq!(transition_event(&status(true, 1), &status(true, 1)), None, "nothing new, no event");
+        let updated = transition_event(&status(true, 1), &status(true, 2)).expect("an event");
+        assert_eq!((updated.0, updated.1.as_str()), (false, "Updated"));
+        let invalid = BlogDeploymentStatus {
+            conditions: conditions(&invalid_spec(Some(3), "bad"), &[], &at(1)),
+            ..Default::default()
+        };
+        assert_eq!(
+            transition_event(&status(true, 2), &invalid).map(|e| (e.0, e.1)),
+            Some((true, "InvalidSpec".into()))
+        );
     }
 
     #[test]

@@ -407,7 +407,7 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("demo"))
         .filter_map(|e| e.reason)
         .collect();
-    for expected in ["Reconciled", "Deleted"] {
+    for expected in ["Reconciled", "Updated", "Deleted"] {
         assert!(reasons.iter().any(|r| r == expected), "no {expected} event in {reasons:?}");
     }
     operator.kill().await;
