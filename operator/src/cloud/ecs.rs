@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, ClusterField, Compatibility, ContainerDefinition, DeploymentCircuitBreaker,
-    DeploymentConfiguration, KeyValuePair, LaunchType, LoadBalancer, LogConfiguration, LogDriver, NetworkConfiguration,
-    NetworkMode, PortMapping, ServiceField, Tag, TaskDefinition, TransportProtocol,
+    AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, Compatibility, ContainerDefinition,
+    DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LaunchType, LoadBalancer, LogConfiguration,
+    LogDriver, NetworkConfiguration, NetworkMode, PortMapping, ServiceField, Tag, TaskDefinition, TransportProtocol,
 };
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
@@ -31,6 +31,19 @@ fn not_owned(kind: &str, name: &str) -> CloudError {
     )
 }
 
+/// The ACTIVE cluster of this name, with its tags.
+async fn find_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<Cluster>> {
+    let found = clients
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeClusters"))?;
+    Ok(found.clusters.unwrap_or_default().into_iter().find(|c| c.status() == Some("ACTIVE")))
+}
+
 /// Makes the cluster exist (an INACTIVE one of the same name is replaced); returns its ARN.
 ///
 /// # Errors
@@ -41,15 +54,7 @@ pub async fn ensure_cluster(
     name: &str,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    let found = clients
-        .ecs
-        .describe_clusters()
-        .clusters(name)
-        .include(ClusterField::Tags)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeClusters"))?;
-    if let Some(cluster) = found.clusters().iter().find(|c| c.status() == Some("ACTIVE")) {
+    if let Some(cluster) = find_cluster(clients, name).await? {
         if !owner.owns(&tag_map(cluster.tags())) {
             return Err(not_owned("cluster", name));
         }
@@ -360,15 +365,7 @@ pub async fn deregister_task_definitions(clients: &AwsClients, family: &str) -> 
 /// # Errors
 /// The AWS failure.
 pub async fn delete_cluster(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
-    let found = clients
-        .ecs
-        .describe_clusters()
-        .clusters(name)
-        .include(ClusterField::Tags)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeClusters"))?;
-    let Some(cluster) = found.clusters().iter().find(|c| c.status() == Some("ACTIVE")) else { return Ok(()) };
+    let Some(cluster) = find_cluster(clients, name).await? else { return Ok(()) };
     if !owner.owns(&tag_map(cluster.tags())) {
         tracing::warn!(cluster = name, "not deleting an ECS cluster this BlogDeployment does not own");
         return Ok(());

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag, TargetTypeEnum,
+    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag, TargetGroup,
+    TargetTypeEnum,
 };
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
@@ -42,6 +43,27 @@ async fn tags_of(clients: &AwsClients, arns: &[String]) -> CloudResult<BTreeMap<
             (d.resource_arn().unwrap_or_default().to_owned(), tags)
         })
         .collect())
+}
+
+/// Whether the resource's tags say this owner made it.
+async fn owns_arn(clients: &AwsClients, owner: &Owner, arn: &str) -> CloudResult<bool> {
+    Ok(tags_of(clients, &[arn.to_owned()]).await?.get(arn).is_some_and(|t| owner.owns(t)))
+}
+
+/// The target groups of this name (none is not an error).
+async fn find_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec<TargetGroup>> {
+    match clients
+        .elb
+        .describe_target_groups()
+        .names(name)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeTargetGroups"))
+    {
+        Ok(found) => Ok(found.target_groups.unwrap_or_default()),
+        Err(err) if err.is_not_found() => Ok(Vec::new()),
+        Err(err) => Err(err),
+    }
 }
 
 /// A load balancer as found or made.
@@ -152,21 +174,9 @@ pub async fn ensure_target_group(
     health_check_path: &str,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    let found = match clients
-        .elb
-        .describe_target_groups()
-        .names(name)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeTargetGroups"))
-    {
-        Ok(found) => found.target_groups().to_vec(),
-        Err(err) if err.is_not_found() => Vec::new(),
-        Err(err) => return Err(err),
-    };
-    if let Some(group) = found.first() {
+    if let Some(group) = find_target_groups(clients, name).await?.first() {
         let arn = group.target_group_arn().unwrap_or_default().to_owned();
-        if !tags_of(clients, std::slice::from_ref(&arn)).await?.get(&arn).is_some_and(|t| owner.owns(t)) {
+        if !owns_arn(clients, owner, &arn).await? {
             return Err(CloudError::local(
                 SERVICE,
                 "DescribeTargetGroups",
@@ -293,21 +303,9 @@ pub async fn delete_load_balancers(clients: &AwsClients, owner: &Owner, name: &s
 /// # Errors
 /// The AWS failure.
 pub async fn delete_target_group(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
-    let found = match clients
-        .elb
-        .describe_target_groups()
-        .names(name)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeTargetGroups"))
-    {
-        Ok(found) => found.target_groups().to_vec(),
-        Err(err) if err.is_not_found() => return Ok(()),
-        Err(err) => return Err(err),
-    };
-    for group in found {
+    for group in find_target_groups(clients, name).await? {
         let arn = group.target_group_arn().unwrap_or_default().to_owned();
-        if !tags_of(clients, std::slice::from_ref(&arn)).await?.get(&arn).is_some_and(|t| owner.owns(t)) {
+        if !owns_arn(clients, owner, &arn).await? {
             continue;
         }
         match clients
