@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod controller;
 pub mod crd;
 pub mod desired;
+pub mod leader;
 pub mod metrics;
 pub mod status;
 pub mod validate;

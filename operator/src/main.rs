@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use blog_operator::cloud::Cloud;
 use blog_operator::controller::{self, Context, Settings};
+use blog_operator::leader;
 use blog_operator::metrics::Metrics;
 use clap::Parser;
 
@@ -36,9 +37,26 @@ struct Args {
     /// Watch only this namespace (all namespaces when unset).
     #[arg(long, env = "BLOG_OPERATOR_NAMESPACE")]
     namespace: Option<String>,
+    /// Reconcile only while holding a Lease, so that of several replicas exactly one acts.
+    #[arg(long, env = "BLOG_OPERATOR_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the Lease (the operator's own namespace in the chart).
+    #[arg(long, env = "BLOG_OPERATOR_LEASE_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Name of the Lease.
+    #[arg(long, env = "BLOG_OPERATOR_LEASE_NAME", default_value = "blog-operator")]
+    lease_name: String,
+    /// Seconds a Lease stays valid without renewal: the longest a handover can take.
+    #[arg(long, env = "BLOG_OPERATOR_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    lease_duration_seconds: u64,
     /// `json` or `text`.
     #[arg(long, env = "BLOG_OPERATOR_LOG_FORMAT", default_value = "json")]
     log_format: String,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "blog-operator".to_owned(), |h| h.trim().to_owned())
 }
 
 #[tokio::main]
@@ -74,9 +92,31 @@ async fn main() -> anyhow::Result<()> {
         metrics: metrics.clone(),
         settings,
     });
-    let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, metrics, client));
+    let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, metrics, client.clone()));
+    let namespace = args.namespace.clone();
+    let run = async move {
+        if !args.leader_election {
+            controller::run(ctx, namespace.as_deref(), args.concurrency).await;
+            return Ok(());
+        }
+        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+        let election = leader::Election {
+            namespace: args.lease_namespace.clone(),
+            name: args.lease_name.clone(),
+            identity,
+            lease_duration: Duration::from_secs(args.lease_duration_seconds),
+            renew: Duration::from_secs((args.lease_duration_seconds / 3).max(1)),
+        };
+        let leases = kube::Api::namespaced(client, &election.namespace);
+        election.acquire(&leases).await;
+        tokio::select! {
+            () = controller::run(ctx, namespace.as_deref(), args.concurrency) => Ok(()),
+            // Stop at once: another replica may act from now on.
+            () = election.hold(&leases) => Err(anyhow::anyhow!("lost leadership; exiting so that only the leader acts")),
+        }
+    };
     tokio::select! {
-        () = controller::run(ctx, args.namespace.as_deref(), args.concurrency) => {}
+        result = run => result?,
         result = admin => result??,
     }
     tracing::info!("stopped");

@@ -42,14 +42,19 @@ struct Operator {
 
 impl Operator {
     async fn start(stack: &Stack, namespace: &str, resync_seconds: u64) -> Self {
+        Self::start_with(stack, namespace, resync_seconds, &[]).await
+    }
+
+    async fn start_with(stack: &Stack, namespace: &str, resync_seconds: u64, extra: &[&str]) -> Self {
         let admin_port = free_port();
-        let log = stack.dir.join(format!("operator-{namespace}.log"));
+        let log = stack.dir.join(format!("operator-{namespace}-{admin_port}.log"));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("operator log");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_blog-operator"))
             .args(["--namespace", namespace, "--resync-seconds", &resync_seconds.to_string(), "--retry-seconds", "1"])
             .args(["--admin-addr", &format!("127.0.0.1:{admin_port}"), "--log-format", "text"])
             // moto never starts ECS tasks: count the container variant ready once provisioned.
             .args(["--container-readiness", "provisioned"])
+            .args(extra)
             .env("KUBECONFIG", &stack.kubeconfig)
             .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
             .env("AWS_REGION", "us-west-1")
@@ -66,6 +71,16 @@ impl Operator {
 
     async fn kill(mut self) {
         self.child.kill().await.expect("kill operator");
+    }
+
+    /// Reconciles this process has started, from its `/metrics`.
+    async fn reconciles(&self) -> u64 {
+        let text = http_get(&format!("{}/metrics", self.admin)).await;
+        text.lines()
+            .find(|l| l.starts_with("blog_operator_reconciles_total "))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
     }
 
     /// AWS calls so far, by `service/operation`, from the operator's own `/metrics`.
@@ -636,4 +651,54 @@ async fn both_variants_update_disable_and_delete() {
     );
     assert_eq!(aws.count_container(&owner, &names).await, container_each(0));
     operator.kill().await;
+}
+
+#[tokio::test]
+async fn only_the_leader_reconciles_and_a_follower_takes_over() {
+    let (stack, client, ns, api) = setup("leader").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let election = ["--leader-election", "--lease-namespace", &ns.name, "--lease-duration-seconds", "3"];
+    let first = Operator::start_with(stack, &ns.name, 60, &election).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = Operator::start_with(stack, &ns.name, 60, &election).await;
+
+    api.create(&PostParams::default(), &blog("led", json!({"image": "blog:1", "function": {}}))).await.expect("create");
+    let bd = wait_for(&api, "led", "Ready", ready).await;
+    let names = names_of(&bd);
+    let (a, b) = (first.reconciles().await, second.reconciles().await);
+    assert!(a > 0 && b == 0, "only the first (the leader) reconciles: first {a}, second {b}");
+    assert!(second.aws_calls().await.is_empty(), "the follower made no AWS call");
+
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), &ns.name);
+    let holder = |lease: Option<k8s_openapi::api::coordination::v1::Lease>| {
+        lease.and_then(|l| l.spec).and_then(|s| s.holder_identity).unwrap_or_default()
+    };
+    let leader = holder(leases.get_opt("blog-operator").await.expect("lease"));
+
+    // Kill the leader; the follower must take the Lease and carry on.
+    first.kill().await;
+    let killed = Instant::now();
+    loop {
+        let now = holder(leases.get_opt("blog-operator").await.expect("lease"));
+        if !now.is_empty() && now != leader {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(30), "no handover within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let handover = killed.elapsed();
+    eprintln!("leader handover took {handover:?} (lease duration 3 s)");
+    assert!(handover <= Duration::from_secs(3 + 1 + 2), "handover within lease duration + renew period: {handover:?}");
+
+    api.patch("led", &PatchParams::default(), &Patch::Merge(json!({"spec": {"function": {"memoryMiB": 768}}})))
+        .await
+        .expect("patch");
+    wait_for(&api, "led", "Ready at generation 2 under the new leader", |bd| {
+        ready(bd) && bd.metadata.generation == Some(2)
+    })
+    .await;
+    assert!(second.reconciles().await > 0, "the new leader reconciles");
+    assert_eq!(aws.count(&names).await, one_of_each(), "nothing made twice across the handover");
+    second.kill().await;
 }
