@@ -1,0 +1,111 @@
+//! The install artifacts: the chart lints, its CRD and `manifests/install.yaml` match what the code
+//! and the chart generate, and the real kube-apiserver of the local stack accepts every rendered
+//! object (server-side dry run).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use blog_tests::Stack;
+
+fn root() -> PathBuf {
+    blog_tests::workspace_root()
+}
+
+/// A tool from `scripts/tools.sh` (PATH, or fetched from the npm registry once).
+fn tool(name: &str) -> String {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/tools.sh"))
+        .arg(format!("{name}-path"))
+        .output()
+        .expect("tools.sh");
+    assert!(out.status.success(), "scripts/tools.sh {name}-path failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+}
+
+fn run(command: &mut Command) -> String {
+    let out = command.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn the_chart_ships_the_generated_crd() {
+    let chart =
+        std::fs::read_to_string(root().join("charts/blog-operator/crds/blogdeployments.blogs.serverless.dev.yaml"));
+    let generated = blog_operator::crd_yaml().expect("CRD");
+    assert!(
+        chart.expect("chart CRD") == generated,
+        "charts/blog-operator/crds/ is stale: copy crds/blogdeployments.blogs.serverless.dev.yaml there"
+    );
+}
+
+#[test]
+fn helm_lint_passes_and_install_yaml_is_the_rendered_chart() {
+    let helm = tool("helm");
+    run(Command::new(&helm).args(["lint", "--strict"]).arg(root().join("charts/blog-operator")));
+    let rendered = run(Command::new("bash").arg(root().join("scripts/render-install.sh")));
+    let checked_in = std::fs::read_to_string(root().join("manifests/install.yaml")).expect("install.yaml");
+    assert!(
+        rendered == checked_in,
+        "manifests/install.yaml is stale: scripts/render-install.sh > manifests/install.yaml"
+    );
+    // Leader election is on, and the RBAC has no wildcard.
+    assert!(rendered.contains("--leader-election"));
+    assert!(!rendered.contains("\"*\""), "no wildcard in the rendered RBAC");
+    // The optional ServiceMonitor and the IRSA annotation render when asked for.
+    let custom = run(Command::new(&helm).args(["template", "x"]).arg(root().join("charts/blog-operator")).args([
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "serviceAccount.roleArn=arn:aws:iam::123456789012:role/blog-operator",
+        "--set",
+        "replicas=2",
+    ]));
+    assert!(custom.contains("kind: ServiceMonitor"));
+    assert!(custom.contains("eks.amazonaws.com/role-arn: \"arn:aws:iam::123456789012:role/blog-operator\""));
+    assert!(custom.contains("replicas: 2"));
+}
+
+#[test]
+fn the_api_server_accepts_every_rendered_object() {
+    let stack = Stack::shared();
+    let _logs = stack.logs_on_failure();
+    let kubectl = tool("kubectl");
+    let install = root().join("manifests/install.yaml");
+    // The dry run of namespaced objects needs their namespace and CRD to exist for real.
+    run(Command::new(&kubectl).env("KUBECONFIG", &stack.kubeconfig).args([
+        "create",
+        "namespace",
+        "blog-system",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]));
+    let _ = Command::new(&kubectl)
+        .env("KUBECONFIG", &stack.kubeconfig)
+        .args(["create", "namespace", "blog-system"])
+        .output();
+    let out = run(Command::new(&kubectl)
+        .env("KUBECONFIG", &stack.kubeconfig)
+        .args(["apply", "--dry-run=server", "-f"])
+        .arg(&install));
+    for kind in [
+        "customresourcedefinition",
+        "serviceaccount",
+        "clusterrole",
+        "clusterrolebinding",
+        "role",
+        "rolebinding",
+        "service",
+        "deployment",
+    ] {
+        let accepted = out.lines().any(|l| l.starts_with(&format!("{kind}/")) || l.starts_with(&format!("{kind}.")));
+        assert!(accepted, "{kind} missing from the dry run:\n{out}");
+    }
+    assert!(out.contains("(server dry run)"), "{out}");
+}
