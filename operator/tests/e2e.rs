@@ -42,10 +42,16 @@ struct Operator {
 
 impl Operator {
     async fn start(stack: &Stack, namespace: &str, resync_seconds: u64) -> Self {
-        Self::start_with(stack, namespace, resync_seconds, &[]).await
+        Self::start_with(stack, namespace, resync_seconds, &[], &stack.kubeconfig).await
     }
 
-    async fn start_with(stack: &Stack, namespace: &str, resync_seconds: u64, extra: &[&str]) -> Self {
+    async fn start_with(
+        stack: &Stack,
+        namespace: &str,
+        resync_seconds: u64,
+        extra: &[&str],
+        kubeconfig: &std::path::Path,
+    ) -> Self {
         let admin_port = free_port();
         let log = stack.dir.join(format!("operator-{namespace}-{admin_port}.log"));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("operator log");
@@ -55,7 +61,7 @@ impl Operator {
             // moto never starts ECS tasks: count the container variant ready once provisioned.
             .args(["--container-readiness", "provisioned"])
             .args(extra)
-            .env("KUBECONFIG", &stack.kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
             .env("AWS_REGION", "us-west-1")
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -659,9 +665,9 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over() {
     let _logs = stack.logs_on_failure();
     let aws = Aws::new(stack).await;
     let election = ["--leader-election", "--lease-namespace", &ns.name, "--lease-duration-seconds", "3"];
-    let first = Operator::start_with(stack, &ns.name, 60, &election).await;
+    let first = Operator::start_with(stack, &ns.name, 60, &election, &stack.kubeconfig).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let second = Operator::start_with(stack, &ns.name, 60, &election).await;
+    let second = Operator::start_with(stack, &ns.name, 60, &election, &stack.kubeconfig).await;
 
     api.create(&PostParams::default(), &blog("led", json!({"image": "blog:1", "function": {}}))).await.expect("create");
     let bd = wait_for(&api, "led", "Ready", ready).await;
@@ -701,4 +707,89 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over() {
     assert!(second.reconciles().await > 0, "the new leader reconciles");
     assert_eq!(aws.count(&names).await, one_of_each(), "nothing made twice across the handover");
     second.kill().await;
+}
+
+/// A kubeconfig for the chart's ServiceAccount, with a token from the TokenRequest API.
+async fn service_account_kubeconfig(stack: &Stack, client: &Client) -> PathBuf {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let kubectl = {
+        let out = std::process::Command::new("bash")
+            .arg(blog_tests::workspace_root().join("scripts/tools.sh"))
+            .arg("kubectl-path")
+            .output()
+            .expect("tools.sh");
+        String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    };
+    // Install exactly what users install: manifests/install.yaml (no pod runs: the stack has no
+    // scheduler or kubelet, which is fine, the test runs the operator itself under that identity).
+    let applied = std::process::Command::new(&kubectl)
+        .env("KUBECONFIG", &stack.kubeconfig)
+        .args(["apply", "-f"])
+        .arg(blog_tests::workspace_root().join("manifests/install.yaml"))
+        .output()
+        .expect("kubectl apply");
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "blog-system");
+    let request = TokenRequest {
+        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(3600), ..Default::default() },
+        ..Default::default()
+    };
+    let token = accounts
+        .create_token_request("blog-operator", &PostParams::default(), &request)
+        .await
+        .expect("token request")
+        .status
+        .expect("token")
+        .token;
+    let admin = std::fs::read_to_string(&stack.kubeconfig).expect("kubeconfig");
+    let server = admin.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("server").to_owned();
+    let path = stack.dir.join(format!("sa-{}.kubeconfig", blog_tests::unique_name("kc")));
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: blog-operator\n  user:\n    token: {token}\ncontexts:\n- name: sa\n  context: {{cluster: local, user: blog-operator}}\ncurrent-context: sa\n",
+        ca = stack.dir.join("pki/ca.crt").display()
+    );
+    std::fs::write(&path, config).expect("write kubeconfig");
+    path
+}
+
+#[tokio::test]
+async fn the_operator_works_under_its_least_privilege_identity() {
+    let (stack, client, ns, api) = setup("rbac").await;
+    let _logs = stack.logs_on_failure();
+    let kubeconfig = service_account_kubeconfig(stack, &client).await;
+    let election = ["--leader-election", "--lease-namespace", "blog-system", "--lease-name", &ns.name];
+    let operator = Operator::start_with(stack, &ns.name, 60, &election, &kubeconfig).await;
+
+    api.create(&PostParams::default(), &blog("rbac", json!({"image": "blog:1", "function": {}, "container": {}})))
+        .await
+        .expect("create");
+    wait_for(&api, "rbac", "Ready under the ServiceAccount", ready).await;
+    api.delete("rbac", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "rbac").await;
+
+    // Anything outside its role is refused.
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).expect("read"),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("config");
+    let sa = Client::try_from(config).expect("client");
+    let forbidden = |result: Result<(), kube::Error>, what: &str| match result {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403, "{what}: {status:?}"),
+        other => panic!("{what} should be forbidden, got {other:?}"),
+    };
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::all(sa.clone());
+    forbidden(secrets.list(&Default::default()).await.map(drop), "listing secrets");
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(sa.clone(), &ns.name);
+    forbidden(leases.list(&Default::default()).await.map(drop), "leases outside its namespace");
+    let bds: Api<BlogDeployment> = Api::namespaced(sa.clone(), &ns.name);
+    forbidden(
+        bds.create(&PostParams::default(), &blog("x", json!({"image": "b:1", "function": {}}))).await.map(drop),
+        "creating a BlogDeployment",
+    );
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(sa);
+    forbidden(namespaces.delete(&ns.name, &DeleteParams::default()).await.map(drop), "deleting a namespace");
+    operator.kill().await;
 }
