@@ -174,6 +174,8 @@ async fn publish_status(
 ) -> Result<(), Error> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     next.conditions = status::conditions(observed, &previous.conditions, &now);
+    let key = format!("{}/{}", bd.namespace().unwrap_or_default(), bd.name_any());
+    ctx.metrics.set_ready(&key, status::ready_condition(&next).map(|c| (c.status.as_str(), c.reason.as_str())));
     if status::same_status(previous, &next) {
         return Ok(());
     }
@@ -212,6 +214,7 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
     let clients = ctx.cloud.clients(&region_of(bd, &ctx.settings.default_region));
     match apply::cleanup(&clients, &owner, bd.spec.table.deletion_policy).await {
         Ok(()) => {
+            ctx.metrics.set_ready(&format!("{}/{}", owner.namespace, owner.name), None);
             record(ctx, bd, EventType::Normal, "Deleted", "every AWS resource of this BlogDeployment is gone").await;
             Ok(Action::await_change())
         }

@@ -1,12 +1,14 @@
 //! Prometheus metrics: reconciles, failures by reason, reconcile duration, AWS calls by
 //! service/operation/outcome. Rendered at `/metrics` by the admin server.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -22,8 +24,17 @@ struct AwsCallLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadyLabels {
+    status: String,
+    reason: String,
+}
+
 struct Inner {
     registry: Registry,
+    by_ready: Family<ReadyLabels, Gauge>,
+    /// Each BlogDeployment's last `Ready` (status, reason), to recount the gauge from.
+    ready_of: Mutex<HashMap<String, (String, String)>>,
     reconciles: Counter,
     failures: Family<FailureLabels, Counter>,
     duration: Histogram,
@@ -51,7 +62,17 @@ impl Default for Metrics {
         registry.register("reconcile_failures", "Reconciles that failed, by reason", failures.clone());
         registry.register("reconcile_duration_seconds", "Time one reconcile took", duration.clone());
         registry.register("aws_calls", "AWS API calls by service, operation and outcome", aws_calls.clone());
-        Self(Arc::new(Inner { registry, reconciles, failures, duration, aws_calls }))
+        let by_ready = Family::<ReadyLabels, Gauge>::default();
+        registry.register("blogdeployments", "BlogDeployments by Ready status and reason", by_ready.clone());
+        Self(Arc::new(Inner {
+            registry,
+            by_ready,
+            ready_of: Mutex::new(HashMap::new()),
+            reconciles,
+            failures,
+            duration,
+            aws_calls,
+        }))
     }
 }
 
@@ -71,6 +92,19 @@ impl Metrics {
         let labels =
             AwsCallLabels { service: service.to_owned(), operation: operation.to_owned(), outcome: outcome.to_owned() };
         self.0.aws_calls.get_or_create(&labels).inc();
+    }
+
+    /// Records a BlogDeployment's `Ready` status and reason (`None` once it is gone).
+    pub fn set_ready(&self, key: &str, ready: Option<(&str, &str)>) {
+        let mut ready_of = self.0.ready_of.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match ready {
+            Some((status, reason)) => ready_of.insert(key.to_owned(), (status.to_owned(), reason.to_owned())),
+            None => ready_of.remove(key),
+        };
+        self.0.by_ready.clear();
+        for (status, reason) in ready_of.values() {
+            self.0.by_ready.get_or_create(&ReadyLabels { status: status.clone(), reason: reason.clone() }).inc();
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -106,7 +140,13 @@ mod tests {
         metrics.reconcile_failed("InvalidSpec");
         metrics.aws_call("DynamoDB", "CreateTable", "ok");
         metrics.aws_call("DynamoDB", "CreateTable", "ok");
+        metrics.set_ready("a/one", Some(("True", "Reconciled")));
+        metrics.set_ready("a/two", Some(("True", "Reconciled")));
+        metrics.set_ready("a/three", Some(("False", "InvalidSpec")));
+        metrics.set_ready("a/three", None);
         let text = metrics.render();
+        assert!(text.contains(r#"blog_operator_blogdeployments{status="True",reason="Reconciled"} 2"#), "{text}");
+        assert!(!text.contains(r#"blog_operator_blogdeployments{status="False""#), "a deleted one is not counted: {text}");
         assert!(text.contains("blog_operator_reconciles_total 1"), "{text}");
         assert!(text.contains(r#"blog_operator_reconcile_failures_total{reason="InvalidSpec"} 1"#), "{text}");
         assert!(
