@@ -106,7 +106,7 @@ async fn reconcile(bd: Arc<BlogDeployment>, ctx: Arc<Context>) -> Result<Action,
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-#[tracing::instrument(skip_all, fields(namespace = bd.namespace(), name = bd.name_any()))]
+#[tracing::instrument(skip_all, fields(namespace = bd.namespace(), blogdeployment = bd.name_any()))]
 async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> {
     let owner = owner_of(bd)?;
     let generation = bd.metadata.generation;
@@ -114,6 +114,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
 
     if let Err(invalid) = validate::validate(&bd.spec) {
         // No AWS call: wait for the next change of the spec.
+        tracing::info!(reason = %invalid, "spec is invalid; waiting for a change");
         let observed = status::invalid_spec(generation, &invalid.to_string());
         let next = BlogDeploymentStatus { observed_generation: generation, ..previous.clone() };
         publish_status(bd, ctx, &previous, next, &observed).await?;
@@ -157,6 +158,8 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
             return Ok(Action::requeue(ctx.settings.resync));
         }
     };
+    let summary = status::summary(&observed);
+    tracing::info!(ready = summary.ready, reason = %summary.reason, "reconciled");
     let all_settled = [&observed.table, &observed.function, &observed.container]
         .iter()
         .all(|s| s.ready || !matches!(s.reason.as_str(), "Progressing" | "Creating"));
@@ -207,7 +210,7 @@ async fn record(ctx: &Context, bd: &BlogDeployment, type_: EventType, reason: &s
     }
 }
 
-#[tracing::instrument(skip_all, fields(namespace = bd.namespace(), name = bd.name_any()))]
+#[tracing::instrument(skip_all, fields(namespace = bd.namespace(), blogdeployment = bd.name_any()))]
 async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> {
     // Never waits on validation: a broken spec must not block deletion.
     let owner = owner_of(bd)?;
@@ -235,8 +238,8 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
     }
 }
 
-fn error_policy(_bd: Arc<BlogDeployment>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(%error, "reconcile failed; retrying");
+fn error_policy(bd: Arc<BlogDeployment>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(namespace = bd.namespace(), blogdeployment = bd.name_any(), %error, "reconcile failed; retrying");
     ctx.metrics.reconcile_failed(error.metric_label());
     Action::requeue(ctx.settings.retry)
 }

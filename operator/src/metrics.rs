@@ -146,7 +146,10 @@ mod tests {
         metrics.set_ready("a/three", None);
         let text = metrics.render();
         assert!(text.contains(r#"blog_operator_blogdeployments{status="True",reason="Reconciled"} 2"#), "{text}");
-        assert!(!text.contains(r#"blog_operator_blogdeployments{status="False""#), "a deleted one is not counted: {text}");
+        assert!(
+            !text.contains(r#"blog_operator_blogdeployments{status="False""#),
+            "a deleted one is not counted: {text}"
+        );
         assert!(text.contains("blog_operator_reconciles_total 1"), "{text}");
         assert!(text.contains(r#"blog_operator_reconcile_failures_total{reason="InvalidSpec"} 1"#), "{text}");
         assert!(

@@ -57,7 +57,7 @@ impl Operator {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("operator log");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_blog-operator"))
             .args(["--namespace", namespace, "--resync-seconds", &resync_seconds.to_string(), "--retry-seconds", "1"])
-            .args(["--admin-addr", &format!("127.0.0.1:{admin_port}"), "--log-format", "text"])
+            .args(["--admin-addr", &format!("127.0.0.1:{admin_port}"), "--log-format", "json"])
             // moto never starts ECS tasks: count the container variant ready once provisioned.
             .args(["--container-readiness", "provisioned"])
             .args(extra)
@@ -417,6 +417,21 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
         .map(|(op, n)| (op.clone(), n - before_delete.get(op).copied().unwrap_or(0)))
         .collect();
     eprintln!("calls on delete: {deleting:?}");
+    // Every log line of a reconcile names the object (JSON logs, a tracing span).
+    let log = std::fs::read_to_string(&operator.log).expect("operator log");
+    let reconciled: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["message"] == "reconciled")
+        .collect();
+    assert!(!reconciled.is_empty(), "no reconcile logged");
+    for line in &reconciled {
+        assert_eq!(
+            (line["span"]["namespace"].as_str(), line["span"]["blogdeployment"].as_str()),
+            (Some(ns.name.as_str()), Some("demo"))
+        );
+    }
+
     // Events mark the transitions: Ready, and the deletion.
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns.name);
     let reasons: Vec<String> = events
