@@ -728,14 +728,7 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over() {
 async fn service_account_kubeconfig(stack: &Stack, client: &Client) -> PathBuf {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::ServiceAccount;
-    let kubectl = {
-        let out = std::process::Command::new("bash")
-            .arg(blog_tests::workspace_root().join("scripts/tools.sh"))
-            .arg("kubectl-path")
-            .output()
-            .expect("tools.sh");
-        String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
-    };
+    let kubectl = blog_tests::tool("kubectl");
     // Install exactly what users install: manifests/install.yaml (no pod runs: the stack has no
     // scheduler or kubelet, which is fine, the test runs the operator itself under that identity).
     let applied = std::process::Command::new(&kubectl)

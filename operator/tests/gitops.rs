@@ -22,9 +22,7 @@ fn lua_literal(value: &Value) -> String {
 /// `(status, message)` the health check gives for `object`.
 fn health(object: &Value) -> (String, String) {
     let root = blog_tests::workspace_root();
-    let lua = Command::new("bash").arg(root.join("scripts/tools.sh")).arg("lua-path").output().expect("tools.sh");
-    assert!(lua.status.success(), "no Lua: {}", String::from_utf8_lossy(&lua.stderr));
-    let lua = String::from_utf8(lua.stdout).expect("utf-8").trim().to_owned();
+    let lua = blog_tests::tool("lua");
     let script = root.join("manifests/gitops/blogdeployment-health.lua");
     let program = format!(
         "obj = {}\nlocal hs = dofile({:?})\nio.write(hs.status, \"\\t\", hs.message or \"\")",

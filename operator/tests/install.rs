@@ -5,21 +5,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use blog_tests::Stack;
+use blog_tests::{Stack, tool};
 
 fn root() -> PathBuf {
     blog_tests::workspace_root()
-}
-
-/// A tool from `scripts/tools.sh` (PATH, or fetched from the npm registry once).
-fn tool(name: &str) -> String {
-    let out = Command::new("bash")
-        .arg(root().join("scripts/tools.sh"))
-        .arg(format!("{name}-path"))
-        .output()
-        .expect("tools.sh");
-    assert!(out.status.success(), "scripts/tools.sh {name}-path failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
 }
 
 fn run(command: &mut Command) -> String {

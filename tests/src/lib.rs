@@ -24,6 +24,22 @@ fn local_stack_script() -> PathBuf {
     workspace_root().join("scripts/local-stack.sh")
 }
 
+/// The path of a tool from `scripts/tools.sh` (`kubectl`, `helm`, `lua`): PATH first, otherwise
+/// fetched or installed once.
+///
+/// # Panics
+/// When the tool cannot be had; the message says why.
+#[must_use]
+pub fn tool(name: &str) -> String {
+    let out = Command::new("bash")
+        .arg(workspace_root().join("scripts/tools.sh"))
+        .arg(format!("{name}-path"))
+        .output()
+        .expect("run scripts/tools.sh");
+    assert!(out.status.success(), "scripts/tools.sh {name}-path failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// A free TCP port on loopback (the OS picks it).
 ///
 /// # Panics
