@@ -14,9 +14,10 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
+use crate::allocate;
 use crate::apply::{self, Part};
 use crate::cloud::{Cloud, CloudError};
-use crate::crd::{BlogDeployment, BlogDeploymentStatus};
+use crate::crd::{AllocationMode, AllocationStatus, BlogDeployment, BlogDeploymentStatus};
 use crate::desired::{self, Owner};
 use crate::metrics::Metrics;
 use crate::status::{self, Observed, PartState};
@@ -36,6 +37,8 @@ pub struct Settings {
     pub retry: Duration,
     /// When the container variant counts as ready.
     pub container_readiness: apply::ContainerReadiness,
+    /// Unit prices for the cost estimates.
+    pub prices: crate::allocation::pricing::PriceTable,
 }
 
 /// Shared by every reconcile.
@@ -122,8 +125,12 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         return Ok(Action::await_change());
     }
 
-    let desired = desired::desired(&owner, &bd.spec, &ctx.settings.default_region);
+    let mut desired = desired::desired(&owner, &bd.spec, &ctx.settings.default_region);
     let clients = ctx.cloud.clients(&desired.region);
+    let allocation = allocate_one(bd, ctx, &clients, &desired, &previous).await;
+    if let Some(decided) = allocation.as_ref().filter(|_| bd.spec.allocation.mode == AllocationMode::Auto) {
+        allocate::apply_sizes(&mut desired, decided);
+    }
     let (observed, next) = match apply::apply(&clients, &desired, ctx.settings.container_readiness).await {
         Ok(applied) => {
             let observed =
@@ -135,6 +142,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
                 conditions: previous.conditions.clone(),
                 resources: applied.resources,
                 container_tasks: applied.container_tasks,
+                allocation: allocation.clone(),
             };
             (observed, next)
         }
@@ -165,6 +173,49 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         .all(|s| s.ready || !matches!(s.reason.as_str(), "Progressing" | "Creating"));
     publish_status(bd, ctx, &previous, next, &observed).await?;
     Ok(Action::requeue(if all_settled { ctx.settings.resync } else { ctx.settings.retry }))
+}
+
+/// Reads metrics and decides sizes, unless allocation is Manual. A failure to read metrics never
+/// blocks the reconcile: the previous allocation status stays.
+async fn allocate_one(
+    bd: &BlogDeployment,
+    ctx: &Context,
+    clients: &crate::cloud::AwsClients,
+    desired: &desired::Desired,
+    previous: &BlogDeploymentStatus,
+) -> Option<AllocationStatus> {
+    let spec = &bd.spec.allocation;
+    if spec.mode == AllocationMode::Manual {
+        return None;
+    }
+    let window = Duration::from_secs(u64::try_from(spec.window_minutes).unwrap_or(60) * 60);
+    let balancer = previous.resources.load_balancer_arn.as_deref();
+    let observed = match allocate::observe(clients, desired, balancer, window).await {
+        Ok(observed) => observed,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read metrics; keeping the last allocation");
+            return previous.allocation.clone();
+        }
+    };
+    let last = previous.allocation.as_ref();
+    let running = allocate::running_sizes(desired, spec.mode, last);
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let decided = allocate::decide(spec, &observed, running, last, &now, &ctx.settings.prices);
+    let sizes =
+        |a: &AllocationStatus| (a.function_memory_mib, a.container_cpu, a.container_memory_mib, a.container_tasks);
+    if last.map(sizes) != Some(sizes(&decided)) {
+        let note = format!(
+            "{} function {:?} MiB, container {:?} CPU / {:?} MiB × {:?} tasks; cheaper: {}",
+            if spec.mode == AllocationMode::Auto { "applying" } else { "recommending" },
+            decided.function_memory_mib,
+            decided.container_cpu,
+            decided.container_memory_mib,
+            decided.container_tasks,
+            decided.cheaper.as_deref().unwrap_or("n/a"),
+        );
+        record(ctx, bd, EventType::Normal, "AllocationChanged", &note).await;
+    }
+    Some(decided)
 }
 
 /// Writes the status when it says something new, and records an Event when `Ready` changes.

@@ -220,14 +220,90 @@ pub struct NetworkSpec {
     pub subnet_ids: Vec<String>,
 }
 
-/// Right-sizing from observed metrics.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+/// Right-sizing from observed metrics, with targets and bounds.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationSpec {
     /// `Manual` (sizes exactly as written), `Recommend` (the default: report a recommendation in
-    /// status) or `Auto` (apply it within bounds).
+    /// status) or `Auto` (apply it within the bounds below).
     #[serde(default)]
     pub mode: AllocationMode,
+    /// How far back metrics are read, in minutes.
+    #[serde(default = "default_window_minutes")]
+    #[schemars(range(min = 5, max = 1440))]
+    pub window_minutes: i32,
+    /// Least time between two applied changes, in minutes (Auto).
+    #[serde(default = "default_cooldown_minutes")]
+    #[schemars(range(min = 0, max = 1440))]
+    pub cooldown_minutes: i32,
+    /// The function's p95 latency target, milliseconds.
+    #[serde(default = "default_latency_target")]
+    #[schemars(range(min = 10, max = 30000))]
+    pub latency_p95_ms: i32,
+    /// Average CPU utilization the tasks should stay under, percent.
+    #[serde(default = "default_target_cpu")]
+    #[schemars(range(min = 10, max = 90))]
+    pub cpu_percent: i32,
+    /// Average memory utilization the tasks should stay under, percent.
+    #[serde(default = "default_target_memory")]
+    #[schemars(range(min = 10, max = 95))]
+    pub memory_percent: i32,
+    /// Bounds on the function's memory, MiB.
+    #[serde(default = "default_min_memory", rename = "minMemoryMiB")]
+    #[schemars(range(min = 128, max = 10240))]
+    pub min_memory_mib: i32,
+    #[serde(default = "default_max_memory", rename = "maxMemoryMiB")]
+    #[schemars(range(min = 128, max = 10240))]
+    pub max_memory_mib: i32,
+    /// Bounds on the task count.
+    #[serde(default = "default_min_tasks")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_tasks: i32,
+    #[serde(default = "default_max_tasks")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_tasks: i32,
+}
+
+impl Default for AllocationSpec {
+    fn default() -> Self {
+        Self {
+            mode: AllocationMode::default(),
+            window_minutes: default_window_minutes(),
+            cooldown_minutes: default_cooldown_minutes(),
+            latency_p95_ms: default_latency_target(),
+            cpu_percent: default_target_cpu(),
+            memory_percent: default_target_memory(),
+            min_memory_mib: default_min_memory(),
+            max_memory_mib: default_max_memory(),
+            min_tasks: default_min_tasks(),
+            max_tasks: default_max_tasks(),
+        }
+    }
+}
+
+fn default_window_minutes() -> i32 {
+    60
+}
+fn default_cooldown_minutes() -> i32 {
+    30
+}
+fn default_latency_target() -> i32 {
+    200
+}
+fn default_target_memory() -> i32 {
+    70
+}
+fn default_min_memory() -> i32 {
+    128
+}
+fn default_max_memory() -> i32 {
+    3008
+}
+fn default_min_tasks() -> i32 {
+    1
+}
+fn default_max_tasks() -> i32 {
+    10
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -258,9 +334,48 @@ pub struct BlogDeploymentStatus {
     /// Identifiers of the AWS resources the operator made.
     #[serde(default)]
     pub resources: ResourceIds,
+    /// The recommendation (Recommend) or the sizes in effect (Auto), and what each variant costs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<AllocationStatus>,
     /// The Fargate service's task counts and rollout, as ECS reports them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_tasks: Option<ContainerTasks>,
+}
+
+/// Sizes and costs from observed metrics.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AllocationStatus {
+    /// Requests per second over the window, both variants together.
+    pub requests_per_second: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "functionMemoryMiB")]
+    pub function_memory_mib: Option<i32>,
+    /// The function's p95 duration over the window (the maximum where CloudWatch gives no p95).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_p95_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_cpu: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "containerMemoryMiB")]
+    pub container_memory_mib: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_tasks: Option<i32>,
+    /// Average CPU utilization of the tasks over the window, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_cpu_percent: Option<f64>,
+    /// Monthly cost of each variant at the observed traffic, USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_monthly_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_monthly_usd: Option<f64>,
+    /// The request rate at which both cost the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_even_requests_per_second: Option<f64>,
+    /// `function` or `container`: the cheaper at the observed traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cheaper: Option<String>,
+    /// When Auto last applied a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 /// Task counts of the container variant.

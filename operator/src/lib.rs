@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod allocate;
 pub mod allocation;
 pub mod apply;
 pub mod cloud;

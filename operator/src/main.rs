@@ -34,6 +34,10 @@ struct Args {
     /// COMPLETED) or `provisioned` (its resources exist; for emulators, which never run tasks).
     #[arg(long, env = "BLOG_OPERATOR_CONTAINER_READINESS", value_enum, default_value = "running")]
     container_readiness: blog_operator::apply::ContainerReadiness,
+    /// A JSON file of unit prices overriding the defaults (us-east-1 public prices), e.g. mounted
+    /// from a ConfigMap: {"fargateVcpuHour": 0.04656, ...}.
+    #[arg(long, env = "BLOG_OPERATOR_PRICES")]
+    prices: Option<std::path::PathBuf>,
     /// Watch only this namespace (all namespaces when unset).
     #[arg(long, env = "BLOG_OPERATOR_NAMESPACE")]
     namespace: Option<String>,
@@ -83,6 +87,11 @@ async fn main() -> anyhow::Result<()> {
         resync: Duration::from_secs(args.resync_seconds),
         retry: Duration::from_secs(args.retry_seconds),
         container_readiness: args.container_readiness,
+        prices: match &args.prices {
+            Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)
+                .map_err(|e| anyhow::anyhow!("{}: not a price table: {e}", path.display()))?,
+            None => blog_operator::allocation::pricing::PriceTable::default(),
+        },
     };
     tracing::info!(?settings, concurrency = args.concurrency, "starting");
     let ctx = Arc::new(Context {

@@ -107,7 +107,7 @@ pub fn same_status(a: &BlogDeploymentStatus, b: &BlogDeploymentStatus) -> bool {
 
 /// Optional fields a merge patch must clear with `null` when they become empty: a merge patch
 /// leaves absent fields as they were, and a removed variant must lose its URL and ARNs.
-const CLEARABLE: [&str; 4] = ["observedGeneration", "functionUrl", "containerUrl", "containerTasks"];
+const CLEARABLE: [&str; 5] = ["observedGeneration", "functionUrl", "containerUrl", "containerTasks", "allocation"];
 const CLEARABLE_RESOURCES: [&str; 8] = [
     "tableArn",
     "functionArn",

@@ -2,6 +2,7 @@
 //! `SdkError` never leaves this module tree; callers see [`CloudError`] and its [`ErrorKind`].
 
 pub mod apigateway;
+pub mod cloudwatch;
 pub mod dynamodb;
 pub mod ec2;
 pub mod ecs;
@@ -232,6 +233,7 @@ pub struct AwsClients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub ec2: ec2::Ec2,
 }
 
@@ -282,6 +284,7 @@ impl Cloud {
                     logs: client!(aws_sdk_cloudwatchlogs),
                     ecs: client!(aws_sdk_ecs),
                     elb: client!(aws_sdk_elasticloadbalancingv2),
+                    cloudwatch: client!(aws_sdk_cloudwatch),
                     ec2: self.ec2.clone(),
                 }
             })
