@@ -26,6 +26,15 @@ pub struct Observed {
     pub alb_requests: Option<Summary>,
 }
 
+/// The part of the window to read: only what was measured since the last applied change, since
+/// metrics taken at the old sizes would be read as if taken at the new ones (and a recommender fed
+/// them walks the sizes further on every reconcile).
+#[must_use]
+pub fn effective_window(window: Duration, last_change: Option<&Time>, now: &Time) -> Duration {
+    let since_change = last_change.map(|t| u64::try_from(now.0.as_second() - t.0.as_second()).unwrap_or(0));
+    since_change.map_or(window, |s| window.min(Duration::from_secs(s)))
+}
+
 /// Reads the metrics of whichever variants are enabled.
 ///
 /// # Errors
@@ -36,6 +45,9 @@ pub async fn observe(
     load_balancer_arn: Option<&str>,
     window: Duration,
 ) -> CloudResult<Observed> {
+    if window.is_zero() {
+        return Ok(Observed::default());
+    }
     let mut observed = Observed { window_seconds: window.as_secs_f64(), ..Observed::default() };
     if desired.function.is_some() {
         let function = [("FunctionName", desired.names.function.as_str())];
@@ -161,6 +173,7 @@ pub fn decide(
         _ => None,
     };
     AllocationStatus {
+        applied: auto,
         requests_per_second: (rps * 1000.0).round() / 1000.0,
         function_memory_mib: function_memory,
         function_p95_ms: p95,
@@ -176,10 +189,11 @@ pub fn decide(
     }
 }
 
-/// The sizes running now: in Auto, the ones the last decision applied; otherwise the spec's.
+/// The sizes running now: in Auto, the ones the last decision applied (not a mere recommendation
+/// from Recommend mode); otherwise the spec's.
 #[must_use]
 pub fn running_sizes(desired: &Desired, mode: AllocationMode, previous: Option<&AllocationStatus>) -> Sizes {
-    let applied = previous.filter(|_| mode == AllocationMode::Auto);
+    let applied = previous.filter(|p| mode == AllocationMode::Auto && p.applied);
     Sizes {
         function_memory_mib: desired
             .function
@@ -280,6 +294,28 @@ mod tests {
         // After the cooldown it grows.
         let grown = decide(&spec, &hotter, running, Some(&first), &at(1000 + 31 * 60), &PriceTable::default());
         assert!(grown.function_memory_mib > Some(384));
+    }
+
+    #[test]
+    fn only_metrics_since_the_last_change_count() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(effective_window(hour, None, &at(10_000)), hour);
+        assert_eq!(effective_window(hour, Some(&at(9_000)), &at(10_000)), Duration::from_secs(1000));
+        assert_eq!(effective_window(hour, Some(&at(1_000)), &at(10_000)), hour);
+    }
+
+    #[test]
+    fn a_recommendation_is_not_taken_for_what_runs() {
+        let owner = crate::desired::Owner { namespace: "n".into(), name: "b".into(), uid: "0123abcd".into() };
+        let spec: crate::crd::BlogDeploymentSpec =
+            serde_saphyr::from_str("image: b:1\nfunction: {memoryMiB: 1024}\n").expect("spec");
+        let desired = crate::desired::desired(&owner, &spec, "us-west-1");
+        let recommended =
+            AllocationStatus { applied: false, function_memory_mib: Some(384), ..AllocationStatus::default() };
+        assert_eq!(running_sizes(&desired, AllocationMode::Auto, Some(&recommended)).function_memory_mib, Some(1024));
+        let applied = AllocationStatus { applied: true, ..recommended };
+        assert_eq!(running_sizes(&desired, AllocationMode::Auto, Some(&applied)).function_memory_mib, Some(384));
+        assert_eq!(running_sizes(&desired, AllocationMode::Recommend, Some(&applied)).function_memory_mib, Some(1024));
     }
 
     #[test]

@@ -188,7 +188,13 @@ async fn allocate_one(
     if spec.mode == AllocationMode::Manual {
         return None;
     }
-    let window = Duration::from_secs(u64::try_from(spec.window_minutes).unwrap_or(60) * 60);
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let last = previous.allocation.as_ref();
+    let window = allocate::effective_window(
+        Duration::from_secs(u64::try_from(spec.window_minutes).unwrap_or(60) * 60),
+        last.and_then(|a| a.last_change_time.as_ref()),
+        &now,
+    );
     let balancer = previous.resources.load_balancer_arn.as_deref();
     let observed = match allocate::observe(clients, desired, balancer, window).await {
         Ok(observed) => observed,
@@ -197,9 +203,7 @@ async fn allocate_one(
             return previous.allocation.clone();
         }
     };
-    let last = previous.allocation.as_ref();
     let running = allocate::running_sizes(desired, spec.mode, last);
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
     let decided = allocate::decide(spec, &observed, running, last, &now, &ctx.settings.prices);
     let sizes =
         |a: &AllocationStatus| (a.function_memory_mib, a.container_cpu, a.container_memory_mib, a.container_tasks);

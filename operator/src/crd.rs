@@ -346,6 +346,9 @@ pub struct BlogDeploymentStatus {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationStatus {
+    /// True when the sizes below are in effect (Auto applied them); false when only recommended.
+    #[serde(default)]
+    pub applied: bool,
     /// Requests per second over the window, both variants together.
     pub requests_per_second: f64,
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "functionMemoryMiB")]

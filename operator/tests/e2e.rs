@@ -801,3 +801,130 @@ async fn the_operator_works_under_its_least_privilege_identity() {
     forbidden(namespaces.delete(&ns.name, &DeleteParams::default()).await.map(drop), "deleting a namespace");
     operator.kill().await;
 }
+
+/// Writes datapoints (now) into the emulator's CloudWatch.
+async fn put_metrics(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    metric: &str,
+    dimensions: &[(&str, &str)],
+    values: &[f64],
+) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let dimensions: Vec<Dimension> =
+        dimensions.iter().map(|(n, v)| Dimension::builder().name(*n).value(*v).build()).collect();
+    let data: Vec<MetricDatum> = values
+        .iter()
+        .map(|v| {
+            MetricDatum::builder()
+                .metric_name(metric)
+                .set_dimensions(Some(dimensions.clone()))
+                .value(*v)
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now()))
+                .build()
+        })
+        .collect();
+    cloudwatch
+        .put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .expect("put metric data");
+}
+
+#[tokio::test]
+async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
+    let (stack, _client, ns, api) = setup("alloc").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let spec = json!({
+        "image": "blog:1",
+        "function": {"memoryMiB": 1024},
+        "container": {"cpu": 1024, "memoryMiB": 2048, "desiredCount": 3},
+        "allocation": {"mode": "Recommend", "cooldownMinutes": 0}
+    });
+    api.create(&PostParams::default(), &blog("alloc", spec)).await.expect("create");
+    let bd = wait_for(&api, "alloc", "Ready", ready).await;
+    let names = names_of(&bd);
+
+    // A light load: 40–60 ms handlers at 1024 MiB, 5 % CPU on three 1-vCPU tasks.
+    put_metrics(&cloudwatch, "AWS/Lambda", "Duration", &[("FunctionName", &names.function)], &[40.0, 45.0, 50.0, 60.0])
+        .await;
+    put_metrics(
+        &cloudwatch,
+        "AWS/Lambda",
+        "Invocations",
+        &[("FunctionName", &names.function)],
+        &[900.0, 900.0, 900.0, 900.0],
+    )
+    .await;
+    let service = [("ClusterName", names.cluster.as_str()), ("ServiceName", names.service.as_str())];
+    put_metrics(&cloudwatch, "AWS/ECS", "CPUUtilization", &service, &[4.0, 5.0, 6.0]).await;
+    put_metrics(&cloudwatch, "AWS/ECS", "MemoryUtilization", &service, &[30.0, 30.0, 30.0]).await;
+
+    let recommended = wait_for(&api, "alloc", "a recommendation in status", |bd| {
+        bd.status.as_ref().and_then(|s| s.allocation.as_ref()).and_then(|a| a.function_memory_mib) == Some(384)
+    })
+    .await;
+    let allocation = recommended.status.as_ref().and_then(|s| s.allocation.clone()).expect("allocation");
+    eprintln!("recommendation: {allocation:?}");
+    assert_eq!(allocation.function_p95_ms, Some(60.0), "moto has no percentiles: the maximum stands in");
+    assert_eq!(
+        (allocation.container_cpu, allocation.container_memory_mib, allocation.container_tasks),
+        (Some(512), Some(2048), Some(1))
+    );
+    assert!(
+        (allocation.requests_per_second - 1.0).abs() < 1e-9,
+        "3,600 invocations in an hour: {}",
+        allocation.requests_per_second
+    );
+    assert!(allocation.function_monthly_usd.is_some() && allocation.container_monthly_usd.is_some());
+    assert!(allocation.cheaper.is_some() && allocation.break_even_requests_per_second.is_some());
+    // Recommend changes nothing in AWS.
+    let config = aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
+    assert_eq!(config.memory_size(), Some(1024));
+
+    // Auto applies it: new function memory, a new task-definition revision, fewer tasks.
+    api.patch("alloc", &PatchParams::default(), &Patch::Merge(json!({"spec": {"allocation": {"mode": "Auto"}}})))
+        .await
+        .expect("patch");
+    wait_for(&api, "alloc", "Auto applied", |bd| {
+        ready(bd)
+            && bd.metadata.generation == Some(2)
+            && bd.status.as_ref().and_then(|s| s.allocation.as_ref()).is_some_and(|a| a.last_change_time.is_some())
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let config =
+            aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
+        if config.memory_size() == Some(384) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "function memory not applied: {:?}", config.memory_size());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let service_now =
+        aws.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await.expect("service");
+    let service_now = &service_now.services()[0];
+    assert_eq!(service_now.desired_count(), 1);
+    let definition = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(service_now.task_definition().unwrap_or_default())
+        .send()
+        .await;
+    let definition = definition.expect("task definition");
+    assert_eq!(definition.task_definition().and_then(|d| d.cpu()), Some("512"));
+
+    // The next reconciles on the same data change nothing.
+    let before = operator.aws_calls().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = operator.aws_calls().await;
+    let mutated: Vec<_> = after.iter().filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n)).collect();
+    assert!(mutated.is_empty(), "Auto flapped: {mutated:?}");
+    operator.kill().await;
+}
