@@ -218,7 +218,8 @@ pub fn apply_sizes(desired: &mut Desired, decided: &AllocationStatus) {
             container.cpu = cpu;
             container.memory_mib = memory;
         }
-        if let Some(tasks) = decided.container_tasks {
+        // With autoscaling on, the count is Application Auto Scaling's to set.
+        if let (Some(tasks), None) = (decided.container_tasks, &container.autoscaling) {
             container.desired_count = tasks;
         }
     }

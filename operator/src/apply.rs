@@ -238,6 +238,14 @@ async fn apply_container(
     )
     .await?;
     resources.service_arn = Some(service.arn.clone());
+    match &container.autoscaling {
+        Some(scaling) => {
+            let label = cloud::autoscaling::request_label(&balancer.arn, &target_group);
+            cloud::autoscaling::ensure_scaling(clients, &names.cluster, &names.service, scaling, label.as_deref())
+                .await?;
+        }
+        None => cloud::autoscaling::remove_scaling(clients, &names.cluster, &names.service).await?,
+    }
 
     let url = Some(format!("http://{}", balancer.dns_name)).filter(|_| !balancer.dns_name.is_empty());
     let tasks = ContainerTasks {
@@ -265,9 +273,10 @@ async fn apply_container(
     Ok((state, url, Some(tasks)))
 }
 
-/// Removes the container variant, dependents first: service, load balancer (its listener goes with
+/// Removes the container variant, dependents first: scaling, service, load balancer (its listener goes with
 /// it), target group, task definitions, cluster, security groups, roles, log group.
 async fn remove_container(clients: &AwsClients, owner: &Owner, names: &Names) -> CloudResult<()> {
+    cloud::autoscaling::remove_scaling(clients, &names.cluster, &names.service).await?;
     cloud::ecs::delete_service(clients, owner, &names.cluster, &names.service).await?;
     cloud::elb::delete_load_balancers(clients, owner, &names.load_balancer).await?;
     cloud::elb::delete_target_group(clients, owner, &names.target_group).await?;

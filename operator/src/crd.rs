@@ -194,7 +194,7 @@ impl Default for ContainerSpec {
     }
 }
 
-/// Target tracking on the service's average CPU.
+/// Task-count scaling through Application Auto Scaling: bounds, target tracking and schedules.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoscalingSpec {
@@ -202,10 +202,40 @@ pub struct AutoscalingSpec {
     pub min_tasks: i32,
     #[schemars(range(min = 1, max = 1000))]
     pub max_tasks: i32,
-    /// Average CPU utilization to hold, in percent.
+    /// Average CPU utilization to hold, in percent (target tracking).
     #[serde(default = "default_target_cpu")]
     #[schemars(range(min = 10, max = 90))]
     pub target_cpu_percent: i32,
+    /// Average memory utilization to hold, in percent (target tracking; off when omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 95))]
+    pub target_memory_percent: Option<i32>,
+    /// Load balancer requests per task to hold (target tracking; off when omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub target_requests_per_task: Option<i32>,
+    /// Scheduled changes of the bounds, e.g. more tasks on weekday mornings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scheduled: Vec<ScheduledScaling>,
+}
+
+/// One scheduled action: at `schedule`, set the task bounds.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduledScaling {
+    /// Unique within the list; letters, digits, '-' and '_'.
+    #[schemars(length(min = 1, max = 64))]
+    pub name: String,
+    /// `cron(minutes hours day-of-month month day-of-week year)`, `rate(value unit)` or `at(yyyy-mm-ddThh:mm:ss)`.
+    #[schemars(length(min = 1, max = 256))]
+    pub schedule: String,
+    /// IANA time zone of the schedule, e.g. `Europe/Berlin`; UTC when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[schemars(range(min = 0, max = 1000))]
+    pub min_tasks: i32,
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_tasks: i32,
 }
 
 /// The VPC and subnets; all empty means the region's default VPC and its default subnets.

@@ -161,6 +161,8 @@ pub struct DesiredContainer {
     pub vpc_id: Option<String>,
     pub subnet_ids: Vec<String>,
     pub environment: BTreeMap<String, String>,
+    /// Task-count scaling; when set, Application Auto Scaling owns the running count.
+    pub autoscaling: Option<crate::crd::AutoscalingSpec>,
 }
 
 /// The one container in the task definition.
@@ -214,6 +216,7 @@ pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -
         health_check_path: c.health_check_path.clone(),
         vpc_id: c.network.vpc_id.clone(),
         subnet_ids: c.network.subnet_ids.clone(),
+        autoscaling: c.autoscaling.clone(),
         environment: BTreeMap::from([
             ("TABLE_NAME".to_owned(), names.table.clone()),
             ("PORT".to_owned(), c.port.to_string()),

@@ -65,6 +65,26 @@ fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
             ));
         }
     }
+    if let Some(scaling) = &container.autoscaling {
+        let mut seen = std::collections::BTreeSet::new();
+        for action in &scaling.scheduled {
+            let at = format!("spec.container.autoscaling.scheduled[{}]", action.name);
+            if !seen.insert(action.name.as_str()) {
+                problems.push(format!("{at}: the name is used twice"));
+            }
+            if !action.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                problems.push(format!("{at}: the name may hold only letters, digits, '-' and '_'"));
+            }
+            let well_formed = ["cron(", "rate(", "at("].iter().any(|p| action.schedule.starts_with(p))
+                && action.schedule.ends_with(')');
+            if !well_formed {
+                problems.push(format!("{at}: schedule {:?} is not cron(...), rate(...) or at(...)", action.schedule));
+            }
+            if action.min_tasks > action.max_tasks {
+                problems.push(format!("{at}: minTasks {} is above maxTasks {}", action.min_tasks, action.max_tasks));
+            }
+        }
+    }
     let network = &container.network;
     if let Some(vpc) = &network.vpc_id
         && !is_aws_id(vpc, "vpc-")
@@ -330,10 +350,28 @@ container:
         check_container(&container, &mut found);
         assert_eq!(found, ["spec.container.network.subnetIds: \"subnet-nothex!\" is not a subnet id (subnet-...)"]);
         container.network.subnet_ids[1] = "subnet-0def5678".into();
-        container.autoscaling = Some(AutoscalingSpec { min_tasks: 5, max_tasks: 2, target_cpu_percent: 60 });
+        container.autoscaling = Some(AutoscalingSpec {
+            min_tasks: 5,
+            max_tasks: 2,
+            target_cpu_percent: 60,
+            target_memory_percent: None,
+            target_requests_per_task: None,
+            scheduled: vec![],
+        });
         found.clear();
         check_container(&container, &mut found);
         assert_eq!(found, ["spec.container.autoscaling: minTasks 5 is above maxTasks 2"]);
+    }
+
+    #[test]
+    fn scheduled_actions() {
+        let found = problems(
+            "image: b:1\ncontainer:\n  desiredCount: 2\n  autoscaling:\n    minTasks: 1\n    maxTasks: 4\n    scheduled:\n    - {name: am, schedule: 'cron(0 8 ? * MON-FRI *)', timezone: Europe/Berlin, minTasks: 2, maxTasks: 8}\n    - {name: am, schedule: 'every day', minTasks: 3, maxTasks: 1}\n",
+        );
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(
+            found[0].contains("used twice") && found[1].contains("not cron") && found[2].contains("above maxTasks")
+        );
     }
 
     #[test]

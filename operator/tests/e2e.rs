@@ -928,3 +928,96 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     assert!(mutated.is_empty(), "Auto flapped: {mutated:?}");
     operator.kill().await;
 }
+
+#[tokio::test]
+async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
+    use aws_sdk_applicationautoscaling::types::ServiceNamespace;
+    let (stack, _client, ns, api) = setup("scale").await;
+    let _logs = stack.logs_on_failure();
+    let aas = aws_sdk_applicationautoscaling::Client::new(&stack.sdk_config().await);
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let scaling = json!({
+        "minTasks": 1, "maxTasks": 6, "targetCpuPercent": 55, "targetMemoryPercent": 70, "targetRequestsPerTask": 500,
+        "scheduled": [{"name": "weekday-mornings", "schedule": "cron(0 8 ? * MON-FRI *)", "timezone": "Europe/Berlin", "minTasks": 2, "maxTasks": 8}]
+    });
+    let spec = json!({"image": "blog:1", "container": {"desiredCount": 2, "autoscaling": scaling}, "allocation": {"mode": "Manual"}});
+    api.create(&PostParams::default(), &blog("scale", spec)).await.expect("create");
+    let bd = wait_for(&api, "scale", "Ready", ready).await;
+    let names = names_of(&bd);
+    let id = format!("service/{}/{}", names.cluster, names.service);
+    let state = || async {
+        let targets = aas
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(&id)
+            .send()
+            .await
+            .expect("targets");
+        let policies = aas
+            .describe_scaling_policies()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(&id)
+            .send()
+            .await
+            .expect("policies");
+        let actions = aas
+            .describe_scheduled_actions()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(&id)
+            .send()
+            .await
+            .expect("actions");
+        let bounds = targets.scalable_targets().first().map(|t| (t.min_capacity(), t.max_capacity()));
+        let mut policies: Vec<(String, f64)> = policies
+            .scaling_policies()
+            .iter()
+            .map(|p| {
+                (
+                    p.policy_name().to_owned(),
+                    p.target_tracking_scaling_policy_configuration().map_or(0.0, |c| c.target_value()),
+                )
+            })
+            .collect();
+        policies.sort_by(|a, b| a.0.cmp(&b.0));
+        let actions: Vec<String> = actions
+            .scheduled_actions()
+            .iter()
+            .map(|a| format!("{} {}", a.scheduled_action_name(), a.schedule()))
+            .collect();
+        (bounds, policies, actions)
+    };
+    let (bounds, policies, actions) = state().await;
+    assert_eq!(bounds, Some((1, 6)));
+    assert_eq!(
+        policies,
+        [("blog-cpu".to_owned(), 55.0), ("blog-memory".to_owned(), 70.0), ("blog-requests".to_owned(), 500.0)]
+    );
+    assert_eq!(actions, ["weekday-mornings cron(0 8 ? * MON-FRI *)"]);
+
+    // Nothing to change: no mutating call (Register/Put/Delete would show).
+    let before = operator.aws_calls().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = operator.aws_calls().await;
+    let mutated: Vec<_> = after.iter().filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n)).collect();
+    assert!(mutated.is_empty(), "no-op resyncs mutated AWS: {mutated:?}");
+
+    // Change the CPU target and the bounds, drop the memory policy and the schedule.
+    let changed = json!({"spec": {"container": {"autoscaling": {"minTasks": 2, "maxTasks": 5, "targetCpuPercent": 65, "targetMemoryPercent": null, "targetRequestsPerTask": 500, "scheduled": []}}}});
+    api.patch("scale", &PatchParams::default(), &Patch::Merge(changed)).await.expect("patch");
+    wait_for(&api, "scale", "Ready at generation 2", |bd| ready(bd) && bd.metadata.generation == Some(2)).await;
+    let (bounds, policies, actions) = state().await;
+    assert_eq!(bounds, Some((2, 5)));
+    assert_eq!(policies, [("blog-cpu".to_owned(), 65.0), ("blog-requests".to_owned(), 500.0)]);
+    assert!(actions.is_empty());
+
+    // Remove autoscaling: the scalable target (and its policies) go.
+    let off = json!({"spec": {"container": {"autoscaling": null}}});
+    api.patch("scale", &PatchParams::default(), &Patch::Merge(off)).await.expect("patch");
+    wait_for(&api, "scale", "Ready at generation 3", |bd| ready(bd) && bd.metadata.generation == Some(3)).await;
+    let (bounds, policies, _) = state().await;
+    assert_eq!(bounds, None);
+    assert!(policies.is_empty(), "{policies:?}");
+    api.delete("scale", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "scale").await;
+    operator.kill().await;
+}

@@ -235,22 +235,26 @@ pub async fn ensure_service(
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<ServiceObserved> {
     if let Some(service) = existing {
-        if service.task_definition == task_definition && service.desired_count == container.desired_count {
+        // With autoscaling on, Application Auto Scaling owns the count: only the task definition
+        // is the operator's to change.
+        let count_ok = container.autoscaling.is_some() || service.desired_count == container.desired_count;
+        if service.task_definition == task_definition && count_ok {
             return Ok(service.clone());
         }
+        let count = if container.autoscaling.is_some() { service.desired_count } else { container.desired_count };
         let updated = clients
             .ecs
             .update_service()
             .cluster(cluster)
             .service(name)
             .task_definition(task_definition)
-            .desired_count(container.desired_count)
+            .desired_count(count)
             .send()
             .await
             .map_err(map_sdk(SERVICE, "UpdateService"))?;
         return Ok(ServiceObserved {
             task_definition: task_definition.to_owned(),
-            desired_count: container.desired_count,
+            desired_count: count,
             arn: updated.service().and_then(|s| s.service_arn()).unwrap_or(&service.arn).to_owned(),
             running_count: service.running_count,
             rollout: "IN_PROGRESS".to_owned(),

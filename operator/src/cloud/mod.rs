@@ -2,6 +2,7 @@
 //! `SdkError` never leaves this module tree; callers see [`CloudError`] and its [`ErrorKind`].
 
 pub mod apigateway;
+pub mod autoscaling;
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod ec2;
@@ -234,6 +235,7 @@ pub struct AwsClients {
     pub ecs: aws_sdk_ecs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub ec2: ec2::Ec2,
 }
 
@@ -285,6 +287,7 @@ impl Cloud {
                     ecs: client!(aws_sdk_ecs),
                     elb: client!(aws_sdk_elasticloadbalancingv2),
                     cloudwatch: client!(aws_sdk_cloudwatch),
+                    autoscaling: client!(aws_sdk_applicationautoscaling),
                     ec2: self.ec2.clone(),
                 }
             })
