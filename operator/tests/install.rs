@@ -58,6 +58,19 @@ fn helm_lint_passes_and_install_yaml_is_the_rendered_chart() {
     assert!(custom.contains("kind: ServiceMonitor"));
     assert!(custom.contains("eks.amazonaws.com/role-arn: \"arn:aws:iam::123456789012:role/blog-operator\""));
     assert!(custom.contains("replicas: 2"));
+
+    // A price override renders into a ConfigMap the operator can read.
+    let priced = run(Command::new(&helm)
+        .args(["template", "x"])
+        .arg(root().join("charts/blog-operator"))
+        .args(["--set-json", r#"prices={"fargateVcpuHour":0.04656,"albHour":0.0252}"#]));
+    assert!(priced.contains("--prices=/etc/blog-operator/prices.json"));
+    let json =
+        priced.lines().find_map(|l| l.trim().strip_prefix("prices.json: ")).expect("prices.json in the ConfigMap");
+    let json: String = serde_json::from_str(json).expect("a quoted JSON document");
+    let prices: blog_operator::allocation::pricing::PriceTable = serde_json::from_str(&json).expect("a price table");
+    assert_eq!((prices.fargate_vcpu_hour, prices.alb_hour), (0.04656, 0.0252));
+    assert_eq!(prices.lambda_per_million_requests, 0.20, "unset prices keep their defaults");
 }
 
 #[test]
