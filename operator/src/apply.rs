@@ -125,6 +125,7 @@ async fn apply_function(
 
     let observed = cloud::lambda::ensure_function(clients, owner, function, &role_arn, &desired.tags).await?;
     resources.function_arn = Some(observed.arn.clone());
+    cloud::lambda::ensure_reserved_concurrency(clients, &function.name, function.reserved_concurrency).await?;
     let api = cloud::apigateway::ensure_api(clients, owner, &function.api_name, &observed.arn, &desired.tags).await?;
     resources.api_id = Some(api.id.clone());
     let source_arn = desired::api_source_arn(&desired.region, &account, &api.id);

@@ -106,6 +106,10 @@ pub struct FunctionSpec {
     /// `arm64` (the default: cheaper per GB-second) or `x86_64`; the image must match.
     #[serde(default)]
     pub architecture: Architecture,
+    /// Concurrent executions reserved for this function (and its cap); none reserved when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000))]
+    pub reserved_concurrency: Option<i32>,
     /// A zip of the `bootstrap` binary in S3 (`make lambda-zip`) to run instead of the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<S3Code>,
@@ -118,6 +122,7 @@ impl Default for FunctionSpec {
             memory_mib: default_function_memory(),
             timeout_seconds: default_function_timeout(),
             architecture: Architecture::default(),
+            reserved_concurrency: None,
             code: None,
         }
     }

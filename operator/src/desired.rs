@@ -145,6 +145,7 @@ pub struct DesiredFunction {
     pub timeout_seconds: i32,
     pub architecture: Architecture,
     pub environment: BTreeMap<String, String>,
+    pub reserved_concurrency: Option<i32>,
 }
 
 /// The container variant: roles, log group, cluster, task definition, security groups, load
@@ -206,6 +207,7 @@ pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -
         timeout_seconds: f.timeout_seconds,
         architecture: f.architecture,
         environment: BTreeMap::from([("TABLE_NAME".to_owned(), names.table.clone())]),
+        reserved_concurrency: f.reserved_concurrency,
     });
     let container = spec.container_enabled().map(|c| DesiredContainer {
         image: spec.image.clone(),

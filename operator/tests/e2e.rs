@@ -382,6 +382,36 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     let config = aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
     assert_eq!((config.memory_size(), config.timeout()), (Some(1024), Some(30)));
 
+    // Reserved concurrency follows the spec, and goes when the spec drops it.
+    let concurrency = || async {
+        aws.lambda
+            .get_function_concurrency()
+            .function_name(&names.function)
+            .send()
+            .await
+            .expect("concurrency")
+            .reserved_concurrent_executions
+    };
+    assert_eq!(concurrency().await, None);
+    api.patch(
+        "demo",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"function": {"reservedConcurrency": 5}}})),
+    )
+    .await
+    .expect("patch");
+    wait_for(&api, "demo", "generation 3", |bd| ready(bd) && bd.metadata.generation == Some(3)).await;
+    assert_eq!(concurrency().await, Some(5));
+    api.patch(
+        "demo",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"function": {"reservedConcurrency": null}}})),
+    )
+    .await
+    .expect("patch");
+    wait_for(&api, "demo", "generation 4", |bd| ready(bd) && bd.metadata.generation == Some(4)).await;
+    assert_eq!(concurrency().await, None);
+
     // Disable the function variant (the container variant on instead): its resources go, the table stays.
     api.patch(
         "demo",
@@ -391,7 +421,7 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     .await
     .expect("patch");
     let bd = wait_for(&api, "demo", "FunctionReady Disabled", |bd| {
-        condition(bd, "FunctionReady").is_some_and(|c| c.reason == "Disabled" && c.observed_generation == Some(3))
+        condition(bd, "FunctionReady").is_some_and(|c| c.reason == "Disabled" && c.observed_generation == Some(5))
     })
     .await;
     assert_eq!(

@@ -205,6 +205,43 @@ async fn create_function(
     Ok(FunctionObserved { arn: created.function_arn().unwrap_or_default().to_owned(), state })
 }
 
+/// Makes the function's reserved concurrency what the spec says (none: no reservation).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_reserved_concurrency(clients: &AwsClients, function: &str, wanted: Option<i32>) -> CloudResult<()> {
+    let current = clients
+        .lambda
+        .get_function_concurrency()
+        .function_name(function)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "GetFunctionConcurrency"))?
+        .reserved_concurrent_executions;
+    match (current, wanted) {
+        (now, want) if now == want => Ok(()),
+        (_, Some(want)) => clients
+            .lambda
+            .put_function_concurrency()
+            .function_name(function)
+            .reserved_concurrent_executions(want)
+            .send()
+            .await
+            .map(drop)
+            .map_err(map_sdk(SERVICE, "PutFunctionConcurrency")),
+        (Some(_), None) => gone_is_done(
+            clients
+                .lambda
+                .delete_function_concurrency()
+                .function_name(function)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "DeleteFunctionConcurrency")),
+        ),
+        (None, None) => Ok(()),
+    }
+}
+
 /// Lets exactly one HTTP API (any stage, method and route) invoke the function.
 ///
 /// # Errors
