@@ -3,8 +3,8 @@
 //! only when it differs from the spec.
 
 use aws_sdk_applicationautoscaling::types::{
-    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ScalableTargetAction, ServiceNamespace,
-    TargetTrackingScalingPolicyConfiguration,
+    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ScalableTarget, ScalableTargetAction,
+    ScalingPolicy, ScheduledAction, ServiceNamespace, TargetTrackingScalingPolicyConfiguration,
 };
 
 use super::{AwsClients, CloudResult, gone_is_done, map_sdk};
@@ -62,6 +62,43 @@ fn wanted(spec: &AutoscalingSpec, label: Option<&str>) -> Vec<Tracking> {
     policies
 }
 
+async fn scalable_targets(clients: &AwsClients, id: &str) -> CloudResult<Vec<ScalableTarget>> {
+    let out = clients
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_ids(id)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeScalableTargets"))?;
+    Ok(out.scalable_targets.unwrap_or_default())
+}
+
+async fn scaling_policies(clients: &AwsClients, id: &str) -> CloudResult<Vec<ScalingPolicy>> {
+    let out = clients
+        .autoscaling
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(id)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeScalingPolicies"))?;
+    Ok(out.scaling_policies.unwrap_or_default())
+}
+
+async fn scheduled_actions(clients: &AwsClients, id: &str) -> CloudResult<Vec<ScheduledAction>> {
+    let out = clients
+        .autoscaling
+        .describe_scheduled_actions()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(id)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeScheduledActions"))?;
+    Ok(out.scheduled_actions.unwrap_or_default())
+}
+
 async fn delete_policy(clients: &AwsClients, id: &str, name: &str) -> CloudResult<()> {
     gone_is_done(
         clients
@@ -105,15 +142,8 @@ pub async fn ensure_scaling(
 ) -> CloudResult<()> {
     let id = resource_id(cluster, service);
     let aas = &clients.autoscaling;
-    let targets = aas
-        .describe_scalable_targets()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_ids(&id)
-        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeScalableTargets"))?;
-    let current = targets.scalable_targets().first();
+    let targets = scalable_targets(clients, &id).await?;
+    let current = targets.first();
     if current.is_none_or(|t| t.min_capacity() != spec.min_tasks || t.max_capacity() != spec.max_tasks) {
         aas.register_scalable_target()
             .service_namespace(ServiceNamespace::Ecs)
@@ -126,16 +156,10 @@ pub async fn ensure_scaling(
             .map_err(map_sdk(SERVICE, "RegisterScalableTarget"))?;
     }
 
-    let existing = aas
-        .describe_scaling_policies()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(&id)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeScalingPolicies"))?;
+    let existing = scaling_policies(clients, &id).await?;
     let wanted = wanted(spec, request_label);
     for policy in &wanted {
-        let same = existing.scaling_policies().iter().any(|p| {
+        let same = existing.iter().any(|p| {
             p.policy_name() == policy.name
                 && p.target_tracking_scaling_policy_configuration().is_some_and(|c| {
                     (c.target_value() - policy.target).abs() < f64::EPSILON
@@ -174,22 +198,15 @@ pub async fn ensure_scaling(
             .map_err(map_sdk(SERVICE, "PutScalingPolicy"))?;
     }
     for stale in existing
-        .scaling_policies()
         .iter()
         .filter(|p| p.policy_name().starts_with(POLICY_PREFIX) && !wanted.iter().any(|w| w.name == p.policy_name()))
     {
         delete_policy(clients, &id, stale.policy_name()).await?;
     }
 
-    let actions = aas
-        .describe_scheduled_actions()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(&id)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeScheduledActions"))?;
+    let actions = scheduled_actions(clients, &id).await?;
     for action in &spec.scheduled {
-        let same = actions.scheduled_actions().iter().any(|a| {
+        let same = actions.iter().any(|a| {
             a.scheduled_action_name() == action.name
                 && a.schedule() == action.schedule
                 && a.timezone() == action.timezone.as_deref()
@@ -214,11 +231,7 @@ pub async fn ensure_scaling(
             .await
             .map_err(map_sdk(SERVICE, "PutScheduledAction"))?;
     }
-    for stale in actions
-        .scheduled_actions()
-        .iter()
-        .filter(|a| !spec.scheduled.iter().any(|s| s.name == a.scheduled_action_name()))
-    {
+    for stale in actions.iter().filter(|a| !spec.scheduled.iter().any(|s| s.name == a.scheduled_action_name())) {
         delete_action(clients, &id, stale.scheduled_action_name()).await?;
     }
     Ok(())
@@ -233,34 +246,14 @@ pub async fn ensure_scaling(
 pub async fn remove_scaling(clients: &AwsClients, cluster: &str, service: &str) -> CloudResult<()> {
     let id = resource_id(cluster, service);
     let aas = &clients.autoscaling;
-    let targets = aas
-        .describe_scalable_targets()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_ids(&id)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeScalableTargets"))?;
-    if targets.scalable_targets().is_empty() {
+    if scalable_targets(clients, &id).await?.is_empty() {
         return Ok(());
     }
-    let policies = aas
-        .describe_scaling_policies()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(&id)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeScalingPolicies"))?;
-    for policy in policies.scaling_policies().iter().filter(|p| p.policy_name().starts_with(POLICY_PREFIX)) {
+    for policy in scaling_policies(clients, &id).await?.iter().filter(|p| p.policy_name().starts_with(POLICY_PREFIX)) {
         delete_policy(clients, &id, policy.policy_name()).await?;
     }
-    let actions = aas
-        .describe_scheduled_actions()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(&id)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeScheduledActions"))?;
-    for action in actions.scheduled_actions() {
+    let actions = scheduled_actions(clients, &id).await?;
+    for action in &actions {
         delete_action(clients, &id, action.scheduled_action_name()).await?;
     }
     gone_is_done(
