@@ -69,6 +69,10 @@ pub async fn apply(clients: &AwsClients, desired: &Desired, readiness: Container
 
     let table = cloud::dynamodb::ensure_table(clients, owner, &desired.table, &desired.tags).await?;
     resources.table_arn = Some(table.arn.clone());
+    // The account every ARN below is built with: the table's.
+    let account = desired::account_of(&table.arn)
+        .ok_or_else(|| CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "table ARN has no account"))?
+        .to_owned();
     let table_state = if table.status == "ACTIVE" {
         PartState::ready("Active", format!("table {} is ACTIVE", desired.table.name))
     } else {
@@ -77,7 +81,7 @@ pub async fn apply(clients: &AwsClients, desired: &Desired, readiness: Container
 
     let (function_state, function_url) = match &desired.function {
         Some(function) => {
-            let (state, url) = apply_function(clients, desired, function, &table.arn, &mut resources).await?;
+            let (state, url) = apply_function(clients, desired, function, &table.arn, &account, &mut resources).await?;
             (state, url)
         }
         None => {
@@ -87,7 +91,9 @@ pub async fn apply(clients: &AwsClients, desired: &Desired, readiness: Container
     };
 
     let (container_state, container_url, container_tasks) = match &desired.container {
-        Some(container) => apply_container(clients, desired, container, &table.arn, readiness, &mut resources).await?,
+        Some(container) => {
+            apply_container(clients, desired, container, &table.arn, &account, readiness, &mut resources).await?
+        }
         None => {
             remove_container(clients, owner, &desired.names).await?;
             (PartState::ready("Disabled", "the container variant is disabled"), None, None)
@@ -110,14 +116,12 @@ async fn apply_function(
     desired: &Desired,
     function: &desired::DesiredFunction,
     table_arn: &str,
+    account: &str,
     resources: &mut ResourceIds,
 ) -> CloudResult<(PartState, Option<String>)> {
     let owner = &desired.owner;
-    let account = desired::account_of(table_arn)
-        .ok_or_else(|| CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "table ARN has no account"))?
-        .to_owned();
     cloud::logs::ensure_log_group(clients, &function.log_group, desired::LOG_RETENTION_DAYS, &desired.tags).await?;
-    let log_group_arn = desired::log_group_arn(&desired.region, &account, &function.log_group);
+    let log_group_arn = desired::log_group_arn(&desired.region, account, &function.log_group);
     let trust = desired::trust_policy("lambda.amazonaws.com");
     let policy = desired::function_policy(table_arn, &log_group_arn);
     let role = cloud::iam::DesiredRole { name: &function.role_name, trust: &trust, policy: &policy };
@@ -128,7 +132,7 @@ async fn apply_function(
     cloud::lambda::ensure_reserved_concurrency(clients, &function.name, function.reserved_concurrency).await?;
     let api = cloud::apigateway::ensure_api(clients, owner, &function.api_name, &observed.arn, &desired.tags).await?;
     resources.api_id = Some(api.id.clone());
-    let source_arn = desired::api_source_arn(&desired.region, &account, &api.id);
+    let source_arn = desired::api_source_arn(&desired.region, account, &api.id);
     cloud::lambda::ensure_invoke_permission(clients, &function.name, &source_arn).await?;
 
     let url = Some(api.endpoint.clone()).filter(|e| !e.is_empty());
@@ -168,18 +172,16 @@ async fn apply_container(
     desired: &Desired,
     container: &DesiredContainer,
     table_arn: &str,
+    account: &str,
     readiness: ContainerReadiness,
     resources: &mut ResourceIds,
 ) -> CloudResult<(PartState, Option<String>, Option<ContainerTasks>)> {
     let owner = &desired.owner;
     let names = &desired.names;
     let tags = &desired.tags;
-    let account = desired::account_of(table_arn)
-        .ok_or_else(|| CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "table ARN has no account"))?
-        .to_owned();
 
     cloud::logs::ensure_log_group(clients, &names.container_log_group, desired::LOG_RETENTION_DAYS, tags).await?;
-    let log_group_arn = desired::log_group_arn(&desired.region, &account, &names.container_log_group);
+    let log_group_arn = desired::log_group_arn(&desired.region, account, &names.container_log_group);
     let trust = desired::trust_policy("ecs-tasks.amazonaws.com");
     let execution_policy = desired::execution_policy(&log_group_arn, &container.image);
     let task_policy = desired::task_policy(table_arn);

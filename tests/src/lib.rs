@@ -238,10 +238,11 @@ impl Stack {
         sdk_config_for(&self.aws_endpoint).await
     }
 
-    /// The tails of the stack's logs, for a failing test's output.
+    /// The tails of the stack's logs, for a failing test's output. (Each operator process a test
+    /// starts writes its own log, which that test's guard prints.)
     #[must_use]
     pub fn log_tails(&self, lines: usize) -> String {
-        ["kube-apiserver.log", "moto.log", "etcd.log", "operator.log"]
+        ["kube-apiserver.log", "moto.log", "etcd.log"]
             .iter()
             .map(|name| format!("----- {name} (last {lines} lines) -----\n{}", tail(&self.dir.join(name), lines)))
             .collect::<Vec<_>>()
