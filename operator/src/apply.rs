@@ -244,8 +244,15 @@ async fn apply_container(
     match &container.autoscaling {
         Some(scaling) => {
             let label = cloud::autoscaling::request_label(&balancer.arn, &target_group);
-            cloud::autoscaling::ensure_scaling(clients, &names.cluster, &names.service, scaling, label.as_deref())
-                .await?;
+            cloud::autoscaling::ensure_scaling(
+                clients,
+                &names.cluster,
+                &names.service,
+                scaling,
+                label.as_deref(),
+                tags,
+            )
+            .await?;
         }
         None => cloud::autoscaling::remove_scaling(clients, &names.cluster, &names.service).await?,
     }

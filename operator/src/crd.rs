@@ -222,6 +222,79 @@ pub struct AutoscalingSpec {
     /// Scheduled changes of the bounds, e.g. more tasks on weekday mornings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scheduled: Vec<ScheduledScaling>,
+    /// Step scaling: each entry is a CloudWatch alarm on the service's average CPU or memory and the
+    /// policy it drives, changing the task count by steps as the metric crosses thresholds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub step_scaling: Vec<StepScaling>,
+}
+
+/// One step-scaling policy and the alarm that drives it.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepScaling {
+    /// Unique within the list; lowercase letters, digits and '-'. Names the policy and its alarm.
+    #[schemars(length(min = 1, max = 32))]
+    pub name: String,
+    /// The service metric the alarm watches (its average over the period).
+    pub metric: ScalingMetric,
+    /// `Above`: a step applies when the metric is at or above its threshold (scale out);
+    /// `Below`: at or below it (scale in).
+    pub when: StepDirection,
+    /// Thresholds in percent and the task-count change each one brings; the step with the most
+    /// extreme threshold crossed applies.
+    #[schemars(length(min = 1, max = 10))]
+    pub steps: Vec<ScalingStep>,
+    /// Seconds per evaluation period of the alarm.
+    #[serde(default = "default_step_period")]
+    #[schemars(extend("enum" = [10, 30, 60, 120, 300, 600, 900, 3600]))]
+    pub period_seconds: i32,
+    /// Periods in a row that must breach before the alarm fires.
+    #[serde(default = "default_evaluation_periods")]
+    #[schemars(range(min = 1, max = 10))]
+    pub evaluation_periods: i32,
+    /// Seconds after a scaling activity before another may start.
+    #[serde(default = "default_step_cooldown")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub cooldown_seconds: i32,
+}
+
+/// A service metric step scaling can watch.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ScalingMetric {
+    #[serde(rename = "CPUUtilization")]
+    CpuUtilization,
+    MemoryUtilization,
+}
+
+/// Which side of its thresholds a step-scaling alarm fires on.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum StepDirection {
+    Above,
+    Below,
+}
+
+/// One step: from `threshold` (percent) on, change the task count by `change`.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingStep {
+    #[schemars(range(min = 0, max = 100))]
+    pub threshold: i32,
+    /// Tasks to add (positive, with `Above`) or remove (negative, with `Below`).
+    #[schemars(range(min = -100, max = 100))]
+    pub change: i32,
+}
+
+fn default_step_period() -> i32 {
+    60
+}
+
+fn default_evaluation_periods() -> i32 {
+    2
+}
+
+fn default_step_cooldown() -> i32 {
+    60
 }
 
 /// One scheduled action: at `schedule`, set the task bounds.

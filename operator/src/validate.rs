@@ -1,7 +1,7 @@
 //! Spec rules the CRD schema cannot express (Kubernetes 1.20 has no CEL): each broken rule becomes
 //! one sentence a person can act on. Pure: no client, no clock.
 
-use crate::crd::{BillingMode, BlogDeploymentSpec, ContainerSpec};
+use crate::crd::{BillingMode, BlogDeploymentSpec, ContainerSpec, StepDirection, StepScaling};
 
 /// Why a spec is refused: every broken rule, in spec order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +84,7 @@ fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
                 problems.push(format!("{at}: minTasks {} is above maxTasks {}", action.min_tasks, action.max_tasks));
             }
         }
+        check_step_scaling(&scaling.step_scaling, problems);
     }
     let network = &container.network;
     if let Some(vpc) = &network.vpc_id
@@ -101,6 +102,35 @@ fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
         }
         for subnet in network.subnet_ids.iter().filter(|s| !is_aws_id(s, "subnet-")) {
             problems.push(format!("spec.container.network.subnetIds: {subnet:?} is not a subnet id (subnet-...)"));
+        }
+    }
+}
+
+fn check_step_scaling(policies: &[StepScaling], problems: &mut Vec<String>) {
+    let mut seen = std::collections::BTreeSet::new();
+    for policy in policies {
+        let at = format!("spec.container.autoscaling.stepScaling[{}]", policy.name);
+        if !seen.insert(policy.name.as_str()) {
+            problems.push(format!("{at}: the name is used twice"));
+        }
+        if !policy.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            problems.push(format!("{at}: the name may hold only lowercase letters, digits and '-'"));
+        }
+        let mut thresholds = std::collections::BTreeSet::new();
+        for step in &policy.steps {
+            if !thresholds.insert(step.threshold) {
+                problems.push(format!("{at}: threshold {} is used twice", step.threshold));
+            }
+            let (ok, wanted) = match policy.when {
+                StepDirection::Above => (step.change > 0, "a positive change (tasks to add)"),
+                StepDirection::Below => (step.change < 0, "a negative change (tasks to remove)"),
+            };
+            if !ok {
+                problems.push(format!(
+                    "{at}: the step at {} has change {}; when {:?} needs {wanted}",
+                    step.threshold, step.change, policy.when
+                ));
+            }
         }
     }
 }
@@ -357,6 +387,7 @@ container:
             target_memory_percent: None,
             target_requests_per_task: None,
             scheduled: vec![],
+            step_scaling: vec![],
         });
         found.clear();
         check_container(&container, &mut found);
@@ -372,6 +403,18 @@ container:
         assert!(
             found[0].contains("used twice") && found[1].contains("not cron") && found[2].contains("above maxTasks")
         );
+    }
+
+    #[test]
+    fn step_scaling() {
+        let found = problems(
+            "image: b:1\ncontainer:\n  autoscaling:\n    minTasks: 1\n    maxTasks: 4\n    stepScaling:\n    - {name: cpu, metric: CPUUtilization, when: Above, steps: [{threshold: 70, change: 1}, {threshold: 90, change: 3}]}\n    - {name: cpu, metric: MemoryUtilization, when: Below, steps: [{threshold: 20, change: 1}, {threshold: 20, change: -1}]}\n    - {name: Mem_In, metric: MemoryUtilization, when: Below, steps: [{threshold: 20, change: -1}]}\n",
+        );
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].contains("stepScaling[cpu]: the name is used twice"), "{found:#?}");
+        assert!(found[1].contains("the step at 20 has change 1; when Below needs a negative change"), "{found:#?}");
+        assert!(found[2].contains("threshold 20 is used twice"), "{found:#?}");
+        assert!(found[3].contains("stepScaling[Mem_In]: the name may hold only lowercase"), "{found:#?}");
     }
 
     #[test]

@@ -965,10 +965,15 @@ async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
     let (stack, _client, ns, api) = setup("scale").await;
     let _logs = stack.logs_on_failure();
     let aas = aws_sdk_applicationautoscaling::Client::new(&stack.sdk_config().await);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
     let operator = Operator::start(stack, &ns.name, 2).await;
     let scaling = json!({
         "minTasks": 1, "maxTasks": 6, "targetCpuPercent": 55, "targetMemoryPercent": 70, "targetRequestsPerTask": 500,
-        "scheduled": [{"name": "weekday-mornings", "schedule": "cron(0 8 ? * MON-FRI *)", "timezone": "Europe/Berlin", "minTasks": 2, "maxTasks": 8}]
+        "scheduled": [{"name": "weekday-mornings", "schedule": "cron(0 8 ? * MON-FRI *)", "timezone": "Europe/Berlin", "minTasks": 2, "maxTasks": 8}],
+        "stepScaling": [
+            {"name": "cpu-out", "metric": "CPUUtilization", "when": "Above", "steps": [{"threshold": 90, "change": 3}, {"threshold": 70, "change": 1}]},
+            {"name": "memory-in", "metric": "MemoryUtilization", "when": "Below", "steps": [{"threshold": 30, "change": -1}], "periodSeconds": 300, "evaluationPeriods": 3}
+        ]
     });
     let spec = json!({"image": "blog:1", "container": {"desiredCount": 2, "autoscaling": scaling}, "allocation": {"mode": "Manual"}});
     api.create(&PostParams::default(), &blog("scale", spec)).await.expect("create");
@@ -998,31 +1003,89 @@ async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
             .await
             .expect("actions");
         let bounds = targets.scalable_targets().first().map(|t| (t.min_capacity(), t.max_capacity()));
-        let mut policies: Vec<(String, f64)> = policies
-            .scaling_policies()
-            .iter()
-            .map(|p| {
-                (
-                    p.policy_name().to_owned(),
-                    p.target_tracking_scaling_policy_configuration().map_or(0.0, |c| c.target_value()),
-                )
-            })
-            .collect();
-        policies.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut tracking: Vec<(String, f64)> = Vec::new();
+        // A step policy as "name: lower..upper=change ...", and its ARN.
+        let mut steps: Vec<(String, String)> = Vec::new();
+        for p in policies.scaling_policies() {
+            if let Some(c) = p.target_tracking_scaling_policy_configuration() {
+                tracking.push((p.policy_name().to_owned(), c.target_value()));
+            }
+            if let Some(c) = p.step_scaling_policy_configuration() {
+                let bound = |b: Option<f64>| b.map(|b| b.to_string()).unwrap_or_default();
+                let intervals: Vec<String> = c
+                    .step_adjustments()
+                    .iter()
+                    .map(|s| {
+                        let (lower, upper) = (s.metric_interval_lower_bound(), s.metric_interval_upper_bound());
+                        format!("{}..{}={}", bound(lower), bound(upper), s.scaling_adjustment())
+                    })
+                    .collect();
+                steps.push((format!("{}: {}", p.policy_name(), intervals.join(" ")), p.policy_arn().to_owned()));
+            }
+        }
+        tracking.sort_by(|a, b| a.0.cmp(&b.0));
+        steps.sort();
         let actions: Vec<String> = actions
             .scheduled_actions()
             .iter()
             .map(|a| format!("{} {}", a.scheduled_action_name(), a.schedule()))
             .collect();
-        (bounds, policies, actions)
+        (bounds, tracking, steps, actions)
     };
-    let (bounds, policies, actions) = state().await;
+    // Each alarm as "name metric comparison threshold period×periods", with the policy ARN it fires.
+    let alarms = || async {
+        let out = cloudwatch.describe_alarms().alarm_name_prefix(&names.service).send().await.expect("alarms");
+        let mut alarms: Vec<(String, Vec<String>)> = out
+            .metric_alarms()
+            .iter()
+            .map(|a| {
+                let summary = format!(
+                    "{} {} {} {} {}x{}",
+                    a.alarm_name().unwrap_or_default().trim_start_matches(&names.service),
+                    a.metric_name().unwrap_or_default(),
+                    a.comparison_operator().map(|c| c.as_str()).unwrap_or_default(),
+                    a.threshold().unwrap_or_default(),
+                    a.period().unwrap_or_default(),
+                    a.evaluation_periods().unwrap_or_default(),
+                );
+                (summary, a.alarm_actions().to_vec())
+            })
+            .collect();
+        alarms.sort();
+        alarms
+    };
+    let (bounds, tracking, steps, actions) = state().await;
     assert_eq!(bounds, Some((1, 6)));
     assert_eq!(
-        policies,
+        tracking,
         [("blog-cpu".to_owned(), 55.0), ("blog-memory".to_owned(), 70.0), ("blog-requests".to_owned(), 500.0)]
     );
+    let step_names: Vec<&str> = steps.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(step_names, ["blog-step-cpu-out: 0..20=1 20..=3", "blog-step-memory-in: ..0=-1"]);
     assert_eq!(actions, ["weekday-mornings cron(0 8 ? * MON-FRI *)"]);
+    let found = alarms().await;
+    assert_eq!(
+        found,
+        [
+            ("-step-cpu-out CPUUtilization GreaterThanOrEqualToThreshold 70 60x2".to_owned(), vec![steps[0].1.clone()]),
+            (
+                "-step-memory-in MemoryUtilization LessThanOrEqualToThreshold 30 300x3".to_owned(),
+                vec![steps[1].1.clone()]
+            ),
+        ]
+    );
+    let alarm_arn = cloudwatch
+        .describe_alarms()
+        .alarm_names(format!("{}-step-cpu-out", names.service))
+        .send()
+        .await
+        .expect("alarm")
+        .metric_alarms()[0]
+        .alarm_arn()
+        .expect("arn")
+        .to_owned();
+    let tags = cloudwatch.list_tags_for_resource().resource_arn(alarm_arn).send().await.expect("tags");
+    assert!(tags.tags().iter().any(|t| t.key() == Some("blogs.serverless.dev/uid")), "alarm tags: {:?}", tags.tags());
 
     // Nothing to change: no mutating call (Register/Put/Delete would show).
     let before = operator.aws_calls().await;
@@ -1031,22 +1094,31 @@ async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
     let mutated: Vec<_> = after.iter().filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n)).collect();
     assert!(mutated.is_empty(), "no-op resyncs mutated AWS: {mutated:?}");
 
-    // Change the CPU target and the bounds, drop the memory policy and the schedule.
-    let changed = json!({"spec": {"container": {"autoscaling": {"minTasks": 2, "maxTasks": 5, "targetCpuPercent": 65, "targetMemoryPercent": null, "targetRequestsPerTask": 500, "scheduled": []}}}});
+    // Change the CPU target, the bounds and the scale-out steps; drop the memory policy, the
+    // scale-in step policy and the schedule.
+    let changed = json!({"spec": {"container": {"autoscaling": {"minTasks": 2, "maxTasks": 5, "targetCpuPercent": 65, "targetMemoryPercent": null, "targetRequestsPerTask": 500, "scheduled": [],
+        "stepScaling": [{"name": "cpu-out", "metric": "CPUUtilization", "when": "Above", "steps": [{"threshold": 80, "change": 2}]}]}}}});
     api.patch("scale", &PatchParams::default(), &Patch::Merge(changed)).await.expect("patch");
     wait_for(&api, "scale", "Ready at generation 2", |bd| ready(bd) && bd.metadata.generation == Some(2)).await;
-    let (bounds, policies, actions) = state().await;
+    let (bounds, tracking, steps, actions) = state().await;
     assert_eq!(bounds, Some((2, 5)));
-    assert_eq!(policies, [("blog-cpu".to_owned(), 65.0), ("blog-requests".to_owned(), 500.0)]);
+    assert_eq!(tracking, [("blog-cpu".to_owned(), 65.0), ("blog-requests".to_owned(), 500.0)]);
+    assert_eq!(steps.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["blog-step-cpu-out: 0..=2"]);
     assert!(actions.is_empty());
+    let found = alarms().await;
+    assert_eq!(
+        found.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        ["-step-cpu-out CPUUtilization GreaterThanOrEqualToThreshold 80 60x2"]
+    );
 
     // Remove autoscaling: the scalable target (and its policies) go.
     let off = json!({"spec": {"container": {"autoscaling": null}}});
     api.patch("scale", &PatchParams::default(), &Patch::Merge(off)).await.expect("patch");
     wait_for(&api, "scale", "Ready at generation 3", |bd| ready(bd) && bd.metadata.generation == Some(3)).await;
-    let (bounds, policies, _) = state().await;
+    let (bounds, tracking, steps, _) = state().await;
     assert_eq!(bounds, None);
-    assert!(policies.is_empty(), "{policies:?}");
+    assert!(tracking.is_empty() && steps.is_empty(), "{tracking:?} {steps:?}");
+    assert!(alarms().await.is_empty(), "alarms outlived autoscaling");
     api.delete("scale", &DeleteParams::default()).await.expect("delete");
     wait_gone(&api, "scale").await;
     operator.kill().await;

@@ -1,14 +1,19 @@
 //! Application Auto Scaling of the Fargate service's task count: the scalable target (bounds),
-//! target-tracking policies (CPU, memory, requests per task) and scheduled actions, each changed
-//! only when it differs from the spec.
+//! target-tracking policies (CPU, memory, requests per task), step-scaling policies with the
+//! CloudWatch alarms that drive them, and scheduled actions, each changed only when it differs
+//! from the spec.
+
+use std::collections::BTreeMap;
 
 use aws_sdk_applicationautoscaling::types::{
-    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ScalableTarget, ScalableTargetAction,
-    ScalingPolicy, ScheduledAction, ServiceNamespace, TargetTrackingScalingPolicyConfiguration,
+    AdjustmentType, MetricAggregationType, MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension,
+    ScalableTarget, ScalableTargetAction, ScalingPolicy, ScheduledAction, ServiceNamespace, StepAdjustment,
+    StepScalingPolicyConfiguration, TargetTrackingScalingPolicyConfiguration,
 };
 
-use super::{AwsClients, CloudResult, gone_is_done, map_sdk};
-use crate::crd::AutoscalingSpec;
+use super::cloudwatch::{self, Alarm, ComparisonOperator};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
+use crate::crd::{AutoscalingSpec, ScalingMetric, StepDirection, StepScaling};
 
 const SERVICE: &str = "application-autoscaling";
 /// Policies the operator owns carry this prefix; others on the service are left alone.
@@ -60,6 +65,120 @@ fn wanted(spec: &AutoscalingSpec, label: Option<&str>) -> Vec<Tracking> {
         });
     }
     policies
+}
+
+/// A step-scaling policy as AWS takes it: the alarm's threshold and comparison, and the steps as
+/// intervals relative to that threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepPlan {
+    pub policy_name: String,
+    pub threshold: f64,
+    pub comparison: ComparisonOperator,
+    /// `(lower, upper, change)`; `None` is unbounded.
+    pub steps: Vec<(Option<f64>, Option<f64>, i32)>,
+}
+
+/// Turns absolute thresholds into AWS's intervals. `Above` fires at the lowest threshold and each
+/// step spans up to the next one (the last is unbounded above); `Below` fires at the highest and
+/// each step spans down to the next lower one (the last is unbounded below).
+#[must_use]
+pub fn step_plan(policy: &StepScaling) -> StepPlan {
+    let mut steps = policy.steps.clone();
+    steps.sort_by_key(|s| s.threshold);
+    if policy.when == StepDirection::Below {
+        steps.reverse();
+    }
+    let threshold = steps.first().map_or(0, |s| s.threshold);
+    let offset = |t: i32| f64::from(t - threshold);
+    let intervals = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let next = steps.get(i + 1).map(|n| offset(n.threshold));
+            match policy.when {
+                StepDirection::Above => (Some(offset(step.threshold)), next, step.change),
+                StepDirection::Below => (next, Some(offset(step.threshold)), step.change),
+            }
+        })
+        .collect();
+    StepPlan {
+        policy_name: format!("{POLICY_PREFIX}step-{}", policy.name),
+        threshold: f64::from(threshold),
+        comparison: match policy.when {
+            StepDirection::Above => ComparisonOperator::GreaterThanOrEqualToThreshold,
+            StepDirection::Below => ComparisonOperator::LessThanOrEqualToThreshold,
+        },
+        steps: intervals,
+    }
+}
+
+/// Step alarms of a service are named `<service>-step-<name>`: unique per account and region, since
+/// the service name carries the BlogDeployment's UID.
+fn alarm_prefix(service: &str) -> String {
+    format!("{service}-step-")
+}
+
+fn same_steps(found: &StepScalingPolicyConfiguration, policy: &StepScaling, plan: &StepPlan) -> bool {
+    let found_steps: Vec<(Option<f64>, Option<f64>, i32)> = found
+        .step_adjustments()
+        .iter()
+        .map(|s| (s.metric_interval_lower_bound(), s.metric_interval_upper_bound(), s.scaling_adjustment()))
+        .collect();
+    found.adjustment_type() == Some(&AdjustmentType::ChangeInCapacity)
+        && found.cooldown() == Some(policy.cooldown_seconds)
+        && found.metric_aggregation_type() == Some(&MetricAggregationType::Average)
+        && found_steps == plan.steps
+}
+
+/// Puts the step policies that differ from the spec and returns each one's ARN, for its alarm.
+async fn ensure_step_policies(
+    clients: &AwsClients,
+    id: &str,
+    existing: &[ScalingPolicy],
+    policies: &[StepScaling],
+) -> CloudResult<Vec<(StepPlan, String)>> {
+    let mut placed = Vec::new();
+    for policy in policies {
+        let plan = step_plan(policy);
+        let found = existing.iter().find(|p| p.policy_name() == plan.policy_name);
+        if let Some(found) = found
+            && found.step_scaling_policy_configuration().is_some_and(|c| same_steps(c, policy, &plan))
+        {
+            placed.push((plan, found.policy_arn().to_owned()));
+            continue;
+        }
+        let invalid = |e: aws_sdk_applicationautoscaling::error::BuildError| {
+            CloudError::local(SERVICE, "PutScalingPolicy", ErrorKind::Other, e.to_string())
+        };
+        let mut config = StepScalingPolicyConfiguration::builder()
+            .adjustment_type(AdjustmentType::ChangeInCapacity)
+            .cooldown(policy.cooldown_seconds)
+            .metric_aggregation_type(MetricAggregationType::Average);
+        for (lower, upper, change) in &plan.steps {
+            config = config.step_adjustments(
+                StepAdjustment::builder()
+                    .set_metric_interval_lower_bound(*lower)
+                    .set_metric_interval_upper_bound(*upper)
+                    .scaling_adjustment(*change)
+                    .build()
+                    .map_err(invalid)?,
+            );
+        }
+        let out = clients
+            .autoscaling
+            .put_scaling_policy()
+            .policy_name(&plan.policy_name)
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .policy_type(PolicyType::StepScaling)
+            .step_scaling_policy_configuration(config.build())
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "PutScalingPolicy"))?;
+        placed.push((plan, out.policy_arn));
+    }
+    Ok(placed)
 }
 
 async fn scalable_targets(clients: &AwsClients, id: &str) -> CloudResult<Vec<ScalableTarget>> {
@@ -139,6 +258,7 @@ pub async fn ensure_scaling(
     service: &str,
     spec: &AutoscalingSpec,
     request_label: Option<&str>,
+    tags: &BTreeMap<String, String>,
 ) -> CloudResult<()> {
     let id = resource_id(cluster, service);
     let aas = &clients.autoscaling;
@@ -197,10 +317,29 @@ pub async fn ensure_scaling(
             .await
             .map_err(map_sdk(SERVICE, "PutScalingPolicy"))?;
     }
-    for stale in existing
+    let steps = ensure_step_policies(clients, &id, &existing, &spec.step_scaling).await?;
+    let alarms: Vec<Alarm> = spec
+        .step_scaling
         .iter()
-        .filter(|p| p.policy_name().starts_with(POLICY_PREFIX) && !wanted.iter().any(|w| w.name == p.policy_name()))
-    {
+        .zip(&steps)
+        .map(|(policy, (plan, arn))| Alarm {
+            name: format!("{}{}", alarm_prefix(service), policy.name),
+            namespace: "AWS/ECS",
+            metric: match policy.metric {
+                ScalingMetric::CpuUtilization => "CPUUtilization",
+                ScalingMetric::MemoryUtilization => "MemoryUtilization",
+            },
+            dimensions: vec![("ClusterName".into(), cluster.into()), ("ServiceName".into(), service.into())],
+            period_seconds: policy.period_seconds,
+            evaluation_periods: policy.evaluation_periods,
+            threshold: plan.threshold,
+            comparison: plan.comparison.clone(),
+            action: arn.clone(),
+        })
+        .collect();
+    cloudwatch::ensure_alarms(clients, &alarm_prefix(service), &alarms, tags).await?;
+    let owned = |name: &str| wanted.iter().any(|w| w.name == name) || steps.iter().any(|(p, _)| p.policy_name == name);
+    for stale in existing.iter().filter(|p| p.policy_name().starts_with(POLICY_PREFIX) && !owned(p.policy_name())) {
         delete_policy(clients, &id, stale.policy_name()).await?;
     }
 
@@ -237,7 +376,7 @@ pub async fn ensure_scaling(
     Ok(())
 }
 
-/// Removes the service's scaling: its policies and scheduled actions, then the scalable target.
+/// Removes the service's scaling: its alarms, policies and scheduled actions, then the scalable target.
 /// (AWS drops them with the target; deleting them first is the same on AWS and keeps emulators,
 /// which do not, from holding stale policies.)
 ///
@@ -246,6 +385,8 @@ pub async fn ensure_scaling(
 pub async fn remove_scaling(clients: &AwsClients, cluster: &str, service: &str) -> CloudResult<()> {
     let id = resource_id(cluster, service);
     let aas = &clients.autoscaling;
+    // Alarms first: they point at the policies. Looked for even without a target, so none outlives it.
+    cloudwatch::ensure_alarms(clients, &alarm_prefix(service), &[], &BTreeMap::new()).await?;
     if scalable_targets(clients, &id).await?.is_empty() {
         return Ok(());
     }
@@ -270,6 +411,44 @@ pub async fn remove_scaling(clients: &AwsClients, cluster: &str, service: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::ScalingStep;
+
+    fn policy(when: StepDirection, steps: &[(i32, i32)]) -> StepScaling {
+        StepScaling {
+            name: "cpu".into(),
+            metric: ScalingMetric::CpuUtilization,
+            when,
+            steps: steps.iter().map(|&(threshold, change)| ScalingStep { threshold, change }).collect(),
+            period_seconds: 60,
+            evaluation_periods: 2,
+            cooldown_seconds: 60,
+        }
+    }
+
+    #[test]
+    fn scale_out_steps_start_at_the_lowest_threshold() {
+        // Given out of order: at 70 % add one task, at 85 % two, at 95 % four.
+        let plan = step_plan(&policy(StepDirection::Above, &[(85, 2), (70, 1), (95, 4)]));
+        assert_eq!(plan.policy_name, "blog-step-cpu");
+        assert_eq!(plan.threshold, 70.0);
+        assert_eq!(plan.comparison, ComparisonOperator::GreaterThanOrEqualToThreshold);
+        assert_eq!(plan.steps, [(Some(0.0), Some(15.0), 1), (Some(15.0), Some(25.0), 2), (Some(25.0), None, 4)]);
+    }
+
+    #[test]
+    fn scale_in_steps_start_at_the_highest_threshold() {
+        // At 30 % remove one task, at 10 % three.
+        let plan = step_plan(&policy(StepDirection::Below, &[(10, -3), (30, -1)]));
+        assert_eq!(plan.threshold, 30.0);
+        assert_eq!(plan.comparison, ComparisonOperator::LessThanOrEqualToThreshold);
+        assert_eq!(plan.steps, [(Some(-20.0), Some(0.0), -1), (None, Some(-20.0), -3)]);
+    }
+
+    #[test]
+    fn a_single_step_is_unbounded_on_its_far_side() {
+        assert_eq!(step_plan(&policy(StepDirection::Above, &[(80, 2)])).steps, [(Some(0.0), None, 2)]);
+        assert_eq!(step_plan(&policy(StepDirection::Below, &[(20, -1)])).steps, [(None, Some(0.0), -1)]);
+    }
 
     #[test]
     fn request_labels_join_the_two_arn_tails() {
