@@ -21,9 +21,13 @@ pub struct Observed {
     pub window_seconds: f64,
     pub invocations: Option<Summary>,
     pub duration_ms: Option<Summary>,
+    pub errors: Option<Summary>,
+    pub throttles: Option<Summary>,
     pub cpu_percent: Option<Summary>,
     pub memory_percent: Option<Summary>,
     pub alb_requests: Option<Summary>,
+    /// `TargetResponseTime`, in seconds as CloudWatch gives it.
+    pub alb_response_seconds: Option<Summary>,
 }
 
 /// The part of the window to read: only what was measured since the last applied change, since
@@ -53,6 +57,8 @@ pub async fn observe(
         let function = [("FunctionName", desired.names.function.as_str())];
         observed.invocations = cloudwatch::summary(clients, "AWS/Lambda", "Invocations", &function, window).await?;
         observed.duration_ms = cloudwatch::summary(clients, "AWS/Lambda", "Duration", &function, window).await?;
+        observed.errors = cloudwatch::summary(clients, "AWS/Lambda", "Errors", &function, window).await?;
+        observed.throttles = cloudwatch::summary(clients, "AWS/Lambda", "Throttles", &function, window).await?;
     }
     if desired.container.is_some() {
         let service =
@@ -65,6 +71,8 @@ pub async fn observe(
             let balancer = [("LoadBalancer", dimension)];
             observed.alb_requests =
                 cloudwatch::summary(clients, "AWS/ApplicationELB", "RequestCount", &balancer, window).await?;
+            observed.alb_response_seconds =
+                cloudwatch::summary(clients, "AWS/ApplicationELB", "TargetResponseTime", &balancer, window).await?;
         }
     }
     Ok(observed)
@@ -115,10 +123,16 @@ pub fn decide(
     let mut changed = false;
 
     let p95 = observed.duration_ms.map(|d| d.p95.unwrap_or(d.maximum));
+    let count = |s: Option<Summary>| s.map(|s| s.sum.round() as i64);
+    let (errors, throttles) = (count(observed.errors), count(observed.throttles));
+    // Errors may be timeouts or out-of-memory, and a slower function needs more concurrency: a
+    // function in trouble is not shrunk.
+    let troubled = errors.unwrap_or(0) > 0 || throttles.unwrap_or(0) > 0;
     let function_memory = running.function_memory_mib.map(|current| match p95 {
         None => current,
         Some(p95) => {
             let proposed = recommend::function_memory(current, FunctionLoad { p95_duration_ms: p95 }, &policy);
+            let proposed = if troubled { proposed.max(current) } else { proposed };
             if !auto {
                 return proposed;
             }
@@ -129,18 +143,22 @@ pub fn decide(
         }
     });
 
+    let container_p95_ms = observed.alb_response_seconds.map(|r| r.p95.unwrap_or(r.maximum) * 1000.0);
     let container = running.container.map(|current| match (observed.cpu_percent, observed.memory_percent) {
         (Some(cpu), memory) => {
             let load = ContainerLoad { cpu_percent: cpu.average, memory_percent: memory.map_or(0.0, |m| m.average) };
-            let proposed = recommend::container_size(current, load, &policy, prices);
-            if !auto {
-                return proposed;
-            }
             let hourly = |s: &ContainerSize| {
                 f64::from(s.tasks)
                     * (f64::from(s.cpu) / 1024.0 * prices.fargate_vcpu_hour
                         + f64::from(s.memory_mib) / 1024.0 * prices.fargate_gb_hour)
             };
+            let proposed = recommend::container_size(current, load, &policy, prices);
+            // Tasks answering slower than the latency target are not made smaller or fewer.
+            let slow = container_p95_ms.is_some_and(|ms| ms > policy.latency_p95_ms);
+            let proposed = if slow && hourly(&proposed) < hourly(&current) { current } else { proposed };
+            if !auto {
+                return proposed;
+            }
             let grows =
                 proposed.cpu * proposed.tasks > current.cpu * current.tasks || proposed.memory_mib > current.memory_mib;
             let saving = 1.0 - hourly(&proposed) / hourly(&current);
@@ -180,7 +198,10 @@ pub fn decide(
         container_cpu: container.map(|c| c.cpu),
         container_memory_mib: container.map(|c| c.memory_mib),
         container_tasks: container.map(|c| c.tasks),
+        function_errors: errors,
+        function_throttles: throttles,
         container_cpu_percent: observed.cpu_percent.map(|c| c.average),
+        container_p95_ms,
         function_monthly_usd: function_cost.map(cents),
         container_monthly_usd: container_cost.map(cents),
         break_even_requests_per_second: break_even.map(|r| (r * 10.0).round() / 10.0),
@@ -245,6 +266,7 @@ mod tests {
             cpu_percent: Some(summary(5.0, 9.0, 50.0)),
             memory_percent: Some(summary(30.0, 35.0, 300.0)),
             alb_requests: Some(summary(1.0, 1.0, 3600.0)),
+            ..Observed::default()
         }
     }
 
@@ -295,6 +317,43 @@ mod tests {
         // After the cooldown it grows.
         let grown = decide(&spec, &hotter, running, Some(&first), &at(1000 + 31 * 60), &PriceTable::default());
         assert!(grown.function_memory_mib > Some(384));
+    }
+
+    #[test]
+    fn a_function_in_trouble_is_not_shrunk() {
+        let spec = AllocationSpec { mode: AllocationMode::Auto, ..AllocationSpec::default() };
+        let mut throttled = observed();
+        throttled.throttles = Some(summary(0.5, 3.0, 12.0));
+        let status = decide(&spec, &throttled, RUNNING, None, &at(1000), &PriceTable::default());
+        assert_eq!((status.function_memory_mib, status.function_throttles), (Some(1024), Some(12)));
+        let mut failing = observed();
+        failing.errors = Some(summary(0.1, 1.0, 2.0));
+        let status = decide(&spec, &failing, RUNNING, None, &at(1000), &PriceTable::default());
+        assert_eq!((status.function_memory_mib, status.function_errors), (Some(1024), Some(2)));
+        // Growth is still allowed: a slow, throttled function gets more memory.
+        throttled.duration_ms = Some(summary(300.0, 400.0, 3000.0));
+        assert!(
+            decide(&spec, &throttled, RUNNING, None, &at(1000), &PriceTable::default()).function_memory_mib
+                > Some(1024)
+        );
+    }
+
+    #[test]
+    fn slow_tasks_are_not_shrunk() {
+        let spec = AllocationSpec::default();
+        let mut slow = observed();
+        // 350 ms at the load balancer against a 200 ms target: keep 3 × 1024/2048 although CPU is idle.
+        slow.alb_response_seconds = Some(summary(0.2, 0.35, 100.0));
+        let status = decide(&spec, &slow, RUNNING, None, &at(1000), &PriceTable::default());
+        assert_eq!(status.container_p95_ms, Some(350.0));
+        assert_eq!(
+            (status.container_cpu, status.container_memory_mib, status.container_tasks),
+            (Some(1024), Some(2048), Some(3))
+        );
+        // Fast enough: the idle tasks shrink as before.
+        slow.alb_response_seconds = Some(summary(0.02, 0.05, 10.0));
+        let status = decide(&spec, &slow, RUNNING, None, &at(1000), &PriceTable::default());
+        assert_eq!((status.container_cpu, status.container_tasks), (Some(512), Some(1)));
     }
 
     #[test]

@@ -470,9 +470,19 @@ pub struct AllocationStatus {
     pub container_memory_mib: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_tasks: Option<i32>,
+    /// Function errors and throttled invocations over the window. While either is above zero the
+    /// function's memory is not shrunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_errors: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_throttles: Option<i64>,
     /// Average CPU utilization of the tasks over the window, percent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_cpu_percent: Option<f64>,
+    /// The load balancer's p95 target response time over the window (the maximum where CloudWatch
+    /// gives no p95). While it is above `latencyP95Ms` the tasks are not shrunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_p95_ms: Option<f64>,
     /// Monthly cost of each variant at the observed traffic, USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_monthly_usd: Option<f64>,

@@ -894,6 +894,19 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     let service = [("ClusterName", names.cluster.as_str()), ("ServiceName", names.service.as_str())];
     put_metrics(&cloudwatch, "AWS/ECS", "CPUUtilization", &service, &[4.0, 5.0, 6.0]).await;
     put_metrics(&cloudwatch, "AWS/ECS", "MemoryUtilization", &service, &[30.0, 30.0, 30.0]).await;
+    // No errors or throttles, and 20–50 ms at the load balancer: nothing holds the shrink back.
+    put_metrics(&cloudwatch, "AWS/Lambda", "Errors", &[("FunctionName", &names.function)], &[0.0, 0.0]).await;
+    put_metrics(&cloudwatch, "AWS/Lambda", "Throttles", &[("FunctionName", &names.function)], &[0.0]).await;
+    let balancer_arn = bd.status.as_ref().and_then(|s| s.resources.load_balancer_arn.clone()).expect("balancer ARN");
+    let balancer = balancer_arn.split_once("loadbalancer/").expect("ALB ARN").1;
+    put_metrics(
+        &cloudwatch,
+        "AWS/ApplicationELB",
+        "TargetResponseTime",
+        &[("LoadBalancer", balancer)],
+        &[0.02, 0.03, 0.05],
+    )
+    .await;
 
     let recommended = wait_for(&api, "alloc", "a recommendation in status", |bd| {
         bd.status.as_ref().and_then(|s| s.allocation.as_ref()).and_then(|a| a.function_memory_mib) == Some(384)
@@ -902,6 +915,8 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     let allocation = recommended.status.as_ref().and_then(|s| s.allocation.clone()).expect("allocation");
     eprintln!("recommendation: {allocation:?}");
     assert_eq!(allocation.function_p95_ms, Some(60.0), "moto has no percentiles: the maximum stands in");
+    assert_eq!((allocation.function_errors, allocation.function_throttles), (Some(0), Some(0)));
+    assert_eq!(allocation.container_p95_ms, Some(50.0));
     assert_eq!(
         (allocation.container_cpu, allocation.container_memory_mib, allocation.container_tasks),
         (Some(512), Some(2048), Some(1))
