@@ -130,18 +130,49 @@ async fn apply_function(
     let observed = cloud::lambda::ensure_function(clients, owner, function, &role_arn, &desired.tags).await?;
     resources.function_arn = Some(observed.arn.clone());
     cloud::lambda::ensure_reserved_concurrency(clients, &function.name, function.reserved_concurrency).await?;
-    let api = cloud::apigateway::ensure_api(clients, owner, &function.api_name, &observed.arn, &desired.tags).await?;
+    let alias_arn = cloud::lambda::alias_arn(&observed.arn);
+    let api = cloud::apigateway::ensure_api(clients, owner, &function.api_name, &alias_arn, &desired.tags).await?;
     resources.api_id = Some(api.id.clone());
-    let source_arn = desired::api_source_arn(&desired.region, account, &api.id);
-    cloud::lambda::ensure_invoke_permission(clients, &function.name, &source_arn).await?;
-
     let url = Some(api.endpoint.clone()).filter(|e| !e.is_empty());
+
+    // Only a fully applied $LATEST is published; until then the alias keeps serving the last version.
     let state = match observed.state {
-        cloud::lambda::FunctionState::Active => PartState::ready("Available", format!("serving at {}", api.endpoint)),
-        cloud::lambda::FunctionState::Pending(why) => PartState::not_ready("Progressing", why),
-        cloud::lambda::FunctionState::Failed(why) => PartState::not_ready("FunctionFailed", why),
+        cloud::lambda::FunctionState::Pending(why) => return Ok((PartState::not_ready("Progressing", why), url)),
+        cloud::lambda::FunctionState::Failed(why) => return Ok((PartState::not_ready("FunctionFailed", why), url)),
+        cloud::lambda::FunctionState::Active => {
+            let fingerprint = cloud::lambda::fingerprint(function, &role_arn);
+            let version = cloud::lambda::ensure_alias(clients, &function.name, &fingerprint).await?;
+            let source_arn = desired::api_source_arn(&desired.region, account, &api.id);
+            cloud::lambda::ensure_invoke_permission(clients, &function.name, &source_arn).await?;
+            let provisioned = cloud::lambda::ensure_provisioned_concurrency(
+                clients,
+                &function.name,
+                function.provisioned_concurrency,
+            )
+            .await?;
+            function_state(&api.endpoint, &version, &provisioned)
+        }
     };
     Ok((state, url))
+}
+
+/// The function variant's condition once `$LATEST` is Active: ready unless provisioned
+/// concurrency is still being allocated or failed.
+fn function_state(endpoint: &str, version: &str, provisioned: &cloud::lambda::Provisioned) -> PartState {
+    use cloud::lambda::{ALIAS, Provisioned};
+    let serving = format!("serving at {endpoint} (alias {ALIAS} = version {version})");
+    match provisioned {
+        Provisioned::Off => PartState::ready("Available", serving),
+        Provisioned::Ready(n) => {
+            PartState::ready("Available", format!("{serving}; {n} provisioned environments ready"))
+        }
+        Provisioned::Allocating(n) => {
+            PartState::not_ready("Progressing", format!("{serving}; allocating {n} provisioned environments"))
+        }
+        Provisioned::Failed(why) => {
+            PartState::not_ready("ProvisionedConcurrencyFailed", format!("{serving}; provisioned concurrency: {why}"))
+        }
+    }
 }
 
 /// The VPC and at least two subnets in distinct zones: the spec's, or the region's default VPC.

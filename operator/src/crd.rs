@@ -110,6 +110,11 @@ pub struct FunctionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 10000))]
     pub reserved_concurrency: Option<i32>,
+    /// Execution environments kept initialized on the `live` alias (provisioned concurrency), so
+    /// that requests up to this concurrency see no cold start; none when omitted. Billed while set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub provisioned_concurrency: Option<i32>,
     /// A zip of the `bootstrap` binary in S3 (`make lambda-zip`) to run instead of the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<S3Code>,
@@ -123,6 +128,7 @@ impl Default for FunctionSpec {
             timeout_seconds: default_function_timeout(),
             architecture: Architecture::default(),
             reserved_concurrency: None,
+            provisioned_concurrency: None,
             code: None,
         }
     }

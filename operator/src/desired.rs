@@ -146,6 +146,7 @@ pub struct DesiredFunction {
     pub architecture: Architecture,
     pub environment: BTreeMap<String, String>,
     pub reserved_concurrency: Option<i32>,
+    pub provisioned_concurrency: Option<i32>,
 }
 
 /// The container variant: roles, log group, cluster, task definition, security groups, load
@@ -208,6 +209,7 @@ pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -
         architecture: f.architecture,
         environment: BTreeMap::from([("TABLE_NAME".to_owned(), names.table.clone())]),
         reserved_concurrency: f.reserved_concurrency,
+        provisioned_concurrency: f.provisioned_concurrency,
     });
     let container = spec.container_enabled().map(|c| DesiredContainer {
         image: spec.image.clone(),

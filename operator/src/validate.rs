@@ -25,6 +25,15 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
     if spec.function_enabled().is_none() && spec.container_enabled().is_none() {
         problems.push("enable at least one variant: spec.function or spec.container".to_owned());
     }
+    if let Some(function) = spec.function_enabled()
+        && let (Some(provisioned), Some(reserved)) = (function.provisioned_concurrency, function.reserved_concurrency)
+        && provisioned > reserved
+    {
+        problems.push(format!(
+            "spec.function.provisionedConcurrency {provisioned} is above reservedConcurrency {reserved}: Lambda \
+             cannot keep more environments ready than the function may run"
+        ));
+    }
     let table = &spec.table;
     match table.billing_mode {
         BillingMode::Provisioned if table.read_capacity_units.is_none() || table.write_capacity_units.is_none() => {
@@ -403,6 +412,15 @@ container:
         assert!(
             found[0].contains("used twice") && found[1].contains("not cron") && found[2].contains("above maxTasks")
         );
+    }
+
+    #[test]
+    fn provisioned_concurrency_fits_in_the_reservation() {
+        assert_eq!(problems("image: b:1\nfunction: {provisionedConcurrency: 5, reservedConcurrency: 10}\n").len(), 0);
+        assert_eq!(problems("image: b:1\nfunction: {provisionedConcurrency: 5}\n").len(), 0);
+        let found = problems("image: b:1\nfunction: {provisionedConcurrency: 20, reservedConcurrency: 10}\n");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].starts_with("spec.function.provisionedConcurrency 20 is above reservedConcurrency 10"));
     }
 
     #[test]

@@ -136,7 +136,7 @@ async fn http_get(url: &str) -> String {
 
 fn is_mutating(operation: &str) -> bool {
     let op = operation.rsplit('/').next().unwrap_or(operation);
-    ["Create", "Update", "Put", "Delete", "Add", "Remove", "Tag", "Untag", "Authorize", "Register", "Modify"]
+    ["Create", "Update", "Put", "Delete", "Add", "Remove", "Tag", "Untag", "Authorize", "Register", "Modify", "Publish"]
         .iter()
         .any(|prefix| op.starts_with(prefix))
 }
@@ -347,11 +347,21 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     let config = function.configuration().expect("configuration");
     assert_eq!(config.memory_size(), Some(512));
     assert_eq!(config.environment().and_then(|e| e.variables()).and_then(|v| v.get("TABLE_NAME")), Some(&names.table));
-    let policy = aws.lambda.get_policy().function_name(&names.function).send().await.expect("invoke permission");
+    // The API invokes the alias `live`, which serves version 1, published from this configuration.
+    let alias = || async {
+        let alias = aws.lambda.get_alias().function_name(&names.function).name("live").send().await.expect("alias");
+        alias.function_version().unwrap_or_default().to_owned()
+    };
+    assert_eq!(alias().await, "1");
+    let policy = aws.lambda.get_policy().function_name(&names.function).qualifier("live").send().await;
+    let policy = policy.expect("invoke permission on the alias");
     assert!(policy.policy().is_some_and(|p| p.contains(status.resources.api_id.as_deref().unwrap_or("?"))));
-    let routes =
-        aws.apigateway.get_routes().api_id(status.resources.api_id.as_deref().unwrap_or_default()).send().await;
+    let api_id = status.resources.api_id.as_deref().unwrap_or_default();
+    let routes = aws.apigateway.get_routes().api_id(api_id).send().await;
     assert!(routes.expect("routes").items().iter().any(|r| r.route_key() == Some("$default")));
+    let integrations = aws.apigateway.get_integrations().api_id(api_id).send().await.expect("integrations");
+    let uris: Vec<&str> = integrations.items().iter().filter_map(|i| i.integration_uri()).collect();
+    assert!(uris.len() == 1 && uris[0].ends_with(&format!(":function:{}:live", names.function)), "{uris:?}");
     let inline = aws.iam.get_role_policy().role_name(&names.function_role).policy_name("blog-operator").send().await;
     assert!(inline.expect("inline policy").policy_document().contains(&names.table));
 
@@ -381,6 +391,10 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     wait_for(&api, "demo", "Ready at generation 2", |bd| ready(bd) && bd.metadata.generation == Some(2)).await;
     let config = aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
     assert_eq!((config.memory_size(), config.timeout()), (Some(1024), Some(30)));
+    // Published as version 2, which the alias now serves.
+    assert_eq!(alias().await, "2");
+    let live = aws.lambda.get_function_configuration().function_name(&names.function).qualifier("live").send().await;
+    assert_eq!(live.expect("live configuration").memory_size(), Some(1024));
 
     // Reserved concurrency follows the spec, and goes when the spec drops it.
     let concurrency = || async {
@@ -411,6 +425,8 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     .expect("patch");
     wait_for(&api, "demo", "generation 4", |bd| ready(bd) && bd.metadata.generation == Some(4)).await;
     assert_eq!(concurrency().await, None);
+    // Concurrency is not part of a version: nothing was published for it.
+    assert_eq!(alias().await, "2");
 
     // Disable the function variant (the container variant on instead): its resources go, the table stays.
     api.patch(

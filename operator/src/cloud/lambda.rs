@@ -1,12 +1,14 @@
-//! Lambda: the function (image or S3 zip), its configuration, and the permission that lets one
-//! HTTP API invoke it.
+//! Lambda: the function (image or S3 zip), its configuration, the version published from it and
+//! the `live` alias that serves it (with its provisioned concurrency), and the permission that
+//! lets one HTTP API invoke that alias.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::types::{
-    Architecture as SdkArchitecture, Environment, FunctionCode as SdkCode, LastUpdateStatus, PackageType, Runtime,
-    State,
+    Architecture as SdkArchitecture, Environment, FunctionCode as SdkCode, LastUpdateStatus, PackageType,
+    ProvisionedConcurrencyStatusEnum, Runtime, State,
 };
+use sha2::{Digest, Sha256};
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
 use crate::crd::Architecture;
@@ -15,6 +17,9 @@ use crate::desired::{DesiredFunction, FunctionCode, Owner};
 const SERVICE: &str = "lambda";
 /// The permission statement the operator owns on each function.
 pub const INVOKE_STATEMENT_ID: &str = "blog-operator-http-api";
+/// The alias the HTTP API invokes. It moves to a new version only once `$LATEST` is fully updated,
+/// so requests never reach a half-applied configuration, and provisioned concurrency lives on it.
+pub const ALIAS: &str = "live";
 /// Tag that records which S3 object a zip function was built from (Lambda does not say).
 const CODE_TAG: &str = "blogs.serverless.dev/code";
 
@@ -242,17 +247,24 @@ pub async fn ensure_reserved_concurrency(clients: &AwsClients, function: &str, w
     }
 }
 
-/// Lets exactly one HTTP API (any stage, method and route) invoke the function.
+/// Lets exactly one HTTP API (any stage, method and route) invoke the function's [`ALIAS`].
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_invoke_permission(clients: &AwsClients, function: &str, source_arn: &str) -> CloudResult<()> {
-    let policy =
-        match clients.lambda.get_policy().function_name(function).send().await.map_err(map_sdk(SERVICE, "GetPolicy")) {
-            Ok(out) => out.policy.unwrap_or_default(),
-            Err(err) if err.is_not_found() => String::new(),
-            Err(err) => return Err(err),
-        };
+    let policy = match clients
+        .lambda
+        .get_policy()
+        .function_name(function)
+        .qualifier(ALIAS)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "GetPolicy"))
+    {
+        Ok(out) => out.policy.unwrap_or_default(),
+        Err(err) if err.is_not_found() => String::new(),
+        Err(err) => return Err(err),
+    };
     let statements: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&policy)
         .ok()
         .and_then(|p| p.get("Statement").and_then(|s| s.as_array().cloned()))
@@ -266,6 +278,7 @@ pub async fn ensure_invoke_permission(clients: &AwsClients, function: &str, sour
             .lambda
             .remove_permission()
             .function_name(function)
+            .qualifier(ALIAS)
             .statement_id(INVOKE_STATEMENT_ID)
             .send()
             .await
@@ -275,6 +288,7 @@ pub async fn ensure_invoke_permission(clients: &AwsClients, function: &str, sour
         .lambda
         .add_permission()
         .function_name(function)
+        .qualifier(ALIAS)
         .statement_id(INVOKE_STATEMENT_ID)
         .action("lambda:InvokeFunction")
         .principal("apigateway.amazonaws.com")
@@ -304,4 +318,252 @@ pub async fn delete_function(clients: &AwsClients, owner: &Owner, name: &str) ->
     gone_is_done(
         clients.lambda.delete_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteFunction")),
     )
+}
+
+/// The ARN the HTTP API invokes: the function's, qualified by [`ALIAS`].
+#[must_use]
+pub fn alias_arn(function_arn: &str) -> String {
+    let unqualified = function_arn.strip_suffix(":$LATEST").unwrap_or(function_arn);
+    format!("{unqualified}:{ALIAS}")
+}
+
+/// A digest of everything the operator sets on the function. Published versions and the alias
+/// carry it as their description, so a reconcile tells whether `live` serves the desired
+/// configuration with one read, and publishes nothing when it does.
+#[must_use]
+pub fn fingerprint(function: &DesiredFunction, role_arn: &str) -> String {
+    let mut hasher = Sha256::new();
+    let environment: Vec<String> = function.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for part in [
+        code_tag(&function.code),
+        function.memory_mib.to_string(),
+        function.timeout_seconds.to_string(),
+        format!("{:?}", function.architecture),
+        role_arn.to_owned(),
+        environment.join("\n"),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest: String = hasher.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("blog-operator configuration {digest}")
+}
+
+/// Points [`ALIAS`] at a version published from `$LATEST`, publishing only when the alias does not
+/// already serve this configuration. Call it only once `$LATEST` is Active with the desired
+/// configuration. Returns the version the alias serves.
+///
+/// Cut off between publishing and moving the alias, the next run publishes again: Lambda hands back
+/// the same version when nothing changed, so no version is made twice.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_alias(clients: &AwsClients, function: &str, fingerprint: &str) -> CloudResult<String> {
+    let found = match clients
+        .lambda
+        .get_alias()
+        .function_name(function)
+        .name(ALIAS)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "GetAlias"))
+    {
+        Ok(alias) => Some(alias),
+        Err(err) if err.is_not_found() => None,
+        Err(err) => return Err(err),
+    };
+    if let Some(alias) = &found
+        && alias.description() == Some(fingerprint)
+    {
+        return Ok(alias.function_version().unwrap_or_default().to_owned());
+    }
+    let version = clients
+        .lambda
+        .publish_version()
+        .function_name(function)
+        .description(fingerprint)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "PublishVersion"))?
+        .version
+        .unwrap_or_default();
+    if found.is_some() {
+        clients
+            .lambda
+            .update_alias()
+            .function_name(function)
+            .name(ALIAS)
+            .function_version(&version)
+            .description(fingerprint)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "UpdateAlias"))?;
+    } else {
+        clients
+            .lambda
+            .create_alias()
+            .function_name(function)
+            .name(ALIAS)
+            .function_version(&version)
+            .description(fingerprint)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "CreateAlias"))?;
+    }
+    Ok(version)
+}
+
+/// Provisioned concurrency on the alias, as Lambda reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provisioned {
+    /// None wanted, none configured.
+    Off,
+    Ready(i32),
+    /// Lambda is preparing the environments (minutes on AWS).
+    Allocating(i32),
+    Failed(String),
+}
+
+/// What to do about provisioned concurrency, from what is wanted and what is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisionedStep {
+    Keep,
+    Put(i32),
+    Delete,
+}
+
+/// Pure: put when the requested amount differs, delete when none is wanted.
+#[must_use]
+pub fn provisioned_step(wanted: Option<i32>, requested: Option<i32>) -> ProvisionedStep {
+    match (wanted, requested) {
+        (want, now) if want == now => ProvisionedStep::Keep,
+        (Some(want), _) => ProvisionedStep::Put(want),
+        (None, Some(_)) => ProvisionedStep::Delete,
+        (None, None) => ProvisionedStep::Keep,
+    }
+}
+
+fn provisioned_state(
+    requested: i32,
+    status: Option<&ProvisionedConcurrencyStatusEnum>,
+    reason: Option<&str>,
+) -> Provisioned {
+    match status {
+        Some(ProvisionedConcurrencyStatusEnum::Ready) => Provisioned::Ready(requested),
+        Some(ProvisionedConcurrencyStatusEnum::Failed) => {
+            Provisioned::Failed(reason.unwrap_or("Lambda could not allocate provisioned concurrency").to_owned())
+        }
+        _ => Provisioned::Allocating(requested),
+    }
+}
+
+/// Makes the alias's provisioned concurrency what the spec says (none: no configuration).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_provisioned_concurrency(
+    clients: &AwsClients,
+    function: &str,
+    wanted: Option<i32>,
+) -> CloudResult<Provisioned> {
+    let found = match clients
+        .lambda
+        .get_provisioned_concurrency_config()
+        .function_name(function)
+        .qualifier(ALIAS)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "GetProvisionedConcurrencyConfig"))
+    {
+        Ok(config) => Some(config),
+        Err(err) if err.is_not_found() => None,
+        Err(err) => return Err(err),
+    };
+    let requested = found.as_ref().and_then(|c| c.requested_provisioned_concurrent_executions());
+    match provisioned_step(wanted, requested) {
+        ProvisionedStep::Keep => Ok(match (found, wanted) {
+            (Some(config), Some(want)) => provisioned_state(want, config.status(), config.status_reason()),
+            _ => Provisioned::Off,
+        }),
+        ProvisionedStep::Put(want) => {
+            let out = clients
+                .lambda
+                .put_provisioned_concurrency_config()
+                .function_name(function)
+                .qualifier(ALIAS)
+                .provisioned_concurrent_executions(want)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "PutProvisionedConcurrencyConfig"))?;
+            Ok(provisioned_state(want, out.status(), out.status_reason()))
+        }
+        ProvisionedStep::Delete => {
+            gone_is_done(
+                clients
+                    .lambda
+                    .delete_provisioned_concurrency_config()
+                    .function_name(function)
+                    .qualifier(ALIAS)
+                    .send()
+                    .await
+                    .map_err(map_sdk(SERVICE, "DeleteProvisionedConcurrencyConfig")),
+            )?;
+            Ok(Provisioned::Off)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alias_qualifies_the_unqualified_arn() {
+        let arn = "arn:aws:lambda:us-west-1:123456789012:function:b-n-x-0123abcd";
+        assert_eq!(alias_arn(arn), format!("{arn}:live"));
+        assert_eq!(alias_arn(&format!("{arn}:$LATEST")), format!("{arn}:live"));
+    }
+
+    #[test]
+    fn provisioned_concurrency_changes_only_when_it_differs() {
+        assert_eq!(provisioned_step(None, None), ProvisionedStep::Keep);
+        assert_eq!(provisioned_step(Some(5), Some(5)), ProvisionedStep::Keep);
+        assert_eq!(provisioned_step(Some(5), None), ProvisionedStep::Put(5));
+        assert_eq!(provisioned_step(Some(5), Some(2)), ProvisionedStep::Put(5));
+        assert_eq!(provisioned_step(None, Some(2)), ProvisionedStep::Delete);
+    }
+
+    #[test]
+    fn provisioned_status_maps_to_readiness() {
+        assert_eq!(provisioned_state(3, Some(&ProvisionedConcurrencyStatusEnum::Ready), None), Provisioned::Ready(3));
+        assert_eq!(
+            provisioned_state(3, Some(&ProvisionedConcurrencyStatusEnum::InProgress), None),
+            Provisioned::Allocating(3)
+        );
+        assert_eq!(
+            provisioned_state(3, Some(&ProvisionedConcurrencyStatusEnum::Failed), Some("limit")),
+            Provisioned::Failed("limit".into())
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_follows_every_setting() {
+        let owner = crate::desired::Owner { namespace: "n".into(), name: "b".into(), uid: "0123abcd".into() };
+        let spec: crate::crd::BlogDeploymentSpec =
+            serde_saphyr::from_str("image: b:1\nfunction: {memoryMiB: 1024}\n").expect("spec");
+        let function = crate::desired::desired(&owner, &spec, "us-west-1").function.expect("function");
+        let base = fingerprint(&function, "role");
+        assert!(base.len() <= 256, "Lambda descriptions hold 256 characters");
+        assert_eq!(fingerprint(&function, "role"), base);
+        assert_ne!(fingerprint(&function, "other-role"), base);
+        let mut changed = function.clone();
+        changed.memory_mib = 512;
+        assert_ne!(fingerprint(&changed, "role"), base);
+        let mut changed = function.clone();
+        changed.code = FunctionCode::Image("b:2".into());
+        assert_ne!(fingerprint(&changed, "role"), base);
+        let mut changed = function;
+        changed.environment.insert("X".into(), "1".into());
+        assert_ne!(fingerprint(&changed, "role"), base);
+    }
 }
