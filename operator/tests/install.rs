@@ -111,3 +111,69 @@ fn the_api_server_accepts_every_rendered_object() {
     }
     assert!(out.contains("(server dry run)"), "{out}");
 }
+
+/// Every AWS operation in `operator/src/cloud/` as an IAM action: `map_sdk(SERVICE, "Op")` calls,
+/// and the EC2 Query actions `call(region, "Op", ...)`. HTTP APIs are authorised by HTTP method.
+fn actions_the_operator_calls() -> std::collections::BTreeSet<String> {
+    let mut actions = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("operator/src/cloud")).expect("cloud/") {
+        let source = std::fs::read_to_string(entry.expect("entry").path()).expect("source");
+        let Some(service) = source.split("const SERVICE: &str = \"").nth(1).and_then(|s| s.split('"').next()) else {
+            continue;
+        };
+        let marker = if service == "ec2" { ".call(region, \"" } else { "map_sdk(SERVICE, \"" };
+        for operation in source.split(marker).skip(1).filter_map(|s| s.split('"').next()) {
+            let action = match service {
+                "apigatewayv2" => {
+                    let method = ["Get", "Create", "Update", "Delete"]
+                        .iter()
+                        .zip(["GET", "POST", "PATCH", "DELETE"])
+                        .find(|(prefix, _)| operation.starts_with(*prefix))
+                        .map(|(_, method)| method)
+                        .unwrap_or_else(|| panic!("no HTTP method known for apigatewayv2 {operation}"));
+                    format!("apigateway:{method}")
+                }
+                service => format!("{service}:{operation}"),
+            };
+            actions.insert(action);
+        }
+    }
+    actions
+}
+
+#[test]
+fn the_iam_policy_grants_exactly_what_the_operator_calls() {
+    let text = std::fs::read_to_string(root().join("manifests/iam/operator-policy.json")).expect("policy");
+    let policy: serde_json::Value = serde_json::from_str(&text).expect("policy JSON");
+    let mut granted = std::collections::BTreeSet::new();
+    for statement in policy["Statement"].as_array().expect("statements") {
+        assert_eq!(statement["Effect"], "Allow");
+        match &statement["Action"] {
+            serde_json::Value::String(action) => granted.insert(action.clone()),
+            actions => actions
+                .as_array()
+                .expect("actions")
+                .iter()
+                .all(|a| granted.insert(a.as_str().expect("action").to_owned())),
+        };
+    }
+    let called = actions_the_operator_calls();
+    assert!(called.len() > 60, "the scan found too few calls: {called:?}");
+    let missing: Vec<_> = called.difference(&granted).collect();
+    assert!(missing.is_empty(), "manifests/iam/operator-policy.json lacks {missing:?}");
+    // Granted without a call of that name: tagging on create, handing roles to Lambda and ECS,
+    // and the service-linked roles ECS, ELB and Application Auto Scaling make on first use.
+    let implied = [
+        "dynamodb:TagResource",
+        "iam:TagRole",
+        "iam:PassRole",
+        "iam:CreateServiceLinkedRole",
+        "logs:TagResource",
+        "ecs:TagResource",
+        "elasticloadbalancing:AddTags",
+        "ec2:CreateTags",
+        "cloudwatch:TagResource",
+    ];
+    let unused: Vec<_> = granted.iter().filter(|a| !called.contains(*a) && !implied.contains(&a.as_str())).collect();
+    assert!(unused.is_empty(), "the policy grants actions the operator never calls: {unused:?}");
+}
