@@ -3,7 +3,9 @@
 //!
 //! Assumptions (stated in the output): the handler is CPU-bound, so the container needs
 //! `rps × handler time` vCPU; p95 is 1.5 × the average; memory use is 40 % of 512 MiB per task;
-//! 2 KiB per request through the load balancer; us-east-1 default prices; arm64 functions.
+//! 2 KiB per request through the load balancer; us-east-1 default prices; arm64 functions. The
+//! last column prices the same function with provisioned concurrency for its average concurrency
+//! plus 20 %.
 
 use blog_operator::allocation::pricing::{self, ContainerSize, FunctionSize, PriceTable, Traffic};
 use blog_operator::allocation::recommend::{self, ContainerLoad, FunctionLoad, Policy};
@@ -23,8 +25,8 @@ fn main() {
         policy.max_cpu
     );
     println!(
-        "{:>6} {:>6} | {:>10} {:>12} | {:>18} {:>12} | {:>9} | {:>12}",
-        "req/s", "ms", "fn memory", "fn $/month", "container", "ctr $/month", "cheaper", "break-even"
+        "{:>6} {:>6} | {:>10} {:>12} | {:>18} {:>12} | {:>9} | {:>12} | {:>16}",
+        "req/s", "ms", "fn memory", "fn $/month", "container", "ctr $/month", "cheaper", "break-even", "fn + PC $/month"
     );
     for rps in [1.0, 50.0, 500.0] {
         for handler_ms in [50.0, 500.0] {
@@ -33,7 +35,7 @@ fn main() {
             // Function: measured at 512 MiB.
             let memory = recommend::function_memory(512, FunctionLoad { p95_duration_ms: handler_ms * 1.5 }, &policy);
             let duration_at_memory = handler_ms * 512.0 / f64::from(memory);
-            let function = FunctionSize { memory_mib: memory, architecture: Architecture::Arm64 };
+            let function = FunctionSize { memory_mib: memory, architecture: Architecture::Arm64, provisioned: 0 };
             let fn_traffic = Traffic { function_duration_ms: duration_at_memory, ..traffic };
             let fn_cost = pricing::function_monthly(&prices, function, &fn_traffic);
             // Container: measured on 2 × (256 CPU, 512 MiB).
@@ -50,8 +52,12 @@ fn main() {
             let cheaper = if fn_cost <= ctr_cost { "function" } else { "container" };
             let even = pricing::break_even_rps(&prices, function, size, duration_at_memory, 2048.0)
                 .map_or_else(|| "none".to_owned(), |r| format!("{r:.1} req/s"));
+            // The same function with provisioned concurrency for its average concurrency plus 20 %.
+            let ready = (rps * duration_at_memory / 1000.0 * 1.2).ceil();
+            let warm = FunctionSize { provisioned: ready as i32, ..function };
+            let warm_cost = pricing::function_monthly(&prices, warm, &fn_traffic);
             println!(
-                "{rps:>6} {handler_ms:>6} | {:>7} MiB {fn_cost:>12.2} | {:>5}/{:>5} × {:>3} {ctr_cost:>12.2} | {cheaper:>9} | {even:>12}",
+                "{rps:>6} {handler_ms:>6} | {:>7} MiB {fn_cost:>12.2} | {:>5}/{:>5} × {:>3} {ctr_cost:>12.2} | {cheaper:>9} | {even:>12} | {warm_cost:>9.2} ({ready} PC)",
                 memory, size.cpu, size.memory_mib, size.tasks
             );
         }

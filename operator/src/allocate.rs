@@ -83,6 +83,8 @@ pub async fn observe(
 pub struct Sizes {
     pub function_memory_mib: Option<i32>,
     pub architecture: Architecture,
+    /// Provisioned concurrency of the function (0: none); priced, never changed by allocation.
+    pub provisioned: i32,
     pub container: Option<ContainerSize>,
 }
 
@@ -178,8 +180,11 @@ pub fn decide(
     };
     let traffic =
         Traffic { requests_per_second: rps, function_duration_ms: duration_ms, bytes_per_request: BYTES_PER_REQUEST };
-    let function_size =
-        function_memory.map(|memory_mib| FunctionSize { memory_mib, architecture: running.architecture });
+    let function_size = function_memory.map(|memory_mib| FunctionSize {
+        memory_mib,
+        architecture: running.architecture,
+        provisioned: running.provisioned,
+    });
     let function_cost = function_size.map(|f| pricing::function_monthly(prices, f, &traffic));
     let container_cost = container.map(|c| pricing::container_monthly(prices, c, &traffic));
     let break_even = match (function_size, container) {
@@ -221,6 +226,7 @@ pub fn running_sizes(desired: &Desired, mode: AllocationMode, previous: Option<&
             .as_ref()
             .map(|f| applied.and_then(|p| p.function_memory_mib).unwrap_or(f.memory_mib)),
         architecture: desired.function.as_ref().map_or(Architecture::Arm64, |f| f.architecture),
+        provisioned: desired.function.as_ref().and_then(|f| f.provisioned_concurrency).unwrap_or(0),
         container: desired.container.as_ref().map(|c| ContainerSize {
             cpu: applied.and_then(|p| p.container_cpu).unwrap_or(c.cpu),
             memory_mib: applied.and_then(|p| p.container_memory_mib).unwrap_or(c.memory_mib),
@@ -273,6 +279,7 @@ mod tests {
     const RUNNING: Sizes = Sizes {
         function_memory_mib: Some(1024),
         architecture: Architecture::Arm64,
+        provisioned: 0,
         container: Some(ContainerSize { cpu: 1024, memory_mib: 2048, tasks: 3 }),
     };
 

@@ -19,6 +19,12 @@ pub struct PriceTable {
     /// Lambda duration, per GB-second, x86_64 and arm64.
     pub lambda_gb_second_x86: f64,
     pub lambda_gb_second_arm: f64,
+    /// Provisioned concurrency, per GB-second kept ready, x86_64 and arm64; and the (lower)
+    /// duration price of requests those environments serve.
+    pub lambda_provisioned_gb_second_x86: f64,
+    pub lambda_provisioned_gb_second_arm: f64,
+    pub lambda_provisioned_duration_gb_second_x86: f64,
+    pub lambda_provisioned_duration_gb_second_arm: f64,
     /// API Gateway HTTP API, per million requests.
     pub http_api_per_million_requests: f64,
     /// Fargate (Linux/x86), per vCPU-hour and per GB-hour.
@@ -35,6 +41,10 @@ impl Default for PriceTable {
             lambda_per_million_requests: 0.20,
             lambda_gb_second_x86: 0.000_016_666_7,
             lambda_gb_second_arm: 0.000_013_333_4,
+            lambda_provisioned_gb_second_x86: 0.000_004_166_7,
+            lambda_provisioned_gb_second_arm: 0.000_003_333_4,
+            lambda_provisioned_duration_gb_second_x86: 0.000_009_722_2,
+            lambda_provisioned_duration_gb_second_arm: 0.000_007_777_8,
             http_api_per_million_requests: 1.00,
             fargate_vcpu_hour: 0.040_48,
             fargate_gb_hour: 0.004_445,
@@ -60,6 +70,8 @@ pub struct Traffic {
 pub struct FunctionSize {
     pub memory_mib: i32,
     pub architecture: Architecture,
+    /// Environments kept ready (provisioned concurrency); 0 for none.
+    pub provisioned: i32,
 }
 
 /// The container variant's size.
@@ -71,17 +83,33 @@ pub struct ContainerSize {
 }
 
 /// Lambda + API Gateway, USD per month.
+///
+/// With provisioned concurrency, the ready environments cost their GB-seconds all month, and the
+/// share of the load they can carry (provisioned ÷ concurrency in use, at most all of it) is billed
+/// at the lower provisioned duration price; the rest spills over at the on-demand price.
 #[must_use]
 pub fn function_monthly(prices: &PriceTable, size: FunctionSize, traffic: &Traffic) -> f64 {
     let requests = traffic.requests_per_second * SECONDS_PER_MONTH;
     let gb = f64::from(size.memory_mib) / 1024.0;
     let gb_seconds = requests * (traffic.function_duration_ms / 1000.0) * gb;
-    let per_gb_second = match size.architecture {
-        Architecture::Arm64 => prices.lambda_gb_second_arm,
-        Architecture::X86_64 => prices.lambda_gb_second_x86,
+    let (on_demand, kept_ready, provisioned_duration) = match size.architecture {
+        Architecture::Arm64 => (
+            prices.lambda_gb_second_arm,
+            prices.lambda_provisioned_gb_second_arm,
+            prices.lambda_provisioned_duration_gb_second_arm,
+        ),
+        Architecture::X86_64 => (
+            prices.lambda_gb_second_x86,
+            prices.lambda_provisioned_gb_second_x86,
+            prices.lambda_provisioned_duration_gb_second_x86,
+        ),
     };
+    let provisioned = f64::from(size.provisioned.max(0));
+    let concurrency = traffic.requests_per_second * traffic.function_duration_ms / 1000.0;
+    let covered = if concurrency > 0.0 { (provisioned / concurrency).min(1.0) } else { 0.0 };
     requests / 1e6 * (prices.lambda_per_million_requests + prices.http_api_per_million_requests)
-        + gb_seconds * per_gb_second
+        + gb_seconds * (covered * provisioned_duration + (1.0 - covered) * on_demand)
+        + provisioned * gb * SECONDS_PER_MONTH * kept_ready
 }
 
 /// Load balancer capacity units used: the largest of new connections (25/s per LCU; every request
@@ -104,9 +132,8 @@ pub fn container_monthly(prices: &PriceTable, size: ContainerSize, traffic: &Tra
     compute + balancer
 }
 
-/// The request rate at which both variants cost the same, for fixed sizes: the function's cost
-/// grows linearly with traffic, the container's mostly does not. `None` when the function is
-/// cheaper at every rate (it never is beyond a rate where the container's marginal cost is lower).
+/// The lowest request rate at which both variants cost the same, for fixed sizes: the function's
+/// cost grows with traffic faster than the container's. `None` when the costs never meet.
 #[must_use]
 pub fn break_even_rps(
     prices: &PriceTable,
@@ -116,14 +143,24 @@ pub fn break_even_rps(
     bytes_per_request: f64,
 ) -> Option<f64> {
     let at = |rps: f64| Traffic { requests_per_second: rps, function_duration_ms: duration_ms, bytes_per_request };
-    // Both costs are linear in the rate (the LCU term is linear past zero): solve f(r) = c(r).
-    let (f0, f1) = (function_monthly(prices, function, &at(0.0)), function_monthly(prices, function, &at(1.0)));
-    let (c0, c1) = (container_monthly(prices, container, &at(0.0)), container_monthly(prices, container, &at(1.0)));
-    let (function_slope, container_slope) = (f1 - f0, c1 - c0);
-    if function_slope <= container_slope {
-        return None;
-    }
-    Some((c0 - f0) / (function_slope - container_slope))
+    let gap = |rps: f64| function_monthly(prices, function, &at(rps)) - container_monthly(prices, container, &at(rps));
+    // The container's cost is linear in the rate (the LCU term is linear past zero); the function's
+    // is too, except for one knee where provisioned concurrency is used up. Solve each linear piece.
+    let knee = if function.provisioned > 0 && duration_ms > 0.0 {
+        f64::from(function.provisioned) / (duration_ms / 1000.0)
+    } else {
+        f64::INFINITY
+    };
+    let root = |from: f64, to: f64| {
+        let slope = gap(from + 1.0) - gap(from);
+        let start = gap(from);
+        if start == 0.0 {
+            return Some(from);
+        }
+        let r = from - start / slope;
+        (slope != 0.0 && r >= from && r <= to).then_some(r)
+    };
+    root(0.0, knee).or_else(|| if knee.is_finite() { root(knee, f64::INFINITY) } else { None })
 }
 
 #[cfg(test)]
@@ -134,7 +171,7 @@ mod tests {
         Traffic { requests_per_second: rps, function_duration_ms: ms, bytes_per_request: 2048.0 }
     }
 
-    const ARM_512: FunctionSize = FunctionSize { memory_mib: 512, architecture: Architecture::Arm64 };
+    const ARM_512: FunctionSize = FunctionSize { memory_mib: 512, architecture: Architecture::Arm64, provisioned: 0 };
     const SMALL_TASKS: ContainerSize = ContainerSize { cpu: 256, memory_mib: 512, tasks: 2 };
 
     #[test]
@@ -149,6 +186,40 @@ mod tests {
             &traffic(1.0, 50.0),
         );
         assert!(x86 > cost, "arm64 is cheaper per GB-second");
+    }
+
+    #[test]
+    fn provisioned_concurrency_cost_by_hand() {
+        let warm = FunctionSize { provisioned: 2, ..ARM_512 };
+        // 2 environments × 0.5 GB × 2,628,000 s × 0.0000033334 = 8.76018 kept ready. At 1 req/s of
+        // 50 ms the concurrency is 0.05, all of it covered: 65,700 GB-s × 0.0000077778 = 0.51100.
+        // Requests as before: 3.1536.
+        let cost = function_monthly(&PriceTable::default(), warm, &traffic(1.0, 50.0));
+        assert!((cost - (8.760_18 + 0.511_001 + 3.1536)).abs() < 1e-4, "{cost}");
+        // At 80 req/s the concurrency is 4: half is covered, half spills over at the on-demand price.
+        // 80 × 2,628,000 × 0.05 × 0.5 GB = 5,256,000 GB-s: half × 0.0000077778 + half × 0.0000133334.
+        let busy = function_monthly(&PriceTable::default(), warm, &traffic(80.0, 50.0));
+        let expected = 8.760_18 + 2_628_000.0 * 0.000_007_777_8 + 2_628_000.0 * 0.000_013_333_4 + 80.0 * 3.1536;
+        assert!((busy - expected).abs() < 1e-3, "{busy} vs {expected}");
+    }
+
+    #[test]
+    fn break_even_past_the_provisioned_knee() {
+        let prices = PriceTable::default();
+        let warm = FunctionSize { provisioned: 1, ..ARM_512 };
+        // 500 ms handlers: one environment carries 2 req/s (the knee). Below it the function costs
+        // 4.38009 + 8.26361 per req/s against the container's 34.44505 + 0.2336: still cheaper at
+        // the knee (20.9073 vs 34.9123); beyond it the function adds 11.91364 per req/s, so they
+        // meet at 2 + 14.0049 / 11.6800 = 3.199 req/s.
+        let rps = break_even_rps(&prices, warm, SMALL_TASKS, 500.0, 2048.0).expect("a break-even");
+        assert!((rps - 3.199).abs() < 1e-3, "{rps}");
+        let f = function_monthly(&prices, warm, &traffic(rps, 500.0));
+        let c = container_monthly(&prices, SMALL_TASKS, &traffic(rps, 500.0));
+        assert!((f - c).abs() < 1e-6, "{f} vs {c} at {rps}");
+        // Below the knee: with 50 ms handlers the knee is at 20 req/s and the costs meet before it,
+        // at (34.44505 − 4.38009) / (3.1536 + 0.511001 − 0.2336) = 8.763 req/s.
+        let early = break_even_rps(&prices, warm, SMALL_TASKS, 50.0, 2048.0).expect("a break-even");
+        assert!((early - 8.763).abs() < 1e-3, "{early}");
     }
 
     #[test]

@@ -154,16 +154,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const PRICES: PriceTable = PriceTable {
-        lambda_per_million_requests: 0.2,
-        lambda_gb_second_x86: 0.000_016_666_7,
-        lambda_gb_second_arm: 0.000_013_333_4,
-        http_api_per_million_requests: 1.0,
-        fargate_vcpu_hour: 0.040_48,
-        fargate_gb_hour: 0.004_445,
-        alb_hour: 0.0225,
-        alb_lcu_hour: 0.008,
-    };
+    fn prices() -> PriceTable {
+        PriceTable::default()
+    }
 
     #[test]
     fn function_memory_examples() {
@@ -181,10 +174,10 @@ mod tests {
         let policy = Policy::default();
         let current = ContainerSize { cpu: 256, memory_mib: 512, tasks: 2 };
         // Idle: one small task.
-        let idle = container_size(current, ContainerLoad { cpu_percent: 5.0, memory_percent: 30.0 }, &policy, &PRICES);
+        let idle = container_size(current, ContainerLoad { cpu_percent: 5.0, memory_percent: 30.0 }, &policy, &prices());
         assert_eq!(idle, ContainerSize { cpu: 256, memory_mib: 512, tasks: 1 });
         // Hot: 90 % of 2 × 256 = 460.8 units of demand; under 50 % room that is 922 units.
-        let hot = container_size(current, ContainerLoad { cpu_percent: 90.0, memory_percent: 30.0 }, &policy, &PRICES);
+        let hot = container_size(current, ContainerLoad { cpu_percent: 90.0, memory_percent: 30.0 }, &policy, &prices());
         assert!(f64::from(hot.cpu * hot.tasks) * 0.5 >= 460.8, "{hot:?}");
     }
 
@@ -235,8 +228,8 @@ mod tests {
         ) {
             let current = ContainerSize { cpu: 512, memory_mib: 1024, tasks: 2 };
             let (low, high) = if a <= b { (a, b) } else { (b, a) };
-            let small = container_size(current, ContainerLoad { cpu_percent: low, memory_percent: memory }, &p, &PRICES);
-            let big = container_size(current, ContainerLoad { cpu_percent: high, memory_percent: memory }, &p, &PRICES);
+            let small = container_size(current, ContainerLoad { cpu_percent: low, memory_percent: memory }, &p, &prices());
+            let big = container_size(current, ContainerLoad { cpu_percent: high, memory_percent: memory }, &p, &prices());
             for size in [small, big] {
                 prop_assert!(crate::validate::check_fargate_size(size.cpu, size.memory_mib).is_ok());
                 prop_assert!((p.min_cpu..=p.max_cpu).contains(&size.cpu));
@@ -249,7 +242,7 @@ mod tests {
         fn container_size_is_stable_on_unchanged_input(p in policy(), cpu in 0.0f64..100.0, memory in 1.0f64..95.0) {
             let current = ContainerSize { cpu: 512, memory_mib: 1024, tasks: 2 };
             let load = ContainerLoad { cpu_percent: cpu, memory_percent: memory };
-            prop_assert_eq!(container_size(current, load, &p, &PRICES), container_size(current, load, &p, &PRICES));
+            prop_assert_eq!(container_size(current, load, &p, &prices()), container_size(current, load, &p, &prices()));
         }
     }
 }
