@@ -26,7 +26,15 @@ fn main() {
     );
     println!(
         "{:>6} {:>6} | {:>10} {:>12} | {:>18} {:>12} | {:>9} | {:>12} | {:>16}",
-        "req/s", "ms", "fn memory", "fn $/month", "container", "ctr $/month", "cheaper", "break-even", "fn + PC $/month"
+        "req/s",
+        "ms",
+        "fn memory",
+        "fn $/month",
+        "container",
+        "ctr $/month",
+        "cheaper",
+        "break-even",
+        "fn + PC $/month"
     );
     for rps in [1.0, 50.0, 500.0] {
         for handler_ms in [50.0, 500.0] {

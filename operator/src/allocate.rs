@@ -78,6 +78,41 @@ pub async fn observe(
     Ok(observed)
 }
 
+/// The last metrics read for each BlogDeployment. The reconciles a status patch triggers, retries
+/// and a restarted watch all come within seconds of a read; reusing it spares CloudWatch reads,
+/// which are billed per metric.
+#[derive(Debug, Default)]
+pub struct MetricsCache(std::sync::Mutex<std::collections::HashMap<String, Reading>>);
+
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    at: std::time::Instant,
+    window: Duration,
+    observed: Observed,
+}
+
+impl MetricsCache {
+    /// The reading for `key` if it is younger than `max_age` and covered (nearly) the same window.
+    #[must_use]
+    pub fn fresh(&self, key: &str, window: Duration, max_age: Duration, now: std::time::Instant) -> Option<Observed> {
+        let readings = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reading = readings.get(key)?;
+        let age = now.checked_duration_since(reading.at)?;
+        let same_window = reading.window.abs_diff(window) <= max_age;
+        (age < max_age && same_window).then_some(reading.observed)
+    }
+
+    pub fn store(&self, key: &str, window: Duration, observed: Observed, now: std::time::Instant) {
+        let mut readings = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        readings.insert(key.to_owned(), Reading { at: now, window, observed });
+    }
+
+    /// Forgets a deleted BlogDeployment.
+    pub fn forget(&self, key: &str) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
+    }
+}
+
 /// The sizes a decision starts from: what ran while the metrics were taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizes {
@@ -361,6 +396,22 @@ mod tests {
         slow.alb_response_seconds = Some(summary(0.02, 0.05, 10.0));
         let status = decide(&spec, &slow, RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!((status.container_cpu, status.container_tasks), (Some(512), Some(1)));
+    }
+
+    #[test]
+    fn a_recent_reading_is_reused_for_the_same_window_only() {
+        let cache = MetricsCache::default();
+        let t0 = std::time::Instant::now();
+        let hour = Duration::from_secs(3600);
+        let minute = Duration::from_secs(60);
+        assert_eq!(cache.fresh("uid", hour, minute, t0), None);
+        cache.store("uid", hour, observed(), t0);
+        assert_eq!(cache.fresh("uid", hour, minute, t0 + Duration::from_secs(5)), Some(observed()));
+        assert_eq!(cache.fresh("other", hour, minute, t0 + Duration::from_secs(5)), None);
+        assert_eq!(cache.fresh("uid", hour, minute, t0 + minute), None, "too old");
+        assert_eq!(cache.fresh("uid", Duration::from_secs(600), minute, t0), None, "another window");
+        cache.forget("uid");
+        assert_eq!(cache.fresh("uid", hour, minute, t0), None);
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub struct Context {
     pub metrics: Metrics,
     pub recorder: Recorder,
     pub settings: Settings,
+    pub metrics_cache: allocate::MetricsCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,12 +197,21 @@ async fn allocate_one(
         &now,
     );
     let balancer = previous.resources.load_balancer_arn.as_deref();
-    let observed = match allocate::observe(clients, desired, balancer, window).await {
-        Ok(observed) => observed,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot read metrics; keeping the last allocation");
-            return previous.allocation.clone();
-        }
+    let key = bd.uid().unwrap_or_default();
+    // At most one read per minute, and none between two resyncs that come closer than that.
+    let max_age = (ctx.settings.resync / 2).min(Duration::from_secs(60));
+    let observed = match ctx.metrics_cache.fresh(&key, window, max_age, std::time::Instant::now()) {
+        Some(observed) => observed,
+        None => match allocate::observe(clients, desired, balancer, window).await {
+            Ok(observed) => {
+                ctx.metrics_cache.store(&key, window, observed, std::time::Instant::now());
+                observed
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read metrics; keeping the last allocation");
+                return previous.allocation.clone();
+            }
+        },
     };
     let running = allocate::running_sizes(desired, spec.mode, last);
     let decided = allocate::decide(spec, &observed, running, last, &now, &ctx.settings.prices);
@@ -273,6 +283,7 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
     match apply::cleanup(&clients, &owner, bd.spec.table.deletion_policy).await {
         Ok(()) => {
             ctx.metrics.set_ready(&format!("{}/{}", owner.namespace, owner.name), None);
+            ctx.metrics_cache.forget(&owner.uid);
             record(ctx, bd, EventType::Normal, "Deleted", "every AWS resource of this BlogDeployment is gone").await;
             Ok(Action::await_change())
         }

@@ -100,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
         cloud,
         metrics: metrics.clone(),
         settings,
+        metrics_cache: blog_operator::allocate::MetricsCache::default(),
     });
     let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, metrics, client.clone()));
     let namespace = args.namespace.clone();

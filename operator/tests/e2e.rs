@@ -987,6 +987,9 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     let after = operator.aws_calls().await;
     let mutated: Vec<_> = after.iter().filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n)).collect();
     assert!(mutated.is_empty(), "Auto flapped: {mutated:?}");
+    let reads = after.get("CloudWatch/GetMetricStatistics").copied().unwrap_or(0);
+    let reconciles = after.get("Lambda/GetFunction").copied().unwrap_or(0);
+    eprintln!("CloudWatch reads over the test: {reads} in {reconciles} reconciles");
     operator.kill().await;
 }
 

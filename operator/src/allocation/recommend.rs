@@ -174,10 +174,12 @@ mod tests {
         let policy = Policy::default();
         let current = ContainerSize { cpu: 256, memory_mib: 512, tasks: 2 };
         // Idle: one small task.
-        let idle = container_size(current, ContainerLoad { cpu_percent: 5.0, memory_percent: 30.0 }, &policy, &prices());
+        let idle =
+            container_size(current, ContainerLoad { cpu_percent: 5.0, memory_percent: 30.0 }, &policy, &prices());
         assert_eq!(idle, ContainerSize { cpu: 256, memory_mib: 512, tasks: 1 });
         // Hot: 90 % of 2 × 256 = 460.8 units of demand; under 50 % room that is 922 units.
-        let hot = container_size(current, ContainerLoad { cpu_percent: 90.0, memory_percent: 30.0 }, &policy, &prices());
+        let hot =
+            container_size(current, ContainerLoad { cpu_percent: 90.0, memory_percent: 30.0 }, &policy, &prices());
         assert!(f64::from(hot.cpu * hot.tasks) * 0.5 >= 460.8, "{hot:?}");
     }
 
