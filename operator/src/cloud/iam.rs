@@ -80,19 +80,15 @@ pub async fn ensure_role(
         }
         Err(err) => return Err(err),
     };
-    let current = match clients
+    let current = clients
         .iam
         .get_role_policy()
         .role_name(role.name)
         .policy_name(POLICY_NAME)
         .send()
         .await
-        .map_err(map_sdk(SERVICE, "GetRolePolicy"))
-    {
-        Ok(out) => Some(out.policy_document),
-        Err(err) if err.is_not_found() => None,
-        Err(err) => return Err(err),
-    };
+        .map_err(map_sdk(SERVICE, "GetRolePolicy"));
+    let current = super::found(current)?.map(|out| out.policy_document);
     if !current.is_some_and(|doc| same_document(&doc, role.policy)) {
         clients
             .iam

@@ -252,19 +252,15 @@ pub async fn ensure_reserved_concurrency(clients: &AwsClients, function: &str, w
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_invoke_permission(clients: &AwsClients, function: &str, source_arn: &str) -> CloudResult<()> {
-    let policy = match clients
+    let policy = clients
         .lambda
         .get_policy()
         .function_name(function)
         .qualifier(ALIAS)
         .send()
         .await
-        .map_err(map_sdk(SERVICE, "GetPolicy"))
-    {
-        Ok(out) => out.policy.unwrap_or_default(),
-        Err(err) if err.is_not_found() => String::new(),
-        Err(err) => return Err(err),
-    };
+        .map_err(map_sdk(SERVICE, "GetPolicy"));
+    let policy = super::found(policy)?.and_then(|out| out.policy).unwrap_or_default();
     let statements: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&policy)
         .ok()
         .and_then(|p| p.get("Statement").and_then(|s| s.as_array().cloned()))
@@ -359,19 +355,16 @@ pub fn fingerprint(function: &DesiredFunction, role_arn: &str) -> String {
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_alias(clients: &AwsClients, function: &str, fingerprint: &str) -> CloudResult<String> {
-    let found = match clients
-        .lambda
-        .get_alias()
-        .function_name(function)
-        .name(ALIAS)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "GetAlias"))
-    {
-        Ok(alias) => Some(alias),
-        Err(err) if err.is_not_found() => None,
-        Err(err) => return Err(err),
-    };
+    let found = super::found(
+        clients
+            .lambda
+            .get_alias()
+            .function_name(function)
+            .name(ALIAS)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "GetAlias")),
+    )?;
     if let Some(alias) = &found
         && alias.description() == Some(fingerprint)
     {
@@ -466,19 +459,16 @@ pub async fn ensure_provisioned_concurrency(
     function: &str,
     wanted: Option<i32>,
 ) -> CloudResult<Provisioned> {
-    let found = match clients
-        .lambda
-        .get_provisioned_concurrency_config()
-        .function_name(function)
-        .qualifier(ALIAS)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "GetProvisionedConcurrencyConfig"))
-    {
-        Ok(config) => Some(config),
-        Err(err) if err.is_not_found() => None,
-        Err(err) => return Err(err),
-    };
+    let found = super::found(
+        clients
+            .lambda
+            .get_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier(ALIAS)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "GetProvisionedConcurrencyConfig")),
+    )?;
     let requested = found.as_ref().and_then(|c| c.requested_provisioned_concurrent_executions());
     match provisioned_step(wanted, requested) {
         ProvisionedStep::Keep => Ok(match (found, wanted) {

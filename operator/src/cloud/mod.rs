@@ -92,6 +92,18 @@ pub fn gone_is_done<T>(result: CloudResult<T>) -> CloudResult<()> {
     }
 }
 
+/// A lookup's result where "not found" is an answer, not a failure.
+///
+/// # Errors
+/// Any failure other than NotFound.
+pub fn found<T>(result: CloudResult<T>) -> CloudResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.is_not_found() => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 /// Classifies an AWS error code; `status` is the HTTP status when there was a response.
 #[must_use]
 pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
