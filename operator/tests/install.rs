@@ -177,3 +177,59 @@ fn the_iam_policy_grants_exactly_what_the_operator_calls() {
     let unused: Vec<_> = granted.iter().filter(|a| !called.contains(*a) && !implied.contains(&a.as_str())).collect();
     assert!(unused.is_empty(), "the policy grants actions the operator never calls: {unused:?}");
 }
+
+/// Every key of `given` is in `parsed` (which may add defaults): a key the types do not know would
+/// be dropped silently, by serde here and by the API server's pruning there.
+fn keys_survive(given: &serde_json::Value, parsed: &serde_json::Value, at: &str) -> Vec<String> {
+    match (given, parsed) {
+        (serde_json::Value::Object(given), serde_json::Value::Object(parsed)) => given
+            .iter()
+            .flat_map(|(key, value)| match parsed.get(key) {
+                Some(found) => keys_survive(value, found, &format!("{at}.{key}")),
+                None => vec![format!("{at}.{key}")],
+            })
+            .collect(),
+        (serde_json::Value::Array(given), serde_json::Value::Array(parsed)) => given
+            .iter()
+            .zip(parsed)
+            .enumerate()
+            .flat_map(|(i, (g, p))| keys_survive(g, p, &format!("{at}[{i}]")))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_example_passes_the_schema_and_the_operators_validation() {
+    let stack = Stack::shared();
+    let _logs = stack.logs_on_failure();
+    let kubectl = tool("kubectl");
+    let kubectl = || {
+        let mut command = Command::new(&kubectl);
+        command.env("KUBECONFIG", &stack.kubeconfig);
+        command
+    };
+    run(kubectl().args(["apply", "-f"]).arg(root().join("crds/blogdeployments.blogs.serverless.dev.yaml")));
+    run(kubectl().args(["wait", "--for=condition=Established", "crd/blogdeployments.blogs.serverless.dev"]));
+    let _ = kubectl().args(["create", "namespace", "blogs"]).output();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("manifests/examples")).expect("examples") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("example");
+        for document in text.split("\n---\n") {
+            let value: serde_json::Value = serde_saphyr::from_str(document).expect("YAML");
+            if value["kind"] != "BlogDeployment" {
+                continue;
+            }
+            let typed: blog_operator::crd::BlogDeployment =
+                serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let lost = keys_survive(&value["spec"], &serde_json::to_value(&typed.spec).expect("spec"), "spec");
+            assert!(lost.is_empty(), "{}: unknown fields {lost:?}", path.display());
+            assert_eq!(blog_operator::validate::validate(&typed.spec), Ok(()), "{}", path.display());
+            checked += 1;
+        }
+        let out = run(kubectl().args(["apply", "--dry-run=server", "-f"]).arg(&path));
+        assert!(out.contains("blogdeployment.blogs.serverless.dev/"), "{}: {out}", path.display());
+    }
+    assert!(checked >= 2, "only {checked} BlogDeployments in manifests/examples");
+}
