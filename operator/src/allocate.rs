@@ -158,6 +158,18 @@ pub fn decide(
         .map(|t| u64::try_from(now.0.as_second() - t.0.as_second()).unwrap_or(0));
     let cooldown = u64::try_from(spec.cooldown_minutes).unwrap_or(0) * 60;
     let mut changed = false;
+    // Why a size is not what the metrics alone would give, for status.allocation.notes.
+    let mut notes = Vec::new();
+    let held = |what: &str, since_last: Option<u64>| match since_last {
+        Some(s) if s < cooldown => {
+            let until = previous
+                .and_then(|p| p.last_change_time.as_ref())
+                .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.0.as_second() + cooldown as i64).ok())
+                .map_or_else(String::new, |t| format!(" until {t}"));
+            format!("{what}: the cooldown holds changes{until}")
+        }
+        _ => format!("{what}: a shrink that saves under 10 % is not worth a deployment"),
+    };
 
     let p95 = observed.duration_ms.map(|d| d.p95.unwrap_or(d.maximum));
     let count = |s: Option<Summary>| s.map(|s| s.sum.round() as i64);
@@ -166,15 +178,28 @@ pub fn decide(
     // function in trouble is not shrunk.
     let troubled = errors.unwrap_or(0) > 0 || throttles.unwrap_or(0) > 0;
     let function_memory = running.function_memory_mib.map(|current| match p95 {
-        None => current,
+        None => {
+            notes.push("function: no Duration metrics in the window".to_owned());
+            current
+        }
         Some(p95) => {
-            let proposed = recommend::function_memory(current, FunctionLoad { p95_duration_ms: p95 }, &policy);
-            let proposed = if troubled { proposed.max(current) } else { proposed };
+            let mut proposed = recommend::function_memory(current, FunctionLoad { p95_duration_ms: p95 }, &policy);
+            if troubled && proposed < current {
+                notes.push(format!(
+                    "function: kept at {current} MiB, not {proposed}: {} errors and {} throttles in the window",
+                    errors.unwrap_or(0),
+                    throttles.unwrap_or(0)
+                ));
+                proposed = current;
+            }
             if !auto {
                 return proposed;
             }
             let saving = 1.0 - f64::from(proposed) / f64::from(current);
             let settled = recommend::settle(current, proposed, proposed > current, saving, since_last, cooldown);
+            if settled != proposed {
+                notes.push(held(&format!("function: {proposed} MiB recommended, {current} MiB kept"), since_last));
+            }
             changed |= settled != current;
             settled
         }
@@ -189,10 +214,20 @@ pub fn decide(
                     * (f64::from(s.cpu) / 1024.0 * prices.fargate_vcpu_hour
                         + f64::from(s.memory_mib) / 1024.0 * prices.fargate_gb_hour)
             };
-            let proposed = recommend::container_size(current, load, &policy, prices);
+            let mut proposed = recommend::container_size(current, load, &policy, prices);
+            let describe = |s: &ContainerSize| format!("{} CPU / {} MiB × {}", s.cpu, s.memory_mib, s.tasks);
             // Tasks answering slower than the latency target are not made smaller or fewer.
-            let slow = container_p95_ms.is_some_and(|ms| ms > policy.latency_p95_ms);
-            let proposed = if slow && hourly(&proposed) < hourly(&current) { current } else { proposed };
+            if let Some(ms) = container_p95_ms.filter(|ms| *ms > policy.latency_p95_ms)
+                && hourly(&proposed) < hourly(&current)
+            {
+                notes.push(format!(
+                    "container: kept at {}, not {}: p95 {ms:.0} ms at the load balancer is over the {} ms target",
+                    describe(&current),
+                    describe(&proposed),
+                    policy.latency_p95_ms
+                ));
+                proposed = current;
+            }
             if !auto {
                 return proposed;
             }
@@ -200,10 +235,17 @@ pub fn decide(
                 proposed.cpu * proposed.tasks > current.cpu * current.tasks || proposed.memory_mib > current.memory_mib;
             let saving = 1.0 - hourly(&proposed) / hourly(&current);
             let settled = recommend::settle(current, proposed, grows, saving, since_last, cooldown);
+            if settled != proposed {
+                let what = format!("container: {} recommended, {} kept", describe(&proposed), describe(&current));
+                notes.push(held(&what, since_last));
+            }
             changed |= settled != current;
             settled
         }
-        (None, _) => current,
+        (None, _) => {
+            notes.push("container: no CPUUtilization metrics in the window".to_owned());
+            current
+        }
     });
 
     let requests = observed.invocations.map_or(0.0, |s| s.sum) + observed.alb_requests.map_or(0.0, |s| s.sum);
@@ -247,6 +289,7 @@ pub fn decide(
         break_even_requests_per_second: break_even.map(|r| (r * 10.0).round() / 10.0),
         cheaper,
         last_change_time: if changed { Some(now.clone()) } else { previous.and_then(|p| p.last_change_time.clone()) },
+        notes,
     }
 }
 
@@ -356,6 +399,12 @@ mod tests {
         let held = decide(&spec, &hotter, running, Some(&first), &at(1100), &PriceTable::default());
         assert_eq!(held.function_memory_mib, Some(384));
         assert_eq!(held.last_change_time, Some(at(1000)));
+        assert!(
+            held.notes.iter().any(|n| n.starts_with("function: ")
+                && n.contains("MiB kept: the cooldown holds changes until 1970-01-01T00:46:40Z")),
+            "{:?}",
+            held.notes
+        );
         // After the cooldown it grows.
         let grown = decide(&spec, &hotter, running, Some(&first), &at(1000 + 31 * 60), &PriceTable::default());
         assert!(grown.function_memory_mib > Some(384));
@@ -368,6 +417,13 @@ mod tests {
         throttled.throttles = Some(summary(0.5, 3.0, 12.0));
         let status = decide(&spec, &throttled, RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!((status.function_memory_mib, status.function_throttles), (Some(1024), Some(12)));
+        assert!(
+            status
+                .notes
+                .contains(&"function: kept at 1024 MiB, not 384: 0 errors and 12 throttles in the window".into()),
+            "{:?}",
+            status.notes
+        );
         let mut failing = observed();
         failing.errors = Some(summary(0.1, 1.0, 2.0));
         let status = decide(&spec, &failing, RUNNING, None, &at(1000), &PriceTable::default());
@@ -388,6 +444,12 @@ mod tests {
         slow.alb_response_seconds = Some(summary(0.2, 0.35, 100.0));
         let status = decide(&spec, &slow, RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!(status.container_p95_ms, Some(350.0));
+        assert_eq!(
+            status.notes,
+            [
+                "container: kept at 1024 CPU / 2048 MiB × 3, not 512 CPU / 2048 MiB × 1: p95 350 ms at the load balancer is over the 200 ms target"
+            ]
+        );
         assert_eq!(
             (status.container_cpu, status.container_memory_mib, status.container_tasks),
             (Some(1024), Some(2048), Some(3))
@@ -444,5 +506,9 @@ mod tests {
         assert_eq!(status.function_memory_mib, Some(1024));
         assert_eq!((status.container_cpu, status.container_tasks), (Some(1024), Some(3)));
         assert!(status.last_change_time.is_none());
+        assert_eq!(
+            status.notes,
+            ["function: no Duration metrics in the window", "container: no CPUUtilization metrics in the window"]
+        );
     }
 }

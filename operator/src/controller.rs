@@ -252,7 +252,7 @@ async fn publish_status(
     api.patch_status(
         &bd.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status::merge_patch(&next) })),
+        &Patch::Merge(json!({ "status": status::merge_patch(previous, &next) })),
     )
     .await
     .map_err(Error::PatchStatus)?;

@@ -503,6 +503,10 @@ pub struct AllocationStatus {
     /// When Auto last applied a change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_change_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Why a size is not what the metrics alone would give: missing metrics, a guard (errors,
+    /// throttles, slow responses), the cooldown or too small a saving.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Task counts of the container variant.

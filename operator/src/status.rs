@@ -105,34 +105,26 @@ pub fn same_status(a: &BlogDeploymentStatus, b: &BlogDeploymentStatus) -> bool {
     strip(a) == strip(b)
 }
 
-/// Optional fields a merge patch must clear with `null` when they become empty: a merge patch
-/// leaves absent fields as they were, and a removed variant must lose its URL and ARNs.
-const CLEARABLE: [&str; 5] = ["observedGeneration", "functionUrl", "containerUrl", "containerTasks", "allocation"];
-const CLEARABLE_RESOURCES: [&str; 8] = [
-    "tableArn",
-    "functionArn",
-    "apiId",
-    "clusterArn",
-    "serviceArn",
-    "taskDefinitionArn",
-    "loadBalancerArn",
-    "targetGroupArn",
-];
-
-/// The status as a JSON merge patch that makes the stored status equal to `status`.
+/// The JSON merge patch that turns the stored status `previous` into `next`. A merge patch leaves
+/// absent fields as they were, so every field `previous` has and `next` lacks, at any depth, is
+/// cleared with `null`: a removed variant loses its URL and ARNs, an allocation its stale numbers.
 #[must_use]
-pub fn merge_patch(status: &BlogDeploymentStatus) -> serde_json::Value {
-    let mut patch = serde_json::to_value(status).unwrap_or_else(|_| serde_json::json!({}));
-    for key in CLEARABLE {
-        if patch.get(key).is_none() {
-            patch[key] = serde_json::Value::Null;
+pub fn merge_patch(previous: &BlogDeploymentStatus, next: &BlogDeploymentStatus) -> serde_json::Value {
+    fn clear_removed(previous: &serde_json::Value, next: &mut serde_json::Value) {
+        if let (serde_json::Value::Object(before), serde_json::Value::Object(after)) = (previous, next) {
+            for (key, old) in before {
+                match after.get_mut(key) {
+                    Some(new) => clear_removed(old, new),
+                    None => {
+                        after.insert(key.clone(), serde_json::Value::Null);
+                    }
+                }
+            }
         }
     }
-    for key in CLEARABLE_RESOURCES {
-        if patch["resources"].get(key).is_none() {
-            patch["resources"][key] = serde_json::Value::Null;
-        }
-    }
+    let to_json = |s: &BlogDeploymentStatus| serde_json::to_value(s).unwrap_or_else(|_| serde_json::json!({}));
+    let mut patch = to_json(next);
+    clear_removed(&to_json(previous), &mut patch);
     patch
 }
 
@@ -231,31 +223,55 @@ mod tests {
 
     #[test]
     fn merge_patch_clears_what_is_gone() {
-        let status = BlogDeploymentStatus {
-            resources: crate::crd::ResourceIds { table_arn: Some("arn:t".into()), ..Default::default() },
+        let previous = BlogDeploymentStatus {
+            function_url: Some("https://f".into()),
+            resources: crate::crd::ResourceIds {
+                table_arn: Some("arn:t".into()),
+                api_id: Some("a1".into()),
+                ..Default::default()
+            },
+            allocation: Some(crate::crd::AllocationStatus {
+                function_memory_mib: Some(512),
+                notes: vec!["function: no Duration metrics in the window".into()],
+                ..Default::default()
+            }),
             ..Default::default()
         };
-        let patch = merge_patch(&status);
+        let next = BlogDeploymentStatus {
+            resources: crate::crd::ResourceIds { table_arn: Some("arn:t".into()), ..Default::default() },
+            allocation: Some(crate::crd::AllocationStatus { container_tasks: Some(2), ..Default::default() }),
+            ..Default::default()
+        };
+        let patch = merge_patch(&previous, &next);
         assert_eq!(patch["functionUrl"], serde_json::Value::Null);
         assert_eq!(patch["resources"]["tableArn"], "arn:t");
         assert!(patch["resources"].get("apiId").is_some_and(serde_json::Value::is_null));
-        // Every clearable resource key is a real field of ResourceIds.
-        let full = serde_json::to_value(crate::crd::ResourceIds {
-            table_arn: Some(String::new()),
-            function_arn: Some(String::new()),
-            api_id: Some(String::new()),
-            cluster_arn: Some(String::new()),
-            service_arn: Some(String::new()),
-            task_definition_arn: Some(String::new()),
-            load_balancer_arn: Some(String::new()),
-            target_group_arn: Some(String::new()),
-        })
-        .expect("serializes");
-        let mut keys: Vec<&str> = full.as_object().expect("object").keys().map(String::as_str).collect();
-        keys.sort_unstable();
-        let mut clearable = CLEARABLE_RESOURCES.to_vec();
-        clearable.sort_unstable();
-        assert_eq!(keys, clearable);
+        assert!(patch["allocation"].get("functionMemoryMiB").is_some_and(serde_json::Value::is_null));
+        assert!(patch["allocation"].get("notes").is_some_and(serde_json::Value::is_null));
+        assert_eq!(patch["allocation"]["containerTasks"], 2);
+        // Applied to the stored status, the patch gives exactly `next`.
+        let mut stored = serde_json::to_value(&previous).expect("json");
+        json_patch_merge(&mut stored, &patch);
+        assert_eq!(stored, serde_json::to_value(&next).expect("json"));
+    }
+
+    /// RFC 7386, as the API server applies a merge patch.
+    fn json_patch_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+        let serde_json::Value::Object(fields) = patch else {
+            *target = patch.clone();
+            return;
+        };
+        if !target.is_object() {
+            *target = serde_json::json!({});
+        }
+        let object = target.as_object_mut().expect("object");
+        for (key, value) in fields {
+            if value.is_null() {
+                object.remove(key);
+            } else {
+                json_patch_merge(object.entry(key.clone()).or_insert(serde_json::Value::Null), value);
+            }
+        }
     }
 
     #[test]

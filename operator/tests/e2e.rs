@@ -933,6 +933,8 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     assert_eq!(allocation.function_p95_ms, Some(60.0), "moto has no percentiles: the maximum stands in");
     assert_eq!((allocation.function_errors, allocation.function_throttles), (Some(0), Some(0)));
     assert_eq!(allocation.container_p95_ms, Some(50.0));
+    // The notes of the first reconciles (no metrics yet) are gone from the status, not merged in.
+    assert!(allocation.notes.is_empty(), "{:?}", allocation.notes);
     assert_eq!(
         (allocation.container_cpu, allocation.container_memory_mib, allocation.container_tasks),
         (Some(512), Some(2048), Some(1))
