@@ -357,3 +357,24 @@ pub async fn cleanup(clients: &AwsClients, owner: &Owner, deletion_policy: Delet
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::lambda::Provisioned;
+
+    #[test]
+    fn the_function_is_ready_once_provisioned_concurrency_is() {
+        let state = |p: Provisioned| function_state("https://api", "7", &p);
+        let off = state(Provisioned::Off);
+        assert!(off.ready);
+        assert_eq!(off.message, "serving at https://api (alias live = version 7)");
+        assert!(state(Provisioned::Ready(5)).ready);
+        let allocating = state(Provisioned::Allocating(5));
+        assert_eq!((allocating.ready, allocating.reason.as_str()), (false, "Progressing"));
+        assert!(allocating.message.ends_with("allocating 5 provisioned environments"));
+        let failed = state(Provisioned::Failed("account limit".into()));
+        assert_eq!((failed.ready, failed.reason.as_str()), (false, "ProvisionedConcurrencyFailed"));
+        assert!(failed.message.ends_with("provisioned concurrency: account limit"));
+    }
+}
