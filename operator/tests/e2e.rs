@@ -964,7 +964,10 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     loop {
         let config =
             aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
-        if config.memory_size() == Some(384) {
+        let live =
+            aws.lambda.get_function_configuration().function_name(&names.function).qualifier("live").send().await;
+        // Applied means served: the alias moved to a version with the new memory too.
+        if config.memory_size() == Some(384) && live.is_ok_and(|l| l.memory_size() == Some(384)) {
             break;
         }
         assert!(Instant::now() < deadline, "function memory not applied: {:?}", config.memory_size());
