@@ -124,7 +124,8 @@ async fn apply_function(
     let log_group_arn = desired::log_group_arn(&desired.region, account, &function.log_group);
     let trust = desired::trust_policy("lambda.amazonaws.com");
     let policy = desired::function_policy(table_arn, &log_group_arn);
-    let role = cloud::iam::DesiredRole { name: &function.role_name, trust: &trust, policy: &policy };
+    let boundary = desired.role_permissions_boundary.as_deref();
+    let role = cloud::iam::DesiredRole { name: &function.role_name, trust: &trust, policy: &policy, boundary };
     let role_arn = cloud::iam::ensure_role(clients, owner, &role, &desired.tags).await?;
 
     let observed = cloud::lambda::ensure_function(clients, owner, function, &role_arn, &desired.tags).await?;
@@ -216,9 +217,10 @@ async fn apply_container(
     let trust = desired::trust_policy("ecs-tasks.amazonaws.com");
     let execution_policy = desired::execution_policy(&log_group_arn, &container.image);
     let task_policy = desired::task_policy(table_arn);
+    let boundary = desired.role_permissions_boundary.as_deref();
     let execution_role =
-        cloud::iam::DesiredRole { name: &names.execution_role, trust: &trust, policy: &execution_policy };
-    let task_role = cloud::iam::DesiredRole { name: &names.task_role, trust: &trust, policy: &task_policy };
+        cloud::iam::DesiredRole { name: &names.execution_role, trust: &trust, policy: &execution_policy, boundary };
+    let task_role = cloud::iam::DesiredRole { name: &names.task_role, trust: &trust, policy: &task_policy, boundary };
     let execution_role_arn = cloud::iam::ensure_role(clients, owner, &execution_role, tags).await?;
     let task_role_arn = cloud::iam::ensure_role(clients, owner, &task_role, tags).await?;
 

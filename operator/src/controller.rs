@@ -39,6 +39,8 @@ pub struct Settings {
     pub container_readiness: apply::ContainerReadiness,
     /// Unit prices for the cost estimates.
     pub prices: crate::allocation::pricing::PriceTable,
+    /// The permissions boundary of every role the operator creates.
+    pub role_permissions_boundary: Option<String>,
 }
 
 /// Shared by every reconcile.
@@ -127,6 +129,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     }
 
     let mut desired = desired::desired(&owner, &bd.spec, &ctx.settings.default_region);
+    desired.role_permissions_boundary.clone_from(&ctx.settings.role_permissions_boundary);
     let clients = ctx.cloud.clients(&desired.region);
     let allocation = allocate_one(bd, ctx, &clients, &desired, &previous).await;
     if let Some(decided) = allocation.as_ref().filter(|_| bd.spec.allocation.mode == AllocationMode::Auto) {

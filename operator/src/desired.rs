@@ -182,6 +182,8 @@ pub struct Desired {
     pub table: DesiredTable,
     pub function: Option<DesiredFunction>,
     pub container: Option<DesiredContainer>,
+    /// The permissions boundary of the roles (an operator setting, not the spec's).
+    pub role_permissions_boundary: Option<String>,
 }
 
 /// The desired state of a validated spec.
@@ -234,6 +236,7 @@ pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -
         table,
         function,
         container,
+        role_permissions_boundary: None,
     }
 }
 

@@ -38,6 +38,10 @@ struct Args {
     /// from a ConfigMap: {"fargateVcpuHour": 0.04656, ...}.
     #[arg(long, env = "BLOG_OPERATOR_PRICES")]
     prices: Option<std::path::PathBuf>,
+    /// An IAM policy ARN set as the permissions boundary of every role the operator creates, so
+    /// that no role it makes can hold more than the boundary allows, whatever its inline policy.
+    #[arg(long, env = "BLOG_OPERATOR_ROLE_PERMISSIONS_BOUNDARY", value_parser = policy_arn)]
+    role_permissions_boundary: Option<String>,
     /// Watch only this namespace (all namespaces when unset).
     #[arg(long, env = "BLOG_OPERATOR_NAMESPACE")]
     namespace: Option<String>,
@@ -56,6 +60,23 @@ struct Args {
     /// `json` or `text`.
     #[arg(long, env = "BLOG_OPERATOR_LOG_FORMAT", default_value = "json")]
     log_format: String,
+}
+
+/// `arn:<partition>:iam::<account>:policy/<path/name>`.
+fn policy_arn(value: &str) -> Result<String, String> {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    let well_formed = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && (parts[4].len() == 12 && parts[4].bytes().all(|b| b.is_ascii_digit()) || parts[4] == "aws")
+        && parts[5].strip_prefix("policy/").is_some_and(|name| !name.is_empty());
+    if well_formed {
+        Ok(value.to_owned())
+    } else {
+        Err("not an IAM policy ARN (arn:aws:iam::123456789012:policy/name)".into())
+    }
 }
 
 fn hostname() -> String {
@@ -92,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}: not a price table: {e}", path.display()))?,
             None => blog_operator::allocation::pricing::PriceTable::default(),
         },
+        role_permissions_boundary: args.role_permissions_boundary,
     };
     tracing::info!(?settings, concurrency = args.concurrency, "starting");
     let ctx = Arc::new(Context {
@@ -131,4 +153,30 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::policy_arn;
+
+    #[test]
+    fn permissions_boundaries_are_policy_arns() {
+        for ok in [
+            "arn:aws:iam::123456789012:policy/blog-boundary",
+            "arn:aws:iam::123456789012:policy/teams/blog/boundary",
+            "arn:aws-us-gov:iam::123456789012:policy/b",
+            "arn:aws:iam::aws:policy/PowerUserAccess",
+        ] {
+            assert_eq!(policy_arn(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "blog-boundary",
+            "arn:aws:iam::123456789012:role/blog",
+            "arn:aws:iam::12345:policy/b",
+            "arn:aws:iam::123456789012:policy/",
+            "arn:aws:s3:::bucket",
+        ] {
+            assert!(policy_arn(bad).is_err(), "{bad}");
+        }
+    }
 }

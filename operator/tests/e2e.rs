@@ -1162,3 +1162,43 @@ async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
     wait_gone(&api, "scale").await;
     operator.kill().await;
 }
+
+#[tokio::test]
+async fn roles_carry_the_permissions_boundary_the_operator_is_given() {
+    let (stack, _client, ns, api) = setup("bound").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let document =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]});
+    let policy = aws
+        .iam
+        .create_policy()
+        .policy_name(blog_tests::unique_name("boundary"))
+        .policy_document(document.to_string())
+        .send()
+        .await
+        .expect("boundary policy");
+    let boundary = policy.policy().and_then(|p| p.arn()).expect("policy ARN").to_owned();
+    let operator =
+        Operator::start_with(stack, &ns.name, 2, &["--role-permissions-boundary", &boundary], &stack.kubeconfig).await;
+    api.create(&PostParams::default(), &blog("bound", json!({"image": "b:1", "function": {}}))).await.expect("create");
+    let bd = wait_for(&api, "bound", "Ready", ready).await;
+    let names = names_of(&bd);
+    let role_boundary = || async {
+        let role = aws.iam.get_role().role_name(&names.function_role).send().await.expect("role");
+        role.role().and_then(|r| r.permissions_boundary()).and_then(|b| b.permissions_boundary_arn()).map(str::to_owned)
+    };
+    assert_eq!(role_boundary().await.as_deref(), Some(boundary.as_str()));
+
+    // Restarted without a boundary, the operator removes it from the roles it made.
+    operator.kill().await;
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while role_boundary().await.is_some() {
+        assert!(Instant::now() < deadline, "the boundary stayed on {}", names.function_role);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    api.delete("bound", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "bound").await;
+    operator.kill().await;
+}

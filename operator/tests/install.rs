@@ -54,7 +54,10 @@ fn helm_lint_passes_and_install_yaml_is_the_rendered_chart() {
         "serviceAccount.roleArn=arn:aws:iam::123456789012:role/blog-operator",
         "--set",
         "replicas=2",
+        "--set",
+        "rolePermissionsBoundary=arn:aws:iam::123456789012:policy/blog-boundary",
     ]));
+    assert!(custom.contains("--role-permissions-boundary=arn:aws:iam::123456789012:policy/blog-boundary"));
     assert!(custom.contains("kind: ServiceMonitor"));
     assert!(custom.contains("eks.amazonaws.com/role-arn: \"arn:aws:iam::123456789012:role/blog-operator\""));
     assert!(custom.contains("replicas: 2"));

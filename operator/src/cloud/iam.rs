@@ -17,6 +17,32 @@ pub struct DesiredRole<'a> {
     pub name: &'a str,
     pub trust: &'a Value,
     pub policy: &'a Value,
+    /// The permissions boundary (a policy ARN), or none.
+    pub boundary: Option<&'a str>,
+}
+
+/// Sets the role's permissions boundary, or removes it when none is wanted.
+async fn ensure_boundary(clients: &AwsClients, role: &str, boundary: Option<&str>) -> CloudResult<()> {
+    match boundary {
+        Some(arn) => clients
+            .iam
+            .put_role_permissions_boundary()
+            .role_name(role)
+            .permissions_boundary(arn)
+            .send()
+            .await
+            .map(drop)
+            .map_err(map_sdk(SERVICE, "PutRolePermissionsBoundary")),
+        None => gone_is_done(
+            clients
+                .iam
+                .delete_role_permissions_boundary()
+                .role_name(role)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "DeleteRolePermissionsBoundary")),
+        ),
+    }
 }
 
 /// IAM returns policy documents URL-encoded; compare them as JSON values.
@@ -61,6 +87,10 @@ pub async fn ensure_role(
                     .await
                     .map_err(map_sdk(SERVICE, "UpdateAssumeRolePolicy"))?;
             }
+            let found_boundary = found.permissions_boundary().and_then(|b| b.permissions_boundary_arn());
+            if found_boundary != role.boundary {
+                ensure_boundary(clients, role.name, role.boundary).await?;
+            }
             found.arn
         }
         Err(err) if err.is_not_found() => {
@@ -71,6 +101,7 @@ pub async fn ensure_role(
                 .role_name(role.name)
                 .assume_role_policy_document(role.trust.to_string())
                 .description(format!("blog-operator: {}", owner.key()))
+                .set_permissions_boundary(role.boundary.map(str::to_owned))
                 .set_tags(Some(tags))
                 .send()
                 .await
