@@ -22,11 +22,9 @@ fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 async fn describe(clients: &AwsClients, name: &str) -> CloudResult<Option<aws_sdk_dynamodb::types::TableDescription>> {
-    match clients.dynamodb.describe_table().table_name(name).send().await.map_err(map_sdk(SERVICE, "DescribeTable")) {
-        Ok(out) => Ok(out.table),
-        Err(err) if err.is_not_found() => Ok(None),
-        Err(err) => Err(err),
-    }
+    let out =
+        clients.dynamodb.describe_table().table_name(name).send().await.map_err(map_sdk(SERVICE, "DescribeTable"));
+    Ok(super::found(out)?.and_then(|out| out.table))
 }
 
 async fn owner_tags(clients: &AwsClients, arn: &str) -> CloudResult<BTreeMap<String, String>> {

@@ -181,7 +181,7 @@ pub async fn find_service(
     cluster: &str,
     name: &str,
 ) -> CloudResult<Option<ServiceObserved>> {
-    let found = match clients
+    let found = clients
         .ecs
         .describe_services()
         .cluster(cluster)
@@ -189,12 +189,8 @@ pub async fn find_service(
         .include(ServiceField::Tags)
         .send()
         .await
-        .map_err(map_sdk(SERVICE, "DescribeServices"))
-    {
-        Ok(found) => found,
-        Err(err) if err.is_not_found() => return Ok(None),
-        Err(err) => return Err(err),
-    };
+        .map_err(map_sdk(SERVICE, "DescribeServices"));
+    let Some(found) = super::found(found)? else { return Ok(None) };
     let Some(service) = found.services().iter().find(|s| s.status() != Some("INACTIVE")) else { return Ok(None) };
     if !owner.owns(&tag_map(service.tags())) {
         return Err(not_owned("service", name));

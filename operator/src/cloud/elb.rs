@@ -52,18 +52,9 @@ async fn owns_arn(clients: &AwsClients, owner: &Owner, arn: &str) -> CloudResult
 
 /// The target groups of this name (none is not an error).
 async fn find_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec<TargetGroup>> {
-    match clients
-        .elb
-        .describe_target_groups()
-        .names(name)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeTargetGroups"))
-    {
-        Ok(found) => Ok(found.target_groups.unwrap_or_default()),
-        Err(err) if err.is_not_found() => Ok(Vec::new()),
-        Err(err) => Err(err),
-    }
+    let found =
+        clients.elb.describe_target_groups().names(name).send().await.map_err(map_sdk(SERVICE, "DescribeTargetGroups"));
+    Ok(super::found(found)?.and_then(|found| found.target_groups).unwrap_or_default())
 }
 
 /// A load balancer as found or made.
@@ -81,18 +72,14 @@ async fn owned_load_balancers(
     owner: &Owner,
     name: &str,
 ) -> CloudResult<Vec<LoadBalancerObserved>> {
-    let found = match clients
+    let found = clients
         .elb
         .describe_load_balancers()
         .names(name)
         .send()
         .await
-        .map_err(map_sdk(SERVICE, "DescribeLoadBalancers"))
-    {
-        Ok(found) => found,
-        Err(err) if err.is_not_found() => return Ok(Vec::new()),
-        Err(err) => return Err(err),
-    };
+        .map_err(map_sdk(SERVICE, "DescribeLoadBalancers"));
+    let Some(found) = super::found(found)? else { return Ok(Vec::new()) };
     let mut balancers: Vec<_> = found.load_balancers().to_vec();
     balancers.sort_by(|a, b| a.created_time().cmp(&b.created_time()));
     let arns: Vec<String> = balancers.iter().filter_map(|b| b.load_balancer_arn().map(str::to_owned)).collect();

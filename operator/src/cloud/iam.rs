@@ -66,8 +66,9 @@ pub async fn ensure_role(
     role: &DesiredRole<'_>,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    let arn = match clients.iam.get_role().role_name(role.name).send().await.map_err(map_sdk(SERVICE, "GetRole")) {
-        Ok(found) => {
+    let found = clients.iam.get_role().role_name(role.name).send().await.map_err(map_sdk(SERVICE, "GetRole"));
+    let arn = match super::found(found)? {
+        Some(found) => {
             let found = found.role.ok_or_else(|| CloudError::local(SERVICE, "GetRole", ErrorKind::Other, "no role"))?;
             if !owner.owns(&role_tags(clients, role.name).await?) {
                 return Err(CloudError::local(
@@ -93,7 +94,7 @@ pub async fn ensure_role(
             }
             found.arn
         }
-        Err(err) if err.is_not_found() => {
+        None => {
             let tags = tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
             let created = clients
                 .iam
@@ -109,7 +110,6 @@ pub async fn ensure_role(
                 .map_err(lost_create_race)?;
             created.role.map(|r| r.arn).unwrap_or_default()
         }
-        Err(err) => return Err(err),
     };
     let current = clients
         .iam
@@ -139,11 +139,7 @@ pub async fn ensure_role(
 /// # Errors
 /// The AWS failure.
 pub async fn delete_role(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
-    let tags = match role_tags(clients, name).await {
-        Ok(tags) => tags,
-        Err(err) if err.is_not_found() => return Ok(()),
-        Err(err) => return Err(err),
-    };
+    let Some(tags) = super::found(role_tags(clients, name).await)? else { return Ok(()) };
     if !owner.owns(&tags) {
         tracing::warn!(role = name, "not deleting an IAM role this BlogDeployment does not own");
         return Ok(());

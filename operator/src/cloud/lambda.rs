@@ -84,15 +84,9 @@ pub async fn ensure_function(
     role_arn: &str,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<FunctionObserved> {
-    let found = match clients.lambda.get_function().function_name(&function.name).send().await {
-        Ok(found) => found,
-        Err(err) => {
-            let err = map_sdk(SERVICE, "GetFunction")(err);
-            if !err.is_not_found() {
-                return Err(err);
-            }
-            return create_function(clients, function, role_arn, tags).await;
-        }
+    let found = clients.lambda.get_function().function_name(&function.name).send().await;
+    let Some(found) = super::found(found.map_err(map_sdk(SERVICE, "GetFunction")))? else {
+        return create_function(clients, function, role_arn, tags).await;
     };
     let found_tags: BTreeMap<String, String> = found.tags().cloned().unwrap_or_default().into_iter().collect();
     if !owner.owns(&found_tags) {
@@ -300,12 +294,8 @@ pub async fn ensure_invoke_permission(clients: &AwsClients, function: &str, sour
 /// # Errors
 /// The AWS failure.
 pub async fn delete_function(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
-    let found =
-        match clients.lambda.get_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "GetFunction")) {
-            Ok(found) => found,
-            Err(err) if err.is_not_found() => return Ok(()),
-            Err(err) => return Err(err),
-        };
+    let found = clients.lambda.get_function().function_name(name).send().await.map_err(map_sdk(SERVICE, "GetFunction"));
+    let Some(found) = super::found(found)? else { return Ok(()) };
     let tags: BTreeMap<String, String> = found.tags().cloned().unwrap_or_default().into_iter().collect();
     if !owner.owns(&tags) {
         tracing::warn!(function = name, "not deleting a Lambda function this BlogDeployment does not own");
