@@ -217,9 +217,9 @@ pub async fn ensure_reserved_concurrency(clients: &AwsClients, function: &str, w
         .await
         .map_err(map_sdk(SERVICE, "GetFunctionConcurrency"))?
         .reserved_concurrent_executions;
-    match (current, wanted) {
-        (now, want) if now == want => Ok(()),
-        (_, Some(want)) => clients
+    match concurrency_step(wanted, current) {
+        ConcurrencyStep::Keep => Ok(()),
+        ConcurrencyStep::Put(want) => clients
             .lambda
             .put_function_concurrency()
             .function_name(function)
@@ -228,7 +228,7 @@ pub async fn ensure_reserved_concurrency(clients: &AwsClients, function: &str, w
             .await
             .map(drop)
             .map_err(map_sdk(SERVICE, "PutFunctionConcurrency")),
-        (Some(_), None) => gone_is_done(
+        ConcurrencyStep::Delete => gone_is_done(
             clients
                 .lambda
                 .delete_function_concurrency()
@@ -237,7 +237,6 @@ pub async fn ensure_reserved_concurrency(clients: &AwsClients, function: &str, w
                 .await
                 .map_err(map_sdk(SERVICE, "DeleteFunctionConcurrency")),
         ),
-        (None, None) => Ok(()),
     }
 }
 
@@ -407,22 +406,22 @@ pub enum Provisioned {
     Failed(String),
 }
 
-/// What to do about provisioned concurrency, from what is wanted and what is configured.
+/// What to do about a concurrency setting (reserved or provisioned), from what is wanted and what
+/// is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProvisionedStep {
+pub enum ConcurrencyStep {
     Keep,
     Put(i32),
     Delete,
 }
 
-/// Pure: put when the requested amount differs, delete when none is wanted.
+/// Pure: put when the amount differs, delete when none is wanted.
 #[must_use]
-pub fn provisioned_step(wanted: Option<i32>, requested: Option<i32>) -> ProvisionedStep {
-    match (wanted, requested) {
-        (want, now) if want == now => ProvisionedStep::Keep,
-        (Some(want), _) => ProvisionedStep::Put(want),
-        (None, Some(_)) => ProvisionedStep::Delete,
-        (None, None) => ProvisionedStep::Keep,
+pub fn concurrency_step(wanted: Option<i32>, configured: Option<i32>) -> ConcurrencyStep {
+    match (wanted, configured) {
+        (want, now) if want == now => ConcurrencyStep::Keep,
+        (Some(want), _) => ConcurrencyStep::Put(want),
+        (None, _) => ConcurrencyStep::Delete,
     }
 }
 
@@ -460,12 +459,12 @@ pub async fn ensure_provisioned_concurrency(
             .map_err(map_sdk(SERVICE, "GetProvisionedConcurrencyConfig")),
     )?;
     let requested = found.as_ref().and_then(|c| c.requested_provisioned_concurrent_executions());
-    match provisioned_step(wanted, requested) {
-        ProvisionedStep::Keep => Ok(match (found, wanted) {
+    match concurrency_step(wanted, requested) {
+        ConcurrencyStep::Keep => Ok(match (found, wanted) {
             (Some(config), Some(want)) => provisioned_state(want, config.status(), config.status_reason()),
             _ => Provisioned::Off,
         }),
-        ProvisionedStep::Put(want) => {
+        ConcurrencyStep::Put(want) => {
             let out = clients
                 .lambda
                 .put_provisioned_concurrency_config()
@@ -477,7 +476,7 @@ pub async fn ensure_provisioned_concurrency(
                 .map_err(map_sdk(SERVICE, "PutProvisionedConcurrencyConfig"))?;
             Ok(provisioned_state(want, out.status(), out.status_reason()))
         }
-        ProvisionedStep::Delete => {
+        ConcurrencyStep::Delete => {
             gone_is_done(
                 clients
                     .lambda
@@ -505,12 +504,12 @@ mod tests {
     }
 
     #[test]
-    fn provisioned_concurrency_changes_only_when_it_differs() {
-        assert_eq!(provisioned_step(None, None), ProvisionedStep::Keep);
-        assert_eq!(provisioned_step(Some(5), Some(5)), ProvisionedStep::Keep);
-        assert_eq!(provisioned_step(Some(5), None), ProvisionedStep::Put(5));
-        assert_eq!(provisioned_step(Some(5), Some(2)), ProvisionedStep::Put(5));
-        assert_eq!(provisioned_step(None, Some(2)), ProvisionedStep::Delete);
+    fn concurrency_changes_only_when_it_differs() {
+        assert_eq!(concurrency_step(None, None), ConcurrencyStep::Keep);
+        assert_eq!(concurrency_step(Some(5), Some(5)), ConcurrencyStep::Keep);
+        assert_eq!(concurrency_step(Some(5), None), ConcurrencyStep::Put(5));
+        assert_eq!(concurrency_step(Some(5), Some(2)), ConcurrencyStep::Put(5));
+        assert_eq!(concurrency_step(None, Some(2)), ConcurrencyStep::Delete);
     }
 
     #[test]
