@@ -130,6 +130,58 @@ fn same_steps(found: &StepScalingPolicyConfiguration, policy: &StepScaling, plan
         && found_steps == plan.steps
 }
 
+/// A policy a builder refused to build: a bug here, not something AWS said.
+fn build_failed(e: aws_sdk_applicationautoscaling::error::BuildError) -> CloudError {
+    CloudError::local(SERVICE, "PutScalingPolicy", ErrorKind::Other, e.to_string())
+}
+
+/// Puts the target-tracking policies that differ from the spec.
+async fn ensure_tracking_policies(
+    clients: &AwsClients,
+    id: &str,
+    existing: &[ScalingPolicy],
+    wanted: &[Tracking],
+) -> CloudResult<()> {
+    for policy in wanted {
+        let same = existing.iter().any(|p| {
+            p.policy_name() == policy.name
+                && p.target_tracking_scaling_policy_configuration().is_some_and(|c| {
+                    (c.target_value() - policy.target).abs() < f64::EPSILON
+                        && c.predefined_metric_specification().map(|m| m.predefined_metric_type())
+                            == Some(&policy.metric)
+                })
+        });
+        if same {
+            continue;
+        }
+        let metric = PredefinedMetricSpecification::builder()
+            .predefined_metric_type(policy.metric.clone())
+            .set_resource_label(policy.label.clone())
+            .build()
+            .map_err(build_failed)?;
+        let config = TargetTrackingScalingPolicyConfiguration::builder()
+            .target_value(policy.target)
+            .predefined_metric_specification(metric)
+            .scale_in_cooldown(120)
+            .scale_out_cooldown(60)
+            .build()
+            .map_err(build_failed)?;
+        clients
+            .autoscaling
+            .put_scaling_policy()
+            .policy_name(policy.name)
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .policy_type(PolicyType::TargetTrackingScaling)
+            .target_tracking_scaling_policy_configuration(config)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "PutScalingPolicy"))?;
+    }
+    Ok(())
+}
+
 /// Puts the step policies that differ from the spec and returns each one's ARN, for its alarm.
 async fn ensure_step_policies(
     clients: &AwsClients,
@@ -147,9 +199,6 @@ async fn ensure_step_policies(
             placed.push((plan, found.policy_arn().to_owned()));
             continue;
         }
-        let invalid = |e: aws_sdk_applicationautoscaling::error::BuildError| {
-            CloudError::local(SERVICE, "PutScalingPolicy", ErrorKind::Other, e.to_string())
-        };
         let mut config = StepScalingPolicyConfiguration::builder()
             .adjustment_type(AdjustmentType::ChangeInCapacity)
             .cooldown(policy.cooldown_seconds)
@@ -161,7 +210,7 @@ async fn ensure_step_policies(
                     .set_metric_interval_upper_bound(*upper)
                     .scaling_adjustment(*change)
                     .build()
-                    .map_err(invalid)?,
+                    .map_err(build_failed)?,
             );
         }
         let out = clients
@@ -278,45 +327,7 @@ pub async fn ensure_scaling(
 
     let existing = scaling_policies(clients, &id).await?;
     let wanted = wanted(spec, request_label);
-    for policy in &wanted {
-        let same = existing.iter().any(|p| {
-            p.policy_name() == policy.name
-                && p.target_tracking_scaling_policy_configuration().is_some_and(|c| {
-                    (c.target_value() - policy.target).abs() < f64::EPSILON
-                        && c.predefined_metric_specification().map(|m| m.predefined_metric_type())
-                            == Some(&policy.metric)
-                })
-        });
-        if same {
-            continue;
-        }
-        let metric = PredefinedMetricSpecification::builder()
-            .predefined_metric_type(policy.metric.clone())
-            .set_resource_label(policy.label.clone())
-            .build()
-            .map_err(|e| {
-                super::CloudError::local(SERVICE, "PutScalingPolicy", super::ErrorKind::Other, e.to_string())
-            })?;
-        let config = TargetTrackingScalingPolicyConfiguration::builder()
-            .target_value(policy.target)
-            .predefined_metric_specification(metric)
-            .scale_in_cooldown(120)
-            .scale_out_cooldown(60)
-            .build()
-            .map_err(|e| {
-                super::CloudError::local(SERVICE, "PutScalingPolicy", super::ErrorKind::Other, e.to_string())
-            })?;
-        aas.put_scaling_policy()
-            .policy_name(policy.name)
-            .service_namespace(ServiceNamespace::Ecs)
-            .resource_id(&id)
-            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-            .policy_type(PolicyType::TargetTrackingScaling)
-            .target_tracking_scaling_policy_configuration(config)
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "PutScalingPolicy"))?;
-    }
+    ensure_tracking_policies(clients, &id, &existing, &wanted).await?;
     let steps = ensure_step_policies(clients, &id, &existing, &spec.step_scaling).await?;
     let alarms: Vec<Alarm> = spec
         .step_scaling
