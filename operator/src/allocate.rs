@@ -66,8 +66,7 @@ pub async fn observe(
         observed.cpu_percent = cloudwatch::summary(clients, "AWS/ECS", "CPUUtilization", &service, window).await?;
         observed.memory_percent =
             cloudwatch::summary(clients, "AWS/ECS", "MemoryUtilization", &service, window).await?;
-        // The ALB's metric dimension is the tail of its ARN: app/<name>/<id>.
-        if let Some(dimension) = load_balancer_arn.and_then(|arn| arn.split_once("loadbalancer/")).map(|(_, d)| d) {
+        if let Some(dimension) = load_balancer_arn.and_then(crate::cloud::elb::metric_dimension) {
             let balancer = [("LoadBalancer", dimension)];
             observed.alb_requests =
                 cloudwatch::summary(clients, "AWS/ApplicationELB", "RequestCount", &balancer, window).await?;

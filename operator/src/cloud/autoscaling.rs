@@ -36,8 +36,8 @@ struct Tracking {
 /// The `ALBRequestCountPerTarget` resource label from the load balancer and target group ARNs.
 #[must_use]
 pub fn request_label(load_balancer_arn: &str, target_group_arn: &str) -> Option<String> {
-    let lb = load_balancer_arn.split_once("loadbalancer/")?.1;
-    let tg = target_group_arn.split_once(':').and_then(|_| target_group_arn.rsplit_once(':'))?.1;
+    let lb = super::elb::metric_dimension(load_balancer_arn)?;
+    let tg = target_group_arn.rsplit_once(':')?.1;
     Some(format!("{lb}/{tg}"))
 }
 

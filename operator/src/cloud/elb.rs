@@ -15,6 +15,13 @@ use crate::desired::{LISTENER_PORT, Owner};
 
 const SERVICE: &str = "elasticloadbalancing";
 
+/// The load balancer's CloudWatch dimension (and the first half of a request-count label): the tail
+/// of its ARN, `app/<name>/<id>`.
+#[must_use]
+pub fn metric_dimension(load_balancer_arn: &str) -> Option<&str> {
+    load_balancer_arn.split_once("loadbalancer/").map(|(_, tail)| tail)
+}
+
 fn tags(tag_set: &BTreeMap<String, String>) -> Vec<Tag> {
     tag_set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
