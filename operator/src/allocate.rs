@@ -159,15 +159,17 @@ pub fn decide(
     let mut changed = false;
     // Why a size is not what the metrics alone would give, for status.allocation.notes.
     let mut notes = Vec::new();
-    let held = |what: &str, since_last: Option<u64>| match since_last {
-        Some(s) if s < cooldown => {
-            let until = previous
-                .and_then(|p| p.last_change_time.as_ref())
-                .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.0.as_second() + cooldown as i64).ok())
-                .map_or_else(String::new, |t| format!(" until {t}"));
-            format!("{what}: the cooldown holds changes{until}")
+    // Only called when `settle` kept the current size: the cooldown, or too small a saving.
+    let held = |what: &str| {
+        if recommend::cooled(since_last, cooldown) {
+            let percent = recommend::MIN_SAVING * 100.0;
+            return format!("{what}: a shrink that saves under {percent:.0} % is not worth a deployment");
         }
-        _ => format!("{what}: a shrink that saves under 10 % is not worth a deployment"),
+        let until = previous
+            .and_then(|p| p.last_change_time.as_ref())
+            .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.0.as_second() + cooldown as i64).ok())
+            .map_or_else(String::new, |t| format!(" until {t}"));
+        format!("{what}: the cooldown holds changes{until}")
     };
 
     let p95 = observed.duration_ms.map(|d| d.p95.unwrap_or(d.maximum));
@@ -197,7 +199,7 @@ pub fn decide(
             let saving = 1.0 - f64::from(proposed) / f64::from(current);
             let settled = recommend::settle(current, proposed, proposed > current, saving, since_last, cooldown);
             if settled != proposed {
-                notes.push(held(&format!("function: {proposed} MiB recommended, {current} MiB kept"), since_last));
+                notes.push(held(&format!("function: {proposed} MiB recommended, {current} MiB kept")));
             }
             changed |= settled != current;
             settled
@@ -236,7 +238,7 @@ pub fn decide(
             let settled = recommend::settle(current, proposed, grows, saving, since_last, cooldown);
             if settled != proposed {
                 let what = format!("container: {} recommended, {} kept", describe(&proposed), describe(&current));
-                notes.push(held(&what, since_last));
+                notes.push(held(&what));
             }
             changed |= settled != current;
             settled

@@ -129,6 +129,15 @@ pub fn container_size(
     best.map_or(biggest, |(_, size)| size)
 }
 
+/// The least saving a shrink must bring to be worth a deployment.
+pub const MIN_SAVING: f64 = 0.10;
+
+/// Whether the cooldown since the last applied change is over (or nothing was ever changed).
+#[must_use]
+pub fn cooled(seconds_since_last_change: Option<u64>, cooldown_seconds: u64) -> bool {
+    seconds_since_last_change.is_none_or(|s| s >= cooldown_seconds)
+}
+
 /// Hysteresis: keep `current` unless `proposed` is needed (it adds capacity the current size
 /// lacks) or saves enough to be worth a change, and never change twice within the cooldown.
 #[must_use]
@@ -143,10 +152,13 @@ pub fn settle<T: PartialEq + Copy>(
     if proposed == current {
         return current;
     }
-    let cooled = seconds_since_last_change.is_none_or(|s| s >= cooldown_seconds);
     // Growing is never delayed by hysteresis (a missed target hurts users), only by the cooldown;
-    // shrinking must save at least 10 % to be worth a deployment.
-    if cooled && (grows || saving_fraction >= 0.10) { proposed } else { current }
+    // shrinking must save at least MIN_SAVING to be worth a deployment.
+    if cooled(seconds_since_last_change, cooldown_seconds) && (grows || saving_fraction >= MIN_SAVING) {
+        proposed
+    } else {
+        current
+    }
 }
 
 #[cfg(test)]
