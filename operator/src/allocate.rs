@@ -210,11 +210,7 @@ pub fn decide(
     let container = running.container.map(|current| match (observed.cpu_percent, observed.memory_percent) {
         (Some(cpu), memory) => {
             let load = ContainerLoad { cpu_percent: cpu.average, memory_percent: memory.map_or(0.0, |m| m.average) };
-            let hourly = |s: &ContainerSize| {
-                f64::from(s.tasks)
-                    * (f64::from(s.cpu) / 1024.0 * prices.fargate_vcpu_hour
-                        + f64::from(s.memory_mib) / 1024.0 * prices.fargate_gb_hour)
-            };
+            let hourly = |s: &ContainerSize| pricing::fargate_hourly(prices, s);
             let mut proposed = recommend::container_size(current, load, &policy, prices);
             let describe = |s: &ContainerSize| format!("{} CPU / {} MiB × {}", s.cpu, s.memory_mib, s.tasks);
             // Tasks answering slower than the latency target are not made smaller or fewer.

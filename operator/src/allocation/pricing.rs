@@ -121,13 +121,18 @@ pub fn alb_lcus(traffic: &Traffic) -> f64 {
     by_connections.max(by_bytes)
 }
 
+/// The Fargate tasks alone, USD per hour: what sizes are compared by.
+#[must_use]
+pub fn fargate_hourly(prices: &PriceTable, size: &ContainerSize) -> f64 {
+    let vcpu = f64::from(size.cpu) / 1024.0;
+    let gb = f64::from(size.memory_mib) / 1024.0;
+    f64::from(size.tasks) * (vcpu * prices.fargate_vcpu_hour + gb * prices.fargate_gb_hour)
+}
+
 /// Fargate tasks + ALB, USD per month.
 #[must_use]
 pub fn container_monthly(prices: &PriceTable, size: ContainerSize, traffic: &Traffic) -> f64 {
-    let vcpu = f64::from(size.cpu) / 1024.0;
-    let gb = f64::from(size.memory_mib) / 1024.0;
-    let tasks = f64::from(size.tasks);
-    let compute = tasks * HOURS_PER_MONTH * (vcpu * prices.fargate_vcpu_hour + gb * prices.fargate_gb_hour);
+    let compute = HOURS_PER_MONTH * fargate_hourly(prices, &size);
     let balancer = HOURS_PER_MONTH * (prices.alb_hour + alb_lcus(traffic) * prices.alb_lcu_hour);
     compute + balancer
 }

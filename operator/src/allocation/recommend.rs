@@ -10,7 +10,7 @@
 //! - Fargate CPU demand is `utilization × capacity` and stays the same when capacity changes;
 //!   memory use per task stays the same whatever the task count.
 
-use super::pricing::{ContainerSize, PriceTable};
+use super::pricing::{ContainerSize, PriceTable, fargate_hourly};
 use crate::validate::fargate_memory_range;
 
 /// Lambda memory sizes the recommender chooses from (MiB).
@@ -102,11 +102,7 @@ pub fn container_size(
     let demand_memory = load.memory_percent / 100.0 * f64::from(current.memory_mib);
     let cpu_room = policy.cpu_percent / 100.0 / (1.0 + policy.headroom);
     let memory_room = policy.memory_percent / 100.0 / (1.0 + policy.headroom);
-    let hourly = |s: &ContainerSize| {
-        f64::from(s.tasks)
-            * (f64::from(s.cpu) / 1024.0 * prices.fargate_vcpu_hour
-                + f64::from(s.memory_mib) / 1024.0 * prices.fargate_gb_hour)
-    };
+    let hourly = |s: &ContainerSize| fargate_hourly(prices, s);
     let mut best: Option<(f64, ContainerSize)> = None;
     let mut biggest = current;
     for (cpu, memory) in fargate_sizes(policy) {
