@@ -89,12 +89,7 @@ fn owner_of(bd: &BlogDeployment) -> Result<Owner, Error> {
 /// The region a BlogDeployment's resources live in: the one its recorded ARNs name, else the spec's,
 /// else the default. Cleanup uses the ARN first, so a later spec edit never strands resources.
 fn region_of(bd: &BlogDeployment, default_region: &str) -> String {
-    let from_arn = bd
-        .status
-        .as_ref()
-        .and_then(|s| s.resources.table_arn.as_deref())
-        .and_then(|arn| arn.split(':').nth(3))
-        .filter(|r| !r.is_empty());
+    let from_arn = bd.status.as_ref().and_then(|s| s.resources.table_arn.as_deref()).and_then(desired::region_of_arn);
     from_arn.map(str::to_owned).or_else(|| bd.spec.region.clone()).unwrap_or_else(|| default_region.to_owned())
 }
 

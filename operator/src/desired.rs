@@ -331,6 +331,12 @@ pub fn account_of(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|a| !a.is_empty())
 }
 
+/// The region inside an ARN (`arn:partition:service:region:account:...`).
+#[must_use]
+pub fn region_of_arn(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3).filter(|r| !r.is_empty())
+}
+
 /// The `execute-api` source ARN that may invoke the function: any stage, method and route of one API.
 #[must_use]
 pub fn api_source_arn(region: &str, account: &str, api_id: &str) -> String {
