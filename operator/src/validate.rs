@@ -73,17 +73,11 @@ fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
                 container.desired_count, scaling.min_tasks, scaling.max_tasks
             ));
         }
-    }
-    if let Some(scaling) = &container.autoscaling {
         let mut seen = std::collections::BTreeSet::new();
         for action in &scaling.scheduled {
             let at = format!("spec.container.autoscaling.scheduled[{}]", action.name);
-            if !seen.insert(action.name.as_str()) {
-                problems.push(format!("{at}: the name is used twice"));
-            }
-            if !action.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                problems.push(format!("{at}: the name may hold only letters, digits, '-' and '_'"));
-            }
+            let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+            check_list_name(&at, &action.name, &mut seen, allowed, "letters, digits, '-' and '_'", problems);
             let well_formed = ["cron(", "rate(", "at("].iter().any(|p| action.schedule.starts_with(p))
                 && action.schedule.ends_with(')');
             if !well_formed {
@@ -115,16 +109,29 @@ fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
     }
 }
 
+/// A list entry's name: unique within its list and made of `allowed` bytes only.
+fn check_list_name<'a>(
+    at: &str,
+    name: &'a str,
+    seen: &mut std::collections::BTreeSet<&'a str>,
+    allowed: impl Fn(u8) -> bool,
+    allowed_text: &str,
+    problems: &mut Vec<String>,
+) {
+    if !seen.insert(name) {
+        problems.push(format!("{at}: the name is used twice"));
+    }
+    if !name.bytes().all(allowed) {
+        problems.push(format!("{at}: the name may hold only {allowed_text}"));
+    }
+}
+
 fn check_step_scaling(policies: &[StepScaling], problems: &mut Vec<String>) {
     let mut seen = std::collections::BTreeSet::new();
     for policy in policies {
         let at = format!("spec.container.autoscaling.stepScaling[{}]", policy.name);
-        if !seen.insert(policy.name.as_str()) {
-            problems.push(format!("{at}: the name is used twice"));
-        }
-        if !policy.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            problems.push(format!("{at}: the name may hold only lowercase letters, digits and '-'"));
-        }
+        let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+        check_list_name(&at, &policy.name, &mut seen, allowed, "lowercase letters, digits and '-'", problems);
         let mut thresholds = std::collections::BTreeSet::new();
         for step in &policy.steps {
             if !thresholds.insert(step.threshold) {
