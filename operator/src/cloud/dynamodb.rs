@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{BillingMode as SdkBillingMode, ProvisionedThroughput, TableStatus, Tag};
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, gone_is_done, lost_create_race, map_sdk};
 use crate::crd::BillingMode;
 use crate::desired::{DesiredTable, Owner};
 
@@ -39,12 +39,10 @@ async fn owner_tags(clients: &AwsClients, arn: &str) -> CloudResult<BTreeMap<Str
 }
 
 fn not_owned(name: &str) -> CloudError {
-    CloudError::local(
-        SERVICE,
-        "DescribeTable",
-        ErrorKind::Invalid,
-        format!("table {name} exists but is not tagged as this BlogDeployment's; rename or remove it"),
-    )
+    let mut err = CloudError::not_owned(SERVICE, "DescribeTable", format!("table {name}"));
+    // A table holds data: say plainly that the operator will not touch it.
+    err.message.push_str("; rename or remove it");
+    err
 }
 
 fn throughput(table: &DesiredTable) -> Option<ProvisionedThroughput> {

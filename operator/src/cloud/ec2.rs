@@ -213,12 +213,7 @@ impl Ec2 {
         let (id, current) = match self.find_group(region, vpc_id, name).await? {
             Some(found) if owner.owns(&found.tags) => (found.id, found.ingress),
             Some(_) => {
-                return Err(CloudError::local(
-                    SERVICE,
-                    "DescribeSecurityGroups",
-                    ErrorKind::Invalid,
-                    format!("security group {name} exists but is not tagged as this BlogDeployment's"),
-                ));
+                return Err(CloudError::not_owned(SERVICE, "DescribeSecurityGroups", format!("security group {name}")));
             }
             None => {
                 let mut params = vec![

@@ -23,12 +23,7 @@ fn tag_map(found: &[Tag]) -> BTreeMap<String, String> {
 }
 
 fn not_owned(kind: &str, name: &str) -> CloudError {
-    CloudError::local(
-        SERVICE,
-        "Describe",
-        ErrorKind::Invalid,
-        format!("ECS {kind} {name} exists but is not tagged as this BlogDeployment's"),
-    )
+    CloudError::not_owned(SERVICE, "Describe", format!("ECS {kind} {name}"))
 }
 
 /// The ACTIVE cluster of this name, with its tags.

@@ -93,12 +93,7 @@ async fn owned_load_balancers(
     let tags = tags_of(clients, &arns).await?;
     let foreign = arns.iter().any(|arn| tags.get(arn).is_none_or(|t| !owner.owns(t)));
     if foreign {
-        return Err(CloudError::local(
-            SERVICE,
-            "DescribeLoadBalancers",
-            ErrorKind::Invalid,
-            format!("a load balancer named {name} exists but is not tagged as this BlogDeployment's"),
-        ));
+        return Err(CloudError::not_owned(SERVICE, "DescribeLoadBalancers", format!("a load balancer named {name}")));
     }
     Ok(balancers
         .iter()
@@ -171,12 +166,7 @@ pub async fn ensure_target_group(
     if let Some(group) = find_target_groups(clients, name).await?.first() {
         let arn = group.target_group_arn().unwrap_or_default().to_owned();
         if !owns_arn(clients, owner, &arn).await? {
-            return Err(CloudError::local(
-                SERVICE,
-                "DescribeTargetGroups",
-                ErrorKind::Invalid,
-                format!("target group {name} exists but is not tagged as this BlogDeployment's"),
-            ));
+            return Err(CloudError::not_owned(SERVICE, "DescribeTargetGroups", format!("target group {name}")));
         }
         if group.health_check_path() != Some(health_check_path) {
             clients

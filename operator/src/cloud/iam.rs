@@ -71,12 +71,7 @@ pub async fn ensure_role(
         Some(found) => {
             let found = found.role.ok_or_else(|| CloudError::local(SERVICE, "GetRole", ErrorKind::Other, "no role"))?;
             if !owner.owns(&role_tags(clients, role.name).await?) {
-                return Err(CloudError::local(
-                    SERVICE,
-                    "GetRole",
-                    ErrorKind::Invalid,
-                    format!("IAM role {} exists but is not tagged as this BlogDeployment's", role.name),
-                ));
+                return Err(CloudError::not_owned(SERVICE, "GetRole", format!("IAM role {}", role.name)));
             }
             if !found.assume_role_policy_document().is_some_and(|d| same_document(d, role.trust)) {
                 clients

@@ -90,12 +90,7 @@ pub async fn ensure_function(
     };
     let found_tags: BTreeMap<String, String> = found.tags().cloned().unwrap_or_default().into_iter().collect();
     if !owner.owns(&found_tags) {
-        return Err(CloudError::local(
-            SERVICE,
-            "GetFunction",
-            ErrorKind::Invalid,
-            format!("Lambda function {} exists but is not tagged as this BlogDeployment's", function.name),
-        ));
+        return Err(CloudError::not_owned(SERVICE, "GetFunction", format!("Lambda function {}", function.name)));
     }
     let Some(config) = found.configuration() else {
         return Err(CloudError::local(

@@ -70,6 +70,18 @@ impl CloudError {
     pub fn local(service: &'static str, operation: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
         Self { service, operation, kind, code: "BlogOperator".to_owned(), message: message.into() }
     }
+
+    /// A name this BlogDeployment would use is held by a resource without its ownership tags: a
+    /// person must rename or remove it. `what` names the resource, e.g. "IAM role x".
+    #[must_use]
+    pub fn not_owned(service: &'static str, operation: &'static str, what: impl std::fmt::Display) -> Self {
+        Self::local(
+            service,
+            operation,
+            ErrorKind::Invalid,
+            format!("{what} exists but is not tagged as this BlogDeployment's"),
+        )
+    }
 }
 
 pub type CloudResult<T> = Result<T, CloudError>;
@@ -332,5 +344,10 @@ mod tests {
         let err = CloudError::local("iam", "GetRole", ErrorKind::Transient, "x");
         assert!(err.is_retryable());
         assert!(!CloudError::local("iam", "GetRole", ErrorKind::AccessDenied, "x").is_retryable());
+        let taken = CloudError::not_owned("iam", "GetRole", "IAM role r");
+        assert_eq!(
+            (taken.kind, taken.message.as_str()),
+            (ErrorKind::Invalid, "IAM role r exists but is not tagged as this BlogDeployment's")
+        );
     }
 }
