@@ -774,11 +774,10 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over() {
 async fn service_account_kubeconfig(stack: &Stack, client: &Client) -> PathBuf {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::ServiceAccount;
-    let kubectl = blog_tests::tool("kubectl");
     // Install exactly what users install: manifests/install.yaml (no pod runs: the stack has no
     // scheduler or kubelet, which is fine, the test runs the operator itself under that identity).
-    let applied = std::process::Command::new(&kubectl)
-        .env("KUBECONFIG", &stack.kubeconfig)
+    let applied = stack
+        .kubectl()
         .args(["apply", "-f"])
         .arg(blog_tests::workspace_root().join("manifests/install.yaml"))
         .output()

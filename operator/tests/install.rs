@@ -80,25 +80,11 @@ fn helm_lint_passes_and_install_yaml_is_the_rendered_chart() {
 fn the_api_server_accepts_every_rendered_object() {
     let stack = Stack::shared();
     let _logs = stack.logs_on_failure();
-    let kubectl = tool("kubectl");
     let install = root().join("manifests/install.yaml");
     // The dry run of namespaced objects needs their namespace and CRD to exist for real.
-    run(Command::new(&kubectl).env("KUBECONFIG", &stack.kubeconfig).args([
-        "create",
-        "namespace",
-        "blog-system",
-        "--dry-run=client",
-        "-o",
-        "yaml",
-    ]));
-    let _ = Command::new(&kubectl)
-        .env("KUBECONFIG", &stack.kubeconfig)
-        .args(["create", "namespace", "blog-system"])
-        .output();
-    let out = run(Command::new(&kubectl)
-        .env("KUBECONFIG", &stack.kubeconfig)
-        .args(["apply", "--dry-run=server", "-f"])
-        .arg(&install));
+    run(stack.kubectl().args(["create", "namespace", "blog-system", "--dry-run=client", "-o", "yaml"]));
+    let _ = stack.kubectl().args(["create", "namespace", "blog-system"]).output();
+    let out = run(stack.kubectl().args(["apply", "--dry-run=server", "-f"]).arg(&install));
     for kind in [
         "customresourcedefinition",
         "serviceaccount",
@@ -206,15 +192,9 @@ fn keys_survive(given: &serde_json::Value, parsed: &serde_json::Value, at: &str)
 fn every_example_passes_the_schema_and_the_operators_validation() {
     let stack = Stack::shared();
     let _logs = stack.logs_on_failure();
-    let kubectl = tool("kubectl");
-    let kubectl = || {
-        let mut command = Command::new(&kubectl);
-        command.env("KUBECONFIG", &stack.kubeconfig);
-        command
-    };
-    run(kubectl().args(["apply", "-f"]).arg(root().join("crds/blogdeployments.blogs.serverless.dev.yaml")));
-    run(kubectl().args(["wait", "--for=condition=Established", "crd/blogdeployments.blogs.serverless.dev"]));
-    let _ = kubectl().args(["create", "namespace", "blogs"]).output();
+    run(stack.kubectl().args(["apply", "-f"]).arg(root().join("crds/blogdeployments.blogs.serverless.dev.yaml")));
+    run(stack.kubectl().args(["wait", "--for=condition=Established", "crd/blogdeployments.blogs.serverless.dev"]));
+    let _ = stack.kubectl().args(["create", "namespace", "blogs"]).output();
     let mut checked = 0;
     for entry in std::fs::read_dir(root().join("manifests/examples")).expect("examples") {
         let path = entry.expect("entry").path();
@@ -231,7 +211,7 @@ fn every_example_passes_the_schema_and_the_operators_validation() {
             assert_eq!(blog_operator::validate::validate(&typed.spec), Ok(()), "{}", path.display());
             checked += 1;
         }
-        let out = run(kubectl().args(["apply", "--dry-run=server", "-f"]).arg(&path));
+        let out = run(stack.kubectl().args(["apply", "--dry-run=server", "-f"]).arg(&path));
         assert!(out.contains("blogdeployment.blogs.serverless.dev/"), "{}: {out}", path.display());
     }
     assert!(checked >= 2, "only {checked} BlogDeployments in manifests/examples");

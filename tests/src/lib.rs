@@ -238,6 +238,15 @@ impl Stack {
         sdk_config_for(&self.aws_endpoint).await
     }
 
+    /// `kubectl` (PATH or `scripts/tools.sh`, looked up once) pointed at this stack as the admin.
+    #[must_use]
+    pub fn kubectl(&self) -> Command {
+        static KUBECTL: OnceLock<String> = OnceLock::new();
+        let mut command = Command::new(KUBECTL.get_or_init(|| tool("kubectl")));
+        command.env("KUBECONFIG", &self.kubeconfig);
+        command
+    }
+
     /// The tails of the stack's logs, for a failing test's output. (Each operator process a test
     /// starts writes its own log, which that test's guard prints.)
     #[must_use]
