@@ -15,9 +15,11 @@ help:
 demo:
 	scripts/demo.sh
 
-# One local stack for every test binary; it stops when the tests end, however they end.
+# Set-up first (every tool, before any test starts: no test installs anything), then one local
+# stack for every test binary; it stops when the tests end, however they end.
 test:
 	scripts/local-stack.sh install
+	scripts/tools.sh install
 	scripts/local-stack.sh up "$(STACK_DIR)"
 	trap 'scripts/local-stack.sh down "$(STACK_DIR)"' EXIT; \
 	  eval "$$(scripts/local-stack.sh env "$(STACK_DIR)")"; \

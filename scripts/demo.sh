@@ -12,6 +12,8 @@ stack="$root/target/demo-stack"
 target=${CARGO_TARGET_DIR:-$root/target}
 
 cargo build --locked -p blog-operator -p blog-service
+scripts/local-stack.sh install
+scripts/tools.sh install
 scripts/local-stack.sh up "$stack"
 eval "$(scripts/local-stack.sh env "$stack")"
 kubectl=$(scripts/tools.sh kubectl-path)

@@ -24,8 +24,8 @@ fn local_stack_script() -> PathBuf {
     workspace_root().join("scripts/local-stack.sh")
 }
 
-/// The path of a tool from `scripts/tools.sh` (`kubectl`, `helm`, `lua`): PATH first, otherwise
-/// fetched or installed once.
+/// The path of a tool from `scripts/tools.sh` (`kubectl`, `helm`, `lua`): PATH first, otherwise the
+/// cached copy. Never installs: the set-up step (`scripts/tools.sh install`, run by `make test`) did.
 ///
 /// # Panics
 /// When the tool cannot be had; the message says why.
