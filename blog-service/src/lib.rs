@@ -15,12 +15,7 @@ pub use api::{AppState, app};
 pub use config::Config;
 use store::{DynamoStore, EmbeddedStore, Store, StoreResult};
 
-/// The AWS configuration from the standard chain, over a rustls (ring) HTTPS client.
-pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await
-}
+pub use blog_aws::aws_sdk_config;
 
 /// The store the configuration asks for: DynamoDB when `TABLE_NAME` is set, the embedded one otherwise.
 ///

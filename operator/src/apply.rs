@@ -1,24 +1,10 @@
-//! The apply step: brings AWS to the desired state, one idempotent `ensure_*` after another, and
-//! says what it observed; and cleanup, which removes everything in dependency order.
-//!
-//! Every step may run twice or be cut off halfway: each looks its resource up by name (and checks
-//! the ownership tags) before creating it, and a delete answered NotFound is done.
-
+use crate::aws::Scope;
 use crate::cloud::ec2::{IngressRule, Source};
 use crate::cloud::{self, AwsClients, CloudError, CloudResult, ErrorKind};
 use crate::crd::{ContainerTasks, DeletionPolicy, ResourceIds};
-use crate::desired::{self, Desired, DesiredContainer, Names, Owner};
-use crate::status::PartState;
-
-/// When the container variant counts as ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ContainerReadiness {
-    /// Every desired task runs and the rollout is COMPLETED (what real AWS reaches).
-    Running,
-    /// The service, load balancer and listener exist as desired, whatever runs; for emulators,
-    /// which never start tasks. The message still reports running/desired.
-    Provisioned,
-}
+use crate::desired::{self, Desired, DesiredContainer, DesiredFunction, Names, Owner, Roles};
+pub use crate::status::ContainerReadiness;
+use crate::status::{self, Part, PartState, Reached, reason};
 
 /// What one apply saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,73 +18,77 @@ pub struct Applied {
     pub resources: ResourceIds,
 }
 
-/// Which part of the deployment an AWS service belongs to, for the condition a failure lands on.
-#[must_use]
-pub fn part_of(error: &CloudError) -> Part {
-    match error.service {
-        "dynamodb" => Part::Table,
-        "ecs" | "elasticloadbalancing" | "ec2" => Part::Container,
-        _ => Part::Function,
+/// A failed apply: the AWS failure, the part whose step made the call, and what was observed of
+/// the parts finished before it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{part}: {error}", part = .part.name())]
+pub struct ApplyError {
+    pub part: Part,
+    pub error: CloudError,
+    pub reached: Reached,
+}
+
+impl ApplyError {
+    /// The condition this failure gives its part, when a person must act on it.
+    #[must_use]
+    pub fn failure(&self) -> status::Failure {
+        status::Failure { part: self.part, reason: failure_reason(&self.error), message: self.error.to_string() }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    Table,
-    Function,
-    Container,
+fn at(part: Part, reached: &Reached) -> impl FnOnce(CloudError) -> ApplyError + '_ {
+    move |error| ApplyError { part, error, reached: reached.clone() }
 }
 
 /// A condition reason for a failure a person must act on.
 #[must_use]
 pub fn failure_reason(error: &CloudError) -> &'static str {
     match error.kind {
-        ErrorKind::AccessDenied => "AccessDenied",
-        ErrorKind::Invalid => "InvalidRequest",
-        ErrorKind::NotFound | ErrorKind::AlreadyExists | ErrorKind::Transient | ErrorKind::Other => "AwsError",
+        ErrorKind::AccessDenied => reason::ACCESS_DENIED,
+        ErrorKind::Invalid => reason::INVALID_REQUEST,
+        ErrorKind::NotFound | ErrorKind::AlreadyExists | ErrorKind::Transient | ErrorKind::Other => reason::AWS_ERROR,
     }
 }
 
-/// Brings the table and the enabled variants to `desired`, removing disabled variants.
+/// Brings the table and the enabled variants to `desired`, removing disabled variants. Parts run
+/// in order (table, function, container); a failure carries the part whose step failed.
 ///
 /// # Errors
 /// The first AWS failure; the caller decides between retry and a condition.
-pub async fn apply(clients: &AwsClients, desired: &Desired, readiness: ContainerReadiness) -> CloudResult<Applied> {
-    let owner = &desired.owner;
+pub async fn apply(
+    clients: &AwsClients,
+    desired: &Desired,
+    readiness: ContainerReadiness,
+) -> Result<Applied, ApplyError> {
     let mut resources = ResourceIds::default();
-
-    let table = cloud::dynamodb::ensure_table(clients, owner, &desired.table, &desired.tags).await?;
-    resources.table_arn = Some(table.arn.clone());
-    // The account every ARN below is built with: the table's.
-    let account = desired::account_of(&table.arn)
-        .ok_or_else(|| CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "table ARN has no account"))?
-        .to_owned();
-    let table_state = if table.status == "ACTIVE" {
-        PartState::ready("Active", format!("table {} is ACTIVE", desired.table.name))
-    } else {
-        PartState::not_ready("Creating", format!("table {} is {}", desired.table.name, table.status))
-    };
+    let mut reached = Reached::default();
+    let (table_state, table_arn, scope) = apply_table(clients, desired).await.map_err(at(Part::Table, &reached))?;
+    let roles = desired.roles(&scope, &table_arn);
+    resources.table_arn = Some(table_arn);
+    reached.table = Some(table_state.clone());
 
     let (function_state, function_url) = match &desired.function {
-        Some(function) => {
-            let (state, url) = apply_function(clients, desired, function, &table.arn, &account, &mut resources).await?;
-            (state, url)
-        }
-        None => {
-            remove_function(clients, owner, &desired.names).await?;
-            (PartState::ready("Disabled", "the function variant is disabled"), None)
-        }
-    };
+        Some(function) => apply_function(clients, desired, function, &roles, &scope, &mut resources).await,
+        None => remove_function(clients, &desired.owner, &desired.names)
+            .await
+            .map(|()| (PartState::ready(reason::DISABLED, "the function variant is disabled"), None)),
+    }
+    .map_err(at(Part::Function, &reached))?;
+    reached.function = Some(function_state.clone());
 
     let (container_state, container_url, container_tasks) = match &desired.container {
         Some(container) => {
-            apply_container(clients, desired, container, &table.arn, &account, readiness, &mut resources).await?
+            let seen = apply_container(clients, desired, container, &roles, &mut resources).await;
+            seen.map(|(tasks, balancer_state, url)| {
+                let state = status::container_state(readiness, &tasks, &balancer_state, url.as_deref());
+                (state, url, Some(tasks))
+            })
         }
-        None => {
-            remove_container(clients, owner, &desired.names).await?;
-            (PartState::ready("Disabled", "the container variant is disabled"), None, None)
-        }
-    };
+        None => remove_container(clients, &desired.owner, &desired.names)
+            .await
+            .map(|()| (PartState::ready(reason::DISABLED, "the container variant is disabled"), None, None)),
+    }
+    .map_err(at(Part::Container, &reached))?;
 
     Ok(Applied {
         table: table_state,
@@ -111,22 +101,28 @@ pub async fn apply(clients: &AwsClients, desired: &Desired, readiness: Container
     })
 }
 
+/// The table, its condition, its ARN and the scope (partition, region, account) every other ARN
+/// is built in.
+async fn apply_table(clients: &AwsClients, desired: &Desired) -> CloudResult<(PartState, String, Scope)> {
+    let table = cloud::dynamodb::ensure_table(clients, &desired.owner, &desired.table, &desired.tags).await?;
+    let scope = Scope::of_arn(&table.arn).ok_or_else(|| {
+        CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "table ARN has no region or account")
+    })?;
+    Ok((status::table_state(&desired.table.name, &table.status), table.arn, scope))
+}
+
 async fn apply_function(
     clients: &AwsClients,
     desired: &Desired,
-    function: &desired::DesiredFunction,
-    table_arn: &str,
-    account: &str,
+    function: &DesiredFunction,
+    roles: &Roles,
+    scope: &Scope,
     resources: &mut ResourceIds,
 ) -> CloudResult<(PartState, Option<String>)> {
     let owner = &desired.owner;
     cloud::logs::ensure_log_group(clients, &function.log_group, desired::LOG_RETENTION_DAYS, &desired.tags).await?;
-    let log_group_arn = desired::log_group_arn(&desired.region, account, &function.log_group);
-    let trust = desired::trust_policy("lambda.amazonaws.com");
-    let policy = desired::function_policy(table_arn, &log_group_arn);
-    let boundary = desired.role_permissions_boundary.as_deref();
-    let role = cloud::iam::DesiredRole { name: &function.role_name, trust: &trust, policy: &policy, boundary };
-    let role_arn = cloud::iam::ensure_role(clients, owner, &role, &desired.tags).await?;
+    let role = roles.function.as_ref().ok_or_else(|| missing_role("function"))?;
+    let role_arn = cloud::iam::ensure_role(clients, owner, role, &desired.tags).await?;
 
     let observed = cloud::lambda::ensure_function(clients, owner, function, &role_arn, &desired.tags).await?;
     resources.function_arn = Some(observed.arn.clone());
@@ -138,12 +134,12 @@ async fn apply_function(
 
     // Only a fully applied $LATEST is published; until then the alias keeps serving the last version.
     let state = match observed.state {
-        cloud::lambda::FunctionState::Pending(why) => return Ok((PartState::not_ready("Progressing", why), url)),
-        cloud::lambda::FunctionState::Failed(why) => return Ok((PartState::not_ready("FunctionFailed", why), url)),
+        cloud::lambda::FunctionState::Pending(why) => PartState::not_ready(reason::PROGRESSING, why),
+        cloud::lambda::FunctionState::Failed(why) => PartState::not_ready(reason::FUNCTION_FAILED, why),
         cloud::lambda::FunctionState::Active => {
             let fingerprint = cloud::lambda::fingerprint(function, &role_arn);
             let version = cloud::lambda::ensure_alias(clients, &function.name, &fingerprint).await?;
-            let source_arn = desired::api_source_arn(&desired.region, account, &api.id);
+            let source_arn = desired::api_source_arn(scope, &api.id);
             cloud::lambda::ensure_invoke_permission(clients, &function.name, &source_arn).await?;
             let provisioned = cloud::lambda::ensure_provisioned_concurrency(
                 clients,
@@ -151,29 +147,10 @@ async fn apply_function(
                 function.provisioned_concurrency,
             )
             .await?;
-            function_state(&api.endpoint, &version, &provisioned)
+            status::function_state(&api.endpoint, cloud::lambda::ALIAS, &version, &provisioned)
         }
     };
     Ok((state, url))
-}
-
-/// The function variant's condition once `$LATEST` is Active: ready unless provisioned
-/// concurrency is still being allocated or failed.
-fn function_state(endpoint: &str, version: &str, provisioned: &cloud::lambda::Provisioned) -> PartState {
-    use cloud::lambda::{ALIAS, Provisioned};
-    let serving = format!("serving at {endpoint} (alias {ALIAS} = version {version})");
-    match provisioned {
-        Provisioned::Off => PartState::ready("Available", serving),
-        Provisioned::Ready(n) => {
-            PartState::ready("Available", format!("{serving}; {n} provisioned environments ready"))
-        }
-        Provisioned::Allocating(n) => {
-            PartState::not_ready("Progressing", format!("{serving}; allocating {n} provisioned environments"))
-        }
-        Provisioned::Failed(why) => {
-            PartState::not_ready("ProvisionedConcurrencyFailed", format!("{serving}; provisioned concurrency: {why}"))
-        }
-    }
 }
 
 /// The VPC and at least two subnets in distinct zones: the spec's, or the region's default VPC.
@@ -199,31 +176,40 @@ async fn network(clients: &AwsClients, container: &DesiredContainer) -> CloudRes
     Ok((vpc, chosen))
 }
 
-async fn apply_container(
+/// The container variant's two roles: execution (pull, logs) and task (the table).
+struct TaskRoleArns {
+    execution: String,
+    task: String,
+}
+
+async fn ensure_task_roles(clients: &AwsClients, desired: &Desired, roles: &Roles) -> CloudResult<TaskRoleArns> {
+    let execution = roles.execution.as_ref().ok_or_else(|| missing_role("execution"))?;
+    let task = roles.task.as_ref().ok_or_else(|| missing_role("task"))?;
+    Ok(TaskRoleArns {
+        execution: cloud::iam::ensure_role(clients, &desired.owner, execution, &desired.tags).await?,
+        task: cloud::iam::ensure_role(clients, &desired.owner, task, &desired.tags).await?,
+    })
+}
+
+/// `Desired::roles` gives a role for every enabled variant; this is the error if it ever did not.
+fn missing_role(which: &str) -> CloudError {
+    CloudError::local("iam", "GetRole", ErrorKind::Other, format!("no {which} role in the desired state"))
+}
+
+/// Where the load balancer and the tasks sit: subnets and the two security groups.
+struct Placement {
+    vpc: String,
+    subnets: Vec<String>,
+    lb_group: String,
+    task_group: String,
+}
+
+async fn ensure_placement(
     clients: &AwsClients,
     desired: &Desired,
     container: &DesiredContainer,
-    table_arn: &str,
-    account: &str,
-    readiness: ContainerReadiness,
-    resources: &mut ResourceIds,
-) -> CloudResult<(PartState, Option<String>, Option<ContainerTasks>)> {
-    let owner = &desired.owner;
-    let names = &desired.names;
-    let tags = &desired.tags;
-
-    cloud::logs::ensure_log_group(clients, &names.container_log_group, desired::LOG_RETENTION_DAYS, tags).await?;
-    let log_group_arn = desired::log_group_arn(&desired.region, account, &names.container_log_group);
-    let trust = desired::trust_policy("ecs-tasks.amazonaws.com");
-    let execution_policy = desired::execution_policy(&log_group_arn, &container.image);
-    let task_policy = desired::task_policy(table_arn);
-    let boundary = desired.role_permissions_boundary.as_deref();
-    let execution_role =
-        cloud::iam::DesiredRole { name: &names.execution_role, trust: &trust, policy: &execution_policy, boundary };
-    let task_role = cloud::iam::DesiredRole { name: &names.task_role, trust: &trust, policy: &task_policy, boundary };
-    let execution_role_arn = cloud::iam::ensure_role(clients, owner, &execution_role, tags).await?;
-    let task_role_arn = cloud::iam::ensure_role(clients, owner, &task_role, tags).await?;
-
+) -> CloudResult<Placement> {
+    let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
     let (vpc, subnets) = network(clients, container).await?;
     let anywhere = vec![IngressRule { port: desired::LISTENER_PORT, source: Source::Cidr("0.0.0.0/0".to_owned()) }];
     let lb_group = clients
@@ -235,32 +221,68 @@ async fn apply_container(
         .ec2
         .ensure_security_group(&clients.region, owner, &vpc, &names.task_security_group, &from_lb, tags)
         .await?;
+    Ok(Placement { vpc, subnets, lb_group, task_group })
+}
 
-    let target_group =
-        cloud::elb::ensure_target_group(clients, owner, &names.target_group, &vpc, &container.health_check_path, tags)
-            .await?;
+/// The load balancer, its target group and listener; returns the target group's ARN too.
+async fn ensure_balancer(
+    clients: &AwsClients,
+    desired: &Desired,
+    container: &DesiredContainer,
+    placement: &Placement,
+    resources: &mut ResourceIds,
+) -> CloudResult<(cloud::elb::LoadBalancerObserved, String)> {
+    let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
+    let target_group = cloud::elb::ensure_target_group(
+        clients,
+        owner,
+        &names.target_group,
+        &placement.vpc,
+        &container.health_check_path,
+        tags,
+    )
+    .await?;
     resources.target_group_arn = Some(target_group.clone());
-    let balancer =
-        cloud::elb::ensure_load_balancer(clients, owner, &names.load_balancer, &subnets, &lb_group, tags).await?;
+    let balancer = cloud::elb::ensure_load_balancer(
+        clients,
+        owner,
+        &names.load_balancer,
+        &placement.subnets,
+        &placement.lb_group,
+        tags,
+    )
+    .await?;
     resources.load_balancer_arn = Some(balancer.arn.clone());
     cloud::elb::ensure_listener(clients, &balancer.arn, &target_group).await?;
+    Ok((balancer, target_group))
+}
 
-    let cluster = cloud::ecs::ensure_cluster(clients, owner, &names.cluster, tags).await?;
-    resources.cluster_arn = Some(cluster);
+/// The cluster, the task definition and the service; returns what ECS reports of the service.
+async fn ensure_service(
+    clients: &AwsClients,
+    desired: &Desired,
+    container: &DesiredContainer,
+    roles: &TaskRoleArns,
+    placement: &Placement,
+    target_group: &str,
+    resources: &mut ResourceIds,
+) -> CloudResult<cloud::ecs::ServiceObserved> {
+    let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
+    resources.cluster_arn = Some(cloud::ecs::ensure_cluster(clients, owner, &names.cluster, tags).await?);
     let existing = cloud::ecs::find_service(clients, owner, &names.cluster, &names.service).await?;
-    let roles = cloud::ecs::TaskRoles {
-        execution_role_arn: &execution_role_arn,
-        task_role_arn: &task_role_arn,
+    let task_roles = cloud::ecs::TaskRoles {
+        execution_role_arn: &roles.execution,
+        task_role_arn: &roles.task,
         log_group: &names.container_log_group,
     };
     let current = existing.as_ref().map(|s| s.task_definition.as_str());
     let task_definition =
-        cloud::ecs::ensure_task_definition(clients, &names.task_family, current, container, &roles, tags).await?;
+        cloud::ecs::ensure_task_definition(clients, &names.task_family, current, container, &task_roles, tags).await?;
     resources.task_definition_arn = Some(task_definition.clone());
-    let placement = cloud::ecs::ServicePlacement {
-        subnets: &subnets,
-        security_group: &task_group,
-        target_group_arn: &target_group,
+    let service_placement = cloud::ecs::ServicePlacement {
+        subnets: &placement.subnets,
+        security_group: &placement.task_group,
+        target_group_arn: target_group,
     };
     let service = cloud::ecs::ensure_service(
         clients,
@@ -269,51 +291,44 @@ async fn apply_container(
         existing.as_ref(),
         &task_definition,
         container,
-        &placement,
+        &service_placement,
         tags,
     )
     .await?;
     resources.service_arn = Some(service.arn.clone());
+    Ok(service)
+}
+
+/// Makes the container variant as desired; returns the task counts, the load balancer's state and
+/// the URL, from which [`status::container_state`] decides readiness.
+async fn apply_container(
+    clients: &AwsClients,
+    desired: &Desired,
+    container: &DesiredContainer,
+    roles: &Roles,
+    resources: &mut ResourceIds,
+) -> CloudResult<(ContainerTasks, String, Option<String>)> {
+    let names = &desired.names;
+    cloud::logs::ensure_log_group(clients, &names.container_log_group, desired::LOG_RETENTION_DAYS, &desired.tags)
+        .await?;
+    let task_roles = ensure_task_roles(clients, desired, roles).await?;
+    let placement = ensure_placement(clients, desired, container).await?;
+    let (balancer, target_group) = ensure_balancer(clients, desired, container, &placement, resources).await?;
+    let service =
+        ensure_service(clients, desired, container, &task_roles, &placement, &target_group, resources).await?;
     match &container.autoscaling {
         Some(scaling) => {
             let label = cloud::autoscaling::request_label(&balancer.arn, &target_group);
-            cloud::autoscaling::ensure_scaling(
-                clients,
-                &names.cluster,
-                &names.service,
-                scaling,
-                label.as_deref(),
-                tags,
-            )
-            .await?;
+            let (cluster, service) = (&names.cluster, &names.service);
+            cloud::autoscaling::ensure_scaling(clients, cluster, service, scaling, label.as_deref(), &desired.tags)
+                .await?;
         }
         None => cloud::autoscaling::remove_scaling(clients, &names.cluster, &names.service).await?,
     }
-
     let url = Some(format!("http://{}", balancer.dns_name)).filter(|_| !balancer.dns_name.is_empty());
-    let tasks = ContainerTasks {
-        desired: service.desired_count,
-        running: service.running_count,
-        rollout: service.rollout.clone(),
-    };
-    let counts = format!("{} of {} tasks running, rollout {}", tasks.running, tasks.desired, tasks.rollout);
-    let state = if service.rollout == "FAILED" {
-        PartState::not_ready("RolloutFailed", format!("the deployment failed and was rolled back; {counts}"))
-    } else if balancer.state != "active" && balancer.state != "provisioning" {
-        PartState::not_ready("LoadBalancerFailed", format!("load balancer is {}", balancer.state))
-    } else {
-        match readiness {
-            ContainerReadiness::Running if tasks.running >= tasks.desired && tasks.rollout == "COMPLETED" => {
-                PartState::ready("Available", format!("serving at {}; {counts}", url.as_deref().unwrap_or("?")))
-            }
-            ContainerReadiness::Running => PartState::not_ready("Progressing", counts),
-            ContainerReadiness::Provisioned => PartState::ready(
-                "Provisioned",
-                format!("service, load balancer and listener exist (readiness: provisioned); {counts}"),
-            ),
-        }
-    };
-    Ok((state, url, Some(tasks)))
+    let tasks =
+        ContainerTasks { desired: service.desired_count, running: service.running_count, rollout: service.rollout };
+    Ok((tasks, balancer.state, url))
 }
 
 /// Removes the container variant, dependents first: scaling, service, load balancer (its listener goes with
@@ -358,25 +373,4 @@ pub async fn cleanup(clients: &AwsClients, owner: &Owner, deletion_policy: Delet
         cloud::dynamodb::delete_table(clients, owner, &names.table).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cloud::lambda::Provisioned;
-
-    #[test]
-    fn the_function_is_ready_once_provisioned_concurrency_is() {
-        let state = |p: Provisioned| function_state("https://api", "7", &p);
-        let off = state(Provisioned::Off);
-        assert!(off.ready);
-        assert_eq!(off.message, "serving at https://api (alias live = version 7)");
-        assert!(state(Provisioned::Ready(5)).ready);
-        let allocating = state(Provisioned::Allocating(5));
-        assert_eq!((allocating.ready, allocating.reason.as_str()), (false, "Progressing"));
-        assert!(allocating.message.ends_with("allocating 5 provisioned environments"));
-        let failed = state(Provisioned::Failed("account limit".into()));
-        assert_eq!((failed.ready, failed.reason.as_str()), (false, "ProvisionedConcurrencyFailed"));
-        assert!(failed.message.ends_with("provisioned concurrency: account limit"));
-    }
 }

@@ -14,8 +14,8 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::allocate;
-use crate::apply::{self, Part};
+use crate::allocation;
+use crate::apply;
 use crate::cloud::{Cloud, CloudError};
 use crate::crd::{AllocationMode, AllocationStatus, BlogDeployment, BlogDeploymentStatus};
 use crate::desired::{self, Owner};
@@ -36,7 +36,7 @@ pub struct Settings {
     /// Requeue delay after a retryable failure, and while something is still in progress.
     pub retry: Duration,
     /// When the container variant counts as ready.
-    pub container_readiness: apply::ContainerReadiness,
+    pub container_readiness: crate::status::ContainerReadiness,
     /// Unit prices for the cost estimates.
     pub prices: crate::allocation::pricing::PriceTable,
     /// The permissions boundary of every role the operator creates.
@@ -50,7 +50,7 @@ pub struct Context {
     pub metrics: Metrics,
     pub recorder: Recorder,
     pub settings: Settings,
-    pub metrics_cache: allocate::MetricsCache,
+    pub metrics_cache: allocation::MetricsCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,13 +123,18 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         return Ok(Action::await_change());
     }
 
-    let mut desired = desired::desired(&owner, &bd.spec, &ctx.settings.default_region);
-    desired.role_permissions_boundary.clone_from(&ctx.settings.role_permissions_boundary);
-    let clients = ctx.cloud.clients(&desired.region);
-    let allocation = allocate_one(bd, ctx, &clients, &desired, &previous).await;
-    if let Some(decided) = allocation.as_ref().filter(|_| bd.spec.allocation.mode == AllocationMode::Auto) {
-        allocate::apply_sizes(&mut desired, decided);
-    }
+    // Allocation reads the spec's own sizes; the final desired state takes Auto's decision as one
+    // more input, so nothing changes it after it is built.
+    let settings = &ctx.settings;
+    let as_written = desired::desired(&owner, &bd.spec, &desired::Inputs::region(&settings.default_region));
+    let clients = ctx.cloud.clients(&as_written.region);
+    let allocation = allocate_one(bd, ctx, &clients, &as_written, &previous).await;
+    let inputs = desired::Inputs {
+        default_region: &settings.default_region,
+        role_permissions_boundary: settings.role_permissions_boundary.as_deref(),
+        auto_sizes: allocation.as_ref().filter(|_| bd.spec.allocation.mode == AllocationMode::Auto),
+    };
+    let desired = desired::desired(&owner, &bd.spec, &inputs);
     let (observed, next) = match apply::apply(&clients, &desired, ctx.settings.container_readiness).await {
         Ok(applied) => {
             let observed =
@@ -145,21 +150,14 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
             };
             (observed, next)
         }
-        Err(err) if err.is_retryable() => return Err(err.into()),
-        Err(err) => {
-            // A person must act (permissions, a refused parameter): say it in a condition and
-            // retry only at the resync pace, never in a hot loop.
-            tracing::warn!(error = %err, "AWS refused a request");
-            ctx.metrics.reconcile_failed(apply::failure_reason(&err));
-            let failed = PartState::not_ready(apply::failure_reason(&err), err.to_string());
-            let pending = PartState::not_ready("Blocked", "waiting for the failure above to be fixed");
-            let table_ok = PartState::ready("Active", "the table was reconciled");
-            let (table, function, container) = match apply::part_of(&err) {
-                Part::Table => (failed, pending.clone(), pending),
-                Part::Function => (table_ok, failed, pending),
-                Part::Container => (table_ok, pending, failed),
-            };
-            let observed = Observed { generation, table, function, container };
+        Err(failed) if failed.error.is_retryable() => return Err(failed.error.into()),
+        Err(failed) => {
+            // A person must act (permissions, a refused parameter): say it on the part that failed
+            // and retry only at the resync pace, never in a hot loop.
+            tracing::warn!(error = %failed, "AWS refused a request");
+            let failure = failed.failure();
+            ctx.metrics.reconcile_failed(failure.reason);
+            let observed = status::failed(generation, &failure, &failed.reached);
             let next = BlogDeploymentStatus { observed_generation: generation, ..previous.clone() };
             publish_status(bd, ctx, &previous, next, &observed).await?;
             return Ok(Action::requeue(ctx.settings.resync));
@@ -167,11 +165,9 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     };
     let summary = status::summary(&observed);
     tracing::info!(ready = summary.ready, reason = %summary.reason, "reconciled");
-    let all_settled = [&observed.table, &observed.function, &observed.container]
-        .iter()
-        .all(|s| s.ready || !matches!(s.reason.as_str(), "Progressing" | "Creating"));
+    let settled = status::settled(&observed);
     publish_status(bd, ctx, &previous, next, &observed).await?;
-    Ok(Action::requeue(if all_settled { ctx.settings.resync } else { ctx.settings.retry }))
+    Ok(Action::requeue(if settled { ctx.settings.resync } else { ctx.settings.retry }))
 }
 
 /// Reads metrics and decides sizes, unless allocation is Manual. A failure to read metrics never
@@ -189,7 +185,7 @@ async fn allocate_one(
     }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let last = previous.allocation.as_ref();
-    let window = allocate::effective_window(
+    let window = allocation::effective_window(
         Duration::from_secs(u64::try_from(spec.window_minutes).unwrap_or(60) * 60),
         last.and_then(|a| a.last_change_time.as_ref()),
         &now,
@@ -200,7 +196,7 @@ async fn allocate_one(
     let max_age = (ctx.settings.resync / 2).min(Duration::from_secs(60));
     let observed = match ctx.metrics_cache.fresh(&key, window, max_age, std::time::Instant::now()) {
         Some(observed) => observed,
-        None => match allocate::observe(clients, desired, balancer, window).await {
+        None => match allocation::observe(clients, desired, balancer, window).await {
             Ok(observed) => {
                 ctx.metrics_cache.store(&key, window, observed, std::time::Instant::now());
                 observed
@@ -211,23 +207,9 @@ async fn allocate_one(
             }
         },
     };
-    let running = allocate::running_sizes(desired, spec.mode, last);
-    let decided = allocate::decide(spec, &observed, running, last, &now, &ctx.settings.prices);
-    let sizes =
-        |a: &AllocationStatus| (a.function_memory_mib, a.container_cpu, a.container_memory_mib, a.container_tasks);
-    if last.map(sizes) != Some(sizes(&decided)) {
-        let note = format!(
-            "{} function {:?} MiB, container {:?} CPU / {:?} MiB × {:?} tasks; cheaper: {}",
-            if spec.mode == AllocationMode::Auto { "applying" } else { "recommending" },
-            decided.function_memory_mib,
-            decided.container_cpu,
-            decided.container_memory_mib,
-            decided.container_tasks,
-            decided.cheaper.as_deref().unwrap_or("n/a"),
-        );
-        record(ctx, bd, EventType::Normal, "AllocationChanged", &note).await;
-    }
-    Some(decided)
+    let ecs_desired = previous.container_tasks.as_ref().map(|t| t.desired);
+    let running = allocation::running_sizes(desired, spec.mode, last, ecs_desired);
+    Some(allocation::decide(spec, &observed, running, last, &now, &ctx.settings.prices))
 }
 
 /// Writes the status when it says something new, and records an Event when `Ready` changes.
@@ -256,6 +238,10 @@ async fn publish_status(
     .map_err(Error::PatchStatus)?;
     if let Some((warning, reason, note)) = event {
         record(ctx, bd, if warning { EventType::Warning } else { EventType::Normal }, &reason, &note).await;
+    }
+    let (before, after) = (previous.allocation.as_ref(), next.allocation.as_ref());
+    if let Some(note) = allocation::change_note(bd.spec.allocation.mode, before, after) {
+        record(ctx, bd, EventType::Normal, "AllocationChanged", &note).await;
     }
     Ok(())
 }
@@ -288,7 +274,7 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
         Err(err) => {
             // Say why the deletion cannot finish, then retry.
             let previous = bd.status.clone().unwrap_or_default();
-            let stuck = PartState::not_ready("DeletionBlocked", err.to_string());
+            let stuck = PartState::not_ready(status::reason::DELETION_BLOCKED, err.to_string());
             let observed = Observed {
                 generation: bd.metadata.generation,
                 table: stuck.clone(),

@@ -33,7 +33,7 @@ struct Args {
     /// When the container variant counts as ready: `running` (every desired task runs, rollout
     /// COMPLETED) or `provisioned` (its resources exist; for emulators, which never run tasks).
     #[arg(long, env = "BLOG_OPERATOR_CONTAINER_READINESS", value_enum, default_value = "running")]
-    container_readiness: blog_operator::apply::ContainerReadiness,
+    container_readiness: Readiness,
     /// A JSON file of unit prices overriding the defaults (us-east-1 public prices), e.g. mounted
     /// from a ConfigMap: {"fargateVcpuHour": 0.04656, ...}.
     #[arg(long, env = "BLOG_OPERATOR_PRICES")]
@@ -57,9 +57,31 @@ struct Args {
     /// Seconds a Lease stays valid without renewal: the longest a handover can take.
     #[arg(long, env = "BLOG_OPERATOR_LEASE_DURATION_SECONDS", default_value_t = 15)]
     lease_duration_seconds: u64,
-    /// `json` or `text`.
-    #[arg(long, env = "BLOG_OPERATOR_LOG_FORMAT", default_value = "json")]
-    log_format: String,
+    /// `json` (one object a line, for log pipelines) or `text` (for people); anything else is refused.
+    #[arg(long, env = "BLOG_OPERATOR_LOG_FORMAT", value_enum, default_value = "json")]
+    log_format: LogFormat,
+}
+
+/// The command line's spelling of [`blog_operator::status::ContainerReadiness`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Readiness {
+    Running,
+    Provisioned,
+}
+
+impl From<Readiness> for blog_operator::status::ContainerReadiness {
+    fn from(readiness: Readiness) -> Self {
+        match readiness {
+            Readiness::Running => Self::Running,
+            Readiness::Provisioned => Self::Provisioned,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
 }
 
 /// `arn:<partition>:iam::<account>:policy/<path/name>`.
@@ -90,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,aws=warn"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    if args.log_format == "text" {
+    if args.log_format == LogFormat::Text {
         logs.init()
     } else {
         logs.json().flatten_event(true).init()
@@ -107,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
         default_region,
         resync: Duration::from_secs(args.resync_seconds),
         retry: Duration::from_secs(args.retry_seconds),
-        container_readiness: args.container_readiness,
+        container_readiness: args.container_readiness.into(),
         prices: match &args.prices {
             Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)
                 .map_err(|e| anyhow::anyhow!("{}: not a price table: {e}", path.display()))?,
@@ -122,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
         cloud,
         metrics: metrics.clone(),
         settings,
-        metrics_cache: blog_operator::allocate::MetricsCache::default(),
+        metrics_cache: blog_operator::allocation::MetricsCache::default(),
     });
     let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, metrics, client.clone()));
     let namespace = args.namespace.clone();

@@ -1100,7 +1100,7 @@ async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
     );
     let step_names: Vec<&str> = steps.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(step_names, ["blog-step-cpu-out: 0..20=1 20..=3", "blog-step-memory-in: ..0=-1"]);
-    assert_eq!(actions, ["weekday-mornings cron(0 8 ? * MON-FRI *)"]);
+    assert_eq!(actions, ["blog-schedule-weekday-mornings cron(0 8 ? * MON-FRI *)"]);
     let found = alarms().await;
     assert_eq!(
         found,
@@ -1132,6 +1132,17 @@ async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
     let mutated: Vec<_> = after.iter().filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n)).collect();
     assert!(mutated.is_empty(), "no-op resyncs mutated AWS: {mutated:?}");
 
+    // A platform team's own action on the same target: not the operator's to delete.
+    aas.put_scheduled_action()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&id)
+        .scalable_dimension(aws_sdk_applicationautoscaling::types::ScalableDimension::EcsServiceDesiredCount)
+        .scheduled_action_name("platform-freeze")
+        .schedule("cron(0 0 1 12 ? *)")
+        .send()
+        .await
+        .expect("a foreign scheduled action");
+
     // Change the CPU target, the bounds and the scale-out steps; drop the memory policy, the
     // scale-in step policy and the schedule.
     let changed = json!({"spec": {"container": {"autoscaling": {"minTasks": 2, "maxTasks": 5, "targetCpuPercent": 65, "targetMemoryPercent": null, "targetRequestsPerTask": 500, "scheduled": [],
@@ -1142,7 +1153,7 @@ async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
     assert_eq!(bounds, Some((2, 5)));
     assert_eq!(tracking, [("blog-cpu".to_owned(), 65.0), ("blog-requests".to_owned(), 500.0)]);
     assert_eq!(steps.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["blog-step-cpu-out: 0..=2"]);
-    assert!(actions.is_empty());
+    assert_eq!(actions, ["platform-freeze cron(0 0 1 12 ? *)"], "only the operator's own schedule goes");
     let found = alarms().await;
     assert_eq!(
         found.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),

@@ -1,6 +1,6 @@
 //! The DynamoDB store: one item per post, listed newest first through a global secondary index.
 //!
-//! Table layout (the operator creates exactly this; [`table_schema`] says it in one place):
+//! Table layout (the operator creates exactly this; `blog_aws::table_schema` says it in one place):
 //! - partition key `id` (S);
 //! - index `byCreated`: partition key `listKey` (S, always `"post"`), sort key `id` (S). Ids are
 //!   UUIDv7, so a descending query on the index pages newest first without a scan.
@@ -10,21 +10,12 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ReturnValue, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{Cursor, Store, StoreError, StoreResult, page_of};
 use crate::model::{Post, PostPage};
 
-/// The table's partition key.
-pub const KEY: &str = "id";
-/// The index that lists posts newest first.
-pub const LIST_INDEX: &str = "byCreated";
-/// The index's partition key, and the one value every post carries in it.
-pub const LIST_KEY: &str = "listKey";
-pub const LIST_KEY_VALUE: &str = "post";
+pub use blog_aws::{KEY, LIST_INDEX, LIST_KEY, LIST_KEY_VALUE, table_schema};
 
 /// Posts in one DynamoDB table.
 #[derive(Clone)]
@@ -44,37 +35,6 @@ impl DynamoStore {
     pub async fn client_from_env() -> Client {
         Client::new(&crate::aws_sdk_config().await)
     }
-}
-
-/// The key schema, attributes and index of a blog table, for whoever creates it.
-#[must_use]
-pub fn table_schema(
-    builder: aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
-) -> aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder {
-    let key = |name: &str, key_type| {
-        KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("name and type are set")
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("name and type are set")
-    };
-    builder
-        .key_schema(key(KEY, KeyType::Hash))
-        .attribute_definitions(attribute(KEY))
-        .attribute_definitions(attribute(LIST_KEY))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(LIST_INDEX)
-                .key_schema(key(LIST_KEY, KeyType::Hash))
-                .key_schema(key(KEY, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                .build()
-                .expect("name and key schema are set"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
 }
 
 /// Maps an SDK error once: a failed condition means the item was (or was not) there.

@@ -18,6 +18,27 @@ use crate::crd::{AutoscalingSpec, ScalingMetric, StepDirection, StepScaling};
 const SERVICE: &str = "application-autoscaling";
 /// Policies the operator owns carry this prefix; others on the service are left alone.
 const POLICY_PREFIX: &str = "blog-";
+/// Scheduled actions the operator owns are named `blog-schedule-<spec name>`; others on the
+/// service's target (a platform team's, say) are left alone.
+const SCHEDULE_PREFIX: &str = "blog-schedule-";
+
+fn schedule_name(spec_name: &str) -> String {
+    format!("{SCHEDULE_PREFIX}{spec_name}")
+}
+
+/// The scheduled actions to delete: the operator's own that the spec no longer names, and those an
+/// earlier version put under the bare spec name (replaced by their prefixed twin). Any other
+/// action on the target is someone else's.
+fn stale_actions<'a>(found: &[&'a str], spec_names: &[&str]) -> Vec<&'a str> {
+    found
+        .iter()
+        .copied()
+        .filter(|name| match name.strip_prefix(SCHEDULE_PREFIX) {
+            Some(ours) => !spec_names.contains(&ours),
+            None => spec_names.contains(name),
+        })
+        .collect()
+}
 
 fn resource_id(cluster: &str, service: &str) -> String {
     format!("service/{cluster}/{service}")
@@ -356,8 +377,9 @@ pub async fn ensure_scaling(
 
     let actions = scheduled_actions(clients, &id).await?;
     for action in &spec.scheduled {
+        let name = schedule_name(&action.name);
         let same = actions.iter().any(|a| {
-            a.scheduled_action_name() == action.name
+            a.scheduled_action_name() == name
                 && a.schedule() == action.schedule
                 && a.timezone() == action.timezone.as_deref()
                 && a.scalable_target_action().is_some_and(|t| {
@@ -368,7 +390,7 @@ pub async fn ensure_scaling(
             continue;
         }
         aas.put_scheduled_action()
-            .scheduled_action_name(&action.name)
+            .scheduled_action_name(&name)
             .service_namespace(ServiceNamespace::Ecs)
             .resource_id(&id)
             .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
@@ -381,8 +403,10 @@ pub async fn ensure_scaling(
             .await
             .map_err(map_sdk(SERVICE, "PutScheduledAction"))?;
     }
-    for stale in actions.iter().filter(|a| !spec.scheduled.iter().any(|s| s.name == a.scheduled_action_name())) {
-        delete_action(clients, &id, stale.scheduled_action_name()).await?;
+    let found: Vec<&str> = actions.iter().map(ScheduledAction::scheduled_action_name).collect();
+    let spec_names: Vec<&str> = spec.scheduled.iter().map(|s| s.name.as_str()).collect();
+    for stale in stale_actions(&found, &spec_names) {
+        delete_action(clients, &id, stale).await?;
     }
     Ok(())
 }
@@ -405,7 +429,7 @@ pub async fn remove_scaling(clients: &AwsClients, cluster: &str, service: &str) 
         delete_policy(clients, &id, policy.policy_name()).await?;
     }
     let actions = scheduled_actions(clients, &id).await?;
-    for action in &actions {
+    for action in actions.iter().filter(|a| a.scheduled_action_name().starts_with(SCHEDULE_PREFIX)) {
         delete_action(clients, &id, action.scheduled_action_name()).await?;
     }
     gone_is_done(
@@ -459,6 +483,14 @@ mod tests {
     fn a_single_step_is_unbounded_on_its_far_side() {
         assert_eq!(step_plan(&policy(StepDirection::Above, &[(80, 2)])).steps, [(Some(0.0), None, 2)]);
         assert_eq!(step_plan(&policy(StepDirection::Below, &[(20, -1)])).steps, [(None, Some(0.0), -1)]);
+    }
+
+    #[test]
+    fn only_the_operators_own_scheduled_actions_go_stale() {
+        let found = ["blog-schedule-nightly", "blog-schedule-weekend", "platform-freeze", "weekend"];
+        // "weekend" is an earlier version's name for blog-schedule-weekend; "platform-freeze" is not ours.
+        assert_eq!(stale_actions(&found, &["weekend"]), ["blog-schedule-nightly", "weekend"]);
+        assert_eq!(stale_actions(&found, &[]), ["blog-schedule-nightly", "blog-schedule-weekend"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! CloudWatch: summaries of the metrics the recommender reads, over a window; and the alarms that
 //! drive step scaling.
 
+pub use crate::allocation::Summary;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -11,17 +12,6 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricAlarm, Statistic, Tag};
 use super::{AwsClients, CloudResult, map_sdk};
 
 const SERVICE: &str = "cloudwatch";
-
-/// One metric over the window: sum, count-weighted average, maximum and p95 (when CloudWatch
-/// computes percentiles; emulators do not, and then `p95` is `None`).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Summary {
-    pub sum: f64,
-    pub average: f64,
-    pub maximum: f64,
-    pub p95: Option<f64>,
-    pub samples: f64,
-}
 
 /// Reads one metric, summarised over the last `window`; `None` when there is no data.
 ///

@@ -68,9 +68,8 @@ pub async fn ensure_table(
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<TableObserved> {
     let Some(found) = describe(clients, &table.name).await? else {
-        let mut create =
-            blog_service::store::dynamo::table_schema(clients.dynamodb.create_table().table_name(&table.name))
-                .set_tags(Some(tags(tag_set)));
+        let mut create = blog_aws::table_schema(clients.dynamodb.create_table().table_name(&table.name))
+            .set_tags(Some(tags(tag_set)));
         if let Some(throughput) = throughput(table) {
             create = create.billing_mode(SdkBillingMode::Provisioned).provisioned_throughput(throughput.clone());
             // Provisioned tables need capacity on their index too.

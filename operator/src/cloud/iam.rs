@@ -12,14 +12,7 @@ const SERVICE: &str = "iam";
 /// The one inline policy each role carries.
 pub const POLICY_NAME: &str = "blog-operator";
 
-/// A role to have: who may assume it and what it may do.
-pub struct DesiredRole<'a> {
-    pub name: &'a str,
-    pub trust: &'a Value,
-    pub policy: &'a Value,
-    /// The permissions boundary (a policy ARN), or none.
-    pub boundary: Option<&'a str>,
-}
+pub use crate::desired::DesiredRole;
 
 /// Sets the role's permissions boundary, or removes it when none is wanted.
 async fn ensure_boundary(clients: &AwsClients, role: &str, boundary: Option<&str>) -> CloudResult<()> {
@@ -63,29 +56,29 @@ async fn role_tags(clients: &AwsClients, name: &str) -> CloudResult<BTreeMap<Str
 pub async fn ensure_role(
     clients: &AwsClients,
     owner: &Owner,
-    role: &DesiredRole<'_>,
+    role: &DesiredRole,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    let found = clients.iam.get_role().role_name(role.name).send().await.map_err(map_sdk(SERVICE, "GetRole"));
+    let found = clients.iam.get_role().role_name(&role.name).send().await.map_err(map_sdk(SERVICE, "GetRole"));
     let arn = match super::found(found)? {
         Some(found) => {
             let found = found.role.ok_or_else(|| CloudError::local(SERVICE, "GetRole", ErrorKind::Other, "no role"))?;
-            if !owner.owns(&role_tags(clients, role.name).await?) {
+            if !owner.owns(&role_tags(clients, &role.name).await?) {
                 return Err(CloudError::not_owned(SERVICE, "GetRole", format!("IAM role {}", role.name)));
             }
-            if !found.assume_role_policy_document().is_some_and(|d| same_document(d, role.trust)) {
+            if !found.assume_role_policy_document().is_some_and(|d| same_document(d, &role.trust)) {
                 clients
                     .iam
                     .update_assume_role_policy()
-                    .role_name(role.name)
+                    .role_name(&role.name)
                     .policy_document(role.trust.to_string())
                     .send()
                     .await
                     .map_err(map_sdk(SERVICE, "UpdateAssumeRolePolicy"))?;
             }
             let found_boundary = found.permissions_boundary().and_then(|b| b.permissions_boundary_arn());
-            if found_boundary != role.boundary {
-                ensure_boundary(clients, role.name, role.boundary).await?;
+            if found_boundary != role.boundary.as_deref() {
+                ensure_boundary(clients, &role.name, role.boundary.as_deref()).await?;
             }
             found.arn
         }
@@ -94,10 +87,10 @@ pub async fn ensure_role(
             let created = clients
                 .iam
                 .create_role()
-                .role_name(role.name)
+                .role_name(&role.name)
                 .assume_role_policy_document(role.trust.to_string())
                 .description(format!("blog-operator: {}", owner.key()))
-                .set_permissions_boundary(role.boundary.map(str::to_owned))
+                .set_permissions_boundary(role.boundary.clone())
                 .set_tags(Some(tags))
                 .send()
                 .await
@@ -109,17 +102,17 @@ pub async fn ensure_role(
     let current = clients
         .iam
         .get_role_policy()
-        .role_name(role.name)
+        .role_name(&role.name)
         .policy_name(POLICY_NAME)
         .send()
         .await
         .map_err(map_sdk(SERVICE, "GetRolePolicy"));
     let current = super::found(current)?.map(|out| out.policy_document);
-    if !current.is_some_and(|doc| same_document(&doc, role.policy)) {
+    if !current.is_some_and(|doc| same_document(&doc, &role.policy)) {
         clients
             .iam
             .put_role_policy()
-            .role_name(role.name)
+            .role_name(&role.name)
             .policy_name(POLICY_NAME)
             .policy_document(role.policy.to_string())
             .send()

@@ -390,16 +390,7 @@ pub async fn ensure_alias(clients: &AwsClients, function: &str, fingerprint: &st
     Ok(version)
 }
 
-/// Provisioned concurrency on the alias, as Lambda reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Provisioned {
-    /// None wanted, none configured.
-    Off,
-    Ready(i32),
-    /// Lambda is preparing the environments (minutes on AWS).
-    Allocating(i32),
-    Failed(String),
-}
+pub use crate::status::Provisioned;
 
 /// What to do about a concurrency setting (reserved or provisioned), from what is wanted and what
 /// is configured.
@@ -525,7 +516,9 @@ mod tests {
         let owner = crate::desired::Owner { namespace: "n".into(), name: "b".into(), uid: "0123abcd".into() };
         let spec: crate::crd::BlogDeploymentSpec =
             serde_saphyr::from_str("image: b:1\nfunction: {memoryMiB: 1024}\n").expect("spec");
-        let function = crate::desired::desired(&owner, &spec, "us-west-1").function.expect("function");
+        let function = crate::desired::desired(&owner, &spec, &crate::desired::Inputs::region("us-west-1"))
+            .function
+            .expect("function");
         let base = fingerprint(&function, "role");
         assert!(base.len() <= 256, "Lambda descriptions hold 256 characters");
         assert_eq!(fingerprint(&function, "role"), base);

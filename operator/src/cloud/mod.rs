@@ -124,11 +124,13 @@ pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
         c if c.ends_with("NotFound") || c.ends_with("NotFoundException") || c.ends_with(".NotFound") => {
             ErrorKind::NotFound
         }
-        "ResourceInUseException"
-        | "EntityAlreadyExists"
-        | "ResourceConflictException"
-        | "ResourceAlreadyExistsException"
-        | "ConflictException" => ErrorKind::AlreadyExists,
+        // Lambda answers ResourceConflictException both to a create whose name is taken and to an
+        // update sent while the last one is still InProgress: either way, retry soon (a lost
+        // create race is retried too, see `lost_create_race`).
+        "ResourceConflictException" => ErrorKind::Transient,
+        "ResourceInUseException" | "EntityAlreadyExists" | "ResourceAlreadyExistsException" | "ConflictException" => {
+            ErrorKind::AlreadyExists
+        }
         "Throttling"
         | "ThrottlingException"
         | "TooManyRequestsException"
@@ -278,7 +280,7 @@ impl Cloud {
     /// # Errors
     /// When the system's root certificates cannot be loaded.
     pub async fn from_env(metrics: Metrics) -> anyhow::Result<Self> {
-        let base = blog_service::aws_sdk_config().await;
+        let base = blog_aws::aws_sdk_config().await;
         let ec2 = ec2::Ec2::new(&base, metrics.clone())?;
         Ok(Self { base, metrics, ec2, by_region: Mutex::new(HashMap::new()) })
     }
@@ -337,6 +339,15 @@ mod tests {
         assert_eq!(classify("LoadBalancerNotFound", Some(400)), ErrorKind::NotFound);
         assert_eq!(classify("EntityAlreadyExists", Some(409)), ErrorKind::AlreadyExists);
         assert_eq!(classify("ThrottlingException", Some(400)), ErrorKind::Transient);
+        // Lambda's "An update is in progress for resource" is a retry, not a 5-minute wait.
+        let in_progress = CloudError {
+            service: "lambda",
+            operation: "UpdateFunctionConfiguration",
+            kind: classify("ResourceConflictException", Some(409)),
+            code: "ResourceConflictException".into(),
+            message: "An update is in progress for resource".into(),
+        };
+        assert!(in_progress.is_retryable());
         assert_eq!(classify("Whatever", Some(503)), ErrorKind::Transient);
         assert_eq!(classify("AccessDeniedException", Some(403)), ErrorKind::AccessDenied);
         assert_eq!(classify("InvalidParameterValueException", Some(400)), ErrorKind::Invalid);

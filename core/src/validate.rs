@@ -1,7 +1,7 @@
 //! Spec rules the CRD schema cannot express (Kubernetes 1.20 has no CEL): each broken rule becomes
 //! one sentence a person can act on. Pure: no client, no clock.
 
-use crate::crd::{BillingMode, BlogDeploymentSpec, ContainerSpec, StepDirection, StepScaling};
+use crate::crd::{AllocationSpec, BillingMode, BlogDeploymentSpec, ContainerSpec, StepDirection, StepScaling};
 
 /// Why a spec is refused: every broken rule, in spec order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,7 +48,22 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
     if let Some(container) = spec.container_enabled() {
         check_container(container, &mut problems);
     }
+    check_allocation_bounds(&spec.allocation, &mut problems);
     if problems.is_empty() { Ok(()) } else { Err(InvalidSpec(problems)) }
+}
+
+/// The recommender clamps to these bounds: a minimum above the maximum has no answer, so it is
+/// refused instead of being silently ignored.
+fn check_allocation_bounds(allocation: &AllocationSpec, problems: &mut Vec<String>) {
+    let pairs = [
+        ("minMemoryMiB", allocation.min_memory_mib, "maxMemoryMiB", allocation.max_memory_mib),
+        ("minTasks", allocation.min_tasks, "maxTasks", allocation.max_tasks),
+    ];
+    for (low_name, low, high_name, high) in pairs {
+        if low > high {
+            problems.push(format!("spec.allocation.{low_name} {low} is above spec.allocation.{high_name} {high}"));
+        }
+    }
 }
 
 fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
@@ -151,36 +166,16 @@ fn check_step_scaling(policies: &[StepScaling], problems: &mut Vec<String>) {
     }
 }
 
-/// The memory sizes (MiB) Fargate allows for a CPU value, as (min, max, step).
-#[must_use]
-pub fn fargate_memory_range(cpu: i32) -> Option<(i32, i32, i32)> {
-    Some(match cpu {
-        256 => (512, 2048, 512),
-        512 => (1024, 4096, 1024),
-        1024 => (2048, 8192, 1024),
-        2048 => (4096, 16384, 1024),
-        4096 => (8192, 30720, 1024),
-        8192 => (16384, 61440, 4096),
-        16384 => (32768, 122_880, 8192),
-        _ => return None,
-    })
-}
-
 /// Whether Fargate runs a task of this size; the error says what would fit.
 ///
 /// # Errors
 /// A description of the allowed memory sizes for `cpu`.
 pub fn check_fargate_size(cpu: i32, memory_mib: i32) -> Result<(), String> {
-    let Some((min, max, step)) = fargate_memory_range(cpu) else {
-        return Err("cpu must be one of 256, 512, 1024, 2048, 4096, 8192, 16384".to_owned());
+    let Some(memory) = crate::aws::fargate_memory(cpu) else {
+        let cpus: Vec<String> = crate::aws::fargate_cpus().iter().map(ToString::to_string).collect();
+        return Err(format!("cpu must be one of {}", cpus.join(", ")));
     };
-    if (min..=max).contains(&memory_mib) && (memory_mib - min) % step == 0 {
-        return Ok(());
-    }
-    if cpu == 256 {
-        return Err("512, 1024 or 2048".to_owned());
-    }
-    Err(format!("{min} to {max} in steps of {step}"))
+    if memory.allows(memory_mib) { Ok(()) } else { Err(memory.describe()) }
 }
 
 fn is_region(region: &str) -> bool {
@@ -318,6 +313,19 @@ container: {cpu: 256, memoryMiB: 512}
     }
 
     #[test]
+    fn allocation_bounds_must_be_ordered() {
+        let bounds = "allocation: {minMemoryMiB: 2048, maxMemoryMiB: 1024, minTasks: 5, maxTasks: 4}\n";
+        assert_eq!(
+            problems(&format!("{BOTH}{bounds}")),
+            [
+                "spec.allocation.minMemoryMiB 2048 is above spec.allocation.maxMemoryMiB 1024",
+                "spec.allocation.minTasks 5 is above spec.allocation.maxTasks 4",
+            ]
+        );
+        assert_eq!(problems(&format!("{BOTH}allocation: {{minTasks: 3, maxTasks: 3}}\n")), Vec::<String>::new());
+    }
+
+    #[test]
     fn at_least_one_variant() {
         assert_eq!(problems("image: blog:1\n"), ["enable at least one variant: spec.function or spec.container"]);
         assert_eq!(problems("image: blog:1\nfunction: {enabled: false}\ncontainer: {enabled: false}\n").len(), 1);
@@ -330,7 +338,9 @@ container: {cpu: 256, memoryMiB: 512}
         {
             assert_eq!(check_fargate_size(cpu, memory), Ok(()), "{cpu}/{memory}");
         }
-        for (cpu, memory) in [(256, 4096), (256, 768), (512, 512), (1024, 1024), (8192, 17408), (300, 1024)] {
+        for (cpu, memory) in
+            [(256, 4096), (256, 768), (256, 1536), (512, 512), (1024, 1024), (8192, 17408), (300, 1024)]
+        {
             assert!(check_fargate_size(cpu, memory).is_err(), "{cpu}/{memory}");
         }
         let found = problems("image: blog:1\ncontainer: {cpu: 1024, memoryMiB: 512}\n");

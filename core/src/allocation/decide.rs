@@ -1,23 +1,32 @@
-//! The allocation step: read the variants' metrics from CloudWatch (adapter), then recommend sizes,
-//! price both variants and, in Auto mode, settle what to apply (pure).
+//! The allocation decision: from a window of metrics and the sizes that ran, recommend (Recommend)
+//! or settle (Auto) the sizes and price both variants. Pure: the same inputs give the same answer.
 
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::allocation::pricing::{self, ContainerSize, FunctionSize, PriceTable, Traffic};
-use crate::allocation::recommend::{self, ContainerLoad, FunctionLoad, Policy};
-use crate::cloud::cloudwatch::{self, Summary};
-use crate::cloud::{AwsClients, CloudResult};
+use super::pricing::{self, ContainerSize, FunctionSize, PriceTable, Traffic};
+use super::recommend::{self, ContainerLoad, FunctionLoad, Policy};
 use crate::crd::{AllocationMode, AllocationSpec, AllocationStatus, Architecture};
 use crate::desired::Desired;
+
+/// One metric summarised over the window (`p95` only where the source computes percentiles;
+/// emulators do not, and then it is `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Summary {
+    pub sum: f64,
+    pub average: f64,
+    pub maximum: f64,
+    pub p95: Option<f64>,
+    pub samples: f64,
+}
 
 /// Bytes per request assumed for the load balancer's processed-bytes dimension.
 const BYTES_PER_REQUEST: f64 = 2048.0;
 
 /// What CloudWatch said about the window.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Observed {
+pub struct WindowMetrics {
     pub window_seconds: f64,
     pub invocations: Option<Summary>,
     pub duration_ms: Option<Summary>,
@@ -39,79 +48,6 @@ pub fn effective_window(window: Duration, last_change: Option<&Time>, now: &Time
     since_change.map_or(window, |s| window.min(Duration::from_secs(s)))
 }
 
-/// Reads the metrics of whichever variants are enabled.
-///
-/// # Errors
-/// The AWS failure.
-pub async fn observe(
-    clients: &AwsClients,
-    desired: &Desired,
-    load_balancer_arn: Option<&str>,
-    window: Duration,
-) -> CloudResult<Observed> {
-    if window.is_zero() {
-        return Ok(Observed::default());
-    }
-    let mut observed = Observed { window_seconds: window.as_secs_f64(), ..Observed::default() };
-    if desired.function.is_some() {
-        let function = [("FunctionName", desired.names.function.as_str())];
-        observed.invocations = cloudwatch::summary(clients, "AWS/Lambda", "Invocations", &function, window).await?;
-        observed.duration_ms = cloudwatch::summary(clients, "AWS/Lambda", "Duration", &function, window).await?;
-        observed.errors = cloudwatch::summary(clients, "AWS/Lambda", "Errors", &function, window).await?;
-        observed.throttles = cloudwatch::summary(clients, "AWS/Lambda", "Throttles", &function, window).await?;
-    }
-    if desired.container.is_some() {
-        let service =
-            [("ClusterName", desired.names.cluster.as_str()), ("ServiceName", desired.names.service.as_str())];
-        observed.cpu_percent = cloudwatch::summary(clients, "AWS/ECS", "CPUUtilization", &service, window).await?;
-        observed.memory_percent =
-            cloudwatch::summary(clients, "AWS/ECS", "MemoryUtilization", &service, window).await?;
-        if let Some(dimension) = load_balancer_arn.and_then(crate::cloud::elb::metric_dimension) {
-            let balancer = [("LoadBalancer", dimension)];
-            observed.alb_requests =
-                cloudwatch::summary(clients, "AWS/ApplicationELB", "RequestCount", &balancer, window).await?;
-            observed.alb_response_seconds =
-                cloudwatch::summary(clients, "AWS/ApplicationELB", "TargetResponseTime", &balancer, window).await?;
-        }
-    }
-    Ok(observed)
-}
-
-/// The last metrics read for each BlogDeployment. The reconciles a status patch triggers, retries
-/// and a restarted watch all come within seconds of a read; reusing it spares CloudWatch reads,
-/// which are billed per metric.
-#[derive(Debug, Default)]
-pub struct MetricsCache(std::sync::Mutex<std::collections::HashMap<String, Reading>>);
-
-#[derive(Debug, Clone, Copy)]
-struct Reading {
-    at: std::time::Instant,
-    window: Duration,
-    observed: Observed,
-}
-
-impl MetricsCache {
-    /// The reading for `key` if it is younger than `max_age` and covered (nearly) the same window.
-    #[must_use]
-    pub fn fresh(&self, key: &str, window: Duration, max_age: Duration, now: std::time::Instant) -> Option<Observed> {
-        let readings = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let reading = readings.get(key)?;
-        let age = now.checked_duration_since(reading.at)?;
-        let same_window = reading.window.abs_diff(window) <= max_age;
-        (age < max_age && same_window).then_some(reading.observed)
-    }
-
-    pub fn store(&self, key: &str, window: Duration, observed: Observed, now: std::time::Instant) {
-        let mut readings = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        readings.insert(key.to_owned(), Reading { at: now, window, observed });
-    }
-
-    /// Forgets a deleted BlogDeployment.
-    pub fn forget(&self, key: &str) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
-    }
-}
-
 /// The sizes a decision starts from: what ran while the metrics were taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizes {
@@ -120,6 +56,8 @@ pub struct Sizes {
     /// Provisioned concurrency of the function (0: none); priced, never changed by allocation.
     pub provisioned: i32,
     pub container: Option<ContainerSize>,
+    /// Application Auto Scaling sets the task count: allocation sizes the tasks, never their number.
+    pub autoscaled: bool,
 }
 
 fn policy(spec: &AllocationSpec) -> Policy {
@@ -144,7 +82,7 @@ fn cents(usd: f64) -> f64 {
 #[must_use]
 pub fn decide(
     spec: &AllocationSpec,
-    observed: &Observed,
+    observed: &WindowMetrics,
     running: Sizes,
     previous: Option<&AllocationStatus>,
     now: &Time,
@@ -213,6 +151,13 @@ pub fn decide(
             let hourly = |s: &ContainerSize| pricing::fargate_hourly(prices, s);
             let mut proposed = recommend::container_size(current, load, &policy, prices);
             let describe = |s: &ContainerSize| format!("{} CPU / {} MiB × {}", s.cpu, s.memory_mib, s.tasks);
+            if running.autoscaled && proposed.tasks != current.tasks {
+                notes.push(format!(
+                    "container: the task count is Application Auto Scaling's ({} running, {} would fit the load)",
+                    current.tasks, proposed.tasks
+                ));
+                proposed.tasks = current.tasks;
+            }
             // Tasks answering slower than the latency target are not made smaller or fewer.
             if let Some(ms) = container_p95_ms.filter(|ms| *ms > policy.latency_p95_ms)
                 && hourly(&proposed) < hourly(&current)
@@ -291,40 +236,61 @@ pub fn decide(
 }
 
 /// The sizes running now: in Auto, the ones the last decision applied (not a mere recommendation
-/// from Recommend mode); otherwise the spec's.
+/// from Recommend mode); otherwise the spec's. With autoscaling on, the task count is the one ECS
+/// reports (`ecs_desired_tasks`), since allocation never sets it then.
 #[must_use]
-pub fn running_sizes(desired: &Desired, mode: AllocationMode, previous: Option<&AllocationStatus>) -> Sizes {
+pub fn running_sizes(
+    desired: &Desired,
+    mode: AllocationMode,
+    previous: Option<&AllocationStatus>,
+    ecs_desired_tasks: Option<i32>,
+) -> Sizes {
     let applied = previous.filter(|p| mode == AllocationMode::Auto && p.applied);
+    let function = desired.function.as_ref();
+    let container = desired.container.as_ref();
+    let autoscaled = container.is_some_and(|c| c.autoscaling.is_some());
     Sizes {
-        function_memory_mib: desired
-            .function
-            .as_ref()
-            .map(|f| applied.and_then(|p| p.function_memory_mib).unwrap_or(f.memory_mib)),
-        architecture: desired.function.as_ref().map_or(Architecture::Arm64, |f| f.architecture),
-        provisioned: desired.function.as_ref().and_then(|f| f.provisioned_concurrency).unwrap_or(0),
-        container: desired.container.as_ref().map(|c| ContainerSize {
+        function_memory_mib: function.map(|f| applied.and_then(|p| p.function_memory_mib).unwrap_or(f.memory_mib)),
+        architecture: function.map_or(Architecture::Arm64, |f| f.architecture),
+        provisioned: function.and_then(|f| f.provisioned_concurrency).unwrap_or(0),
+        container: container.map(|c| ContainerSize {
             cpu: applied.and_then(|p| p.container_cpu).unwrap_or(c.cpu),
             memory_mib: applied.and_then(|p| p.container_memory_mib).unwrap_or(c.memory_mib),
-            tasks: applied.and_then(|p| p.container_tasks).unwrap_or(c.desired_count),
+            tasks: if autoscaled {
+                ecs_desired_tasks.unwrap_or(c.desired_count)
+            } else {
+                applied.and_then(|p| p.container_tasks).unwrap_or(c.desired_count)
+            },
         }),
+        autoscaled,
     }
 }
 
-/// In Auto mode, makes the desired state use the decided sizes.
-pub fn apply_sizes(desired: &mut Desired, decided: &AllocationStatus) {
-    if let (Some(function), Some(memory)) = (desired.function.as_mut(), decided.function_memory_mib) {
-        function.memory_mib = memory;
+/// The note of an `AllocationChanged` Event, when the allocation about to be published sizes
+/// anything differently from the stored one. Derived from the status transition, so a decision
+/// whose apply failed (and so was not published) is not announced, nor announced again each retry.
+#[must_use]
+pub fn change_note(
+    mode: AllocationMode,
+    previous: Option<&AllocationStatus>,
+    next: Option<&AllocationStatus>,
+) -> Option<String> {
+    let next = next?;
+    let sizes =
+        |a: &AllocationStatus| (a.function_memory_mib, a.container_cpu, a.container_memory_mib, a.container_tasks);
+    if previous.map(sizes) == Some(sizes(next)) {
+        return None;
     }
-    if let Some(container) = desired.container.as_mut() {
-        if let (Some(cpu), Some(memory)) = (decided.container_cpu, decided.container_memory_mib) {
-            container.cpu = cpu;
-            container.memory_mib = memory;
-        }
-        // With autoscaling on, the count is Application Auto Scaling's to set.
-        if let (Some(tasks), None) = (decided.container_tasks, &container.autoscaling) {
-            container.desired_count = tasks;
-        }
-    }
+    let verb = if mode == AllocationMode::Auto { "applying" } else { "recommending" };
+    let shown = |v: Option<i32>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    Some(format!(
+        "{verb} function {} MiB, container {} CPU / {} MiB × {} tasks; cheaper: {}",
+        shown(next.function_memory_mib),
+        shown(next.container_cpu),
+        shown(next.container_memory_mib),
+        shown(next.container_tasks),
+        next.cheaper.as_deref().unwrap_or("n/a"),
+    ))
 }
 
 #[cfg(test)]
@@ -339,15 +305,15 @@ mod tests {
         Summary { sum, average, maximum, p95: None, samples: 10.0 }
     }
 
-    fn observed() -> Observed {
-        Observed {
+    fn metrics() -> WindowMetrics {
+        WindowMetrics {
             window_seconds: 3600.0,
             invocations: Some(summary(1.0, 1.0, 3600.0)),
             duration_ms: Some(summary(40.0, 60.0, 400.0)),
             cpu_percent: Some(summary(5.0, 9.0, 50.0)),
             memory_percent: Some(summary(30.0, 35.0, 300.0)),
             alb_requests: Some(summary(1.0, 1.0, 3600.0)),
-            ..Observed::default()
+            ..WindowMetrics::default()
         }
     }
 
@@ -356,12 +322,13 @@ mod tests {
         architecture: Architecture::Arm64,
         provisioned: 0,
         container: Some(ContainerSize { cpu: 1024, memory_mib: 2048, tasks: 3 }),
+        autoscaled: false,
     };
 
     #[test]
     fn recommend_reports_without_changing_anything() {
         let spec = AllocationSpec::default();
-        let status = decide(&spec, &observed(), RUNNING, None, &at(1000), &PriceTable::default());
+        let status = decide(&spec, &metrics(), RUNNING, None, &at(1000), &PriceTable::default());
         // p95 falls back to the maximum (60 ms at 1024 MiB): 256 MiB predicts 240 ms × 1.2 > 200; 384 → 160 × 1.2 = 192.
         assert_eq!(status.function_memory_mib, Some(384));
         assert_eq!(status.function_p95_ms, Some(60.0));
@@ -376,17 +343,17 @@ mod tests {
         assert_eq!(status.cheaper.as_deref(), Some("function"));
         assert!(status.last_change_time.is_none(), "Recommend never changes anything");
         // Same data, same answer.
-        assert_eq!(decide(&spec, &observed(), RUNNING, Some(&status), &at(2000), &PriceTable::default()), status);
+        assert_eq!(decide(&spec, &metrics(), RUNNING, Some(&status), &at(2000), &PriceTable::default()), status);
     }
 
     #[test]
     fn auto_applies_then_holds_still() {
         let spec = AllocationSpec { mode: AllocationMode::Auto, ..AllocationSpec::default() };
-        let first = decide(&spec, &observed(), RUNNING, None, &at(1000), &PriceTable::default());
+        let first = decide(&spec, &metrics(), RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!(first.function_memory_mib, Some(384));
         assert_eq!(first.last_change_time, Some(at(1000)));
         // Within the cooldown, even new data changes nothing.
-        let mut hotter = observed();
+        let mut hotter = metrics();
         hotter.duration_ms = Some(summary(400.0, 600.0, 4000.0));
         let running = Sizes {
             function_memory_mib: first.function_memory_mib,
@@ -410,7 +377,7 @@ mod tests {
     #[test]
     fn a_function_in_trouble_is_not_shrunk() {
         let spec = AllocationSpec { mode: AllocationMode::Auto, ..AllocationSpec::default() };
-        let mut throttled = observed();
+        let mut throttled = metrics();
         throttled.throttles = Some(summary(0.5, 3.0, 12.0));
         let status = decide(&spec, &throttled, RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!((status.function_memory_mib, status.function_throttles), (Some(1024), Some(12)));
@@ -421,7 +388,7 @@ mod tests {
             "{:?}",
             status.notes
         );
-        let mut failing = observed();
+        let mut failing = metrics();
         failing.errors = Some(summary(0.1, 1.0, 2.0));
         let status = decide(&spec, &failing, RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!((status.function_memory_mib, status.function_errors), (Some(1024), Some(2)));
@@ -436,7 +403,7 @@ mod tests {
     #[test]
     fn slow_tasks_are_not_shrunk() {
         let spec = AllocationSpec::default();
-        let mut slow = observed();
+        let mut slow = metrics();
         // 350 ms at the load balancer against a 200 ms target: keep 3 × 1024/2048 although CPU is idle.
         slow.alb_response_seconds = Some(summary(0.2, 0.35, 100.0));
         let status = decide(&spec, &slow, RUNNING, None, &at(1000), &PriceTable::default());
@@ -458,22 +425,6 @@ mod tests {
     }
 
     #[test]
-    fn a_recent_reading_is_reused_for_the_same_window_only() {
-        let cache = MetricsCache::default();
-        let t0 = std::time::Instant::now();
-        let hour = Duration::from_secs(3600);
-        let minute = Duration::from_secs(60);
-        assert_eq!(cache.fresh("uid", hour, minute, t0), None);
-        cache.store("uid", hour, observed(), t0);
-        assert_eq!(cache.fresh("uid", hour, minute, t0 + Duration::from_secs(5)), Some(observed()));
-        assert_eq!(cache.fresh("other", hour, minute, t0 + Duration::from_secs(5)), None);
-        assert_eq!(cache.fresh("uid", hour, minute, t0 + minute), None, "too old");
-        assert_eq!(cache.fresh("uid", Duration::from_secs(600), minute, t0), None, "another window");
-        cache.forget("uid");
-        assert_eq!(cache.fresh("uid", hour, minute, t0), None);
-    }
-
-    #[test]
     fn only_metrics_since_the_last_change_count() {
         let hour = Duration::from_secs(3600);
         assert_eq!(effective_window(hour, None, &at(10_000)), hour);
@@ -486,19 +437,67 @@ mod tests {
         let owner = crate::desired::Owner { namespace: "n".into(), name: "b".into(), uid: "0123abcd".into() };
         let spec: crate::crd::BlogDeploymentSpec =
             serde_saphyr::from_str("image: b:1\nfunction: {memoryMiB: 1024}\n").expect("spec");
-        let desired = crate::desired::desired(&owner, &spec, "us-west-1");
+        let desired = crate::desired::desired(&owner, &spec, &crate::desired::Inputs::region("us-west-1"));
         let recommended =
             AllocationStatus { applied: false, function_memory_mib: Some(384), ..AllocationStatus::default() };
-        assert_eq!(running_sizes(&desired, AllocationMode::Auto, Some(&recommended)).function_memory_mib, Some(1024));
+        assert_eq!(
+            running_sizes(&desired, AllocationMode::Auto, Some(&recommended), None).function_memory_mib,
+            Some(1024)
+        );
         let applied = AllocationStatus { applied: true, ..recommended };
-        assert_eq!(running_sizes(&desired, AllocationMode::Auto, Some(&applied)).function_memory_mib, Some(384));
-        assert_eq!(running_sizes(&desired, AllocationMode::Recommend, Some(&applied)).function_memory_mib, Some(1024));
+        assert_eq!(running_sizes(&desired, AllocationMode::Auto, Some(&applied), None).function_memory_mib, Some(384));
+        assert_eq!(
+            running_sizes(&desired, AllocationMode::Recommend, Some(&applied), None).function_memory_mib,
+            Some(1024)
+        );
+    }
+
+    #[test]
+    fn with_autoscaling_the_task_count_is_what_ecs_reports() {
+        let owner = crate::desired::Owner { namespace: "n".into(), name: "b".into(), uid: "0123abcd".into() };
+        let yaml = "image: b:1\ncontainer: {desiredCount: 2, autoscaling: {minTasks: 1, maxTasks: 10}}\n";
+        let spec: crate::crd::BlogDeploymentSpec = serde_saphyr::from_str(yaml).expect("spec");
+        let desired = crate::desired::desired(&owner, &spec, &crate::desired::Inputs::region("us-west-1"));
+        // Auto once "applied" 5 tasks, but with autoscaling on it never set the count: ECS runs 3.
+        let last = AllocationStatus { applied: true, container_tasks: Some(5), ..AllocationStatus::default() };
+        let running = running_sizes(&desired, AllocationMode::Auto, Some(&last), Some(3));
+        assert_eq!(running.container.map(|c| c.tasks), Some(3));
+        assert!(running.autoscaled);
+        // And a decision keeps the count, saying why.
+        let spec = AllocationSpec { mode: AllocationMode::Auto, ..AllocationSpec::default() };
+        let quiet = WindowMetrics { cpu_percent: Some(summary(2.0, 3.0, 20.0)), ..metrics() };
+        let running = Sizes { container: Some(ContainerSize { cpu: 1024, memory_mib: 2048, tasks: 8 }), ..running };
+        let decided = decide(&spec, &quiet, running, None, &at(1000), &PriceTable::default());
+        assert_eq!(decided.container_tasks, Some(8));
+        assert!(
+            decided.notes.iter().any(|n| n.contains("Application Auto Scaling's (8 running")),
+            "{:?}",
+            decided.notes
+        );
+    }
+
+    #[test]
+    fn a_change_is_announced_once_and_only_when_published() {
+        let old = AllocationStatus { function_memory_mib: Some(1024), ..AllocationStatus::default() };
+        let new = AllocationStatus { function_memory_mib: Some(384), cheaper: Some("function".into()), ..old.clone() };
+        let note = change_note(AllocationMode::Auto, Some(&old), Some(&new));
+        assert_eq!(
+            note.as_deref(),
+            Some("applying function 384 MiB, container - CPU / - MiB × - tasks; cheaper: function")
+        );
+        // An apply that failed publishes the stored allocation again: nothing to announce.
+        assert_eq!(change_note(AllocationMode::Auto, Some(&old), Some(&old)), None);
+        assert_eq!(change_note(AllocationMode::Auto, Some(&new), Some(&new)), None);
+        assert_eq!(change_note(AllocationMode::Manual, Some(&old), None), None);
+        assert!(
+            change_note(AllocationMode::Recommend, None, Some(&new)).is_some_and(|n| n.starts_with("recommending"))
+        );
     }
 
     #[test]
     fn no_metrics_keeps_the_running_sizes() {
         let spec = AllocationSpec { mode: AllocationMode::Auto, ..AllocationSpec::default() };
-        let none = Observed { window_seconds: 3600.0, ..Observed::default() };
+        let none = WindowMetrics { window_seconds: 3600.0, ..WindowMetrics::default() };
         let status = decide(&spec, &none, RUNNING, None, &at(1), &PriceTable::default());
         assert_eq!(status.function_memory_mib, Some(1024));
         assert_eq!((status.container_cpu, status.container_tasks), (Some(1024), Some(3)));

@@ -4,12 +4,100 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::BlogDeploymentStatus;
+use crate::crd::{BlogDeploymentStatus, ContainerTasks};
 
 pub const READY: &str = "Ready";
 pub const TABLE_READY: &str = "TableReady";
 pub const FUNCTION_READY: &str = "FunctionReady";
 pub const CONTAINER_READY: &str = "ContainerReady";
+
+/// Every condition reason the operator writes, in one place: kstatus, Flux, Argo CD, alerts and
+/// people match on them.
+pub mod reason {
+    /// `Ready`: every enabled part is ready.
+    pub const RECONCILED: &str = "Reconciled";
+    pub const ACTIVE: &str = "Active";
+    pub const CREATING: &str = "Creating";
+    pub const AVAILABLE: &str = "Available";
+    /// The container variant exists as desired; readiness mode `provisioned` (emulators).
+    pub const PROVISIONED: &str = "Provisioned";
+    pub const DISABLED: &str = "Disabled";
+    pub const PROGRESSING: &str = "Progressing";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// A part not reconciled because an earlier step failed.
+    pub const BLOCKED: &str = "Blocked";
+    pub const ACCESS_DENIED: &str = "AccessDenied";
+    pub const INVALID_REQUEST: &str = "InvalidRequest";
+    pub const AWS_ERROR: &str = "AwsError";
+    pub const DELETION_BLOCKED: &str = "DeletionBlocked";
+    pub const FUNCTION_FAILED: &str = "FunctionFailed";
+    pub const PROVISIONED_CONCURRENCY_FAILED: &str = "ProvisionedConcurrencyFailed";
+    pub const ROLLOUT_FAILED: &str = "RolloutFailed";
+    pub const LOAD_BALANCER_FAILED: &str = "LoadBalancerFailed";
+
+    /// Reasons that mean "wait, AWS is on it", not "a person must act".
+    #[must_use]
+    pub fn is_progress(reason: &str) -> bool {
+        matches!(reason, PROGRESSING | CREATING)
+    }
+}
+
+/// The parts of a deployment, each with its own condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Table,
+    Function,
+    Container,
+}
+
+impl Part {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Function => "function",
+            Self::Container => "container",
+        }
+    }
+}
+
+/// A step that failed in a way a person must act on: the part whose step it was, a reason from
+/// [`reason`], and what AWS said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub part: Part,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What one apply had observed of the parts it finished before a step failed (parts run in the
+/// order table, function, container).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reached {
+    pub table: Option<PartState>,
+    pub function: Option<PartState>,
+}
+
+/// When the container variant counts as ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerReadiness {
+    /// Every desired task runs and the rollout is COMPLETED (what real AWS reaches).
+    Running,
+    /// The service, load balancer and listener exist as desired, whatever runs; for emulators,
+    /// which never start tasks. The message still reports running/desired.
+    Provisioned,
+}
+
+/// Provisioned concurrency on the function's alias, as Lambda reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provisioned {
+    /// None wanted, none configured.
+    Off,
+    Ready(i32),
+    /// Lambda is preparing the environments (minutes on AWS).
+    Allocating(i32),
+    Failed(String),
+}
 
 /// How one part of the deployment stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +144,9 @@ fn condition(kind: &str, state: &PartState, generation: Option<i64>, now: &Time)
 pub fn summary(observed: &Observed) -> PartState {
     let parts = [("table", &observed.table), ("function", &observed.function), ("container", &observed.container)];
     match parts.iter().find(|(_, state)| !state.ready) {
-        None => PartState::ready("Reconciled", "every enabled variant is ready"),
+        None => PartState::ready(reason::RECONCILED, "every enabled variant is ready"),
         // An invalid spec blocks every part alike: say it once, without a part name.
-        Some((_, state)) if state.reason == "InvalidSpec" => (*state).clone(),
+        Some((_, state)) if state.reason == reason::INVALID_SPEC => (*state).clone(),
         Some((part, state)) => PartState::not_ready(&state.reason, format!("{part}: {}", state.message)),
     }
 }
@@ -88,8 +176,97 @@ pub fn conditions(observed: &Observed, previous: &[Condition], now: &Time) -> Ve
 /// An invalid spec: every condition false with reason `InvalidSpec` and the validation message.
 #[must_use]
 pub fn invalid_spec(generation: Option<i64>, message: &str) -> Observed {
-    let state = PartState::not_ready("InvalidSpec", message);
+    let state = PartState::not_ready(reason::INVALID_SPEC, message);
     Observed { generation, table: state.clone(), function: state.clone(), container: state }
+}
+
+/// The conditions after a step failed: the failed part says why; a part finished before the
+/// failure keeps what was observed of it; a part not reached says it waits on the failed one.
+#[must_use]
+pub fn failed(generation: Option<i64>, failure: &Failure, reached: &Reached) -> Observed {
+    let failed = PartState::not_ready(failure.reason, failure.message.clone());
+    let waiting = PartState::not_ready(
+        reason::BLOCKED,
+        format!("not reconciled: the {} step failed first (see its condition)", failure.part.name()),
+    );
+    let state = |part: Part, seen: Option<&PartState>| {
+        if part == failure.part { failed.clone() } else { seen.cloned().unwrap_or_else(|| waiting.clone()) }
+    };
+    Observed {
+        generation,
+        table: state(Part::Table, reached.table.as_ref()),
+        function: state(Part::Function, reached.function.as_ref()),
+        container: state(Part::Container, None),
+    }
+}
+
+/// Whether every part has settled (ready, or stuck on something only a person can fix), so the
+/// next look can wait for the resync; otherwise AWS is still working and the retry pace applies.
+#[must_use]
+pub fn settled(observed: &Observed) -> bool {
+    [&observed.table, &observed.function, &observed.container]
+        .iter()
+        .all(|s| s.ready || !reason::is_progress(&s.reason))
+}
+
+/// The table's condition from the status DynamoDB reports.
+#[must_use]
+pub fn table_state(name: &str, table_status: &str) -> PartState {
+    if table_status == "ACTIVE" {
+        PartState::ready(reason::ACTIVE, format!("table {name} is ACTIVE"))
+    } else {
+        PartState::not_ready(reason::CREATING, format!("table {name} is {table_status}"))
+    }
+}
+
+/// The function variant's condition once `$LATEST` is Active and alias `alias` serves `version`:
+/// ready unless provisioned concurrency is still being allocated or failed.
+#[must_use]
+pub fn function_state(endpoint: &str, alias: &str, version: &str, provisioned: &Provisioned) -> PartState {
+    let serving = format!("serving at {endpoint} (alias {alias} = version {version})");
+    match provisioned {
+        Provisioned::Off => PartState::ready(reason::AVAILABLE, serving),
+        Provisioned::Ready(n) => {
+            PartState::ready(reason::AVAILABLE, format!("{serving}; {n} provisioned environments ready"))
+        }
+        Provisioned::Allocating(n) => {
+            PartState::not_ready(reason::PROGRESSING, format!("{serving}; allocating {n} provisioned environments"))
+        }
+        Provisioned::Failed(why) => PartState::not_ready(
+            reason::PROVISIONED_CONCURRENCY_FAILED,
+            format!("{serving}; provisioned concurrency: {why}"),
+        ),
+    }
+}
+
+/// The container variant's condition from what ECS and ELB report.
+#[must_use]
+pub fn container_state(
+    readiness: ContainerReadiness,
+    tasks: &ContainerTasks,
+    balancer_state: &str,
+    url: Option<&str>,
+) -> PartState {
+    let counts = format!("{} of {} tasks running, rollout {}", tasks.running, tasks.desired, tasks.rollout);
+    if tasks.rollout == "FAILED" {
+        return PartState::not_ready(
+            reason::ROLLOUT_FAILED,
+            format!("the deployment failed and was rolled back; {counts}"),
+        );
+    }
+    if balancer_state != "active" && balancer_state != "provisioning" {
+        return PartState::not_ready(reason::LOAD_BALANCER_FAILED, format!("load balancer is {balancer_state}"));
+    }
+    match readiness {
+        ContainerReadiness::Running if tasks.running >= tasks.desired && tasks.rollout == "COMPLETED" => {
+            PartState::ready(reason::AVAILABLE, format!("serving at {}; {counts}", url.unwrap_or("?")))
+        }
+        ContainerReadiness::Running => PartState::not_ready(reason::PROGRESSING, counts),
+        ContainerReadiness::Provisioned => PartState::ready(
+            reason::PROVISIONED,
+            format!("service, load balancer and listener exist (readiness: provisioned); {counts}"),
+        ),
+    }
 }
 
 /// Whether two statuses say the same thing, ignoring condition timestamps.
@@ -152,7 +329,7 @@ pub fn transition_event(
     if same {
         return None;
     }
-    let progress = matches!(now.reason.as_str(), "Progressing" | "Creating");
+    let progress = reason::is_progress(&now.reason);
     Some((!progress, now.reason.clone(), now.message.clone()))
 }
 
@@ -294,6 +471,69 @@ mod tests {
         assert_eq!(
             transition_event(&status(true, 2), &invalid).map(|e| (e.0, e.1)),
             Some((true, "InvalidSpec".into()))
+        );
+    }
+
+    #[test]
+    fn a_failure_lands_on_the_part_whose_step_failed() {
+        // An IAM failure while making the container variant's roles: the function, reconciled
+        // before, stays as it was seen; the table keeps its real state (still creating).
+        let reached = Reached {
+            table: Some(table_state("blog-x", "CREATING")),
+            function: Some(PartState::ready(reason::AVAILABLE, "serving")),
+        };
+        let denied = Failure { part: Part::Container, reason: reason::ACCESS_DENIED, message: "iam CreateRole".into() };
+        let seen = failed(Some(2), &denied, &reached);
+        assert_eq!((seen.container.ready, seen.container.reason.as_str()), (false, reason::ACCESS_DENIED));
+        assert_eq!(seen.function, PartState::ready(reason::AVAILABLE, "serving"));
+        assert_eq!((seen.table.ready, seen.table.reason.as_str()), (false, reason::CREATING));
+        // Ready names the first part not ready: the table, still creating.
+        assert_eq!(summary(&seen).reason, reason::CREATING);
+
+        // A failed table step: nothing after it was reached.
+        let throttled = Failure { part: Part::Table, reason: reason::AWS_ERROR, message: "dynamodb".into() };
+        let seen = failed(None, &throttled, &Reached::default());
+        assert_eq!(seen.table.reason, reason::AWS_ERROR);
+        for waiting in [&seen.function, &seen.container] {
+            assert_eq!((waiting.ready, waiting.reason.as_str()), (false, reason::BLOCKED));
+            assert!(waiting.message.contains("the table step failed first"), "{}", waiting.message);
+        }
+        assert!(settled(&seen), "a failure a person must fix waits for the resync");
+    }
+
+    #[test]
+    fn the_function_is_ready_once_provisioned_concurrency_is() {
+        let state = |p: Provisioned| function_state("https://api", "live", "7", &p);
+        let off = state(Provisioned::Off);
+        assert!(off.ready);
+        assert_eq!(off.message, "serving at https://api (alias live = version 7)");
+        assert!(state(Provisioned::Ready(5)).ready);
+        let allocating = state(Provisioned::Allocating(5));
+        assert_eq!((allocating.ready, allocating.reason.as_str()), (false, reason::PROGRESSING));
+        assert!(allocating.message.ends_with("allocating 5 provisioned environments"));
+        let failed = state(Provisioned::Failed("account limit".into()));
+        assert_eq!((failed.ready, failed.reason.as_str()), (false, reason::PROVISIONED_CONCURRENCY_FAILED));
+        assert!(failed.message.ends_with("provisioned concurrency: account limit"));
+    }
+
+    #[test]
+    fn the_container_is_ready_by_the_readiness_mode() {
+        let tasks = |running, rollout: &str| ContainerTasks { desired: 2, running, rollout: rollout.into() };
+        let state = |mode, t: &ContainerTasks, lb: &str| container_state(mode, t, lb, Some("http://lb"));
+        let up = state(ContainerReadiness::Running, &tasks(2, "COMPLETED"), "active");
+        assert_eq!(
+            (up.ready, up.message.as_str()),
+            (true, "serving at http://lb; 2 of 2 tasks running, rollout COMPLETED")
+        );
+        let starting = state(ContainerReadiness::Running, &tasks(1, "IN_PROGRESS"), "provisioning");
+        assert_eq!((starting.ready, starting.reason.as_str()), (false, reason::PROGRESSING));
+        let emulated = state(ContainerReadiness::Provisioned, &tasks(0, "IN_PROGRESS"), "active");
+        assert_eq!((emulated.ready, emulated.reason.as_str()), (true, reason::PROVISIONED));
+        let rolled_back = state(ContainerReadiness::Provisioned, &tasks(0, "FAILED"), "active");
+        assert_eq!(rolled_back.reason, reason::ROLLOUT_FAILED);
+        assert_eq!(
+            state(ContainerReadiness::Running, &tasks(2, "COMPLETED"), "failed").reason,
+            reason::LOAD_BALANCER_FAILED
         );
     }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
     plural = "blogdeployments",
     shortname = "bd",
     namespaced,
+    doc = "A blog application on AWS, run as two serverless variants side by side: an AWS Lambda function behind an API Gateway HTTP API, and an ECS Fargate service behind an Application Load Balancer, both backed by one DynamoDB table.",
     status = "BlogDeploymentStatus",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Function URL","type":"string","jsonPath":".status.functionUrl"}"#,
@@ -138,8 +139,10 @@ impl Default for FunctionSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct S3Code {
+    /// The bucket holding the package, in the function's region.
     #[schemars(length(min = 3, max = 63))]
     pub s3_bucket: String,
+    /// The object key of the package (a zip with a `bootstrap` executable).
     #[schemars(length(min = 1, max = 1024))]
     pub s3_key: String,
 }
@@ -161,7 +164,7 @@ pub struct ContainerSpec {
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Task CPU in Fargate units (1024 = 1 vCPU). Each value allows only some memory sizes:
-    /// 256 → 512–2048; 512 → 1024–4096; 1024 → 2048–8192; 2048 → 4096–16384; 4096 → 8192–30720
+    /// 256 → 512, 1024 or 2048; 512 → 1024–4096; 1024 → 2048–8192; 2048 → 4096–16384; 4096 → 8192–30720
     /// (steps of 1024); 8192 → 16384–61440 (steps of 4096); 16384 → 32768–122880 (steps of 8192).
     #[serde(default = "default_container_cpu")]
     #[schemars(extend("enum" = [256, 512, 1024, 2048, 4096, 8192, 16384]))]
@@ -209,8 +212,10 @@ impl Default for ContainerSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoscalingSpec {
+    /// The fewest tasks Application Auto Scaling may run.
     #[schemars(range(min = 0, max = 1000))]
     pub min_tasks: i32,
+    /// The most tasks Application Auto Scaling may run.
     #[schemars(range(min = 1, max = 1000))]
     pub max_tasks: i32,
     /// Average CPU utilization to hold, in percent (target tracking).
@@ -284,6 +289,7 @@ pub enum StepDirection {
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScalingStep {
+    /// The metric's value, in percent, from which this step applies.
     #[schemars(range(min = 0, max = 100))]
     pub threshold: i32,
     /// Tasks to add (positive, with `Above`) or remove (negative, with `Below`).
@@ -316,8 +322,10 @@ pub struct ScheduledScaling {
     /// IANA time zone of the schedule, e.g. `Europe/Berlin`; UTC when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// The fewest tasks from this time on.
     #[schemars(range(min = 0, max = 1000))]
     pub min_tasks: i32,
+    /// The most tasks from this time on.
     #[schemars(range(min = 1, max = 1000))]
     pub max_tasks: i32,
 }
@@ -362,17 +370,19 @@ pub struct AllocationSpec {
     #[serde(default = "default_target_memory")]
     #[schemars(range(min = 10, max = 95))]
     pub memory_percent: i32,
-    /// Bounds on the function's memory, MiB.
+    /// The least memory Auto gives the function, MiB.
     #[serde(default = "default_min_memory", rename = "minMemoryMiB")]
     #[schemars(range(min = 128, max = 10240))]
     pub min_memory_mib: i32,
+    /// The most memory Auto gives the function, MiB; at least `minMemoryMiB`.
     #[serde(default = "default_max_memory", rename = "maxMemoryMiB")]
     #[schemars(range(min = 128, max = 10240))]
     pub max_memory_mib: i32,
-    /// Bounds on the task count.
+    /// The fewest tasks Auto runs.
     #[serde(default = "default_min_tasks")]
     #[schemars(range(min = 1, max = 1000))]
     pub min_tasks: i32,
+    /// The most tasks Auto runs; at least `minTasks`.
     #[serde(default = "default_max_tasks")]
     #[schemars(range(min = 1, max = 1000))]
     pub max_tasks: i32,
@@ -465,21 +475,27 @@ pub struct AllocationStatus {
     pub applied: bool,
     /// Requests per second over the window, both variants together.
     pub requests_per_second: f64,
+    /// The function's memory, MiB: recommended, or applied when `applied` is true.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "functionMemoryMiB")]
     pub function_memory_mib: Option<i32>,
     /// The function's p95 duration over the window (the maximum where CloudWatch gives no p95).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_p95_ms: Option<f64>,
+    /// The task's Fargate CPU units: recommended, or applied when `applied` is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_cpu: Option<i32>,
+    /// The task's memory, MiB: recommended, or applied when `applied` is true.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "containerMemoryMiB")]
     pub container_memory_mib: Option<i32>,
+    /// The task count: recommended, or applied when `applied` is true (with autoscaling on,
+    /// Application Auto Scaling sets the count and this is only a recommendation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_tasks: Option<i32>,
-    /// Function errors and throttled invocations over the window. While either is above zero the
-    /// function's memory is not shrunk.
+    /// Function errors over the window. While errors or throttles are above zero the function's
+    /// memory is not shrunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_errors: Option<i64>,
+    /// Throttled function invocations over the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_throttles: Option<i64>,
     /// Average CPU utilization of the tasks over the window, percent.
@@ -489,9 +505,10 @@ pub struct AllocationStatus {
     /// gives no p95). While it is above `latencyP95Ms` the tasks are not shrunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_p95_ms: Option<f64>,
-    /// Monthly cost of each variant at the observed traffic, USD.
+    /// Monthly cost of the function variant at the observed traffic, USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_monthly_usd: Option<f64>,
+    /// Monthly cost of the container variant at the observed traffic, USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_monthly_usd: Option<f64>,
     /// The request rate at which both cost the same.
@@ -513,7 +530,9 @@ pub struct AllocationStatus {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerTasks {
+    /// Tasks the service wants, as ECS reports it.
     pub desired: i32,
+    /// Tasks running now, as ECS reports it.
     pub running: i32,
     /// The primary deployment's rollout state: `COMPLETED`, `IN_PROGRESS` or `FAILED`.
     pub rollout: String,
@@ -524,20 +543,28 @@ pub struct ContainerTasks {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceIds {
+    /// The DynamoDB table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_arn: Option<String>,
+    /// The Lambda function (unqualified).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_arn: Option<String>,
+    /// The API Gateway HTTP API's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_id: Option<String>,
+    /// The ECS cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_arn: Option<String>,
+    /// The ECS service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_arn: Option<String>,
+    /// The task definition revision the service runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_definition_arn: Option<String>,
+    /// The Application Load Balancer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer_arn: Option<String>,
+    /// The load balancer's target group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_group_arn: Option<String>,
 }
@@ -581,5 +608,46 @@ impl BlogDeploymentSpec {
     #[must_use]
     pub fn container_enabled(&self) -> Option<&ContainerSpec> {
         self.container.as_ref().filter(|c| c.enabled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt;
+
+    /// Every property path under `schema` that has no description, so `kubectl explain` would
+    /// show it bare.
+    fn undocumented(path: &str, schema: &serde_json::Value, out: &mut Vec<String>) {
+        let Some(properties) = schema.get("properties").and_then(serde_json::Value::as_object) else {
+            if let Some(items) = schema.get("items") {
+                undocumented(&format!("{path}[]"), items, out);
+            }
+            return;
+        };
+        for (name, property) in properties {
+            let here = format!("{path}.{name}");
+            if property.get("description").and_then(serde_json::Value::as_str).is_none_or(str::is_empty) {
+                out.push(here.clone());
+            }
+            undocumented(&here, property, out);
+        }
+    }
+
+    #[test]
+    fn every_field_is_documented() {
+        let crd = serde_json::to_value(super::BlogDeployment::crd()).expect("json");
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let mut missing = Vec::new();
+        for part in ["spec", "status"] {
+            undocumented(part, &schema["properties"][part], &mut missing);
+        }
+        // The schema's CPU enum is Fargate's table (crate::aws), which it cannot name itself.
+        let cpus = &schema["properties"]["spec"]["properties"]["container"]["properties"]["cpu"]["enum"];
+        assert_eq!(cpus, &serde_json::json!(crate::aws::fargate_cpus()));
+        // Standard Kubernetes types document themselves through their own schema.
+        missing.retain(|p| !p.starts_with("status.conditions[]."));
+        assert!(missing.is_empty(), "fields without a description: {missing:#?}");
+        let root = schema["description"].as_str().unwrap_or_default();
+        assert!(!root.starts_with("Auto-generated"), "the root description is schemars' default: {root}");
     }
 }

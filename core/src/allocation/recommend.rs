@@ -11,12 +11,10 @@
 //!   memory use per task stays the same whatever the task count.
 
 use super::pricing::{ContainerSize, PriceTable, fargate_hourly};
-use crate::validate::fargate_memory_range;
+use crate::aws::FARGATE_SIZES;
 
 /// Lambda memory sizes the recommender chooses from (MiB).
 pub const MEMORY_LADDER: [i32; 13] = [128, 256, 384, 512, 768, 1024, 1536, 2048, 3008, 4096, 6144, 8192, 10240];
-/// Fargate CPU sizes (units of 1/1024 vCPU).
-pub const FARGATE_CPUS: [i32; 7] = [256, 512, 1024, 2048, 4096, 8192, 16384];
 
 /// What the function did over the window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,10 +81,10 @@ pub fn function_memory(current_mib: i32, load: FunctionLoad, policy: &Policy) ->
 
 /// Valid Fargate (cpu, memory) pairs within the policy's CPU bounds.
 fn fargate_sizes(policy: &Policy) -> impl Iterator<Item = (i32, i32)> + '_ {
-    FARGATE_CPUS.iter().copied().filter(|c| (policy.min_cpu..=policy.max_cpu).contains(c)).flat_map(|cpu| {
-        let (min, max, step) = fargate_memory_range(cpu).unwrap_or((512, 512, 512));
-        (min..=max).step_by(usize::try_from(step).unwrap_or(1024)).map(move |memory| (cpu, memory))
-    })
+    FARGATE_SIZES
+        .iter()
+        .filter(|(cpu, _)| (policy.min_cpu..=policy.max_cpu).contains(cpu))
+        .flat_map(|(cpu, memory)| memory.sizes().into_iter().map(move |mib| (*cpu, mib)))
 }
 
 /// The cheapest valid task size and count, within bounds, that keeps CPU and memory utilization

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::aws::Scope;
 use crate::crd::{Architecture, BillingMode, BlogDeploymentSpec, DeletionPolicy};
 
 /// Tag keys every resource carries.
@@ -186,9 +187,55 @@ pub struct Desired {
     pub role_permissions_boundary: Option<String>,
 }
 
-/// The desired state of a validated spec.
+/// Everything besides the spec and the owner that shapes the desired state: operator settings and
+/// the sizes Auto allocation settled on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inputs<'a> {
+    /// Region for specs that name none.
+    pub default_region: &'a str,
+    /// The permissions boundary of every role (an operator setting, not the spec's).
+    pub role_permissions_boundary: Option<&'a str>,
+    /// In Auto mode, the sizes the allocation decided; they replace the spec's.
+    pub auto_sizes: Option<&'a crate::crd::AllocationStatus>,
+}
+
+impl<'a> Inputs<'a> {
+    /// Only a default region: the spec's own sizes, no boundary.
+    #[must_use]
+    pub fn region(default_region: &'a str) -> Self {
+        Self { default_region, ..Self::default() }
+    }
+}
+
+/// The desired state of a validated spec: one pure call, final when it returns.
 #[must_use]
-pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> Desired {
+pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, inputs: &Inputs<'_>) -> Desired {
+    let mut desired = from_spec(owner, spec, inputs.default_region);
+    desired.role_permissions_boundary = inputs.role_permissions_boundary.map(str::to_owned);
+    if let Some(sizes) = inputs.auto_sizes {
+        with_sizes(&mut desired, sizes);
+    }
+    desired
+}
+
+/// Auto's sizes in place of the spec's.
+fn with_sizes(desired: &mut Desired, decided: &crate::crd::AllocationStatus) {
+    if let (Some(function), Some(memory)) = (desired.function.as_mut(), decided.function_memory_mib) {
+        function.memory_mib = memory;
+    }
+    if let Some(container) = desired.container.as_mut() {
+        if let (Some(cpu), Some(memory)) = (decided.container_cpu, decided.container_memory_mib) {
+            container.cpu = cpu;
+            container.memory_mib = memory;
+        }
+        // With autoscaling on, the count is Application Auto Scaling's to set.
+        if let (Some(tasks), None) = (decided.container_tasks, &container.autoscaling) {
+            container.desired_count = tasks;
+        }
+    }
+}
+
+fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> Desired {
     let names = Names::for_owner(owner);
     let table = DesiredTable {
         name: names.table.clone(),
@@ -240,6 +287,51 @@ pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -
     }
 }
 
+/// One IAM role as it should be: name, trust policy, inline policy, boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredRole {
+    pub name: String,
+    pub trust: Value,
+    pub policy: Value,
+    pub boundary: Option<String>,
+}
+
+/// The roles of the enabled variants, whose policies name ARNs that exist only once the table
+/// does: built from the table's ARN, whose scope (partition, region, account) every ARN shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    pub function: Option<DesiredRole>,
+    pub execution: Option<DesiredRole>,
+    pub task: Option<DesiredRole>,
+}
+
+impl Desired {
+    /// The roles for a table at `table_arn` in `scope`.
+    #[must_use]
+    pub fn roles(&self, scope: &Scope, table_arn: &str) -> Roles {
+        let role = |name: &str, service: &str, policy: Value| DesiredRole {
+            name: name.to_owned(),
+            trust: trust_policy(service),
+            policy,
+            boundary: self.role_permissions_boundary.clone(),
+        };
+        let function = self.function.as_ref().map(|f| {
+            let logs = log_group_arn(scope, &f.log_group);
+            role(&f.role_name, "lambda.amazonaws.com", function_policy(table_arn, &logs))
+        });
+        let logs = log_group_arn(scope, &self.names.container_log_group);
+        let execution = self
+            .container
+            .as_ref()
+            .map(|c| role(&self.names.execution_role, "ecs-tasks.amazonaws.com", execution_policy(&logs, &c.image)));
+        let task = self
+            .container
+            .as_ref()
+            .map(|_| role(&self.names.task_role, "ecs-tasks.amazonaws.com", task_policy(table_arn)));
+        Roles { function, execution, task }
+    }
+}
+
 /// The task role's policy: the blog's item actions on this one table and its index.
 #[must_use]
 pub fn task_policy(table_arn: &str) -> Value {
@@ -288,7 +380,8 @@ pub fn ecr_repository_arn(image: &str) -> Option<String> {
         Some(i) if !repository[i..].contains('/') => &repository[..i],
         _ => repository,
     };
-    Some(format!("arn:aws:ecr:{region}:{account}:repository/{repository}"))
+    let partition = crate::aws::partition_of_region(region);
+    Some(format!("arn:{partition}:ecr:{region}:{account}:repository/{repository}"))
 }
 
 /// The item actions the blog service uses, and nothing else.
@@ -319,28 +412,22 @@ pub fn function_policy(table_arn: &str, log_group_arn: &str) -> Value {
     })
 }
 
-/// The ARN of a log group from its name (`arn:aws:logs:region:account:log-group:name`).
+/// The ARN of a log group from its name (`arn:<partition>:logs:<region>:<account>:log-group:<name>`).
 #[must_use]
-pub fn log_group_arn(region: &str, account: &str, name: &str) -> String {
-    format!("arn:aws:logs:{region}:{account}:log-group:{name}")
-}
-
-/// The account id inside an ARN (`arn:partition:service:region:account:...`).
-#[must_use]
-pub fn account_of(arn: &str) -> Option<&str> {
-    arn.split(':').nth(4).filter(|a| !a.is_empty())
+pub fn log_group_arn(scope: &Scope, name: &str) -> String {
+    scope.arn("logs", &format!("log-group:{name}"))
 }
 
 /// The region inside an ARN (`arn:partition:service:region:account:...`).
 #[must_use]
 pub fn region_of_arn(arn: &str) -> Option<&str> {
-    arn.split(':').nth(3).filter(|r| !r.is_empty())
+    crate::aws::Arn::parse(arn).map(|a| a.region).filter(|r| !r.is_empty())
 }
 
 /// The `execute-api` source ARN that may invoke the function: any stage, method and route of one API.
 #[must_use]
-pub fn api_source_arn(region: &str, account: &str, api_id: &str) -> String {
-    format!("arn:aws:execute-api:{region}:{account}:{api_id}/*")
+pub fn api_source_arn(scope: &Scope, api_id: &str) -> String {
+    scope.arn("execute-api", &format!("{api_id}/*"))
 }
 
 #[cfg(test)]
@@ -401,7 +488,7 @@ mod tests {
         let d = desired(
             &owner(),
             &spec("image: repo/blog:2\nfunction: {memoryMiB: 1024, timeoutSeconds: 30, architecture: x86_64}\n"),
-            "us-east-1",
+            &Inputs::region("us-east-1"),
         );
         assert_eq!(d.region, "us-east-1");
         assert_eq!(d.table.deletion_policy, DeletionPolicy::Retain);
@@ -413,11 +500,13 @@ mod tests {
         let s3 = desired(
             &owner(),
             &spec("image: blog:1\nregion: eu-west-1\nfunction: {code: {s3Bucket: b, s3Key: k.zip}}\n"),
-            "us-east-1",
+            &Inputs::region("us-east-1"),
         );
         assert_eq!(s3.region, "eu-west-1");
         assert_eq!(s3.function.map(|f| f.code), Some(FunctionCode::S3 { bucket: "b".into(), key: "k.zip".into() }));
-        assert!(desired(&owner(), &spec("image: b\nfunction: {enabled: false}\n"), "r").function.is_none());
+        assert!(
+            desired(&owner(), &spec("image: b\nfunction: {enabled: false}\n"), &Inputs::region("r")).function.is_none()
+        );
     }
 
     #[test]
@@ -446,7 +535,7 @@ mod tests {
         let d = desired(
             &owner(),
             &spec("image: repo/blog:2\ncontainer: {cpu: 512, memoryMiB: 1024, port: 9000}\n"),
-            "us-west-1",
+            &Inputs::region("us-west-1"),
         );
         let c = d.container.expect("container enabled");
         assert_eq!((c.cpu, c.memory_mib, c.port, c.desired_count), (512, 1024, 9000, 2));
@@ -456,9 +545,45 @@ mod tests {
     }
 
     #[test]
+    fn every_outside_input_is_in_the_one_call() {
+        let sizes = crate::crd::AllocationStatus {
+            function_memory_mib: Some(384),
+            container_cpu: Some(512),
+            container_memory_mib: Some(1024),
+            container_tasks: Some(3),
+            ..Default::default()
+        };
+        let inputs = Inputs {
+            default_region: "us-west-1",
+            role_permissions_boundary: Some("arn:aws:iam::123456789012:policy/b"),
+            auto_sizes: Some(&sizes),
+        };
+        let d = desired(&owner(), &spec("image: blog:1\nfunction: {}\ncontainer: {}\n"), &inputs);
+        assert_eq!(d.function.as_ref().map(|f| f.memory_mib), Some(384));
+        assert_eq!(d.container.as_ref().map(|c| (c.cpu, c.memory_mib, c.desired_count)), Some((512, 1024, 3)));
+        let table = "arn:aws-us-gov:dynamodb:us-gov-west-1:123456789012:table/blog-x";
+        let roles = d.roles(&Scope::of_arn(table).expect("scope"), table);
+        let all = [roles.function, roles.execution, roles.task].map(|r| r.expect("every variant's role"));
+        assert!(all.iter().all(|r| r.boundary.as_deref() == Some("arn:aws:iam::123456789012:policy/b")));
+        assert_eq!(all[0].trust["Statement"][0]["Principal"]["Service"], "lambda.amazonaws.com");
+        assert_eq!(
+            all[1].policy["Statement"][0]["Resource"],
+            json!([format!(
+                "arn:aws-us-gov:logs:us-gov-west-1:123456789012:log-group:{}:*",
+                d.names.container_log_group
+            )])
+        );
+        assert_eq!(all[2].policy["Statement"][0]["Resource"][0], table);
+        // Without the variant, no role.
+        let only = desired(&owner(), &spec("image: blog:1\nfunction: {}\n"), &Inputs::region("us-west-1"));
+        assert!(only.roles(&Scope::of_arn(table).expect("scope"), table).task.is_none());
+    }
+
+    #[test]
     fn the_function_policy_names_only_its_table_and_log_group() {
         let table = "arn:aws:dynamodb:us-west-1:123456789012:table/blog-x";
-        let logs = log_group_arn("us-west-1", "123456789012", "/aws/lambda/blog-x");
+        let scope = Scope::of_arn(table).expect("scope");
+        let logs = log_group_arn(&scope, "/aws/lambda/blog-x");
         let policy = function_policy(table, &logs);
         let statements = policy["Statement"].as_array().expect("statements");
         assert_eq!(statements[0]["Resource"], json!([table, format!("{table}/index/*")]));
@@ -471,7 +596,14 @@ mod tests {
             statements[1]["Resource"],
             json!(["arn:aws:logs:us-west-1:123456789012:log-group:/aws/lambda/blog-x:*"])
         );
-        assert_eq!(account_of(table), Some("123456789012"));
-        assert_eq!(api_source_arn("us-west-1", "1", "abc"), "arn:aws:execute-api:us-west-1:1:abc/*");
+        assert_eq!(api_source_arn(&scope, "abc"), "arn:aws:execute-api:us-west-1:123456789012:abc/*");
+        // GovCloud: the partition comes from the table's real ARN, never a hard-coded `aws`.
+        let gov = Scope::of_arn("arn:aws-us-gov:dynamodb:us-gov-west-1:123456789012:table/blog-x").expect("scope");
+        assert_eq!(api_source_arn(&gov, "abc"), "arn:aws-us-gov:execute-api:us-gov-west-1:123456789012:abc/*");
+        assert!(log_group_arn(&gov, "/ecs/x").starts_with("arn:aws-us-gov:logs:us-gov-west-1:"));
+        assert_eq!(
+            ecr_repository_arn("123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/blog:1").as_deref(),
+            Some("arn:aws-us-gov:ecr:us-gov-west-1:123456789012:repository/blog")
+        );
     }
 }

@@ -1,0 +1,114 @@
+//! Allocation in the runtime: the CloudWatch reads that feed the pure decision and the cache that
+//! spares them. The decision itself, with pricing and the recommender, is `blog_core::allocation`,
+//! re-exported here so the whole room reads as one module.
+
+use std::time::Duration;
+
+pub use blog_core::allocation::*;
+
+use crate::cloud::cloudwatch;
+use crate::cloud::{AwsClients, CloudResult};
+use crate::desired::Desired;
+
+/// Reads the metrics of whichever variants are enabled.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn observe(
+    clients: &AwsClients,
+    desired: &Desired,
+    load_balancer_arn: Option<&str>,
+    window: Duration,
+) -> CloudResult<WindowMetrics> {
+    if window.is_zero() {
+        return Ok(WindowMetrics::default());
+    }
+    let mut observed = WindowMetrics { window_seconds: window.as_secs_f64(), ..WindowMetrics::default() };
+    if desired.function.is_some() {
+        let function = [("FunctionName", desired.names.function.as_str())];
+        observed.invocations = cloudwatch::summary(clients, "AWS/Lambda", "Invocations", &function, window).await?;
+        observed.duration_ms = cloudwatch::summary(clients, "AWS/Lambda", "Duration", &function, window).await?;
+        observed.errors = cloudwatch::summary(clients, "AWS/Lambda", "Errors", &function, window).await?;
+        observed.throttles = cloudwatch::summary(clients, "AWS/Lambda", "Throttles", &function, window).await?;
+    }
+    if desired.container.is_some() {
+        let service =
+            [("ClusterName", desired.names.cluster.as_str()), ("ServiceName", desired.names.service.as_str())];
+        observed.cpu_percent = cloudwatch::summary(clients, "AWS/ECS", "CPUUtilization", &service, window).await?;
+        observed.memory_percent =
+            cloudwatch::summary(clients, "AWS/ECS", "MemoryUtilization", &service, window).await?;
+        if let Some(dimension) = load_balancer_arn.and_then(crate::cloud::elb::metric_dimension) {
+            let balancer = [("LoadBalancer", dimension)];
+            observed.alb_requests =
+                cloudwatch::summary(clients, "AWS/ApplicationELB", "RequestCount", &balancer, window).await?;
+            observed.alb_response_seconds =
+                cloudwatch::summary(clients, "AWS/ApplicationELB", "TargetResponseTime", &balancer, window).await?;
+        }
+    }
+    Ok(observed)
+}
+
+/// The last metrics read for each BlogDeployment. The reconciles a status patch triggers, retries
+/// and a restarted watch all come within seconds of a read; reusing it spares CloudWatch reads,
+/// which are billed per metric.
+#[derive(Debug, Default)]
+pub struct MetricsCache(std::sync::Mutex<std::collections::HashMap<String, Reading>>);
+
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    at: std::time::Instant,
+    window: Duration,
+    observed: WindowMetrics,
+}
+
+impl MetricsCache {
+    /// The reading for `key` if it is younger than `max_age` and covered (nearly) the same window.
+    #[must_use]
+    pub fn fresh(
+        &self,
+        key: &str,
+        window: Duration,
+        max_age: Duration,
+        now: std::time::Instant,
+    ) -> Option<WindowMetrics> {
+        let readings = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reading = readings.get(key)?;
+        let age = now.checked_duration_since(reading.at)?;
+        let same_window = reading.window.abs_diff(window) <= max_age;
+        (age < max_age && same_window).then_some(reading.observed)
+    }
+
+    pub fn store(&self, key: &str, window: Duration, observed: WindowMetrics, now: std::time::Instant) {
+        let mut readings = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        readings.insert(key.to_owned(), Reading { at: now, window, observed });
+    }
+
+    /// Forgets a deleted BlogDeployment.
+    pub fn forget(&self, key: &str) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recent_reading_is_reused_for_the_same_window_only() {
+        let cache = MetricsCache::default();
+        let t0 = std::time::Instant::now();
+        let hour = Duration::from_secs(3600);
+        let minute = Duration::from_secs(60);
+        assert_eq!(cache.fresh("uid", hour, minute, t0), None);
+        cache.store("uid", hour, WindowMetrics { window_seconds: 60.0, ..WindowMetrics::default() }, t0);
+        assert_eq!(
+            cache.fresh("uid", hour, minute, t0 + Duration::from_secs(5)),
+            Some(WindowMetrics { window_seconds: 60.0, ..WindowMetrics::default() })
+        );
+        assert_eq!(cache.fresh("other", hour, minute, t0 + Duration::from_secs(5)), None);
+        assert_eq!(cache.fresh("uid", hour, minute, t0 + minute), None, "too old");
+        assert_eq!(cache.fresh("uid", Duration::from_secs(600), minute, t0), None, "another window");
+        cache.forget("uid");
+        assert_eq!(cache.fresh("uid", hour, minute, t0), None);
+    }
+}
