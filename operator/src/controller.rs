@@ -123,33 +123,9 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         return Ok(Action::await_change());
     }
 
-    // Allocation reads the spec's own sizes; the final desired state takes Auto's decision as one
-    // more input, so nothing changes it after it is built.
-    let settings = &ctx.settings;
-    let as_written = desired::desired(&owner, &bd.spec, &desired::Inputs::region(&settings.default_region));
-    let clients = ctx.cloud.clients(&as_written.region);
-    let allocation = allocate_one(bd, ctx, &clients, &as_written, &previous).await;
-    let inputs = desired::Inputs {
-        default_region: &settings.default_region,
-        role_permissions_boundary: settings.role_permissions_boundary.as_deref(),
-        auto_sizes: allocation.as_ref().filter(|_| bd.spec.allocation.mode == AllocationMode::Auto),
-    };
-    let desired = desired::desired(&owner, &bd.spec, &inputs);
-    let (observed, next) = match apply::apply(&clients, &desired, ctx.settings.container_readiness).await {
-        Ok(applied) => {
-            let observed =
-                Observed { generation, table: applied.table, function: applied.function, container: applied.container };
-            let next = BlogDeploymentStatus {
-                observed_generation: generation,
-                function_url: applied.function_url,
-                container_url: applied.container_url,
-                conditions: previous.conditions.clone(),
-                resources: applied.resources,
-                container_tasks: applied.container_tasks,
-                allocation: allocation.clone(),
-            };
-            (observed, next)
-        }
+    let (clients, desired, allocation) = desired_for(bd, ctx, &owner, &previous).await;
+    let applied = match apply::apply(&clients, &desired, ctx.settings.container_readiness).await {
+        Ok(applied) => applied,
         Err(failed) if failed.error.is_retryable() => return Err(failed.error.into()),
         Err(failed) => {
             // A person must act (permissions, a refused parameter): say it on the part that failed
@@ -163,11 +139,54 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
             return Ok(Action::requeue(ctx.settings.resync));
         }
     };
+    let (observed, next) = applied_status(generation, &previous, applied, allocation);
     let summary = status::summary(&observed);
     tracing::info!(ready = summary.ready, reason = %summary.reason, "reconciled");
     let settled = status::settled(&observed);
     publish_status(bd, ctx, &previous, next, &observed).await?;
     Ok(Action::requeue(if settled { ctx.settings.resync } else { ctx.settings.retry }))
+}
+
+/// The clients for the deployment's region, its final desired state and the allocation decided.
+/// Allocation reads the spec's own sizes; the final desired state takes Auto's decision as one more
+/// input, so nothing changes it after it is built.
+async fn desired_for(
+    bd: &BlogDeployment,
+    ctx: &Context,
+    owner: &Owner,
+    previous: &BlogDeploymentStatus,
+) -> (crate::cloud::AwsClients, desired::Desired, Option<AllocationStatus>) {
+    let settings = &ctx.settings;
+    let as_written = desired::desired(owner, &bd.spec, &desired::Inputs::region(&settings.default_region));
+    let clients = ctx.cloud.clients(&as_written.region);
+    let allocation = allocate_one(bd, ctx, &clients, &as_written, previous).await;
+    let inputs = desired::Inputs {
+        default_region: &settings.default_region,
+        role_permissions_boundary: settings.role_permissions_boundary.as_deref(),
+        auto_sizes: allocation.as_ref().filter(|_| bd.spec.allocation.mode == AllocationMode::Auto),
+    };
+    (clients, desired::desired(owner, &bd.spec, &inputs), allocation)
+}
+
+/// What a successful apply makes of the status.
+fn applied_status(
+    generation: Option<i64>,
+    previous: &BlogDeploymentStatus,
+    applied: apply::Applied,
+    allocation: Option<AllocationStatus>,
+) -> (Observed, BlogDeploymentStatus) {
+    let observed =
+        Observed { generation, table: applied.table, function: applied.function, container: applied.container };
+    let next = BlogDeploymentStatus {
+        observed_generation: generation,
+        function_url: applied.function_url,
+        container_url: applied.container_url,
+        conditions: previous.conditions.clone(),
+        resources: applied.resources,
+        container_tasks: applied.container_tasks,
+        allocation,
+    };
+    (observed, next)
 }
 
 /// Reads metrics and decides sizes, unless allocation is Manual. A failure to read metrics never

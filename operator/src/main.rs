@@ -106,26 +106,23 @@ fn hostname() -> String {
         .map_or_else(|_| "blog-operator".to_owned(), |h| h.trim().to_owned())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,aws=warn"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    if args.log_format == LogFormat::Text {
-        logs.init()
-    } else {
-        logs.json().flatten_event(true).init()
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
     }
+}
 
-    let metrics = Metrics::default();
-    let client = kube::Client::try_default().await?;
-    let cloud = Cloud::from_env(metrics.clone()).await?;
+fn settings(args: &Args, cloud: &Cloud) -> anyhow::Result<Settings> {
     let default_region = args
         .default_region
+        .clone()
         .or_else(|| cloud.default_region())
         .ok_or_else(|| anyhow::anyhow!("no default region: pass --default-region or set AWS_REGION"))?;
-    let settings = Settings {
+    Ok(Settings {
         default_region,
         resync: Duration::from_secs(args.resync_seconds),
         retry: Duration::from_secs(args.retry_seconds),
@@ -135,8 +132,42 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}: not a price table: {e}", path.display()))?,
             None => blog_operator::allocation::pricing::PriceTable::default(),
         },
-        role_permissions_boundary: args.role_permissions_boundary,
+        role_permissions_boundary: args.role_permissions_boundary.clone(),
+    })
+}
+
+/// Runs the controller: at once, or while holding the Lease when leader election is on.
+async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Result<()> {
+    let namespace = args.namespace.as_deref();
+    if !args.leader_election {
+        controller::run(ctx, namespace, args.concurrency).await;
+        return Ok(());
+    }
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+    let election = leader::Election {
+        namespace: args.lease_namespace.clone(),
+        name: args.lease_name.clone(),
+        identity,
+        lease_duration: Duration::from_secs(args.lease_duration_seconds),
+        renew: Duration::from_secs((args.lease_duration_seconds / 3).max(1)),
     };
+    let leases = kube::Api::namespaced(client, &election.namespace);
+    election.acquire(&leases).await;
+    tokio::select! {
+        () = controller::run(ctx, namespace, args.concurrency) => Ok(()),
+        // Stop at once: another replica may act from now on.
+        () = election.hold(&leases) => Err(anyhow::anyhow!("lost leadership; exiting so that only the leader acts")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logs(args.log_format);
+    let metrics = Metrics::default();
+    let client = kube::Client::try_default().await?;
+    let cloud = Cloud::from_env(metrics.clone()).await?;
+    let settings = settings(&args, &cloud)?;
     tracing::info!(?settings, concurrency = args.concurrency, "starting");
     let ctx = Arc::new(Context {
         recorder: controller::recorder(client.clone()),
@@ -147,30 +178,8 @@ async fn main() -> anyhow::Result<()> {
         metrics_cache: blog_operator::allocation::MetricsCache::default(),
     });
     let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, metrics, client.clone()));
-    let namespace = args.namespace.clone();
-    let run = async move {
-        if !args.leader_election {
-            controller::run(ctx, namespace.as_deref(), args.concurrency).await;
-            return Ok(());
-        }
-        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
-        let election = leader::Election {
-            namespace: args.lease_namespace.clone(),
-            name: args.lease_name.clone(),
-            identity,
-            lease_duration: Duration::from_secs(args.lease_duration_seconds),
-            renew: Duration::from_secs((args.lease_duration_seconds / 3).max(1)),
-        };
-        let leases = kube::Api::namespaced(client, &election.namespace);
-        election.acquire(&leases).await;
-        tokio::select! {
-            () = controller::run(ctx, namespace.as_deref(), args.concurrency) => Ok(()),
-            // Stop at once: another replica may act from now on.
-            () = election.hold(&leases) => Err(anyhow::anyhow!("lost leadership; exiting so that only the leader acts")),
-        }
-    };
     tokio::select! {
-        result = run => result?,
+        result = run(&args, ctx, client) => result?,
         result = admin => result??,
     }
     tracing::info!("stopped");

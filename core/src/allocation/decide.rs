@@ -77,119 +77,145 @@ fn cents(usd: f64) -> f64 {
     (usd * 100.0).round() / 100.0
 }
 
-/// Recommends (Recommend) or settles (Auto) the sizes, and prices both variants at the observed
-/// traffic. Pure: the same inputs give the same answer, so repeated reconciles never flap.
-#[must_use]
-pub fn decide(
-    spec: &AllocationSpec,
-    observed: &WindowMetrics,
-    running: Sizes,
-    previous: Option<&AllocationStatus>,
-    now: &Time,
-    prices: &PriceTable,
-) -> AllocationStatus {
-    let policy = policy(spec);
-    let auto = spec.mode == AllocationMode::Auto;
-    let since_last = previous
-        .and_then(|p| p.last_change_time.as_ref())
-        .map(|t| u64::try_from(now.0.as_second() - t.0.as_second()).unwrap_or(0));
-    let cooldown = u64::try_from(spec.cooldown_minutes).unwrap_or(0) * 60;
-    let mut changed = false;
-    // Why a size is not what the metrics alone would give, for status.allocation.notes.
-    let mut notes = Vec::new();
-    // Only called when `settle` kept the current size: the cooldown, or too small a saving.
-    let held = |what: &str| {
-        if recommend::cooled(since_last, cooldown) {
+/// How fast Auto may move: the cooldown since the last applied change. Recommend never holds.
+struct Pace<'a> {
+    auto: bool,
+    since_last: Option<u64>,
+    cooldown: u64,
+    last_change: Option<&'a Time>,
+}
+
+impl Pace<'_> {
+    /// The size to run: `proposed` in Recommend mode; in Auto, what hysteresis and the cooldown
+    /// allow, with a note when that is not `proposed`.
+    fn settle<T: Copy + PartialEq>(
+        &self,
+        current: T,
+        proposed: T,
+        grows: bool,
+        saving: f64,
+        what: String,
+        notes: &mut Vec<String>,
+    ) -> T {
+        if !self.auto {
+            return proposed;
+        }
+        let settled = recommend::settle(current, proposed, grows, saving, self.since_last, self.cooldown);
+        if settled != proposed {
+            notes.push(self.held(&what));
+        }
+        settled
+    }
+
+    /// Why `settle` kept the current size: the cooldown, or too small a saving.
+    fn held(&self, what: &str) -> String {
+        if recommend::cooled(self.since_last, self.cooldown) {
             let percent = recommend::MIN_SAVING * 100.0;
             return format!("{what}: a shrink that saves under {percent:.0} % is not worth a deployment");
         }
-        let until = previous
-            .and_then(|p| p.last_change_time.as_ref())
-            .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.0.as_second() + cooldown as i64).ok())
+        let until = self
+            .last_change
+            .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.0.as_second() + self.cooldown as i64).ok())
             .map_or_else(String::new, |t| format!(" until {t}"));
         format!("{what}: the cooldown holds changes{until}")
+    }
+}
+
+/// The function's memory: from its p95 duration, never shrunk while it has errors or throttles
+/// (they may be timeouts or out-of-memory, and a slower function needs more concurrency).
+fn function_memory(
+    current: i32,
+    observed: &WindowMetrics,
+    policy: &Policy,
+    pace: &Pace<'_>,
+    notes: &mut Vec<String>,
+) -> i32 {
+    let Some(p95) = observed.duration_ms.map(|d| d.p95.unwrap_or(d.maximum)) else {
+        notes.push("function: no Duration metrics in the window".to_owned());
+        return current;
     };
+    let (errors, throttles) = (count(observed.errors).unwrap_or(0), count(observed.throttles).unwrap_or(0));
+    let mut proposed = recommend::function_memory(current, FunctionLoad { p95_duration_ms: p95 }, policy);
+    if (errors > 0 || throttles > 0) && proposed < current {
+        notes.push(format!(
+            "function: kept at {current} MiB, not {proposed}: {errors} errors and {throttles} throttles in the window"
+        ));
+        proposed = current;
+    }
+    let saving = 1.0 - f64::from(proposed) / f64::from(current);
+    let what = format!("function: {proposed} MiB recommended, {current} MiB kept");
+    pace.settle(current, proposed, proposed > current, saving, what, notes)
+}
 
-    let p95 = observed.duration_ms.map(|d| d.p95.unwrap_or(d.maximum));
-    let count = |s: Option<Summary>| s.map(|s| s.sum.round() as i64);
-    let (errors, throttles) = (count(observed.errors), count(observed.throttles));
-    // Errors may be timeouts or out-of-memory, and a slower function needs more concurrency: a
-    // function in trouble is not shrunk.
-    let troubled = errors.unwrap_or(0) > 0 || throttles.unwrap_or(0) > 0;
-    let function_memory = running.function_memory_mib.map(|current| match p95 {
-        None => {
-            notes.push("function: no Duration metrics in the window".to_owned());
-            current
-        }
-        Some(p95) => {
-            let mut proposed = recommend::function_memory(current, FunctionLoad { p95_duration_ms: p95 }, &policy);
-            if troubled && proposed < current {
-                notes.push(format!(
-                    "function: kept at {current} MiB, not {proposed}: {} errors and {} throttles in the window",
-                    errors.unwrap_or(0),
-                    throttles.unwrap_or(0)
-                ));
-                proposed = current;
-            }
-            if !auto {
-                return proposed;
-            }
-            let saving = 1.0 - f64::from(proposed) / f64::from(current);
-            let settled = recommend::settle(current, proposed, proposed > current, saving, since_last, cooldown);
-            if settled != proposed {
-                notes.push(held(&format!("function: {proposed} MiB recommended, {current} MiB kept")));
-            }
-            changed |= settled != current;
-            settled
-        }
-    });
+fn describe(s: &ContainerSize) -> String {
+    format!("{} CPU / {} MiB × {}", s.cpu, s.memory_mib, s.tasks)
+}
 
-    let container_p95_ms = observed.alb_response_seconds.map(|r| r.p95.unwrap_or(r.maximum) * 1000.0);
-    let container = running.container.map(|current| match (observed.cpu_percent, observed.memory_percent) {
-        (Some(cpu), memory) => {
-            let load = ContainerLoad { cpu_percent: cpu.average, memory_percent: memory.map_or(0.0, |m| m.average) };
-            let hourly = |s: &ContainerSize| pricing::fargate_hourly(prices, s);
-            let mut proposed = recommend::container_size(current, load, &policy, prices);
-            let describe = |s: &ContainerSize| format!("{} CPU / {} MiB × {}", s.cpu, s.memory_mib, s.tasks);
-            if running.autoscaled && proposed.tasks != current.tasks {
-                notes.push(format!(
-                    "container: the task count is Application Auto Scaling's ({} running, {} would fit the load)",
-                    current.tasks, proposed.tasks
-                ));
-                proposed.tasks = current.tasks;
-            }
-            // Tasks answering slower than the latency target are not made smaller or fewer.
-            if let Some(ms) = container_p95_ms.filter(|ms| *ms > policy.latency_p95_ms)
-                && hourly(&proposed) < hourly(&current)
-            {
-                notes.push(format!(
-                    "container: kept at {}, not {}: p95 {ms:.0} ms at the load balancer is over the {} ms target",
-                    describe(&current),
-                    describe(&proposed),
-                    policy.latency_p95_ms
-                ));
-                proposed = current;
-            }
-            if !auto {
-                return proposed;
-            }
-            let grows =
-                proposed.cpu * proposed.tasks > current.cpu * current.tasks || proposed.memory_mib > current.memory_mib;
-            let saving = 1.0 - hourly(&proposed) / hourly(&current);
-            let settled = recommend::settle(current, proposed, grows, saving, since_last, cooldown);
-            if settled != proposed {
-                let what = format!("container: {} recommended, {} kept", describe(&proposed), describe(&current));
-                notes.push(held(&what));
-            }
-            changed |= settled != current;
-            settled
-        }
-        (None, _) => {
-            notes.push("container: no CPUUtilization metrics in the window".to_owned());
-            current
-        }
-    });
+/// The tasks' size and count: from CPU and memory utilization; the count left to Application Auto
+/// Scaling when it owns it; never cheaper while the load balancer sees slow responses.
+fn container_size(
+    running: &Sizes,
+    current: ContainerSize,
+    observed: &WindowMetrics,
+    context: (&Policy, &PriceTable, &Pace<'_>),
+    notes: &mut Vec<String>,
+) -> ContainerSize {
+    let (policy, prices, pace) = context;
+    let Some(cpu) = observed.cpu_percent else {
+        notes.push("container: no CPUUtilization metrics in the window".to_owned());
+        return current;
+    };
+    let memory = observed.memory_percent.map_or(0.0, |m| m.average);
+    let load = ContainerLoad { cpu_percent: cpu.average, memory_percent: memory };
+    let hourly = |s: &ContainerSize| pricing::fargate_hourly(prices, s);
+    let mut proposed = recommend::container_size(current, load, policy, prices);
+    if running.autoscaled && proposed.tasks != current.tasks {
+        notes.push(format!(
+            "container: the task count is Application Auto Scaling's ({} running, {} would fit the load)",
+            current.tasks, proposed.tasks
+        ));
+        proposed.tasks = current.tasks;
+    }
+    if let Some(ms) = container_p95_ms(observed).filter(|ms| *ms > policy.latency_p95_ms)
+        && hourly(&proposed) < hourly(&current)
+    {
+        notes.push(format!(
+            "container: kept at {}, not {}: p95 {ms:.0} ms at the load balancer is over the {} ms target",
+            describe(&current),
+            describe(&proposed),
+            policy.latency_p95_ms
+        ));
+        proposed = current;
+    }
+    let grows = proposed.cpu * proposed.tasks > current.cpu * current.tasks || proposed.memory_mib > current.memory_mib;
+    let saving = 1.0 - hourly(&proposed) / hourly(&current);
+    let what = format!("container: {} recommended, {} kept", describe(&proposed), describe(&current));
+    pace.settle(current, proposed, grows, saving, what, notes)
+}
 
+fn count(summary: Option<Summary>) -> Option<i64> {
+    summary.map(|s| s.sum.round() as i64)
+}
+
+fn container_p95_ms(observed: &WindowMetrics) -> Option<f64> {
+    observed.alb_response_seconds.map(|r| r.p95.unwrap_or(r.maximum) * 1000.0)
+}
+
+/// Both variants priced at the observed traffic.
+struct Costs {
+    requests_per_second: f64,
+    function: Option<f64>,
+    container: Option<f64>,
+    break_even: Option<f64>,
+}
+
+fn costs(
+    observed: &WindowMetrics,
+    running: &Sizes,
+    function_memory: Option<i32>,
+    container: Option<ContainerSize>,
+    prices: &PriceTable,
+) -> Costs {
     let requests = observed.invocations.map_or(0.0, |s| s.sum) + observed.alb_requests.map_or(0.0, |s| s.sum);
     let rps = if observed.window_seconds > 0.0 { requests / observed.window_seconds } else { 0.0 };
     // The handler's duration at the chosen memory, under the recommender's CPU-bound model.
@@ -204,33 +230,65 @@ pub fn decide(
         architecture: running.architecture,
         provisioned: running.provisioned,
     });
-    let function_cost = function_size.map(|f| pricing::function_monthly(prices, f, &traffic));
-    let container_cost = container.map(|c| pricing::container_monthly(prices, c, &traffic));
     let break_even = match (function_size, container) {
         (Some(f), Some(c)) => pricing::break_even_rps(prices, f, c, duration_ms, BYTES_PER_REQUEST),
         _ => None,
     };
-    let cheaper = match (function_cost, container_cost) {
+    Costs {
+        requests_per_second: rps,
+        function: function_size.map(|f| pricing::function_monthly(prices, f, &traffic)),
+        container: container.map(|c| pricing::container_monthly(prices, c, &traffic)),
+        break_even,
+    }
+}
+
+/// Recommends (Recommend) or settles (Auto) the sizes, and prices both variants at the observed
+/// traffic. Pure: the same inputs give the same answer, so repeated reconciles never flap.
+#[must_use]
+pub fn decide(
+    spec: &AllocationSpec,
+    observed: &WindowMetrics,
+    running: Sizes,
+    previous: Option<&AllocationStatus>,
+    now: &Time,
+    prices: &PriceTable,
+) -> AllocationStatus {
+    let policy = policy(spec);
+    let last_change = previous.and_then(|p| p.last_change_time.as_ref());
+    let pace = Pace {
+        auto: spec.mode == AllocationMode::Auto,
+        since_last: last_change.map(|t| u64::try_from(now.0.as_second() - t.0.as_second()).unwrap_or(0)),
+        cooldown: u64::try_from(spec.cooldown_minutes).unwrap_or(0) * 60,
+        last_change,
+    };
+    // Why a size is not what the metrics alone would give, for status.allocation.notes.
+    let mut notes = Vec::new();
+    let function_memory = running.function_memory_mib.map(|c| function_memory(c, observed, &policy, &pace, &mut notes));
+    let container =
+        running.container.map(|c| container_size(&running, c, observed, (&policy, prices, &pace), &mut notes));
+    let changed = function_memory != running.function_memory_mib || container != running.container;
+    let costs = costs(observed, &running, function_memory, container, prices);
+    let cheaper = match (costs.function, costs.container) {
         (Some(f), Some(c)) => Some(if f <= c { "function" } else { "container" }.to_owned()),
         _ => None,
     };
     AllocationStatus {
-        applied: auto,
-        requests_per_second: (rps * 1000.0).round() / 1000.0,
+        applied: pace.auto,
+        requests_per_second: (costs.requests_per_second * 1000.0).round() / 1000.0,
         function_memory_mib: function_memory,
-        function_p95_ms: p95,
+        function_p95_ms: observed.duration_ms.map(|d| d.p95.unwrap_or(d.maximum)),
         container_cpu: container.map(|c| c.cpu),
         container_memory_mib: container.map(|c| c.memory_mib),
         container_tasks: container.map(|c| c.tasks),
-        function_errors: errors,
-        function_throttles: throttles,
+        function_errors: count(observed.errors),
+        function_throttles: count(observed.throttles),
         container_cpu_percent: observed.cpu_percent.map(|c| c.average),
-        container_p95_ms,
-        function_monthly_usd: function_cost.map(cents),
-        container_monthly_usd: container_cost.map(cents),
-        break_even_requests_per_second: break_even.map(|r| (r * 10.0).round() / 10.0),
+        container_p95_ms: container_p95_ms(observed),
+        function_monthly_usd: costs.function.map(cents),
+        container_monthly_usd: costs.container.map(cents),
+        break_even_requests_per_second: costs.break_even.map(|r| (r * 10.0).round() / 10.0),
         cheaper,
-        last_change_time: if changed { Some(now.clone()) } else { previous.and_then(|p| p.last_change_time.clone()) },
+        last_change_time: if pace.auto && changed { Some(now.clone()) } else { last_change.cloned() },
         notes,
     }
 }

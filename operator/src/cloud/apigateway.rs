@@ -53,90 +53,117 @@ pub async fn ensure_api(
     function_arn: &str,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<ApiObserved> {
+    let api = ensure_one_api(clients, owner, name, tags).await?;
+    let integration_id = ensure_integration(clients, &api.id, function_arn).await?;
+    ensure_default_route(clients, &api.id, &format!("integrations/{integration_id}")).await?;
+    ensure_default_stage(clients, &api.id, tags).await?;
+    Ok(api)
+}
+
+/// The oldest API of this name the owner made, or a new one; any other is a duplicate and goes.
+async fn ensure_one_api(
+    clients: &AwsClients,
+    owner: &Owner,
+    name: &str,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<ApiObserved> {
     let mut apis = owned_apis(clients, owner, name).await?;
     for duplicate in apis.iter().skip(1) {
         tracing::warn!(api = duplicate.api_id(), "deleting a duplicate HTTP API");
         delete_api_id(clients, duplicate.api_id().unwrap_or_default()).await?;
     }
-    let (id, endpoint) = match apis.drain(..).next() {
-        Some(api) => (api.api_id.unwrap_or_default(), api.api_endpoint.unwrap_or_default()),
-        None => {
-            let created = clients
-                .apigateway
-                .create_api()
-                .name(name)
-                .protocol_type(ProtocolType::Http)
-                .set_tags(Some(tags.clone().into_iter().collect::<HashMap<_, _>>()))
-                .send()
-                .await
-                .map_err(map_sdk(SERVICE, "CreateApi"))?;
-            (created.api_id.unwrap_or_default(), created.api_endpoint.unwrap_or_default())
-        }
-    };
-
-    let integrations =
-        clients.apigateway.get_integrations().api_id(&id).send().await.map_err(map_sdk(SERVICE, "GetIntegrations"))?;
-    let integration_id =
-        match integrations.items().iter().find(|i| {
-            i.integration_type() == Some(&IntegrationType::AwsProxy) && i.integration_uri() == Some(function_arn)
-        }) {
-            Some(found) => found.integration_id().unwrap_or_default().to_owned(),
-            None => clients
-                .apigateway
-                .create_integration()
-                .api_id(&id)
-                .integration_type(IntegrationType::AwsProxy)
-                .integration_uri(function_arn)
-                .payload_format_version("2.0")
-                .send()
-                .await
-                .map_err(map_sdk(SERVICE, "CreateIntegration"))?
-                .integration_id
-                .unwrap_or_default(),
-        };
-    let target = format!("integrations/{integration_id}");
-
-    let routes = clients.apigateway.get_routes().api_id(&id).send().await.map_err(map_sdk(SERVICE, "GetRoutes"))?;
-    match routes.items().iter().find(|r| r.route_key() == Some(DEFAULT)) {
-        Some(route) if route.target() == Some(target.as_str()) => {}
-        Some(route) => {
-            clients
-                .apigateway
-                .update_route()
-                .api_id(&id)
-                .route_id(route.route_id().unwrap_or_default())
-                .target(&target)
-                .send()
-                .await
-                .map_err(map_sdk(SERVICE, "UpdateRoute"))?;
-        }
-        None => {
-            clients
-                .apigateway
-                .create_route()
-                .api_id(&id)
-                .route_key(DEFAULT)
-                .target(&target)
-                .send()
-                .await
-                .map_err(map_sdk(SERVICE, "CreateRoute"))?;
-        }
+    if let Some(api) = apis.drain(..).next() {
+        return Ok(ApiObserved { id: api.api_id.unwrap_or_default(), endpoint: api.api_endpoint.unwrap_or_default() });
     }
+    let created = clients
+        .apigateway
+        .create_api()
+        .name(name)
+        .protocol_type(ProtocolType::Http)
+        .set_tags(Some(aws_tags(tags)))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateApi"))?;
+    Ok(ApiObserved { id: created.api_id.unwrap_or_default(), endpoint: created.api_endpoint.unwrap_or_default() })
+}
 
-    let stages = clients.apigateway.get_stages().api_id(&id).send().await.map_err(map_sdk(SERVICE, "GetStages"))?;
-    if !stages.items().iter().any(|s| s.stage_name() == Some(DEFAULT)) {
-        clients
+fn aws_tags(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
+    tags.clone().into_iter().collect()
+}
+
+/// The AWS_PROXY integration (payload 2.0) with `function_arn`; returns its id.
+async fn ensure_integration(clients: &AwsClients, api_id: &str, function_arn: &str) -> CloudResult<String> {
+    let integrations = clients
+        .apigateway
+        .get_integrations()
+        .api_id(api_id)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "GetIntegrations"))?;
+    let found = integrations.items().iter().find(|i| {
+        i.integration_type() == Some(&IntegrationType::AwsProxy) && i.integration_uri() == Some(function_arn)
+    });
+    if let Some(found) = found {
+        return Ok(found.integration_id().unwrap_or_default().to_owned());
+    }
+    let created = clients
+        .apigateway
+        .create_integration()
+        .api_id(api_id)
+        .integration_type(IntegrationType::AwsProxy)
+        .integration_uri(function_arn)
+        .payload_format_version("2.0")
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateIntegration"))?;
+    Ok(created.integration_id.unwrap_or_default())
+}
+
+/// The `$default` route, pointed at `target`.
+async fn ensure_default_route(clients: &AwsClients, api_id: &str, target: &str) -> CloudResult<()> {
+    let routes = clients.apigateway.get_routes().api_id(api_id).send().await.map_err(map_sdk(SERVICE, "GetRoutes"))?;
+    match routes.items().iter().find(|r| r.route_key() == Some(DEFAULT)) {
+        Some(route) if route.target() == Some(target) => Ok(()),
+        Some(route) => clients
             .apigateway
-            .create_stage()
-            .api_id(&id)
-            .stage_name(DEFAULT)
-            .auto_deploy(true)
-            .set_tags(Some(tags.clone().into_iter().collect::<HashMap<_, _>>()))
+            .update_route()
+            .api_id(api_id)
+            .route_id(route.route_id().unwrap_or_default())
+            .target(target)
             .send()
             .await
-            .map_err(map_sdk(SERVICE, "CreateStage"))?;
+            .map(drop)
+            .map_err(map_sdk(SERVICE, "UpdateRoute")),
+        None => clients
+            .apigateway
+            .create_route()
+            .api_id(api_id)
+            .route_key(DEFAULT)
+            .target(target)
+            .send()
+            .await
+            .map(drop)
+            .map_err(map_sdk(SERVICE, "CreateRoute")),
     }
-    Ok(ApiObserved { id, endpoint })
+}
+
+/// The auto-deployed `$default` stage.
+async fn ensure_default_stage(clients: &AwsClients, api_id: &str, tags: &BTreeMap<String, String>) -> CloudResult<()> {
+    let stages = clients.apigateway.get_stages().api_id(api_id).send().await.map_err(map_sdk(SERVICE, "GetStages"))?;
+    if stages.items().iter().any(|s| s.stage_name() == Some(DEFAULT)) {
+        return Ok(());
+    }
+    clients
+        .apigateway
+        .create_stage()
+        .api_id(api_id)
+        .stage_name(DEFAULT)
+        .auto_deploy(true)
+        .set_tags(Some(aws_tags(tags)))
+        .send()
+        .await
+        .map(drop)
+        .map_err(map_sdk(SERVICE, "CreateStage"))
 }
 
 async fn delete_api_id(clients: &AwsClients, id: &str) -> CloudResult<()> {

@@ -13,7 +13,7 @@ use aws_sdk_applicationautoscaling::types::{
 
 use super::cloudwatch::{self, Alarm, ComparisonOperator};
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
-use crate::crd::{AutoscalingSpec, ScalingMetric, StepDirection, StepScaling};
+use crate::crd::{AutoscalingSpec, ScalingMetric, ScheduledScaling, StepDirection, StepScaling};
 
 const SERVICE: &str = "application-autoscaling";
 /// Policies the operator owns carry this prefix; others on the service are left alone.
@@ -331,21 +331,7 @@ pub async fn ensure_scaling(
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<()> {
     let id = resource_id(cluster, service);
-    let aas = &clients.autoscaling;
-    let targets = scalable_targets(clients, &id).await?;
-    let current = targets.first();
-    if current.is_none_or(|t| t.min_capacity() != spec.min_tasks || t.max_capacity() != spec.max_tasks) {
-        aas.register_scalable_target()
-            .service_namespace(ServiceNamespace::Ecs)
-            .resource_id(&id)
-            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-            .min_capacity(spec.min_tasks)
-            .max_capacity(spec.max_tasks)
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "RegisterScalableTarget"))?;
-    }
-
+    ensure_target(clients, &id, spec).await?;
     let existing = scaling_policies(clients, &id).await?;
     let wanted = wanted(spec, request_label);
     ensure_tracking_policies(clients, &id, &existing, &wanted).await?;
@@ -354,29 +340,59 @@ pub async fn ensure_scaling(
         .step_scaling
         .iter()
         .zip(&steps)
-        .map(|(policy, (plan, arn))| Alarm {
-            name: format!("{}{}", alarm_prefix(service), policy.name),
-            namespace: "AWS/ECS",
-            metric: match policy.metric {
-                ScalingMetric::CpuUtilization => "CPUUtilization",
-                ScalingMetric::MemoryUtilization => "MemoryUtilization",
-            },
-            dimensions: vec![("ClusterName".into(), cluster.into()), ("ServiceName".into(), service.into())],
-            period_seconds: policy.period_seconds,
-            evaluation_periods: policy.evaluation_periods,
-            threshold: plan.threshold,
-            comparison: plan.comparison.clone(),
-            action: arn.clone(),
-        })
+        .map(|(policy, placed)| step_alarm(cluster, service, policy, placed))
         .collect();
     cloudwatch::ensure_alarms(clients, &alarm_prefix(service), &alarms, tags).await?;
     let owned = |name: &str| wanted.iter().any(|w| w.name == name) || steps.iter().any(|(p, _)| p.policy_name == name);
     for stale in existing.iter().filter(|p| p.policy_name().starts_with(POLICY_PREFIX) && !owned(p.policy_name())) {
         delete_policy(clients, &id, stale.policy_name()).await?;
     }
+    ensure_scheduled_actions(clients, &id, &spec.scheduled).await
+}
 
-    let actions = scheduled_actions(clients, &id).await?;
-    for action in &spec.scheduled {
+/// The scalable target with the spec's bounds.
+async fn ensure_target(clients: &AwsClients, id: &str, spec: &AutoscalingSpec) -> CloudResult<()> {
+    let targets = scalable_targets(clients, id).await?;
+    if targets.first().is_some_and(|t| t.min_capacity() == spec.min_tasks && t.max_capacity() == spec.max_tasks) {
+        return Ok(());
+    }
+    clients
+        .autoscaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(id)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .min_capacity(spec.min_tasks)
+        .max_capacity(spec.max_tasks)
+        .send()
+        .await
+        .map(drop)
+        .map_err(map_sdk(SERVICE, "RegisterScalableTarget"))
+}
+
+/// The CloudWatch alarm that drives one step-scaling policy (placed as `(plan, policy ARN)`).
+fn step_alarm(cluster: &str, service: &str, policy: &StepScaling, placed: &(StepPlan, String)) -> Alarm {
+    let (plan, arn) = placed;
+    Alarm {
+        name: format!("{}{}", alarm_prefix(service), policy.name),
+        namespace: "AWS/ECS",
+        metric: match policy.metric {
+            ScalingMetric::CpuUtilization => "CPUUtilization",
+            ScalingMetric::MemoryUtilization => "MemoryUtilization",
+        },
+        dimensions: vec![("ClusterName".into(), cluster.into()), ("ServiceName".into(), service.into())],
+        period_seconds: policy.period_seconds,
+        evaluation_periods: policy.evaluation_periods,
+        threshold: plan.threshold,
+        comparison: plan.comparison.clone(),
+        action: arn.clone(),
+    }
+}
+
+/// Puts each scheduled action the spec names (when it differs) and deletes the operator's stale ones.
+async fn ensure_scheduled_actions(clients: &AwsClients, id: &str, wanted: &[ScheduledScaling]) -> CloudResult<()> {
+    let actions = scheduled_actions(clients, id).await?;
+    for action in wanted {
         let name = schedule_name(&action.name);
         let same = actions.iter().any(|a| {
             a.scheduled_action_name() == name
@@ -386,29 +402,35 @@ pub async fn ensure_scaling(
                     t.min_capacity() == Some(action.min_tasks) && t.max_capacity() == Some(action.max_tasks)
                 })
         });
-        if same {
-            continue;
+        if !same {
+            put_action(clients, id, &name, action).await?;
         }
-        aas.put_scheduled_action()
-            .scheduled_action_name(&name)
-            .service_namespace(ServiceNamespace::Ecs)
-            .resource_id(&id)
-            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-            .schedule(&action.schedule)
-            .set_timezone(action.timezone.clone())
-            .scalable_target_action(
-                ScalableTargetAction::builder().min_capacity(action.min_tasks).max_capacity(action.max_tasks).build(),
-            )
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "PutScheduledAction"))?;
     }
     let found: Vec<&str> = actions.iter().map(ScheduledAction::scheduled_action_name).collect();
-    let spec_names: Vec<&str> = spec.scheduled.iter().map(|s| s.name.as_str()).collect();
+    let spec_names: Vec<&str> = wanted.iter().map(|s| s.name.as_str()).collect();
     for stale in stale_actions(&found, &spec_names) {
-        delete_action(clients, &id, stale).await?;
+        delete_action(clients, id, stale).await?;
     }
     Ok(())
+}
+
+async fn put_action(clients: &AwsClients, id: &str, name: &str, action: &ScheduledScaling) -> CloudResult<()> {
+    clients
+        .autoscaling
+        .put_scheduled_action()
+        .scheduled_action_name(name)
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(id)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .schedule(&action.schedule)
+        .set_timezone(action.timezone.clone())
+        .scalable_target_action(
+            ScalableTargetAction::builder().min_capacity(action.min_tasks).max_capacity(action.max_tasks).build(),
+        )
+        .send()
+        .await
+        .map(drop)
+        .map_err(map_sdk(SERVICE, "PutScheduledAction"))
 }
 
 /// Removes the service's scaling: its alarms, policies and scheduled actions, then the scalable target.

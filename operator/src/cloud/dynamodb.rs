@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{BillingMode as SdkBillingMode, ProvisionedThroughput, TableStatus, Tag};
+use aws_sdk_dynamodb::types::{
+    BillingMode as SdkBillingMode, ProvisionedThroughput, TableDescription, TableStatus, Tag,
+};
 
 use super::{AwsClients, CloudError, CloudResult, gone_is_done, lost_create_race, map_sdk};
 use crate::crd::BillingMode;
@@ -21,7 +23,7 @@ fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
 }
 
-async fn describe(clients: &AwsClients, name: &str) -> CloudResult<Option<aws_sdk_dynamodb::types::TableDescription>> {
+async fn describe(clients: &AwsClients, name: &str) -> CloudResult<Option<TableDescription>> {
     let out =
         clients.dynamodb.describe_table().table_name(name).send().await.map_err(map_sdk(SERVICE, "DescribeTable"));
     Ok(super::found(out)?.and_then(|out| out.table))
@@ -68,55 +70,19 @@ pub async fn ensure_table(
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<TableObserved> {
     let Some(found) = describe(clients, &table.name).await? else {
-        let mut create = blog_aws::table_schema(clients.dynamodb.create_table().table_name(&table.name))
-            .set_tags(Some(tags(tag_set)));
-        if let Some(throughput) = throughput(table) {
-            create = create.billing_mode(SdkBillingMode::Provisioned).provisioned_throughput(throughput.clone());
-            // Provisioned tables need capacity on their index too.
-            let indexes: Vec<_> = create
-                .get_global_secondary_indexes()
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|mut index| {
-                    index.provisioned_throughput = Some(throughput.clone());
-                    index
-                })
-                .collect();
-            create = create.set_global_secondary_indexes(Some(indexes));
-        }
-        let out = create.send().await.map_err(map_sdk(SERVICE, "CreateTable")).map_err(lost_create_race)?;
-        let description = out.table_description();
-        return Ok(TableObserved {
-            arn: description.and_then(|d| d.table_arn()).unwrap_or_default().to_owned(),
-            status: description
-                .and_then(|d| d.table_status())
-                .map_or_else(|| "CREATING".to_owned(), |s| s.as_str().to_owned()),
-        });
+        return create_table(clients, table, tag_set).await;
     };
     let arn = found.table_arn().unwrap_or_default().to_owned();
     if !owner.owns(&owner_tags(clients, &arn).await?) {
         return Err(not_owned(&table.name));
     }
-    let current_mode =
-        found.billing_mode_summary().and_then(|b| b.billing_mode()).cloned().unwrap_or(SdkBillingMode::Provisioned);
-    let wanted_mode = match table.billing_mode {
-        BillingMode::PayPerRequest => SdkBillingMode::PayPerRequest,
-        BillingMode::Provisioned => SdkBillingMode::Provisioned,
-    };
-    let current_throughput = found
-        .provisioned_throughput()
-        .map(|t| (t.read_capacity_units().unwrap_or(0), t.write_capacity_units().unwrap_or(0)));
-    let wanted_throughput = (table.read_capacity_units.unwrap_or(0), table.write_capacity_units.unwrap_or(0));
-    let active = found.table_status() == Some(&TableStatus::Active);
-    let billing_differs = current_mode != wanted_mode
-        || (wanted_mode == SdkBillingMode::Provisioned && current_throughput != Some(wanted_throughput));
-    if billing_differs && active {
+    // DynamoDB refuses an update while the table is not ACTIVE; the next reconcile makes it.
+    if found.table_status() == Some(&TableStatus::Active) && billing_differs(&found, table) {
         clients
             .dynamodb
             .update_table()
             .table_name(&table.name)
-            .billing_mode(wanted_mode)
+            .billing_mode(sdk_billing_mode(table.billing_mode))
             .set_provisioned_throughput(throughput(table))
             .send()
             .await
@@ -125,6 +91,57 @@ pub async fn ensure_table(
     Ok(TableObserved {
         arn,
         status: found.table_status().map_or_else(|| "UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
+    })
+}
+
+fn sdk_billing_mode(mode: BillingMode) -> SdkBillingMode {
+    match mode {
+        BillingMode::PayPerRequest => SdkBillingMode::PayPerRequest,
+        BillingMode::Provisioned => SdkBillingMode::Provisioned,
+    }
+}
+
+fn billing_differs(found: &TableDescription, table: &DesiredTable) -> bool {
+    let current_mode =
+        found.billing_mode_summary().and_then(|b| b.billing_mode()).cloned().unwrap_or(SdkBillingMode::Provisioned);
+    let wanted_mode = sdk_billing_mode(table.billing_mode);
+    let current_throughput = found
+        .provisioned_throughput()
+        .map(|t| (t.read_capacity_units().unwrap_or(0), t.write_capacity_units().unwrap_or(0)));
+    let wanted_throughput = (table.read_capacity_units.unwrap_or(0), table.write_capacity_units.unwrap_or(0));
+    current_mode != wanted_mode
+        || (wanted_mode == SdkBillingMode::Provisioned && current_throughput != Some(wanted_throughput))
+}
+
+async fn create_table(
+    clients: &AwsClients,
+    table: &DesiredTable,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<TableObserved> {
+    let mut create =
+        blog_aws::table_schema(clients.dynamodb.create_table().table_name(&table.name)).set_tags(Some(tags(tag_set)));
+    if let Some(throughput) = throughput(table) {
+        create = create.billing_mode(SdkBillingMode::Provisioned).provisioned_throughput(throughput.clone());
+        // Provisioned tables need capacity on their index too.
+        let indexes: Vec<_> = create
+            .get_global_secondary_indexes()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut index| {
+                index.provisioned_throughput = Some(throughput.clone());
+                index
+            })
+            .collect();
+        create = create.set_global_secondary_indexes(Some(indexes));
+    }
+    let out = create.send().await.map_err(map_sdk(SERVICE, "CreateTable")).map_err(lost_create_race)?;
+    let description = out.table_description();
+    Ok(TableObserved {
+        arn: description.and_then(|d| d.table_arn()).unwrap_or_default().to_owned(),
+        status: description
+            .and_then(|d| d.table_status())
+            .map_or_else(|| "CREATING".to_owned(), |s| s.as_str().to_owned()),
     })
 }
 

@@ -225,32 +225,43 @@ pub async fn ensure_service(
     placement: &ServicePlacement<'_>,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<ServiceObserved> {
-    if let Some(service) = existing {
-        // With autoscaling on, Application Auto Scaling owns the count: only the task definition
-        // is the operator's to change.
-        let count_ok = container.autoscaling.is_some() || service.desired_count == container.desired_count;
-        if service.task_definition == task_definition && count_ok {
-            return Ok(service.clone());
-        }
-        let count = if container.autoscaling.is_some() { service.desired_count } else { container.desired_count };
-        let updated = clients
-            .ecs
-            .update_service()
-            .cluster(cluster)
-            .service(name)
-            .task_definition(task_definition)
-            .desired_count(count)
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "UpdateService"))?;
-        return Ok(ServiceObserved {
-            task_definition: task_definition.to_owned(),
-            desired_count: count,
-            arn: updated.service().and_then(|s| s.service_arn()).unwrap_or(&service.arn).to_owned(),
-            running_count: service.running_count,
-            rollout: "IN_PROGRESS".to_owned(),
-        });
+    let Some(service) = existing else {
+        return create_service(clients, cluster, name, task_definition, container, placement, tag_set).await;
+    };
+    // With autoscaling on, Application Auto Scaling owns the count: only the task definition is
+    // the operator's to change.
+    let count = if container.autoscaling.is_some() { service.desired_count } else { container.desired_count };
+    if service.task_definition == task_definition && service.desired_count == count {
+        return Ok(service.clone());
     }
+    let updated = clients
+        .ecs
+        .update_service()
+        .cluster(cluster)
+        .service(name)
+        .task_definition(task_definition)
+        .desired_count(count)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "UpdateService"))?;
+    Ok(ServiceObserved {
+        task_definition: task_definition.to_owned(),
+        desired_count: count,
+        arn: updated.service().and_then(|s| s.service_arn()).unwrap_or(&service.arn).to_owned(),
+        running_count: service.running_count,
+        rollout: "IN_PROGRESS".to_owned(),
+    })
+}
+
+async fn create_service(
+    clients: &AwsClients,
+    cluster: &str,
+    name: &str,
+    task_definition: &str,
+    container: &DesiredContainer,
+    placement: &ServicePlacement<'_>,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<ServiceObserved> {
     let network = AwsVpcConfiguration::builder()
         .set_subnets(Some(placement.subnets.to_vec()))
         .security_groups(placement.security_group)
@@ -258,6 +269,11 @@ pub async fn ensure_service(
         .assign_public_ip(AssignPublicIp::Enabled)
         .build()
         .map_err(|e| CloudError::local(SERVICE, "CreateService", ErrorKind::Other, e.to_string()))?;
+    let balancer = LoadBalancer::builder()
+        .target_group_arn(placement.target_group_arn)
+        .container_name(CONTAINER_NAME)
+        .container_port(container.port)
+        .build();
     let created = clients
         .ecs
         .create_service()
@@ -267,13 +283,7 @@ pub async fn ensure_service(
         .desired_count(container.desired_count)
         .launch_type(LaunchType::Fargate)
         .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(network).build())
-        .load_balancers(
-            LoadBalancer::builder()
-                .target_group_arn(placement.target_group_arn)
-                .container_name(CONTAINER_NAME)
-                .container_port(container.port)
-                .build(),
-        )
+        .load_balancers(balancer)
         .deployment_configuration(deployment_configuration())
         .health_check_grace_period_seconds(60)
         .set_tags(Some(tags(tag_set)))

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{Role, Tag};
 use serde_json::Value;
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
@@ -66,39 +66,58 @@ pub async fn ensure_role(
             if !owner.owns(&role_tags(clients, &role.name).await?) {
                 return Err(CloudError::not_owned(SERVICE, "GetRole", format!("IAM role {}", role.name)));
             }
-            if !found.assume_role_policy_document().is_some_and(|d| same_document(d, &role.trust)) {
-                clients
-                    .iam
-                    .update_assume_role_policy()
-                    .role_name(&role.name)
-                    .policy_document(role.trust.to_string())
-                    .send()
-                    .await
-                    .map_err(map_sdk(SERVICE, "UpdateAssumeRolePolicy"))?;
-            }
-            let found_boundary = found.permissions_boundary().and_then(|b| b.permissions_boundary_arn());
-            if found_boundary != role.boundary.as_deref() {
-                ensure_boundary(clients, &role.name, role.boundary.as_deref()).await?;
-            }
+            update_role(clients, &found, role).await?;
             found.arn
         }
-        None => {
-            let tags = tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
-            let created = clients
-                .iam
-                .create_role()
-                .role_name(&role.name)
-                .assume_role_policy_document(role.trust.to_string())
-                .description(format!("blog-operator: {}", owner.key()))
-                .set_permissions_boundary(role.boundary.clone())
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(map_sdk(SERVICE, "CreateRole"))
-                .map_err(lost_create_race)?;
-            created.role.map(|r| r.arn).unwrap_or_default()
-        }
+        None => create_role(clients, owner, role, tags).await?,
     };
+    ensure_inline_policy(clients, role).await?;
+    Ok(arn)
+}
+
+/// Brings an existing role's trust policy and permissions boundary to `role`'s.
+async fn update_role(clients: &AwsClients, found: &Role, role: &DesiredRole) -> CloudResult<()> {
+    if !found.assume_role_policy_document().is_some_and(|d| same_document(d, &role.trust)) {
+        clients
+            .iam
+            .update_assume_role_policy()
+            .role_name(&role.name)
+            .policy_document(role.trust.to_string())
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "UpdateAssumeRolePolicy"))?;
+    }
+    let found_boundary = found.permissions_boundary().and_then(|b| b.permissions_boundary_arn());
+    if found_boundary != role.boundary.as_deref() {
+        ensure_boundary(clients, &role.name, role.boundary.as_deref()).await?;
+    }
+    Ok(())
+}
+
+async fn create_role(
+    clients: &AwsClients,
+    owner: &Owner,
+    role: &DesiredRole,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<String> {
+    let tags = tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
+    let created = clients
+        .iam
+        .create_role()
+        .role_name(&role.name)
+        .assume_role_policy_document(role.trust.to_string())
+        .description(format!("blog-operator: {}", owner.key()))
+        .set_permissions_boundary(role.boundary.clone())
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateRole"))
+        .map_err(lost_create_race)?;
+    Ok(created.role.map(|r| r.arn).unwrap_or_default())
+}
+
+/// The role's one inline policy, put only when it differs.
+async fn ensure_inline_policy(clients: &AwsClients, role: &DesiredRole) -> CloudResult<()> {
     let current = clients
         .iam
         .get_role_policy()
@@ -108,18 +127,19 @@ pub async fn ensure_role(
         .await
         .map_err(map_sdk(SERVICE, "GetRolePolicy"));
     let current = super::found(current)?.map(|out| out.policy_document);
-    if !current.is_some_and(|doc| same_document(&doc, &role.policy)) {
-        clients
-            .iam
-            .put_role_policy()
-            .role_name(&role.name)
-            .policy_name(POLICY_NAME)
-            .policy_document(role.policy.to_string())
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "PutRolePolicy"))?;
+    if current.is_some_and(|doc| same_document(&doc, &role.policy)) {
+        return Ok(());
     }
-    Ok(arn)
+    clients
+        .iam
+        .put_role_policy()
+        .role_name(&role.name)
+        .policy_name(POLICY_NAME)
+        .policy_document(role.policy.to_string())
+        .send()
+        .await
+        .map(drop)
+        .map_err(map_sdk(SERVICE, "PutRolePolicy"))
 }
 
 /// Deletes the role and its inline policy if the role is ours; gone already counts as done.

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::types::{
-    Architecture as SdkArchitecture, Environment, FunctionCode as SdkCode, LastUpdateStatus, PackageType,
-    ProvisionedConcurrencyStatusEnum, Runtime, State,
+    Architecture as SdkArchitecture, Environment, FunctionCode as SdkCode, FunctionConfiguration, LastUpdateStatus,
+    PackageType, ProvisionedConcurrencyStatusEnum, Runtime, State,
 };
 use sha2::{Digest, Sha256};
 
@@ -112,53 +112,71 @@ pub async fn ensure_function(
         });
     }
 
+    let update = if config_differs(config, function, role_arn) {
+        update_configuration(clients, function, role_arn).await?;
+        "updating the function's configuration"
+    } else if code_differs(config, &found_tags, function) {
+        update_code(clients, function, &arn).await?;
+        "updating the function's code"
+    } else {
+        return Ok(FunctionObserved { arn, state: FunctionState::Active });
+    };
+    pending(update)
+}
+
+fn config_differs(config: &FunctionConfiguration, function: &DesiredFunction, role_arn: &str) -> bool {
     let current_env: HashMap<String, String> =
         config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
-    let config_differs = config.memory_size() != Some(function.memory_mib)
+    config.memory_size() != Some(function.memory_mib)
         || config.timeout() != Some(function.timeout_seconds)
         || config.role() != Some(role_arn)
-        || current_env != function.environment.clone().into_iter().collect::<HashMap<_, _>>();
-    if config_differs {
-        clients
-            .lambda
-            .update_function_configuration()
-            .function_name(&function.name)
-            .memory_size(function.memory_mib)
-            .timeout(function.timeout_seconds)
-            .role(role_arn)
-            .environment(environment(function))
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "UpdateFunctionConfiguration"))
-            .map_err(role_not_ready)?;
-        return pending("updating the function's configuration");
-    }
-    let code_differs = found_tags.get(CODE_TAG) != Some(&code_tag(&function.code))
-        || !config.architectures().contains(&architecture(function.architecture));
-    if code_differs {
-        let code = sdk_code(&function.code);
-        clients
-            .lambda
-            .update_function_code()
-            .function_name(&function.name)
-            .set_image_uri(code.image_uri)
-            .set_s3_bucket(code.s3_bucket)
-            .set_s3_key(code.s3_key)
-            .architectures(architecture(function.architecture))
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "UpdateFunctionCode"))?;
-        clients
-            .lambda
-            .tag_resource()
-            .resource(&arn)
-            .tags(CODE_TAG, code_tag(&function.code))
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "TagResource"))?;
-        return pending("updating the function's code");
-    }
-    Ok(FunctionObserved { arn, state: FunctionState::Active })
+        || current_env != function.environment.clone().into_iter().collect::<HashMap<_, _>>()
+}
+
+/// The code is recorded in a tag (an image digest or S3 object cannot be read back reliably).
+fn code_differs(config: &FunctionConfiguration, tags: &BTreeMap<String, String>, function: &DesiredFunction) -> bool {
+    tags.get(CODE_TAG) != Some(&code_tag(&function.code))
+        || !config.architectures().contains(&architecture(function.architecture))
+}
+
+async fn update_configuration(clients: &AwsClients, function: &DesiredFunction, role_arn: &str) -> CloudResult<()> {
+    clients
+        .lambda
+        .update_function_configuration()
+        .function_name(&function.name)
+        .memory_size(function.memory_mib)
+        .timeout(function.timeout_seconds)
+        .role(role_arn)
+        .environment(environment(function))
+        .send()
+        .await
+        .map(drop)
+        .map_err(map_sdk(SERVICE, "UpdateFunctionConfiguration"))
+        .map_err(role_not_ready)
+}
+
+async fn update_code(clients: &AwsClients, function: &DesiredFunction, arn: &str) -> CloudResult<()> {
+    let code = sdk_code(&function.code);
+    clients
+        .lambda
+        .update_function_code()
+        .function_name(&function.name)
+        .set_image_uri(code.image_uri)
+        .set_s3_bucket(code.s3_bucket)
+        .set_s3_key(code.s3_key)
+        .architectures(architecture(function.architecture))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "UpdateFunctionCode"))?;
+    clients
+        .lambda
+        .tag_resource()
+        .resource(arn)
+        .tags(CODE_TAG, code_tag(&function.code))
+        .send()
+        .await
+        .map(drop)
+        .map_err(map_sdk(SERVICE, "TagResource"))
 }
 
 async fn create_function(
