@@ -160,7 +160,7 @@ pub async fn ensure_alarms(
             .comparison_operator(alarm.comparison.clone())
             .treat_missing_data("notBreaching")
             .alarm_actions(&alarm.action)
-            .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+            .set_tags(Some(super::tags::sdk_tags(tags, |k, v| Some(Tag::builder().key(k).value(v).build()))))
             .send()
             .await
             .map_err(map_sdk(SERVICE, "PutMetricAlarm"))?;

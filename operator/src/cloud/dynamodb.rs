@@ -20,7 +20,7 @@ pub struct TableObserved {
 }
 
 fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
+    super::tags::sdk_tags(tags, |k, v| Tag::builder().key(k).value(v).build().ok())
 }
 
 async fn describe(clients: &AwsClients, name: &str) -> CloudResult<Option<TableDescription>> {

@@ -9,21 +9,18 @@ use aws_sdk_ecs::types::{
     LogDriver, NetworkConfiguration, NetworkMode, PortMapping, ServiceField, Tag, TaskDefinition, TransportProtocol,
 };
 
+use super::tags::claim;
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::{CONTAINER_NAME, DesiredContainer, Owner};
 
 const SERVICE: &str = "ecs";
 
 fn tags(tag_set: &BTreeMap<String, String>) -> Vec<Tag> {
-    tag_set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    super::tags::sdk_tags(tag_set, |k, v| Some(Tag::builder().key(k).value(v).build()))
 }
 
 fn tag_map(found: &[Tag]) -> BTreeMap<String, String> {
-    found.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned()))).collect()
-}
-
-fn not_owned(kind: &str, name: &str) -> CloudError {
-    CloudError::not_owned(SERVICE, "Describe", format!("ECS {kind} {name}"))
+    super::tags::tag_map(found.iter().map(|t| (t.key(), t.value())))
 }
 
 /// The ACTIVE cluster of this name, with its tags.
@@ -50,9 +47,7 @@ pub async fn ensure_cluster(
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
     if let Some(cluster) = find_cluster(clients, name).await? {
-        if !owner.owns(&tag_map(cluster.tags())) {
-            return Err(not_owned("cluster", name));
-        }
+        claim(owner, &tag_map(cluster.tags()), SERVICE, "DescribeClusters", format!("ECS cluster {name}"))?;
         return Ok(cluster.cluster_arn().unwrap_or_default().to_owned());
     }
     let created = clients
@@ -187,9 +182,7 @@ pub async fn find_service(
         .map_err(map_sdk(SERVICE, "DescribeServices"));
     let Some(found) = super::found(found)? else { return Ok(None) };
     let Some(service) = found.services().iter().find(|s| s.status() != Some("INACTIVE")) else { return Ok(None) };
-    if !owner.owns(&tag_map(service.tags())) {
-        return Err(not_owned("service", name));
-    }
+    claim(owner, &tag_map(service.tags()), SERVICE, "DescribeServices", format!("ECS service {name}"))?;
     let primary = service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
     Ok(Some(ServiceObserved {
         arn: service.service_arn().unwrap_or_default().to_owned(),

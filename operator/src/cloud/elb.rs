@@ -23,7 +23,7 @@ pub fn metric_dimension(load_balancer_arn: &str) -> Option<&str> {
 }
 
 fn tags(tag_set: &BTreeMap<String, String>) -> Vec<Tag> {
-    tag_set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    super::tags::sdk_tags(tag_set, |k, v| Some(Tag::builder().key(k).value(v).build()))
 }
 
 /// The tags of each ARN.

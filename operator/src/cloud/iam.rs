@@ -63,9 +63,8 @@ pub async fn ensure_role(
     let arn = match super::found(found)? {
         Some(found) => {
             let found = found.role.ok_or_else(|| CloudError::local(SERVICE, "GetRole", ErrorKind::Other, "no role"))?;
-            if !owner.owns(&role_tags(clients, &role.name).await?) {
-                return Err(CloudError::not_owned(SERVICE, "GetRole", format!("IAM role {}", role.name)));
-            }
+            let found_tags = role_tags(clients, &role.name).await?;
+            super::tags::claim(owner, &found_tags, SERVICE, "GetRole", format!("IAM role {}", role.name))?;
             update_role(clients, &found, role).await?;
             found.arn
         }
@@ -100,7 +99,7 @@ async fn create_role(
     role: &DesiredRole,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    let tags = tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
+    let tags = super::tags::sdk_tags(tags, |k, v| Tag::builder().key(k).value(v).build().ok());
     let created = clients
         .iam
         .create_role()

@@ -89,9 +89,7 @@ pub async fn ensure_function(
         return create_function(clients, function, role_arn, tags).await;
     };
     let found_tags: BTreeMap<String, String> = found.tags().cloned().unwrap_or_default().into_iter().collect();
-    if !owner.owns(&found_tags) {
-        return Err(CloudError::not_owned(SERVICE, "GetFunction", format!("Lambda function {}", function.name)));
-    }
+    super::tags::claim(owner, &found_tags, SERVICE, "GetFunction", format!("Lambda function {}", function.name))?;
     let Some(config) = found.configuration() else {
         return Err(CloudError::local(
             SERVICE,

@@ -1,0 +1,127 @@
+//! The SDK clients: one set per region, made on first use from the standard configuration chain,
+//! each counting its calls for `/metrics`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use super::ec2;
+use crate::metrics::Metrics;
+
+/// Counts every AWS call by service, operation and outcome, for `/metrics` and the reports.
+#[derive(Debug, Clone)]
+struct CallCounter(Metrics);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "blog-operator-call-counter"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        // The operation error is type-erased here, so the outcome is the HTTP status class.
+        let outcome = match (context.output_or_error(), context.response()) {
+            (Some(Ok(_)), _) => "ok".to_owned(),
+            (_, Some(response)) => format!("http_{}", response.status().as_u16()),
+            _ => "unreachable".to_owned(),
+        };
+        if let Some(meta) = cfg.load::<Metadata>() {
+            self.0.aws_call(meta.service(), meta.name(), &outcome);
+        }
+        Ok(())
+    }
+}
+
+/// The SDK clients of one region, all counting their calls.
+#[derive(Clone)]
+pub struct AwsClients {
+    pub region: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub apigateway: aws_sdk_apigatewayv2::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub ec2: ec2::Ec2,
+}
+
+/// Clients per region, made on first use from one base configuration.
+pub struct Cloud {
+    base: aws_config::SdkConfig,
+    metrics: Metrics,
+    ec2: ec2::Ec2,
+    by_region: Mutex<HashMap<String, AwsClients>>,
+}
+
+impl Cloud {
+    /// The standard AWS configuration chain (environment, profile, IRSA, container or instance
+    /// role; `AWS_ENDPOINT_URL` for emulators) over a rustls (ring) client.
+    ///
+    /// # Errors
+    /// When the system's root certificates cannot be loaded.
+    pub async fn from_env(metrics: Metrics) -> anyhow::Result<Self> {
+        Self::from_config(blog_aws::aws_sdk_config().await, metrics)
+    }
+
+    /// Clients from a given base configuration (tests point it at an emulator).
+    ///
+    /// # Errors
+    /// When the system's root certificates cannot be loaded.
+    pub fn from_config(base: aws_config::SdkConfig, metrics: Metrics) -> anyhow::Result<Self> {
+        let ec2 = ec2::Ec2::new(&base, metrics.clone())?;
+        Ok(Self { base, metrics, ec2, by_region: Mutex::new(HashMap::new()) })
+    }
+
+    /// The clients for `region`.
+    pub fn clients(&self, region: &str) -> AwsClients {
+        let mut cache = self.by_region.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let region_cfg = aws_config::Region::new(region.to_owned());
+                let counter = CallCounter(self.metrics.clone());
+                macro_rules! client {
+                    ($sdk:ident) => {
+                        $sdk::Client::from_conf(
+                            $sdk::config::Builder::from(&self.base)
+                                .region(region_cfg.clone())
+                                .interceptor(counter.clone())
+                                .build(),
+                        )
+                    };
+                }
+                AwsClients {
+                    region: region.to_owned(),
+                    dynamodb: client!(aws_sdk_dynamodb),
+                    iam: client!(aws_sdk_iam),
+                    lambda: client!(aws_sdk_lambda),
+                    apigateway: client!(aws_sdk_apigatewayv2),
+                    logs: client!(aws_sdk_cloudwatchlogs),
+                    ecs: client!(aws_sdk_ecs),
+                    elb: client!(aws_sdk_elasticloadbalancingv2),
+                    cloudwatch: client!(aws_sdk_cloudwatch),
+                    autoscaling: client!(aws_sdk_applicationautoscaling),
+                    ec2: self.ec2.clone(),
+                }
+            })
+            .clone()
+    }
+
+    /// The region of the base configuration, if the environment names one.
+    #[must_use]
+    pub fn default_region(&self) -> Option<String> {
+        self.base.region().map(ToString::to_string)
+    }
+}

@@ -1,0 +1,237 @@
+//! AWS failures, mapped once: [`CloudError`] and its [`ErrorKind`] decide between done, retry and
+//! telling a person; `SdkError` never leaves `cloud/`.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// What kind of failure an AWS call had: it decides between done, retry and tell the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The resource is not there (success for a delete).
+    NotFound,
+    /// A create found the name taken.
+    AlreadyExists,
+    /// Throttling, 5xx, timeouts, dropped connections: try again later.
+    Transient,
+    /// The credentials may not do this: a person must change IAM.
+    AccessDenied,
+    /// AWS refused the request's content: a person must change the spec or the environment.
+    Invalid,
+    /// Anything else.
+    Other,
+}
+
+/// One failed AWS call, with AWS's own code and message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{service} {operation} failed: {code}: {message}")]
+pub struct CloudError {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub kind: ErrorKind,
+    pub code: String,
+    pub message: String,
+}
+
+impl CloudError {
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Transient | ErrorKind::Other)
+    }
+
+    /// An error the adapter raises itself (a resource in an unexpected state, a name owned by
+    /// someone else).
+    #[must_use]
+    pub fn local(service: &'static str, operation: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { service, operation, kind, code: "BlogOperator".to_owned(), message: message.into() }
+    }
+
+    /// A name this BlogDeployment would use is held by a resource without its ownership tags: a
+    /// person must rename or remove it. `what` names the resource, e.g. "IAM role x".
+    #[must_use]
+    pub fn not_owned(service: &'static str, operation: &'static str, what: impl std::fmt::Display) -> Self {
+        Self::local(
+            service,
+            operation,
+            ErrorKind::Invalid,
+            format!("{what} exists but is not tagged as this BlogDeployment's"),
+        )
+    }
+}
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// A create that found its name taken lost a race with an earlier, interrupted run: retry, and the
+/// next look-up finds the resource and checks its ownership tags.
+#[must_use]
+pub fn lost_create_race(err: CloudError) -> CloudError {
+    if err.kind == ErrorKind::AlreadyExists { CloudError { kind: ErrorKind::Transient, ..err } } else { err }
+}
+
+/// A delete's result where "not found" means done: deletes are idempotent.
+///
+/// # Errors
+/// Any failure other than NotFound.
+pub fn gone_is_done<T>(result: CloudResult<T>) -> CloudResult<()> {
+    match result {
+        Err(err) if !err.is_not_found() => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// A lookup's result where "not found" is an answer, not a failure.
+///
+/// # Errors
+/// Any failure other than NotFound.
+pub fn found<T>(result: CloudResult<T>) -> CloudResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.is_not_found() => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Classifies an AWS error code; `status` is the HTTP status when there was a response.
+#[must_use]
+pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
+    match code {
+        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound" => ErrorKind::NotFound,
+        c if c.ends_with("NotFound") || c.ends_with("NotFoundException") || c.ends_with(".NotFound") => {
+            ErrorKind::NotFound
+        }
+        // Lambda answers ResourceConflictException both to a create whose name is taken and to an
+        // update sent while the last one is still InProgress: either way, retry soon (a lost
+        // create race is retried too, see `lost_create_race`).
+        "ResourceConflictException" => ErrorKind::Transient,
+        "ResourceInUseException" | "EntityAlreadyExists" | "ResourceAlreadyExistsException" | "ConflictException" => {
+            ErrorKind::AlreadyExists
+        }
+        "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "ProvisionedThroughputExceededException"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "InternalFailure"
+        | "InternalServerError"
+        | "ServiceException"
+        | "RequestTimeout" => ErrorKind::Transient,
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch" => ErrorKind::AccessDenied,
+        "ValidationException"
+        | "ValidationError"
+        | "InvalidParameterValueException"
+        | "InvalidParameterException"
+        | "InvalidParameterCombination"
+        | "MalformedPolicyDocument"
+        | "MalformedPolicyDocumentException"
+        | "BadRequestException"
+        | "InvalidInput"
+        | "InvalidParameterValue"
+        | "LimitExceeded"
+        | "LimitExceededException" => ErrorKind::Invalid,
+        _ => match status {
+            Some(s) if s >= 500 || s == 429 => ErrorKind::Transient,
+            Some(403) => ErrorKind::AccessDenied,
+            Some(404) => ErrorKind::NotFound,
+            _ => ErrorKind::Other,
+        },
+    }
+}
+
+/// Maps an SDK error of one operation into a [`CloudError`]; the only place SDK errors are read.
+pub fn map_sdk<E, R>(service: &'static str, operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    move |err| {
+        let status = err.raw_response().map(HttpStatus::status_code);
+        match &err {
+            SdkError::ServiceError(service_err) => {
+                let inner = service_err.err();
+                let code = inner.code().unwrap_or("Unknown").to_owned();
+                CloudError {
+                    service,
+                    operation,
+                    kind: classify(&code, status),
+                    message: inner.message().map_or_else(|| inner.to_string(), str::to_owned),
+                    code,
+                }
+            }
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => CloudError {
+                service,
+                operation,
+                kind: ErrorKind::Transient,
+                code: "Unreachable".to_owned(),
+                message: format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err)),
+            },
+            _ => CloudError {
+                service,
+                operation,
+                kind: ErrorKind::Other,
+                code: "ClientError".to_owned(),
+                message: format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err)),
+            },
+        }
+    }
+}
+
+/// The HTTP status of a raw response, whatever the response type.
+pub trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_decide_retry_or_report() {
+        assert_eq!(classify("ResourceNotFoundException", Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify("NoSuchEntity", Some(404)), ErrorKind::NotFound);
+        assert_eq!(classify("InvalidGroup.NotFound", Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify("LoadBalancerNotFound", Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify("EntityAlreadyExists", Some(409)), ErrorKind::AlreadyExists);
+        assert_eq!(classify("ThrottlingException", Some(400)), ErrorKind::Transient);
+        // Lambda's "An update is in progress for resource" is a retry, not a 5-minute wait.
+        let in_progress = CloudError {
+            service: "lambda",
+            operation: "UpdateFunctionConfiguration",
+            kind: classify("ResourceConflictException", Some(409)),
+            code: "ResourceConflictException".into(),
+            message: "An update is in progress for resource".into(),
+        };
+        assert!(in_progress.is_retryable());
+        assert_eq!(classify("Whatever", Some(503)), ErrorKind::Transient);
+        assert_eq!(classify("AccessDeniedException", Some(403)), ErrorKind::AccessDenied);
+        assert_eq!(classify("InvalidParameterValueException", Some(400)), ErrorKind::Invalid);
+        assert_eq!(classify("Whatever", Some(400)), ErrorKind::Other);
+        let err = CloudError::local("iam", "GetRole", ErrorKind::Transient, "x");
+        assert!(err.is_retryable());
+        assert!(!CloudError::local("iam", "GetRole", ErrorKind::AccessDenied, "x").is_retryable());
+        let taken = CloudError::not_owned("iam", "GetRole", "IAM role r");
+        assert_eq!(
+            (taken.kind, taken.message.as_str()),
+            (ErrorKind::Invalid, "IAM role r exists but is not tagged as this BlogDeployment's")
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The cloud adapter against the AWS emulator, one tier below the end-to-end tests: every `ensure_*`
+//! run twice makes its resource once and the second run changes nothing; every `delete_*` on
+//! nothing is done; a name another BlogDeployment holds is refused, and never deleted.
+
+use std::collections::BTreeMap;
+
+use blog_operator::cloud::ec2::{IngressRule, Source};
+use blog_operator::cloud::{self, AwsClients, Cloud, ErrorKind};
+use blog_operator::desired::{self, Desired, Inputs, Owner};
+use blog_operator::metrics::Metrics;
+
+/// Clients on the emulator, counting their calls, and the desired state of a fresh owner.
+async fn setup(prefix: &str) -> (AwsClients, Metrics, Desired) {
+    let metrics = Metrics::default();
+    let config = blog_tests::Moto::shared().sdk_config().await;
+    let cloud = Cloud::from_config(config, metrics.clone()).expect("clients");
+    let name = blog_tests::unique_name(prefix);
+    let uid = name.rsplit('-').next().expect("hex id").to_owned();
+    let owner = Owner { namespace: "adapters".into(), name, uid };
+    let spec =
+        serde_json::from_value(serde_json::json!({"image": "blog:1", "function": {}, "container": {}})).expect("spec");
+    let desired = desired::desired(&owner, &spec, &Inputs::region("us-west-1"));
+    (cloud.clients("us-west-1"), metrics, desired)
+}
+
+/// AWS calls that may change something, summed over `/metrics`' counters.
+fn mutating_calls(metrics: &Metrics) -> u64 {
+    let reads = ["Describe", "Get", "List"];
+    metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("blog_operator_aws_calls_total{"))
+        .filter(|l| {
+            let operation = l.split("operation=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("");
+            !reads.iter().any(|r| operation.starts_with(r))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// One round of every `ensure_*` the variants use, in apply's order; returns what each reported.
+async fn ensure_all(clients: &AwsClients, d: &Desired) -> Vec<String> {
+    let (owner, names, tags) = (&d.owner, &d.names, &d.tags);
+    let table = cloud::dynamodb::ensure_table(clients, owner, &d.table, tags).await.expect("table");
+    let scope = blog_operator::aws::Scope::of_arn(&table.arn).expect("scope");
+    let roles = d.roles(&scope, &table.arn);
+    let log_group = cloud::logs::ensure_log_group(clients, &names.function_log_group, 14, tags).await.expect("logs");
+    let role = roles.function.as_ref().expect("function role");
+    let role_arn = cloud::iam::ensure_role(clients, owner, role, tags).await.expect("role");
+    let function = d.function.as_ref().expect("function");
+    let lambda = cloud::lambda::ensure_function(clients, owner, function, &role_arn, tags).await.expect("function");
+    let api = cloud::apigateway::ensure_api(clients, owner, &names.api, &lambda.arn, tags).await.expect("api");
+    let cluster = cloud::ecs::ensure_cluster(clients, owner, &names.cluster, tags).await.expect("cluster");
+    let vpc = clients.ec2.default_vpc(&clients.region).await.expect("vpcs").expect("a default VPC");
+    let anywhere = [IngressRule { port: 80, source: Source::Cidr("0.0.0.0/0".into()) }];
+    let group = clients
+        .ec2
+        .ensure_security_group(&clients.region, owner, &vpc, &names.lb_security_group, &anywhere, tags)
+        .await
+        .expect("security group");
+    let target_group = cloud::elb::ensure_target_group(clients, owner, &names.target_group, &vpc, "/healthz", tags)
+        .await
+        .expect("target group");
+    vec![table.arn, log_group, role_arn, lambda.arn, api.id, cluster, group, target_group]
+}
+
+#[tokio::test]
+async fn every_ensure_makes_its_resource_once_and_then_changes_nothing() {
+    let (clients, metrics, desired) = setup("twice").await;
+    let first = ensure_all(&clients, &desired).await;
+    let after_first = mutating_calls(&metrics);
+    assert!(after_first >= 8, "the first round creates each resource ({after_first} mutating calls)");
+    let second = ensure_all(&clients, &desired).await;
+    assert_eq!(second, first, "the same resources are found again");
+    assert_eq!(mutating_calls(&metrics), after_first, "the second round changed something:\n{}", metrics.render());
+    blog_operator::apply::cleanup(&clients, &desired.owner, blog_operator::crd::DeletionPolicy::Delete)
+        .await
+        .expect("cleanup");
+}
+
+#[tokio::test]
+async fn every_delete_on_nothing_is_done() {
+    let (clients, _metrics, d) = setup("nothing").await;
+    let (owner, names) = (&d.owner, &d.names);
+    cloud::apigateway::delete_api(&clients, owner, &names.api).await.expect("api");
+    cloud::lambda::delete_function(&clients, owner, &names.function).await.expect("function");
+    cloud::logs::delete_log_group(&clients, &names.function_log_group).await.expect("log group");
+    cloud::iam::delete_role(&clients, owner, &names.function_role).await.expect("role");
+    cloud::autoscaling::remove_scaling(&clients, &names.cluster, &names.service).await.expect("scaling");
+    cloud::ecs::delete_service(&clients, owner, &names.cluster, &names.service).await.expect("service");
+    cloud::elb::delete_load_balancers(&clients, owner, &names.load_balancer).await.expect("load balancers");
+    cloud::elb::delete_target_group(&clients, owner, &names.target_group).await.expect("target group");
+    cloud::ecs::deregister_task_definitions(&clients, &names.task_family).await.expect("task definitions");
+    cloud::ecs::delete_cluster(&clients, owner, &names.cluster).await.expect("cluster");
+    let vpcs = clients.ec2.owned_group_vpcs(&clients.region, owner, &names.lb_security_group).await.expect("groups");
+    assert!(vpcs.is_empty());
+    cloud::dynamodb::delete_table(&clients, owner, &names.table).await.expect("table");
+    // And the whole cleanup, which walks them all in dependency order.
+    blog_operator::apply::cleanup(&clients, owner, blog_operator::crd::DeletionPolicy::Delete).await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn a_name_another_owner_holds_is_refused_and_kept() {
+    let (clients, _metrics, d) = setup("held").await;
+    let table = cloud::dynamodb::ensure_table(&clients, &d.owner, &d.table, &d.tags).await.expect("table");
+    let scope = blog_operator::aws::Scope::of_arn(&table.arn).expect("scope");
+    let role = d.roles(&scope, &table.arn).function.expect("function role");
+    cloud::iam::ensure_role(&clients, &d.owner, &role, &d.tags).await.expect("role");
+    cloud::ecs::ensure_cluster(&clients, &d.owner, &d.names.cluster, &d.tags).await.expect("cluster");
+
+    let other = Owner { uid: "ffffffff".into(), ..d.owner.clone() };
+    let tags: BTreeMap<String, String> = other.tags();
+    let refused = cloud::iam::ensure_role(&clients, &other, &role, &tags).await.expect_err("someone else's role");
+    assert_eq!(refused.kind, ErrorKind::Invalid);
+    assert!(refused.message.contains("is not tagged as this BlogDeployment's"), "{refused}");
+    let refused = cloud::ecs::ensure_cluster(&clients, &other, &d.names.cluster, &tags).await.expect_err("cluster");
+    assert_eq!(refused.kind, ErrorKind::Invalid);
+    let refused = cloud::dynamodb::ensure_table(&clients, &other, &d.table, &tags).await.expect_err("table");
+    assert_eq!(refused.kind, ErrorKind::Invalid);
+
+    // The other owner's deletes, aimed at these names, leave them alone.
+    cloud::iam::delete_role(&clients, &other, &d.names.function_role).await.expect("skipped");
+    cloud::ecs::delete_cluster(&clients, &other, &d.names.cluster).await.expect("skipped");
+    cloud::dynamodb::delete_table(&clients, &other, &d.names.table).await.expect("skipped");
+    cloud::ecs::ensure_cluster(&clients, &d.owner, &d.names.cluster, &d.tags).await.expect("the cluster is still ours");
+    cloud::iam::ensure_role(&clients, &d.owner, &role, &d.tags).await.expect("the role is still ours");
+    let still = cloud::dynamodb::ensure_table(&clients, &d.owner, &d.table, &d.tags).await.expect("table kept");
+    assert_eq!(still.arn, table.arn);
+    blog_operator::apply::cleanup(&clients, &d.owner, blog_operator::crd::DeletionPolicy::Delete)
+        .await
+        .expect("cleanup");
+}
