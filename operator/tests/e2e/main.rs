@@ -1,0 +1,10 @@
+//! End to end on the local stack: a real kube-apiserver + etcd, the CRD from `crds/`, the operator
+//! binary running against it, AWS served by moto. Each test has its own namespace and its own
+//! operator process watching only that namespace. One test binary, one file per feature, shared
+//! support in `support.rs`.
+
+mod lifecycle;
+mod recovery;
+mod security;
+mod sizing;
+mod support;

@@ -1,0 +1,135 @@
+//! Restarts, drift and leadership: a cut-off or replaced operator converges without duplicates.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_restarted_operator_converges_without_duplicates() {
+    let (stack, _client, ns, api) = setup("restart").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+
+    api.create(&PostParams::default(), &blog("again", json!({"image": "blog:1", "function": {}, "container": {}})))
+        .await
+        .expect("create");
+    // Start the operator and kill it after a growing delay, so each run is cut off at a different
+    // point of the create; every later run must pick up where the last one stopped.
+    let mut names = None;
+    for delay_ms in [300, 600, 900, 1200, 1500, 1800] {
+        let operator = Operator::start(stack, &ns.name, 60).await;
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        operator.kill().await;
+        if names.is_none() {
+            names =
+                api.get("again").await.ok().filter(|bd| bd.uid().is_some()).map(|bd| (owner_of(&bd), names_of(&bd)));
+        }
+        if let Some((owner, names)) = &names {
+            eprintln!(
+                "killed after {delay_ms} ms: {:?} {:?}",
+                aws.count(names).await,
+                aws.count_container(owner, names).await
+            );
+        }
+    }
+    let (owner, names) = names.expect("the object exists");
+    assert!(aws.count(&names).await.values().all(|n| *n <= 1), "no duplicate after the kills");
+
+    let operator = Operator::start(stack, &ns.name, 60).await;
+    wait_for(&api, "again", "Ready after the restart", ready).await;
+    assert_eq!(aws.count(&names).await, one_of_each());
+    assert_eq!(aws.count_container(&owner, &names).await, container_each(1));
+
+    // And a third start, with everything in place, still makes nothing new.
+    operator.kill().await;
+    let operator = Operator::start(stack, &ns.name, 60).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(aws.count(&names).await, one_of_each());
+    assert_eq!(aws.count_container(&owner, &names).await, container_each(1));
+    let calls = operator.aws_calls().await;
+    assert!(calls.keys().all(|op| !is_mutating(op)), "a converged restart mutates nothing: {calls:?}");
+    operator.kill().await;
+}
+
+#[tokio::test]
+async fn resources_deleted_behind_its_back_come_back() {
+    let (stack, _client, ns, api) = setup("drift").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    api.create(
+        &PostParams::default(),
+        &blog("drift", json!({"image": "blog:1", "function": {}, "table": {"deletionPolicy": "Delete"}})),
+    )
+    .await
+    .expect("create");
+    let bd = wait_for(&api, "drift", "Ready", ready).await;
+    let names = names_of(&bd);
+    let old_api = bd.status.as_ref().and_then(|s| s.resources.api_id.clone()).expect("api id");
+
+    aws.lambda.delete_function().function_name(&names.function).send().await.expect("delete function");
+    aws.apigateway.delete_api().api_id(&old_api).send().await.expect("delete api");
+    let back = wait_for(&api, "drift", "a new API after the resync", |bd| {
+        ready(bd) && bd.status.as_ref().and_then(|s| s.resources.api_id.as_deref()).is_some_and(|id| id != old_api)
+    })
+    .await;
+    assert_eq!(aws.count(&names).await, one_of_each());
+    assert!(back.status.and_then(|s| s.function_url).is_some());
+
+    // deletionPolicy Delete takes the table too.
+    api.delete("drift", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "drift").await;
+    assert_eq!(
+        aws.count(&names).await,
+        BTreeMap::from([("api", 0), ("function", 0), ("log group", 0), ("role", 0), ("table", 0)])
+    );
+    operator.kill().await;
+}
+
+#[tokio::test]
+async fn only_the_leader_reconciles_and_a_follower_takes_over() {
+    let (stack, client, ns, api) = setup("leader").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let election = ["--leader-election", "--lease-namespace", &ns.name, "--lease-duration-seconds", "3"];
+    let first = Operator::start_with(stack, &ns.name, 60, &election, &stack.kubeconfig).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = Operator::start_with(stack, &ns.name, 60, &election, &stack.kubeconfig).await;
+
+    api.create(&PostParams::default(), &blog("led", json!({"image": "blog:1", "function": {}}))).await.expect("create");
+    let bd = wait_for(&api, "led", "Ready", ready).await;
+    let names = names_of(&bd);
+    let (a, b) = (first.reconciles().await, second.reconciles().await);
+    assert!(a > 0 && b == 0, "only the first (the leader) reconciles: first {a}, second {b}");
+    assert!(second.aws_calls().await.is_empty(), "the follower made no AWS call");
+
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), &ns.name);
+    let holder = |lease: Option<k8s_openapi::api::coordination::v1::Lease>| {
+        lease.and_then(|l| l.spec).and_then(|s| s.holder_identity).unwrap_or_default()
+    };
+    let leader = holder(leases.get_opt("blog-operator").await.expect("lease"));
+
+    // Kill the leader; the follower must take the Lease and carry on.
+    first.kill().await;
+    let killed = Instant::now();
+    loop {
+        let now = holder(leases.get_opt("blog-operator").await.expect("lease"));
+        if !now.is_empty() && now != leader {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(30), "no handover within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let handover = killed.elapsed();
+    eprintln!("leader handover took {handover:?} (lease duration 3 s)");
+    assert!(handover <= Duration::from_secs(3 + 1 + 2), "handover within lease duration + renew period: {handover:?}");
+
+    api.patch("led", &PatchParams::default(), &Patch::Merge(json!({"spec": {"function": {"memoryMiB": 768}}})))
+        .await
+        .expect("patch");
+    wait_for(&api, "led", "Ready at generation 2 under the new leader", |bd| {
+        ready(bd) && bd.metadata.generation == Some(2)
+    })
+    .await;
+    assert!(second.reconciles().await > 0, "the new leader reconciles");
+    assert_eq!(aws.count(&names).await, one_of_each(), "nothing made twice across the handover");
+    second.kill().await;
+}

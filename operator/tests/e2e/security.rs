@@ -1,0 +1,120 @@
+//! The operator under its least-privilege identity, and the permissions boundary on every role it makes.
+
+use crate::support::*;
+
+/// A kubeconfig for the chart's ServiceAccount, with a token from the TokenRequest API.
+async fn service_account_kubeconfig(stack: &Stack, client: &Client) -> PathBuf {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    // Install exactly what users install: manifests/install.yaml (no pod runs: the stack has no
+    // scheduler or kubelet, which is fine, the test runs the operator itself under that identity).
+    let applied = stack
+        .kubectl()
+        .args(["apply", "-f"])
+        .arg(blog_tests::workspace_root().join("manifests/install.yaml"))
+        .output()
+        .expect("kubectl apply");
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "blog-system");
+    let request = TokenRequest {
+        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(3600), ..Default::default() },
+        ..Default::default()
+    };
+    let token = accounts
+        .create_token_request("blog-operator", &PostParams::default(), &request)
+        .await
+        .expect("token request")
+        .status
+        .expect("token")
+        .token;
+    let admin = std::fs::read_to_string(&stack.kubeconfig).expect("kubeconfig");
+    let server = admin.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("server").to_owned();
+    let path = stack.dir.join(format!("sa-{}.kubeconfig", blog_tests::unique_name("kc")));
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: blog-operator\n  user:\n    token: {token}\ncontexts:\n- name: sa\n  context: {{cluster: local, user: blog-operator}}\ncurrent-context: sa\n",
+        ca = stack.dir.join("pki/ca.crt").display()
+    );
+    std::fs::write(&path, config).expect("write kubeconfig");
+    path
+}
+
+#[tokio::test]
+async fn the_operator_works_under_its_least_privilege_identity() {
+    let (stack, client, ns, api) = setup("rbac").await;
+    let _logs = stack.logs_on_failure();
+    let kubeconfig = service_account_kubeconfig(stack, &client).await;
+    let election = ["--leader-election", "--lease-namespace", "blog-system", "--lease-name", &ns.name];
+    let operator = Operator::start_with(stack, &ns.name, 60, &election, &kubeconfig).await;
+
+    api.create(&PostParams::default(), &blog("rbac", json!({"image": "blog:1", "function": {}, "container": {}})))
+        .await
+        .expect("create");
+    wait_for(&api, "rbac", "Ready under the ServiceAccount", ready).await;
+    api.delete("rbac", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "rbac").await;
+
+    // Anything outside its role is refused.
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).expect("read"),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("config");
+    let sa = Client::try_from(config).expect("client");
+    let forbidden = |result: Result<(), kube::Error>, what: &str| match result {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403, "{what}: {status:?}"),
+        other => panic!("{what} should be forbidden, got {other:?}"),
+    };
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::all(sa.clone());
+    forbidden(secrets.list(&Default::default()).await.map(drop), "listing secrets");
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(sa.clone(), &ns.name);
+    forbidden(leases.list(&Default::default()).await.map(drop), "leases outside its namespace");
+    let bds: Api<BlogDeployment> = Api::namespaced(sa.clone(), &ns.name);
+    forbidden(
+        bds.create(&PostParams::default(), &blog("x", json!({"image": "b:1", "function": {}}))).await.map(drop),
+        "creating a BlogDeployment",
+    );
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(sa);
+    forbidden(namespaces.delete(&ns.name, &DeleteParams::default()).await.map(drop), "deleting a namespace");
+    operator.kill().await;
+}
+
+#[tokio::test]
+async fn roles_carry_the_permissions_boundary_the_operator_is_given() {
+    let (stack, _client, ns, api) = setup("bound").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let document =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]});
+    let policy = aws
+        .iam
+        .create_policy()
+        .policy_name(blog_tests::unique_name("boundary"))
+        .policy_document(document.to_string())
+        .send()
+        .await
+        .expect("boundary policy");
+    let boundary = policy.policy().and_then(|p| p.arn()).expect("policy ARN").to_owned();
+    let operator =
+        Operator::start_with(stack, &ns.name, 2, &["--role-permissions-boundary", &boundary], &stack.kubeconfig).await;
+    api.create(&PostParams::default(), &blog("bound", json!({"image": "b:1", "function": {}}))).await.expect("create");
+    let bd = wait_for(&api, "bound", "Ready", ready).await;
+    let names = names_of(&bd);
+    let role_boundary = || async {
+        let role = aws.iam.get_role().role_name(&names.function_role).send().await.expect("role");
+        role.role().and_then(|r| r.permissions_boundary()).and_then(|b| b.permissions_boundary_arn()).map(str::to_owned)
+    };
+    assert_eq!(role_boundary().await.as_deref(), Some(boundary.as_str()));
+
+    // Restarted without a boundary, the operator removes it from the roles it made.
+    operator.kill().await;
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while role_boundary().await.is_some() {
+        assert!(Instant::now() < deadline, "the boundary stayed on {}", names.function_role);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    api.delete("bound", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "bound").await;
+    operator.kill().await;
+}

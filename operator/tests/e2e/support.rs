@@ -1,0 +1,320 @@
+//! Shared support of the end-to-end tests: the CRD, an operator process, waits, AWS clients and
+//! resource counts.
+
+pub use std::collections::BTreeMap;
+pub use std::path::PathBuf;
+pub use std::process::Stdio;
+pub use std::time::{Duration, Instant};
+
+pub use blog_operator::crd::BlogDeployment;
+pub use blog_operator::desired::{Names, Owner};
+pub use blog_tests::{Stack, TestNamespace, free_port};
+pub use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+pub use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+pub use kube::runtime::wait::{await_condition, conditions};
+pub use kube::{Client, ResourceExt};
+pub use serde_json::json;
+
+/// Installs (or updates) the CRD exactly as `crds/` ships it.
+pub async fn install_crd(client: &Client) {
+    let path = blog_tests::workspace_root().join("crds/blogdeployments.blogs.serverless.dev.yaml");
+    let crd: CustomResourceDefinition =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("read CRD")).expect("parse CRD");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply("blog-operator-tests").force();
+    crds.patch(&crd.name_any(), &params, &Patch::Apply(&crd)).await.expect("apply CRD");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds, &crd.name_any(), conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD established in 30 s")
+    .expect("watch CRD");
+}
+
+/// One operator process, watching one namespace; killed when dropped.
+pub struct Operator {
+    pub child: tokio::process::Child,
+    pub admin: String,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    pub async fn start(stack: &Stack, namespace: &str, resync_seconds: u64) -> Self {
+        Self::start_with(stack, namespace, resync_seconds, &[], &stack.kubeconfig).await
+    }
+
+    pub async fn start_with(
+        stack: &Stack,
+        namespace: &str,
+        resync_seconds: u64,
+        extra: &[&str],
+        kubeconfig: &std::path::Path,
+    ) -> Self {
+        let admin_port = free_port();
+        let log = stack.dir.join(format!("operator-{namespace}-{admin_port}.log"));
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("operator log");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_blog-operator"))
+            .args(["--namespace", namespace, "--resync-seconds", &resync_seconds.to_string(), "--retry-seconds", "1"])
+            .args(["--admin-addr", &format!("127.0.0.1:{admin_port}"), "--log-format", "json"])
+            // moto never starts ECS tasks: count the container variant ready once provisioned.
+            .args(["--container-readiness", "provisioned"])
+            .args(extra)
+            .env("KUBECONFIG", kubeconfig)
+            .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
+            .env("AWS_REGION", "us-west-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("RUST_LOG", "info,blog_operator=debug")
+            .stdout(Stdio::from(file.try_clone().expect("dup log")))
+            .stderr(Stdio::from(file))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the operator");
+        Self { child, admin: format!("http://127.0.0.1:{admin_port}"), log }
+    }
+
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill operator");
+    }
+
+    /// Reconciles this process has started, from its `/metrics`.
+    pub async fn reconciles(&self) -> u64 {
+        let text = http_get(&format!("{}/metrics", self.admin)).await;
+        text.lines()
+            .find(|l| l.starts_with("blog_operator_reconciles_total "))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// AWS calls so far, by `service/operation`, from the operator's own `/metrics`.
+    pub async fn aws_calls(&self) -> BTreeMap<String, u64> {
+        let text = http_get(&format!("{}/metrics", self.admin)).await;
+        let mut calls = BTreeMap::new();
+        for line in text.lines().filter(|l| l.starts_with("blog_operator_aws_calls_total{")) {
+            let field = |name: &str| {
+                line.split(&format!("{name}=\""))
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let count: u64 = line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            *calls.entry(format!("{}/{}", field("service"), field("operation"))).or_default() += count;
+        }
+        calls
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("----- {} (last 60 lines) -----\n{}", self.log.display(), blog_tests::tail(&self.log, 60));
+        }
+    }
+}
+
+/// A tiny HTTP GET over a plain socket (the admin server is plain HTTP on loopback).
+pub async fn http_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    for _ in 0..100 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(host).await {
+            let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.expect("write");
+            let mut body = String::new();
+            stream.read_to_string(&mut body).await.expect("read");
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not answer");
+}
+
+pub fn is_mutating(operation: &str) -> bool {
+    let op = operation.rsplit('/').next().unwrap_or(operation);
+    ["Create", "Update", "Put", "Delete", "Add", "Remove", "Tag", "Untag", "Authorize", "Register", "Modify", "Publish"]
+        .iter()
+        .any(|prefix| op.starts_with(prefix))
+}
+
+pub fn blog(name: &str, spec: serde_json::Value) -> BlogDeployment {
+    serde_json::from_value(json!({
+        "apiVersion": "blogs.serverless.dev/v1alpha1",
+        "kind": "BlogDeployment",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .expect("valid BlogDeployment")
+}
+
+/// Waits until `check` holds for the object, or fails with the last status seen.
+pub async fn wait_for(
+    api: &Api<BlogDeployment>,
+    name: &str,
+    what: &str,
+    check: impl Fn(&BlogDeployment) -> bool,
+) -> BlogDeployment {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let current = api.get_opt(name).await.expect("get BlogDeployment");
+        if let Some(bd) = &current
+            && check(bd)
+        {
+            return bd.clone();
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; last: {:#?}", current.map(|b| b.status));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Waits until the object is gone (its finalizer done).
+pub async fn wait_gone(api: &Api<BlogDeployment>, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while let Some(bd) = api.get_opt(name).await.expect("get BlogDeployment") {
+        assert!(Instant::now() < deadline, "{name} still there after 90 s: {:#?}", bd.status);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub fn condition<'a>(
+    bd: &'a BlogDeployment,
+    kind: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    bd.status.as_ref()?.conditions.iter().find(|c| c.type_ == kind)
+}
+
+pub fn ready(bd: &BlogDeployment) -> bool {
+    condition(bd, "Ready").is_some_and(|c| c.status == "True" && c.observed_generation == bd.metadata.generation)
+}
+
+pub struct Aws {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub apigateway: aws_sdk_apigatewayv2::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub ec2: blog_operator::cloud::ec2::Ec2,
+}
+
+impl Aws {
+    pub async fn new(stack: &Stack) -> Self {
+        let config = stack.sdk_config().await;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            apigateway: aws_sdk_apigatewayv2::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            ec2: blog_operator::cloud::ec2::Ec2::new(&config, blog_operator::metrics::Metrics::default()).expect("ec2"),
+        }
+    }
+
+    /// How many of each container-variant resource of `names` exist.
+    pub async fn count_container(&self, owner: &Owner, names: &Names) -> BTreeMap<&'static str, usize> {
+        let balancers = self.elb.describe_load_balancers().send().await.expect("load balancers");
+        let ours: Vec<_> = balancers
+            .load_balancers()
+            .iter()
+            .filter(|b| b.load_balancer_name() == Some(&names.load_balancer))
+            .collect();
+        let mut listeners = 0;
+        for balancer in &ours {
+            let found = self
+                .elb
+                .describe_listeners()
+                .load_balancer_arn(balancer.load_balancer_arn().unwrap_or_default())
+                .send()
+                .await;
+            listeners += found.expect("listeners").listeners().len();
+        }
+        let groups = self.elb.describe_target_groups().send().await.expect("target groups");
+        let clusters = self.ecs.describe_clusters().clusters(&names.cluster).send().await.expect("clusters");
+        let services = self.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await;
+        let services =
+            services.map(|s| s.services().iter().filter(|s| s.status() == Some("ACTIVE")).count()).unwrap_or(0);
+        let roles = self.iam.list_roles().send().await.expect("list roles");
+        let mut security_groups = 0;
+        for group in [&names.lb_security_group, &names.task_security_group] {
+            security_groups +=
+                self.ec2.owned_group_vpcs("us-west-1", owner, group).await.expect("security groups").len();
+        }
+        BTreeMap::from([
+            ("load balancer", ours.len()),
+            ("listener", listeners),
+            (
+                "target group",
+                groups.target_groups().iter().filter(|g| g.target_group_name() == Some(&names.target_group)).count(),
+            ),
+            ("cluster", clusters.clusters().iter().filter(|c| c.status() == Some("ACTIVE")).count()),
+            ("service", services),
+            ("security group", security_groups),
+            (
+                "container role",
+                roles
+                    .roles()
+                    .iter()
+                    .filter(|r| r.role_name() == names.execution_role || r.role_name() == names.task_role)
+                    .count(),
+            ),
+        ])
+    }
+
+    /// How many of each resource of `names` exist: table, function, role, log group, APIs.
+    pub async fn count(&self, names: &Names) -> BTreeMap<&'static str, usize> {
+        let tables = self.dynamodb.list_tables().send().await.expect("list tables");
+        let functions = self.lambda.list_functions().send().await.expect("list functions");
+        let roles = self.iam.list_roles().send().await.expect("list roles");
+        let apis = self.apigateway.get_apis().send().await.expect("get apis");
+        let groups = self.logs.describe_log_groups().send().await.expect("log groups");
+        BTreeMap::from([
+            ("table", tables.table_names().iter().filter(|t| **t == names.table).count()),
+            ("function", functions.functions().iter().filter(|f| f.function_name() == Some(&names.function)).count()),
+            ("role", roles.roles().iter().filter(|r| r.role_name() == names.function_role).count()),
+            ("api", apis.items().iter().filter(|a| a.name() == Some(&names.api)).count()),
+            (
+                "log group",
+                groups.log_groups().iter().filter(|g| g.log_group_name() == Some(&names.function_log_group)).count(),
+            ),
+        ])
+    }
+}
+
+pub fn owner_of(bd: &BlogDeployment) -> Owner {
+    Owner { namespace: bd.namespace().expect("namespace"), name: bd.name_any(), uid: bd.uid().expect("uid") }
+}
+
+pub fn names_of(bd: &BlogDeployment) -> Names {
+    Names::for_owner(&owner_of(bd))
+}
+
+pub fn container_each(n: usize) -> BTreeMap<&'static str, usize> {
+    BTreeMap::from([
+        ("cluster", n),
+        ("container role", 2 * n),
+        ("listener", n),
+        ("load balancer", n),
+        ("security group", 2 * n),
+        ("service", n),
+        ("target group", n),
+    ])
+}
+
+pub fn one_of_each() -> BTreeMap<&'static str, usize> {
+    BTreeMap::from([("api", 1), ("function", 1), ("log group", 1), ("role", 1), ("table", 1)])
+}
+
+pub async fn setup(prefix: &str) -> (&'static Stack, Client, TestNamespace, Api<BlogDeployment>) {
+    let stack = Stack::shared();
+    let client = stack.client().await.expect("client");
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, prefix).await.expect("namespace");
+    let api = Api::namespaced(client.clone(), &ns.name);
+    (stack, client, ns, api)
+}
