@@ -152,7 +152,7 @@ pub struct DesiredFunction {
 
 /// The container variant: roles, log group, cluster, task definition, security groups, load
 /// balancer, target group, listener and service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DesiredContainer {
     pub image: String,
     pub cpu: i32,
@@ -164,8 +164,8 @@ pub struct DesiredContainer {
     pub vpc_id: Option<String>,
     pub subnet_ids: Vec<String>,
     pub environment: BTreeMap<String, String>,
-    /// Task-count scaling; when set, Application Auto Scaling owns the running count.
-    pub autoscaling: Option<crate::crd::AutoscalingSpec>,
+    /// Task-count scaling, planned in full; when set, Application Auto Scaling owns the running count.
+    pub scaling: Option<crate::scaling::ScalingPlan>,
 }
 
 /// The one container in the task definition.
@@ -174,7 +174,7 @@ pub const CONTAINER_NAME: &str = "blog";
 pub const LISTENER_PORT: i32 = 80;
 
 /// Everything one BlogDeployment should have in AWS.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub region: String,
     pub owner: Owner,
@@ -229,7 +229,7 @@ fn with_sizes(desired: &mut Desired, decided: &crate::crd::AllocationStatus) {
             container.memory_mib = memory;
         }
         // With autoscaling on, the count is Application Auto Scaling's to set.
-        if let (Some(tasks), None) = (decided.container_tasks, &container.autoscaling) {
+        if let (Some(tasks), None) = (decided.container_tasks, &container.scaling) {
             container.desired_count = tasks;
         }
     }
@@ -269,7 +269,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
         health_check_path: c.health_check_path.clone(),
         vpc_id: c.network.vpc_id.clone(),
         subnet_ids: c.network.subnet_ids.clone(),
-        autoscaling: c.autoscaling.clone(),
+        scaling: c.autoscaling.as_ref().map(|a| crate::scaling::plan(&names.cluster, &names.service, a)),
         environment: BTreeMap::from([
             ("TABLE_NAME".to_owned(), names.table.clone()),
             ("PORT".to_owned(), c.port.to_string()),

@@ -7,6 +7,7 @@ pub mod allocation;
 pub mod aws;
 pub mod crd;
 pub mod desired;
+pub mod scaling;
 pub mod status;
 pub mod validate;
 

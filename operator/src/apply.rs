@@ -316,12 +316,10 @@ async fn apply_container(
     let (balancer, target_group) = ensure_balancer(clients, desired, container, &placement, resources).await?;
     let service =
         ensure_service(clients, desired, container, &task_roles, &placement, &target_group, resources).await?;
-    match &container.autoscaling {
-        Some(scaling) => {
+    match &container.scaling {
+        Some(plan) => {
             let label = cloud::autoscaling::request_label(&balancer.arn, &target_group);
-            let (cluster, service) = (&names.cluster, &names.service);
-            cloud::autoscaling::ensure_scaling(clients, cluster, service, scaling, label.as_deref(), &desired.tags)
-                .await?;
+            cloud::autoscaling::ensure_scaling(clients, plan, label.as_deref(), &desired.tags).await?;
         }
         None => cloud::autoscaling::remove_scaling(clients, &names.cluster, &names.service).await?,
     }

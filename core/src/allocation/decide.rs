@@ -60,19 +60,6 @@ pub struct Sizes {
     pub autoscaled: bool,
 }
 
-fn policy(spec: &AllocationSpec) -> Policy {
-    Policy {
-        latency_p95_ms: f64::from(spec.latency_p95_ms),
-        cpu_percent: f64::from(spec.cpu_percent),
-        memory_percent: f64::from(spec.memory_percent),
-        min_memory_mib: spec.min_memory_mib,
-        max_memory_mib: spec.max_memory_mib,
-        min_tasks: spec.min_tasks,
-        max_tasks: spec.max_tasks,
-        ..Policy::default()
-    }
-}
-
 fn cents(usd: f64) -> f64 {
     (usd * 100.0).round() / 100.0
 }
@@ -253,7 +240,7 @@ pub fn decide(
     now: &Time,
     prices: &PriceTable,
 ) -> AllocationStatus {
-    let policy = policy(spec);
+    let policy = Policy::from(spec);
     let last_change = previous.and_then(|p| p.last_change_time.as_ref());
     let pace = Pace {
         auto: spec.mode == AllocationMode::Auto,
@@ -306,7 +293,7 @@ pub fn running_sizes(
     let applied = previous.filter(|p| mode == AllocationMode::Auto && p.applied);
     let function = desired.function.as_ref();
     let container = desired.container.as_ref();
-    let autoscaled = container.is_some_and(|c| c.autoscaling.is_some());
+    let autoscaled = container.is_some_and(|c| c.scaling.is_some());
     Sizes {
         function_memory_mib: function.map(|f| applied.and_then(|p| p.function_memory_mib).unwrap_or(f.memory_mib)),
         architecture: function.map_or(Architecture::Arm64, |f| f.architecture),

@@ -12,6 +12,7 @@
 
 use super::pricing::{ContainerSize, PriceTable, fargate_hourly};
 use crate::aws::FARGATE_SIZES;
+use crate::crd::AllocationSpec;
 
 /// Lambda memory sizes the recommender chooses from (MiB).
 pub const MEMORY_LADDER: [i32; 13] = [128, 256, 384, 512, 768, 1024, 1536, 2048, 3008, 4096, 6144, 8192, 10240];
@@ -47,20 +48,28 @@ pub struct Policy {
     pub max_tasks: i32,
 }
 
-impl Default for Policy {
-    fn default() -> Self {
+impl From<&AllocationSpec> for Policy {
+    /// The spec's targets and bounds; headroom and the CPU range are the recommender's own.
+    fn from(spec: &AllocationSpec) -> Self {
         Self {
-            latency_p95_ms: 200.0,
-            cpu_percent: 60.0,
-            memory_percent: 70.0,
+            latency_p95_ms: f64::from(spec.latency_p95_ms),
+            cpu_percent: f64::from(spec.cpu_percent),
+            memory_percent: f64::from(spec.memory_percent),
             headroom: 0.2,
-            min_memory_mib: 128,
-            max_memory_mib: 3008,
+            min_memory_mib: spec.min_memory_mib,
+            max_memory_mib: spec.max_memory_mib,
             min_cpu: 256,
             max_cpu: 4096,
-            min_tasks: 1,
-            max_tasks: 10,
+            min_tasks: spec.min_tasks,
+            max_tasks: spec.max_tasks,
         }
+    }
+}
+
+impl Default for Policy {
+    /// The CRD's defaults: one source, `AllocationSpec::default()`.
+    fn default() -> Self {
+        Self::from(&AllocationSpec::default())
     }
 }
 

@@ -13,46 +13,12 @@ use aws_sdk_applicationautoscaling::types::{
 
 use super::cloudwatch::{self, Alarm, ComparisonOperator};
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
-use crate::crd::{AutoscalingSpec, ScalingMetric, ScheduledScaling, StepDirection, StepScaling};
+use crate::scaling::{
+    Comparison, POLICY_PREFIX, SCHEDULE_PREFIX, ScalingPlan, SchedulePlan, StepPlan, Tracked, TrackingPolicy,
+    alarm_prefix, resource_id,
+};
 
 const SERVICE: &str = "application-autoscaling";
-/// Policies the operator owns carry this prefix; others on the service are left alone.
-const POLICY_PREFIX: &str = "blog-";
-/// Scheduled actions the operator owns are named `blog-schedule-<spec name>`; others on the
-/// service's target (a platform team's, say) are left alone.
-const SCHEDULE_PREFIX: &str = "blog-schedule-";
-
-fn schedule_name(spec_name: &str) -> String {
-    format!("{SCHEDULE_PREFIX}{spec_name}")
-}
-
-/// The scheduled actions to delete: the operator's own that the spec no longer names, and those an
-/// earlier version put under the bare spec name (replaced by their prefixed twin). Any other
-/// action on the target is someone else's.
-fn stale_actions<'a>(found: &[&'a str], spec_names: &[&str]) -> Vec<&'a str> {
-    found
-        .iter()
-        .copied()
-        .filter(|name| match name.strip_prefix(SCHEDULE_PREFIX) {
-            Some(ours) => !spec_names.contains(&ours),
-            None => spec_names.contains(name),
-        })
-        .collect()
-}
-
-fn resource_id(cluster: &str, service: &str) -> String {
-    format!("service/{cluster}/{service}")
-}
-
-/// One target-tracking policy the spec asks for.
-#[derive(Debug, Clone, PartialEq)]
-struct Tracking {
-    name: &'static str,
-    metric: MetricType,
-    target: f64,
-    /// For request counts: `app/<lb>/<id>/targetgroup/<tg>/<id>`.
-    label: Option<String>,
-}
 
 /// The `ALBRequestCountPerTarget` resource label from the load balancer and target group ARNs.
 #[must_use]
@@ -62,91 +28,29 @@ pub fn request_label(load_balancer_arn: &str, target_group_arn: &str) -> Option<
     Some(format!("{lb}/{tg}"))
 }
 
-fn wanted(spec: &AutoscalingSpec, label: Option<&str>) -> Vec<Tracking> {
-    let mut policies = vec![Tracking {
-        name: "blog-cpu",
-        metric: MetricType::EcsServiceAverageCpuUtilization,
-        target: f64::from(spec.target_cpu_percent),
-        label: None,
-    }];
-    if let Some(memory) = spec.target_memory_percent {
-        policies.push(Tracking {
-            name: "blog-memory",
-            metric: MetricType::EcsServiceAverageMemoryUtilization,
-            target: f64::from(memory),
-            label: None,
-        });
-    }
-    if let (Some(requests), Some(label)) = (spec.target_requests_per_task, label) {
-        policies.push(Tracking {
-            name: "blog-requests",
-            metric: MetricType::AlbRequestCountPerTarget,
-            target: f64::from(requests),
-            label: Some(label.to_owned()),
-        });
-    }
-    policies
-}
-
-/// A step-scaling policy as AWS takes it: the alarm's threshold and comparison, and the steps as
-/// intervals relative to that threshold.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepPlan {
-    pub policy_name: String,
-    pub threshold: f64,
-    pub comparison: ComparisonOperator,
-    /// `(lower, upper, change)`; `None` is unbounded.
-    pub steps: Vec<(Option<f64>, Option<f64>, i32)>,
-}
-
-/// Turns absolute thresholds into AWS's intervals. `Above` fires at the lowest threshold and each
-/// step spans up to the next one (the last is unbounded above); `Below` fires at the highest and
-/// each step spans down to the next lower one (the last is unbounded below).
-#[must_use]
-pub fn step_plan(policy: &StepScaling) -> StepPlan {
-    let mut steps = policy.steps.clone();
-    steps.sort_by_key(|s| s.threshold);
-    if policy.when == StepDirection::Below {
-        steps.reverse();
-    }
-    let threshold = steps.first().map_or(0, |s| s.threshold);
-    let offset = |t: i32| f64::from(t - threshold);
-    let intervals = steps
-        .iter()
-        .enumerate()
-        .map(|(i, step)| {
-            let next = steps.get(i + 1).map(|n| offset(n.threshold));
-            match policy.when {
-                StepDirection::Above => (Some(offset(step.threshold)), next, step.change),
-                StepDirection::Below => (next, Some(offset(step.threshold)), step.change),
-            }
-        })
-        .collect();
-    StepPlan {
-        policy_name: format!("{POLICY_PREFIX}step-{}", policy.name),
-        threshold: f64::from(threshold),
-        comparison: match policy.when {
-            StepDirection::Above => ComparisonOperator::GreaterThanOrEqualToThreshold,
-            StepDirection::Below => ComparisonOperator::LessThanOrEqualToThreshold,
-        },
-        steps: intervals,
+fn metric_type(tracked: Tracked) -> MetricType {
+    match tracked {
+        Tracked::CpuPercent => MetricType::EcsServiceAverageCpuUtilization,
+        Tracked::MemoryPercent => MetricType::EcsServiceAverageMemoryUtilization,
+        Tracked::RequestsPerTask => MetricType::AlbRequestCountPerTarget,
     }
 }
 
-/// Step alarms of a service are named `<service>-step-<name>`: unique per account and region, since
-/// the service name carries the BlogDeployment's UID.
-fn alarm_prefix(service: &str) -> String {
-    format!("{service}-step-")
+fn comparison(comparison: Comparison) -> ComparisonOperator {
+    match comparison {
+        Comparison::AtOrAbove => ComparisonOperator::GreaterThanOrEqualToThreshold,
+        Comparison::AtOrBelow => ComparisonOperator::LessThanOrEqualToThreshold,
+    }
 }
 
-fn same_steps(found: &StepScalingPolicyConfiguration, policy: &StepScaling, plan: &StepPlan) -> bool {
+fn same_steps(found: &StepScalingPolicyConfiguration, plan: &StepPlan) -> bool {
     let found_steps: Vec<(Option<f64>, Option<f64>, i32)> = found
         .step_adjustments()
         .iter()
         .map(|s| (s.metric_interval_lower_bound(), s.metric_interval_upper_bound(), s.scaling_adjustment()))
         .collect();
     found.adjustment_type() == Some(&AdjustmentType::ChangeInCapacity)
-        && found.cooldown() == Some(policy.cooldown_seconds)
+        && found.cooldown() == Some(plan.cooldown_seconds)
         && found.metric_aggregation_type() == Some(&MetricAggregationType::Average)
         && found_steps == plan.steps
 }
@@ -161,23 +65,32 @@ async fn ensure_tracking_policies(
     clients: &AwsClients,
     id: &str,
     existing: &[ScalingPolicy],
-    wanted: &[Tracking],
+    wanted: &[TrackingPolicy],
+    request_label: Option<&str>,
 ) -> CloudResult<()> {
     for policy in wanted {
+        let metric = metric_type(policy.tracked);
+        // Requests per task need the load balancer's label; until it is known, the policy waits.
+        let label = match policy.tracked {
+            Tracked::RequestsPerTask => match request_label {
+                Some(label) => Some(label.to_owned()),
+                None => continue,
+            },
+            _ => None,
+        };
         let same = existing.iter().any(|p| {
             p.policy_name() == policy.name
                 && p.target_tracking_scaling_policy_configuration().is_some_and(|c| {
                     (c.target_value() - policy.target).abs() < f64::EPSILON
-                        && c.predefined_metric_specification().map(|m| m.predefined_metric_type())
-                            == Some(&policy.metric)
+                        && c.predefined_metric_specification().map(|m| m.predefined_metric_type()) == Some(&metric)
                 })
         });
         if same {
             continue;
         }
         let metric = PredefinedMetricSpecification::builder()
-            .predefined_metric_type(policy.metric.clone())
-            .set_resource_label(policy.label.clone())
+            .predefined_metric_type(metric)
+            .set_resource_label(label)
             .build()
             .map_err(build_failed)?;
         let config = TargetTrackingScalingPolicyConfiguration::builder()
@@ -203,26 +116,25 @@ async fn ensure_tracking_policies(
     Ok(())
 }
 
-/// Puts the step policies that differ from the spec and returns each one's ARN, for its alarm.
+/// Puts the step policies that differ from the plan and returns each one's ARN, for its alarm.
 async fn ensure_step_policies(
     clients: &AwsClients,
     id: &str,
     existing: &[ScalingPolicy],
-    policies: &[StepScaling],
-) -> CloudResult<Vec<(StepPlan, String)>> {
+    plans: &[StepPlan],
+) -> CloudResult<Vec<String>> {
     let mut placed = Vec::new();
-    for policy in policies {
-        let plan = step_plan(policy);
+    for plan in plans {
         let found = existing.iter().find(|p| p.policy_name() == plan.policy_name);
         if let Some(found) = found
-            && found.step_scaling_policy_configuration().is_some_and(|c| same_steps(c, policy, &plan))
+            && found.step_scaling_policy_configuration().is_some_and(|c| same_steps(c, plan))
         {
-            placed.push((plan, found.policy_arn().to_owned()));
+            placed.push(found.policy_arn().to_owned());
             continue;
         }
         let mut config = StepScalingPolicyConfiguration::builder()
             .adjustment_type(AdjustmentType::ChangeInCapacity)
-            .cooldown(policy.cooldown_seconds)
+            .cooldown(plan.cooldown_seconds)
             .metric_aggregation_type(MetricAggregationType::Average);
         for (lower, upper, change) in &plan.steps {
             config = config.step_adjustments(
@@ -246,7 +158,7 @@ async fn ensure_step_policies(
             .send()
             .await
             .map_err(map_sdk(SERVICE, "PutScalingPolicy"))?;
-        placed.push((plan, out.policy_arn));
+        placed.push(out.policy_arn);
     }
     Ok(placed)
 }
@@ -318,84 +230,72 @@ async fn delete_action(clients: &AwsClients, id: &str, name: &str) -> CloudResul
     )
 }
 
-/// Makes the service's scaling exactly what the spec says.
+/// Makes the service's scaling exactly what the plan says. `request_label` names the load balancer
+/// and target group for requests-per-task tracking.
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_scaling(
     clients: &AwsClients,
-    cluster: &str,
-    service: &str,
-    spec: &AutoscalingSpec,
+    plan: &ScalingPlan,
     request_label: Option<&str>,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<()> {
-    let id = resource_id(cluster, service);
-    ensure_target(clients, &id, spec).await?;
-    let existing = scaling_policies(clients, &id).await?;
-    let wanted = wanted(spec, request_label);
-    ensure_tracking_policies(clients, &id, &existing, &wanted).await?;
-    let steps = ensure_step_policies(clients, &id, &existing, &spec.step_scaling).await?;
-    let alarms: Vec<Alarm> = spec
-        .step_scaling
-        .iter()
-        .zip(&steps)
-        .map(|(policy, placed)| step_alarm(cluster, service, policy, placed))
-        .collect();
-    cloudwatch::ensure_alarms(clients, &alarm_prefix(service), &alarms, tags).await?;
-    let owned = |name: &str| wanted.iter().any(|w| w.name == name) || steps.iter().any(|(p, _)| p.policy_name == name);
-    for stale in existing.iter().filter(|p| p.policy_name().starts_with(POLICY_PREFIX) && !owned(p.policy_name())) {
-        delete_policy(clients, &id, stale.policy_name()).await?;
+    let id = &plan.resource_id;
+    ensure_target(clients, plan).await?;
+    let existing = scaling_policies(clients, id).await?;
+    ensure_tracking_policies(clients, id, &existing, &plan.tracking, request_label).await?;
+    let arns = ensure_step_policies(clients, id, &existing, &plan.steps).await?;
+    let alarms: Vec<Alarm> = plan.steps.iter().zip(arns).map(|(step, arn)| step_alarm(plan, step, arn)).collect();
+    cloudwatch::ensure_alarms(clients, &alarm_prefix(&plan.service), &alarms, tags).await?;
+    for stale in existing.iter().filter(|p| plan.is_stale_policy(p.policy_name())) {
+        delete_policy(clients, id, stale.policy_name()).await?;
     }
-    ensure_scheduled_actions(clients, &id, &spec.scheduled).await
+    ensure_scheduled_actions(clients, plan).await
 }
 
-/// The scalable target with the spec's bounds.
-async fn ensure_target(clients: &AwsClients, id: &str, spec: &AutoscalingSpec) -> CloudResult<()> {
-    let targets = scalable_targets(clients, id).await?;
-    if targets.first().is_some_and(|t| t.min_capacity() == spec.min_tasks && t.max_capacity() == spec.max_tasks) {
+/// The scalable target with the plan's bounds.
+async fn ensure_target(clients: &AwsClients, plan: &ScalingPlan) -> CloudResult<()> {
+    let targets = scalable_targets(clients, &plan.resource_id).await?;
+    if targets.first().is_some_and(|t| t.min_capacity() == plan.min_tasks && t.max_capacity() == plan.max_tasks) {
         return Ok(());
     }
     clients
         .autoscaling
         .register_scalable_target()
         .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(id)
+        .resource_id(&plan.resource_id)
         .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-        .min_capacity(spec.min_tasks)
-        .max_capacity(spec.max_tasks)
+        .min_capacity(plan.min_tasks)
+        .max_capacity(plan.max_tasks)
         .send()
         .await
         .map(drop)
         .map_err(map_sdk(SERVICE, "RegisterScalableTarget"))
 }
 
-/// The CloudWatch alarm that drives one step-scaling policy (placed as `(plan, policy ARN)`).
-fn step_alarm(cluster: &str, service: &str, policy: &StepScaling, placed: &(StepPlan, String)) -> Alarm {
-    let (plan, arn) = placed;
+/// The CloudWatch alarm that drives one step-scaling policy (at `policy_arn`).
+fn step_alarm(plan: &ScalingPlan, step: &StepPlan, policy_arn: String) -> Alarm {
     Alarm {
-        name: format!("{}{}", alarm_prefix(service), policy.name),
+        name: step.alarm_name.clone(),
         namespace: "AWS/ECS",
-        metric: match policy.metric {
-            ScalingMetric::CpuUtilization => "CPUUtilization",
-            ScalingMetric::MemoryUtilization => "MemoryUtilization",
-        },
-        dimensions: vec![("ClusterName".into(), cluster.into()), ("ServiceName".into(), service.into())],
-        period_seconds: policy.period_seconds,
-        evaluation_periods: policy.evaluation_periods,
-        threshold: plan.threshold,
-        comparison: plan.comparison.clone(),
-        action: arn.clone(),
+        metric: step.metric,
+        dimensions: vec![("ClusterName".into(), plan.cluster.clone()), ("ServiceName".into(), plan.service.clone())],
+        period_seconds: step.period_seconds,
+        evaluation_periods: step.evaluation_periods,
+        threshold: step.threshold,
+        comparison: comparison(step.comparison),
+        action: policy_arn,
     }
 }
 
-/// Puts each scheduled action the spec names (when it differs) and deletes the operator's stale ones.
-async fn ensure_scheduled_actions(clients: &AwsClients, id: &str, wanted: &[ScheduledScaling]) -> CloudResult<()> {
+/// Puts each scheduled action the plan names (when it differs) and deletes the operator's stale ones.
+async fn ensure_scheduled_actions(clients: &AwsClients, plan: &ScalingPlan) -> CloudResult<()> {
+    let id = &plan.resource_id;
     let actions = scheduled_actions(clients, id).await?;
-    for action in wanted {
-        let name = schedule_name(&action.name);
+    for action in &plan.schedules {
         let same = actions.iter().any(|a| {
-            a.scheduled_action_name() == name
+            a.scheduled_action_name() == action.name
                 && a.schedule() == action.schedule
                 && a.timezone() == action.timezone.as_deref()
                 && a.scalable_target_action().is_some_and(|t| {
@@ -403,22 +303,21 @@ async fn ensure_scheduled_actions(clients: &AwsClients, id: &str, wanted: &[Sche
                 })
         });
         if !same {
-            put_action(clients, id, &name, action).await?;
+            put_action(clients, id, action).await?;
         }
     }
     let found: Vec<&str> = actions.iter().map(ScheduledAction::scheduled_action_name).collect();
-    let spec_names: Vec<&str> = wanted.iter().map(|s| s.name.as_str()).collect();
-    for stale in stale_actions(&found, &spec_names) {
+    for stale in plan.stale_actions(&found) {
         delete_action(clients, id, stale).await?;
     }
     Ok(())
 }
 
-async fn put_action(clients: &AwsClients, id: &str, name: &str, action: &ScheduledScaling) -> CloudResult<()> {
+async fn put_action(clients: &AwsClients, id: &str, action: &SchedulePlan) -> CloudResult<()> {
     clients
         .autoscaling
         .put_scheduled_action()
-        .scheduled_action_name(name)
+        .scheduled_action_name(&action.name)
         .service_namespace(ServiceNamespace::Ecs)
         .resource_id(id)
         .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
@@ -468,52 +367,6 @@ pub async fn remove_scaling(clients: &AwsClients, cluster: &str, service: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::ScalingStep;
-
-    fn policy(when: StepDirection, steps: &[(i32, i32)]) -> StepScaling {
-        StepScaling {
-            name: "cpu".into(),
-            metric: ScalingMetric::CpuUtilization,
-            when,
-            steps: steps.iter().map(|&(threshold, change)| ScalingStep { threshold, change }).collect(),
-            period_seconds: 60,
-            evaluation_periods: 2,
-            cooldown_seconds: 60,
-        }
-    }
-
-    #[test]
-    fn scale_out_steps_start_at_the_lowest_threshold() {
-        // Given out of order: at 70 % add one task, at 85 % two, at 95 % four.
-        let plan = step_plan(&policy(StepDirection::Above, &[(85, 2), (70, 1), (95, 4)]));
-        assert_eq!(plan.policy_name, "blog-step-cpu");
-        assert_eq!(plan.threshold, 70.0);
-        assert_eq!(plan.comparison, ComparisonOperator::GreaterThanOrEqualToThreshold);
-        assert_eq!(plan.steps, [(Some(0.0), Some(15.0), 1), (Some(15.0), Some(25.0), 2), (Some(25.0), None, 4)]);
-    }
-
-    #[test]
-    fn scale_in_steps_start_at_the_highest_threshold() {
-        // At 30 % remove one task, at 10 % three.
-        let plan = step_plan(&policy(StepDirection::Below, &[(10, -3), (30, -1)]));
-        assert_eq!(plan.threshold, 30.0);
-        assert_eq!(plan.comparison, ComparisonOperator::LessThanOrEqualToThreshold);
-        assert_eq!(plan.steps, [(Some(-20.0), Some(0.0), -1), (None, Some(-20.0), -3)]);
-    }
-
-    #[test]
-    fn a_single_step_is_unbounded_on_its_far_side() {
-        assert_eq!(step_plan(&policy(StepDirection::Above, &[(80, 2)])).steps, [(Some(0.0), None, 2)]);
-        assert_eq!(step_plan(&policy(StepDirection::Below, &[(20, -1)])).steps, [(None, Some(0.0), -1)]);
-    }
-
-    #[test]
-    fn only_the_operators_own_scheduled_actions_go_stale() {
-        let found = ["blog-schedule-nightly", "blog-schedule-weekend", "platform-freeze", "weekend"];
-        // "weekend" is an earlier version's name for blog-schedule-weekend; "platform-freeze" is not ours.
-        assert_eq!(stale_actions(&found, &["weekend"]), ["blog-schedule-nightly", "weekend"]);
-        assert_eq!(stale_actions(&found, &[]), ["blog-schedule-nightly", "blog-schedule-weekend"]);
-    }
 
     #[test]
     fn request_labels_join_the_two_arn_tails() {

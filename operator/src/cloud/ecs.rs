@@ -223,7 +223,7 @@ pub async fn ensure_service(
     };
     // With autoscaling on, Application Auto Scaling owns the count: only the task definition is
     // the operator's to change.
-    let count = if container.autoscaling.is_some() { service.desired_count } else { container.desired_count };
+    let count = if container.scaling.is_some() { service.desired_count } else { container.desired_count };
     if service.task_definition == task_definition && service.desired_count == count {
         return Ok(service.clone());
     }
