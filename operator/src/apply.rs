@@ -158,12 +158,12 @@ async fn network(clients: &AwsClients, container: &DesiredContainer) -> CloudRes
     let invalid = |message: String| CloudError::local("ec2", "DescribeSubnets", ErrorKind::Invalid, message);
     let (vpc, subnets) = match &container.vpc_id {
         Some(vpc) if !container.subnet_ids.is_empty() => return Ok((vpc.clone(), container.subnet_ids.clone())),
-        Some(vpc) => (vpc.clone(), clients.ec2.subnets(&clients.region, vpc, false).await?),
+        Some(vpc) => (vpc.clone(), cloud::ec2::subnets(clients, vpc, false).await?),
         None => {
-            let vpc = clients.ec2.default_vpc(&clients.region).await?.ok_or_else(|| {
+            let vpc = cloud::ec2::default_vpc(clients).await?.ok_or_else(|| {
                 invalid(format!("region {} has no default VPC: set spec.container.network", clients.region))
             })?;
-            let subnets = clients.ec2.subnets(&clients.region, &vpc, true).await?;
+            let subnets = cloud::ec2::subnets(clients, &vpc, true).await?;
             (vpc, subnets)
         }
     };
@@ -212,15 +212,11 @@ async fn ensure_placement(
     let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
     let (vpc, subnets) = network(clients, container).await?;
     let anywhere = vec![IngressRule { port: desired::LISTENER_PORT, source: Source::Cidr("0.0.0.0/0".to_owned()) }];
-    let lb_group = clients
-        .ec2
-        .ensure_security_group(&clients.region, owner, &vpc, &names.lb_security_group, &anywhere, tags)
-        .await?;
+    let lb_group =
+        cloud::ec2::ensure_security_group(clients, owner, &vpc, &names.lb_security_group, &anywhere, tags).await?;
     let from_lb = vec![IngressRule { port: container.port, source: Source::Group(lb_group.clone()) }];
-    let task_group = clients
-        .ec2
-        .ensure_security_group(&clients.region, owner, &vpc, &names.task_security_group, &from_lb, tags)
-        .await?;
+    let task_group =
+        cloud::ec2::ensure_security_group(clients, owner, &vpc, &names.task_security_group, &from_lb, tags).await?;
     Ok(Placement { vpc, subnets, lb_group, task_group })
 }
 
@@ -340,8 +336,8 @@ async fn remove_container(clients: &AwsClients, owner: &Owner, names: &Names) ->
     cloud::ecs::delete_cluster(clients, owner, &names.cluster).await?;
     // The tasks' group refers to the load balancer's: delete it first.
     for group in [&names.task_security_group, &names.lb_security_group] {
-        for vpc in clients.ec2.owned_group_vpcs(&clients.region, owner, group).await? {
-            clients.ec2.delete_security_group(&clients.region, owner, &vpc, group).await?;
+        for vpc in cloud::ec2::owned_group_vpcs(clients, owner, group).await? {
+            cloud::ec2::delete_security_group(clients, owner, &vpc, group).await?;
         }
     }
     cloud::iam::delete_role(clients, owner, &names.execution_role).await?;

@@ -51,11 +51,9 @@ async fn ensure_all(clients: &AwsClients, d: &Desired) -> Vec<String> {
     let lambda = cloud::lambda::ensure_function(clients, owner, function, &role_arn, tags).await.expect("function");
     let api = cloud::apigateway::ensure_api(clients, owner, &names.api, &lambda.arn, tags).await.expect("api");
     let cluster = cloud::ecs::ensure_cluster(clients, owner, &names.cluster, tags).await.expect("cluster");
-    let vpc = clients.ec2.default_vpc(&clients.region).await.expect("vpcs").expect("a default VPC");
+    let vpc = cloud::ec2::default_vpc(clients).await.expect("vpcs").expect("a default VPC");
     let anywhere = [IngressRule { port: 80, source: Source::Cidr("0.0.0.0/0".into()) }];
-    let group = clients
-        .ec2
-        .ensure_security_group(&clients.region, owner, &vpc, &names.lb_security_group, &anywhere, tags)
+    let group = cloud::ec2::ensure_security_group(clients, owner, &vpc, &names.lb_security_group, &anywhere, tags)
         .await
         .expect("security group");
     let target_group = cloud::elb::ensure_target_group(clients, owner, &names.target_group, &vpc, "/healthz", tags)
@@ -92,7 +90,7 @@ async fn every_delete_on_nothing_is_done() {
     cloud::elb::delete_target_group(&clients, owner, &names.target_group).await.expect("target group");
     cloud::ecs::deregister_task_definitions(&clients, &names.task_family).await.expect("task definitions");
     cloud::ecs::delete_cluster(&clients, owner, &names.cluster).await.expect("cluster");
-    let vpcs = clients.ec2.owned_group_vpcs(&clients.region, owner, &names.lb_security_group).await.expect("groups");
+    let vpcs = cloud::ec2::owned_group_vpcs(&clients, owner, &names.lb_security_group).await.expect("groups");
     assert!(vpcs.is_empty());
     cloud::dynamodb::delete_table(&clients, owner, &names.table).await.expect("table");
     // And the whole cleanup, which walks them all in dependency order.

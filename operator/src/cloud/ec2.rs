@@ -18,7 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::{CloudError, CloudResult, ErrorKind, classify};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, classify};
 use crate::desired::Owner;
 use crate::metrics::Metrics;
 
@@ -65,7 +65,7 @@ fn param(name: impl Into<String>, value: impl Into<String>) -> (String, String) 
 impl Ec2 {
     /// # Errors
     /// When the system's root certificates cannot be loaded.
-    pub fn new(config: &aws_config::SdkConfig, metrics: Metrics) -> anyhow::Result<Self> {
+    pub(super) fn new(config: &aws_config::SdkConfig, metrics: Metrics) -> anyhow::Result<Self> {
         let https =
             hyper_rustls::HttpsConnectorBuilder::new().with_native_roots()?.https_or_http().enable_http1().build();
         // The service-specific variable wins over the global one, as in the SDKs.
@@ -154,7 +154,7 @@ impl Ec2 {
     ///
     /// # Errors
     /// The AWS failure.
-    pub async fn default_vpc(&self, region: &str) -> CloudResult<Option<String>> {
+    async fn default_vpc(&self, region: &str) -> CloudResult<Option<String>> {
         let xml = self
             .call(region, "DescribeVpcs", vec![param("Filter.1.Name", "isDefault"), param("Filter.1.Value.1", "true")])
             .await?;
@@ -166,7 +166,7 @@ impl Ec2 {
     ///
     /// # Errors
     /// The AWS failure.
-    pub async fn subnets(&self, region: &str, vpc_id: &str, only_default: bool) -> CloudResult<Vec<Subnet>> {
+    async fn subnets(&self, region: &str, vpc_id: &str, only_default: bool) -> CloudResult<Vec<Subnet>> {
         let mut params = vec![param("Filter.1.Name", "vpc-id"), param("Filter.1.Value.1", vpc_id)];
         if only_default {
             params.extend([param("Filter.2.Name", "default-for-az"), param("Filter.2.Value.1", "true")]);
@@ -201,7 +201,7 @@ impl Ec2 {
     ///
     /// # Errors
     /// The AWS failure, or `Invalid` when the name belongs to someone else.
-    pub async fn ensure_security_group(
+    async fn ensure_security_group(
         &self,
         region: &str,
         owner: &Owner,
@@ -248,13 +248,7 @@ impl Ec2 {
     ///
     /// # Errors
     /// The AWS failure.
-    pub async fn delete_security_group(
-        &self,
-        region: &str,
-        owner: &Owner,
-        vpc_id: &str,
-        name: &str,
-    ) -> CloudResult<()> {
+    async fn delete_security_group(&self, region: &str, owner: &Owner, vpc_id: &str, name: &str) -> CloudResult<()> {
         let Some(found) = self.find_group(region, vpc_id, name).await? else { return Ok(()) };
         if !owner.owns(&found.tags) {
             tracing::warn!(group = name, "not deleting a security group this BlogDeployment does not own");
@@ -271,7 +265,7 @@ impl Ec2 {
     ///
     /// # Errors
     /// The AWS failure.
-    pub async fn owned_group_vpcs(&self, region: &str, owner: &Owner, name: &str) -> CloudResult<Vec<String>> {
+    async fn owned_group_vpcs(&self, region: &str, owner: &Owner, name: &str) -> CloudResult<Vec<String>> {
         let params = vec![param("Filter.1.Name", "group-name"), param("Filter.1.Value.1", name)];
         let xml = self.call(region, "DescribeSecurityGroups", params).await?;
         let doc = parse(&xml)?;
@@ -373,6 +367,53 @@ fn parse_error(xml: &str) -> Option<(String, String)> {
     let doc = roxmltree::Document::parse(xml).ok()?;
     let error = find(doc.root_element(), "Error")?;
     Some((text(error, "Code")?, text(error, "Message").unwrap_or_default()))
+}
+
+/// The default VPC of the clients' region, if it has one.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn default_vpc(clients: &AwsClients) -> CloudResult<Option<String>> {
+    clients.ec2.default_vpc(&clients.region).await
+}
+
+/// The subnets of a VPC (only its default-for-zone ones when `only_default`).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn subnets(clients: &AwsClients, vpc_id: &str, only_default: bool) -> CloudResult<Vec<Subnet>> {
+    clients.ec2.subnets(&clients.region, vpc_id, only_default).await
+}
+
+/// Makes the security group exist in the VPC with exactly these TCP ingress rules; returns its id.
+///
+/// # Errors
+/// The AWS failure, or `Invalid` when the name belongs to someone else.
+pub async fn ensure_security_group(
+    clients: &AwsClients,
+    owner: &Owner,
+    vpc_id: &str,
+    name: &str,
+    rules: &[IngressRule],
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<String> {
+    clients.ec2.ensure_security_group(&clients.region, owner, vpc_id, name, rules, tags).await
+}
+
+/// Deletes the security group if it is ours; gone already counts as done.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_security_group(clients: &AwsClients, owner: &Owner, vpc_id: &str, name: &str) -> CloudResult<()> {
+    clients.ec2.delete_security_group(&clients.region, owner, vpc_id, name).await
+}
+
+/// The VPCs holding a security group of this owner and name: for cleanup, which may not know the VPC.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn owned_group_vpcs(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<Vec<String>> {
+    clients.ec2.owned_group_vpcs(&clients.region, owner, name).await
 }
 
 #[cfg(test)]

@@ -198,7 +198,8 @@ pub struct Aws {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
-    pub ec2: blog_operator::cloud::ec2::Ec2,
+    /// The operator's own clients, for the EC2 calls (no aws-sdk-ec2 in this workspace).
+    pub operator_clients: blog_operator::cloud::AwsClients,
 }
 
 impl Aws {
@@ -212,7 +213,12 @@ impl Aws {
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             ecs: aws_sdk_ecs::Client::new(&config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            ec2: blog_operator::cloud::ec2::Ec2::new(&config, blog_operator::metrics::Metrics::default()).expect("ec2"),
+            operator_clients: blog_operator::cloud::Cloud::from_config(
+                config.clone(),
+                blog_operator::metrics::Metrics::default(),
+            )
+            .expect("clients")
+            .clients("us-west-1"),
         }
     }
 
@@ -242,8 +248,10 @@ impl Aws {
         let roles = self.iam.list_roles().send().await.expect("list roles");
         let mut security_groups = 0;
         for group in [&names.lb_security_group, &names.task_security_group] {
-            security_groups +=
-                self.ec2.owned_group_vpcs("us-west-1", owner, group).await.expect("security groups").len();
+            security_groups += blog_operator::cloud::ec2::owned_group_vpcs(&self.operator_clients, owner, group)
+                .await
+                .expect("security groups")
+                .len();
         }
         BTreeMap::from([
             ("load balancer", ours.len()),
