@@ -24,6 +24,8 @@ pub mod reason {
     pub const DISABLED: &str = "Disabled";
     pub const PROGRESSING: &str = "Progressing";
     pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// `spec.region` changed after resources were made in another region.
+    pub const REGION_CHANGE_REFUSED: &str = "RegionChangeRefused";
     /// A part not reconciled because an earlier step failed.
     pub const BLOCKED: &str = "Blocked";
     pub const ACCESS_DENIED: &str = "AccessDenied";
@@ -145,8 +147,8 @@ pub fn summary(observed: &Observed) -> PartState {
     let parts = [("table", &observed.table), ("function", &observed.function), ("container", &observed.container)];
     match parts.iter().find(|(_, state)| !state.ready) {
         None => PartState::ready(reason::RECONCILED, "every enabled variant is ready"),
-        // An invalid spec blocks every part alike: say it once, without a part name.
-        Some((_, state)) if state.reason == reason::INVALID_SPEC => (*state).clone(),
+        // A refused spec blocks every part alike: say it once, without a part name.
+        Some((_, state)) if [&observed.function, &observed.container].iter().all(|s| *s == *state) => (*state).clone(),
         Some((part, state)) => PartState::not_ready(&state.reason, format!("{part}: {}", state.message)),
     }
 }
@@ -176,7 +178,13 @@ pub fn conditions(observed: &Observed, previous: &[Condition], now: &Time) -> Ve
 /// An invalid spec: every condition false with reason `InvalidSpec` and the validation message.
 #[must_use]
 pub fn invalid_spec(generation: Option<i64>, message: &str) -> Observed {
-    let state = PartState::not_ready(reason::INVALID_SPEC, message);
+    refused(generation, reason::INVALID_SPEC, message)
+}
+
+/// A spec refused before any AWS call: every condition false with `reason` and `message`.
+#[must_use]
+pub fn refused(generation: Option<i64>, reason: &str, message: &str) -> Observed {
+    let state = PartState::not_ready(reason, message);
     Observed { generation, table: state.clone(), function: state.clone(), container: state }
 }
 
@@ -184,7 +192,7 @@ pub fn invalid_spec(generation: Option<i64>, message: &str) -> Observed {
 /// failure keeps what was observed of it; a part not reached says it waits on the failed one.
 #[must_use]
 pub fn failed(generation: Option<i64>, failure: &Failure, reached: &Reached) -> Observed {
-    let failed = PartState::not_ready(failure.reason, failure.message.clone());
+    let failed = PartState::not_ready(failure.reason, tenant_message(&failure.message));
     let waiting = PartState::not_ready(
         reason::BLOCKED,
         format!("not reconciled: the {} step failed first (see its condition)", failure.part.name()),
@@ -198,6 +206,46 @@ pub fn failed(generation: Option<i64>, failure: &Failure, reached: &Reached) -> 
         function: state(Part::Function, reached.function.as_ref()),
         container: state(Part::Container, None),
     }
+}
+
+/// An AWS error as a tenant may read it: ARNs and account ids (the operator's role, the account)
+/// replaced, and EC2's encoded authorization message dropped. The full text goes to the operator's
+/// log only.
+#[must_use]
+pub fn tenant_message(text: &str) -> String {
+    let text = text.split(" Encoded authorization failure message:").next().unwrap_or(text);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("arn:aws") {
+        out.push_str(&mask_accounts(&rest[..start]));
+        let end = rest[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ')' | ';'))
+            .map_or(rest.len(), |e| start + e);
+        out.push_str("<arn>");
+        rest = &rest[end..];
+    }
+    out.push_str(&mask_accounts(rest));
+    out
+}
+
+/// Every run of exactly 12 digits (an AWS account id) as `<account>`.
+fn mask_accounts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        out.push_str(if digits.len() == 12 { "<account>" } else { digits });
+        digits.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
 }
 
 /// Whether every part has settled (ready, or stuck on something only a person can fix), so the
@@ -234,7 +282,7 @@ pub fn function_state(endpoint: &str, alias: &str, version: &str, provisioned: &
         }
         Provisioned::Failed(why) => PartState::not_ready(
             reason::PROVISIONED_CONCURRENCY_FAILED,
-            format!("{serving}; provisioned concurrency: {why}"),
+            format!("{serving}; provisioned concurrency: {}", tenant_message(why)),
         ),
     }
 }
@@ -499,6 +547,22 @@ mod tests {
             assert!(waiting.message.contains("the table step failed first"), "{}", waiting.message);
         }
         assert!(settled(&seen), "a failure a person must fix waits for the resync");
+    }
+
+    #[test]
+    fn tenants_never_read_the_operators_arns_or_account() {
+        let aws = "iam CreateRole failed: AccessDenied: User: arn:aws:sts::123456789012:assumed-role/blog-operator/i-1 \
+                   is not authorized to perform: iam:CreateRole on resource: arn:aws:iam::123456789012:role/blog-x-fn \
+                   (account 123456789012, request 1234). Encoded authorization failure message: AbCdEf123";
+        let shown = tenant_message(aws);
+        assert_eq!(
+            shown,
+            "iam CreateRole failed: AccessDenied: User: <arn> is not authorized to perform: iam:CreateRole on \
+             resource: <arn> (account <account>, request 1234)."
+        );
+        let failure = Failure { part: Part::Function, reason: reason::ACCESS_DENIED, message: aws.into() };
+        let seen = failed(None, &failure, &Reached::default());
+        assert!(!seen.function.message.contains("123456789012"), "{}", seen.function.message);
     }
 
     #[test]

@@ -52,6 +52,24 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
     if problems.is_empty() { Ok(()) } else { Err(InvalidSpec(problems)) }
 }
 
+/// A deployment's region is fixed once its resources exist: moving would strand the old region's
+/// stack (still public) while the global IAM roles were rewritten for the new one.
+///
+/// # Errors
+/// What to do instead, naming both regions.
+pub fn check_region_unchanged(region: &str, recorded_table_arn: Option<&str>) -> Result<(), String> {
+    let Some(home) = recorded_table_arn.and_then(crate::aws::Arn::parse).map(|a| a.region) else {
+        return Ok(());
+    };
+    if home.is_empty() || home == region {
+        return Ok(());
+    }
+    Err(format!(
+        "spec.region is {region}, but this BlogDeployment's resources live in {home}: a region cannot change once \
+         resources exist. Set spec.region back to {home}, or create a new BlogDeployment in {region} and delete this one"
+    ))
+}
+
 /// The recommender clamps to these bounds: a minimum above the maximum has no answer, so it is
 /// refused instead of being silently ignored.
 fn check_allocation_bounds(allocation: &AllocationSpec, problems: &mut Vec<String>) {
@@ -323,6 +341,15 @@ container: {cpu: 256, memoryMiB: 512}
             ]
         );
         assert_eq!(problems(&format!("{BOTH}allocation: {{minTasks: 3, maxTasks: 3}}\n")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_region_is_fixed_once_resources_exist() {
+        let arn = Some("arn:aws:dynamodb:us-west-1:123456789012:table/blog-x");
+        assert_eq!(check_region_unchanged("us-west-1", arn), Ok(()));
+        assert_eq!(check_region_unchanged("eu-west-1", None), Ok(()), "nothing made yet");
+        let refused = check_region_unchanged("eu-west-1", arn).expect_err("moved");
+        assert!(refused.starts_with("spec.region is eu-west-1, but this BlogDeployment's resources live in us-west-1"));
     }
 
     #[test]

@@ -135,7 +135,9 @@ async fn apply_function(
     // Only a fully applied $LATEST is published; until then the alias keeps serving the last version.
     let state = match observed.state {
         cloud::lambda::FunctionState::Pending(why) => PartState::not_ready(reason::PROGRESSING, why),
-        cloud::lambda::FunctionState::Failed(why) => PartState::not_ready(reason::FUNCTION_FAILED, why),
+        cloud::lambda::FunctionState::Failed(why) => {
+            PartState::not_ready(reason::FUNCTION_FAILED, status::tenant_message(&why))
+        }
         cloud::lambda::FunctionState::Active => {
             let fingerprint = cloud::lambda::fingerprint(function, &role_arn);
             let version = cloud::lambda::ensure_alias(clients, &function.name, &fingerprint).await?;

@@ -113,13 +113,13 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     let generation = bd.metadata.generation;
     let previous = bd.status.clone().unwrap_or_default();
 
-    if let Err(invalid) = validate::validate(&bd.spec) {
+    if let Some((reason, message)) = refusal(bd, &ctx.settings, &previous) {
         // No AWS call: wait for the next change of the spec.
-        tracing::info!(reason = %invalid, "spec is invalid; waiting for a change");
-        let observed = status::invalid_spec(generation, &invalid.to_string());
+        tracing::info!(reason, message, "spec refused; waiting for a change");
+        let observed = status::refused(generation, reason, &message);
         let next = BlogDeploymentStatus { observed_generation: generation, ..previous.clone() };
         publish_status(bd, ctx, &previous, next, &observed).await?;
-        ctx.metrics.reconcile_failed("invalid_spec");
+        ctx.metrics.reconcile_failed(reason);
         return Ok(Action::await_change());
     }
 
@@ -145,6 +145,21 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     let settled = status::settled(&observed);
     publish_status(bd, ctx, &previous, next, &observed).await?;
     Ok(Action::requeue(if settled { ctx.settings.resync } else { ctx.settings.retry }))
+}
+
+/// Why a spec is refused before any AWS call (the reason and a message a person can act on), if it is.
+fn refusal(
+    bd: &BlogDeployment,
+    settings: &Settings,
+    previous: &BlogDeploymentStatus,
+) -> Option<(&'static str, String)> {
+    if let Err(invalid) = validate::validate(&bd.spec) {
+        return Some((status::reason::INVALID_SPEC, invalid.to_string()));
+    }
+    let region = bd.spec.region.as_deref().unwrap_or(&settings.default_region);
+    validate::check_region_unchanged(region, previous.resources.table_arn.as_deref())
+        .err()
+        .map(|why| (status::reason::REGION_CHANGE_REFUSED, why))
 }
 
 /// The clients for the deployment's region, its final desired state and the allocation decided.
@@ -293,7 +308,9 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
         Err(err) => {
             // Say why the deletion cannot finish, then retry.
             let previous = bd.status.clone().unwrap_or_default();
-            let stuck = PartState::not_ready(status::reason::DELETION_BLOCKED, err.to_string());
+            tracing::warn!(error = %err, "deletion blocked");
+            let stuck =
+                PartState::not_ready(status::reason::DELETION_BLOCKED, status::tenant_message(&err.to_string()));
             let observed = Observed {
                 generation: bd.metadata.generation,
                 table: stuck.clone(),

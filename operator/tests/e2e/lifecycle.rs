@@ -225,6 +225,23 @@ async fn invalid_specs_are_refused_by_the_schema_or_get_invalid_spec() {
     .await
     .expect("fix");
     wait_for(&api, "pair", "Ready after the fix", ready).await;
+
+    // Its resources live in us-west-1 now: moving the region is refused, with no AWS call.
+    let moved = json!({"spec": {"region": "eu-west-1"}});
+    api.patch("pair", &PatchParams::default(), &Patch::Merge(moved)).await.expect("move");
+    let bd = wait_for(&api, "pair", "RegionChangeRefused", |bd| {
+        condition(bd, "Ready").is_some_and(|c| c.reason == "RegionChangeRefused" && c.status == "False")
+    })
+    .await;
+    let message = &condition(&bd, "Ready").expect("Ready").message;
+    assert!(message.contains("resources live in us-west-1") && message.contains("create a new BlogDeployment"));
+    // The reconciles that follow (its own status patch, a retry) stay refused and call nothing.
+    let calls_before = operator.aws_calls().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(calls_before, operator.aws_calls().await, "a refused region change makes no AWS call");
+    let back = json!({"spec": {"region": "us-west-1"}});
+    api.patch("pair", &PatchParams::default(), &Patch::Merge(back)).await.expect("move back");
+    wait_for(&api, "pair", "Ready back home", ready).await;
     api.delete("pair", &DeleteParams::default()).await.expect("delete");
     wait_gone(&api, "pair").await;
     operator.kill().await;
