@@ -66,6 +66,35 @@ pub fn partition_of_region(region: &str) -> &'static str {
     }
 }
 
+/// An IPv4 CIDR block, e.g. `10.0.0.0/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: u32,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// `None` unless `text` is `a.b.c.d/n` with its host bits zero, as EC2 requires.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let (address, prefix) = text.split_once('/')?;
+        let address: std::net::Ipv4Addr = address.parse().ok()?;
+        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+        let network = u32::from(address);
+        (network & !Self::mask(prefix) == 0).then_some(Self { network, prefix })
+    }
+
+    fn mask(prefix: u8) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0)
+    }
+
+    /// Whether every address of `other` is in this block.
+    #[must_use]
+    pub fn contains(self, other: Self) -> bool {
+        other.prefix >= self.prefix && other.network & Self::mask(self.prefix) == self.network
+    }
+}
+
 /// The memory sizes Fargate allows with one CPU size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FargateMemory {
@@ -150,6 +179,17 @@ mod tests {
         assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
         assert_eq!(partition_of_region("us-gov-east-1"), "aws-us-gov");
         assert_eq!(partition_of_region("eu-west-1"), "aws");
+    }
+
+    #[test]
+    fn cidr_blocks_parse_and_nest() {
+        let private = Cidr::parse("10.0.0.0/8").expect("cidr");
+        assert!(private.contains(Cidr::parse("10.1.0.0/16").expect("cidr")));
+        assert!(!private.contains(Cidr::parse("0.0.0.0/0").expect("cidr")));
+        assert!(Cidr::parse("0.0.0.0/0").expect("cidr").contains(private));
+        for bad in ["10.0.0.1/8", "10.0.0.0", "10.0.0.0/33", "::/0", "ten/8"] {
+            assert_eq!(Cidr::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

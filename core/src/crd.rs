@@ -191,6 +191,33 @@ pub struct ContainerSpec {
     /// Where the load balancer and tasks run: the region's default VPC and its subnets unless given.
     #[serde(default)]
     pub network: NetworkSpec,
+    /// Who can reach the load balancer: internet-facing from anywhere unless narrowed.
+    #[serde(default)]
+    pub load_balancer: LoadBalancerSpec,
+}
+
+/// The load balancer's exposure.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerSpec {
+    /// `true`: an internal ALB, reachable only inside the VPC. Changing it replaces the load
+    /// balancer (AWS cannot change a scheme), and with it the container URL.
+    #[serde(default)]
+    pub internal: bool,
+    /// IPv4 CIDR blocks allowed to reach port 80, e.g. `10.0.0.0/8`.
+    #[serde(default = "anywhere")]
+    #[schemars(length(min = 1, max = 20))]
+    pub ingress_cidrs: Vec<String>,
+}
+
+impl Default for LoadBalancerSpec {
+    fn default() -> Self {
+        Self { internal: false, ingress_cidrs: anywhere() }
+    }
+}
+
+fn anywhere() -> Vec<String> {
+    vec!["0.0.0.0/0".to_owned()]
 }
 
 impl Default for ContainerSpec {
@@ -204,6 +231,7 @@ impl Default for ContainerSpec {
             health_check_path: default_health_check_path(),
             autoscaling: None,
             network: NetworkSpec::default(),
+            load_balancer: LoadBalancerSpec::default(),
         }
     }
 }

@@ -164,6 +164,10 @@ pub struct DesiredContainer {
     pub vpc_id: Option<String>,
     pub subnet_ids: Vec<String>,
     pub environment: BTreeMap<String, String>,
+    /// An internal load balancer (reachable only inside the VPC) instead of an internet-facing one.
+    pub internal: bool,
+    /// The CIDR blocks the load balancer's security group admits on the listener port.
+    pub ingress_cidrs: Vec<String>,
     /// Task-count scaling, planned in full; when set, Application Auto Scaling owns the running count.
     pub scaling: Option<crate::scaling::ScalingPlan>,
 }
@@ -267,6 +271,8 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
         port: c.port,
         desired_count: c.desired_count,
         health_check_path: c.health_check_path.clone(),
+        internal: c.load_balancer.internal,
+        ingress_cidrs: c.load_balancer.ingress_cidrs.clone(),
         vpc_id: c.network.vpc_id.clone(),
         subnet_ids: c.network.subnet_ids.clone(),
         scaling: c.autoscaling.as_ref().map(|a| crate::scaling::plan(&names.cluster, &names.service, a)),
@@ -540,6 +546,10 @@ mod tests {
         let c = d.container.expect("container enabled");
         assert_eq!((c.cpu, c.memory_mib, c.port, c.desired_count), (512, 1024, 9000, 2));
         assert_eq!(c.environment["PORT"], "9000");
+        assert_eq!((c.internal, c.ingress_cidrs.as_slice()), (false, ["0.0.0.0/0".to_owned()].as_slice()));
+        let inside = spec("image: b:1\ncontainer: {loadBalancer: {internal: true, ingressCidrs: [10.0.0.0/8]}}\n");
+        let c = desired(&owner(), &inside, &Inputs::region("us-west-1")).container.expect("container");
+        assert_eq!((c.internal, c.ingress_cidrs.as_slice()), (true, ["10.0.0.0/8".to_owned()].as_slice()));
         assert_eq!(c.environment["TABLE_NAME"], d.names.table);
         assert!(d.function.is_none());
     }

@@ -9,6 +9,7 @@ pub mod crd;
 pub mod desired;
 pub mod scaling;
 pub mod status;
+pub mod tenancy;
 pub mod validate;
 
 /// The CRD as YAML, exactly as `crds/` holds it.

@@ -26,6 +26,8 @@ pub mod reason {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// `spec.region` changed after resources were made in another region.
     pub const REGION_CHANGE_REFUSED: &str = "RegionChangeRefused";
+    /// The spec is outside the platform team's tenant policy.
+    pub const POLICY_VIOLATION: &str = "PolicyViolation";
     /// A part not reconciled because an earlier step failed.
     pub const BLOCKED: &str = "Blocked";
     pub const ACCESS_DENIED: &str = "AccessDenied";

@@ -140,6 +140,11 @@ fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
             problems.push(format!("spec.container.network.subnetIds: {subnet:?} is not a subnet id (subnet-...)"));
         }
     }
+    for cidr in container.load_balancer.ingress_cidrs.iter().filter(|c| crate::aws::Cidr::parse(c).is_none()) {
+        problems.push(format!(
+            "spec.container.loadBalancer.ingressCidrs: {cidr:?} is not an IPv4 CIDR block such as 10.0.0.0/8"
+        ));
+    }
 }
 
 /// A list entry's name: unique within its list and made of `allowed` bytes only.

@@ -213,9 +213,13 @@ async fn ensure_placement(
 ) -> CloudResult<Placement> {
     let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
     let (vpc, subnets) = network(clients, container).await?;
-    let anywhere = vec![IngressRule { port: desired::LISTENER_PORT, source: Source::Cidr("0.0.0.0/0".to_owned()) }];
+    let admitted: Vec<IngressRule> = container
+        .ingress_cidrs
+        .iter()
+        .map(|cidr| IngressRule { port: desired::LISTENER_PORT, source: Source::Cidr(cidr.clone()) })
+        .collect();
     let lb_group =
-        cloud::ec2::ensure_security_group(clients, owner, &vpc, &names.lb_security_group, &anywhere, tags).await?;
+        cloud::ec2::ensure_security_group(clients, owner, &vpc, &names.lb_security_group, &admitted, tags).await?;
     let from_lb = vec![IngressRule { port: container.port, source: Source::Group(lb_group.clone()) }];
     let task_group =
         cloud::ec2::ensure_security_group(clients, owner, &vpc, &names.task_security_group, &from_lb, tags).await?;
@@ -241,15 +245,12 @@ async fn ensure_balancer(
     )
     .await?;
     resources.target_group_arn = Some(target_group.clone());
-    let balancer = cloud::elb::ensure_load_balancer(
-        clients,
-        owner,
-        &names.load_balancer,
-        &placement.subnets,
-        &placement.lb_group,
-        tags,
-    )
-    .await?;
+    let wanted = cloud::elb::BalancerPlacement {
+        subnets: &placement.subnets,
+        security_group: &placement.lb_group,
+        internal: container.internal,
+    };
+    let balancer = cloud::elb::ensure_load_balancer(clients, owner, &names.load_balancer, &wanted, tags).await?;
     resources.load_balancer_arn = Some(balancer.arn.clone());
     cloud::elb::ensure_listener(clients, &balancer.arn, &target_group).await?;
     Ok((balancer, target_group))

@@ -41,6 +41,8 @@ pub struct Settings {
     pub prices: crate::allocation::pricing::PriceTable,
     /// The permissions boundary of every role the operator creates.
     pub role_permissions_boundary: Option<String>,
+    /// The platform team's guardrails on every spec.
+    pub tenant_policy: crate::tenancy::TenantPolicy,
 }
 
 /// Shared by every reconcile.
@@ -155,6 +157,10 @@ fn refusal(
 ) -> Option<(&'static str, String)> {
     if let Err(invalid) = validate::validate(&bd.spec) {
         return Some((status::reason::INVALID_SPEC, invalid.to_string()));
+    }
+    if let Err(broken) = settings.tenant_policy.check(&bd.spec, &settings.default_region) {
+        let message = format!("refused by the platform's tenant policy: {}", broken.join("; "));
+        return Some((status::reason::POLICY_VIOLATION, message));
     }
     let region = bd.spec.region.as_deref().unwrap_or(&settings.default_region);
     validate::check_region_unchanged(region, previous.resources.table_arn.as_deref())

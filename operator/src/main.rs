@@ -42,6 +42,11 @@ struct Args {
     /// that no role it makes can hold more than the boundary allows, whatever its inline policy.
     #[arg(long, env = "BLOG_OPERATOR_ROLE_PERMISSIONS_BOUNDARY", value_parser = policy_arn)]
     role_permissions_boundary: Option<String>,
+    /// The platform team's guardrails (YAML or JSON): allowed regions, image prefixes, code buckets
+    /// and networks, size ceilings, load-balancer exposure. A spec outside them is refused with
+    /// reason PolicyViolation before any AWS call.
+    #[arg(long, env = "BLOG_OPERATOR_TENANT_POLICY")]
+    tenant_policy: Option<std::path::PathBuf>,
     /// Watch only this namespace (all namespaces when unset).
     #[arg(long, env = "BLOG_OPERATOR_NAMESPACE")]
     namespace: Option<String>,
@@ -133,6 +138,11 @@ fn settings(args: &Args, cloud: &Cloud) -> anyhow::Result<Settings> {
             None => blog_operator::allocation::pricing::PriceTable::default(),
         },
         role_permissions_boundary: args.role_permissions_boundary.clone(),
+        tenant_policy: match &args.tenant_policy {
+            Some(path) => serde_saphyr::from_str(&std::fs::read_to_string(path)?)
+                .map_err(|e| anyhow::anyhow!("{}: not a tenant policy: {e}", path.display()))?,
+            None => blog_operator::tenancy::TenantPolicy::default(),
+        },
     })
 }
 

@@ -74,6 +74,24 @@ fn helm_lint_passes_and_install_yaml_is_the_rendered_chart() {
     let prices: blog_operator::allocation::pricing::PriceTable = serde_json::from_str(&json).expect("a price table");
     assert_eq!((prices.fargate_vcpu_hour, prices.alb_hour), (0.04656, 0.0252));
     assert_eq!(prices.lambda_per_million_requests, 0.20, "unset prices keep their defaults");
+
+    // A tenant policy renders into the same ConfigMap, parses as the operator parses it, and a
+    // change to it changes the pod template (the operator reads it at start).
+    let policy = r#"tenantPolicy={"allowedRegions":["us-west-1"],"limits":{"maxTasks":4}}"#;
+    let guarded = run(Command::new(&helm)
+        .args(["template", "x"])
+        .arg(root().join("charts/blog-operator"))
+        .args(["--set-json", policy]));
+    assert!(guarded.contains("--tenant-policy=/etc/blog-operator/tenant-policy.json"));
+    let json = guarded.lines().find_map(|l| l.trim().strip_prefix("tenant-policy.json: ")).expect("in the ConfigMap");
+    let json: String = serde_json::from_str(json).expect("a quoted JSON document");
+    let parsed: blog_operator::tenancy::TenantPolicy = serde_saphyr::from_str(&json).expect("a tenant policy");
+    assert_eq!(
+        (parsed.allowed_regions.as_slice(), parsed.limits.max_tasks),
+        (["us-west-1".to_owned()].as_slice(), Some(4))
+    );
+    let checksum = |text: &str| text.lines().find(|l| l.contains("checksum/config:")).map(str::to_owned);
+    assert_ne!(checksum(&guarded), checksum(&priced), "the pod template follows the configuration");
 }
 
 #[test]

@@ -71,6 +71,8 @@ pub struct LoadBalancerObserved {
     pub dns_name: String,
     /// `active`, `provisioning`, `failed`...
     pub state: String,
+    /// Its scheme is `internal`.
+    pub internal: bool,
 }
 
 /// This owner's load balancers of this name, oldest first.
@@ -101,11 +103,22 @@ async fn owned_load_balancers(
             arn: b.load_balancer_arn().unwrap_or_default().to_owned(),
             dns_name: b.dns_name().unwrap_or_default().to_owned(),
             state: b.state().and_then(|s| s.code()).map_or_else(|| "unknown".to_owned(), |c| c.as_str().to_owned()),
+            internal: b.scheme() == Some(&LoadBalancerSchemeEnum::Internal),
         })
         .collect())
 }
 
-/// Makes exactly one internet-facing ALB of this name exist on these subnets and security group.
+/// Where an ALB goes and who reaches it.
+pub struct BalancerPlacement<'a> {
+    pub subnets: &'a [String],
+    pub security_group: &'a str,
+    /// Internal (inside the VPC only) rather than internet-facing.
+    pub internal: bool,
+}
+
+/// Makes exactly one ALB of this name exist on these subnets and security group, with this scheme.
+/// AWS cannot change a scheme: a balancer with the other one is deleted, and the next reconcile
+/// makes the new one.
 ///
 /// # Errors
 /// The AWS failure, or `Invalid` when the name belongs to someone else.
@@ -113,8 +126,7 @@ pub async fn ensure_load_balancer(
     clients: &AwsClients,
     owner: &Owner,
     name: &str,
-    subnets: &[String],
-    security_group: &str,
+    placement: &BalancerPlacement<'_>,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<LoadBalancerObserved> {
     let mut found = owned_load_balancers(clients, owner, name).await?;
@@ -123,15 +135,23 @@ pub async fn ensure_load_balancer(
         delete_load_balancer_arn(clients, &duplicate.arn).await?;
     }
     if let Some(balancer) = found.drain(..).next() {
-        return Ok(balancer);
+        if balancer.internal == placement.internal {
+            return Ok(balancer);
+        }
+        tracing::info!(arn = %balancer.arn, internal = placement.internal, "replacing the load balancer to change its scheme");
+        delete_load_balancer_arn(clients, &balancer.arn).await?;
+        let why = "replacing the load balancer to change its scheme; the next reconcile makes the new one";
+        return Err(CloudError::local(SERVICE, "CreateLoadBalancer", ErrorKind::Transient, why));
     }
+    let scheme =
+        if placement.internal { LoadBalancerSchemeEnum::Internal } else { LoadBalancerSchemeEnum::InternetFacing };
     let created = clients
         .elb
         .create_load_balancer()
         .name(name)
-        .set_subnets(Some(subnets.to_vec()))
-        .security_groups(security_group)
-        .scheme(LoadBalancerSchemeEnum::InternetFacing)
+        .set_subnets(Some(placement.subnets.to_vec()))
+        .security_groups(placement.security_group)
+        .scheme(scheme)
         .r#type(LoadBalancerTypeEnum::Application)
         .set_tags(Some(tags(tag_set)))
         .send()
@@ -148,6 +168,7 @@ pub async fn ensure_load_balancer(
             .state()
             .and_then(|s| s.code())
             .map_or_else(|| "provisioning".to_owned(), |c| c.as_str().to_owned()),
+        internal: placement.internal,
     })
 }
 

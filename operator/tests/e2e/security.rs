@@ -118,3 +118,57 @@ async fn roles_carry_the_permissions_boundary_the_operator_is_given() {
     wait_gone(&api, "bound").await;
     operator.kill().await;
 }
+
+#[tokio::test]
+async fn the_tenant_policy_refuses_before_any_aws_call_and_shapes_exposure() {
+    let (stack, _client, ns, api) = setup("tenant").await;
+    let _logs = stack.logs_on_failure();
+    let policy = stack.dir.join(format!("tenant-policy-{}.yaml", ns.name));
+    std::fs::write(
+        &policy,
+        "allowedRegions: [us-west-1]\nlimits: {maxTasks: 4}\n\
+         exposure: {allowInternetFacing: false, allowedIngressCidrs: [10.0.0.0/8]}\n",
+    )
+    .expect("policy file");
+    let flag = format!("--tenant-policy={}", policy.display());
+    let operator = Operator::start_with(stack, &ns.name, 60, &[&flag], &stack.kubeconfig).await;
+
+    // Outside the policy: refused, every broken rule named, and not one AWS call.
+    let outside = json!({"image": "blog:1", "region": "eu-west-1", "container": {"desiredCount": 40}});
+    api.create(&PostParams::default(), &blog("outside", outside)).await.expect("the schema accepts it");
+    let bd = wait_for(&api, "outside", "PolicyViolation", |bd| {
+        condition(bd, "Ready").is_some_and(|c| c.status == "False" && c.reason == "PolicyViolation")
+    })
+    .await;
+    let message = &condition(&bd, "Ready").expect("Ready").message;
+    for field in
+        ["region eu-west-1", "spec.container.desiredCount 40", "loadBalancer.internal", "ingressCidrs: 0.0.0.0/0"]
+    {
+        assert!(message.contains(field), "{field} in {message}");
+    }
+    assert!(operator.aws_calls().await.is_empty(), "a refused spec makes no AWS call");
+
+    // Inside it: an internal load balancer that admits only the allowed block.
+    let inside = json!({"image": "blog:1", "container": {"desiredCount": 2,
+        "loadBalancer": {"internal": true, "ingressCidrs": ["10.20.0.0/16"]}}, "allocation": {"mode": "Manual"}});
+    api.create(&PostParams::default(), &blog("inside", inside)).await.expect("create");
+    let bd = wait_for(&api, "inside", "Ready", ready).await;
+    let config = stack.sdk_config().await;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let arn = bd.status.as_ref().and_then(|s| s.resources.load_balancer_arn.clone()).expect("balancer ARN");
+    let found = elb.describe_load_balancers().load_balancer_arns(&arn).send().await.expect("describe");
+    let scheme = found.load_balancers()[0].scheme().map(|s| s.as_str().to_owned());
+    assert_eq!(scheme.as_deref(), Some("internal"));
+    let aws = Aws::new(stack).await;
+    let names = names_of(&bd);
+    let vpcs =
+        blog_operator::cloud::ec2::owned_group_vpcs(&aws.operator_clients, &owner_of(&bd), &names.lb_security_group)
+            .await
+            .expect("groups");
+    assert_eq!(vpcs.len(), 1, "one load-balancer security group");
+    for name in ["outside", "inside"] {
+        api.delete(name, &DeleteParams::default()).await.expect("delete");
+        wait_gone(&api, name).await;
+    }
+    operator.kill().await;
+}
