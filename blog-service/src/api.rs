@@ -131,9 +131,19 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::ApiDoc::openapi())
 }
 
-async fn index(State(state): State<AppState>) -> ApiResult<Html<String>> {
+async fn index(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     let recent = state.store.list(DEFAULT_PAGE_LIMIT, None).await?;
-    Ok(Html(crate::page::render(&state.config, &recent.items)))
+    let policy = HeaderValue::from_static(crate::page::content_security_policy());
+    Ok(([(header::CONTENT_SECURITY_POLICY, policy)], Html(crate::page::render(&state.config, &recent.items))))
+}
+
+/// The headers browsers expect on every response: no MIME sniffing, no framing, no referrer.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
 }
 
 async fn not_found() -> ApiError {
@@ -205,6 +215,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(config.max_request_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(middleware::map_response(json_errors))
+        .layer(middleware::map_response(security_headers))
         .layer(cors(&config))
         .layer(TraceLayer::new_for_http())
 }

@@ -34,6 +34,29 @@ fn render_post(post: &Post) -> String {
     )
 }
 
+/// The `Content-Security-Policy` of the page: its own inline script and style only (by hash), no
+/// framing, no plugins, no form posts; `fetch` may reach any http(s) API, since the reader picks one.
+#[must_use]
+pub fn content_security_policy() -> &'static str {
+    static POLICY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let hash = |open: &str, close: &str| {
+            let start = TEMPLATE.find(open).map_or(0, |i| i + open.len());
+            let end = TEMPLATE[start..].find(close).map_or(start, |i| start + i);
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(&TEMPLATE.as_bytes()[start..end]);
+            format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+        };
+        format!(
+            "default-src 'none'; script-src {}; style-src {}; connect-src 'self' https: http:; img-src 'self'; \
+             form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+            hash("<script>", "</script>"),
+            hash("<style>", "</style>")
+        )
+    });
+    &POLICY
+}
+
 /// The whole page, with `posts` as the first list.
 #[must_use]
 pub fn render(config: &Config, posts: &[Post]) -> String {

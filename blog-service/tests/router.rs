@@ -330,3 +330,26 @@ async fn html_page_escapes_user_content_and_offers_both_urls() {
     assert!(html.contains("data-containers-url=\"http://ctr.example.com&quot;&gt;&lt;script&gt;"));
     assert!(!html.contains("innerHTML"), "the script renders posts with textContent only");
 }
+
+#[tokio::test]
+async fn responses_carry_the_headers_browsers_expect() {
+    let app = TestApp::new();
+    let page = app.call(Method::GET, "/", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let policy = page.headers[header::CONTENT_SECURITY_POLICY].to_str().expect("ascii").to_owned();
+    for directive in ["default-src 'none'", "frame-ancestors 'none'", "script-src 'sha256-", "style-src 'sha256-"] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    // The hash is the page's own inline script's: a browser would run it, and nothing else.
+    let html = page.text();
+    let script = html.split("<script>").nth(1).and_then(|s| s.split("</script>").next()).expect("inline script");
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    assert!(policy.contains(&format!("script-src 'sha256-{digest}'")), "{policy}");
+    for uri in ["/", "/blogs", "/nowhere"] {
+        let reply = app.call(Method::GET, uri, None).await;
+        assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
+        assert_eq!(reply.headers[header::X_FRAME_OPTIONS], "DENY", "{uri}");
+    }
+}

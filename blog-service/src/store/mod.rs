@@ -72,10 +72,21 @@ impl Cursor {
 }
 
 /// Cuts a newest-first run of up to `limit + 1` posts into a page: the extra post only says that
-/// more follow.
+/// more follow. A page also stops before its JSON would pass [`MAX_PAGE_BYTES`], so that a list
+/// always fits in a Lambda response (6 MB) whatever the posts hold; the cursor then continues
+/// after the last post that fit.
 fn page_of(mut posts: Vec<Post>, limit: usize) -> PostPage {
-    let next = if posts.len() > limit {
-        posts.truncate(limit);
+    let mut bytes = 0;
+    let fit = posts
+        .iter()
+        .take(limit)
+        .position(|post| {
+            bytes += serde_json::to_vec(post).map_or(usize::MAX / 2, |json| json.len() + 1);
+            bytes > MAX_PAGE_BYTES
+        })
+        .map_or(limit, |over| over.max(1));
+    let next = if posts.len() > fit {
+        posts.truncate(fit);
         posts.last().map(|last| Cursor { after_id: last.id.clone() }.encode())
     } else {
         None
@@ -83,9 +94,38 @@ fn page_of(mut posts: Vec<Post>, limit: usize) -> PostPage {
     PostPage { items: posts, next }
 }
 
+/// The most JSON one page of posts carries: under Lambda's 6 MB response limit with room for the
+/// API Gateway envelope and the page's own fields.
+pub const MAX_PAGE_BYTES: usize = 5 * 1024 * 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_stays_under_the_lambda_payload_limit_whatever_the_posts_hold() {
+        // 101 posts of 64 KiB bodies of quotes, each escaped to 128 KiB of JSON: 12.9 MB in all.
+        let body = "\"".repeat(crate::model::MAX_BODY_BYTES);
+        let posts: Vec<Post> = (0..101)
+            .map(|i| Post {
+                id: uuid::Uuid::now_v7().to_string(),
+                title: format!("post {i}"),
+                author: "ada".into(),
+                body: body.clone(),
+                created_at: "2026-11-22T00:00:00Z".into(),
+                updated_at: "2026-11-22T00:00:00Z".into(),
+            })
+            .collect();
+        let page = page_of(posts.clone(), 100);
+        let json = serde_json::to_vec(&page).expect("json");
+        assert!(json.len() <= MAX_PAGE_BYTES + 1024, "{} bytes", json.len());
+        assert!(page.items.len() < 100 && !page.items.is_empty(), "{} posts", page.items.len());
+        let last = page.items.last().expect("a post");
+        assert_eq!(page.next, Some(Cursor { after_id: last.id.clone() }.encode()), "the rest follows");
+        // Small posts still fill a page by count.
+        let small: Vec<Post> = posts.into_iter().map(|p| Post { body: "x".into(), ..p }).collect();
+        assert_eq!(page_of(small, 100).items.len(), 100);
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
