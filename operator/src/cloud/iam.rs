@@ -14,28 +14,18 @@ pub const POLICY_NAME: &str = "blog-operator";
 
 pub use crate::desired::DesiredRole;
 
-/// Sets the role's permissions boundary, or removes it when none is wanted.
-async fn ensure_boundary(clients: &AwsClients, role: &str, boundary: Option<&str>) -> CloudResult<()> {
-    match boundary {
-        Some(arn) => clients
-            .iam
-            .put_role_permissions_boundary()
-            .role_name(role)
-            .permissions_boundary(arn)
-            .send()
-            .await
-            .map(drop)
-            .map_err(map_sdk(SERVICE, "PutRolePermissionsBoundary")),
-        None => gone_is_done(
-            clients
-                .iam
-                .delete_role_permissions_boundary()
-                .role_name(role)
-                .send()
-                .await
-                .map_err(map_sdk(SERVICE, "DeleteRolePermissionsBoundary")),
-        ),
-    }
+/// Sets the role's permissions boundary. A boundary is never removed: the operator's policy does
+/// not allow it, since removing one is how a role would gain power.
+async fn put_boundary(clients: &AwsClients, role: &str, boundary: &str) -> CloudResult<()> {
+    clients
+        .iam
+        .put_role_permissions_boundary()
+        .role_name(role)
+        .permissions_boundary(boundary)
+        .send()
+        .await
+        .map(drop)
+        .map_err(map_sdk(SERVICE, "PutRolePermissionsBoundary"))
 }
 
 /// IAM returns policy documents URL-encoded; compare them as JSON values.
@@ -65,6 +55,9 @@ pub async fn ensure_role(
             let found = found.role.ok_or_else(|| CloudError::local(SERVICE, "GetRole", ErrorKind::Other, "no role"))?;
             let found_tags = role_tags(clients, &role.name).await?;
             super::tags::claim(owner, &found_tags, SERVICE, "GetRole", format!("IAM role {}", role.name))?;
+            if found.path != crate::desired::ROLE_PATH {
+                return move_under_role_path(clients, owner, &role.name).await;
+            }
             update_role(clients, &found, role).await?;
             found.arn
         }
@@ -74,23 +67,32 @@ pub async fn ensure_role(
     Ok(arn)
 }
 
-/// Brings an existing role's trust policy and permissions boundary to `role`'s.
+/// Checks an existing role's trust policy and brings its boundary to `role`'s. Trust is set once,
+/// at creation: the operator's policy cannot change it (so it can never widen it), and a trust
+/// changed by someone else is refused, not repaired.
 async fn update_role(clients: &AwsClients, found: &Role, role: &DesiredRole) -> CloudResult<()> {
     if !found.assume_role_policy_document().is_some_and(|d| same_document(d, &role.trust)) {
-        clients
-            .iam
-            .update_assume_role_policy()
-            .role_name(&role.name)
-            .policy_document(role.trust.to_string())
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "UpdateAssumeRolePolicy"))?;
+        let why = format!(
+            "the trust policy of IAM role {} is not the one the operator made (it never changes trust): delete the role \
+             and the operator makes it again",
+            role.name
+        );
+        return Err(CloudError::local(SERVICE, "GetRole", ErrorKind::Invalid, why));
     }
     let found_boundary = found.permissions_boundary().and_then(|b| b.permissions_boundary_arn());
-    if found_boundary != role.boundary.as_deref() {
-        ensure_boundary(clients, &role.name, role.boundary.as_deref()).await?;
+    match role.boundary.as_deref() {
+        Some(wanted) if found_boundary != Some(wanted) => put_boundary(clients, &role.name, wanted).await,
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// A role an earlier version made at path `/`: deleted, so that the next reconcile makes it again
+/// under the operator's path (IAM cannot move a role, and names are unique whatever the path).
+async fn move_under_role_path(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<String> {
+    tracing::info!(role = name, path = crate::desired::ROLE_PATH, "re-making an IAM role under the operator's path");
+    delete_role(clients, owner, name).await?;
+    let why = format!("re-making IAM role {name} under {}; the next reconcile creates it", crate::desired::ROLE_PATH);
+    Err(CloudError::local(SERVICE, "CreateRole", ErrorKind::Transient, why))
 }
 
 async fn create_role(
@@ -104,6 +106,7 @@ async fn create_role(
         .iam
         .create_role()
         .role_name(&role.name)
+        .path(crate::desired::ROLE_PATH)
         .assume_role_policy_document(role.trust.to_string())
         .description(format!("blog-operator: {}", owner.key()))
         .set_permissions_boundary(role.boundary.clone())

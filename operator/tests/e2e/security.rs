@@ -105,13 +105,46 @@ async fn roles_carry_the_permissions_boundary_the_operator_is_given() {
         role.role().and_then(|r| r.permissions_boundary()).and_then(|b| b.permissions_boundary_arn()).map(str::to_owned)
     };
     assert_eq!(role_boundary().await.as_deref(), Some(boundary.as_str()));
+    let role = aws.iam.get_role().role_name(&names.function_role).send().await.expect("role");
+    let role = role.role().expect("role");
+    assert_eq!(role.path(), "/blog-operator/", "roles live under the operator's own path");
+    let trust = percent_encoding::percent_decode_str(role.assume_role_policy_document().unwrap_or_default())
+        .decode_utf8_lossy()
+        .into_owned();
+    assert!(trust.contains("aws:SourceAccount"), "the trust names the account: {trust}");
 
-    // Restarted without a boundary, the operator removes it from the roles it made.
+    // Restarted without a boundary (the explicit opt-out), the operator never removes one.
     operator.kill().await;
     let operator = Operator::start(stack, &ns.name, 2).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(role_boundary().await.as_deref(), Some(boundary.as_str()), "a boundary is never removed");
+
+    // A role an earlier version made at path `/` is made again under the operator's path.
+    let tags: Vec<aws_sdk_iam::types::Tag> = owner_of(&bd)
+        .tags()
+        .iter()
+        .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("tag"))
+        .collect();
+    aws.iam.delete_role_policy().role_name(&names.function_role).policy_name("blog-operator").send().await.ok();
+    aws.iam.delete_role().role_name(&names.function_role).send().await.expect("delete the role");
+    let legacy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    aws.iam
+        .create_role()
+        .role_name(&names.function_role)
+        .path("/")
+        .assume_role_policy_document(legacy.to_string())
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .expect("a legacy role");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while role_boundary().await.is_some() {
-        assert!(Instant::now() < deadline, "the boundary stayed on {}", names.function_role);
+    loop {
+        let found = aws.iam.get_role().role_name(&names.function_role).send().await;
+        if found.as_ref().ok().and_then(|r| r.role()).is_some_and(|r| r.path() == "/blog-operator/") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} stayed at path /", names.function_role);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     api.delete("bound", &DeleteParams::default()).await.expect("delete");

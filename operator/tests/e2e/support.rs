@@ -59,6 +59,13 @@ impl Operator {
             .args(["--admin-addr", &format!("127.0.0.1:{admin_port}"), "--log-format", "json"])
             // moto never starts ECS tasks: count the container variant ready once provisioned.
             .args(["--container-readiness", "provisioned"])
+            // Roles without a boundary unless the test gives one (the emulator enforces no IAM).
+            .args(
+                extra
+                    .iter()
+                    .all(|a| !a.starts_with("--role-permissions-boundary"))
+                    .then_some("--allow-roles-without-boundary"),
+            )
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
