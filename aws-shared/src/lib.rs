@@ -1,12 +1,30 @@
 //! What the blog service and the operator share about AWS, without either pulling in the other:
-//! the SDK configuration both load, and the layout of the blog's DynamoDB table, which the operator
-//! creates and the service reads and writes.
+//! the SDK configuration both load, the layout of the blog's DynamoDB table, which the operator
+//! creates and the service reads and writes, and the write token's secret, which the operator
+//! keeps in Secrets Manager and the function variant reads at start.
 
 use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType,
 };
+
+pub use aws_config::SdkConfig;
+
+/// The environment variable naming the Secrets Manager secret (ARN) that holds the write token.
+pub const WRITE_TOKEN_SECRET_ARN: &str = "WRITE_TOKEN_SECRET_ARN";
+
+/// The string value of a Secrets Manager secret.
+///
+/// # Errors
+/// The call's failure, or a secret without a string value.
+pub async fn secret_string(config: &aws_config::SdkConfig, secret_id: &str) -> Result<String, String> {
+    let client = aws_sdk_secretsmanager::Client::new(config);
+    let out = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
+        format!("GetSecretValue {secret_id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))
+    })?;
+    out.secret_string.ok_or_else(|| format!("secret {secret_id} holds no string"))
+}
 
 /// The AWS configuration from the standard chain, over a rustls (ring) HTTPS client.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {

@@ -14,6 +14,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `WRITE_TOKEN`: when set, writes need `Authorization: Bearer <token>`.
     pub write_token: Option<String>,
+    /// `WRITE_TOKEN_SECRET_ARN`: a Secrets Manager secret holding the write token, read once at
+    /// start (the function variant; the container variant gets `WRITE_TOKEN` from ECS `secrets`).
+    pub write_token_secret_arn: Option<String>,
     /// `FUNCTIONS_URL` / `CONTAINERS_URL`: the two variants' APIs, offered by the HTML page.
     pub functions_url: Option<String>,
     pub containers_url: Option<String>,
@@ -72,6 +75,7 @@ impl Config {
             table_name: var("TABLE_NAME"),
             data_dir: PathBuf::from(var("DATA_DIR").unwrap_or_else(|| default_dir.to_owned())),
             write_token: var("WRITE_TOKEN"),
+            write_token_secret_arn: var(blog_aws::WRITE_TOKEN_SECRET_ARN),
             functions_url,
             containers_url,
             cors_origins,

@@ -17,6 +17,21 @@ use store::{DynamoStore, EmbeddedStore, Store, StoreResult};
 
 pub use blog_aws::aws_sdk_config;
 
+/// Reads the write token from Secrets Manager (with `sdk`'s configuration) when the configuration
+/// names a secret and gives no token itself. A service told to guard writes never starts without
+/// its token.
+///
+/// # Errors
+/// When the secret cannot be read.
+pub async fn resolve_write_token(config: &mut Config, sdk: &blog_aws::SdkConfig) -> anyhow::Result<()> {
+    if let (None, Some(arn)) = (&config.write_token, &config.write_token_secret_arn) {
+        let token = blog_aws::secret_string(sdk, arn).await.map_err(anyhow::Error::msg)?;
+        config.write_token = Some(token.trim().to_owned()).filter(|t| !t.is_empty());
+        anyhow::ensure!(config.write_token.is_some(), "the write token secret {arn} is empty");
+    }
+    Ok(())
+}
+
 /// The store the configuration asks for: DynamoDB when `TABLE_NAME` is set, the embedded one otherwise.
 ///
 /// # Errors

@@ -41,8 +41,11 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::from_env();
+    let mut config = Config::from_env();
     init_logs(config.json_logs);
+    if config.write_token.is_none() && config.write_token_secret_arn.is_some() {
+        blog_service::resolve_write_token(&mut config, &blog_service::aws_sdk_config().await).await?;
+    }
     let store = open_store(&config).await?;
     let backend = config
         .table_name

@@ -52,6 +52,11 @@ pub struct BlogDeploymentSpec {
     /// How resources are sized: by hand, recommended from metrics, or applied automatically.
     #[serde(default)]
     pub allocation: AllocationSpec,
+    /// The token writers must send (`Authorization: Bearer <token>`); reads stay open. The blog never
+    /// takes anonymous writes: without `secretName`, the operator generates a token into a Secret it
+    /// owns and names it in `status.writeTokenSecret`.
+    #[serde(default)]
+    pub write_token: WriteTokenSpec,
 }
 
 /// The DynamoDB table.
@@ -194,6 +199,32 @@ pub struct ContainerSpec {
     /// Who can reach the load balancer: internet-facing from anywhere unless narrowed.
     #[serde(default)]
     pub load_balancer: LoadBalancerSpec,
+}
+
+/// Where the write token comes from.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteTokenSpec {
+    /// A Secret in this namespace holding the token; omitted: the operator generates one into the
+    /// Secret `<name>-write-token`, owned by this BlogDeployment. A change to the Secret reaches both
+    /// variants at the next reconcile (within the resync period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: Option<String>,
+    /// The key in that Secret.
+    #[serde(default = "default_token_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+impl Default for WriteTokenSpec {
+    fn default() -> Self {
+        Self { secret_name: None, key: default_token_key() }
+    }
+}
+
+fn default_token_key() -> String {
+    "token".to_owned()
 }
 
 /// The load balancer's exposure.
@@ -489,6 +520,9 @@ pub struct BlogDeploymentStatus {
     /// The recommendation (Recommend) or the sizes in effect (Auto), and what each variant costs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocation: Option<AllocationStatus>,
+    /// The Secret (in this namespace) whose key holds the write token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_token_secret: Option<String>,
     /// The Fargate service's task counts and rollout, as ECS reports them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_tasks: Option<ContainerTasks>,

@@ -60,6 +60,8 @@ pub struct Names {
     pub function: String,
     pub function_role: String,
     pub function_log_group: String,
+    /// The Secrets Manager secret holding the write token.
+    pub write_token_secret: String,
     pub api: String,
     pub cluster: String,
     pub service: String,
@@ -102,6 +104,7 @@ impl Names {
             function: base.clone(),
             function_role: format!("{base}-fn"),
             function_log_group: format!("/aws/lambda/{base}"),
+            write_token_secret: format!("{base}-write-token"),
             api: base.clone(),
             cluster: base.clone(),
             service: base.clone(),
@@ -168,6 +171,8 @@ pub struct DesiredContainer {
     pub internal: bool,
     /// The CIDR blocks the load balancer's security group admits on the listener port.
     pub ingress_cidrs: Vec<String>,
+    /// Environment variables ECS fills from Secrets Manager (name → secret ARN).
+    pub secrets: BTreeMap<String, String>,
     /// Task-count scaling, planned in full; when set, Application Auto Scaling owns the running count.
     pub scaling: Option<crate::scaling::ScalingPlan>,
 }
@@ -189,6 +194,39 @@ pub struct Desired {
     pub container: Option<DesiredContainer>,
     /// The permissions boundary of the roles (an operator setting, not the spec's).
     pub role_permissions_boundary: Option<String>,
+    /// The write token's secret, once it exists: see [`Desired::with_write_token`].
+    pub write_token: Option<WriteTokenRef>,
+}
+
+/// The write token's Secrets Manager secret, as it stands: the function reads it by ARN at start,
+/// ECS injects it into the tasks, and the version in each variant's environment rolls both when it
+/// changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteTokenRef {
+    pub secret_arn: String,
+    pub version: String,
+}
+
+/// The environment variable that carries the token's version into both variants.
+pub const WRITE_TOKEN_VERSION: &str = "WRITE_TOKEN_VERSION";
+
+impl Desired {
+    /// This desired state with the write token wired in: the function gets the secret's ARN (never
+    /// the value), the container gets it through ECS `secrets`, both get its version.
+    #[must_use]
+    pub fn with_write_token(&self, token: WriteTokenRef) -> Self {
+        let mut next = self.clone();
+        if let Some(function) = next.function.as_mut() {
+            function.environment.insert("WRITE_TOKEN_SECRET_ARN".to_owned(), token.secret_arn.clone());
+            function.environment.insert(WRITE_TOKEN_VERSION.to_owned(), token.version.clone());
+        }
+        if let Some(container) = next.container.as_mut() {
+            container.secrets.insert("WRITE_TOKEN".to_owned(), token.secret_arn.clone());
+            container.environment.insert(WRITE_TOKEN_VERSION.to_owned(), token.version.clone());
+        }
+        next.write_token = Some(token);
+        next
+    }
 }
 
 /// Everything besides the spec and the owner that shapes the desired state: operator settings and
@@ -273,6 +311,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
         health_check_path: c.health_check_path.clone(),
         internal: c.load_balancer.internal,
         ingress_cidrs: c.load_balancer.ingress_cidrs.clone(),
+        secrets: BTreeMap::new(),
         vpc_id: c.network.vpc_id.clone(),
         subnet_ids: c.network.subnet_ids.clone(),
         scaling: c.autoscaling.as_ref().map(|a| crate::scaling::plan(&names.cluster, &names.service, a)),
@@ -290,6 +329,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
         function,
         container,
         role_permissions_boundary: None,
+        write_token: None,
     }
 }
 
@@ -316,28 +356,34 @@ pub struct Roles {
 }
 
 impl Desired {
-    /// The roles for a table at `table_arn` in `scope`.
+    /// The roles for a table at `table_arn` in `scope`. The function and execution roles may also
+    /// read the write token's secret, once it is wired in; the task role (the app's own) never does.
     #[must_use]
     pub fn roles(&self, scope: &Scope, table_arn: &str) -> Roles {
-        let role = |name: &str, service: &str, policy: Value| DesiredRole {
-            name: name.to_owned(),
-            trust: trust_policy(service, &scope.account),
-            policy,
-            boundary: self.role_permissions_boundary.clone(),
+        let token = self.write_token.as_ref().map(|t| t.secret_arn.as_str());
+        let role = |name: &str, service: &str, mut policy: Value, reads_token: bool| {
+            if let (true, Some(arn), Some(statements)) = (reads_token, token, policy["Statement"].as_array_mut()) {
+                statements.push(json!({"Sid": "WriteToken", "Effect": "Allow",
+                                       "Action": ["secretsmanager:GetSecretValue"], "Resource": [arn]}));
+            }
+            DesiredRole {
+                name: name.to_owned(),
+                trust: trust_policy(service, &scope.account),
+                policy,
+                boundary: self.role_permissions_boundary.clone(),
+            }
         };
         let function = self.function.as_ref().map(|f| {
             let logs = log_group_arn(scope, &f.log_group);
-            role(&f.role_name, "lambda.amazonaws.com", function_policy(table_arn, &logs))
+            role(&f.role_name, "lambda.amazonaws.com", function_policy(table_arn, &logs), true)
         });
         let logs = log_group_arn(scope, &self.names.container_log_group);
+        let ecs = "ecs-tasks.amazonaws.com";
         let execution = self
             .container
             .as_ref()
-            .map(|c| role(&self.names.execution_role, "ecs-tasks.amazonaws.com", execution_policy(&logs, &c.image)));
-        let task = self
-            .container
-            .as_ref()
-            .map(|_| role(&self.names.task_role, "ecs-tasks.amazonaws.com", task_policy(table_arn)));
+            .map(|c| role(&self.names.execution_role, ecs, execution_policy(&logs, &c.image), true));
+        let task = self.container.as_ref().map(|_| role(&self.names.task_role, ecs, task_policy(table_arn), false));
         Roles { function, execution, task }
     }
 }
@@ -581,6 +627,28 @@ mod tests {
         let table = "arn:aws-us-gov:dynamodb:us-gov-west-1:123456789012:table/blog-x";
         let roles = d.roles(&Scope::of_arn(table).expect("scope"), table);
         let all = [roles.function, roles.execution, roles.task].map(|r| r.expect("every variant's role"));
+        assert!(!all[0].policy.to_string().contains("secretsmanager"), "no token wired in yet");
+        let token = WriteTokenRef {
+            secret_arn: "arn:aws:secretsmanager:us-west-1:1:secret:t-AbCdEf".into(),
+            version: "v2".into(),
+        };
+        let wired = d.with_write_token(token);
+        let f = wired.function.as_ref().expect("function");
+        assert_eq!(f.environment["WRITE_TOKEN_SECRET_ARN"], "arn:aws:secretsmanager:us-west-1:1:secret:t-AbCdEf");
+        assert!(!f.environment.contains_key("WRITE_TOKEN"), "never the value itself");
+        let c = wired.container.as_ref().expect("container");
+        assert_eq!(
+            (c.secrets["WRITE_TOKEN"].as_str(), c.environment[WRITE_TOKEN_VERSION].as_str()),
+            ("arn:aws:secretsmanager:us-west-1:1:secret:t-AbCdEf", "v2")
+        );
+        let wired_roles = wired.roles(&Scope::of_arn(table).expect("scope"), table);
+        let reads =
+            |r: Option<DesiredRole>| r.expect("role").policy.to_string().contains("secretsmanager:GetSecretValue");
+        assert!(
+            reads(wired_roles.function.clone())
+                && reads(wired_roles.execution.clone())
+                && !reads(wired_roles.task.clone())
+        );
         assert!(all.iter().all(|r| r.boundary.as_deref() == Some("arn:aws:iam::123456789012:policy/b")));
         assert_eq!(all[0].trust["Statement"][0]["Principal"]["Service"], "lambda.amazonaws.com");
         assert_eq!(all[1].trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012");

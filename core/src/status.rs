@@ -28,6 +28,8 @@ pub mod reason {
     pub const REGION_CHANGE_REFUSED: &str = "RegionChangeRefused";
     /// The spec is outside the platform team's tenant policy.
     pub const POLICY_VIOLATION: &str = "PolicyViolation";
+    /// The Secret `spec.writeToken` names, or its key, is missing.
+    pub const WRITE_TOKEN_MISSING: &str = "WriteTokenMissing";
     /// A part not reconciled because an earlier step failed.
     pub const BLOCKED: &str = "Blocked";
     pub const ACCESS_DENIED: &str = "AccessDenied";

@@ -59,10 +59,18 @@ pub async fn apply(
     clients: &AwsClients,
     desired: &Desired,
     readiness: ContainerReadiness,
+    write_token: &str,
 ) -> Result<Applied, ApplyError> {
     let mut resources = ResourceIds::default();
     let mut reached = Reached::default();
     let (table_state, table_arn, scope) = apply_table(clients, desired).await.map_err(at(Part::Table, &reached))?;
+    // The token's secret is shared data, like the table: a failure there lands on TableReady.
+    let (owner, names) = (&desired.owner, &desired.names);
+    let token =
+        cloud::secrets::ensure_write_token(clients, owner, &names.write_token_secret, write_token, &desired.tags)
+            .await
+            .map_err(at(Part::Table, &reached))?;
+    let desired = &desired.with_write_token(token);
     let roles = desired.roles(&scope, &table_arn);
     resources.table_arn = Some(table_arn);
     reached.table = Some(table_state.clone());
@@ -366,6 +374,7 @@ pub async fn cleanup(clients: &AwsClients, owner: &Owner, deletion_policy: Delet
     let names = Names::for_owner(owner);
     remove_function(clients, owner, &names).await?;
     remove_container(clients, owner, &names).await?;
+    cloud::secrets::delete_write_token(clients, owner, &names.write_token_secret).await?;
     if deletion_policy == DeletionPolicy::Delete {
         cloud::dynamodb::delete_table(clients, owner, &names.table).await?;
     }

@@ -22,6 +22,7 @@ use crate::desired::{self, Owner};
 use crate::metrics::Metrics;
 use crate::status::{self, Observed, PartState};
 use crate::validate;
+use crate::write_token::{self, TokenError};
 
 /// The finalizer that keeps a BlogDeployment until its AWS resources are gone.
 pub const FINALIZER: &str = "blogs.serverless.dev/cleanup";
@@ -65,6 +66,8 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("object has no namespace or uid")]
     MissingMetadata,
+    #[error("write token: {0}")]
+    WriteToken(#[source] TokenError),
 }
 
 impl Error {
@@ -76,6 +79,7 @@ impl Error {
             Self::PatchStatus(_) => "patch_status",
             Self::Finalizer(_) => "finalizer",
             Self::MissingMetadata => "missing_metadata",
+            Self::WriteToken(_) => "write_token",
         }
     }
 }
@@ -117,16 +121,21 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
 
     if let Some((reason, message)) = refusal(bd, &ctx.settings, &previous) {
         // No AWS call: wait for the next change of the spec.
-        tracing::info!(reason, message, "spec refused; waiting for a change");
-        let observed = status::refused(generation, reason, &message);
-        let next = BlogDeploymentStatus { observed_generation: generation, ..previous.clone() };
-        publish_status(bd, ctx, &previous, next, &observed).await?;
-        ctx.metrics.reconcile_failed(reason);
-        return Ok(Action::await_change());
+        return refuse(bd, ctx, &previous, (reason, &message), Action::await_change()).await;
     }
+    let token = match write_token::resolve(&ctx.client, bd).await {
+        Ok(token) => token,
+        // Secrets are not watched: look again at the resync pace.
+        Err(TokenError::Missing(why)) => {
+            let missing = (status::reason::WRITE_TOKEN_MISSING, why.as_str());
+            return refuse(bd, ctx, &previous, missing, Action::requeue(ctx.settings.resync)).await;
+        }
+        Err(e @ TokenError::Kube(_)) => return Err(Error::WriteToken(e)),
+    };
 
     let (clients, desired, allocation) = desired_for(bd, ctx, &owner, &previous).await;
-    let applied = match apply::apply(&clients, &desired, ctx.settings.container_readiness).await {
+    let readiness = ctx.settings.container_readiness;
+    let applied = match apply::apply(&clients, &desired, readiness, &token.value).await {
         Ok(applied) => applied,
         Err(failed) if failed.error.is_retryable() => return Err(failed.error.into()),
         Err(failed) => {
@@ -141,12 +150,28 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
             return Ok(Action::requeue(ctx.settings.resync));
         }
     };
-    let (observed, next) = applied_status(generation, &previous, applied, allocation);
+    let (observed, next) = applied_status(generation, &previous, applied, allocation, token.secret);
     let summary = status::summary(&observed);
     tracing::info!(ready = summary.ready, reason = %summary.reason, "reconciled");
     let settled = status::settled(&observed);
     publish_status(bd, ctx, &previous, next, &observed).await?;
     Ok(Action::requeue(if settled { ctx.settings.resync } else { ctx.settings.retry }))
+}
+
+/// Says why a spec is refused, on every condition, without an AWS call; then `then`.
+async fn refuse(
+    bd: &BlogDeployment,
+    ctx: &Context,
+    previous: &BlogDeploymentStatus,
+    (reason, message): (&'static str, &str),
+    then: Action,
+) -> Result<Action, Error> {
+    tracing::info!(reason, message, "spec refused");
+    let observed = status::refused(bd.metadata.generation, reason, message);
+    let next = BlogDeploymentStatus { observed_generation: bd.metadata.generation, ..previous.clone() };
+    publish_status(bd, ctx, previous, next, &observed).await?;
+    ctx.metrics.reconcile_failed(reason);
+    Ok(then)
 }
 
 /// Why a spec is refused before any AWS call (the reason and a message a person can act on), if it is.
@@ -195,6 +220,7 @@ fn applied_status(
     previous: &BlogDeploymentStatus,
     applied: apply::Applied,
     allocation: Option<AllocationStatus>,
+    write_token_secret: String,
 ) -> (Observed, BlogDeploymentStatus) {
     let observed =
         Observed { generation, table: applied.table, function: applied.function, container: applied.container };
@@ -206,6 +232,7 @@ fn applied_status(
         resources: applied.resources,
         container_tasks: applied.container_tasks,
         allocation,
+        write_token_secret: Some(write_token_secret),
     };
     (observed, next)
 }

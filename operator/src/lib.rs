@@ -12,3 +12,4 @@ pub mod cloud;
 pub mod controller;
 pub mod leader;
 pub mod metrics;
+pub mod write_token;

@@ -42,6 +42,8 @@ fn mutating_calls(metrics: &Metrics) -> u64 {
 async fn ensure_all(clients: &AwsClients, d: &Desired) -> Vec<String> {
     let (owner, names, tags) = (&d.owner, &d.names, &d.tags);
     let table = cloud::dynamodb::ensure_table(clients, owner, &d.table, tags).await.expect("table");
+    let secret = &names.write_token_secret;
+    let token = cloud::secrets::ensure_write_token(clients, owner, secret, "t0ken", tags).await.expect("token");
     let scope = blog_operator::aws::Scope::of_arn(&table.arn).expect("scope");
     let roles = d.roles(&scope, &table.arn);
     let log_group = cloud::logs::ensure_log_group(clients, &names.function_log_group, 14, tags).await.expect("logs");
@@ -59,7 +61,18 @@ async fn ensure_all(clients: &AwsClients, d: &Desired) -> Vec<String> {
     let target_group = cloud::elb::ensure_target_group(clients, owner, &names.target_group, &vpc, "/healthz", tags)
         .await
         .expect("target group");
-    vec![table.arn, log_group, role_arn, lambda.arn, api.id, cluster, group, target_group]
+    vec![
+        table.arn,
+        token.secret_arn,
+        token.version,
+        log_group,
+        role_arn,
+        lambda.arn,
+        api.id,
+        cluster,
+        group,
+        target_group,
+    ]
 }
 
 #[tokio::test]
@@ -93,6 +106,7 @@ async fn every_delete_on_nothing_is_done() {
     let vpcs = cloud::ec2::owned_group_vpcs(&clients, owner, &names.lb_security_group).await.expect("groups");
     assert!(vpcs.is_empty());
     cloud::dynamodb::delete_table(&clients, owner, &names.table).await.expect("table");
+    cloud::secrets::delete_write_token(&clients, owner, &names.write_token_secret).await.expect("token secret");
     // And the whole cleanup, which walks them all in dependency order.
     blog_operator::apply::cleanup(&clients, owner, blog_operator::crd::DeletionPolicy::Delete).await.expect("cleanup");
 }

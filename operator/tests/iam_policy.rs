@@ -80,6 +80,7 @@ fn the_iam_policy_grants_exactly_what_the_operator_calls() {
         "elasticloadbalancing:AddTags",
         "ec2:CreateTags",
         "cloudwatch:TagResource",
+        "secretsmanager:TagResource",
     ];
     let unused: Vec<_> = granted.iter().filter(|a| !called.contains(*a) && !implied.contains(&a.as_str())).collect();
     assert!(unused.is_empty(), "the policy grants actions the operator never calls: {unused:?}");
@@ -138,6 +139,7 @@ fn operator_calls(n: &Names) -> Vec<Request> {
     let sg = arn("ec2", "security-group/sg-0123456789abcdef0");
     let alarm = arn("cloudwatch", &format!("alarm:{}-step-cpu-out", n.service));
     let target = arn("application-autoscaling", "scalable-target/0ec9a1b2c3d4e5f60718293a4b5c6d7e8f90");
+    let secret = arn("secretsmanager", &format!("secret:{}-AbCdEf", n.write_token_secret));
     let boundary = ("iam:PermissionsBoundary", json!(BOUNDARY));
     let ecs_ns = ("application-autoscaling:service-namespace", json!("ecs"));
     let mut calls = vec![
@@ -300,6 +302,12 @@ fn operator_calls(n: &Names) -> Vec<Request> {
             &[],
         ),
         op("read metrics", "cloudwatch:GetMetricStatistics", "*", &[]),
+        op("create the token's secret, tagged", "secretsmanager:CreateSecret", &secret, &[tagged("request")]),
+        op("tag it as it is created", "secretsmanager:TagResource", &secret, &[tagged("request")]),
+        op("find it", "secretsmanager:DescribeSecret", &secret, &[]),
+        op("compare its value", "secretsmanager:GetSecretValue", &secret, &[]),
+        op("rotate it", "secretsmanager:PutSecretValue", &secret, &[]),
+        op("delete it", "secretsmanager:DeleteSecret", &secret, &[]),
     ];
     for (action, resource) in [
         ("lambda:CreateFunction", function.clone()),
@@ -441,6 +449,13 @@ fn escalations(n: &Names) -> Vec<Request> {
         ),
         op("tagging another task definition", "ecs:TagResource", arn("ecs", "task-definition/payments:1"), &[]),
         op("an untagged task definition", "ecs:RegisterTaskDefinition", "*", &[]),
+        op(
+            "another app's secret",
+            "secretsmanager:GetSecretValue",
+            arn("secretsmanager", "secret:prod/db-password-AbCdEf"),
+            &[],
+        ),
+        op("an untagged secret", "secretsmanager:CreateSecret", arn("secretsmanager", "secret:blog-x-AbCdEf"), &[]),
     ]
 }
 
@@ -471,6 +486,11 @@ fn bounded_roles(n: &Names) -> (Vec<Request>, Vec<Request>) {
         as_role("read another app's table", "dynamodb:GetItem", arn("dynamodb", "table/payments")),
         as_role("read a bucket", "s3:GetObject", "arn:aws:s3:::payroll/2026.csv".to_owned()),
         as_role("run code elsewhere", "lambda:CreateFunction", arn("lambda", "function:miner")),
+        as_role(
+            "read another app's secret",
+            "secretsmanager:GetSecretValue",
+            arn("secretsmanager", "secret:prod/db-AbCdEf"),
+        ),
     ];
     (allowed, denied)
 }

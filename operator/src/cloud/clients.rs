@@ -54,6 +54,7 @@ pub struct AwsClients {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub ec2: ec2::Ec2,
 }
 
@@ -113,6 +114,7 @@ impl Cloud {
                     elb: client!(aws_sdk_elasticloadbalancingv2),
                     cloudwatch: client!(aws_sdk_cloudwatch),
                     autoscaling: client!(aws_sdk_applicationautoscaling),
+                    secrets: client!(aws_sdk_secretsmanager),
                     ec2: self.ec2.clone(),
                 }
             })

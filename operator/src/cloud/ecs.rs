@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, Compatibility, ContainerDefinition,
     DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LaunchType, LoadBalancer, LogConfiguration,
-    LogDriver, NetworkConfiguration, NetworkMode, PortMapping, ServiceField, Tag, TaskDefinition, TransportProtocol,
+    LogDriver, NetworkConfiguration, NetworkMode, PortMapping, Secret, ServiceField, Tag, TaskDefinition,
+    TransportProtocol,
 };
 
 use super::tags::claim;
@@ -78,6 +79,28 @@ fn environment_of(definition: &TaskDefinition) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The variables ECS fills from Secrets Manager, by name and secret ARN (never the values).
+fn secrets_of(container: &DesiredContainer) -> CloudResult<Vec<Secret>> {
+    container
+        .secrets
+        .iter()
+        .map(|(name, arn)| {
+            Secret::builder()
+                .name(name)
+                .value_from(arn)
+                .build()
+                .map_err(|e| CloudError::local(SERVICE, "RegisterTaskDefinition", ErrorKind::Other, e.to_string()))
+        })
+        .collect()
+}
+
+fn secrets_in(definition: &TaskDefinition) -> BTreeMap<String, String> {
+    let first = definition.container_definitions().first();
+    first
+        .map(|c| c.secrets().iter().map(|s| (s.name().to_owned(), s.value_from().to_owned())).collect())
+        .unwrap_or_default()
+}
+
 /// Whether a registered task definition is exactly what `container` asks for.
 fn matches(definition: &TaskDefinition, container: &DesiredContainer, roles: &TaskRoles<'_>) -> bool {
     let first = definition.container_definitions().first();
@@ -88,6 +111,7 @@ fn matches(definition: &TaskDefinition, container: &DesiredContainer, roles: &Ta
         && first.and_then(ContainerDefinition::image) == Some(container.image.as_str())
         && first.and_then(|c| c.port_mappings().first()).and_then(PortMapping::container_port) == Some(container.port)
         && environment_of(definition) == container.environment
+        && secrets_in(definition) == container.secrets
 }
 
 /// Returns the ARN of a task definition that matches `container`: `current` (the service's) when it
@@ -130,6 +154,7 @@ pub async fn ensure_task_definition(
         .set_environment(Some(
             container.environment.iter().map(|(k, v)| KeyValuePair::builder().name(k).value(v).build()).collect(),
         ))
+        .set_secrets(Some(secrets_of(container)?))
         .log_configuration(log)
         .build();
     let registered = clients

@@ -11,6 +11,7 @@ pub mod elb;
 pub mod iam;
 pub mod lambda;
 pub mod logs;
+pub mod secrets;
 
 mod clients;
 mod error;

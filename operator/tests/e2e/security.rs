@@ -205,3 +205,88 @@ async fn the_tenant_policy_refuses_before_any_aws_call_and_shapes_exposure() {
     }
     operator.kill().await;
 }
+
+#[tokio::test]
+async fn the_write_token_reaches_both_variants_as_a_reference_and_rotates() {
+    use k8s_openapi::api::core::v1::Secret;
+    let (stack, client, ns, api) = setup("token").await;
+    let _logs = stack.logs_on_failure();
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let config = stack.sdk_config().await;
+    let (lambda, ecs) = (aws_sdk_lambda::Client::new(&config), aws_sdk_ecs::Client::new(&config));
+    let secrets_manager = aws_sdk_secretsmanager::Client::new(&config);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    let team_secret = |value: &str| Secret {
+        metadata: kube::api::ObjectMeta { name: Some("team-token".into()), ..Default::default() },
+        string_data: Some(BTreeMap::from([("token".to_owned(), value.to_owned())])),
+        ..Default::default()
+    };
+
+    // Named but missing: refused, no AWS call.
+    let spec = json!({"image": "blog:1", "function": {}, "container": {}, "allocation": {"mode": "Manual"},
+        "writeToken": {"secretName": "team-token"}});
+    api.create(&PostParams::default(), &blog("tok", spec)).await.expect("create");
+    wait_for(&api, "tok", "WriteTokenMissing", |bd| {
+        condition(bd, "Ready").is_some_and(|c| c.reason == "WriteTokenMissing")
+    })
+    .await;
+    assert!(operator.aws_calls().await.is_empty(), "a missing token makes no AWS call");
+
+    // Given: both variants carry a reference, never the value.
+    secrets.create(&PostParams::default(), &team_secret("first-token")).await.expect("secret");
+    let bd = wait_for(&api, "tok", "Ready", ready).await;
+    assert_eq!(bd.status.as_ref().and_then(|s| s.write_token_secret.as_deref()), Some("team-token"));
+    let names = names_of(&bd);
+    let stored = || async {
+        let out = secrets_manager.get_secret_value().secret_id(&names.write_token_secret).send().await.expect("secret");
+        (out.secret_string().unwrap_or_default().to_owned(), out.arn().unwrap_or_default().to_owned())
+    };
+    let (value, secret_arn) = stored().await;
+    assert_eq!(value, "first-token");
+    let environment = || async {
+        let out = lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
+        out.environment().and_then(|e| e.variables()).cloned().unwrap_or_default()
+    };
+    let env = environment().await;
+    assert_eq!(env.get("WRITE_TOKEN_SECRET_ARN"), Some(&secret_arn));
+    assert!(!env.contains_key("WRITE_TOKEN") && !format!("{env:?}").contains("first-token"), "{env:?}");
+    let task_definition = || async {
+        let current = api.get("tok").await.expect("bd");
+        let arn = current.status.and_then(|s| s.resources.task_definition_arn).expect("task definition");
+        let out = ecs.describe_task_definition().task_definition(&arn).send().await.expect("describe");
+        (arn, out.task_definition().expect("definition").container_definitions()[0].clone())
+    };
+    let (first_revision, container) = task_definition().await;
+    assert_eq!(
+        container.secrets().iter().map(|s| (s.name(), s.value_from())).collect::<Vec<_>>(),
+        [("WRITE_TOKEN", secret_arn.as_str())]
+    );
+    assert!(!format!("{container:?}").contains("first-token"), "the task definition holds no token");
+
+    // Rotated: the secret, a new function configuration and a new task-definition revision.
+    secrets.replace("team-token", &PostParams::default(), &team_secret("second-token")).await.expect("rotate");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored().await.0 != "second-token" || task_definition().await.0 == first_revision {
+        assert!(Instant::now() < deadline, "the rotation did not reach both variants");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_ne!(environment().await.get("WRITE_TOKEN_VERSION"), env.get("WRITE_TOKEN_VERSION"));
+
+    // Not named: the operator generates one into a Secret the BlogDeployment owns.
+    api.create(&PostParams::default(), &blog("gen", json!({"image": "blog:1", "function": {}}))).await.expect("create");
+    let bd = wait_for(&api, "gen", "Ready", ready).await;
+    assert_eq!(bd.status.as_ref().and_then(|s| s.write_token_secret.as_deref()), Some("gen-write-token"));
+    let generated = secrets.get("gen-write-token").await.expect("generated Secret");
+    let owner = generated.metadata.owner_references.unwrap_or_default();
+    assert_eq!(owner.first().map(|o| o.uid.as_str()), bd.metadata.uid.as_deref(), "owned by the BlogDeployment");
+    let token = generated.data.and_then(|d| d.get("token").map(|b| b.0.len())).unwrap_or_default();
+    assert_eq!(token, 64, "a 64-character random token");
+
+    for name in ["tok", "gen"] {
+        api.delete(name, &DeleteParams::default()).await.expect("delete");
+        wait_gone(&api, name).await;
+    }
+    let gone = secrets_manager.describe_secret().secret_id(&names.write_token_secret).send().await;
+    assert!(gone.is_err(), "the token's secret goes with the BlogDeployment");
+    operator.kill().await;
+}

@@ -1,0 +1,83 @@
+//! Secrets Manager: the write token's secret, made and updated with the value the Kubernetes
+//! Secret holds, found by name and checked for ownership; deleted without a recovery window.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_secretsmanager::types::Tag;
+
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
+use crate::desired::{Owner, WriteTokenRef};
+
+const SERVICE: &str = "secretsmanager";
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    super::tags::tag_map(tags.iter().map(|t| (t.key(), t.value())))
+}
+
+/// Makes the secret `name` hold `value`; returns its ARN and current version, which changes only
+/// when the value does.
+///
+/// # Errors
+/// The AWS failure, or `Invalid` when the name belongs to someone else.
+pub async fn ensure_write_token(
+    clients: &AwsClients,
+    owner: &Owner,
+    name: &str,
+    value: &str,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<WriteTokenRef> {
+    let found = clients.secrets.describe_secret().secret_id(name).send().await;
+    let Some(found) = super::found(found.map_err(map_sdk(SERVICE, "DescribeSecret")))? else {
+        let created = clients
+            .secrets
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .set_tags(Some(super::tags::sdk_tags(tags, |k, v| Some(Tag::builder().key(k).value(v).build()))))
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "CreateSecret"))
+            .map_err(lost_create_race)?;
+        return reference(created.arn, created.version_id);
+    };
+    super::tags::claim(owner, &tag_map(found.tags()), SERVICE, "DescribeSecret", format!("secret {name}"))?;
+    let current = clients.secrets.get_secret_value().secret_id(name).send().await;
+    let current = current.map_err(map_sdk(SERVICE, "GetSecretValue"))?;
+    if current.secret_string() == Some(value) {
+        return reference(current.arn, current.version_id);
+    }
+    let put = clients.secrets.put_secret_value().secret_id(name).secret_string(value).send().await;
+    let put = put.map_err(map_sdk(SERVICE, "PutSecretValue"))?;
+    reference(put.arn, put.version_id)
+}
+
+fn reference(arn: Option<String>, version: Option<String>) -> CloudResult<WriteTokenRef> {
+    match (arn, version) {
+        (Some(secret_arn), Some(version)) => Ok(WriteTokenRef { secret_arn, version }),
+        _ => Err(CloudError::local(SERVICE, "GetSecretValue", ErrorKind::Transient, "no ARN or version returned")),
+    }
+}
+
+/// Deletes the secret at once (no recovery window) if it is ours; gone already counts as done.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_write_token(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    let found = clients.secrets.describe_secret().secret_id(name).send().await;
+    let Some(found) = super::found(found.map_err(map_sdk(SERVICE, "DescribeSecret")))? else { return Ok(()) };
+    if !owner.owns(&tag_map(found.tags())) {
+        tracing::warn!(secret = name, "not deleting a secret this BlogDeployment does not own");
+        return Ok(());
+    }
+    gone_is_done(
+        clients
+            .secrets
+            .delete_secret()
+            .secret_id(name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map(drop)
+            .map_err(map_sdk(SERVICE, "DeleteSecret")),
+    )
+}
