@@ -239,6 +239,8 @@ pub struct Inputs<'a> {
     pub role_permissions_boundary: Option<&'a str>,
     /// In Auto mode, the sizes the allocation decided; they replace the spec's.
     pub auto_sizes: Option<&'a crate::crd::AllocationStatus>,
+    /// The platform's network for specs that name none (the tenant policy's `network.default`).
+    pub default_network: Option<&'a crate::crd::NetworkSpec>,
 }
 
 impl<'a> Inputs<'a> {
@@ -253,6 +255,13 @@ impl<'a> Inputs<'a> {
 #[must_use]
 pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, inputs: &Inputs<'_>) -> Desired {
     let mut desired = from_spec(owner, spec, inputs.default_region);
+    if let (Some(container), Some(network)) = (desired.container.as_mut(), inputs.default_network)
+        && container.vpc_id.is_none()
+        && container.subnet_ids.is_empty()
+    {
+        container.vpc_id.clone_from(&network.vpc_id);
+        container.subnet_ids.clone_from(&network.subnet_ids);
+    }
     desired.role_permissions_boundary = inputs.role_permissions_boundary.map(str::to_owned);
     if let Some(sizes) = inputs.auto_sizes {
         with_sizes(&mut desired, sizes);
@@ -620,6 +629,7 @@ mod tests {
             default_region: "us-west-1",
             role_permissions_boundary: Some("arn:aws:iam::123456789012:policy/b"),
             auto_sizes: Some(&sizes),
+            default_network: None,
         };
         let d = desired(&owner(), &spec("image: blog:1\nfunction: {}\ncontainer: {}\n"), &inputs);
         assert_eq!(d.function.as_ref().map(|f| f.memory_mib), Some(384));

@@ -40,10 +40,13 @@ pub struct NetworkPolicy {
     /// Subnets a spec may name.
     #[serde(default)]
     pub allowed_subnet_ids: Vec<String>,
-    /// Tenants may not name a network at all: every BlogDeployment uses the region's default VPC
-    /// (or the one the platform team allows above, named by its admins in the spec).
+    /// Tenants may not name a network at all: every BlogDeployment uses `default` (or, without
+    /// one, the region's default VPC).
     #[serde(default)]
     pub tenants_choose: TenantsChoose,
+    /// The network of every spec that names none, instead of the region's default VPC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<crate::crd::NetworkSpec>,
 }
 
 /// Whether tenants may name a network in their spec.
@@ -289,6 +292,22 @@ exposure: {allowInternetFacing: false, allowedIngressCidrs: [10.0.0.0/8]}
                 "spec.container.loadBalancer.ingressCidrs: 0.0.0.0/0 is outside the allowed blocks (10.0.0.0/8)",
             ]
         );
+    }
+
+    #[test]
+    fn the_platform_network_is_the_default() {
+        let policy: TenantPolicy = serde_saphyr::from_str(
+            "network: {tenantsChoose: Never, default: {vpcId: vpc-0a1b2c3d, subnetIds: [subnet-0a1b2c3d, subnet-1a2b3c4d]}}\n",
+        )
+        .expect("policy");
+        let owner = crate::desired::Owner { namespace: "n".into(), name: "b".into(), uid: "0123abcd".into() };
+        let inputs = crate::desired::Inputs {
+            default_network: policy.network.default.as_ref(),
+            ..crate::desired::Inputs::region("r")
+        };
+        let d = crate::desired::desired(&owner, &spec("image: b:1\ncontainer: {}\n"), &inputs);
+        let c = d.container.expect("container");
+        assert_eq!((c.vpc_id.as_deref(), c.subnet_ids.len()), (Some("vpc-0a1b2c3d"), 2));
     }
 
     #[test]

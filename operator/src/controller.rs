@@ -210,6 +210,7 @@ async fn desired_for(
         default_region: &settings.default_region,
         role_permissions_boundary: settings.role_permissions_boundary.as_deref(),
         auto_sizes: allocation.as_ref().filter(|_| bd.spec.allocation.mode == AllocationMode::Auto),
+        default_network: settings.tenant_policy.network.default.as_ref(),
     };
     (clients, desired::desired(owner, &bd.spec, &inputs), allocation)
 }
