@@ -16,10 +16,13 @@ use serde::{Deserialize, Serialize};
     kind = "BlogDeployment",
     plural = "blogdeployments",
     shortname = "bd",
+    category = "blogs",
+    category = "all",
     namespaced,
     doc = "A blog application on AWS, run as two serverless variants side by side: an AWS Lambda function behind an API Gateway HTTP API, and an ECS Fargate service behind an Application Load Balancer, both backed by one DynamoDB table.",
     status = "BlogDeploymentStatus",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Function URL","type":"string","jsonPath":".status.functionUrl"}"#,
     printcolumn = r#"{"name":"Container URL","type":"string","jsonPath":".status.containerUrl"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
@@ -693,6 +696,19 @@ mod tests {
             }
             undocumented(&here, property, out);
         }
+    }
+
+    #[test]
+    fn kubectl_shows_the_reason_and_finds_the_kind_by_category() {
+        let crd = serde_json::to_value(super::BlogDeployment::crd()).expect("json");
+        let columns: Vec<&str> = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(columns, ["Ready", "Reason", "Function URL", "Container URL", "Age"]);
+        assert_eq!(crd["spec"]["names"]["categories"], serde_json::json!(["blogs", "all"]));
     }
 
     #[test]

@@ -109,6 +109,30 @@ fn helm_lint_passes_and_install_yaml_is_the_rendered_chart() {
 }
 
 #[test]
+fn the_chart_refuses_wrong_values() {
+    let helm = tool("helm");
+    let fixtures = root().join("operator/tests/fixtures/chart-values");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&fixtures).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        for verb in [&["lint", "--strict"][..], &["template", "x"][..]] {
+            let out = Command::new(&helm)
+                .args(verb)
+                .arg(root().join("charts/blog-operator"))
+                .args(["--set", "allowRolesWithoutBoundary=true", "-f"])
+                .arg(&path)
+                .output()
+                .expect("helm");
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(!out.status.success(), "{verb:?} accepted {}", path.display());
+            assert!(said.contains("schema"), "{verb:?} {}: not refused by the schema: {said}", path.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} fixtures");
+}
+
+#[test]
 fn the_api_server_accepts_every_rendered_object() {
     let stack = Stack::shared();
     let _logs = stack.logs_on_failure();
