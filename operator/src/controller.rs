@@ -364,12 +364,18 @@ fn error_policy(bd: Arc<BlogDeployment>, error: &Error, ctx: Arc<Context>) -> Ac
     Action::requeue(ctx.settings.retry)
 }
 
-/// Runs the controller until the process is asked to stop.
-pub async fn run(ctx: Arc<Context>, namespace: Option<&str>, concurrency: u16) {
-    let api: Api<BlogDeployment> = match namespace {
-        Some(namespace) => Api::namespaced(ctx.client.clone(), namespace),
-        None => Api::all(ctx.client.clone()),
-    };
+/// Runs the controller until the process is asked to stop: over all namespaces when `namespaces`
+/// is empty, else one controller per namespace (a namespace-scoped install has RBAC only there).
+pub async fn run(ctx: Arc<Context>, namespaces: &[String], concurrency: u16) {
+    if namespaces.is_empty() {
+        return run_on(Api::all(ctx.client.clone()), ctx, concurrency).await;
+    }
+    let each =
+        namespaces.iter().map(|ns| run_on(Api::namespaced(ctx.client.clone(), ns), Arc::clone(&ctx), concurrency));
+    futures::future::join_all(each).await;
+}
+
+async fn run_on(api: Api<BlogDeployment>, ctx: Arc<Context>, concurrency: u16) {
     Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .shutdown_on_signal()

@@ -52,9 +52,9 @@ struct Args {
     /// reason PolicyViolation before any AWS call.
     #[arg(long, env = "BLOG_OPERATOR_TENANT_POLICY")]
     tenant_policy: Option<std::path::PathBuf>,
-    /// Watch only this namespace (all namespaces when unset).
-    #[arg(long, env = "BLOG_OPERATOR_NAMESPACE")]
-    namespace: Option<String>,
+    /// Watch only these namespaces (comma-separated; all namespaces when unset).
+    #[arg(long, env = "BLOG_OPERATOR_NAMESPACE", value_delimiter = ',')]
+    namespace: Vec<String>,
     /// Reconcile only while holding a Lease, so that of several replicas exactly one acts.
     #[arg(long, env = "BLOG_OPERATOR_LEADER_ELECTION")]
     leader_election: bool,
@@ -164,9 +164,9 @@ fn settings(args: &Args, cloud: &Cloud) -> anyhow::Result<Settings> {
 
 /// Runs the controller: at once, or while holding the Lease when leader election is on.
 async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Result<()> {
-    let namespace = args.namespace.as_deref();
+    let namespaces = &args.namespace;
     if !args.leader_election {
-        controller::run(ctx, namespace, args.concurrency).await;
+        controller::run(ctx, namespaces, args.concurrency).await;
         return Ok(());
     }
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
@@ -180,7 +180,7 @@ async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Re
     let leases = kube::Api::namespaced(client, &election.namespace);
     election.acquire(&leases).await;
     tokio::select! {
-        () = controller::run(ctx, namespace, args.concurrency) => Ok(()),
+        () = controller::run(ctx, namespaces, args.concurrency) => Ok(()),
         // Stop at once: another replica may act from now on.
         () = election.hold(&leases) => Err(anyhow::anyhow!("lost leadership; exiting so that only the leader acts")),
     }

@@ -109,6 +109,32 @@ fn helm_lint_passes_and_install_yaml_is_the_rendered_chart() {
 }
 
 #[test]
+fn a_namespace_scoped_install_has_no_cluster_wide_rbac() {
+    let helm = tool("helm");
+    let rendered = run(Command::new(&helm).args(["template", "x"]).arg(root().join("charts/blog-operator")).args([
+        "--set",
+        ACCOUNT,
+        "--set",
+        r"watchNamespace=team-a\,team-b",
+    ]));
+    assert!(!rendered.contains("kind: ClusterRole"), "no ClusterRole or ClusterRoleBinding");
+    for ns in ["team-a", "team-b"] {
+        let role = format!("kind: Role\nmetadata:\n  name: x-blog-operator\n  namespace: {ns}");
+        let binding = format!("kind: RoleBinding\nmetadata:\n  name: x-blog-operator\n  namespace: {ns}");
+        assert!(rendered.contains(&role) && rendered.contains(&binding), "Role and RoleBinding in {ns}:\n{rendered}");
+    }
+    assert!(rendered.contains("--namespace=team-a,team-b"));
+    let cluster = run(Command::new(&helm)
+        .args(["template", "x"])
+        .arg(root().join("charts/blog-operator"))
+        .args(["--set", ACCOUNT]));
+    assert!(
+        cluster.contains("kind: ClusterRole\n")
+            && !cluster.contains("kind: RoleBinding\nmetadata:\n  name: x-blog-operator\n")
+    );
+}
+
+#[test]
 fn the_chart_refuses_wrong_values() {
     let helm = tool("helm");
     let fixtures = root().join("operator/tests/fixtures/chart-values");

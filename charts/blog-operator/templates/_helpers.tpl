@@ -26,3 +26,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The operator's RBAC rules, cluster-wide or per watched namespace. */}}
+{{- define "blog-operator.rules" -}}
+- apiGroups: ["blogs.serverless.dev"]
+  resources: ["blogdeployments"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["blogs.serverless.dev"]
+  resources: ["blogdeployments/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["blogs.serverless.dev"]
+  resources: ["blogdeployments/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create"]
+{{- end }}

@@ -2,18 +2,23 @@
 
 use crate::support::*;
 
-/// A kubeconfig for the chart's ServiceAccount, with a token from the TokenRequest API.
-async fn service_account_kubeconfig(stack: &Stack, client: &Client) -> PathBuf {
+/// Applies `manifests` (what users install) and returns a kubeconfig for its ServiceAccount
+/// `account` in blog-system, with a token from the TokenRequest API. No pod runs: the stack has no
+/// scheduler or kubelet, which is fine, the test runs the operator itself under that identity.
+async fn service_account_kubeconfig(stack: &Stack, client: &Client, manifests: &str, account: &str) -> PathBuf {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::ServiceAccount;
-    // Install exactly what users install: manifests/install.yaml (no pod runs: the stack has no
-    // scheduler or kubelet, which is fine, the test runs the operator itself under that identity).
-    let applied = stack
+    use std::io::Write;
+    let mut apply = stack
         .kubectl()
-        .args(["apply", "-f"])
-        .arg(blog_tests::workspace_root().join("manifests/install.yaml"))
-        .output()
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("kubectl apply");
+    apply.stdin.take().expect("stdin").write_all(manifests.as_bytes()).expect("manifests");
+    let applied = apply.wait_with_output().expect("kubectl apply");
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "blog-system");
     let request = TokenRequest {
@@ -21,7 +26,7 @@ async fn service_account_kubeconfig(stack: &Stack, client: &Client) -> PathBuf {
         ..Default::default()
     };
     let token = accounts
-        .create_token_request("blog-operator", &PostParams::default(), &request)
+        .create_token_request(account, &PostParams::default(), &request)
         .await
         .expect("token request")
         .status
@@ -38,11 +43,31 @@ async fn service_account_kubeconfig(stack: &Stack, client: &Client) -> PathBuf {
     path
 }
 
-#[tokio::test]
-async fn the_operator_works_under_its_least_privilege_identity() {
-    let (stack, client, ns, api) = setup("rbac").await;
+/// The install of `mode`: `manifests/install.yaml` (cluster-wide) or the chart rendered for one
+/// watched namespace; and its ServiceAccount.
+fn install_for(mode: &str, namespace: &str) -> (String, &'static str) {
+    let root = blog_tests::workspace_root();
+    if mode == "cluster" {
+        return (std::fs::read_to_string(root.join("manifests/install.yaml")).expect("install.yaml"), "blog-operator");
+    }
+    let out = std::process::Command::new(blog_tests::tool("helm"))
+        .args(["template", "blog-operator-ns"])
+        .arg(root.join("charts/blog-operator"))
+        .args(["--namespace", "blog-system", "--set", "allowRolesWithoutBoundary=true"])
+        .arg("--set")
+        .arg(format!("watchNamespace={namespace}"))
+        .output()
+        .expect("helm template");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: blog-system\n---\n";
+    (format!("{namespace}{}", String::from_utf8(out.stdout).expect("utf-8")), "blog-operator-ns")
+}
+
+async fn works_under_its_least_privilege_identity(mode: &str) {
+    let (stack, client, ns, api) = setup(&format!("rbac-{mode}")).await;
     let _logs = stack.logs_on_failure();
-    let kubeconfig = service_account_kubeconfig(stack, &client).await;
+    let (manifests, account) = install_for(mode, &ns.name);
+    let kubeconfig = service_account_kubeconfig(stack, &client, &manifests, account).await;
     let election = ["--leader-election", "--lease-namespace", "blog-system", "--lease-name", &ns.name];
     let operator = Operator::start_with(stack, &ns.name, 60, &election, &kubeconfig).await;
 
@@ -74,9 +99,23 @@ async fn the_operator_works_under_its_least_privilege_identity() {
         bds.create(&PostParams::default(), &blog("x", json!({"image": "b:1", "function": {}}))).await.map(drop),
         "creating a BlogDeployment",
     );
+    if mode == "namespace" {
+        let everywhere: Api<BlogDeployment> = Api::all(sa.clone());
+        forbidden(everywhere.list(&Default::default()).await.map(drop), "BlogDeployments outside its namespace");
+    }
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(sa);
     forbidden(namespaces.delete(&ns.name, &DeleteParams::default()).await.map(drop), "deleting a namespace");
     operator.kill().await;
+}
+
+#[tokio::test]
+async fn the_operator_works_under_its_least_privilege_identity() {
+    works_under_its_least_privilege_identity("cluster").await;
+}
+
+#[tokio::test]
+async fn a_namespace_scoped_install_works_with_roles_in_its_namespace_only() {
+    works_under_its_least_privilege_identity("namespace").await;
 }
 
 #[tokio::test]
