@@ -1,5 +1,6 @@
-//! The admin server: `/healthz` (the process runs), `/readyz` (the API server answers) and
-//! `/metrics` (Prometheus text).
+//! The admin servers, apart: probes (`/healthz`: the process runs; `/readyz`: the API server
+//! answers) on one address for the kubelet, and `/metrics` (Prometheus text) on another, which can
+//! be bound to loopback or opened only to the monitoring namespace.
 
 use std::net::SocketAddr;
 
@@ -28,18 +29,23 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     }
 }
 
-/// Serves the admin endpoints on `addr` until the process stops.
+/// Serves the probes on `probes` and `/metrics` on `metrics_addr` until the process stops.
 ///
 /// # Errors
-/// When the address cannot be bound.
-pub async fn serve(addr: SocketAddr, metrics_: Metrics, client: kube::Client) -> anyhow::Result<()> {
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(AdminState { metrics: metrics_, client });
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(address = %listener.local_addr()?, "admin server listening");
-    axum::serve(listener, app).await?;
+/// When an address cannot be bound.
+pub async fn serve(
+    probes: SocketAddr,
+    metrics_addr: SocketAddr,
+    metrics_: Metrics,
+    client: kube::Client,
+) -> anyhow::Result<()> {
+    let state = AdminState { metrics: metrics_, client };
+    let probe_routes =
+        Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(readyz)).with_state(state.clone());
+    let metric_routes = Router::new().route("/metrics", get(metrics)).with_state(state);
+    let probe_listener = tokio::net::TcpListener::bind(probes).await?;
+    let metrics_listener = tokio::net::TcpListener::bind(metrics_addr).await?;
+    tracing::info!(probes = %probe_listener.local_addr()?, metrics = %metrics_listener.local_addr()?, "admin servers listening");
+    tokio::try_join!(axum::serve(probe_listener, probe_routes), axum::serve(metrics_listener, metric_routes))?;
     Ok(())
 }

@@ -27,9 +27,12 @@ struct Args {
     /// BlogDeployments reconciled at once.
     #[arg(long, env = "BLOG_OPERATOR_CONCURRENCY", default_value_t = 4)]
     concurrency: u16,
-    /// Address of the admin server (/healthz, /readyz, /metrics).
+    /// Address of the probes (/healthz, /readyz).
     #[arg(long, env = "BLOG_OPERATOR_ADMIN_ADDR", default_value = "0.0.0.0:8081")]
     admin_addr: SocketAddr,
+    /// Address of /metrics, apart from the probes (e.g. 127.0.0.1:8082 to keep it in the pod).
+    #[arg(long, env = "BLOG_OPERATOR_METRICS_ADDR", default_value = "0.0.0.0:8082")]
+    metrics_addr: SocketAddr,
     /// When the container variant counts as ready: `running` (every desired task runs, rollout
     /// COMPLETED) or `provisioned` (its resources exist; for emulators, which never run tasks).
     #[arg(long, env = "BLOG_OPERATOR_CONTAINER_READINESS", value_enum, default_value = "running")]
@@ -204,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
         settings,
         metrics_cache: blog_operator::allocation::MetricsCache::default(),
     });
-    let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, metrics, client.clone()));
+    let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, args.metrics_addr, metrics, client.clone()));
     tokio::select! {
         result = run(&args, ctx, client) => result?,
         result = admin => result??,

@@ -50,6 +50,9 @@ fn helm_lint_passes_and_install_yaml_is_the_rendered_chart() {
         rendered == checked_in,
         "manifests/install.yaml is stale: scripts/render-install.sh > manifests/install.yaml"
     );
+    // Probes and metrics on their own ports; the Service and the NetworkPolicy open only metrics.
+    assert!(rendered.contains("--admin-addr=0.0.0.0:8081") && rendered.contains("--metrics-addr=0.0.0.0:8082"));
+    assert!(rendered.contains("kind: NetworkPolicy") && rendered.contains("ingress: []"));
     // Leader election is on, every role gets the shipped boundary, and the RBAC has no wildcard.
     assert!(rendered.contains("--leader-election"));
     assert!(
@@ -176,6 +179,7 @@ fn the_api_server_accepts_every_rendered_object() {
         "rolebinding",
         "service",
         "deployment",
+        "networkpolicy",
     ] {
         let accepted = out.lines().any(|l| l.starts_with(&format!("{kind}/")) || l.starts_with(&format!("{kind}.")));
         assert!(accepted, "{kind} missing from the dry run:\n{out}");

@@ -183,6 +183,18 @@ async fn invalid_specs_are_refused_by_the_schema_or_get_invalid_spec() {
     let _logs = stack.logs_on_failure();
     let operator = Operator::start(stack, &ns.name, 60).await;
 
+    // Probes and metrics answer on their own ports, each only its own paths.
+    let status =
+        |reply: String| reply.lines().next().unwrap_or_default().split(' ').nth(1).unwrap_or_default().to_owned();
+    assert_eq!(status(http_get(&format!("{}/healthz", operator.admin)).await), "200");
+    assert_eq!(status(http_get(&format!("{}/metrics", operator.admin)).await), "404", "no metrics on the probe port");
+    assert!(http_get(&format!("{}/metrics", operator.metrics)).await.contains("blog_operator_reconciles_total"));
+    assert_eq!(
+        status(http_get(&format!("{}/healthz", operator.metrics)).await),
+        "404",
+        "no probes on the metrics port"
+    );
+
     // What the schema can say, the API server refuses.
     for (name, spec, field) in [
         ("tiny", json!({"image": "b:1", "function": {"memoryMiB": 64}}), "spec.function.memoryMiB"),

@@ -36,6 +36,7 @@ pub async fn install_crd(client: &Client) {
 pub struct Operator {
     pub child: tokio::process::Child,
     pub admin: String,
+    pub metrics: String,
     pub log: PathBuf,
 }
 
@@ -52,11 +53,13 @@ impl Operator {
         kubeconfig: &std::path::Path,
     ) -> Self {
         let admin_port = free_port();
+        let metrics_port = free_port();
         let log = stack.dir.join(format!("operator-{namespace}-{admin_port}.log"));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("operator log");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_blog-operator"))
             .args(["--namespace", namespace, "--resync-seconds", &resync_seconds.to_string(), "--retry-seconds", "1"])
             .args(["--admin-addr", &format!("127.0.0.1:{admin_port}"), "--log-format", "json"])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             // moto never starts ECS tasks: count the container variant ready once provisioned.
             .args(["--container-readiness", "provisioned"])
             // Roles without a boundary unless the test gives one (the emulator enforces no IAM).
@@ -78,7 +81,12 @@ impl Operator {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn the operator");
-        Self { child, admin: format!("http://127.0.0.1:{admin_port}"), log }
+        Self {
+            child,
+            admin: format!("http://127.0.0.1:{admin_port}"),
+            metrics: format!("http://127.0.0.1:{metrics_port}"),
+            log,
+        }
     }
 
     pub async fn kill(mut self) {
@@ -87,7 +95,7 @@ impl Operator {
 
     /// Reconciles this process has started, from its `/metrics`.
     pub async fn reconciles(&self) -> u64 {
-        let text = http_get(&format!("{}/metrics", self.admin)).await;
+        let text = http_get(&format!("{}/metrics", self.metrics)).await;
         text.lines()
             .find(|l| l.starts_with("blog_operator_reconciles_total "))
             .and_then(|l| l.rsplit(' ').next())
@@ -97,7 +105,7 @@ impl Operator {
 
     /// AWS calls so far, by `service/operation`, from the operator's own `/metrics`.
     pub async fn aws_calls(&self) -> BTreeMap<String, u64> {
-        let text = http_get(&format!("{}/metrics", self.admin)).await;
+        let text = http_get(&format!("{}/metrics", self.metrics)).await;
         let mut calls = BTreeMap::new();
         for line in text.lines().filter(|l| l.starts_with("blog_operator_aws_calls_total{")) {
             let field = |name: &str| {
