@@ -15,4 +15,4 @@ metadata:
   name: blog-system
 HEAD
 "$helm" template blog-operator charts/blog-operator --namespace blog-system --include-crds \
-  --set awsAccountId=123456789012
+  --set awsAccountId=123456789012 --set webhook.enabled=false

@@ -21,7 +21,6 @@ use crate::crd::{AllocationMode, AllocationStatus, BlogDeployment, BlogDeploymen
 use crate::desired::{self, Owner};
 use crate::metrics::Metrics;
 use crate::status::{self, Observed, PartState};
-use crate::validate;
 use crate::write_token::{self, TokenError};
 
 /// The finalizer that keeps a BlogDeployment until its AWS resources are gone.
@@ -174,23 +173,14 @@ async fn refuse(
     Ok(then)
 }
 
-/// Why a spec is refused before any AWS call (the reason and a message a person can act on), if it is.
+/// Why a spec is refused before any AWS call: the same decision the admission webhook makes.
 fn refusal(
     bd: &BlogDeployment,
     settings: &Settings,
     previous: &BlogDeploymentStatus,
 ) -> Option<(&'static str, String)> {
-    if let Err(invalid) = validate::validate(&bd.spec) {
-        return Some((status::reason::INVALID_SPEC, invalid.to_string()));
-    }
-    if let Err(broken) = settings.tenant_policy.check(&bd.spec, &settings.default_region) {
-        let message = format!("refused by the platform's tenant policy: {}", broken.join("; "));
-        return Some((status::reason::POLICY_VIOLATION, message));
-    }
-    let region = bd.spec.region.as_deref().unwrap_or(&settings.default_region);
-    validate::check_region_unchanged(region, previous.resources.table_arn.as_deref())
-        .err()
-        .map(|why| (status::reason::REGION_CHANGE_REFUSED, why))
+    let recorded = previous.resources.table_arn.as_deref();
+    crate::admission::refusal(&bd.spec, &settings.default_region, &settings.tenant_policy, recorded)
 }
 
 /// The clients for the deployment's region, its final desired state and the allocation decided.

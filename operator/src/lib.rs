@@ -3,7 +3,7 @@
 //! are re-exported here under their own names.
 #![forbid(unsafe_code)]
 
-pub use blog_core::{aws, crd, crd_yaml, desired, scaling, status, tenancy, validate};
+pub use blog_core::{admission, aws, crd, crd_yaml, desired, scaling, status, tenancy, validate};
 
 pub mod admin;
 pub mod allocation;
@@ -12,4 +12,5 @@ pub mod cloud;
 pub mod controller;
 pub mod leader;
 pub mod metrics;
+pub mod webhook;
 pub mod write_token;

@@ -33,6 +33,12 @@ struct Args {
     /// Address of /metrics, apart from the probes (e.g. 127.0.0.1:8082 to keep it in the pod).
     #[arg(long, env = "BLOG_OPERATOR_METRICS_ADDR", default_value = "0.0.0.0:8082")]
     metrics_addr: SocketAddr,
+    /// Serve the validating admission webhook (`/validate`, HTTPS) on this address, in every replica.
+    #[arg(long, env = "BLOG_OPERATOR_WEBHOOK_ADDR")]
+    webhook_addr: Option<SocketAddr>,
+    /// The folder with the webhook's `tls.crt` and `tls.key`.
+    #[arg(long, env = "BLOG_OPERATOR_WEBHOOK_CERT_DIR", default_value = "/etc/blog-operator-webhook")]
+    webhook_cert_dir: std::path::PathBuf,
     /// When the container variant counts as ready: `running` (every desired task runs, rollout
     /// COMPLETED) or `provisioned` (its resources exist; for emulators, which never run tasks).
     #[arg(long, env = "BLOG_OPERATOR_CONTAINER_READINESS", value_enum, default_value = "running")]
@@ -165,6 +171,14 @@ fn settings(args: &Args, cloud: &Cloud) -> anyhow::Result<Settings> {
     })
 }
 
+/// The admission webhook when an address is given; otherwise a future that never ends.
+async fn webhook(args: &Args, settings: &Settings) -> anyhow::Result<()> {
+    match args.webhook_addr {
+        Some(addr) => blog_operator::webhook::serve(addr, &args.webhook_cert_dir, settings.clone()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs the controller: at once, or while holding the Lease when leader election is on.
 async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Result<()> {
     let namespaces = &args.namespace;
@@ -208,9 +222,13 @@ async fn main() -> anyhow::Result<()> {
         metrics_cache: blog_operator::allocation::MetricsCache::default(),
     });
     let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, args.metrics_addr, metrics, client.clone()));
+    // Every replica answers admission requests, leader or not.
+    let settings = ctx.settings.clone();
+    let webhook = webhook(&args, &settings);
     tokio::select! {
         result = run(&args, ctx, client) => result?,
         result = admin => result??,
+        result = webhook => result?,
     }
     tracing::info!("stopped");
     Ok(())

@@ -138,6 +138,57 @@ fn a_namespace_scoped_install_has_no_cluster_wide_rbac() {
 }
 
 #[test]
+fn the_chart_wires_the_admission_webhook_with_a_certificate() {
+    let helm = tool("helm");
+    let chart = root().join("charts/blog-operator");
+    // Without cert-manager: a certificate generated at install, its CA in the configuration.
+    let generated = run(Command::new(&helm).args(["template", "x"]).arg(&chart).args(["--set", ACCOUNT]));
+    for needed in [
+        "kind: ValidatingWebhookConfiguration",
+        "caBundle: ",
+        "kind: Secret\ntype: kubernetes.io/tls",
+        "--webhook-addr=0.0.0.0:9443",
+        "failurePolicy: Fail",
+        "timeoutSeconds: 5",
+    ] {
+        assert!(generated.contains(needed), "{needed} missing");
+    }
+    // With cert-manager: its Certificate, and the CA injected by it.
+    let managed = run(Command::new(&helm).args(["template", "x"]).arg(&chart).args([
+        "--set",
+        ACCOUNT,
+        "--api-versions",
+        "cert-manager.io/v1",
+    ]));
+    for needed in
+        ["kind: Certificate", "kind: Issuer", "cert-manager.io/inject-ca-from: default/x-blog-operator-webhook"]
+    {
+        assert!(managed.contains(needed), "{needed} missing");
+    }
+    assert!(!managed.contains("caBundle: "));
+    // Namespace-scoped: the webhook sees only the watched namespaces.
+    let scoped = run(Command::new(&helm).args(["template", "x"]).arg(&chart).args([
+        "--set",
+        ACCOUNT,
+        "--set",
+        r"watchNamespace=team-a\,team-b",
+    ]));
+    assert!(scoped.contains(r#"values: ["team-a","team-b"]"#), "namespaceSelector");
+    // The real API server accepts every object of the default render, webhook included.
+    let stack = Stack::shared();
+    let _ = stack.kubectl().args(["create", "namespace", "default"]).output();
+    let file = stack.dir.join(format!("chart-{}.yaml", std::process::id()));
+    std::fs::write(&file, &generated).expect("write");
+    let out = run(stack.kubectl().args(["apply", "--dry-run=server", "-n", "default", "-f"]).arg(&file));
+    assert!(
+        out.contains(
+            "validatingwebhookconfiguration.admissionregistration.k8s.io/x-blog-operator created (server dry run)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
 fn the_chart_refuses_wrong_values() {
     let helm = tool("helm");
     let fixtures = root().join("operator/tests/fixtures/chart-values");

@@ -3,6 +3,7 @@
 //! operator process watching only that namespace. One test binary, one file per feature, shared
 //! support in `support.rs`.
 
+mod admission;
 mod lifecycle;
 mod recovery;
 mod security;

@@ -1,0 +1,56 @@
+//! One validation, two doors: why a spec is refused before any AWS call, asked by the admission
+//! webhook at `kubectl apply` and again by the reconciler, which never trusts that the webhook ran.
+//! Pure.
+
+use crate::crd::BlogDeploymentSpec;
+use crate::status::reason;
+use crate::tenancy::TenantPolicy;
+use crate::validate;
+
+/// The first kind of refusal a spec meets (its reason and a message naming every broken rule of
+/// that kind), if any: invalid, outside the tenant policy, or moving a deployed region.
+#[must_use]
+pub fn refusal(
+    spec: &BlogDeploymentSpec,
+    default_region: &str,
+    policy: &TenantPolicy,
+    recorded_table_arn: Option<&str>,
+) -> Option<(&'static str, String)> {
+    if let Err(invalid) = validate::validate(spec) {
+        return Some((reason::INVALID_SPEC, invalid.to_string()));
+    }
+    if let Err(broken) = policy.check(spec, default_region) {
+        return Some((
+            reason::POLICY_VIOLATION,
+            format!("refused by the platform's tenant policy: {}", broken.join("; ")),
+        ));
+    }
+    let region = spec.region.as_deref().unwrap_or(default_region);
+    validate::check_region_unchanged(region, recorded_table_arn).err().map(|why| (reason::REGION_CHANGE_REFUSED, why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> BlogDeploymentSpec {
+        serde_saphyr::from_str(yaml).expect("fixture parses")
+    }
+
+    #[test]
+    fn the_first_kind_of_refusal_wins_and_names_every_rule_of_it() {
+        let policy: TenantPolicy = serde_saphyr::from_str("allowedRegions: [us-west-1]\n").expect("policy");
+        let bad =
+            spec("image: blog:1\ncontainer: {cpu: 1024, memoryMiB: 512}\nallocation: {minTasks: 5, maxTasks: 1}\n");
+        let (why, message) = refusal(&bad, "us-west-1", &policy, None).expect("invalid");
+        assert_eq!(why, reason::INVALID_SPEC);
+        assert!(message.contains("memoryMiB 512") && message.contains("minTasks 5"), "{message}");
+        let elsewhere = spec("image: blog:1\nregion: eu-west-1\nfunction: {}\n");
+        assert_eq!(refusal(&elsewhere, "us-west-1", &policy, None).map(|r| r.0), Some(reason::POLICY_VIOLATION));
+        let moved = spec("image: blog:1\nregion: us-east-1\nfunction: {}\n");
+        let arn = Some("arn:aws:dynamodb:us-west-1:1:table/blog-x");
+        let open = TenantPolicy::default();
+        assert_eq!(refusal(&moved, "us-west-1", &open, arn).map(|r| r.0), Some(reason::REGION_CHANGE_REFUSED));
+        assert_eq!(refusal(&spec("image: blog:1\nfunction: {}\n"), "us-west-1", &policy, None), None);
+    }
+}
