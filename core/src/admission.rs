@@ -7,8 +7,33 @@ use crate::status::reason;
 use crate::tenancy::TenantPolicy;
 use crate::validate;
 
-/// The first kind of refusal a spec meets (its reason and a message naming every broken rule of
-/// that kind), if any: invalid, outside the tenant policy, or moving a deployed region.
+/// Every kind of refusal a spec meets, in order (invalid, outside the tenant policy, moving a
+/// deployed region), each with its reason and a message naming every broken rule of that kind.
+#[must_use]
+pub fn refusals(
+    spec: &BlogDeploymentSpec,
+    default_region: &str,
+    policy: &TenantPolicy,
+    recorded_table_arn: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    if let Err(invalid) = validate::validate(spec) {
+        found.push((reason::INVALID_SPEC, invalid.to_string()));
+    }
+    if let Err(broken) = policy.check(spec, default_region) {
+        found.push((
+            reason::POLICY_VIOLATION,
+            format!("refused by the platform's tenant policy: {}", broken.join("; ")),
+        ));
+    }
+    let region = spec.region.as_deref().unwrap_or(default_region);
+    if let Err(why) = validate::check_region_unchanged(region, recorded_table_arn) {
+        found.push((reason::REGION_CHANGE_REFUSED, why));
+    }
+    found
+}
+
+/// The first refusal: the reason the reconciler's conditions carry.
 #[must_use]
 pub fn refusal(
     spec: &BlogDeploymentSpec,
@@ -16,17 +41,7 @@ pub fn refusal(
     policy: &TenantPolicy,
     recorded_table_arn: Option<&str>,
 ) -> Option<(&'static str, String)> {
-    if let Err(invalid) = validate::validate(spec) {
-        return Some((reason::INVALID_SPEC, invalid.to_string()));
-    }
-    if let Err(broken) = policy.check(spec, default_region) {
-        return Some((
-            reason::POLICY_VIOLATION,
-            format!("refused by the platform's tenant policy: {}", broken.join("; ")),
-        ));
-    }
-    let region = spec.region.as_deref().unwrap_or(default_region);
-    validate::check_region_unchanged(region, recorded_table_arn).err().map(|why| (reason::REGION_CHANGE_REFUSED, why))
+    refusals(spec, default_region, policy, recorded_table_arn).into_iter().next()
 }
 
 #[cfg(test)]
@@ -52,5 +67,9 @@ mod tests {
         let open = TenantPolicy::default();
         assert_eq!(refusal(&moved, "us-west-1", &open, arn).map(|r| r.0), Some(reason::REGION_CHANGE_REFUSED));
         assert_eq!(refusal(&spec("image: blog:1\nfunction: {}\n"), "us-west-1", &policy, None), None);
+        // Invalid and outside the policy at once: both kinds, for the webhook's one message.
+        let both = spec("image: blog:1\nregion: eu-west-1\nfunction: {enabled: false}\n");
+        let kinds: Vec<_> = refusals(&both, "us-west-1", &policy, None).into_iter().map(|r| r.0).collect();
+        assert_eq!(kinds, [reason::INVALID_SPEC, reason::POLICY_VIOLATION]);
     }
 }

@@ -36,10 +36,13 @@ pub fn review(request: &AdmissionRequest<DynamicObject>, settings: &Settings) ->
         return allowed;
     }
     let recorded = old.as_ref().and_then(|o| o.status.as_ref()).and_then(|s| s.resources.table_arn.as_deref());
-    match crate::admission::refusal(&bd.spec, &settings.default_region, &settings.tenant_policy, recorded) {
-        Some((reason, message)) => allowed.deny(format!("{reason}: {message}")),
-        None => allowed,
+    let refusals = crate::admission::refusals(&bd.spec, &settings.default_region, &settings.tenant_policy, recorded);
+    if refusals.is_empty() {
+        return allowed;
     }
+    // Every broken rule of every kind in one message, so one edit can fix them all.
+    let message: Vec<String> = refusals.into_iter().map(|(reason, message)| format!("{reason}: {message}")).collect();
+    allowed.deny(message.join(" | "))
 }
 
 async fn validate(
