@@ -95,33 +95,42 @@ fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
         problems.push(format!("spec.container.healthCheckPath {:?} must start with /", container.health_check_path));
     }
     if let Some(scaling) = &container.autoscaling {
-        if scaling.min_tasks > scaling.max_tasks {
-            problems.push(format!(
-                "spec.container.autoscaling: minTasks {} is above maxTasks {}",
-                scaling.min_tasks, scaling.max_tasks
-            ));
-        } else if !(scaling.min_tasks..=scaling.max_tasks).contains(&container.desired_count) {
-            problems.push(format!(
-                "spec.container.desiredCount {} is outside autoscaling's {}..={}",
-                container.desired_count, scaling.min_tasks, scaling.max_tasks
-            ));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for action in &scaling.scheduled {
-            let at = format!("spec.container.autoscaling.scheduled[{}]", action.name);
-            let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-            check_list_name(&at, &action.name, &mut seen, allowed, "letters, digits, '-' and '_'", problems);
-            let well_formed = ["cron(", "rate(", "at("].iter().any(|p| action.schedule.starts_with(p))
-                && action.schedule.ends_with(')');
-            if !well_formed {
-                problems.push(format!("{at}: schedule {:?} is not cron(...), rate(...) or at(...)", action.schedule));
-            }
-            if action.min_tasks > action.max_tasks {
-                problems.push(format!("{at}: minTasks {} is above maxTasks {}", action.min_tasks, action.max_tasks));
-            }
-        }
-        check_step_scaling(&scaling.step_scaling, problems);
+        check_autoscaling(container, scaling, problems);
     }
+    check_network(container, problems);
+}
+
+fn check_autoscaling(container: &ContainerSpec, scaling: &crate::crd::AutoscalingSpec, problems: &mut Vec<String>) {
+    if scaling.min_tasks > scaling.max_tasks {
+        problems.push(format!(
+            "spec.container.autoscaling: minTasks {} is above maxTasks {}",
+            scaling.min_tasks, scaling.max_tasks
+        ));
+    } else if !(scaling.min_tasks..=scaling.max_tasks).contains(&container.desired_count) {
+        problems.push(format!(
+            "spec.container.desiredCount {} is outside autoscaling's {}..={}",
+            container.desired_count, scaling.min_tasks, scaling.max_tasks
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for action in &scaling.scheduled {
+        let at = format!("spec.container.autoscaling.scheduled[{}]", action.name);
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        check_list_name(&at, &action.name, &mut seen, allowed, "letters, digits, '-' and '_'", problems);
+        let well_formed =
+            ["cron(", "rate(", "at("].iter().any(|p| action.schedule.starts_with(p)) && action.schedule.ends_with(')');
+        if !well_formed {
+            problems.push(format!("{at}: schedule {:?} is not cron(...), rate(...) or at(...)", action.schedule));
+        }
+        if action.min_tasks > action.max_tasks {
+            problems.push(format!("{at}: minTasks {} is above maxTasks {}", action.min_tasks, action.max_tasks));
+        }
+    }
+    check_step_scaling(&scaling.step_scaling, problems);
+}
+
+/// The network and the load balancer's exposure.
+fn check_network(container: &ContainerSpec, problems: &mut Vec<String>) {
     let network = &container.network;
     if let Some(vpc) = &network.vpc_id
         && !is_aws_id(vpc, "vpc-")
