@@ -2,7 +2,7 @@
 //! refused with every broken rule named, a good one is admitted, and with the webhook down under
 //! `failurePolicy: Ignore` a bad spec is admitted and then caught by the reconciler.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
@@ -100,20 +100,10 @@ fn webhook_config(name: &str, namespace: &str, port: u16, ca: &[u8], policy: &st
 
 /// `kubectl apply` of one BlogDeployment: (accepted, what kubectl printed).
 fn kubectl_apply(stack: &Stack, namespace: &str, name: &str, spec: &str) -> (bool, String) {
-    use std::io::Write;
     let manifest = format!(
         "apiVersion: blogs.serverless.dev/v1alpha1\nkind: BlogDeployment\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n{spec}"
     );
-    let mut child = stack
-        .kubectl()
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    child.stdin.take().expect("stdin").write_all(manifest.as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("kubectl");
+    let out = kubectl_apply_stdin(stack, &manifest);
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let said = said.lines().filter(|l| !l.contains("version difference")).collect::<Vec<_>>().join("\n");
     (out.status.success(), said)

@@ -8,17 +8,7 @@ use crate::support::*;
 async fn service_account_kubeconfig(stack: &Stack, client: &Client, manifests: &str, account: &str) -> PathBuf {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::ServiceAccount;
-    use std::io::Write;
-    let mut apply = stack
-        .kubectl()
-        .args(["apply", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl apply");
-    apply.stdin.take().expect("stdin").write_all(manifests.as_bytes()).expect("manifests");
-    let applied = apply.wait_with_output().expect("kubectl apply");
+    let applied = kubectl_apply_stdin(stack, manifests);
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "blog-system");
     let request = TokenRequest {

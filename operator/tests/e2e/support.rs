@@ -130,6 +130,21 @@ impl Drop for Operator {
     }
 }
 
+/// `kubectl apply -f -` of `manifests` against the stack; what kubectl returned.
+pub fn kubectl_apply_stdin(stack: &Stack, manifests: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut apply = stack
+        .kubectl()
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl apply");
+    apply.stdin.take().expect("stdin").write_all(manifests.as_bytes()).expect("manifests");
+    apply.wait_with_output().expect("kubectl apply")
+}
+
 /// A tiny HTTP GET over a plain socket (the admin server is plain HTTP on loopback).
 pub async fn http_get(url: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
