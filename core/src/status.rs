@@ -179,12 +179,6 @@ pub fn conditions(observed: &Observed, previous: &[Condition], now: &Time) -> Ve
     .collect()
 }
 
-/// An invalid spec: every condition false with reason `InvalidSpec` and the validation message.
-#[must_use]
-pub fn invalid_spec(generation: Option<i64>, message: &str) -> Observed {
-    refused(generation, reason::INVALID_SPEC, message)
-}
-
 /// A spec refused before any AWS call: every condition false with `reason` and `message`.
 #[must_use]
 pub fn refused(generation: Option<i64>, reason: &str, message: &str) -> Observed {
@@ -517,7 +511,7 @@ mod tests {
         let updated = transition_event(&status(true, 1), &status(true, 2)).expect("an event");
         assert_eq!((updated.0, updated.1.as_str()), (false, "Updated"));
         let invalid = BlogDeploymentStatus {
-            conditions: conditions(&invalid_spec(Some(3), "bad"), &[], &at(1)),
+            conditions: conditions(&refused(Some(3), reason::INVALID_SPEC, "bad"), &[], &at(1)),
             ..Default::default()
         };
         assert_eq!(
@@ -607,7 +601,7 @@ mod tests {
 
     #[test]
     fn invalid_spec_says_why_everywhere() {
-        let all = conditions(&invalid_spec(Some(4), "spec.image is empty"), &[], &at(1));
+        let all = conditions(&refused(Some(4), reason::INVALID_SPEC, "spec.image is empty"), &[], &at(1));
         assert!(all.iter().all(|c| c.status == "False" && c.reason == "InvalidSpec"));
         assert_eq!(all[0].message, "spec.image is empty");
     }
