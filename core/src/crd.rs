@@ -60,6 +60,12 @@ pub struct BlogDeploymentSpec {
     /// owns and names it in `status.writeTokenSecret`.
     #[serde(default)]
     pub write_token: WriteTokenSpec,
+    /// Environment variables for the blog in both variants (a variant's own `env` wins on the same
+    /// name). Names the operator sets itself (`TABLE_NAME`, `PORT`, `WRITE_TOKEN*`, `FUNCTIONS_URL`,
+    /// `CONTAINERS_URL`, `CORS_ALLOWED_ORIGINS`) and `AWS_*` are refused. A change rolls the variant
+    /// out as a new function version or task-definition revision.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// The DynamoDB table.
@@ -127,6 +133,9 @@ pub struct FunctionSpec {
     /// A zip of the `bootstrap` binary in S3 (`make lambda-zip`) to run instead of the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<S3Code>,
+    /// Environment variables for the function only; they win over `spec.env` on the same name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for FunctionSpec {
@@ -139,6 +148,7 @@ impl Default for FunctionSpec {
             reserved_concurrency: None,
             provisioned_concurrency: None,
             code: None,
+            env: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -202,6 +212,9 @@ pub struct ContainerSpec {
     /// Who can reach the load balancer: internet-facing from anywhere unless narrowed.
     #[serde(default)]
     pub load_balancer: LoadBalancerSpec,
+    /// Environment variables for the tasks only; they win over `spec.env` on the same name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// Where the write token comes from.
@@ -266,6 +279,7 @@ impl Default for ContainerSpec {
             autoscaling: None,
             network: NetworkSpec::default(),
             load_balancer: LoadBalancerSpec::default(),
+            env: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -307,7 +307,10 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
         memory_mib: f.memory_mib,
         timeout_seconds: f.timeout_seconds,
         architecture: f.architecture,
-        environment: BTreeMap::from([("TABLE_NAME".to_owned(), names.table.clone())]),
+        environment: crate::validate::merged_env(&spec.env, &f.env)
+            .into_iter()
+            .chain([("TABLE_NAME".to_owned(), names.table.clone())])
+            .collect(),
         reserved_concurrency: f.reserved_concurrency,
         provisioned_concurrency: f.provisioned_concurrency,
     });
@@ -324,10 +327,10 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
         vpc_id: c.network.vpc_id.clone(),
         subnet_ids: c.network.subnet_ids.clone(),
         scaling: c.autoscaling.as_ref().map(|a| crate::scaling::plan(&names.cluster, &names.service, a)),
-        environment: BTreeMap::from([
-            ("TABLE_NAME".to_owned(), names.table.clone()),
-            ("PORT".to_owned(), c.port.to_string()),
-        ]),
+        environment: crate::validate::merged_env(&spec.env, &c.env)
+            .into_iter()
+            .chain([("TABLE_NAME".to_owned(), names.table.clone()), ("PORT".to_owned(), c.port.to_string())])
+            .collect(),
     });
     Desired {
         region: spec.region.clone().unwrap_or_else(|| default_region.to_owned()),
@@ -608,6 +611,14 @@ mod tests {
         let c = d.container.expect("container enabled");
         assert_eq!((c.cpu, c.memory_mib, c.port, c.desired_count), (512, 1024, 9000, 2));
         assert_eq!(c.environment["PORT"], "9000");
+        let with_env =
+            spec("image: b:1\nenv: {A: shared, B: shared}\nfunction: {env: {B: fn}}\ncontainer: {env: {C: tasks}}\n");
+        let d2 = desired(&owner(), &with_env, &Inputs::region("us-west-1"));
+        let f = d2.function.expect("function");
+        assert_eq!((f.environment["A"].as_str(), f.environment["B"].as_str()), ("shared", "fn"));
+        assert!(!f.environment.contains_key("C"));
+        let c2 = d2.container.expect("container");
+        assert_eq!((c2.environment["B"].as_str(), c2.environment["C"].as_str()), ("shared", "tasks"));
         assert_eq!((c.internal, c.ingress_cidrs.as_slice()), (false, ["0.0.0.0/0".to_owned()].as_slice()));
         let inside = spec("image: b:1\ncontainer: {loadBalancer: {internal: true, ingressCidrs: [10.0.0.0/8]}}\n");
         let c = desired(&owner(), &inside, &Inputs::region("us-west-1")).container.expect("container");

@@ -49,6 +49,20 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
         check_container(container, &mut problems);
     }
     check_allocation_bounds(&spec.allocation, &mut problems);
+    check_env("spec.env", &spec.env, &mut problems);
+    if let Some(function) = spec.function_enabled() {
+        check_env("spec.function.env", &function.env, &mut problems);
+        // Lambda keeps at most 4 KB of variables; the operator's own take well under 1 KB.
+        let bytes: usize = merged_env(&spec.env, &function.env).iter().map(|(k, v)| k.len() + v.len()).sum();
+        if bytes > 3 * 1024 {
+            problems.push(format!(
+                "spec.env with spec.function.env holds {bytes} bytes; Lambda allows 4 KB in all, 3 KB of them for yours"
+            ));
+        }
+    }
+    if let Some(container) = spec.container_enabled() {
+        check_env("spec.container.env", &container.env, &mut problems);
+    }
     if problems.is_empty() { Ok(()) } else { Err(InvalidSpec(problems)) }
 }
 
@@ -68,6 +82,39 @@ pub fn check_region_unchanged(region: &str, recorded_table_arn: Option<&str>) ->
         "spec.region is {region}, but this BlogDeployment's resources live in {home}: a region cannot change once \
          resources exist. Set spec.region back to {home}, or create a new BlogDeployment in {region} and delete this one"
     ))
+}
+
+/// Names the operator sets itself: a spec may not override them.
+pub const RESERVED_ENV: [&str; 8] = [
+    "TABLE_NAME",
+    "PORT",
+    "WRITE_TOKEN",
+    "WRITE_TOKEN_SECRET_ARN",
+    "WRITE_TOKEN_VERSION",
+    "FUNCTIONS_URL",
+    "CONTAINERS_URL",
+    "CORS_ALLOWED_ORIGINS",
+];
+
+/// The shared variables with a variant's own on top.
+#[must_use]
+pub fn merged_env(
+    shared: &std::collections::BTreeMap<String, String>,
+    own: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    shared.iter().chain(own).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn check_env(at: &str, env: &std::collections::BTreeMap<String, String>, problems: &mut Vec<String>) {
+    for name in env.keys() {
+        let well_formed = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !well_formed {
+            problems.push(format!("{at}: {name:?} is not a variable name (letters, digits, '_'; not first a digit)"));
+        } else if RESERVED_ENV.contains(&name.as_str()) || name.starts_with("AWS_") {
+            problems.push(format!("{at}: {name} is set by the operator or AWS and cannot be overridden"));
+        }
+    }
 }
 
 /// The recommender clamps to these bounds: a minimum above the maximum has no answer, so it is
@@ -364,6 +411,21 @@ container: {cpu: 256, memoryMiB: 512}
         assert_eq!(check_region_unchanged("eu-west-1", None), Ok(()), "nothing made yet");
         let refused = check_region_unchanged("eu-west-1", arn).expect_err("moved");
         assert!(refused.starts_with("spec.region is eu-west-1, but this BlogDeployment's resources live in us-west-1"));
+    }
+
+    #[test]
+    fn environment_names_are_checked_and_the_operators_own_are_refused() {
+        let env = "env: {GREETING: hi, TABLE_NAME: x}\nfunction: {env: {AWS_REGION: x, 1BAD: y}}\ncontainer: {env: {OK_1: z}}\n";
+        assert_eq!(
+            problems(&format!("image: blog:1\n{env}")),
+            [
+                "spec.env: TABLE_NAME is set by the operator or AWS and cannot be overridden",
+                "spec.function.env: \"1BAD\" is not a variable name (letters, digits, '_'; not first a digit)",
+                "spec.function.env: AWS_REGION is set by the operator or AWS and cannot be overridden",
+            ]
+        );
+        let big = format!("image: blog:1\nfunction: {{env: {{BIG: {}}}}}\n", "x".repeat(4000));
+        assert!(problems(&big)[0].contains("Lambda allows 4 KB"));
     }
 
     #[test]

@@ -3,8 +3,7 @@
 
 #[test]
 fn checked_in_crd_matches_the_types() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/blogdeployments.blogs.serverless.dev.yaml");
+    let path = blog_tests::workspace_root().join("crds/blogdeployments.blogs.serverless.dev.yaml");
     let checked_in = std::fs::read_to_string(&path).expect("crds/ holds the CRD");
     let generated = blog_operator::crd_yaml().expect("CRD serializes");
     assert!(

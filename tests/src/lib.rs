@@ -14,10 +14,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// The workspace's root folder.
+/// The workspace's root folder: the nearest folder above the running test's package that holds
+/// `Cargo.lock`. Looked up at run time (cargo sets `CARGO_MANIFEST_DIR` for the test process), not
+/// baked in at compile time: CI shares one target folder between clones, and a compiled-in path
+/// would point the tests at another clone's files.
 #[must_use]
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    package.ancestors().find(|dir| dir.join("Cargo.lock").is_file()).map_or(package.clone(), Path::to_path_buf)
 }
 
 fn local_stack_script() -> PathBuf {

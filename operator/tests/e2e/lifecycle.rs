@@ -267,8 +267,9 @@ async fn both_variants_update_disable_and_delete() {
     let operator = Operator::start(stack, &ns.name, 2).await;
     let spec = json!({
         "image": "blog-service:1.0.0",
-        "function": {},
-        "container": {"cpu": 256, "memoryMiB": 512, "desiredCount": 2, "port": 8080},
+        "env": {"BLOG_TITLE": "Ours", "LOG_FORMAT": "json"},
+        "function": {"env": {"LOG_FORMAT": "text"}},
+        "container": {"cpu": 256, "memoryMiB": 512, "desiredCount": 2, "port": 8080, "env": {"TASKS_ONLY": "1"}},
         "table": {"deletionPolicy": "Delete"}
     });
     api.create(&PostParams::default(), &blog("both", spec)).await.expect("create");
@@ -293,6 +294,26 @@ async fn both_variants_update_disable_and_delete() {
     let service = &service.services()[0];
     // (moto drops deploymentConfiguration; the circuit breaker is checked on the request in a unit test.)
     let first_revision = service.task_definition().expect("task definition").to_owned();
+    // The spec's environment, merged per variant, beside the operator's own variables.
+    let config = aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
+    let env = config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+    let stored = api.get("both").await.expect("bd").spec.env;
+    assert_eq!(
+        (env.get("BLOG_TITLE").map(String::as_str), env.get("LOG_FORMAT").map(String::as_str)),
+        (Some("Ours"), Some("text")),
+        "function environment {env:?}; the stored spec's env {stored:?}"
+    );
+    assert!(!env.contains_key("TASKS_ONLY") && env.contains_key("TABLE_NAME"));
+    let definition =
+        aws.ecs.describe_task_definition().task_definition(&first_revision).send().await.expect("definition");
+    let container_env: BTreeMap<String, String> =
+        definition.task_definition().expect("definition").container_definitions()[0]
+            .environment()
+            .iter()
+            .filter_map(|kv| Some((kv.name()?.to_owned(), kv.value()?.to_owned())))
+            .collect();
+    assert_eq!(container_env.get("LOG_FORMAT").map(String::as_str), Some("json"));
+    assert_eq!(container_env.get("TASKS_ONLY").map(String::as_str), Some("1"));
 
     // A no-op resync mutates nothing, for the container variant too.
     let before = operator.aws_calls().await;

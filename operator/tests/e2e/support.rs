@@ -15,21 +15,20 @@ pub use kube::runtime::wait::{await_condition, conditions};
 pub use kube::{Client, ResourceExt};
 pub use serde_json::json;
 
-/// Installs (or updates) the CRD exactly as `crds/` ships it.
+/// Installs (or updates) the CRD exactly as `crds/` ships it. The YAML is applied as JSON, not
+/// through k8s-openapi's typed CRD, so the test installs the very bytes a user would apply.
 pub async fn install_crd(client: &Client) {
     let path = blog_tests::workspace_root().join("crds/blogdeployments.blogs.serverless.dev.yaml");
-    let crd: CustomResourceDefinition =
+    let crd: serde_json::Value =
         serde_saphyr::from_str(&std::fs::read_to_string(path).expect("read CRD")).expect("parse CRD");
+    let name = crd["metadata"]["name"].as_str().expect("CRD name").to_owned();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let params = PatchParams::apply("blog-operator-tests").force();
-    crds.patch(&crd.name_any(), &params, &Patch::Apply(&crd)).await.expect("apply CRD");
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(crds, &crd.name_any(), conditions::is_crd_established()),
-    )
-    .await
-    .expect("CRD established in 30 s")
-    .expect("watch CRD");
+    crds.patch(&name, &params, &Patch::Apply(&crd)).await.expect("apply CRD");
+    tokio::time::timeout(Duration::from_secs(30), await_condition(crds, &name, conditions::is_crd_established()))
+        .await
+        .expect("CRD established in 30 s")
+        .expect("watch CRD");
 }
 
 /// One operator process, watching one namespace; killed when dropped.
