@@ -62,8 +62,9 @@ pub struct BlogDeploymentSpec {
     pub write_token: WriteTokenSpec,
     /// Environment variables for the blog in both variants (a variant's own `env` wins on the same
     /// name). Names the operator sets itself (`TABLE_NAME`, `PORT`, `WRITE_TOKEN*`, `FUNCTIONS_URL`,
-    /// `CONTAINERS_URL`, `CORS_ALLOWED_ORIGINS`) and `AWS_*` are refused. A change rolls the variant
-    /// out as a new function version or task-definition revision.
+    /// `CONTAINERS_URL`) and `AWS_*` are refused; `CORS_ALLOWED_ORIGINS` adds origins to the two
+    /// variants' own. A change rolls the variant out as a new function version or task-definition
+    /// revision.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub env: std::collections::BTreeMap<String, String>,
 }
@@ -121,6 +122,11 @@ pub struct FunctionSpec {
     /// `arm64` (the default: cheaper per GB-second) or `x86_64`; the image must match.
     #[serde(default)]
     pub architecture: Architecture,
+    /// An image for the function instead of `spec.image`, e.g. the single-architecture image of a
+    /// multi-architecture one (Lambda runs no image index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: Option<String>,
     /// Concurrent executions reserved for this function (and its cap); none reserved when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 10000))]
@@ -145,6 +151,7 @@ impl Default for FunctionSpec {
             memory_mib: default_function_memory(),
             timeout_seconds: default_function_timeout(),
             architecture: Architecture::default(),
+            image: None,
             reserved_concurrency: None,
             provisioned_concurrency: None,
             code: None,
@@ -199,6 +206,14 @@ pub struct ContainerSpec {
     #[serde(default = "default_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: i32,
+    /// CPU architecture of the tasks (ECS `runtimePlatform`): `arm64` (the default, as for the
+    /// function: Graviton, cheaper per vCPU-hour) or `x86_64`; the image must match.
+    #[serde(default)]
+    pub architecture: Architecture,
+    /// An image for the tasks instead of `spec.image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: Option<String>,
     /// Path the load balancer probes for health.
     #[serde(default = "default_health_check_path")]
     #[schemars(length(min = 1, max = 1024))]
@@ -275,6 +290,8 @@ impl Default for ContainerSpec {
             memory_mib: default_container_memory(),
             desired_count: default_desired_count(),
             port: default_port(),
+            architecture: Architecture::default(),
+            image: None,
             health_check_path: default_health_check_path(),
             autoscaling: None,
             network: NetworkSpec::default(),

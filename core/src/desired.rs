@@ -158,6 +158,7 @@ pub struct DesiredFunction {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredContainer {
     pub image: String,
+    pub architecture: Architecture,
     pub cpu: i32,
     pub memory_mib: i32,
     pub port: i32,
@@ -225,6 +226,33 @@ impl Desired {
             container.environment.insert(WRITE_TOKEN_VERSION.to_owned(), token.version.clone());
         }
         next.write_token = Some(token);
+        next
+    }
+}
+
+/// The two variants' public URLs, as far as their front doors (the HTTP API, the load balancer)
+/// exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VariantUrls {
+    pub functions: Option<String>,
+    pub containers: Option<String>,
+}
+
+impl Desired {
+    /// This desired state with both URLs in each variant's environment: the page offers both, and
+    /// the service admits their origins by CORS. The front doors are made before the function and
+    /// the task definition, so a first create publishes one version and registers one revision.
+    #[must_use]
+    pub fn with_urls(&self, urls: &VariantUrls) -> Self {
+        let mut next = self.clone();
+        let pairs = [("FUNCTIONS_URL", &urls.functions), ("CONTAINERS_URL", &urls.containers)];
+        let known = || pairs.iter().filter_map(|(name, url)| Some(((*name).to_owned(), (*url).clone()?)));
+        if let Some(function) = next.function.as_mut() {
+            function.environment.extend(known());
+        }
+        if let Some(container) = next.container.as_mut() {
+            container.environment.extend(known());
+        }
         next
     }
 }
@@ -302,7 +330,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
         api_name: names.api.clone(),
         code: match &f.code {
             Some(s3) => FunctionCode::S3 { bucket: s3.s3_bucket.clone(), key: s3.s3_key.clone() },
-            None => FunctionCode::Image(spec.image.clone()),
+            None => FunctionCode::Image(f.image.clone().unwrap_or_else(|| spec.image.clone())),
         },
         memory_mib: f.memory_mib,
         timeout_seconds: f.timeout_seconds,
@@ -315,7 +343,8 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
         provisioned_concurrency: f.provisioned_concurrency,
     });
     let container = spec.container_enabled().map(|c| DesiredContainer {
-        image: spec.image.clone(),
+        image: c.image.clone().unwrap_or_else(|| spec.image.clone()),
+        architecture: c.architecture,
         cpu: c.cpu,
         memory_mib: c.memory_mib,
         port: c.port,
@@ -437,17 +466,8 @@ pub fn execution_policy(log_group_arn: &str, image: &str) -> Value {
 /// (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag|@digest]`).
 #[must_use]
 pub fn ecr_repository_arn(image: &str) -> Option<String> {
-    let (host, path) = image.split_once('/')?;
-    let mut parts = host.split('.');
-    let (account, dkr, ecr, region) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if dkr != "dkr" || ecr != "ecr" || !account.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let repository = path.split(['@']).next()?;
-    let repository = match repository.rfind(':') {
-        Some(i) if !repository[i..].contains('/') => &repository[..i],
-        _ => repository,
-    };
+    let found = crate::image::ecr_image(image)?;
+    let (region, account, repository) = (&found.region, &found.account, &found.repository);
     let partition = crate::aws::partition_of_region(region);
     Some(format!("arn:{partition}:ecr:{region}:{account}:repository/{repository}"))
 }
@@ -511,6 +531,22 @@ mod tests {
 
     fn spec(yaml: &str) -> BlogDeploymentSpec {
         serde_saphyr::from_str(yaml).expect("fixture parses")
+    }
+
+    #[test]
+    fn both_urls_reach_both_variants_and_a_missing_one_is_left_out() {
+        let d = desired(&owner(), &spec("image: b:1\nfunction: {}\ncontainer: {}\n"), &Inputs::region("us-west-1"));
+        let urls = VariantUrls { functions: Some("https://a.example".into()), containers: None };
+        let with = d.with_urls(&urls);
+        for env in
+            [&with.function.as_ref().expect("fn").environment, &with.container.as_ref().expect("ctr").environment]
+        {
+            assert_eq!(env.get("FUNCTIONS_URL").map(String::as_str), Some("https://a.example"));
+            assert!(!env.contains_key("CONTAINERS_URL"));
+        }
+        let both = VariantUrls { functions: urls.functions, containers: Some("http://b.example".into()) };
+        let env = &d.with_urls(&both).function.expect("fn").environment;
+        assert_eq!(env.get("CONTAINERS_URL").map(String::as_str), Some("http://b.example"));
     }
 
     #[test]
@@ -611,6 +647,12 @@ mod tests {
         let c = d.container.expect("container enabled");
         assert_eq!((c.cpu, c.memory_mib, c.port, c.desired_count), (512, 1024, 9000, 2));
         assert_eq!(c.environment["PORT"], "9000");
+        let images = spec("image: b:1\nfunction: {image: fn:1}\ncontainer: {image: ctr:1, architecture: x86_64}\n");
+        let d3 = desired(&owner(), &images, &Inputs::region("us-west-1"));
+        assert_eq!(d3.function.expect("function").code, FunctionCode::Image("fn:1".into()));
+        let c3 = d3.container.expect("container");
+        assert_eq!((c3.image.as_str(), c3.architecture), ("ctr:1", Architecture::X86_64));
+        assert_eq!(c.architecture, Architecture::Arm64, "arm64 by default, as the function");
         let with_env =
             spec("image: b:1\nenv: {A: shared, B: shared}\nfunction: {env: {B: fn}}\ncontainer: {env: {C: tasks}}\n");
         let d2 = desired(&owner(), &with_env, &Inputs::region("us-west-1"));

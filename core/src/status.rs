@@ -40,6 +40,8 @@ pub mod reason {
     pub const PROVISIONED_CONCURRENCY_FAILED: &str = "ProvisionedConcurrencyFailed";
     pub const ROLLOUT_FAILED: &str = "RolloutFailed";
     pub const LOAD_BALANCER_FAILED: &str = "LoadBalancerFailed";
+    /// The image is missing from ECR, or its manifest cannot run where the variant puts it.
+    pub const IMAGE_NOT_RUNNABLE: &str = "ImageNotRunnable";
 
     /// Reasons that mean "wait, AWS is on it", not "a person must act".
     #[must_use]

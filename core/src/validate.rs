@@ -85,7 +85,7 @@ pub fn check_region_unchanged(region: &str, recorded_table_arn: Option<&str>) ->
 }
 
 /// Names the operator sets itself: a spec may not override them.
-pub const RESERVED_ENV: [&str; 8] = [
+pub const RESERVED_ENV: [&str; 7] = [
     "TABLE_NAME",
     "PORT",
     "WRITE_TOKEN",
@@ -93,7 +93,6 @@ pub const RESERVED_ENV: [&str; 8] = [
     "WRITE_TOKEN_VERSION",
     "FUNCTIONS_URL",
     "CONTAINERS_URL",
-    "CORS_ALLOWED_ORIGINS",
 ];
 
 /// The shared variables with a variant's own on top.

@@ -2,7 +2,8 @@ use crate::aws::Scope;
 use crate::cloud::ec2::{IngressRule, Source};
 use crate::cloud::{self, AwsClients, CloudError, CloudResult, ErrorKind};
 use crate::crd::{ContainerTasks, DeletionPolicy, ResourceIds};
-use crate::desired::{self, Desired, DesiredContainer, DesiredFunction, Names, Owner, Roles};
+use crate::desired::{self, Desired, DesiredContainer, DesiredFunction, Names, Owner, Roles, VariantUrls};
+use crate::image::Runner;
 pub use crate::status::ContainerReadiness;
 use crate::status::{self, Part, PartState, Reached, reason};
 
@@ -43,6 +44,9 @@ fn at(part: Part, reached: &Reached) -> impl FnOnce(CloudError) -> ApplyError + 
 /// A condition reason for a failure a person must act on.
 #[must_use]
 pub fn failure_reason(error: &CloudError) -> &'static str {
+    if error.code == cloud::ecr::NOT_RUNNABLE {
+        return reason::IMAGE_NOT_RUNNABLE;
+    }
     match error.kind {
         ErrorKind::AccessDenied => reason::ACCESS_DENIED,
         ErrorKind::Invalid => reason::INVALID_REQUEST,
@@ -51,7 +55,8 @@ pub fn failure_reason(error: &CloudError) -> &'static str {
 }
 
 /// Brings the table and the enabled variants to `desired`, removing disabled variants. Parts run
-/// in order (table, function, container); a failure carries the part whose step failed.
+/// in order (table, the front doors, function, container); a failure carries the part whose step
+/// failed.
 ///
 /// # Errors
 /// The first AWS failure; the caller decides between retry and a condition.
@@ -75,26 +80,51 @@ pub async fn apply(
     resources.table_arn = Some(table_arn);
     reached.table = Some(table_state.clone());
 
-    let (function_state, function_url) = match &desired.function {
-        Some(function) => apply_function(clients, desired, function, &roles, &scope, &mut resources).await,
-        None => remove_function(clients, &desired.owner, &desired.names)
+    // Front doors first: their URLs go into both variants' settings before either is made.
+    let api = match &desired.function {
+        Some(function) => Some(
+            ensure_function_door(clients, desired, function, &scope, &mut resources)
+                .await
+                .map_err(at(Part::Function, &reached))?,
+        ),
+        None => None,
+    };
+    // A failing container front door fails the container part below, not the function variant.
+    let balancer = match &desired.container {
+        Some(container) => Some(ensure_container_door(clients, desired, container, &scope, &mut resources).await),
+        None => None,
+    };
+    let urls = VariantUrls {
+        functions: api.as_ref().map(|a| a.endpoint.clone()).filter(|e| !e.is_empty()),
+        containers: balancer.as_ref().and_then(|b| b.as_ref().ok()).and_then(ContainerDoor::url),
+    };
+    let desired = &desired.with_urls(&urls);
+
+    let function_state = match (&desired.function, &api) {
+        (Some(function), Some(api)) => {
+            apply_function(clients, desired, function, api, &roles, &scope, &mut resources).await
+        }
+        _ => remove_function(clients, &desired.owner, &desired.names)
             .await
-            .map(|()| (PartState::ready(reason::DISABLED, "the function variant is disabled"), None)),
+            .map(|()| PartState::ready(reason::DISABLED, "the function variant is disabled")),
     }
     .map_err(at(Part::Function, &reached))?;
     reached.function = Some(function_state.clone());
 
-    let (container_state, container_url, container_tasks) = match &desired.container {
-        Some(container) => {
-            let seen = apply_container(clients, desired, container, &roles, &mut resources).await;
-            seen.map(|(tasks, balancer_state, url)| {
-                let state = status::container_state(readiness, &tasks, &balancer_state, url.as_deref());
-                (state, url, Some(tasks))
+    let (container_state, container_tasks) = match (&desired.container, balancer) {
+        (Some(container), Some(door)) => {
+            let seen = match door {
+                Ok(door) => apply_container(clients, desired, container, &roles, &door, &mut resources).await,
+                Err(error) => Err(error),
+            };
+            seen.map(|(tasks, balancer_state)| {
+                let state = status::container_state(readiness, &tasks, &balancer_state, urls.containers.as_deref());
+                (state, Some(tasks))
             })
         }
-        None => remove_container(clients, &desired.owner, &desired.names)
+        _ => remove_container(clients, &desired.owner, &desired.names)
             .await
-            .map(|()| (PartState::ready(reason::DISABLED, "the container variant is disabled"), None, None)),
+            .map(|()| (PartState::ready(reason::DISABLED, "the container variant is disabled"), None)),
     }
     .map_err(at(Part::Container, &reached))?;
 
@@ -102,8 +132,8 @@ pub async fn apply(
         table: table_state,
         function: function_state,
         container: container_state,
-        function_url,
-        container_url,
+        function_url: urls.functions,
+        container_url: urls.containers,
         container_tasks,
         resources,
     })
@@ -119,15 +149,36 @@ async fn apply_table(clients: &AwsClients, desired: &Desired) -> CloudResult<(Pa
     Ok((status::table_state(&desired.table.name, &table.status), table.arn, scope))
 }
 
+/// The HTTP API in front of the function's alias: made first, so its URL is known before the
+/// function's settings are.
+async fn ensure_function_door(
+    clients: &AwsClients,
+    desired: &Desired,
+    function: &DesiredFunction,
+    scope: &Scope,
+    resources: &mut ResourceIds,
+) -> CloudResult<cloud::apigateway::ApiObserved> {
+    let function_arn = scope.arn("lambda", &format!("function:{}", function.name));
+    let alias_arn = cloud::lambda::alias_arn(&function_arn);
+    let api =
+        cloud::apigateway::ensure_api(clients, &desired.owner, &function.api_name, &alias_arn, &desired.tags).await?;
+    resources.api_id = Some(api.id.clone());
+    Ok(api)
+}
+
 async fn apply_function(
     clients: &AwsClients,
     desired: &Desired,
     function: &DesiredFunction,
+    api: &cloud::apigateway::ApiObserved,
     roles: &Roles,
     scope: &Scope,
     resources: &mut ResourceIds,
-) -> CloudResult<(PartState, Option<String>)> {
+) -> CloudResult<PartState> {
     let owner = &desired.owner;
+    if let desired::FunctionCode::Image(image) = &function.code {
+        cloud::ecr::check_runnable(clients, scope, image, Runner::Lambda, function.architecture).await?;
+    }
     cloud::logs::ensure_log_group(clients, &function.log_group, desired::LOG_RETENTION_DAYS, &desired.tags).await?;
     let role = roles.function.as_ref().ok_or_else(|| missing_role("function"))?;
     let role_arn = cloud::iam::ensure_role(clients, owner, role, &desired.tags).await?;
@@ -135,10 +186,6 @@ async fn apply_function(
     let observed = cloud::lambda::ensure_function(clients, owner, function, &role_arn, &desired.tags).await?;
     resources.function_arn = Some(observed.arn.clone());
     cloud::lambda::ensure_reserved_concurrency(clients, &function.name, function.reserved_concurrency).await?;
-    let alias_arn = cloud::lambda::alias_arn(&observed.arn);
-    let api = cloud::apigateway::ensure_api(clients, owner, &function.api_name, &alias_arn, &desired.tags).await?;
-    resources.api_id = Some(api.id.clone());
-    let url = Some(api.endpoint.clone()).filter(|e| !e.is_empty());
 
     // Only a fully applied $LATEST is published; until then the alias keeps serving the last version.
     let state = match observed.state {
@@ -160,7 +207,7 @@ async fn apply_function(
             status::function_state(&api.endpoint, cloud::lambda::ALIAS, &version, &provisioned)
         }
     };
-    Ok((state, url))
+    Ok(state)
 }
 
 /// The VPC and at least two subnets in distinct zones: the spec's, or the region's default VPC.
@@ -306,34 +353,61 @@ async fn ensure_service(
     Ok(service)
 }
 
-/// Makes the container variant as desired; returns the task counts, the load balancer's state and
-/// the URL, from which [`status::container_state`] decides readiness.
+/// The container variant's front door: security groups, target group, load balancer, listener.
+struct ContainerDoor {
+    scope: Scope,
+    placement: Placement,
+    balancer: cloud::elb::LoadBalancerObserved,
+    target_group: String,
+}
+
+impl ContainerDoor {
+    fn url(&self) -> Option<String> {
+        Some(format!("http://{}", self.balancer.dns_name)).filter(|_| !self.balancer.dns_name.is_empty())
+    }
+}
+
+/// Made first, so the load balancer's URL is known before the task definition's settings are.
+async fn ensure_container_door(
+    clients: &AwsClients,
+    desired: &Desired,
+    container: &DesiredContainer,
+    scope: &Scope,
+    resources: &mut ResourceIds,
+) -> CloudResult<ContainerDoor> {
+    let placement = ensure_placement(clients, desired, container).await?;
+    let (balancer, target_group) = ensure_balancer(clients, desired, container, &placement, resources).await?;
+    Ok(ContainerDoor { scope: scope.clone(), placement, balancer, target_group })
+}
+
+/// Makes the rest of the container variant behind its front door; returns the task counts and the
+/// load balancer's state, from which [`status::container_state`] decides readiness.
 async fn apply_container(
     clients: &AwsClients,
     desired: &Desired,
     container: &DesiredContainer,
     roles: &Roles,
+    door: &ContainerDoor,
     resources: &mut ResourceIds,
-) -> CloudResult<(ContainerTasks, String, Option<String>)> {
+) -> CloudResult<(ContainerTasks, String)> {
     let names = &desired.names;
+    cloud::ecr::check_runnable(clients, &door.scope, &container.image, Runner::Fargate, container.architecture).await?;
     cloud::logs::ensure_log_group(clients, &names.container_log_group, desired::LOG_RETENTION_DAYS, &desired.tags)
         .await?;
     let task_roles = ensure_task_roles(clients, desired, roles).await?;
-    let placement = ensure_placement(clients, desired, container).await?;
-    let (balancer, target_group) = ensure_balancer(clients, desired, container, &placement, resources).await?;
     let service =
-        ensure_service(clients, desired, container, &task_roles, &placement, &target_group, resources).await?;
+        ensure_service(clients, desired, container, &task_roles, &door.placement, &door.target_group, resources)
+            .await?;
     match &container.scaling {
         Some(plan) => {
-            let label = cloud::autoscaling::request_label(&balancer.arn, &target_group);
+            let label = cloud::autoscaling::request_label(&door.balancer.arn, &door.target_group);
             cloud::autoscaling::ensure_scaling(clients, plan, label.as_deref(), &desired.tags).await?;
         }
         None => cloud::autoscaling::remove_scaling(clients, &names.cluster, &names.service).await?,
     }
-    let url = Some(format!("http://{}", balancer.dns_name)).filter(|_| !balancer.dns_name.is_empty());
     let tasks =
         ContainerTasks { desired: service.desired_count, running: service.running_count, rollout: service.rollout };
-    Ok((tasks, balancer.state, url))
+    Ok((tasks, door.balancer.state.clone()))
 }
 
 /// Removes the container variant, dependents first: scaling, service, load balancer (its listener goes with

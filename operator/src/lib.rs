@@ -3,7 +3,7 @@
 //! are re-exported here under their own names.
 #![forbid(unsafe_code)]
 
-pub use blog_core::{admission, aws, crd, crd_yaml, desired, scaling, status, tenancy, validate};
+pub use blog_core::{admission, aws, crd, crd_yaml, desired, image, scaling, status, tenancy, validate};
 
 pub mod admin;
 pub mod allocation;

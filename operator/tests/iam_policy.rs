@@ -104,7 +104,12 @@ struct Request {
 fn op(name: &str, action: &'static str, resource: impl Into<String>, context: &[(&str, Value)]) -> Request {
     let mut context: BTreeMap<String, Value> = context.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
     context.insert("aws:PrincipalAccount".into(), json!(ACCOUNT));
-    Request { name: name.to_owned(), action, resource: resource.into(), context, role_policy: None }
+    // AWS sets aws:ResourceAccount from the resource's ARN.
+    let resource: String = resource.into();
+    if let Some(account) = resource.split(':').nth(4).filter(|a| !a.is_empty()) {
+        context.insert("aws:ResourceAccount".into(), json!(account));
+    }
+    Request { name: name.to_owned(), action, resource, context, role_policy: None }
 }
 
 fn arn(service: &str, resource: &str) -> String {
@@ -143,6 +148,7 @@ fn operator_calls(n: &Names) -> Vec<Request> {
     let boundary = ("iam:PermissionsBoundary", json!(BOUNDARY));
     let ecs_ns = ("application-autoscaling:service-namespace", json!("ecs"));
     let mut calls = vec![
+        op("read an image's manifest", "ecr:BatchGetImage", arn("ecr", "repository/team/blog"), &[]),
         op("create the table", "dynamodb:CreateTable", &table, &[]),
         op("describe the table", "dynamodb:DescribeTable", &table, &[]),
         op("update its billing", "dynamodb:UpdateTable", &table, &[]),
@@ -361,6 +367,14 @@ fn escalations(n: &Names) -> Vec<Request> {
     let foreign_sg = arn("ec2", "security-group/sg-0fffffffffffffff0");
     let foreign_tag = ("aws:ResourceTag/app.kubernetes.io/managed-by", json!("someone-else"));
     vec![
+        op("pushing an image", "ecr:PutImage", arn("ecr", "repository/team/blog"), &[]),
+        op("opening a repository to others", "ecr:SetRepositoryPolicy", arn("ecr", "repository/team/blog"), &[]),
+        op(
+            "reading another account's images",
+            "ecr:BatchGetImage",
+            format!("arn:aws:ecr:{REGION}:210987654321:repository/team/blog"),
+            &[],
+        ),
         op("a role without the boundary", "iam:CreateRole", ours(&n.function_role), &[]),
         op(
             "a role with another boundary",

@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, Compatibility, ContainerDefinition,
+    AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, Compatibility, ContainerDefinition, CpuArchitecture,
     DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LaunchType, LoadBalancer, LogConfiguration,
-    LogDriver, NetworkConfiguration, NetworkMode, PortMapping, Secret, ServiceField, Tag, TaskDefinition,
-    TransportProtocol,
+    LogDriver, NetworkConfiguration, NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret, ServiceField, Tag,
+    TaskDefinition, TransportProtocol,
 };
 
 use super::tags::claim;
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
+use crate::crd::Architecture;
 use crate::desired::{CONTAINER_NAME, DesiredContainer, Owner};
 
 const SERVICE: &str = "ecs";
@@ -101,6 +102,15 @@ fn secrets_in(definition: &TaskDefinition) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The tasks' platform: Linux on the spec's architecture (without it, Fargate runs x86_64).
+fn runtime_platform(architecture: Architecture) -> RuntimePlatform {
+    let cpu = match architecture {
+        Architecture::Arm64 => CpuArchitecture::Arm64,
+        Architecture::X86_64 => CpuArchitecture::X8664,
+    };
+    RuntimePlatform::builder().cpu_architecture(cpu).operating_system_family(OsFamily::Linux).build()
+}
+
 /// Whether a registered task definition is exactly what `container` asks for.
 fn matches(definition: &TaskDefinition, container: &DesiredContainer, roles: &TaskRoles<'_>) -> bool {
     let first = definition.container_definitions().first();
@@ -112,6 +122,8 @@ fn matches(definition: &TaskDefinition, container: &DesiredContainer, roles: &Ta
         && first.and_then(|c| c.port_mappings().first()).and_then(PortMapping::container_port) == Some(container.port)
         && environment_of(definition) == container.environment
         && secrets_in(definition) == container.secrets
+        && definition.runtime_platform().and_then(RuntimePlatform::cpu_architecture)
+            == runtime_platform(container.architecture).cpu_architecture()
 }
 
 /// Returns the ARN of a task definition that matches `container`: `current` (the service's) when it
@@ -163,6 +175,7 @@ pub async fn ensure_task_definition(
         .family(family)
         .requires_compatibilities(Compatibility::Fargate)
         .network_mode(NetworkMode::Awsvpc)
+        .runtime_platform(runtime_platform(container.architecture))
         .cpu(container.cpu.to_string())
         .memory(container.memory_mib.to_string())
         .execution_role_arn(roles.execution_role_arn)

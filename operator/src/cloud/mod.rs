@@ -6,6 +6,7 @@ pub mod autoscaling;
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod ec2;
+pub mod ecr;
 pub mod ecs;
 pub mod elb;
 pub mod iam;

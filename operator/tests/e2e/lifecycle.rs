@@ -314,6 +314,20 @@ async fn both_variants_update_disable_and_delete() {
             .collect();
     assert_eq!(container_env.get("LOG_FORMAT").map(String::as_str), Some("json"));
     assert_eq!(container_env.get("TASKS_ONLY").map(String::as_str), Some("1"));
+    let platform = definition.task_definition().and_then(|d| d.runtime_platform());
+    let architecture = platform.and_then(|p| p.cpu_architecture()).map(|a| a.as_str());
+    assert_eq!(architecture, Some("ARM64"), "the tasks run on the architecture the function does by default");
+    // Both URLs reach both variants, and a first create made one version and one revision: the
+    // API and the load balancer came before the function and the task definition.
+    let urls = (status.function_url.as_deref(), status.container_url.as_deref());
+    let function_env: BTreeMap<String, String> = env.clone().into_iter().collect();
+    for (variant, env) in [("function", &function_env), ("tasks", &container_env)] {
+        let seen = (env.get("FUNCTIONS_URL").map(String::as_str), env.get("CONTAINERS_URL").map(String::as_str));
+        assert_eq!(seen, urls, "the {variant}' environment names both URLs");
+    }
+    let calls = operator.aws_calls().await;
+    let made = |op: &str| calls.get(op).copied().unwrap_or(0);
+    assert_eq!((made("Lambda/PublishVersion"), made("ECS/RegisterTaskDefinition")), (1, 1), "{calls:?}");
 
     // A no-op resync mutates nothing, for the container variant too.
     let before = operator.aws_calls().await;
@@ -342,9 +356,8 @@ async fn both_variants_update_disable_and_delete() {
     let function = aws.lambda.get_function().function_name(&names.function).send().await.expect("function");
     assert_eq!(function.code().and_then(|c| c.image_uri()), Some("blog-service:1.1.0"));
 
-    // Disable the container: its resources go, the function stays untouched.
-    let function_before =
-        aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
+    // Disable the container: its resources go, the function is updated once, to drop its URL.
+    let published = operator.aws_calls().await.get("Lambda/PublishVersion").copied();
     api.patch("both", &PatchParams::default(), &Patch::Merge(json!({"spec": {"container": {"enabled": false}}})))
         .await
         .expect("patch");
@@ -356,8 +369,25 @@ async fn both_variants_update_disable_and_delete() {
     assert_eq!(aws.count(&names).await, one_of_each());
     let function_after =
         aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
-    assert_eq!(function_before.revision_id(), function_after.revision_id(), "the function was not touched");
+    let env = function_after.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+    assert!(env.contains_key("FUNCTIONS_URL") && !env.contains_key("CONTAINERS_URL"), "{env:?}");
+    let published_after = operator.aws_calls().await.get("Lambda/PublishVersion").copied();
+    assert_eq!(published_after, published.map(|n| n + 1), "one new version, not more");
     assert!(bd.status.as_ref().is_some_and(|s| s.container_url.is_none() && s.container_tasks.is_none()));
+
+    // Enable it again: the function is updated once more, to learn the new load balancer's URL.
+    api.patch("both", &PatchParams::default(), &Patch::Merge(json!({"spec": {"container": {"enabled": true}}})))
+        .await
+        .expect("patch");
+    let bd = wait_for(&api, "both", "both variants again", |bd| {
+        ready(bd) && bd.status.as_ref().is_some_and(|s| s.container_url.is_some())
+    })
+    .await;
+    let config = aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
+    let env = config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+    assert_eq!(env.get("CONTAINERS_URL"), bd.status.and_then(|s| s.container_url).as_ref());
+    let published_again = operator.aws_calls().await.get("Lambda/PublishVersion").copied();
+    assert_eq!(published_again, published.map(|n| n + 2), "one new version per change of the other variant");
 
     // Delete: everything goes, the table too (deletionPolicy Delete).
     api.delete("both", &DeleteParams::default()).await.expect("delete");

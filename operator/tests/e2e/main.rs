@@ -4,6 +4,7 @@
 //! support in `support.rs`.
 
 mod admission;
+mod images;
 mod lifecycle;
 mod recovery;
 mod security;
