@@ -8,7 +8,7 @@ use crate::tenancy::TenantPolicy;
 use crate::validate;
 
 /// Every kind of refusal a spec meets, in order (invalid, outside the tenant policy, moving a
-/// deployed region), each with its reason and a message naming every broken rule of that kind.
+/// deployed region, switching tables), each with its reason and a message naming every broken rule of that kind.
 #[must_use]
 pub fn refusals(
     spec: &BlogDeploymentSpec,
@@ -29,6 +29,9 @@ pub fn refusals(
     let region = spec.region.as_deref().unwrap_or(default_region);
     if let Err(why) = validate::check_region_unchanged(region, recorded_table_arn) {
         found.push((reason::REGION_CHANGE_REFUSED, why));
+    }
+    if let Err(why) = validate::check_table_unchanged(spec.table.name.as_deref(), recorded_table_arn) {
+        found.push((reason::TABLE_CHANGE_REFUSED, why));
     }
     found
 }

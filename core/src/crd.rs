@@ -85,9 +85,19 @@ pub struct TableSpec {
     #[schemars(range(min = 1, max = 40000))]
     pub write_capacity_units: Option<i64>,
     /// What happens to the table when the BlogDeployment is deleted: `Retain` (the default: the
-    /// posts survive) or `Delete`.
+    /// posts survive, and the table is tagged as retained) or `Delete`.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// An existing table to use instead of a new one: a table a deleted BlogDeployment of this
+    /// namespace retained (its name is in that one's `status.resources.tableArn`), or, with
+    /// `adoptUntagged`, a table the operator did not make. Fixed once the BlogDeployment has a table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 255), regex(pattern = r"^[a-zA-Z0-9_.-]+$"))]
+    pub name: Option<String>,
+    /// Take over the table in `name` even though it carries none of the operator's tags (it must
+    /// have the blog's layout: key `id`, index `byCreated`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt_untagged: bool,
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]

@@ -53,6 +53,53 @@ impl Owner {
     }
 }
 
+/// Set to `true` on a table kept (`deletionPolicy: Retain`) when its BlogDeployment was deleted:
+/// a BlogDeployment of the same namespace may take it back by naming it in `spec.table.name`.
+pub const RETAINED_TAG: &str = "blogs.serverless.dev/retained";
+
+/// What the operator may do with a table found under the name it wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableClaim {
+    /// This owner's table.
+    Ours,
+    /// Take it: retag it as this owner's.
+    Adopt,
+    /// Leave it alone; the message says why and what to do.
+    Refuse(String),
+}
+
+/// Whether `owner` may use the table `name` that carries `tags`. A table it did not make is taken
+/// only when the spec named it and it was retained by a BlogDeployment of the same namespace, or it
+/// carries none of the operator's tags and the spec says `adoptUntagged`. Another namespace's
+/// table, or one still in use, is never taken.
+#[must_use]
+pub fn claim_table(owner: &Owner, table: &DesiredTable, tags: &BTreeMap<String, String>) -> TableClaim {
+    let name = &table.name;
+    if owner.owns(tags) {
+        return TableClaim::Ours;
+    }
+    if !table.named {
+        return TableClaim::Refuse(format!("table {name} exists but is not tagged as this BlogDeployment's"));
+    }
+    let made_by = tags.get(OWNER_TAG).filter(|_| tags.get(MANAGED_BY_TAG).map(String::as_str) == Some(MANAGED_BY));
+    let retained = tags.get(RETAINED_TAG).is_some_and(|v| v == "true");
+    match made_by {
+        Some(from) if from.split_once('/').map(|(ns, _)| ns) != Some(owner.namespace.as_str()) => {
+            TableClaim::Refuse(format!(
+                "table {name} was kept by a BlogDeployment of another namespace; only its own namespace can take it back"
+            ))
+        }
+        Some(from) if !retained => {
+            TableClaim::Refuse(format!("table {name} belongs to BlogDeployment {from}, which still uses it"))
+        }
+        Some(_) => TableClaim::Adopt,
+        None if table.adopt_untagged => TableClaim::Adopt,
+        None => TableClaim::Refuse(format!(
+            "table {name} carries none of the operator's tags; set spec.table.adoptUntagged: true to take it over"
+        )),
+    }
+}
+
 /// Every name the operator uses for one owner, enabled or not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
@@ -124,6 +171,10 @@ impl Names {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredTable {
     pub name: String,
+    /// The spec named the table: a table found under that name may be taken back
+    /// ([`claim_table`]) instead of refused.
+    pub named: bool,
+    pub adopt_untagged: bool,
     pub billing_mode: BillingMode,
     pub read_capacity_units: Option<i64>,
     pub write_capacity_units: Option<i64>,
@@ -269,6 +320,9 @@ pub struct Inputs<'a> {
     pub auto_sizes: Option<&'a crate::crd::AllocationStatus>,
     /// The platform's network for specs that name none (the tenant policy's `network.default`).
     pub default_network: Option<&'a crate::crd::NetworkSpec>,
+    /// The table this BlogDeployment already uses (from `status.resources.tableArn`): it stays the
+    /// table when the spec stops naming one.
+    pub recorded_table: Option<&'a str>,
 }
 
 impl<'a> Inputs<'a> {
@@ -289,6 +343,17 @@ pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, inputs: &Inputs<'_>) ->
     {
         container.vpc_id.clone_from(&network.vpc_id);
         container.subnet_ids.clone_from(&network.subnet_ids);
+    }
+    if let (None, Some(recorded)) = (&spec.table.name, inputs.recorded_table) {
+        desired.table.name = recorded.to_owned();
+        for env in desired
+            .function
+            .iter_mut()
+            .map(|f| &mut f.environment)
+            .chain(desired.container.iter_mut().map(|c| &mut c.environment))
+        {
+            env.insert("TABLE_NAME".to_owned(), recorded.to_owned());
+        }
     }
     desired.role_permissions_boundary = inputs.role_permissions_boundary.map(str::to_owned);
     if let Some(sizes) = inputs.auto_sizes {
@@ -317,7 +382,9 @@ fn with_sizes(desired: &mut Desired, decided: &crate::crd::AllocationStatus) {
 fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> Desired {
     let names = Names::for_owner(owner);
     let table = DesiredTable {
-        name: names.table.clone(),
+        name: spec.table.name.clone().unwrap_or_else(|| names.table.clone()),
+        named: spec.table.name.is_some(),
+        adopt_untagged: spec.table.adopt_untagged,
         billing_mode: spec.table.billing_mode,
         read_capacity_units: spec.table.read_capacity_units,
         write_capacity_units: spec.table.write_capacity_units,
@@ -337,7 +404,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
         architecture: f.architecture,
         environment: crate::validate::merged_env(&spec.env, &f.env)
             .into_iter()
-            .chain([("TABLE_NAME".to_owned(), names.table.clone())])
+            .chain([("TABLE_NAME".to_owned(), table.name.clone())])
             .collect(),
         reserved_concurrency: f.reserved_concurrency,
         provisioned_concurrency: f.provisioned_concurrency,
@@ -358,7 +425,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> 
         scaling: c.autoscaling.as_ref().map(|a| crate::scaling::plan(&names.cluster, &names.service, a)),
         environment: crate::validate::merged_env(&spec.env, &c.env)
             .into_iter()
-            .chain([("TABLE_NAME".to_owned(), names.table.clone()), ("PORT".to_owned(), c.port.to_string())])
+            .chain([("TABLE_NAME".to_owned(), table.name.clone()), ("PORT".to_owned(), c.port.to_string())])
             .collect(),
     });
     Desired {
@@ -515,6 +582,12 @@ pub fn region_of_arn(arn: &str) -> Option<&str> {
     crate::aws::Arn::parse(arn).map(|a| a.region).filter(|r| !r.is_empty())
 }
 
+/// The table name in a DynamoDB table ARN (`...:table/<name>`).
+#[must_use]
+pub fn table_of_arn(arn: &str) -> Option<&str> {
+    crate::aws::Arn::parse(arn)?.resource.strip_prefix("table/").filter(|n| !n.is_empty())
+}
+
 /// The `execute-api` source ARN that may invoke the function: any stage, method and route of one API.
 #[must_use]
 pub fn api_source_arn(scope: &Scope, api_id: &str) -> String {
@@ -531,6 +604,46 @@ mod tests {
 
     fn spec(yaml: &str) -> BlogDeploymentSpec {
         serde_saphyr::from_str(yaml).expect("fixture parses")
+    }
+
+    #[test]
+    fn a_named_table_is_taken_back_only_when_retained_here_or_untagged_and_asked() {
+        let me = owner();
+        let named = |adopt_untagged| DesiredTable {
+            name: "blog-kept".into(),
+            named: true,
+            adopt_untagged,
+            billing_mode: BillingMode::PayPerRequest,
+            read_capacity_units: None,
+            write_capacity_units: None,
+            deletion_policy: DeletionPolicy::Retain,
+        };
+        let before = Owner { name: "old".into(), uid: "u0".into(), ..me.clone() };
+        let mut kept = before.tags();
+        kept.insert(RETAINED_TAG.into(), "true".into());
+        assert_eq!(claim_table(&me, &named(false), &me.tags()), TableClaim::Ours);
+        assert_eq!(claim_table(&me, &named(false), &kept), TableClaim::Adopt);
+        let in_use = claim_table(&me, &named(false), &before.tags());
+        assert_eq!(
+            in_use,
+            TableClaim::Refuse(format!(
+                "table blog-kept belongs to BlogDeployment {}/old, which still uses it",
+                me.namespace
+            ))
+        );
+        let elsewhere = Owner { namespace: "other".into(), ..before };
+        let mut theirs = elsewhere.tags();
+        theirs.insert(RETAINED_TAG.into(), "true".into());
+        assert!(
+            matches!(claim_table(&me, &named(false), &theirs), TableClaim::Refuse(m) if m.contains("another namespace"))
+        );
+        let untagged = BTreeMap::from([("team".to_owned(), "blue".to_owned())]);
+        assert!(
+            matches!(claim_table(&me, &named(false), &untagged), TableClaim::Refuse(m) if m.contains("adoptUntagged: true"))
+        );
+        assert_eq!(claim_table(&me, &named(true), &untagged), TableClaim::Adopt);
+        let generated = DesiredTable { named: false, ..named(true) };
+        assert!(matches!(claim_table(&me, &generated, &kept), TableClaim::Refuse(_)), "only a named table is taken");
     }
 
     #[test]
@@ -683,9 +796,13 @@ mod tests {
             role_permissions_boundary: Some("arn:aws:iam::123456789012:policy/b"),
             auto_sizes: Some(&sizes),
             default_network: None,
+            recorded_table: Some("blog-kept"),
         };
         let d = desired(&owner(), &spec("image: blog:1\nfunction: {}\ncontainer: {}\n"), &inputs);
         assert_eq!(d.function.as_ref().map(|f| f.memory_mib), Some(384));
+        // The table in use stays the table when the spec names none.
+        assert_eq!(d.table.name, "blog-kept");
+        assert_eq!(d.container.as_ref().map(|c| c.environment["TABLE_NAME"].as_str()), Some("blog-kept"));
         assert_eq!(d.container.as_ref().map(|c| (c.cpu, c.memory_mib, c.desired_count)), Some((512, 1024, 3)));
         let table = "arn:aws-us-gov:dynamodb:us-gov-west-1:123456789012:table/blog-x";
         let roles = d.roles(&Scope::of_arn(table).expect("scope"), table);

@@ -42,6 +42,10 @@ pub mod reason {
     pub const LOAD_BALANCER_FAILED: &str = "LoadBalancerFailed";
     /// The image is missing from ECR, or its manifest cannot run where the variant puts it.
     pub const IMAGE_NOT_RUNNABLE: &str = "ImageNotRunnable";
+    /// `spec.table.name` names a table the operator may not take (see `desired::claim_table`).
+    pub const TABLE_NOT_ADOPTABLE: &str = "TableNotAdoptable";
+    /// `spec.table.name` names another table than the one in use.
+    pub const TABLE_CHANGE_REFUSED: &str = "TableChangeRefused";
 
     /// Reasons that mean "wait, AWS is on it", not "a person must act".
     #[must_use]

@@ -84,6 +84,23 @@ pub fn check_region_unchanged(region: &str, recorded_table_arn: Option<&str>) ->
     ))
 }
 
+/// Refuses naming another table than the one this BlogDeployment already uses: the posts are
+/// there, and switching would leave it behind, still tagged as this BlogDeployment's.
+///
+/// # Errors
+/// What to do instead, naming both tables.
+pub fn check_table_unchanged(named: Option<&str>, recorded_table_arn: Option<&str>) -> Result<(), String> {
+    let recorded = recorded_table_arn.and_then(crate::desired::table_of_arn);
+    match (named, recorded) {
+        (Some(named), Some(recorded)) if named != recorded => Err(format!(
+            "spec.table.name is {named}, but this BlogDeployment's posts are in table {recorded}; set it \
+             back, or delete this BlogDeployment (deletionPolicy: Retain keeps the table) and name the \
+             table in a new one"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Names the operator sets itself: a spec may not override them.
 pub const RESERVED_ENV: [&str; 7] = [
     "TABLE_NAME",
@@ -401,6 +418,19 @@ container: {cpu: 256, memoryMiB: 512}
             ]
         );
         assert_eq!(problems(&format!("{BOTH}allocation: {{minTasks: 3, maxTasks: 3}}\n")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_table_is_fixed_once_one_is_used() {
+        let arn = Some("arn:aws:dynamodb:us-west-1:123456789012:table/blog-kept");
+        assert_eq!(check_table_unchanged(Some("blog-kept"), arn), Ok(()));
+        assert_eq!(check_table_unchanged(None, arn), Ok(()), "the recorded table stays");
+        assert_eq!(check_table_unchanged(Some("blog-other"), None), Ok(()), "nothing made yet");
+        let refused = check_table_unchanged(Some("blog-other"), arn).expect_err("switched");
+        assert!(
+            refused
+                .starts_with("spec.table.name is blog-other, but this BlogDeployment's posts are in table blog-kept")
+        );
     }
 
     #[test]

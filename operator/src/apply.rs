@@ -44,8 +44,10 @@ fn at(part: Part, reached: &Reached) -> impl FnOnce(CloudError) -> ApplyError + 
 /// A condition reason for a failure a person must act on.
 #[must_use]
 pub fn failure_reason(error: &CloudError) -> &'static str {
-    if error.code == cloud::ecr::NOT_RUNNABLE {
-        return reason::IMAGE_NOT_RUNNABLE;
+    match error.code.as_str() {
+        cloud::ecr::NOT_RUNNABLE => return reason::IMAGE_NOT_RUNNABLE,
+        cloud::dynamodb::NOT_ADOPTABLE => return reason::TABLE_NOT_ADOPTABLE,
+        _ => {}
     }
     match error.kind {
         ErrorKind::AccessDenied => reason::ACCESS_DENIED,
@@ -439,18 +441,23 @@ async fn remove_function(clients: &AwsClients, owner: &Owner, names: &Names) -> 
     cloud::iam::delete_role(clients, owner, &names.function_role).await
 }
 
-/// Removes everything the owner may have made, whatever the spec says now; the table only when
-/// `deletion_policy` is `Delete`.
+/// Removes everything the owner may have made, whatever the spec says now; the table `table` only
+/// when `deletion_policy` is `Delete`, else it is marked retained for a later BlogDeployment.
 ///
 /// # Errors
 /// The first AWS failure; cleanup is retried until it succeeds.
-pub async fn cleanup(clients: &AwsClients, owner: &Owner, deletion_policy: DeletionPolicy) -> CloudResult<()> {
+pub async fn cleanup(
+    clients: &AwsClients,
+    owner: &Owner,
+    table: &str,
+    deletion_policy: DeletionPolicy,
+) -> CloudResult<()> {
     let names = Names::for_owner(owner);
     remove_function(clients, owner, &names).await?;
     remove_container(clients, owner, &names).await?;
     cloud::secrets::delete_write_token(clients, owner, &names.write_token_secret).await?;
-    if deletion_policy == DeletionPolicy::Delete {
-        cloud::dynamodb::delete_table(clients, owner, &names.table).await?;
+    match deletion_policy {
+        DeletionPolicy::Delete => cloud::dynamodb::delete_table(clients, owner, table).await,
+        DeletionPolicy::Retain => cloud::dynamodb::mark_retained(clients, owner, table).await,
     }
-    Ok(())
 }

@@ -98,6 +98,16 @@ fn region_of(bd: &BlogDeployment, default_region: &str) -> String {
     from_arn.map(str::to_owned).or_else(|| bd.spec.region.clone()).unwrap_or_else(|| default_region.to_owned())
 }
 
+/// The table's name: the one in the recorded ARN first (what was made or taken), then the spec's,
+/// then the generated one.
+fn table_of(bd: &BlogDeployment, owner: &Owner) -> String {
+    let recorded = bd.status.as_ref().and_then(|s| s.resources.table_arn.as_deref()).and_then(desired::table_of_arn);
+    recorded
+        .map(str::to_owned)
+        .or_else(|| bd.spec.table.name.clone())
+        .unwrap_or_else(|| desired::Names::for_owner(owner).table)
+}
+
 async fn reconcile(bd: Arc<BlogDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_started();
     let namespace = bd.namespace().ok_or(Error::MissingMetadata)?;
@@ -201,6 +211,11 @@ async fn desired_for(
         role_permissions_boundary: settings.role_permissions_boundary.as_deref(),
         auto_sizes: allocation.as_ref().filter(|_| bd.spec.allocation.mode == AllocationMode::Auto),
         default_network: settings.tenant_policy.network.default.as_ref(),
+        recorded_table: bd
+            .status
+            .as_ref()
+            .and_then(|s| s.resources.table_arn.as_deref())
+            .and_then(desired::table_of_arn),
     };
     (clients, desired::desired(owner, &bd.spec, &inputs), allocation)
 }
@@ -322,7 +337,8 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
     // Never waits on validation: a broken spec must not block deletion.
     let owner = owner_of(bd)?;
     let clients = ctx.cloud.clients(&region_of(bd, &ctx.settings.default_region));
-    match apply::cleanup(&clients, &owner, bd.spec.table.deletion_policy).await {
+    let table = table_of(bd, &owner);
+    match apply::cleanup(&clients, &owner, &table, bd.spec.table.deletion_policy).await {
         Ok(()) => {
             ctx.metrics.set_ready(&format!("{}/{}", owner.namespace, owner.name), None);
             ctx.metrics_cache.forget(&owner.uid);

@@ -84,9 +84,14 @@ async fn every_ensure_makes_its_resource_once_and_then_changes_nothing() {
     let second = ensure_all(&clients, &desired).await;
     assert_eq!(second, first, "the same resources are found again");
     assert_eq!(mutating_calls(&metrics), after_first, "the second round changed something:\n{}", metrics.render());
-    blog_operator::apply::cleanup(&clients, &desired.owner, blog_operator::crd::DeletionPolicy::Delete)
-        .await
-        .expect("cleanup");
+    blog_operator::apply::cleanup(
+        &clients,
+        &desired.owner,
+        &desired.table.name,
+        blog_operator::crd::DeletionPolicy::Delete,
+    )
+    .await
+    .expect("cleanup");
 }
 
 #[tokio::test]
@@ -108,7 +113,9 @@ async fn every_delete_on_nothing_is_done() {
     cloud::dynamodb::delete_table(&clients, owner, &names.table).await.expect("table");
     cloud::secrets::delete_write_token(&clients, owner, &names.write_token_secret).await.expect("token secret");
     // And the whole cleanup, which walks them all in dependency order.
-    blog_operator::apply::cleanup(&clients, owner, blog_operator::crd::DeletionPolicy::Delete).await.expect("cleanup");
+    blog_operator::apply::cleanup(&clients, owner, &names.table, blog_operator::crd::DeletionPolicy::Delete)
+        .await
+        .expect("cleanup");
 }
 
 #[tokio::test]
@@ -138,7 +145,7 @@ async fn a_name_another_owner_holds_is_refused_and_kept() {
     cloud::iam::ensure_role(&clients, &d.owner, &role, &d.tags).await.expect("the role is still ours");
     let still = cloud::dynamodb::ensure_table(&clients, &d.owner, &d.table, &d.tags).await.expect("table kept");
     assert_eq!(still.arn, table.arn);
-    blog_operator::apply::cleanup(&clients, &d.owner, blog_operator::crd::DeletionPolicy::Delete)
+    blog_operator::apply::cleanup(&clients, &d.owner, &d.table.name, blog_operator::crd::DeletionPolicy::Delete)
         .await
         .expect("cleanup");
 }

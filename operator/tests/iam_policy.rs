@@ -71,7 +71,6 @@ fn the_iam_policy_grants_exactly_what_the_operator_calls() {
     // Granted without a call of that name: tagging on create, handing roles to Lambda and ECS,
     // and the service-linked roles ECS, ELB and Application Auto Scaling make on first use.
     let implied = [
-        "dynamodb:TagResource",
         "iam:TagRole",
         "iam:PassRole",
         "iam:CreateServiceLinkedRole",
@@ -155,6 +154,7 @@ fn operator_calls(n: &Names) -> Vec<Request> {
         op("delete the table", "dynamodb:DeleteTable", &table, &[]),
         op("read the table's tags", "dynamodb:ListTagsOfResource", &table, &[]),
         op("tag the table", "dynamodb:TagResource", &table, &[]),
+        op("drop the retained mark of a table taken back", "dynamodb:UntagResource", &table, &[]),
         op(
             "create a role with the boundary",
             "iam:CreateRole",

@@ -6,9 +6,9 @@ use aws_sdk_dynamodb::types::{
     BillingMode as SdkBillingMode, ProvisionedThroughput, TableDescription, TableStatus, Tag,
 };
 
-use super::{AwsClients, CloudError, CloudResult, gone_is_done, lost_create_race, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
 use crate::crd::BillingMode;
-use crate::desired::{DesiredTable, Owner};
+use crate::desired::{DesiredTable, Owner, RETAINED_TAG, TableClaim, claim_table};
 
 const SERVICE: &str = "dynamodb";
 
@@ -47,6 +47,78 @@ fn not_owned(name: &str) -> CloudError {
     err
 }
 
+/// The error code of a table the spec names but may not take; [`crate::apply::failure_reason`]
+/// turns it into the `TableNotAdoptable` reason.
+pub const NOT_ADOPTABLE: &str = "TableNotAdoptable";
+
+fn not_adoptable(message: String) -> CloudError {
+    CloudError {
+        service: SERVICE,
+        operation: "DescribeTable",
+        kind: ErrorKind::Invalid,
+        code: NOT_ADOPTABLE.into(),
+        message,
+    }
+}
+
+/// Key `id` and the list index: what the blog service reads and writes.
+fn has_blog_layout(found: &TableDescription) -> bool {
+    let key = found.key_schema().iter().any(|k| k.attribute_name() == blog_aws::KEY && k.key_type().as_str() == "HASH");
+    let index = found.global_secondary_indexes().iter().any(|i| i.index_name() == Some(blog_aws::LIST_INDEX));
+    key && index
+}
+
+/// Tags a table as this owner's, then drops the retained mark; a cut between the two is finished
+/// by the next reconcile, which finds the table ours and still marked.
+async fn take(clients: &AwsClients, arn: &str, tag_set: &BTreeMap<String, String>) -> CloudResult<()> {
+    clients
+        .dynamodb
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(tags(tag_set)))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "TagResource"))?;
+    clients
+        .dynamodb
+        .untag_resource()
+        .resource_arn(arn)
+        .tag_keys(RETAINED_TAG)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "UntagResource"))?;
+    Ok(())
+}
+
+/// Uses the table found under the wanted name when [`claim_table`] allows: this owner's, or one to
+/// take back (with the blog's layout only).
+async fn claim(
+    clients: &AwsClients,
+    owner: &Owner,
+    table: &DesiredTable,
+    found: &TableDescription,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<()> {
+    let arn = found.table_arn().unwrap_or_default();
+    let found_tags = owner_tags(clients, arn).await?;
+    match claim_table(owner, table, &found_tags) {
+        TableClaim::Ours if found_tags.contains_key(RETAINED_TAG) => take(clients, arn, tag_set).await,
+        TableClaim::Ours => Ok(()),
+        TableClaim::Adopt if has_blog_layout(found) => {
+            tracing::info!(table = table.name, "taking the table back");
+            take(clients, arn, tag_set).await
+        }
+        TableClaim::Adopt => Err(not_adoptable(format!(
+            "table {} does not have the blog's layout (key `{}`, index `{}`)",
+            table.name,
+            blog_aws::KEY,
+            blog_aws::LIST_INDEX
+        ))),
+        TableClaim::Refuse(_) if !table.named => Err(not_owned(&table.name)),
+        TableClaim::Refuse(why) => Err(not_adoptable(why)),
+    }
+}
+
 fn throughput(table: &DesiredTable) -> Option<ProvisionedThroughput> {
     match table.billing_mode {
         BillingMode::PayPerRequest => None,
@@ -73,9 +145,7 @@ pub async fn ensure_table(
         return create_table(clients, table, tag_set).await;
     };
     let arn = found.table_arn().unwrap_or_default().to_owned();
-    if !owner.owns(&owner_tags(clients, &arn).await?) {
-        return Err(not_owned(&table.name));
-    }
+    claim(clients, owner, table, &found, tag_set).await?;
     // DynamoDB refuses an update while the table is not ACTIVE; the next reconcile makes it.
     if found.table_status() == Some(&TableStatus::Active) && billing_differs(&found, table) {
         clients
@@ -143,6 +213,22 @@ async fn create_table(
             .and_then(|d| d.table_status())
             .map_or_else(|| "CREATING".to_owned(), |s| s.as_str().to_owned()),
     })
+}
+
+/// Marks a table kept at deletion (`deletionPolicy: Retain`) as retained, so a BlogDeployment of
+/// the same namespace may take it back; a table gone or not ours is left as it is.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn mark_retained(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    let Some(found) = describe(clients, name).await? else { return Ok(()) };
+    let arn = found.table_arn().unwrap_or_default();
+    if !owner.owns(&owner_tags(clients, arn).await?) {
+        return Ok(());
+    }
+    let mark = BTreeMap::from([(RETAINED_TAG.to_owned(), "true".to_owned())]);
+    let tagged = clients.dynamodb.tag_resource().resource_arn(arn).set_tags(Some(tags(&mark))).send().await;
+    gone_is_done(tagged.map_err(map_sdk(SERVICE, "TagResource")))
 }
 
 /// Deletes the table if it is there and ours; gone already counts as done.

@@ -10,3 +10,4 @@ mod recovery;
 mod security;
 mod sizing;
 mod support;
+mod tables;
