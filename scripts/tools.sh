@@ -2,10 +2,13 @@
 # tools.sh — the command-line tools the demo and the tests use besides the local stack.
 #
 #   scripts/tools.sh install        install what is missing: kubectl and helm (cached), the IAM
-#                                   policy evaluator (npm, cached), Debian's lua5.4
+#                                   policy evaluator (npm, cached), cargo-lambda (PyPI, cached),
+#                                   Debian's lua5.4 and haproxy
 #   scripts/tools.sh kubectl-path   print a kubectl to use (PATH, else the cached one)
 #   scripts/tools.sh helm-path      print a helm to use (PATH, else the cached one)
 #   scripts/tools.sh lua-path       print a Lua 5.4 interpreter
+#   scripts/tools.sh haproxy-path   print HAProxy (the demo's local load balancer)
+#   scripts/tools.sh cargo-lambda-path  print cargo-lambda (the demo's local Lambda runtime API)
 #   scripts/tools.sh iam-simulate-path  print the node_modules folder holding @cloud-copilot/iam-simulate
 #   scripts/tools.sh install-lint   install cargo-deny and cargo-cyclonedx (cargo install, cached)
 #   scripts/tools.sh cargo-tools-path  print the folder holding those two
@@ -28,6 +31,12 @@ iam_dir="$CACHE/tools/iam-simulate-0.1.173"
 CARGO_DENY=cargo-deny@0.20.2
 CARGO_CYCLONEDX=cargo-cyclonedx@0.5.9
 cargo_tools="$CACHE/tools/cargo-tools"
+# The standard Rust Lambda tooling; its PyPI wheel carries the prebuilt binary (no zig: only
+# `cargo lambda watch` is used, which builds with the host toolchain).
+CARGO_LAMBDA=cargo-lambda==1.9.2
+lambda_dir="$CACHE/tools/cargo-lambda-1.9.2"
+# Debian packages: Lua for the Argo CD health check test, HAProxy for the demo's load balancer.
+DEBIAN_PACKAGES="lua5.4 haproxy"
 
 die() { printf 'tools: %s\n' "$*" >&2; exit 1; }
 
@@ -63,13 +72,28 @@ install_cargo_tools() {
   done
 }
 
-install_lua() {
-  command -v lua5.4 >/dev/null && return 0
+install_cargo_lambda() {
+  [ -f "$lambda_dir/.complete" ] && return 0
+  echo "tools: installing $CARGO_LAMBDA (PyPI wheel)" >&2
+  rm -rf "$lambda_dir" && python3 -m venv "$lambda_dir" &&
+    "$lambda_dir/bin/pip" install -q --disable-pip-version-check --no-deps "$CARGO_LAMBDA" >&2 ||
+    die "pip install $CARGO_LAMBDA failed"
+  touch "$lambda_dir/.complete"
+}
+
+# One apt-get run for every missing package, so nothing else ever takes the dpkg lock.
+install_debian() {
+  local missing=() pkg
+  for pkg in $DEBIAN_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
   local sudo_cmd=; [ "$(id -u)" = 0 ] || sudo_cmd="sudo -n"
-  echo "tools: installing Debian's lua5.4" >&2
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q lua5.4 >/dev/null 2>&1 ||
-    { $sudo_cmd apt-get update -q >/dev/null 2>&1 && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q lua5.4 >/dev/null; } ||
-    die "could not install Debian's lua5.4: install it and retry"
+  local apt="$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends"
+  echo "tools: installing Debian's ${missing[*]}" >&2
+  $apt "${missing[@]}" >/dev/null 2>&1 ||
+    { $sudo_cmd apt-get update -q >/dev/null 2>&1 && $apt "${missing[@]}" >/dev/null; } ||
+    die "could not install Debian's ${missing[*]}: install them and retry"
 }
 
 # Prints the tool on PATH, else the cached copy; never installs.
@@ -84,10 +108,15 @@ case "${1:-}" in
   install)
     command -v kubectl >/dev/null && command -v helm >/dev/null || fetch_kubectl_helm
     install_iam_simulate
-    install_lua ;;
+    install_cargo_lambda
+    install_debian ;;
   kubectl-path) look kubectl "$dir/kubectl/kubectl" ;;
   helm-path) look helm "$dir/helm/helm" ;;
   lua-path) look lua5.4 "" ;;
+  haproxy-path) look haproxy /usr/sbin/haproxy ;;
+  cargo-lambda-path)
+    [ -f "$lambda_dir/.complete" ] || die "$CARGO_LAMBDA is missing: run 'scripts/tools.sh install' (make demo does)"
+    echo "$lambda_dir/bin/cargo-lambda" ;;
   install-lint) install_cargo_tools ;;
   cargo-tools-path)
     [ -x "$cargo_tools/bin/cargo-deny" ] || die "cargo-deny is missing: run 'scripts/tools.sh install-lint' (make lint does)"
@@ -95,5 +124,5 @@ case "${1:-}" in
   iam-simulate-path)
     [ -f "$iam_dir/.complete" ] || die "$IAM_SIMULATE is missing: run 'scripts/tools.sh install' (make test does)"
     echo "$iam_dir/node_modules" ;;
-  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -146,6 +146,14 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
+/// The response header naming the variant that answered: a reader comparing the two sees it.
+pub const VARIANT_HEADER: &str = "x-blog-variant";
+
+/// `functions` inside Lambda, `containers` as a server.
+fn variant_of(config: &Config) -> HeaderValue {
+    HeaderValue::from_static(if config.in_lambda { "functions" } else { "containers" })
+}
+
 async fn not_found() -> ApiError {
     ApiError::Rejected(StatusCode::NOT_FOUND, "no such route".to_owned())
 }
@@ -188,7 +196,7 @@ fn cors(config: &Config) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-        .expose_headers([header::LOCATION])
+        .expose_headers([header::LOCATION, header::HeaderName::from_static(VARIANT_HEADER)])
         .max_age(Duration::from_secs(600));
     if config.cors_any_origin {
         return layer.allow_origin(AllowOrigin::any());
@@ -200,6 +208,7 @@ fn cors(config: &Config) -> CorsLayer {
 /// The whole service: the same router runs in the container and inside Lambda.
 pub fn app(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
+    let variant = variant_of(&config);
     let blogs = Router::new()
         .route("/blogs", get(list_posts).post(create_post))
         .route("/blogs/{id}", get(get_post).put(replace_post).delete(delete_post))
@@ -216,6 +225,13 @@ pub fn app(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(middleware::map_response(json_errors))
         .layer(middleware::map_response(security_headers))
+        .layer(middleware::map_response(move |mut response: Response| {
+            let variant = variant.clone();
+            async move {
+                response.headers_mut().insert(VARIANT_HEADER, variant);
+                response
+            }
+        }))
         .layer(cors(&config))
         .layer(TraceLayer::new_for_http())
 }

@@ -92,6 +92,7 @@ const TEMPLATE: &str = r##"<!doctype html>
  <label><input type="radio" name="api" value="custom"> Other:</label>
  <input type="url" id="custom-url" placeholder="https://...">
  <p class="meta">Talking to: <span id="api-url"></span></p>
+ <p class="meta" id="answered"></p>
 </fieldset>
 <form id="new-post">
  <fieldset><legend>Write a post</legend>
@@ -108,7 +109,9 @@ const TEMPLATE: &str = r##"<!doctype html>
 <script>
 "use strict";
 const api = document.getElementById("api");
-const urls = { same: "", functions: api.dataset.functionsUrl, containers: api.dataset.containersUrl };
+// "This server" is relative to the page, so a page served under a path prefix (a local Lambda
+// function URL) reaches its own API.
+const urls = { same: ".", functions: api.dataset.functionsUrl, containers: api.dataset.containersUrl };
 for (const choice of ["functions", "containers"]) {
   if (!urls[choice]) api.querySelector(`input[value=${choice}]`).disabled = true;
 }
@@ -124,7 +127,11 @@ async function call(method, path, body) {
   const token = document.getElementById("token").value;
   if (token) headers["Authorization"] = "Bearer " + token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  const started = performance.now();
   const res = await fetch(base() + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const took = Math.round(performance.now() - started);
+  document.getElementById("answered").textContent =
+    method + " " + path.split("?")[0] + ": answered by " + (res.headers.get("x-blog-variant") || "an unknown server") + " in " + took + " ms";
   if (!res.ok) {
     let message = res.status + " " + res.statusText;
     try { const err = await res.json(); message = err.message || message; } catch (_) {}
@@ -145,7 +152,7 @@ function postElement(post) {
   return article;
 }
 async function load(more) {
-  document.getElementById("api-url").textContent = base() || location.origin;
+  document.getElementById("api-url").textContent = new URL(base() || ".", location.href).href;
   try {
     const page = await call("GET", "/blogs?limit=20" + (more && next ? "&next=" + encodeURIComponent(next) : ""));
     const list = document.getElementById("posts");

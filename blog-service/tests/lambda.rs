@@ -174,6 +174,7 @@ async fn the_binary_serves_api_gateway_events_through_the_runtime_api() {
     let got = lambda.invoke(http_event("GET", &format!("/blogs/{id}"), "", None)).await;
     assert_eq!(got["statusCode"], 200);
     assert_eq!(body_json(&got)["title"], "From Lambda");
+    assert_eq!(got["headers"]["x-blog-variant"], "functions", "inside Lambda it is the functions variant");
 
     let listed = lambda.invoke(http_event("GET", "/blogs", "limit=1", None)).await;
     assert_eq!(listed["statusCode"], 200);

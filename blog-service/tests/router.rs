@@ -306,6 +306,16 @@ async fn cors_allows_the_two_variant_origins() {
     }
     let stranger = app.send(preflight("https://evil.example.com")).await;
     assert!(!stranger.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    // The page reads which variant answered from a header CORS lets it see.
+    let get = Request::builder()
+        .uri("/blogs")
+        .header(header::ORIGIN, "https://fn.example.com")
+        .body(Body::empty())
+        .expect("request");
+    let reply = app.send(get).await;
+    assert_eq!(reply.headers["x-blog-variant"], "containers", "a server is the containers variant");
+    let exposed = reply.headers[header::ACCESS_CONTROL_EXPOSE_HEADERS].to_str().expect("ascii").to_lowercase();
+    assert!(exposed.contains("x-blog-variant"), "{exposed}");
 }
 
 #[tokio::test]
