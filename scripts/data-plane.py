@@ -5,8 +5,9 @@ moto stores a function and a service but runs neither. This reads back what the 
 the function's environment; the task definition's environment, secrets and port; the service's
 desired count; the target group's health-check path — and runs it:
 
-  * the function variant: `cargo lambda watch` (the standard Rust Lambda tooling: a local Lambda
-    runtime API behind an HTTP endpoint speaking API Gateway's payload 2.0) running blog-service;
+  * the function variant: blog-service polling the Lambda runtime API of `cargo lambda watch
+    --only-lambda-apis` (the standard Rust Lambda tooling), whose HTTP endpoint sends API Gateway
+    payload 2.0 events;
   * the container variant: the desired number of blog-service processes behind HAProxy, which
     health-checks the declared path, as the ALB does.
 
@@ -18,6 +19,7 @@ Usage (with a Python that has boto3, e.g. moto's):
 It prints `functions <url>` and `containers <url>` once both answer, then runs until killed.
 """
 import argparse
+import ctypes
 import json
 import os
 import signal
@@ -30,6 +32,17 @@ import urllib.request
 import boto3
 
 
+def die_with_parent():
+    """Runs in each child before exec: the kernel sends it SIGTERM when this script dies, even by
+    SIGKILL, so no blog-service or HAProxy outlives the data plane."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def spawn(command, log_path, **kwargs):
+    log = open(log_path, "w")
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent, **kwargs)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -38,7 +51,9 @@ def free_port():
 
 def declared(resources):
     """What the operator declared, read back from the emulator."""
-    lam, ecs, elb, secrets = (boto3.client(n) for n in ("lambda", "ecs", "elbv2", "secretsmanager"))
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    clients = (boto3.client(n, region_name=region) for n in ("lambda", "ecs", "elbv2", "secretsmanager"))
+    lam, ecs, elb, secrets = clients
     function = lam.get_function_configuration(FunctionName=resources["functionArn"])
     service = ecs.describe_services(cluster=resources["clusterArn"], services=[resources["serviceArn"]])["services"][0]
     definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
@@ -50,6 +65,7 @@ def declared(resources):
     group = elb.describe_target_groups(LoadBalancerArn=resources["loadBalancerArn"])["TargetGroups"][0]
     return {
         "function_env": function.get("Environment", {}).get("Variables", {}),
+        "function_memory": function.get("MemorySize", 512),
         "task_env": task_env,
         "port": container["portMappings"][0]["containerPort"],
         "tasks": service["desiredCount"],
@@ -77,9 +93,27 @@ backend tasks
 """
 
 
-def wait_until_up(url, seconds=300):
+def check_alive(children):
+    for child in children:
+        if child.poll() is not None:
+            sys.exit(f"data-plane: {' '.join(child.args[:3])} exited with {child.returncode}; see its log")
+
+
+def wait_for_port(port, children, seconds=60):
     deadline = time.time() + seconds
     while time.time() < deadline:
+        check_alive(children)
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    sys.exit(f"data-plane: nothing listens on {port} after {seconds} s")
+
+
+def wait_until_up(url, children, seconds=120):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        check_alive(children)
         try:
             with urllib.request.urlopen(url, timeout=2) as reply:
                 if reply.status == 200:
@@ -93,28 +127,34 @@ def wait_until_up(url, seconds=300):
 def start(args, state, config, aws_env):
     functions_port, containers_port = free_port(), free_port()
     local = {
-        "FUNCTIONS_URL": f"http://127.0.0.1:{functions_port}/lambda-url/blog-service",
+        # cargo lambda's API-only mode serves whichever function polls it under the name `_`.
+        "FUNCTIONS_URL": f"http://127.0.0.1:{functions_port}/lambda-url/_",
         "CONTAINERS_URL": f"http://127.0.0.1:{containers_port}",
     }
     children = []
-    function_env = {**config["function_env"], **local}
-    env_file = os.path.join(state, "function.env")
-    with open(env_file, "w") as f:
-        f.writelines(f"{k}={v}\n" for k, v in function_env.items())
-    watch = [args.cargo_lambda, "lambda", "watch", "--quiet", "--ignore-changes", "--disable-cors",
-             "--invoke-port", str(functions_port), "--env-file", env_file, "--bin", "blog-service"]
-    log = open(os.path.join(state, "function.log"), "w")
-    children.append(subprocess.Popen(watch, env=aws_env, stdout=log, stderr=subprocess.STDOUT))
+    # The runtime API and the payload 2.0 endpoint; the function is this workspace's binary, started
+    # here with the environment Lambda would give it (no cargo build in between).
+    apis = [args.cargo_lambda, "lambda", "watch", "--only-lambda-apis", "--disable-cors",
+            "--invoke-port", str(functions_port)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    children.append(spawn(apis, os.path.join(state, "lambda-apis.log"), cwd=root, env=aws_env))
+    wait_for_port(functions_port, children)  # the function's runtime client gives up at once
+    runtime = {
+        "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{functions_port}/.rt",
+        "AWS_LAMBDA_FUNCTION_NAME": "_",
+        "AWS_LAMBDA_FUNCTION_VERSION": "1",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config["function_memory"]),
+    }
+    function_env = {**aws_env, **config["function_env"], **local, **runtime, "LOG_FORMAT": "text"}
+    children.append(spawn([args.blog_service], os.path.join(state, "function.log"), env=function_env))
     backends = [free_port() for _ in range(config["tasks"])]
     for i, port in enumerate(backends):
         env = {**aws_env, **config["task_env"], **local, "PORT": str(port), "LOG_FORMAT": "text"}
-        log = open(os.path.join(state, f"task{i}.log"), "w")
-        children.append(subprocess.Popen([args.blog_service], env=env, stdout=log, stderr=subprocess.STDOUT))
+        children.append(spawn([args.blog_service], os.path.join(state, f"task{i}.log"), env=env))
     cfg = os.path.join(state, "haproxy.cfg")
     with open(cfg, "w") as f:
         f.write(haproxy_config(containers_port, config["health_path"], backends))
-    log = open(os.path.join(state, "haproxy.log"), "w")
-    children.append(subprocess.Popen([args.haproxy, "-db", "-f", cfg], stdout=log, stderr=subprocess.STDOUT))
+    children.append(spawn([args.haproxy, "-db", "-f", cfg], os.path.join(state, "haproxy.log")))
     return local, children
 
 
@@ -141,8 +181,8 @@ def main():
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    wait_until_up(local["FUNCTIONS_URL"] + "/healthz")
-    wait_until_up(local["CONTAINERS_URL"] + config["health_path"])
+    wait_until_up(local["FUNCTIONS_URL"] + "/healthz", children)
+    wait_until_up(local["CONTAINERS_URL"] + config["health_path"], children)
     print(f"functions {local['FUNCTIONS_URL']}/", flush=True)
     print(f"containers {local['CONTAINERS_URL']}/", flush=True)
     print(f"tasks {config['tasks']} health {config['health_path']}", flush=True)

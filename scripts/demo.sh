@@ -4,7 +4,7 @@
 #   2. the BlogDeployment CRD installed from crds/, the operator running against both;
 #   3. manifests/examples/demo.yaml applied, waited on until Ready, `kubectl get bd` printed;
 #   4. the data plane of what the operator declared, run on loopback from the configuration it
-#      wrote into the emulator (scripts/data-plane.py): the function through cargo lambda watch,
+#      wrote into the emulator (scripts/data-plane.py): the function on cargo lambda's runtime API,
 #      the tasks behind HAProxy; both local URLs printed next to the AWS ones.
 # Ctrl-C stops the data plane, the operator and the stack.
 set -euo pipefail
@@ -76,7 +76,7 @@ read -r _ local_containers <&3
 read -r _ tasks _ health <&3
 echo
 echo "Functions variant  AWS: $functions_url"
-echo "                 local: $local_functions  (cargo lambda watch: a local Lambda runtime API, API Gateway payload 2.0)"
+echo "                 local: $local_functions  (blog-service on the Lambda runtime API of cargo lambda watch --only-lambda-apis, API Gateway payload 2.0)"
 echo "Containers variant AWS: $containers_url"
 echo "                 local: $local_containers  (HAProxy over $tasks blog-service processes, health check $health)"
 echo

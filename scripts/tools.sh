@@ -3,11 +3,12 @@
 #
 #   scripts/tools.sh install        install what is missing: kubectl and helm (cached), the IAM
 #                                   policy evaluator (npm, cached), cargo-lambda (PyPI, cached),
-#                                   Debian's lua5.4 and haproxy
+#                                   Debian's lua5.4, haproxy, chromium and chromium-driver
 #   scripts/tools.sh kubectl-path   print a kubectl to use (PATH, else the cached one)
 #   scripts/tools.sh helm-path      print a helm to use (PATH, else the cached one)
 #   scripts/tools.sh lua-path       print a Lua 5.4 interpreter
 #   scripts/tools.sh haproxy-path   print HAProxy (the demo's local load balancer)
+#   scripts/tools.sh chromedriver-path  print ChromeDriver (drives Debian's headless Chromium)
 #   scripts/tools.sh cargo-lambda-path  print cargo-lambda (the demo's local Lambda runtime API)
 #   scripts/tools.sh iam-simulate-path  print the node_modules folder holding @cloud-copilot/iam-simulate
 #   scripts/tools.sh install-lint   install cargo-deny and cargo-cyclonedx (cargo install, cached)
@@ -35,8 +36,9 @@ cargo_tools="$CACHE/tools/cargo-tools"
 # `cargo lambda watch` is used, which builds with the host toolchain).
 CARGO_LAMBDA=cargo-lambda==1.9.2
 lambda_dir="$CACHE/tools/cargo-lambda-1.9.2"
-# Debian packages: Lua for the Argo CD health check test, HAProxy for the demo's load balancer.
-DEBIAN_PACKAGES="lua5.4 haproxy"
+# Debian packages: Lua for the Argo CD health check test, HAProxy for the demo's load balancer,
+# Chromium and its WebDriver for the browser test of the page.
+DEBIAN_PACKAGES="lua5.4 haproxy chromium chromium-driver"
 
 die() { printf 'tools: %s\n' "$*" >&2; exit 1; }
 
@@ -114,6 +116,7 @@ case "${1:-}" in
   helm-path) look helm "$dir/helm/helm" ;;
   lua-path) look lua5.4 "" ;;
   haproxy-path) look haproxy /usr/sbin/haproxy ;;
+  chromedriver-path) look chromedriver /usr/bin/chromedriver ;;
   cargo-lambda-path)
     [ -f "$lambda_dir/.complete" ] || die "$CARGO_LAMBDA is missing: run 'scripts/tools.sh install' (make demo does)"
     echo "$lambda_dir/bin/cargo-lambda" ;;
@@ -124,5 +127,5 @@ case "${1:-}" in
   iam-simulate-path)
     [ -f "$iam_dir/.complete" ] || die "$IAM_SIMULATE is missing: run 'scripts/tools.sh install' (make test does)"
     echo "$iam_dir/node_modules" ;;
-  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -93,13 +93,14 @@ const TEMPLATE: &str = r##"<!doctype html>
  <input type="url" id="custom-url" placeholder="https://...">
  <p class="meta">Talking to: <span id="api-url"></span></p>
  <p class="meta" id="answered"></p>
+ <label>Write token, for publishing and deleting (if the server needs one)
+  <input type="password" id="token" autocomplete="off"></label>
 </fieldset>
 <form id="new-post">
  <fieldset><legend>Write a post</legend>
   <label>Title <input type="text" name="title" maxlength="200" required></label>
   <label>Author <input type="text" name="author" maxlength="100" required></label>
   <label>Body <textarea name="body" required></textarea></label>
-  <label>Write token (if the server needs one) <input type="password" id="token" autocomplete="off"></label>
   <button type="submit">Publish</button>
  </fieldset>
 </form>

@@ -4,40 +4,6 @@
 
 use crate::support::*;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-
-/// An OCI image index over the given architectures, or a single manifest when given none.
-fn manifest(architectures: &[&str]) -> (String, &'static str) {
-    if architectures.is_empty() {
-        let config = json!({"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:c0", "size": 2});
-        return (
-            json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": []}).to_string(),
-            OCI_MANIFEST,
-        );
-    }
-    let entries: Vec<_> = architectures
-        .iter()
-        .map(|a| {
-            json!({"mediaType": OCI_MANIFEST, "digest": format!("sha256:{a}"), "size": 1,
-                        "platform": {"os": "linux", "architecture": a}})
-        })
-        .collect();
-    (json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).to_string(), OCI_INDEX)
-}
-
-async fn push(ecr: &aws_sdk_ecr::Client, repository: &str, tag: &str, architectures: &[&str]) {
-    let (body, media_type) = manifest(architectures);
-    ecr.put_image()
-        .repository_name(repository)
-        .image_tag(tag)
-        .image_manifest(body)
-        .image_manifest_media_type(media_type)
-        .send()
-        .await
-        .expect("put image");
-}
-
 fn reason_of(bd: &BlogDeployment, kind: &str) -> (String, String) {
     condition(bd, kind).map(|c| (c.reason.clone(), c.message.clone())).unwrap_or_default()
 }

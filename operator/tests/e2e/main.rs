@@ -4,6 +4,7 @@
 //! support in `support.rs`.
 
 mod admission;
+mod browser;
 mod images;
 mod lifecycle;
 mod recovery;

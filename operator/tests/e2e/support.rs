@@ -355,3 +355,38 @@ pub async fn setup(prefix: &str) -> (&'static Stack, Client, TestNamespace, Api<
     let api = Api::namespaced(client.clone(), &ns.name);
     (stack, client, ns, api)
 }
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// An OCI image index over `architectures`, or a single-architecture manifest when there are none.
+pub fn manifest(architectures: &[&str]) -> (String, &'static str) {
+    if architectures.is_empty() {
+        let config = json!({"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:c0", "size": 2});
+        return (
+            json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": []}).to_string(),
+            OCI_MANIFEST,
+        );
+    }
+    let entries: Vec<_> = architectures
+        .iter()
+        .map(|a| {
+            json!({"mediaType": OCI_MANIFEST, "digest": format!("sha256:{a}"), "size": 1,
+                        "platform": {"os": "linux", "architecture": a}})
+        })
+        .collect();
+    (json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).to_string(), OCI_INDEX)
+}
+
+/// Pushes an image's manifest to the emulator's ECR under `tag` (moto keeps no layers).
+pub async fn push(ecr: &aws_sdk_ecr::Client, repository: &str, tag: &str, architectures: &[&str]) {
+    let (body, media_type) = manifest(architectures);
+    ecr.put_image()
+        .repository_name(repository)
+        .image_tag(tag)
+        .image_manifest(body)
+        .image_manifest_media_type(media_type)
+        .send()
+        .await
+        .expect("put image");
+}
