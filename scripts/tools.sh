@@ -2,13 +2,16 @@
 # tools.sh — the command-line tools the demo and the tests use besides the local stack.
 #
 #   scripts/tools.sh install        install what is missing: kubectl and helm (cached), the IAM
-#                                   policy evaluator (npm, cached), cargo-lambda (PyPI, cached),
+#                                   policy evaluator (npm, cached), cargo-lambda and schemathesis
+#                                   (PyPI, cached),
 #                                   Debian's lua5.4, haproxy, chromium and chromium-driver
 #   scripts/tools.sh kubectl-path   print a kubectl to use (PATH, else the cached one)
 #   scripts/tools.sh helm-path      print a helm to use (PATH, else the cached one)
 #   scripts/tools.sh lua-path       print a Lua 5.4 interpreter
 #   scripts/tools.sh haproxy-path   print HAProxy (the demo's local load balancer)
 #   scripts/tools.sh chromedriver-path  print ChromeDriver (drives Debian's headless Chromium)
+#   scripts/tools.sh schemathesis-path  print schemathesis (the blog API's contract test); the
+#                                   same venv holds openapi-python-client
 #   scripts/tools.sh cargo-lambda-path  print cargo-lambda (the demo's local Lambda runtime API)
 #   scripts/tools.sh iam-simulate-path  print the node_modules folder holding @cloud-copilot/iam-simulate
 #   scripts/tools.sh install-lint   install cargo-deny and cargo-cyclonedx (cargo install, cached)
@@ -36,6 +39,12 @@ cargo_tools="$CACHE/tools/cargo-tools"
 # `cargo lambda watch` is used, which builds with the host toolchain).
 CARGO_LAMBDA=cargo-lambda==1.9.2
 lambda_dir="$CACHE/tools/cargo-lambda-1.9.2"
+# The API fuzzer the contract test runs against the blog service (pinned).
+SCHEMATHESIS=schemathesis==4.32.5
+schemathesis_dir="$CACHE/tools/schemathesis-4.32.5-opc-0.29.1"
+# A standard client generator, for the test that drives the blog through a generated client
+# (ruff formats what it generates).
+CLIENT_GENERATOR="openapi-python-client==0.29.1 ruff==0.17.6"
 # Debian packages: Lua for the Argo CD health check test, HAProxy for the demo's load balancer,
 # Chromium and its WebDriver for the browser test of the page.
 DEBIAN_PACKAGES="lua5.4 haproxy chromium chromium-driver"
@@ -83,6 +92,15 @@ install_cargo_lambda() {
   touch "$lambda_dir/.complete"
 }
 
+install_schemathesis() {
+  [ -f "$schemathesis_dir/.complete" ] && return 0
+  echo "tools: installing $SCHEMATHESIS (PyPI)" >&2
+  rm -rf "$schemathesis_dir" && python3 -m venv "$schemathesis_dir" &&
+    "$schemathesis_dir/bin/pip" install -q --disable-pip-version-check "$SCHEMATHESIS" $CLIENT_GENERATOR >&2 ||
+    die "pip install $SCHEMATHESIS $CLIENT_GENERATOR failed"
+  touch "$schemathesis_dir/.complete"
+}
+
 # One apt-get run for every missing package, so nothing else ever takes the dpkg lock.
 install_debian() {
   local missing=() pkg
@@ -111,12 +129,16 @@ case "${1:-}" in
     command -v kubectl >/dev/null && command -v helm >/dev/null || fetch_kubectl_helm
     install_iam_simulate
     install_cargo_lambda
+    install_schemathesis
     install_debian ;;
   kubectl-path) look kubectl "$dir/kubectl/kubectl" ;;
   helm-path) look helm "$dir/helm/helm" ;;
   lua-path) look lua5.4 "" ;;
   haproxy-path) look haproxy /usr/sbin/haproxy ;;
   chromedriver-path) look chromedriver /usr/bin/chromedriver ;;
+  schemathesis-path)
+    [ -f "$schemathesis_dir/.complete" ] || die "$SCHEMATHESIS is missing: run 'scripts/tools.sh install' (make test does)"
+    echo "$schemathesis_dir/bin/schemathesis" ;;
   cargo-lambda-path)
     [ -f "$lambda_dir/.complete" ] || die "$CARGO_LAMBDA is missing: run 'scripts/tools.sh install' (make demo does)"
     echo "$lambda_dir/bin/cargo-lambda" ;;
@@ -127,5 +149,5 @@ case "${1:-}" in
   iam-simulate-path)
     [ -f "$iam_dir/.complete" ] || die "$IAM_SIMULATE is missing: run 'scripts/tools.sh install' (make test does)"
     echo "$iam_dir/node_modules" ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::{IntoParams, OpenApi};
+use utoipa::IntoParams;
 
 use crate::config::Config;
 use crate::error::{ApiError, ErrorBody, code_for_status, error_response};
@@ -38,8 +38,11 @@ pub struct JsonBody<T>(pub T);
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
-    /// The `next` cursor of the previous page.
+    /// The `next` cursor of the previous page: 48 URL-safe base64 characters, opaque. A cursor of
+    /// that shape that this service did not make is refused with 400 `invalid_cursor`.
+    #[param(pattern = "^[A-Za-z0-9_-]{48}$")]
     next: Option<String>,
 }
 
@@ -52,7 +55,8 @@ fn checked_id(id: &str) -> ApiResult<&str> {
 
 /// List posts, newest first.
 #[utoipa::path(get, path = "/blogs", params(ListParams), responses(
-    (status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
+    (status = 200, body = PostPage), (status = 400, body = ErrorBody), (status = 408, body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
 pub(crate) async fn list_posts(
     State(state): State<AppState>,
     query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
@@ -67,8 +71,9 @@ pub(crate) async fn list_posts(
 }
 
 /// One post.
-#[utoipa::path(get, path = "/blogs/{id}", params(("id" = String, Path)), responses(
-    (status = 200, body = Post), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/blogs/{id}", params(("id" = String, Path, format = "uuid", description = "The post's id, a UUID")), responses(
+    (status = 200, body = Post), (status = 404, body = ErrorBody), (status = 408, body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
 pub(crate) async fn get_post(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Post>> {
     let post = state.store.get(checked_id(&id)?).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(post))
@@ -77,8 +82,9 @@ pub(crate) async fn get_post(State(state): State<AppState>, Path(id): Path<Strin
 /// Create a post; the server makes its id and timestamps.
 #[utoipa::path(post, path = "/blogs", request_body = PostInput, security(("bearer" = [])), responses(
     (status = 201, body = Post, headers(("Location" = String))),
-    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
-    (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 408, body = ErrorBody),
+    (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
 pub(crate) async fn create_post(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<PostInput>,
@@ -91,10 +97,11 @@ pub(crate) async fn create_post(
 }
 
 /// Replace the title, author and body of an existing post (never creates one).
-#[utoipa::path(put, path = "/blogs/{id}", params(("id" = String, Path)), request_body = PostInput,
+#[utoipa::path(put, path = "/blogs/{id}", params(("id" = String, Path, format = "uuid", description = "The post's id, a UUID")), request_body = PostInput,
     security(("bearer" = [])), responses(
     (status = 200, body = Post), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 404, body = ErrorBody), (status = 408, body = ErrorBody), (status = 413, body = ErrorBody),
+    (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn replace_post(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -107,8 +114,9 @@ pub(crate) async fn replace_post(
 }
 
 /// Delete a post.
-#[utoipa::path(delete, path = "/blogs/{id}", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/blogs/{id}", params(("id" = String, Path, format = "uuid", description = "The post's id, a UUID")), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 408, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn delete_post(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.store.delete(checked_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -127,8 +135,9 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serd
     Ok(Json(serde_json::json!({"status": "ready"})))
 }
 
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::ApiDoc::openapi())
+/// The document as this process serves: writes require the bearer token only when one is set.
+async fn openapi_json(State(state): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document(state.config.write_token.is_some()))
 }
 
 async fn index(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {

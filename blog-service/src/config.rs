@@ -26,7 +26,8 @@ pub struct Config {
     pub cors_any_origin: bool,
     /// `REQUEST_TIMEOUT_SECS` (default 10).
     pub request_timeout: Duration,
-    /// `MAX_REQUEST_BYTES` (default 512 KiB: a 64 KiB body even when every character is JSON-escaped).
+    /// `MAX_REQUEST_BYTES` (default 1 MiB: a body of 64 Ki characters even when each is a
+    /// JSON-escaped surrogate pair, 12 bytes).
     pub max_request_bytes: usize,
     /// `LOG_FORMAT=text` for human-readable logs; JSON otherwise.
     pub json_logs: bool,
@@ -81,7 +82,7 @@ impl Config {
             cors_origins,
             cors_any_origin,
             request_timeout: Duration::from_secs(number("REQUEST_TIMEOUT_SECS", 10)),
-            max_request_bytes: usize::try_from(number("MAX_REQUEST_BYTES", 512 * 1024)).unwrap_or(512 * 1024),
+            max_request_bytes: usize::try_from(number("MAX_REQUEST_BYTES", 1024 * 1024)).unwrap_or(1024 * 1024),
             json_logs: var("LOG_FORMAT").is_none_or(|f| f != "text"),
             in_lambda,
         }

@@ -8,7 +8,7 @@ pub const MAX_TITLE_CHARS: usize = 200;
 /// Longest author name, in characters.
 pub const MAX_AUTHOR_CHARS: usize = 100;
 /// Largest post body, in bytes of UTF-8 (64 KiB).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_BODY_CHARS: usize = 64 * 1024;
 /// Page size when the client gives none, and the largest one it may ask for.
 pub const DEFAULT_PAGE_LIMIT: usize = 20;
 pub const MAX_PAGE_LIMIT: usize = 100;
@@ -31,14 +31,37 @@ pub struct Post {
 /// What a client sends to create or replace a post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Two variants", "author": "Ada", "body": "One blog, served twice."}))]
 pub struct PostInput {
     /// 1 to 200 characters, not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub title: String,
     /// 1 to 100 characters, not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub author: String,
-    /// 1 byte to 64 KiB of text.
+    /// 1 to 65536 characters, not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 65536,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub body: String,
 }
+
+/// "Not blank" as a schema pattern: at least one character outside Unicode's White_Space, spelled
+/// out (not `\S`), since regex engines disagree on what `\s` holds; [`char::is_whitespace`] is
+/// the same set. The `#[schema]` attributes above repeat it (they take literals only); a test
+/// checks the served document carries exactly this.
+pub const NOT_BLANK: &str =
+    "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
 
 /// One page of posts, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -58,7 +81,7 @@ pub enum InvalidPost {
     TitleTooLong(usize),
     #[error("author must be at most {MAX_AUTHOR_CHARS} characters (got {0})")]
     AuthorTooLong(usize),
-    #[error("body must be at most {MAX_BODY_BYTES} bytes (got {0})")]
+    #[error("body must be at most {MAX_BODY_CHARS} characters (got {0})")]
     BodyTooLarge(usize),
 }
 
@@ -81,8 +104,9 @@ impl PostInput {
         if author_chars > MAX_AUTHOR_CHARS {
             return Err(InvalidPost::AuthorTooLong(author_chars));
         }
-        if self.body.len() > MAX_BODY_BYTES {
-            return Err(InvalidPost::BodyTooLarge(self.body.len()));
+        let body_chars = self.body.chars().count();
+        if body_chars > MAX_BODY_CHARS {
+            return Err(InvalidPost::BodyTooLarge(body_chars));
         }
         Ok(())
     }
@@ -124,8 +148,31 @@ mod tests {
 
     #[test]
     fn accepts_posts_at_the_limits() {
-        let post = input(&"é".repeat(MAX_TITLE_CHARS), &"a".repeat(MAX_AUTHOR_CHARS), &"b".repeat(MAX_BODY_BYTES));
+        let post = input(&"é".repeat(MAX_TITLE_CHARS), &"a".repeat(MAX_AUTHOR_CHARS), &"b".repeat(MAX_BODY_CHARS));
         assert_eq!(post.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_not_blank_pattern_names_exactly_the_characters_rust_calls_whitespace() {
+        let listed: Vec<char> = ['\t', '\n', '\u{b}', '\u{c}', '\r', ' ', '\u{85}', '\u{a0}', '\u{1680}']
+            .into_iter()
+            .chain('\u{2000}'..='\u{200a}')
+            .chain(['\u{2028}', '\u{2029}', '\u{202f}', '\u{205f}', '\u{3000}'])
+            .collect();
+        let whitespace: Vec<char> = (0..=0x10_FFFF).filter_map(char::from_u32).filter(|c| c.is_whitespace()).collect();
+        assert_eq!(listed, whitespace);
+        for c in listed {
+            let escaped = if c == ' ' { " ".to_owned() } else { format!("\\u{:04x}", u32::from(c)) };
+            let named = match c {
+                '\t' => "\\t",
+                '\n' => "\\n",
+                '\u{c}' => "\\f",
+                '\r' => "\\r",
+                _ => escaped.as_str(),
+            };
+            let in_range = ('\u{2000}'..='\u{200a}').contains(&c);
+            assert!(in_range || NOT_BLANK.contains(named), "{c:?} ({named}) is missing from {NOT_BLANK}");
+        }
     }
 
     #[test]
@@ -133,8 +180,8 @@ mod tests {
         assert_eq!(input(&"t".repeat(201), "a", "b").validate(), Err(InvalidPost::TitleTooLong(201)));
         assert_eq!(input("t", &"a".repeat(101), "b").validate(), Err(InvalidPost::AuthorTooLong(101)));
         assert_eq!(
-            input("t", "a", &"b".repeat(MAX_BODY_BYTES + 1)).validate(),
-            Err(InvalidPost::BodyTooLarge(MAX_BODY_BYTES + 1))
+            input("t", "a", &"b".repeat(MAX_BODY_CHARS + 1)).validate(),
+            Err(InvalidPost::BodyTooLarge(MAX_BODY_CHARS + 1))
         );
         assert_eq!(input("  ", "a", "b").validate(), Err(InvalidPost::Blank("title")));
         assert_eq!(input("t", "", "b").validate(), Err(InvalidPost::Blank("author")));

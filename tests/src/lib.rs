@@ -69,7 +69,8 @@ fn state_folder(kind: &str) -> PathBuf {
 }
 
 /// The status code of `GET http://{addr}{path}`, over a plain socket: readiness probes need no client.
-fn http_status(addr: &str, path: &str) -> Option<u16> {
+#[must_use]
+pub fn http_status(addr: &str, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;

@@ -105,7 +105,7 @@ mod tests {
     #[test]
     fn a_page_stays_under_the_lambda_payload_limit_whatever_the_posts_hold() {
         // 101 posts of 64 KiB bodies of quotes, each escaped to 128 KiB of JSON: 12.9 MB in all.
-        let body = "\"".repeat(crate::model::MAX_BODY_BYTES);
+        let body = "\"".repeat(crate::model::MAX_BODY_CHARS);
         let posts: Vec<Post> = (0..101)
             .map(|i| Post {
                 id: uuid::Uuid::now_v7().to_string(),
