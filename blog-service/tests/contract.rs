@@ -116,21 +116,31 @@ async fn server_on_the_embedded_store_with_a_token() {
     no_contract_failures(&server(&[("WRITE_TOKEN", TOKEN.to_owned())]).await, Some(TOKEN), Mode::All).await;
 }
 
-#[tokio::test]
-async fn server_on_dynamodb_with_a_token() {
+/// The server on a fresh table of the emulator, with the write token or without.
+async fn on_dynamodb(token: Option<&str>) -> Service {
     let moto = Moto::shared();
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let table = unique_name("contract");
     dynamo::table_schema(client.create_table().table_name(&table)).send().await.expect("create table");
-    let env = [
+    let mut env = vec![
         ("TABLE_NAME", table),
-        ("WRITE_TOKEN", TOKEN.to_owned()),
         ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
         ("AWS_REGION", "us-west-1".to_owned()),
         ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
     ];
-    no_contract_failures(&server(&env).await, Some(TOKEN), Mode::All).await;
+    env.extend(token.map(|t| ("WRITE_TOKEN", t.to_owned())));
+    server(&env).await
+}
+
+#[tokio::test]
+async fn server_on_dynamodb_with_a_token() {
+    no_contract_failures(&on_dynamodb(Some(TOKEN)).await, Some(TOKEN), Mode::All).await;
+}
+
+#[tokio::test]
+async fn server_on_dynamodb_without_a_token() {
+    no_contract_failures(&on_dynamodb(None).await, None, Mode::All).await;
 }
 
 #[tokio::test]
