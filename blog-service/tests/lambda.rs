@@ -192,6 +192,16 @@ async fn the_binary_serves_api_gateway_events_through_the_runtime_api() {
         (Some(400), Some("malformed_json"))
     );
 
+    // A body that is not UTF-8 reaches Lambda base64-encoded, as API Gateway sends it: 400, not 500.
+    let mut binary = http_event("POST", "/blogs", "", Some("/0j+"));
+    binary["isBase64Encoded"] = json!(true);
+    let binary = lambda.invoke(binary).await;
+    assert_eq!(
+        (binary["statusCode"].as_u64(), body_json(&binary)["error"].as_str()),
+        (Some(400), Some("malformed_json")),
+        "{binary}"
+    );
+
     let missing = lambda.invoke(http_event("GET", "/no/such/route", "", None)).await;
     assert_eq!(missing["statusCode"], 404);
 
