@@ -3,24 +3,27 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK_DIR ?= $(CURDIR)/target/test-state/make-test
 
-.PHONY: help demo test test-unit lint sbom stack-up stack-down lambda-zip bench
+.PHONY: help demo test test-unit lint sbom images stack-up stack-down lambda-zip bench
 
 help:
 	@echo "make demo        local stack + operator + demo BlogDeployment, then the blog on its table"
 	@echo "make test        everything: set-up (local stack, moto), unit, emulator and end-to-end tests"
 	@echo "make lint        rustfmt, clippy (warnings are errors), no second hyper/rustls stack, licences and sources (cargo-deny)"
 	@echo "make sbom        CycloneDX SBOMs of the operator and the blog service in target/sbom/"
+	@echo "make images      OCI images of the blog service and the operator in target/images/ (no Docker daemon)"
 	@echo "make lambda-zip  build target/lambda/bootstrap.zip for the provided.al2023 runtime"
 	@echo "make bench       load-test the blog service (wrk) and time its start"
 
 demo:
 	scripts/demo.sh
 
-# Set-up first (every tool, before any test starts: no test installs anything), then one local
-# stack for every test binary; it stops when the tests end, however they end.
+# Set-up first (every tool, and the images a test inspects, before any test starts: no test
+# installs or builds anything), then one local stack for every test binary; it stops when the
+# tests end, however they end.
 test:
 	scripts/local-stack.sh install
 	scripts/tools.sh install
+	scripts/images.sh
 	scripts/local-stack.sh up "$(STACK_DIR)"
 	trap 'scripts/local-stack.sh down "$(STACK_DIR)"' EXIT; \
 	  eval "$$(scripts/local-stack.sh env "$(STACK_DIR)")"; \
@@ -46,6 +49,10 @@ sbom:
 	mv operator/blog-operator.cdx.json blog-service/blog-service.cdx.json target/sbom/
 	find . -name '*.cdx.json' -not -path './target/*' -delete
 	@python3 -c 'import json,sys; [print(f, len(json.load(open(f)).get("components", [])), "components") for f in sys.argv[1:]]' target/sbom/*.cdx.json
+
+images:
+	scripts/tools.sh install
+	scripts/images.sh
 
 lambda-zip:
 	scripts/build-lambda-zip.sh

@@ -4,12 +4,13 @@
 #   scripts/tools.sh install        install what is missing: kubectl and helm (cached), the IAM
 #                                   policy evaluator (npm, cached), cargo-lambda and schemathesis
 #                                   (PyPI, cached),
-#                                   Debian's lua5.4, haproxy, chromium and chromium-driver
+#                                   Debian's lua5.4, haproxy, chromium, chromium-driver, umoci
 #   scripts/tools.sh kubectl-path   print a kubectl to use (PATH, else the cached one)
 #   scripts/tools.sh helm-path      print a helm to use (PATH, else the cached one)
 #   scripts/tools.sh lua-path       print a Lua 5.4 interpreter
 #   scripts/tools.sh haproxy-path   print HAProxy (the demo's local load balancer)
 #   scripts/tools.sh chromedriver-path  print ChromeDriver (drives Debian's headless Chromium)
+#   scripts/tools.sh umoci-path     print umoci (writes the OCI image layouts of `make images`)
 #   scripts/tools.sh schemathesis-path  print schemathesis (the blog API's contract test); the
 #                                   same venv holds openapi-python-client
 #   scripts/tools.sh cargo-lambda-path  print cargo-lambda (the demo's local Lambda runtime API)
@@ -46,8 +47,8 @@ schemathesis_dir="$CACHE/tools/schemathesis-4.32.5-opc-0.29.1"
 # (ruff formats what it generates).
 CLIENT_GENERATOR="openapi-python-client==0.29.1 ruff==0.17.6"
 # Debian packages: Lua for the Argo CD health check test, HAProxy for the demo's load balancer,
-# Chromium and its WebDriver for the browser test of the page.
-DEBIAN_PACKAGES="lua5.4 haproxy chromium chromium-driver"
+# Chromium and its WebDriver for the browser test of the page, umoci for `make images`.
+DEBIAN_PACKAGES="lua5.4 haproxy chromium chromium-driver umoci"
 
 die() { printf 'tools: %s\n' "$*" >&2; exit 1; }
 
@@ -136,6 +137,7 @@ case "${1:-}" in
   lua-path) look lua5.4 "" ;;
   haproxy-path) look haproxy /usr/sbin/haproxy ;;
   chromedriver-path) look chromedriver /usr/bin/chromedriver ;;
+  umoci-path) look umoci /usr/bin/umoci ;;
   schemathesis-path)
     [ -f "$schemathesis_dir/.complete" ] || die "$SCHEMATHESIS is missing: run 'scripts/tools.sh install' (make test does)"
     echo "$schemathesis_dir/bin/schemathesis" ;;
@@ -149,5 +151,5 @@ case "${1:-}" in
   iam-simulate-path)
     [ -f "$iam_dir/.complete" ] || die "$IAM_SIMULATE is missing: run 'scripts/tools.sh install' (make test does)"
     echo "$iam_dir/node_modules" ;;
-  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
