@@ -30,12 +30,8 @@ fn blog_service(env: &[(&str, String)], data: &std::path::Path) -> tokio::proces
     command
 }
 
-async fn wait_until_up(addr: &str, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while blog_tests::http_status(addr, path) != Some(200) {
-        assert!(Instant::now() < deadline, "{addr}{path} did not answer in 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+fn wait_until_up(addr: &str, path: &str) {
+    assert!(blog_tests::answers_ok_within(addr, path, Duration::from_secs(30)), "{addr}{path} did not answer in 30 s");
 }
 
 async fn server(env: &[(&str, String)]) -> Service {
@@ -45,7 +41,7 @@ async fn server(env: &[(&str, String)]) -> Service {
     env.push(("PORT", port.to_string()));
     let child = blog_service(&env, data.path()).spawn().expect("start blog-service");
     let base = format!("http://127.0.0.1:{port}");
-    wait_until_up(&format!("127.0.0.1:{port}"), "/healthz").await;
+    wait_until_up(&format!("127.0.0.1:{port}"), "/healthz");
     Service { _children: vec![child], _data: data, base }
 }
 
@@ -74,7 +70,7 @@ async fn in_lambda(env: &[(&str, String)]) -> Service {
     ]);
     let function = blog_service(&env, data.path()).spawn().expect("start the function");
     let base = format!("http://127.0.0.1:{port}/lambda-url/_");
-    wait_until_up(&format!("127.0.0.1:{port}"), "/lambda-url/_/healthz").await;
+    wait_until_up(&format!("127.0.0.1:{port}"), "/lambda-url/_/healthz");
     Service { _children: vec![apis, function], _data: data, base }
 }
 

@@ -336,24 +336,13 @@ impl<'a> Inputs<'a> {
 /// The desired state of a validated spec: one pure call, final when it returns.
 #[must_use]
 pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, inputs: &Inputs<'_>) -> Desired {
-    let mut desired = from_spec(owner, spec, inputs.default_region);
+    let mut desired = from_spec(owner, spec, inputs.default_region, inputs.recorded_table);
     if let (Some(container), Some(network)) = (desired.container.as_mut(), inputs.default_network)
         && container.vpc_id.is_none()
         && container.subnet_ids.is_empty()
     {
         container.vpc_id.clone_from(&network.vpc_id);
         container.subnet_ids.clone_from(&network.subnet_ids);
-    }
-    if let (None, Some(recorded)) = (&spec.table.name, inputs.recorded_table) {
-        desired.table.name = recorded.to_owned();
-        for env in desired
-            .function
-            .iter_mut()
-            .map(|f| &mut f.environment)
-            .chain(desired.container.iter_mut().map(|c| &mut c.environment))
-        {
-            env.insert("TABLE_NAME".to_owned(), recorded.to_owned());
-        }
     }
     desired.role_permissions_boundary = inputs.role_permissions_boundary.map(str::to_owned);
     if let Some(sizes) = inputs.auto_sizes {
@@ -379,10 +368,12 @@ fn with_sizes(desired: &mut Desired, decided: &crate::crd::AllocationStatus) {
     }
 }
 
-fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str) -> Desired {
+fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, recorded_table: Option<&str>) -> Desired {
     let names = Names::for_owner(owner);
+    // The spec's table, else the one in use (it stays when the spec stops naming one), else a new one.
+    let table_name = spec.table.name.as_deref().or(recorded_table).map_or_else(|| names.table.clone(), str::to_owned);
     let table = DesiredTable {
-        name: spec.table.name.clone().unwrap_or_else(|| names.table.clone()),
+        name: table_name,
         named: spec.table.name.is_some(),
         adopt_untagged: spec.table.adopt_untagged,
         billing_mode: spec.table.billing_mode,

@@ -68,6 +68,21 @@ fn state_folder(kind: &str) -> PathBuf {
     dir
 }
 
+/// Whether `GET http://{addr}{path}` answers 200 within `timeout`, asking every 200 ms.
+#[must_use]
+pub fn answers_ok_within(addr: &str, path: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if http_status(addr, path) == Some(200) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The status code of `GET http://{addr}{path}`, over a plain socket: readiness probes need no client.
 #[must_use]
 pub fn http_status(addr: &str, path: &str) -> Option<u16> {
@@ -138,12 +153,8 @@ impl Moto {
                 .stderr(Stdio::null())
                 .spawn()
                 .context("spawn moto_server")?;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                if http_status(&addr, "/moto-api/data.json") == Some(200) {
-                    return Ok(Moto { endpoint: format!("http://{addr}"), log });
-                }
-                std::thread::sleep(Duration::from_millis(200));
+            if answers_ok_within(&addr, "/moto-api/data.json", Duration::from_secs(60)) {
+                return Ok(Moto { endpoint: format!("http://{addr}"), log });
             }
         }
         bail!("moto_server did not answer; its log:\n{}", tail(&log, 30))

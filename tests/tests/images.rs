@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -95,16 +95,7 @@ fn the_blog_service_image_is_amd64_non_root_and_its_binary_serves() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start it");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let answered = loop {
-        if blog_tests::http_status(&format!("127.0.0.1:{port}"), "/healthz") == Some(200) {
-            break true;
-        }
-        if Instant::now() > deadline {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let answered = blog_tests::answers_ok_within(&format!("127.0.0.1:{port}"), "/healthz", Duration::from_secs(20));
     let _ = server.kill();
     let _ = server.wait();
     assert!(answered, "the image's blog-service did not answer /healthz");

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     BillingMode as SdkBillingMode, ProvisionedThroughput, TableDescription, TableStatus, Tag,
 };
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, gone_is_done, lost_create_race, map_sdk};
 use crate::crd::BillingMode;
 use crate::desired::{DesiredTable, Owner, RETAINED_TAG, TableClaim, claim_table};
 
@@ -52,13 +52,7 @@ fn not_owned(name: &str) -> CloudError {
 pub const NOT_ADOPTABLE: &str = "TableNotAdoptable";
 
 fn not_adoptable(message: String) -> CloudError {
-    CloudError {
-        service: SERVICE,
-        operation: "DescribeTable",
-        kind: ErrorKind::Invalid,
-        code: NOT_ADOPTABLE.into(),
-        message,
-    }
+    CloudError::refused(SERVICE, "DescribeTable", NOT_ADOPTABLE, message)
 }
 
 /// Key `id` and the list index: what the blog service reads and writes.

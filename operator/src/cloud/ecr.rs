@@ -4,7 +4,7 @@
 
 use aws_sdk_ecr::types::ImageIdentifier;
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, map_sdk};
 use crate::aws::Scope;
 use crate::crd::Architecture;
 use crate::image::{self, ImageReference, Runner};
@@ -16,13 +16,7 @@ const SERVICE: &str = "ecr";
 pub const NOT_RUNNABLE: &str = "ImageNotRunnable";
 
 fn not_runnable(message: String) -> CloudError {
-    CloudError {
-        service: SERVICE,
-        operation: "BatchGetImage",
-        kind: ErrorKind::Invalid,
-        code: NOT_RUNNABLE.into(),
-        message,
-    }
+    CloudError::refused(SERVICE, "BatchGetImage", NOT_RUNNABLE, message)
 }
 
 /// Checks that `image` can run on `runner` with `architecture`. Only images in this account's ECR

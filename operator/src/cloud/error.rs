@@ -50,6 +50,13 @@ impl CloudError {
         Self { service, operation, kind, code: "BlogOperator".to_owned(), message: message.into() }
     }
 
+    /// A request the operator refuses before AWS would run it, for a reason a person acts on;
+    /// `code` names the reason (see `apply::failure_reason`).
+    #[must_use]
+    pub fn refused(service: &'static str, operation: &'static str, code: &str, message: String) -> Self {
+        Self { service, operation, kind: ErrorKind::Invalid, code: code.to_owned(), message }
+    }
+
     /// A name this BlogDeployment would use is held by a resource without its ownership tags: a
     /// person must rename or remove it. `what` names the resource, e.g. "IAM role x".
     #[must_use]

@@ -4,10 +4,6 @@
 
 use crate::support::*;
 
-fn reason_of(bd: &BlogDeployment, kind: &str) -> (String, String) {
-    condition(bd, kind).map(|c| (c.reason.clone(), c.message.clone())).unwrap_or_default()
-}
-
 #[tokio::test]
 async fn images_that_cannot_run_are_refused_until_a_runnable_one_is_pushed() {
     let (stack, _client, ns, api) = setup("images").await;

@@ -215,6 +215,11 @@ pub fn condition<'a>(
     bd.status.as_ref()?.conditions.iter().find(|c| c.type_ == kind)
 }
 
+/// A condition's reason and message, empty when the condition is not there.
+pub fn reason_of(bd: &BlogDeployment, kind: &str) -> (String, String) {
+    condition(bd, kind).map(|c| (c.reason.clone(), c.message.clone())).unwrap_or_default()
+}
+
 pub fn ready(bd: &BlogDeployment) -> bool {
     condition(bd, "Ready").is_some_and(|c| c.status == "True" && c.observed_generation == bd.metadata.generation)
 }

@@ -4,10 +4,6 @@
 
 use crate::support::*;
 
-fn reason_of(bd: &BlogDeployment, kind: &str) -> (String, String) {
-    condition(bd, kind).map(|c| (c.reason.clone(), c.message.clone())).unwrap_or_default()
-}
-
 async fn tags_of(dynamodb: &aws_sdk_dynamodb::Client, arn: &str) -> BTreeMap<String, String> {
     let out = dynamodb.list_tags_of_resource().resource_arn(arn).send().await.expect("tags");
     out.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect()
