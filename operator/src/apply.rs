@@ -58,13 +58,15 @@ pub fn failure_reason(error: &CloudError) -> &'static str {
 
 /// Brings the table and the enabled variants to `desired`, removing disabled variants. Parts run
 /// in order (table, the front doors, function, container); a failure carries the part whose step
-/// failed.
+/// failed. `recorded` holds the ids the last status wrote: a resource with a recorded id is read by
+/// that id instead of being searched for.
 ///
 /// # Errors
 /// The first AWS failure; the caller decides between retry and a condition.
 pub async fn apply(
     clients: &AwsClients,
     desired: &Desired,
+    recorded: &ResourceIds,
     readiness: ContainerReadiness,
     write_token: &str,
 ) -> Result<Applied, ApplyError> {
@@ -85,7 +87,7 @@ pub async fn apply(
     // Front doors first: their URLs go into both variants' settings before either is made.
     let api = match &desired.function {
         Some(function) => Some(
-            ensure_function_door(clients, desired, function, &scope, &mut resources)
+            ensure_function_door(clients, desired, function, &scope, recorded.api_id.as_deref(), &mut resources)
                 .await
                 .map_err(at(Part::Function, &reached))?,
         ),
@@ -158,12 +160,14 @@ async fn ensure_function_door(
     desired: &Desired,
     function: &DesiredFunction,
     scope: &Scope,
+    known_api: Option<&str>,
     resources: &mut ResourceIds,
 ) -> CloudResult<cloud::apigateway::ApiObserved> {
     let function_arn = scope.arn("lambda", &format!("function:{}", function.name));
     let alias_arn = cloud::lambda::alias_arn(&function_arn);
+    let name = &function.api_name;
     let api =
-        cloud::apigateway::ensure_api(clients, &desired.owner, &function.api_name, &alias_arn, &desired.tags).await?;
+        cloud::apigateway::ensure_api(clients, &desired.owner, (name, known_api), &alias_arn, &desired.tags).await?;
     resources.api_id = Some(api.id.clone());
     Ok(api)
 }

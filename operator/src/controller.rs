@@ -10,7 +10,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::watcher;
+use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -20,6 +20,7 @@ use crate::cloud::{Cloud, CloudError};
 use crate::crd::{AllocationMode, AllocationStatus, BlogDeployment, BlogDeploymentStatus};
 use crate::desired::{self, Owner};
 use crate::metrics::Metrics;
+use crate::retry::Backoffs;
 use crate::status::{self, Observed, PartState};
 use crate::write_token::{self, TokenError};
 
@@ -33,8 +34,11 @@ pub struct Settings {
     pub default_region: String,
     /// How often a healthy BlogDeployment is checked against AWS (drift repair).
     pub resync: Duration,
-    /// Requeue delay after a retryable failure, and while something is still in progress.
+    /// The first requeue delay after a retryable failure, or while AWS is still busy; each object
+    /// backs off from there (see [`crate::retry`]).
     pub retry: Duration,
+    /// The longest backoff after repeated retryable failures (before jitter).
+    pub retry_max: Duration,
     /// When the container variant counts as ready.
     pub container_readiness: crate::status::ContainerReadiness,
     /// Unit prices for the cost estimates.
@@ -53,6 +57,24 @@ pub struct Context {
     pub recorder: Recorder,
     pub settings: Settings,
     pub metrics_cache: allocation::MetricsCache,
+    /// Per-object backoff after failures worth retrying soon.
+    pub failures: Backoffs,
+    /// Per-object backoff while AWS works (a function Pending, a load balancer provisioning).
+    pub waits: Backoffs,
+}
+
+impl Context {
+    /// The backoffs both start at `settings.retry`; waiting on AWS never backs off past a minute.
+    #[must_use]
+    pub fn backoffs(settings: &Settings) -> (Backoffs, Backoffs) {
+        let waits_cap = settings.retry_max.min(Duration::from_secs(60));
+        (Backoffs::new(settings.retry, settings.retry_max), Backoffs::new(settings.retry, waits_cap))
+    }
+
+    fn settled(&self, uid: &str) {
+        self.failures.reset(uid);
+        self.waits.reset(uid);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +92,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this failure clears up by itself (retry soon, with backoff) or needs a person (look
+    /// again at the resync pace only).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        use kube::runtime::finalizer::Error as F;
+        match self {
+            Self::Aws(err) => err.is_retryable(),
+            Self::Finalizer(inner) => match inner.as_ref() {
+                F::ApplyFailed(err) | F::CleanupFailed(err) => err.is_retryable(),
+                F::AddFinalizer(_) | F::RemoveFinalizer(_) => true,
+                F::UnnamedObject | F::InvalidFinalizer => false,
+            },
+            Self::PatchStatus(_) | Self::WriteToken(_) => true,
+            Self::MissingMetadata => false,
+        }
+    }
+
     /// The label of this failure in `blog_operator_reconcile_failures_total`.
     #[must_use]
     pub fn metric_label(&self) -> &'static str {
@@ -144,7 +183,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
 
     let (clients, desired, allocation) = desired_for(bd, ctx, &owner, &previous).await;
     let readiness = ctx.settings.container_readiness;
-    let applied = match apply::apply(&clients, &desired, readiness, &token.value).await {
+    let applied = match apply::apply(&clients, &desired, &previous.resources, readiness, &token.value).await {
         Ok(applied) => applied,
         Err(failed) if failed.error.is_retryable() => return Err(failed.error.into()),
         Err(failed) => {
@@ -156,6 +195,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
             let observed = status::failed(generation, &failure, &failed.reached);
             let next = BlogDeploymentStatus { observed_generation: generation, ..previous.clone() };
             publish_status(bd, ctx, &previous, next, &observed).await?;
+            ctx.settled(&owner.uid);
             return Ok(Action::requeue(ctx.settings.resync));
         }
     };
@@ -164,7 +204,12 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     tracing::info!(ready = summary.ready, reason = %summary.reason, "reconciled");
     let settled = status::settled(&observed);
     publish_status(bd, ctx, &previous, next, &observed).await?;
-    Ok(Action::requeue(if settled { ctx.settings.resync } else { ctx.settings.retry }))
+    ctx.failures.reset(&owner.uid);
+    if settled {
+        ctx.waits.reset(&owner.uid);
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
+    Ok(Action::requeue(ctx.waits.next(&owner.uid)))
 }
 
 /// Says why a spec is refused, on every condition, without an AWS call; then `then`.
@@ -342,6 +387,7 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
         Ok(()) => {
             ctx.metrics.set_ready(&format!("{}/{}", owner.namespace, owner.name), None);
             ctx.metrics_cache.forget(&owner.uid);
+            ctx.settled(&owner.uid);
             record(ctx, bd, EventType::Normal, "Deleted", "every AWS resource of this BlogDeployment is gone").await;
             Ok(Action::await_change())
         }
@@ -364,10 +410,14 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
     }
 }
 
+/// A failure that clears up by itself is retried with this object's backoff; one a person must fix
+/// (permissions, a refused request) is looked at again only at the resync pace. Never a hot loop.
 fn error_policy(bd: Arc<BlogDeployment>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(namespace = bd.namespace(), blogdeployment = bd.name_any(), %error, "reconcile failed; retrying");
     ctx.metrics.reconcile_failed(error.metric_label());
-    Action::requeue(ctx.settings.retry)
+    let delay =
+        if error.is_retryable() { ctx.failures.next(&bd.uid().unwrap_or_default()) } else { ctx.settings.resync };
+    tracing::warn!(namespace = bd.namespace(), blogdeployment = bd.name_any(), %error, ?delay, "reconcile failed; retrying");
+    Action::requeue(delay)
 }
 
 /// Runs the controller until the process is asked to stop: over all namespaces when `namespaces`
@@ -381,8 +431,16 @@ pub async fn run(ctx: Arc<Context>, namespaces: &[String], concurrency: u16) {
     futures::future::join_all(each).await;
 }
 
+/// Reconciles on a change of the spec (generation, which deletion bumps too) or of the finalizers,
+/// never on the operator's own status writes; everything else comes from requeues.
 async fn run_on(api: Api<BlogDeployment>, ctx: Arc<Context>, concurrency: u16) {
-    Controller::new(api, watcher::Config::default().any_semantic())
+    let (reader, writer) = reflector::store();
+    let changes = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
+    Controller::for_stream(changes, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

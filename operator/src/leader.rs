@@ -3,7 +3,10 @@
 //!
 //! The rules are the client-go ones: the holder renews every `renew`; anyone may take the Lease
 //! once `renewTime + leaseDurationSeconds` has passed; every write carries the resourceVersion it
-//! read, so of two replicas racing for an expired Lease exactly one wins.
+//! read, so of two replicas racing for an expired Lease exactly one wins. The holder gives up at
+//! its renew deadline (two thirds of the lease), before anyone else may take the Lease, however
+//! long a renewal call blocks; and it releases the Lease when it stops, so a rollout hands over at
+//! once instead of after a whole lease.
 
 use std::time::Duration;
 
@@ -109,27 +112,60 @@ impl Election {
         }
     }
 
-    /// Renews the Lease until it is lost, then returns. A renewal that keeps failing for longer than
-    /// the lease duration counts as lost: another replica may have taken over by then.
+    /// Renews the Lease until it is lost, then returns. Without a renewal for the renew deadline it
+    /// counts as lost, a full third of the lease before another replica may take it: each renewal
+    /// is cut off at that deadline, so a blocked call cannot keep a stale leader acting.
     pub async fn hold(&self, api: &Api<Lease>) {
-        let mut last_renewed = tokio::time::Instant::now();
+        // The Lease's renewTime is taken before the call, so time is counted from there too.
+        let mut renewed_at = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(self.renew).await;
-            match self.try_hold(api).await {
-                Ok(true) => last_renewed = tokio::time::Instant::now(),
-                Ok(false) => {
+            let deadline = renewed_at + renew_deadline(self.lease_duration);
+            let started = tokio::time::Instant::now();
+            match tokio::time::timeout_at(deadline, self.try_hold(api)).await {
+                Ok(Ok(true)) => renewed_at = started,
+                Ok(Ok(false)) => {
                     tracing::warn!(lease = %self.name, "lost the Lease to another replica");
                     return;
                 }
-                Err(err) => {
-                    tracing::warn!(%err, "leader election: renewal failed");
-                    if last_renewed.elapsed() >= self.lease_duration {
-                        return;
-                    }
-                }
+                Ok(Err(err)) => tracing::warn!(%err, "leader election: renewal failed"),
+                Err(_) => tracing::warn!(lease = %self.name, "leader election: renewal still blocked at the deadline"),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(lease = %self.name, "no renewal before the renew deadline: stepping down");
+                return;
             }
         }
     }
+
+    /// Gives the Lease up (holder cleared, as client-go's ReleaseOnCancel does) if this replica
+    /// still holds it, so a follower takes over at its next try instead of after a whole lease.
+    pub async fn release(&self, api: &Api<Lease>) {
+        let released = async {
+            let Some(mut lease) = api.get_opt(&self.name).await? else { return Ok(false) };
+            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+            if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+                return Ok(false);
+            }
+            spec.holder_identity = None;
+            spec.lease_duration_seconds = Some(1);
+            spec.renew_time = Some(MicroTime(Timestamp::now()));
+            api.replace(&self.name, &PostParams::default(), &lease).await.map(|_| true)
+        };
+        match tokio::time::timeout(self.renew, released).await {
+            Ok(Ok(true)) => tracing::info!(lease = %self.name, "released the Lease"),
+            Ok(Ok(false)) => {}
+            Ok(Err(err)) => tracing::warn!(%err, "could not release the Lease; it expires by itself"),
+            Err(_) => tracing::warn!("releasing the Lease timed out; it expires by itself"),
+        }
+    }
+}
+
+/// How long the holder keeps acting without a renewal: two thirds of the lease (client-go's 10 s of
+/// 15 s), so it has stopped well before anyone else may take the Lease.
+#[must_use]
+pub fn renew_deadline(lease_duration: Duration) -> Duration {
+    lease_duration * 2 / 3
 }
 
 #[cfg(test)]
@@ -157,6 +193,12 @@ mod tests {
         assert_eq!(decide(Some(&spec("b", 90, 15)), "a", at(105)), Decision::Wait, "exactly at expiry: still b's");
         assert_eq!(decide(Some(&spec("b", 90, 15)), "a", at(106)), Decision::Acquire);
         assert_eq!(decide(Some(&spec("", 90, 15)), "a", at(91)), Decision::Acquire);
+    }
+
+    #[test]
+    fn the_holder_steps_down_before_the_lease_can_be_taken() {
+        assert_eq!(renew_deadline(Duration::from_secs(15)), Duration::from_secs(10));
+        assert!(renew_deadline(Duration::from_secs(3)) < Duration::from_secs(3));
     }
 
     #[test]

@@ -12,5 +12,6 @@ pub mod cloud;
 pub mod controller;
 pub mod leader;
 pub mod metrics;
+pub mod retry;
 pub mod webhook;
 pub mod write_token;

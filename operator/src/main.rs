@@ -21,9 +21,20 @@ struct Args {
     /// Seconds between checks of a healthy BlogDeployment against AWS (drift repair).
     #[arg(long, env = "BLOG_OPERATOR_RESYNC_SECONDS", default_value_t = 300)]
     resync_seconds: u64,
-    /// Seconds before retrying a failed or still-progressing reconcile.
+    /// Seconds before the first retry of a failed or still-progressing reconcile; each object then
+    /// backs off exponentially, with jitter.
     #[arg(long, env = "BLOG_OPERATOR_RETRY_SECONDS", default_value_t = 5)]
     retry_seconds: u64,
+    /// The longest backoff, in seconds, after repeated failures that clear up by themselves
+    /// (throttling, outages); jitter adds up to as much again.
+    #[arg(long, env = "BLOG_OPERATOR_RETRY_MAX_SECONDS", default_value_t = 300)]
+    retry_max_seconds: u64,
+    /// Seconds one attempt of an AWS call may take (connect, send, read the whole answer).
+    #[arg(long, env = "BLOG_OPERATOR_AWS_ATTEMPT_TIMEOUT_SECONDS", default_value_t = 20)]
+    aws_attempt_timeout_seconds: u64,
+    /// Seconds an AWS call may take with the SDK's own retries (3 attempts).
+    #[arg(long, env = "BLOG_OPERATOR_AWS_OPERATION_TIMEOUT_SECONDS", default_value_t = 60)]
+    aws_operation_timeout_seconds: u64,
     /// BlogDeployments reconciled at once.
     #[arg(long, env = "BLOG_OPERATOR_CONCURRENCY", default_value_t = 4)]
     concurrency: u16,
@@ -156,6 +167,7 @@ fn settings(args: &Args, cloud: &Cloud) -> anyhow::Result<Settings> {
         default_region,
         resync: Duration::from_secs(args.resync_seconds),
         retry: Duration::from_secs(args.retry_seconds),
+        retry_max: Duration::from_secs(args.retry_max_seconds),
         container_readiness: args.container_readiness.into(),
         prices: match &args.prices {
             Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)
@@ -197,7 +209,11 @@ async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Re
     let leases = kube::Api::namespaced(client, &election.namespace);
     election.acquire(&leases).await;
     tokio::select! {
-        () = controller::run(ctx, namespaces, args.concurrency) => Ok(()),
+        // Asked to stop (SIGTERM): the reconciles in flight have finished; hand over at once.
+        () = controller::run(ctx, namespaces, args.concurrency) => {
+            election.release(&leases).await;
+            Ok(())
+        }
         // Stop at once: another replica may act from now on.
         () = election.hold(&leases) => Err(anyhow::anyhow!("lost leadership; exiting so that only the leader acts")),
     }
@@ -210,8 +226,13 @@ async fn main() -> anyhow::Result<()> {
     require_boundary(&args)?;
     let metrics = Metrics::default();
     let client = kube::Client::try_default().await?;
-    let cloud = Cloud::from_env(metrics.clone()).await?;
+    let timeouts = blog_operator::cloud::Timeouts {
+        attempt: Duration::from_secs(args.aws_attempt_timeout_seconds),
+        operation: Duration::from_secs(args.aws_operation_timeout_seconds),
+    };
+    let cloud = Cloud::from_env(metrics.clone(), timeouts).await?;
     let settings = settings(&args, &cloud)?;
+    let (failures, waits) = Context::backoffs(&settings);
     tracing::info!(?settings, concurrency = args.concurrency, "starting");
     let ctx = Arc::new(Context {
         recorder: controller::recorder(client.clone()),
@@ -220,6 +241,8 @@ async fn main() -> anyhow::Result<()> {
         metrics: metrics.clone(),
         settings,
         metrics_cache: blog_operator::allocation::MetricsCache::default(),
+        failures,
+        waits,
     });
     let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, args.metrics_addr, metrics, client.clone()));
     // Every replica answers admission requests, leader or not.

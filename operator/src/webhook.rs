@@ -101,6 +101,7 @@ mod tests {
             default_region: "us-west-1".into(),
             resync: std::time::Duration::from_secs(300),
             retry: std::time::Duration::from_secs(5),
+            retry_max: std::time::Duration::from_secs(300),
             container_readiness: crate::status::ContainerReadiness::Running,
             prices: crate::allocation::pricing::PriceTable::default(),
             role_permissions_boundary: None,

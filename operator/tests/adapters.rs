@@ -38,8 +38,20 @@ fn mutating_calls(metrics: &Metrics) -> u64 {
         .sum()
 }
 
+/// Calls of one operation so far.
+fn calls_of(metrics: &Metrics, operation: &str) -> u64 {
+    let wanted = format!("operation=\"{operation}\"");
+    metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("blog_operator_aws_calls_total{") && l.contains(&wanted))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// One round of every `ensure_*` the variants use, in apply's order; returns what each reported.
-async fn ensure_all(clients: &AwsClients, d: &Desired) -> Vec<String> {
+/// `known_api` is the API id a status would have recorded.
+async fn ensure_all(clients: &AwsClients, d: &Desired, known_api: Option<&str>) -> Vec<String> {
     let (owner, names, tags) = (&d.owner, &d.names, &d.tags);
     let table = cloud::dynamodb::ensure_table(clients, owner, &d.table, tags).await.expect("table");
     let secret = &names.write_token_secret;
@@ -51,7 +63,8 @@ async fn ensure_all(clients: &AwsClients, d: &Desired) -> Vec<String> {
     let role_arn = cloud::iam::ensure_role(clients, owner, role, tags).await.expect("role");
     let function = d.function.as_ref().expect("function");
     let lambda = cloud::lambda::ensure_function(clients, owner, function, &role_arn, tags).await.expect("function");
-    let api = cloud::apigateway::ensure_api(clients, owner, &names.api, &lambda.arn, tags).await.expect("api");
+    let api = cloud::apigateway::ensure_api(clients, owner, (&names.api, known_api), &lambda.arn, tags);
+    let api = api.await.expect("api");
     let cluster = cloud::ecs::ensure_cluster(clients, owner, &names.cluster, tags).await.expect("cluster");
     let vpc = cloud::ec2::default_vpc(clients).await.expect("vpcs").expect("a default VPC");
     let anywhere = [IngressRule { port: 80, source: Source::Cidr("0.0.0.0/0".into()) }];
@@ -78,12 +91,19 @@ async fn ensure_all(clients: &AwsClients, d: &Desired) -> Vec<String> {
 #[tokio::test]
 async fn every_ensure_makes_its_resource_once_and_then_changes_nothing() {
     let (clients, metrics, desired) = setup("twice").await;
-    let first = ensure_all(&clients, &desired).await;
+    let first = ensure_all(&clients, &desired, None).await;
     let after_first = mutating_calls(&metrics);
     assert!(after_first >= 8, "the first round creates each resource ({after_first} mutating calls)");
-    let second = ensure_all(&clients, &desired).await;
+    let second = ensure_all(&clients, &desired, None).await;
     assert_eq!(second, first, "the same resources are found again");
     assert_eq!(mutating_calls(&metrics), after_first, "the second round changed something:\n{}", metrics.render());
+    // With the API's id recorded, it is read by id: no search through every API.
+    let searches = calls_of(&metrics, "GetApis");
+    let third = ensure_all(&clients, &desired, Some(&first[6])).await;
+    assert_eq!((third, calls_of(&metrics, "GetApis")), (first.clone(), searches), "found by its id, not searched for");
+    // A recorded id that is gone (deleted behind the operator's back) falls back to the search.
+    let stale = ensure_all(&clients, &desired, Some("gone0000")).await;
+    assert_eq!(stale, first);
     blog_operator::apply::cleanup(
         &clients,
         &desired.owner,

@@ -42,22 +42,44 @@ async fn owned_apis(clients: &AwsClients, owner: &Owner, name: &str) -> CloudRes
 }
 
 /// Makes the API, its integration with `function_arn`, its `$default` route and stage exist.
-/// Duplicates left by an interrupted create are deleted, keeping the oldest.
+/// `(name, known)`: the API's name and the id status recorded for it, read directly when it is
+/// still this owner's API of that name; otherwise every API is searched, and duplicates left by an
+/// interrupted create are deleted, keeping the oldest.
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_api(
     clients: &AwsClients,
     owner: &Owner,
-    name: &str,
+    (name, known): (&str, Option<&str>),
     function_arn: &str,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<ApiObserved> {
-    let api = ensure_one_api(clients, owner, name, tags).await?;
+    let api = match known_api(clients, owner, name, known).await? {
+        Some(api) => api,
+        None => ensure_one_api(clients, owner, name, tags).await?,
+    };
     let integration_id = ensure_integration(clients, &api.id, function_arn).await?;
     ensure_default_route(clients, &api.id, &format!("integrations/{integration_id}")).await?;
     ensure_default_stage(clients, &api.id, tags).await?;
     Ok(api)
+}
+
+/// The API of the recorded id, if it is still there, of this name and this owner's: one read instead
+/// of paging through every API in the region.
+async fn known_api(
+    clients: &AwsClients,
+    owner: &Owner,
+    name: &str,
+    id: Option<&str>,
+) -> CloudResult<Option<ApiObserved>> {
+    let Some(id) = id else { return Ok(None) };
+    let found = super::found(clients.apigateway.get_api().api_id(id).send().await.map_err(map_sdk(SERVICE, "GetApi")))?;
+    Ok(found
+        .filter(|api| {
+            api.name() == Some(name) && owner.owns(&api.tags().cloned().unwrap_or_default().into_iter().collect())
+        })
+        .map(|api| ApiObserved { id: api.api_id.unwrap_or_default(), endpoint: api.api_endpoint.unwrap_or_default() }))
 }
 
 /// The oldest API of this name the owner made, or a new one; any other is a duplicate and goes.

@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
@@ -59,6 +62,35 @@ pub struct AwsClients {
     pub ec2: ec2::Ec2,
 }
 
+/// How long one AWS call may take: a stalled answer must not hold a reconcile worker forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// One attempt: connect, send, and read the whole answer.
+    pub attempt: Duration,
+    /// The call with the SDK's retries.
+    pub operation: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { attempt: Duration::from_secs(20), operation: Duration::from_secs(60) }
+    }
+}
+
+impl Timeouts {
+    fn config(self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5).min(self.attempt))
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+/// More regions than any account uses: past this the cache starts over, so tenant-chosen region
+/// names cannot grow it without bound.
+const MAX_REGIONS: usize = 32;
+
 /// Clients per region, made on first use from one base configuration.
 pub struct Cloud {
     base: aws_config::SdkConfig,
@@ -73,15 +105,22 @@ impl Cloud {
     ///
     /// # Errors
     /// When the system's root certificates cannot be loaded.
-    pub async fn from_env(metrics: Metrics) -> anyhow::Result<Self> {
-        Self::from_config(blog_aws::aws_sdk_config().await, metrics)
+    pub async fn from_env(metrics: Metrics, timeouts: Timeouts) -> anyhow::Result<Self> {
+        let base = blog_aws::aws_sdk_config().await.into_builder().timeout_config(timeouts.config()).build();
+        Self::from_config(base, metrics)
     }
 
-    /// Clients from a given base configuration (tests point it at an emulator).
+    /// Clients from a given base configuration (tests point it at an emulator); without timeouts
+    /// of its own, it gets the default [`Timeouts`].
     ///
     /// # Errors
     /// When the system's root certificates cannot be loaded.
     pub fn from_config(base: aws_config::SdkConfig, metrics: Metrics) -> anyhow::Result<Self> {
+        let base = if base.timeout_config().and_then(TimeoutConfig::operation_timeout).is_some() {
+            base
+        } else {
+            base.into_builder().timeout_config(Timeouts::default().config()).build()
+        };
         let ec2 = ec2::Ec2::new(&base, metrics.clone())?;
         Ok(Self { base, metrics, ec2, by_region: Mutex::new(HashMap::new()) })
     }
@@ -89,6 +128,9 @@ impl Cloud {
     /// The clients for `region`.
     pub fn clients(&self, region: &str) -> AwsClients {
         let mut cache = self.by_region.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= MAX_REGIONS && !cache.contains_key(region) {
+            cache.clear();
+        }
         cache
             .entry(region.to_owned())
             .or_insert_with(|| {

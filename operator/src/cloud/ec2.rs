@@ -54,6 +54,7 @@ pub struct Ec2 {
     credentials: Option<SharedCredentialsProvider>,
     endpoint: Option<String>,
     metrics: Metrics,
+    attempt_timeout: Duration,
 }
 
 type Params = Vec<(String, String)>;
@@ -73,7 +74,12 @@ impl Ec2 {
             .ok()
             .filter(|e| !e.is_empty())
             .or_else(|| config.endpoint_url().map(str::to_owned));
+        let attempt_timeout = config
+            .timeout_config()
+            .and_then(aws_config::timeout::TimeoutConfig::operation_attempt_timeout)
+            .unwrap_or(Duration::from_secs(20));
         Ok(Self {
+            attempt_timeout,
             http: Client::builder(TokioExecutor::new()).build(https),
             credentials: config.credentials_provider(),
             endpoint,
@@ -136,13 +142,15 @@ impl Ec2 {
             sign(signable, &signing).map_err(|e| fail(ErrorKind::Other, e.to_string()))?.into_parts();
         instructions.apply_to_request_http1x(&mut request);
 
-        let response = tokio::time::timeout(Duration::from_secs(30), self.http.request(request))
-            .await
-            .map_err(|_| fail(ErrorKind::Transient, "timed out after 30 s".into()))?
-            .map_err(|e| fail(ErrorKind::Transient, e.to_string()))?;
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.map_err(|e| fail(ErrorKind::Transient, e.to_string()))?;
-        let text = String::from_utf8_lossy(&bytes.to_bytes()).into_owned();
+        // One deadline for the whole exchange: a stalled body must not hold the worker either.
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| fail(ErrorKind::Transient, e.to_string()))?;
+            let status = response.status().as_u16();
+            let bytes = response.into_body().collect().await.map_err(|e| fail(ErrorKind::Transient, e.to_string()))?;
+            Ok::<_, CloudError>((status, String::from_utf8_lossy(&bytes.to_bytes()).into_owned()))
+        };
+        let timed_out = || fail(ErrorKind::Transient, format!("no full answer within {:?}", self.attempt_timeout));
+        let (status, text) = tokio::time::timeout(self.attempt_timeout, exchange).await.map_err(|_| timed_out())??;
         if (200..300).contains(&status) {
             return Ok(text);
         }

@@ -351,7 +351,7 @@ pub async fn delete_service(clients: &AwsClients, owner: &Owner, cluster: &str, 
         Ok(Some(_)) => {}
         Ok(None) => return Ok(()),
         // Someone else's service of that name: leave it.
-        Err(err) if err.kind == ErrorKind::Invalid => return Ok(()),
+        Err(err) if err.is_not_owned() => return Ok(()),
         Err(err) => return Err(err),
     }
     gone_is_done(

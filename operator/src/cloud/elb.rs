@@ -294,7 +294,7 @@ async fn delete_load_balancer_arn(clients: &AwsClients, arn: &str) -> CloudResul
 /// The AWS failure.
 pub async fn delete_load_balancers(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
     let found = match owned_load_balancers(clients, owner, name).await {
-        Err(err) if err.kind == ErrorKind::Invalid => return Ok(()),
+        Err(err) if err.is_not_owned() => return Ok(()),
         other => other?,
     };
     for balancer in found {

@@ -17,7 +17,8 @@ pub enum ErrorKind {
     AccessDenied,
     /// AWS refused the request's content: a person must change the spec or the environment.
     Invalid,
-    /// Anything else.
+    /// A failure on this side before AWS answered (a request that cannot be built or signed): a
+    /// bug or a broken environment, not worth a quick retry.
     Other,
 }
 
@@ -38,9 +39,12 @@ impl CloudError {
         self.kind == ErrorKind::NotFound
     }
 
+    /// Worth a retry soon (with backoff): throttling, 5xx, timeouts, a lost race, AWS still busy.
+    /// Everything else waits for a person: a condition says why, and the object is looked at again
+    /// only at the resync pace or when its spec changes.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, ErrorKind::Transient | ErrorKind::Other)
+        self.kind == ErrorKind::Transient
     }
 
     /// An error the adapter raises itself (a resource in an unexpected state, a name owned by
@@ -61,14 +65,19 @@ impl CloudError {
     /// person must rename or remove it. `what` names the resource, e.g. "IAM role x".
     #[must_use]
     pub fn not_owned(service: &'static str, operation: &'static str, what: impl std::fmt::Display) -> Self {
-        Self::local(
-            service,
-            operation,
-            ErrorKind::Invalid,
-            format!("{what} exists but is not tagged as this BlogDeployment's"),
-        )
+        let message = format!("{what} exists but is not tagged as this BlogDeployment's");
+        Self::refused(service, operation, NOT_OWNED, message)
+    }
+
+    /// The name is held by a resource this owner did not make (see [`CloudError::not_owned`]).
+    #[must_use]
+    pub fn is_not_owned(&self) -> bool {
+        self.code == NOT_OWNED
     }
 }
+
+/// The code of [`CloudError::not_owned`].
+pub const NOT_OWNED: &str = "NotOwnedByThisBlogDeployment";
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
@@ -149,11 +158,15 @@ pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
         | "InvalidParameterValue"
         | "LimitExceeded"
         | "LimitExceededException" => ErrorKind::Invalid,
+        // An unknown code: the status class decides. An unknown 4xx (ECS ClientException, ELB
+        // InvalidConfigurationRequest, ...) is AWS refusing this request; retrying it every few
+        // seconds changes nothing.
         _ => match status {
             Some(s) if s >= 500 || s == 429 => ErrorKind::Transient,
             Some(403) => ErrorKind::AccessDenied,
             Some(404) => ErrorKind::NotFound,
-            _ => ErrorKind::Other,
+            Some(_) => ErrorKind::Invalid,
+            None => ErrorKind::Transient,
         },
     }
 }
@@ -231,9 +244,11 @@ mod tests {
         assert_eq!(classify("Whatever", Some(503)), ErrorKind::Transient);
         assert_eq!(classify("AccessDeniedException", Some(403)), ErrorKind::AccessDenied);
         assert_eq!(classify("InvalidParameterValueException", Some(400)), ErrorKind::Invalid);
-        assert_eq!(classify("Whatever", Some(400)), ErrorKind::Other);
+        assert_eq!(classify("ClientException", Some(400)), ErrorKind::Invalid, "unknown 4xx: a person acts");
+        assert_eq!(classify("Whatever", None), ErrorKind::Transient, "no response: try again");
         let err = CloudError::local("iam", "GetRole", ErrorKind::Transient, "x");
         assert!(err.is_retryable());
+        assert!(!CloudError::local("iam", "GetRole", ErrorKind::Other, "x").is_retryable());
         assert!(!CloudError::local("iam", "GetRole", ErrorKind::AccessDenied, "x").is_retryable());
         let taken = CloudError::not_owned("iam", "GetRole", "IAM role r");
         assert_eq!(

@@ -18,7 +18,7 @@ mod clients;
 mod error;
 pub mod tags;
 
-pub use clients::{AwsClients, Cloud};
+pub use clients::{AwsClients, Cloud, Timeouts};
 pub use error::{
     CloudError, CloudResult, ErrorKind, HttpStatus, classify, found, gone_is_done, lost_create_race, map_sdk,
 };

@@ -47,20 +47,10 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     let inline = aws.iam.get_role_policy().role_name(&names.function_role).policy_name("blog-operator").send().await;
     assert!(inline.expect("inline policy").policy_document().contains(&names.table));
 
-    // A resync with nothing to change makes no mutating call.
-    let before = operator.aws_calls().await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = operator.aws_calls().await;
-    let resyncs =
-        after.get("Lambda/GetFunction").copied().unwrap_or(0) - before.get("Lambda/GetFunction").copied().unwrap_or(0);
-    assert!(resyncs >= 1, "at least one resync ran in 5 s: {before:?} → {after:?}");
-    let mutated: Vec<_> = after
-        .iter()
-        .filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n))
-        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
-        .collect();
+    // Two resyncs with nothing to change make no mutating call.
+    let mutated = mutations_over_resyncs(&operator, 2).await;
     assert!(mutated.is_empty(), "no-op resyncs mutated AWS: {mutated:?}");
-    eprintln!("calls after create and {resyncs} no-op resyncs: {after:?}");
+    eprintln!("calls after create and two no-op resyncs: {:?}", operator.aws_calls().await);
 
     // Update memory and timeout: the function's configuration follows.
     api.patch(
@@ -330,12 +320,9 @@ async fn both_variants_update_disable_and_delete() {
     assert_eq!((made("Lambda/PublishVersion"), made("ECS/RegisterTaskDefinition")), (1, 1), "{calls:?}");
 
     // A no-op resync mutates nothing, for the container variant too.
-    let before = operator.aws_calls().await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = operator.aws_calls().await;
-    let mutated: Vec<_> = after.iter().filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n)).collect();
+    let mutated = mutations_over_resyncs(&operator, 2).await;
     assert!(mutated.is_empty(), "no-op resyncs mutated AWS: {mutated:?}");
-    eprintln!("calls after creating both variants and resyncing: {after:?}");
+    eprintln!("calls after creating both variants and resyncing: {:?}", operator.aws_calls().await);
 
     // cpu, memory and image: a new task-definition revision, and the service moves to it.
     let patch = json!({"spec": {"image": "blog-service:1.1.0", "container": {"cpu": 512, "memoryMiB": 1024, "desiredCount": 3}}});

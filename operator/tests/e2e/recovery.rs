@@ -41,7 +41,11 @@ async fn a_restarted_operator_converges_without_duplicates() {
     // And a third start, with everything in place, still makes nothing new.
     operator.kill().await;
     let operator = Operator::start(stack, &ns.name, 60).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while operator.reconciles().await == 0 {
+        assert!(Instant::now() < deadline, "the restarted operator did not reconcile in 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(aws.count(&names).await, one_of_each());
     assert_eq!(aws.count_container(&owner, &names).await, container_each(1));
     let calls = operator.aws_calls().await;
@@ -131,5 +135,44 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over() {
     .await;
     assert!(second.reconciles().await > 0, "the new leader reconciles");
     assert_eq!(aws.count(&names).await, one_of_each(), "nothing made twice across the handover");
+    second.kill().await;
+}
+
+#[tokio::test]
+async fn a_leader_asked_to_stop_releases_the_lease_at_once() {
+    let (stack, client, ns, _api) = setup("release").await;
+    let _logs = stack.logs_on_failure();
+    // A long lease: without the release, a follower would wait 30 s for it to expire.
+    let election = ["--leader-election", "--lease-namespace", &ns.name, "--lease-duration-seconds", "30"];
+    let mut first = Operator::start_with(stack, &ns.name, 60, &election, &stack.kubeconfig).await;
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), &ns.name);
+    let holder = |lease: Option<k8s_openapi::api::coordination::v1::Lease>| {
+        lease.and_then(|l| l.spec).and_then(|s| s.holder_identity).unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let leader = loop {
+        let now = holder(leases.get_opt("blog-operator").await.expect("lease"));
+        if !now.is_empty() {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "no leader within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let second = Operator::start_with(stack, &ns.name, 60, &election, &stack.kubeconfig).await;
+
+    let pid = first.child.id().expect("pid").to_string();
+    let stopped = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let exit = tokio::time::timeout(Duration::from_secs(20), first.child.wait()).await.expect("exits on SIGTERM");
+    assert!(exit.expect("wait").success(), "a clean exit on SIGTERM");
+    loop {
+        let now = holder(leases.get_opt("blog-operator").await.expect("lease"));
+        if !now.is_empty() && now != leader {
+            break;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(25), "the follower did not take over before the lease ran out");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("handover after SIGTERM took {:?} (lease duration 30 s, renew every 10 s)", stopped.elapsed());
     second.kill().await;
 }

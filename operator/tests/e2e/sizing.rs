@@ -141,11 +141,9 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     assert_eq!(definition.task_definition().and_then(|d| d.cpu()), Some("512"));
 
     // The next reconciles on the same data change nothing.
-    let before = operator.aws_calls().await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = operator.aws_calls().await;
-    let mutated: Vec<_> = after.iter().filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n)).collect();
+    let mutated = mutations_over_resyncs(&operator, 2).await;
     assert!(mutated.is_empty(), "Auto flapped: {mutated:?}");
+    let after = operator.aws_calls().await;
     let reads = after.get("CloudWatch/GetMetricStatistics").copied().unwrap_or(0);
     let reconciles = after.get("Lambda/GetFunction").copied().unwrap_or(0);
     eprintln!("CloudWatch reads over the test: {reads} in {reconciles} reconciles");
@@ -281,10 +279,7 @@ async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
     assert!(tags.tags().iter().any(|t| t.key() == Some("blogs.serverless.dev/uid")), "alarm tags: {:?}", tags.tags());
 
     // Nothing to change: no mutating call (Register/Put/Delete would show).
-    let before = operator.aws_calls().await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = operator.aws_calls().await;
-    let mutated: Vec<_> = after.iter().filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n)).collect();
+    let mutated = mutations_over_resyncs(&operator, 2).await;
     assert!(mutated.is_empty(), "no-op resyncs mutated AWS: {mutated:?}");
 
     // A platform team's own action on the same target: not the operator's to delete.

@@ -162,11 +162,27 @@ pub async fn http_get(url: &str) -> String {
     panic!("{url} did not answer");
 }
 
+/// Every AWS verb that changes something: anything but a read.
 pub fn is_mutating(operation: &str) -> bool {
     let op = operation.rsplit('/').next().unwrap_or(operation);
-    ["Create", "Update", "Put", "Delete", "Add", "Remove", "Tag", "Untag", "Authorize", "Register", "Modify", "Publish"]
+    !["Describe", "Get", "List", "BatchGet"].iter().any(|read| op.starts_with(read))
+}
+
+/// Waits until the operator has run `resyncs` more reconciles (proof that resyncs happened), then
+/// returns the mutating calls made meanwhile, by operation, with how many.
+pub async fn mutations_over_resyncs(operator: &Operator, resyncs: u64) -> Vec<(String, u64)> {
+    let (before, started) = (operator.aws_calls().await, operator.reconciles().await);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while operator.reconciles().await < started + resyncs {
+        assert!(Instant::now() < deadline, "fewer than {resyncs} resyncs in 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = operator.aws_calls().await;
+    after
         .iter()
-        .any(|prefix| op.starts_with(prefix))
+        .filter(|(op, n)| is_mutating(op) && before.get(*op) != Some(n))
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .collect()
 }
 
 pub fn blog(name: &str, spec: serde_json::Value) -> BlogDeployment {

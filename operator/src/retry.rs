@@ -1,0 +1,92 @@
+//! Per-object retry pacing: exponential backoff with jitter (backon), so that after an outage the
+//! objects do not retry in lockstep, and a failing object slows down instead of hot-looping.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+
+/// One backoff per object key; an entry lives from an object's first failure (or wait) to its next
+/// success, so the map never holds more than the objects that are failing now.
+#[derive(Debug)]
+pub struct Backoffs {
+    first: Duration,
+    cap: Duration,
+    by_object: Mutex<HashMap<String, ExponentialBackoff>>,
+}
+
+impl Backoffs {
+    /// Delays start at `first` and double up to `cap`; jitter adds up to as much again.
+    #[must_use]
+    pub fn new(first: Duration, cap: Duration) -> Self {
+        Self { first, cap: cap.max(first), by_object: Mutex::new(HashMap::new()) }
+    }
+
+    /// The wait before the next attempt at `key`, one step longer than the last.
+    pub fn next(&self, key: &str) -> Duration {
+        let mut map = self.by_object.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let backoff = map.entry(key.to_owned()).or_insert_with(|| self.start(key));
+        backoff.next().unwrap_or(self.cap)
+    }
+
+    /// `key` succeeded (or is gone): its next failure starts again from `first`.
+    pub fn reset(&self, key: &str) {
+        self.by_object.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
+    }
+
+    /// How many objects are backing off now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.by_object.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The jitter is seeded from the key: a run can be replayed, and two objects still spread out.
+    fn start(&self, key: &str) -> ExponentialBackoff {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        ExponentialBuilder::new()
+            .with_min_delay(self.first)
+            .with_max_delay(self.cap)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_jitter_seed(hasher.finish())
+            .without_max_times()
+            .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_to_the_cap_with_jitter_and_start_over_after_a_reset() {
+        let backoffs = Backoffs::new(Duration::from_secs(1), Duration::from_secs(60));
+        let delays: Vec<Duration> = (0..12).map(|_| backoffs.next("a")).collect();
+        for (n, delay) in delays.iter().enumerate().take(6) {
+            let floor = Duration::from_secs(1 << n);
+            assert!(*delay >= floor && *delay < floor * 2, "attempt {n}: {delay:?}");
+        }
+        assert!(delays[8..].iter().all(|d| *d >= Duration::from_secs(60) && *d < Duration::from_secs(120)));
+        backoffs.reset("a");
+        assert!(backoffs.next("a") < Duration::from_secs(2));
+        assert_eq!(backoffs.len(), 1);
+    }
+
+    #[test]
+    fn two_objects_failing_together_do_not_retry_in_lockstep() {
+        let backoffs = Backoffs::new(Duration::from_secs(5), Duration::from_secs(300));
+        let a: Vec<Duration> = (0..5).map(|_| backoffs.next("ns/a")).collect();
+        let b: Vec<Duration> = (0..5).map(|_| backoffs.next("ns/b")).collect();
+        assert_ne!(a, b);
+        let again = Backoffs::new(Duration::from_secs(5), Duration::from_secs(300));
+        assert_eq!(a, (0..5).map(|_| again.next("ns/a")).collect::<Vec<_>>(), "same key, same delays");
+    }
+}
