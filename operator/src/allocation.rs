@@ -58,11 +58,14 @@ pub struct MetricsCache(std::sync::Mutex<std::collections::HashMap<String, Readi
 struct Reading {
     at: std::time::Instant,
     window: Duration,
-    observed: WindowMetrics,
+    /// `None`: the read failed; not tried again before `max_age` (no retry storm while CloudWatch
+    /// throttles or is down).
+    observed: Option<WindowMetrics>,
 }
 
 impl MetricsCache {
-    /// The reading for `key` if it is younger than `max_age` and covered (nearly) the same window.
+    /// The reading for `key` if it is younger than `max_age` and covered (nearly) the same window;
+    /// `Some(None)` when that reading failed.
     #[must_use]
     pub fn fresh(
         &self,
@@ -70,7 +73,7 @@ impl MetricsCache {
         window: Duration,
         max_age: Duration,
         now: std::time::Instant,
-    ) -> Option<WindowMetrics> {
+    ) -> Option<Option<WindowMetrics>> {
         let readings = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let reading = readings.get(key)?;
         let age = now.checked_duration_since(reading.at)?;
@@ -78,7 +81,7 @@ impl MetricsCache {
         (age < max_age && same_window).then_some(reading.observed)
     }
 
-    pub fn store(&self, key: &str, window: Duration, observed: WindowMetrics, now: std::time::Instant) {
+    pub fn store(&self, key: &str, window: Duration, observed: Option<WindowMetrics>, now: std::time::Instant) {
         let mut readings = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         readings.insert(key.to_owned(), Reading { at: now, window, observed });
     }
@@ -100,15 +103,18 @@ mod tests {
         let hour = Duration::from_secs(3600);
         let minute = Duration::from_secs(60);
         assert_eq!(cache.fresh("uid", hour, minute, t0), None);
-        cache.store("uid", hour, WindowMetrics { window_seconds: 60.0, ..WindowMetrics::default() }, t0);
+        cache.store("uid", hour, Some(WindowMetrics { window_seconds: 60.0, ..WindowMetrics::default() }), t0);
         assert_eq!(
             cache.fresh("uid", hour, minute, t0 + Duration::from_secs(5)),
-            Some(WindowMetrics { window_seconds: 60.0, ..WindowMetrics::default() })
+            Some(Some(WindowMetrics { window_seconds: 60.0, ..WindowMetrics::default() }))
         );
         assert_eq!(cache.fresh("other", hour, minute, t0 + Duration::from_secs(5)), None);
         assert_eq!(cache.fresh("uid", hour, minute, t0 + minute), None, "too old");
         assert_eq!(cache.fresh("uid", Duration::from_secs(600), minute, t0), None, "another window");
         cache.forget("uid");
         assert_eq!(cache.fresh("uid", hour, minute, t0), None);
+        cache.store("uid", hour, None, t0);
+        assert_eq!(cache.fresh("uid", hour, minute, t0 + Duration::from_secs(5)), Some(None), "a failed read waits");
+        assert_eq!(cache.fresh("uid", hour, minute, t0 + minute), None, "then it is tried again");
     }
 }

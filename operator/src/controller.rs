@@ -313,14 +313,17 @@ async fn allocate_one(
     // At most one read per minute, and none between two resyncs that come closer than that.
     let max_age = (ctx.settings.resync / 2).min(Duration::from_secs(60));
     let observed = match ctx.metrics_cache.fresh(&key, window, max_age, std::time::Instant::now()) {
-        Some(observed) => observed,
+        Some(Some(observed)) => observed,
+        // The last read failed a moment ago: not again before it ages out.
+        Some(None) => return previous.allocation.clone(),
         None => match allocation::observe(clients, desired, balancer, window).await {
             Ok(observed) => {
-                ctx.metrics_cache.store(&key, window, observed, std::time::Instant::now());
+                ctx.metrics_cache.store(&key, window, Some(observed), std::time::Instant::now());
                 observed
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read metrics; keeping the last allocation");
+                ctx.metrics_cache.store(&key, window, None, std::time::Instant::now());
                 return previous.allocation.clone();
             }
         },

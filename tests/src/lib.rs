@@ -323,3 +323,62 @@ impl TestNamespace {
         Ok(())
     }
 }
+
+/// The realism and fault layer (`tests/aws-realism.py`, Python's standard library only) in front of
+/// an emulator: one per test, so each test chooses its own faults and seed. Stopped when dropped.
+pub struct Realism {
+    /// What the operator uses as `AWS_ENDPOINT_URL`.
+    pub endpoint: String,
+    child: std::process::Child,
+}
+
+impl Realism {
+    /// Starts the proxy before `upstream` with `config` (see the script's header for the keys).
+    ///
+    /// # Errors
+    /// When python3 cannot start the script or it does not come up within 10 s.
+    pub fn start(upstream: &str, config: &serde_json::Value) -> anyhow::Result<Self> {
+        let port_file = state_folder("realism").join(unique_name("port"));
+        let child = Command::new("python3")
+            .arg(workspace_root().join("tests/aws-realism.py"))
+            .args([upstream, &config.to_string(), &port_file.display().to_string()])
+            .stdin(Stdio::null())
+            .spawn()
+            .context("start tests/aws-realism.py")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let port = loop {
+            if let Ok(port) = std::fs::read_to_string(&port_file) {
+                break port.trim().to_owned();
+            }
+            if Instant::now() > deadline {
+                bail!("tests/aws-realism.py did not start in 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), child })
+    }
+
+    /// Requests seen by operation and faults injected, from the proxy's own counts (not the
+    /// operator's): `{"requests": {op: n}, "faults": {"kind op": n}, "uptime": seconds}`.
+    ///
+    /// # Panics
+    /// When the proxy does not answer.
+    #[must_use]
+    pub fn stats(&self) -> serde_json::Value {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).expect("connect to the realism proxy");
+        let request = format!("GET /__realism/stats HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("ask for stats");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read stats");
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        serde_json::from_str(body).expect("stats are JSON")
+    }
+}
+
+impl Drop for Realism {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

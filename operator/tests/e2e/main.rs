@@ -5,6 +5,7 @@
 
 mod admission;
 mod browser;
+mod chaos;
 mod images;
 mod lifecycle;
 mod recovery;

@@ -51,6 +51,21 @@ impl Operator {
         extra: &[&str],
         kubeconfig: &std::path::Path,
     ) -> Self {
+        Self::spawn(stack, namespace, resync_seconds, extra, (kubeconfig, &stack.aws_endpoint))
+    }
+
+    /// An operator whose AWS calls go through `endpoint` (the realism and fault layer).
+    pub fn start_behind(stack: &Stack, namespace: &str, resync_seconds: u64, extra: &[&str], endpoint: &str) -> Self {
+        Self::spawn(stack, namespace, resync_seconds, extra, (&stack.kubeconfig, endpoint))
+    }
+
+    fn spawn(
+        stack: &Stack,
+        namespace: &str,
+        resync_seconds: u64,
+        extra: &[&str],
+        (kubeconfig, endpoint): (&std::path::Path, &str),
+    ) -> Self {
         let admin_port = free_port();
         let metrics_port = free_port();
         let log = stack.dir.join(format!("operator-{namespace}-{admin_port}.log"));
@@ -59,8 +74,16 @@ impl Operator {
             .args(["--namespace", namespace, "--resync-seconds", &resync_seconds.to_string(), "--retry-seconds", "1"])
             .args(["--admin-addr", &format!("127.0.0.1:{admin_port}"), "--log-format", "json"])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-            // moto never starts ECS tasks: count the container variant ready once provisioned.
-            .args(["--container-readiness", "provisioned"])
+            // moto never starts ECS tasks: count the container variant ready once provisioned,
+            // unless the test plays ECS through the realism layer.
+            .args(
+                extra
+                    .iter()
+                    .all(|a| !a.starts_with("--container-readiness"))
+                    .then_some(["--container-readiness", "provisioned"])
+                    .into_iter()
+                    .flatten(),
+            )
             // Roles without a boundary unless the test gives one (the emulator enforces no IAM).
             .args(
                 extra
@@ -70,7 +93,7 @@ impl Operator {
             )
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
-            .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
+            .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_REGION", "us-west-1")
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -202,7 +225,18 @@ pub async fn wait_for(
     what: &str,
     check: impl Fn(&BlogDeployment) -> bool,
 ) -> BlogDeployment {
-    let deadline = Instant::now() + Duration::from_secs(90);
+    wait_for_within(api, name, what, Duration::from_secs(90), check).await
+}
+
+/// [`wait_for`] with its own time limit (runs behind the realism layer take longer).
+pub async fn wait_for_within(
+    api: &Api<BlogDeployment>,
+    name: &str,
+    what: &str,
+    limit: Duration,
+    check: impl Fn(&BlogDeployment) -> bool,
+) -> BlogDeployment {
+    let deadline = Instant::now() + limit;
     loop {
         let current = api.get_opt(name).await.expect("get BlogDeployment");
         if let Some(bd) = &current
@@ -217,9 +251,14 @@ pub async fn wait_for(
 
 /// Waits until the object is gone (its finalizer done).
 pub async fn wait_gone(api: &Api<BlogDeployment>, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(90);
+    wait_gone_within(api, name, Duration::from_secs(90)).await;
+}
+
+/// [`wait_gone`] with its own time limit.
+pub async fn wait_gone_within(api: &Api<BlogDeployment>, name: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
     while let Some(bd) = api.get_opt(name).await.expect("get BlogDeployment") {
-        assert!(Instant::now() < deadline, "{name} still there after 90 s: {:#?}", bd.status);
+        assert!(Instant::now() < deadline, "{name} still there after {limit:?}: {:#?}", bd.status);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }

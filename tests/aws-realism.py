@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""The realism and fault layer: an HTTP proxy on loopback between the operator and the AWS emulator.
+
+The emulator answers at once, never throttles and never runs anything. This proxy plays what AWS
+does instead (see README "What the emulators cannot show"), from a JSON configuration:
+
+  throttle, error5xx   per-operation rates of ThrottlingException / 500; `after_effect` of them are
+                       sent on to the emulator first, so the call takes effect and its answer is lost
+  latency_ms, stall    added latency (0..latency_ms), and a rate of answers that never come (the
+                       connection is held for stall_seconds, then dropped)
+  iam_propagation      seconds after CreateRole during which Lambda refuses the role
+                       ("cannot be assumed by Lambda", as AWS says)
+  lambda_pending       seconds a new function is Pending / an update InProgress; an update sent
+                       meanwhile gets ResourceConflictException
+  alb_provisioning     seconds a new load balancer stays `provisioning`
+  dynamodb_creating    seconds a new table stays CREATING
+  ecs_start            seconds before a service's tasks run and its rollout is COMPLETED;
+                       ecs_health "fail" makes the circuit breaker roll it back (FAILED) instead
+  outage               [start, end] seconds after the proxy starts during which every call is a 503
+
+Every decision is drawn from `seed`, the operation and how many times that operation was seen, so
+a run replays exactly. Counts of requests by operation and of injected faults are served at
+GET /__realism/stats. Usage: aws-realism.py UPSTREAM_URL CONFIG_JSON PORT_FILE
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+UPSTREAM = urllib.parse.urlparse(sys.argv[1])
+CONFIG = json.loads(sys.argv[2])
+STARTED = time.monotonic()
+LOCK = threading.Lock()
+SEEN = {}  # operation -> requests so far
+FAULTS = {}  # "fault operation" -> count
+BORN = {}  # ("kind", key) -> monotonic time of the last create or update
+
+LAMBDA_ROUTES = [
+    ("POST", r"/2015-03-31/functions/?$", "CreateFunction"),
+    ("GET", r"/2015-03-31/functions/[^/]+/?$", "GetFunction"),
+    ("DELETE", r"/2015-03-31/functions/[^/]+/?$", "DeleteFunction"),
+    ("GET", r"/2015-03-31/functions/[^/]+/configuration$", "GetFunctionConfiguration"),
+    ("PUT", r"/2015-03-31/functions/[^/]+/configuration$", "UpdateFunctionConfiguration"),
+    ("PUT", r"/2015-03-31/functions/[^/]+/code$", "UpdateFunctionCode"),
+    ("POST", r"/2015-03-31/functions/[^/]+/versions$", "PublishVersion"),
+    ("GET", r"/2015-03-31/functions/[^/]+/versions$", "ListVersionsByFunction"),
+    ("POST", r"/2015-03-31/functions/[^/]+/aliases$", "CreateAlias"),
+    ("PUT", r"/2015-03-31/functions/[^/]+/aliases/[^/]+$", "UpdateAlias"),
+    ("GET", r"/2015-03-31/functions/[^/]+/aliases/[^/]+$", "GetAlias"),
+    ("POST", r"/2015-03-31/functions/[^/]+/policy$", "AddPermission"),
+    ("GET", r"/2015-03-31/functions/[^/]+/policy$", "GetPolicy"),
+    ("DELETE", r"/2015-03-31/functions/[^/]+/policy/[^/]+$", "RemovePermission"),
+]
+LAMBDA_UPDATES = {"UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion"}
+
+
+def service_of(headers):
+    """The signing name in the credential scope: .../region/SERVICE/aws4_request."""
+    match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request", headers.get("Authorization", ""))
+    return match.group(1) if match else "unknown"
+
+
+def operation_of(method, path, headers, body):
+    target = headers.get("X-Amz-Target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    match = re.search(r"/operation/([A-Za-z]+)$", path)
+    if match:
+        return match.group(1)
+    if body.startswith(b"Action=") or b"&Action=" in body:
+        return urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", ["?"])[0]
+    route = path.split("?")[0]
+    for verb, pattern, name in LAMBDA_ROUTES:
+        if method == verb and re.search(pattern, route):
+            return name
+    return f"{method}:{re.sub(r'/[a-z0-9]{6,}(?=/|$)', '/{id}', route)}"
+
+
+def draw(operation, salt):
+    """A number in [0, 1) fixed by the seed, the operation, how often it was seen and the salt."""
+    with LOCK:
+        n = SEEN.get(operation, 0)
+    digest = hashlib.sha256(f"{CONFIG.get('seed', 0)}/{operation}/{n}/{salt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def rate(name, operation):
+    value = CONFIG.get(name, 0)
+    if isinstance(value, dict):
+        return value.get(operation, value.get("*", 0))
+    return value
+
+
+def count_fault(kind, operation):
+    with LOCK:
+        FAULTS[f"{kind} {operation}"] = FAULTS.get(f"{kind} {operation}", 0) + 1
+
+
+def age(kind, key):
+    with LOCK:
+        born = BORN.get((kind, key))
+    return None if born is None else time.monotonic() - born
+
+
+def mark(kind, key):
+    with LOCK:
+        BORN[(kind, key)] = time.monotonic()
+
+
+def function_name(path):
+    match = re.search(r"/functions/([^/?]+)", path)
+    return urllib.parse.unquote(match.group(1)).rsplit(":function:", 1)[-1].split(":")[0] if match else ""
+
+
+def error_body(service, code, message):
+    """The error in the protocol the service speaks, so the SDK reads the code."""
+    if service in ("iam", "elasticloadbalancing", "ec2", "monitoring"):
+        body = f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error></ErrorResponse>"
+        if service == "ec2":
+            body = f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors></Response>"
+        return "text/xml", body.encode(), {}
+    body = json.dumps({"__type": code, "message": message, "Message": message}).encode()
+    return "application/x-amz-json-1.1", body, {"x-amzn-ErrorType": code}
+
+
+class Proxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path == "/__realism/stats":
+            with LOCK:
+                stats = {"requests": dict(SEEN), "faults": dict(FAULTS), "uptime": time.monotonic() - STARTED}
+            return self.reply(200, "application/json", json.dumps(stats).encode(), {})
+        self.handle_aws()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_aws = None  # set below
+
+    def reply(self, status, content_type, body, headers):
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-type"):
+                self.send_header(key, value)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def forward(self, body):
+        conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        headers["Host"] = f"{UPSTREAM.hostname}:{UPSTREAM.port}"
+        conn.request(self.command, self.path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        conn.close()
+        return response.status, dict(response.getheaders()), data
+
+
+def handle_aws(self):
+    length = int(self.headers.get("Content-Length", 0) or 0)
+    body = self.rfile.read(length) if length else b""
+    service = service_of(self.headers)
+    operation = operation_of(self.command, self.path, self.headers, body)
+    try:
+        answer = decide(self, service, operation, body)
+    finally:
+        with LOCK:
+            SEEN[operation] = SEEN.get(operation, 0) + 1
+    if answer is not None:
+        status, content_type, data, headers = answer
+        self.reply(status, content_type, data, headers)
+
+
+def decide(self, service, operation, body):
+    """Returns (status, content type, body, headers), or None when the connection was dropped."""
+    latency = CONFIG.get("latency_ms", 0)
+    if latency:
+        time.sleep(draw(operation, "latency") * latency / 1000)
+    outage = CONFIG.get("outage")
+    if outage and outage[0] <= time.monotonic() - STARTED < outage[1]:
+        count_fault("outage", operation)
+        return (503, *error_body(service, "ServiceUnavailable", "injected outage"))
+    if draw(operation, "stall") < rate("stall", operation):
+        count_fault("stall", operation)
+        time.sleep(CONFIG.get("stall_seconds", 30))
+        self.close_connection = True
+        return None
+    refusal = realism_refusal(service, operation, self.path, body)
+    if refusal:
+        count_fault(refusal[0], operation)
+        return (refusal[1], *error_body(service, refusal[2], refusal[3]))
+    fault = None
+    if draw(operation, "throttle") < rate("throttle", operation):
+        fault = (400, "ThrottlingException" if service != "ec2" else "RequestLimitExceeded", "Rate exceeded")
+    elif draw(operation, "5xx") < rate("error5xx", operation):
+        fault = (500, "InternalFailure", "injected internal error")
+    if fault and draw(operation, "after") >= CONFIG.get("after_effect", 0):
+        count_fault("before " + fault[1], operation)
+        return (fault[0], *error_body(service, fault[1], fault[2]))
+    status, headers, data = self.forward(body)
+    if 200 <= status < 300:
+        remember(service, operation, self.path, body, data)
+        data = rewrite(service, operation, self.path, data)
+    if fault:
+        count_fault("after " + fault[1], operation)
+        return (fault[0], *error_body(service, fault[1], fault[2]))
+    return status, headers.get("Content-Type", "application/json"), data, headers
+
+
+def form(body):
+    return {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
+
+
+def as_json(body):
+    try:
+        return json.loads(body or b"{}")
+    except ValueError:
+        return {}
+
+
+def realism_refusal(service, operation, path, body):
+    """What AWS refuses here that the emulator accepts: (fault, status, code, message) or None."""
+    if service == "lambda" and operation in ("CreateFunction", "UpdateFunctionConfiguration"):
+        role = as_json(body).get("Role", "")
+        created = age("role", role.rsplit("/", 1)[-1]) if role else None
+        if created is not None and created < CONFIG.get("iam_propagation", 0):
+            return ("iam_propagation", 400, "InvalidParameterValueException",
+                    "The role defined for the function cannot be assumed by Lambda.")
+    if service == "lambda" and operation in LAMBDA_UPDATES:
+        busy = age("function", function_name(path))
+        if busy is not None and busy < CONFIG.get("lambda_pending", 0):
+            return ("lambda_in_progress", 409, "ResourceConflictException",
+                    "The operation cannot be performed at this time. An update is in progress for resource: "
+                    + function_name(path))
+    return None
+
+
+def remember(service, operation, path, body, data):
+    """Starts the clocks of the asynchronous states a successful create or update begins."""
+    if operation == "CreateRole":
+        mark("role", form(body).get("RoleName", ""))
+    elif service == "lambda" and operation == "CreateFunction":
+        mark("function", as_json(body).get("FunctionName", ""))
+        mark("function created", as_json(body).get("FunctionName", ""))
+    elif service == "lambda" and operation in ("UpdateFunctionConfiguration", "UpdateFunctionCode"):
+        mark("function", function_name(path))
+    elif operation == "CreateLoadBalancer":
+        mark("balancer", form(body).get("Name", ""))
+    elif operation == "CreateTable":
+        mark("table", as_json(body).get("TableName", ""))
+    elif operation in ("CreateService", "UpdateService"):
+        request = as_json(body)
+        mark("service", (request.get("serviceName") or request.get("service", "")).rsplit("/", 1)[-1])
+
+
+def rewrite(service, operation, path, data):
+    """Shows the asynchronous states the emulator skips, while their clocks run."""
+    if service == "lambda" and operation in ("GetFunction", "GetFunctionConfiguration"):
+        busy = age("function", function_name(path))
+        if busy is not None and busy < CONFIG.get("lambda_pending", 0):
+            found = as_json(data)
+            config = found.get("Configuration", found)
+            config["LastUpdateStatus"] = "InProgress"
+            created = age("function created", function_name(path))
+            if created is not None and created < CONFIG.get("lambda_pending", 0):
+                config["State"] = "Pending"
+            return json.dumps(found).encode()
+    if operation == "DescribeLoadBalancers":
+        # One piece per load balancer: each starts at its ARN, the first field of its member.
+        pieces = data.decode().split("<LoadBalancerArn>")
+        for i, piece in enumerate(pieces[1:], 1):
+            name = re.search(r"<LoadBalancerName>([^<]+)</LoadBalancerName>", piece)
+            made = age("balancer", name.group(1)) if name else None
+            if made is not None and made < CONFIG.get("alb_provisioning", 0):
+                pieces[i] = piece.replace("<Code>active</Code>", "<Code>provisioning</Code>", 1)
+        return "<LoadBalancerArn>".join(pieces).encode()
+    if operation == "DescribeTable":
+        found = as_json(data)
+        table = found.get("Table", {})
+        made = age("table", table.get("TableName", ""))
+        if made is not None and made < CONFIG.get("dynamodb_creating", 0):
+            table["TableStatus"] = "CREATING"
+            return json.dumps(found).encode()
+    if operation == "DescribeServices" and "ecs_start" in CONFIG:
+        found = as_json(data)
+        for service_found in found.get("services", []):
+            tasks(service_found)
+        return json.dumps(found).encode()
+    return data
+
+
+def tasks(service):
+    """ECS starts the tasks after `ecs_start` seconds, or the circuit breaker rolls the deployment back."""
+    started = age("service", service.get("serviceName", ""))
+    desired = service.get("desiredCount", 0)
+    up = started is None or started >= CONFIG["ecs_start"]
+    failed = CONFIG.get("ecs_health") == "fail"
+    running = desired if up and not failed else 0
+    state = "IN_PROGRESS" if not up else ("FAILED" if failed else "COMPLETED")
+    service["runningCount"], service["pendingCount"] = running, desired - running
+    for deployment in service.get("deployments", []):
+        if deployment.get("status") == "PRIMARY":
+            deployment.update(runningCount=running, pendingCount=desired - running, rolloutState=state,
+                              rolloutStateReason="ECS deployment circuit breaker: tasks failed to start."
+                              if state == "FAILED" else "")
+
+
+for verb in ("POST", "PUT", "DELETE", "PATCH", "HEAD"):
+    setattr(Proxy, f"do_{verb}", handle_aws)
+Proxy.handle_aws = handle_aws
+
+def exit_with_parent():
+    """The test process that started the proxy may die without stopping it: follow it."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    server.daemon_threads = True
+    with open(sys.argv[3] + ".tmp", "w") as out:
+        out.write(str(server.server_address[1]))
+    os.replace(sys.argv[3] + ".tmp", sys.argv[3])
+    server.serve_forever()
