@@ -228,3 +228,56 @@ async fn an_outage_backs_off_instead_of_hot_looping_and_recovers() {
 fn realism_age(realism: &Realism) -> Duration {
     Duration::from_secs_f64(realism.stats()["uptime"].as_f64().unwrap_or(0.0))
 }
+
+/// One entry of `operator/tests/fixtures/hostile-specs.yaml`.
+#[derive(serde::Deserialize)]
+struct Hostile {
+    name: String,
+    field: String,
+    spec: serde_json::Value,
+}
+
+#[tokio::test]
+async fn hostile_specs_are_refused_naming_the_field_without_an_aws_call() {
+    let (stack, _client, ns, api) = setup("hostile").await;
+    let _logs = stack.logs_on_failure();
+    let operator = Operator::start(stack, &ns.name, 60).await;
+    let path = blog_tests::workspace_root().join("operator/tests/fixtures/hostile-specs.yaml");
+    let corpus: Vec<Hostile> = serde_saphyr::from_str(&std::fs::read_to_string(path).expect("corpus")).expect("YAML");
+    assert!(corpus.len() >= 30, "the corpus holds {} specs", corpus.len());
+    let (mut by_schema, mut by_operator) = (Vec::new(), Vec::new());
+    for case in &corpus {
+        let manifest = json!({
+            "apiVersion": "blogs.serverless.dev/v1alpha1", "kind": "BlogDeployment",
+            "metadata": {"name": format!("hostile-{}", case.name), "namespace": ns.name}, "spec": case.spec,
+        });
+        let applied = kubectl_apply_stdin(stack, &manifest.to_string());
+        let said = String::from_utf8_lossy(&applied.stderr).into_owned();
+        if applied.status.success() {
+            by_operator.push(case);
+        } else {
+            assert!(said.contains(&case.field), "{}: kubectl's refusal names {}: {said}", case.name, case.field);
+            by_schema.push(case.name.as_str());
+        }
+    }
+    for case in &by_operator {
+        let name = format!("hostile-{}", case.name);
+        let bd = wait_for(&api, &name, "InvalidSpec", |bd| {
+            condition(bd, "Ready").is_some_and(|c| c.status == "False" && c.reason == "InvalidSpec")
+        })
+        .await;
+        let message = &condition(&bd, "Ready").expect("Ready").message;
+        assert!(message.contains(&case.field), "{}: the condition names {}: {message}", case.name, case.field);
+    }
+    eprintln!(
+        "| hostile specs | {} in the corpus | {} refused by the schema | {} InvalidSpec | {} AWS calls |",
+        corpus.len(),
+        by_schema.len(),
+        by_operator.len(),
+        operator.aws_calls().await.values().sum::<u64>()
+    );
+    assert_eq!(operator.aws_calls().await, BTreeMap::new(), "no AWS call for any of them");
+    let log = std::fs::read_to_string(&operator.log).expect("operator log");
+    assert!(!log.contains("panicked"), "the operator panicked:\n{}", blog_tests::tail(&operator.log, 40));
+    operator.kill().await;
+}

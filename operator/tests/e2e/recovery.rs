@@ -176,3 +176,26 @@ async fn a_leader_asked_to_stop_releases_the_lease_at_once() {
     eprintln!("handover after SIGTERM took {:?} (lease duration 30 s, renew every 10 s)", stopped.elapsed());
     second.kill().await;
 }
+
+#[tokio::test]
+async fn its_own_status_writes_do_not_cause_reconciles() {
+    let (stack, _client, ns, api) = setup("quiet").await;
+    let _logs = stack.logs_on_failure();
+    let operator = Operator::start(stack, &ns.name, 60).await;
+    api.create(&PostParams::default(), &blog("quiet", json!({"image": "blog:1", "function": {}})))
+        .await
+        .expect("create");
+    wait_for(&api, "quiet", "Ready", ready).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // One to add the finalizer, one to apply; the status patch that says Ready starts none.
+    assert_eq!(operator.reconciles().await, 2, "reconciles for one create");
+    api.patch("quiet", &PatchParams::default(), &Patch::Merge(json!({"spec": {"function": {"memoryMiB": 768}}})))
+        .await
+        .expect("patch");
+    wait_for(&api, "quiet", "Ready at generation 2", |bd| ready(bd) && bd.metadata.generation == Some(2)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // One for the change and one after Lambda's update settled (the requeue while it is
+    // InProgress); none for the two status patches (Progressing, then Ready).
+    assert_eq!(operator.reconciles().await, 4, "reconciles for one spec change");
+    operator.kill().await;
+}
