@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK_DIR ?= $(CURDIR)/target/test-state/make-test
 
-.PHONY: help demo test test-unit lint sbom images stack-up stack-down lambda-zip bench
+.PHONY: help demo test test-unit lint sbom images stack-up stack-down lambda-zip bench chaos
 
 help:
 	@echo "make demo        local stack + operator + demo BlogDeployment, then the blog on its table"
@@ -13,6 +13,7 @@ help:
 	@echo "make images      OCI images of the blog service and the operator in target/images/ (no Docker daemon)"
 	@echo "make lambda-zip  build target/lambda/bootstrap.zip for the provided.al2023 runtime"
 	@echo "make bench       load-test the blog service (wrk) and time its start"
+	@echo "make chaos       the chaos suite at full size behind the realism layer; prints its table"
 
 demo:
 	scripts/demo.sh
@@ -56,6 +57,20 @@ images:
 
 lambda-zip:
 	scripts/build-lambda-zip.sh
+
+# The chaos suite of `make test` at the sizes of issue 14 (other sizes: make chaos CHAOS_SIZES="CHAOS_KILLS=5").
+# A benchmark-style run: the table it prints is the result; it also fails on a broken invariant.
+CHAOS_SIZES ?= CHAOS_KILLS=20 CHAOS_CYCLES=50 CHAOS_OBJECTS=50 CHAOS_OUTAGE_SECONDS=600 CHAOS_RETRY_MAX_SECONDS=300
+chaos:
+	scripts/local-stack.sh install
+	scripts/tools.sh install
+	scripts/local-stack.sh up "$(STACK_DIR)-chaos"
+	mkdir -p target
+	trap 'scripts/local-stack.sh down "$(STACK_DIR)-chaos"' EXIT; \
+	  eval "$$(scripts/local-stack.sh env "$(STACK_DIR)-chaos")"; \
+	  env $(CHAOS_SIZES) cargo test -p blog-operator --test e2e --locked chaos:: -- --nocapture --test-threads 1 \
+	    2>&1 | tee target/chaos.log | grep -E '^(\||test )'; \
+	  status=$${PIPESTATUS[0]}; echo "full log: target/chaos.log"; exit $$status
 
 bench:
 	scripts/bench.sh
