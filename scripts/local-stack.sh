@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# local-stack.sh — a real kube-apiserver + etcd and the moto AWS emulator on loopback.
+# local-stack.sh — a real kube-apiserver + etcd and an AWS emulator on loopback: moto, or with
+# BLOG_AWS_EMULATOR=fakecloud the second, independent emulator (fakecloud, built from its crate).
 #
 #   scripts/local-stack.sh install        fetch/build what is missing (cached), start nothing
 #   scripts/local-stack.sh up     [DIR]   start a stack whose state lives in DIR (default .stack/)
@@ -7,6 +8,9 @@
 #   scripts/local-stack.sh status [DIR]   show which of the stack's processes are alive
 #   scripts/local-stack.sh down   [DIR]   stop exactly the processes `up` started, by PID
 #   scripts/local-stack.sh moto-path      install moto if missing; print the moto_server path
+#   scripts/local-stack.sh install-fakecloud  build fakecloud once (cargo install, ~35 min cold on
+#                                         2 cores; cached); `install` does it when BLOG_AWS_EMULATOR=fakecloud
+#   scripts/local-stack.sh fakecloud-path print the cached fakecloud binary (never builds)
 #
 # `up DIR --owner-pid PID` also stops the stack when process PID exits (test harnesses use it, so
 # a crashed test run leaves nothing running).
@@ -20,6 +24,9 @@ set -euo pipefail
 SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 CACHE=${BLOG_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/blog-operator}
 MOTO_VERSION=${MOTO_VERSION:-5.2.5}
+FAKECLOUD_VERSION=0.51.0
+EMULATOR=${BLOG_AWS_EMULATOR:-moto}
+case "$EMULATOR" in moto | fakecloud) ;; *) printf 'local-stack: error: BLOG_AWS_EMULATOR must be moto or fakecloud\n' >&2; exit 1 ;; esac
 KUBE_SRC_VERSION=1.20.2
 GO=/usr/lib/go-1.19/bin/go
 
@@ -193,19 +200,44 @@ start_apiserver() {
   die "kube-apiserver did not become ready (log: $dir/kube-apiserver.log)"
 }
 
-start_moto() {
-  local dir=$1 bin=$2 port
+fakecloud_bin() { echo "$CACHE/tools/fakecloud-$FAKECLOUD_VERSION/bin/fakecloud"; }
+
+# fakecloud is published only as a crate: built once with the lockfile it ships, then cached.
+find_fakecloud() {
+  local bin; bin=$(fakecloud_bin)
+  if [ ! -x "$bin" ]; then
+    log "building fakecloud $FAKECLOUD_VERSION (once; about 35 minutes on 2 cores)"
+    cargo install --quiet --locked fakecloud --version "$FAKECLOUD_VERSION" --root "$(dirname "$(dirname "$bin")").partial" \
+      --target-dir "$CACHE/fakecloud-build" || die "cargo install fakecloud failed"
+    rm -rf "$(dirname "$(dirname "$bin")")"
+    mv "$(dirname "$(dirname "$bin")").partial" "$(dirname "$(dirname "$bin")")"
+    rm -rf "$CACHE/fakecloud-build"
+  fi
+  echo "$bin"
+}
+
+# The emulator BLOG_AWS_EMULATOR names, on a free port; aws.kind says which one it is.
+start_emulator() {
+  local dir=$1 bin=$2 port ready
   for _ in 1 2 3; do
     port=$(free_port)
-    "$bin" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
-    echo $! >"$dir/moto.pid"
-    if wait_for 60 "$dir/moto.pid" "$dir/moto.log" curl -sf "http://127.0.0.1:$port/moto-api/data.json"; then
-      echo "$port" >"$dir/moto.port"; return 0
+    if [ "$EMULATOR" = fakecloud ]; then
+      "$bin" --addr "127.0.0.1:$port" --region us-west-1 --log-level warn >"$dir/aws.log" 2>&1 &
+      ready=/_fakecloud/health
+    else
+      "$bin" -H 127.0.0.1 -p "$port" >"$dir/aws.log" 2>&1 &
+      ready=/moto-api/data.json
     fi
-    stop_pid "$dir/moto.pid"
+    echo $! >"$dir/aws.pid"
+    if wait_for 60 "$dir/aws.pid" "$dir/aws.log" curl -sf "http://127.0.0.1:$port$ready"; then
+      echo "$port" >"$dir/aws.port"; echo "$EMULATOR" >"$dir/aws.kind"; return 0
+    fi
+    stop_pid "$dir/aws.pid"
   done
-  die "moto server did not start (log: $dir/moto.log)"
+  die "$EMULATOR did not start (log: $dir/aws.log)"
 }
+
+find_emulator() { if [ "$EMULATOR" = fakecloud ]; then find_fakecloud; else find_moto; fi; }
 
 write_kubeconfig() {
   local dir=$1
@@ -246,26 +278,27 @@ cmd_install() {
   find_etcd >/dev/null
   find_kube_apiserver >/dev/null
   find_moto >/dev/null
+  if [ "$EMULATOR" = fakecloud ]; then find_fakecloud >/dev/null; fi
 }
 
 cmd_up() {
-  local dir etcd apiserver moto
+  local dir etcd apiserver emulator
   dir=$(state_dir "${1:-}")
-  if alive "$dir/kube-apiserver.pid" && alive "$dir/etcd.pid" && alive "$dir/moto.pid"; then
+  if alive "$dir/kube-apiserver.pid" && alive "$dir/etcd.pid" && alive "$dir/aws.pid"; then
     log "already up in $dir"; return 0
   fi
   cmd_down "$dir" >/dev/null 2>&1 || true
   cmd_install
-  etcd=$(find_etcd); apiserver=$(find_kube_apiserver); moto=$(find_moto)
+  etcd=$(find_etcd); apiserver=$(find_kube_apiserver); emulator=$(find_emulator)
   local started=$SECONDS
   make_pki "$dir"
   [ -f "$dir/admin.token" ] || python3 -c 'import secrets; print(secrets.token_hex(24))' >"$dir/admin.token"
   printf '%s,admin,admin-uid,system:masters\n' "$(cat "$dir/admin.token")" >"$dir/tokens.csv"
   start_etcd "$dir" "$etcd"
-  start_moto "$dir" "$moto" &
-  local moto_job=$!
+  start_emulator "$dir" "$emulator" &
+  local emulator_job=$!
   start_apiserver "$dir" "$apiserver"
-  wait "$moto_job" || die "moto server did not start"
+  wait "$emulator_job" || die "$EMULATOR did not start"
   write_kubeconfig "$dir"
   cmd_env "$dir" >"$dir/env"
   log "up in $((SECONDS - started))s: state in $dir; run: eval \"\$(scripts/local-stack.sh env $dir)\""
@@ -276,7 +309,7 @@ cmd_env() {
   [ -f "$dir/kubeconfig" ] || die "no stack in $dir: run 'up' first"
   cat <<EOF
 export KUBECONFIG=$dir/kubeconfig
-export AWS_ENDPOINT_URL=http://127.0.0.1:$(cat "$dir/moto.port")
+export AWS_ENDPOINT_URL=http://127.0.0.1:$(cat "$dir/aws.port")
 export AWS_REGION=us-west-1
 export AWS_DEFAULT_REGION=us-west-1
 export AWS_ACCESS_KEY_ID=testing
@@ -287,7 +320,7 @@ EOF
 
 cmd_status() {
   local dir rc=0; dir=$(state_dir "${1:-}")
-  for p in etcd kube-apiserver moto; do
+  for p in etcd kube-apiserver aws; do
     if alive "$dir/$p.pid"; then
       printf '%-15s up   pid %-7s port %-6s rss %s kB\n' "$p" "$(cat "$dir/$p.pid")" "$(cat "$dir/$p.port" 2>/dev/null)" \
         "$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$dir/$p.pid")/status" 2>/dev/null)"
@@ -300,7 +333,7 @@ cmd_status() {
 
 cmd_down() {
   local dir; dir=$(state_dir "${1:-}")
-  for p in kube-apiserver moto etcd; do stop_pid "$dir/$p.pid"; done
+  for p in kube-apiserver aws etcd; do stop_pid "$dir/$p.pid"; done
   rm -f "$dir/watchdog.pid"
   rm -rf "$dir/etcd-data"
   log "down: $dir"
@@ -317,11 +350,15 @@ watch_owner() {
 case "${1:-}" in
   install) cmd_install ;;
   moto-path) find_moto ;;
+  install-fakecloud) find_fakecloud >/dev/null ;;
+  fakecloud-path)
+    [ -x "$(fakecloud_bin)" ] || die "fakecloud is not built: run 'scripts/local-stack.sh install-fakecloud'"
+    fakecloud_bin ;;
   up)
     cmd_up "${2:-}"
     if [ "${3:-}" = --owner-pid ] && [ -n "${4:-}" ]; then watch_owner "$(state_dir "${2:-}")" "$4"; fi ;;
   env) cmd_env "${2:-}" ;;
   status) cmd_status "${2:-}" ;;
   down) cmd_down "${2:-}" ;;
-  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

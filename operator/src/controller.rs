@@ -109,6 +109,23 @@ impl Error {
         }
     }
 
+    /// What failed, without the message (which may change each time): the backoff grows only
+    /// while the same step keeps failing.
+    #[must_use]
+    pub fn failing_step(&self) -> String {
+        use kube::runtime::finalizer::Error as F;
+        match self {
+            Self::Aws(err) => format!("{}/{}/{}", err.service, err.operation, err.code),
+            Self::Finalizer(inner) => match inner.as_ref() {
+                F::ApplyFailed(err) | F::CleanupFailed(err) => err.failing_step(),
+                F::AddFinalizer(_) => "finalizer/add".to_owned(),
+                F::RemoveFinalizer(_) => "finalizer/remove".to_owned(),
+                F::UnnamedObject | F::InvalidFinalizer => "finalizer/object".to_owned(),
+            },
+            other => other.metric_label().to_owned(),
+        }
+    }
+
     /// The label of this failure in `blog_operator_reconcile_failures_total`.
     #[must_use]
     pub fn metric_label(&self) -> &'static str {
@@ -209,7 +226,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         ctx.waits.reset(&owner.uid);
         return Ok(Action::requeue(ctx.settings.resync));
     }
-    Ok(Action::requeue(ctx.waits.next(&owner.uid)))
+    Ok(Action::requeue(ctx.waits.next(&owner.uid, &summary.message)))
 }
 
 /// Says why a spec is refused, on every condition, without an AWS call; then `then`.
@@ -417,8 +434,11 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
 /// (permissions, a refused request) is looked at again only at the resync pace. Never a hot loop.
 fn error_policy(bd: Arc<BlogDeployment>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_failed(error.metric_label());
-    let delay =
-        if error.is_retryable() { ctx.failures.next(&bd.uid().unwrap_or_default()) } else { ctx.settings.resync };
+    let delay = if error.is_retryable() {
+        ctx.failures.next(&bd.uid().unwrap_or_default(), &error.failing_step())
+    } else {
+        ctx.settings.resync
+    };
     tracing::warn!(namespace = bd.namespace(), blogdeployment = bd.name_any(), %error, ?delay, "reconcile failed; retrying");
     Action::requeue(delay)
 }

@@ -9,12 +9,14 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 /// One backoff per object key; an entry lives from an object's first failure (or wait) to its next
-/// success, so the map never holds more than the objects that are failing now.
+/// success, so the map never holds more than the objects that are failing now. The backoff grows
+/// while the same thing keeps failing (an outage); a failure somewhere else means the last attempt
+/// got further, so it starts again from the first delay.
 #[derive(Debug)]
 pub struct Backoffs {
     first: Duration,
     cap: Duration,
-    by_object: Mutex<HashMap<String, ExponentialBackoff>>,
+    by_object: Mutex<HashMap<String, (String, ExponentialBackoff)>>,
 }
 
 impl Backoffs {
@@ -24,11 +26,15 @@ impl Backoffs {
         Self { first, cap: cap.max(first), by_object: Mutex::new(HashMap::new()) }
     }
 
-    /// The wait before the next attempt at `key`, one step longer than the last.
-    pub fn next(&self, key: &str) -> Duration {
+    /// The wait before the next attempt at `key` after a failure of kind `what` (say, the failing
+    /// operation): one step longer than the last when `what` failed last time too, else the first.
+    pub fn next(&self, key: &str, what: &str) -> Duration {
         let mut map = self.by_object.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let backoff = map.entry(key.to_owned()).or_insert_with(|| self.start(key));
-        backoff.next().unwrap_or(self.cap)
+        let entry = map.entry(key.to_owned()).or_insert_with(|| (what.to_owned(), self.start(key)));
+        if entry.0 != what {
+            *entry = (what.to_owned(), self.start(key));
+        }
+        entry.1.next().unwrap_or(self.cap)
     }
 
     /// `key` succeeded (or is gone): its next failure starts again from `first`.
@@ -69,24 +75,26 @@ mod tests {
     #[test]
     fn delays_grow_to_the_cap_with_jitter_and_start_over_after_a_reset() {
         let backoffs = Backoffs::new(Duration::from_secs(1), Duration::from_secs(60));
-        let delays: Vec<Duration> = (0..12).map(|_| backoffs.next("a")).collect();
+        let delays: Vec<Duration> = (0..12).map(|_| backoffs.next("a", "DescribeTable")).collect();
         for (n, delay) in delays.iter().enumerate().take(6) {
             let floor = Duration::from_secs(1 << n);
             assert!(*delay >= floor && *delay < floor * 2, "attempt {n}: {delay:?}");
         }
         assert!(delays[8..].iter().all(|d| *d >= Duration::from_secs(60) && *d < Duration::from_secs(120)));
         backoffs.reset("a");
-        assert!(backoffs.next("a") < Duration::from_secs(2));
+        assert!(backoffs.next("a", "DescribeTable") < Duration::from_secs(2));
+        assert!(backoffs.next("a", "DescribeTable") >= Duration::from_secs(2));
+        assert!(backoffs.next("a", "CreateService") < Duration::from_secs(2), "further along: from the start");
         assert_eq!(backoffs.len(), 1);
     }
 
     #[test]
     fn two_objects_failing_together_do_not_retry_in_lockstep() {
         let backoffs = Backoffs::new(Duration::from_secs(5), Duration::from_secs(300));
-        let a: Vec<Duration> = (0..5).map(|_| backoffs.next("ns/a")).collect();
-        let b: Vec<Duration> = (0..5).map(|_| backoffs.next("ns/b")).collect();
+        let a: Vec<Duration> = (0..5).map(|_| backoffs.next("ns/a", "x")).collect();
+        let b: Vec<Duration> = (0..5).map(|_| backoffs.next("ns/b", "x")).collect();
         assert_ne!(a, b);
         let again = Backoffs::new(Duration::from_secs(5), Duration::from_secs(300));
-        assert_eq!(a, (0..5).map(|_| again.next("ns/a")).collect::<Vec<_>>(), "same key, same delays");
+        assert_eq!(a, (0..5).map(|_| again.next("ns/a", "x")).collect::<Vec<_>>(), "same key, same delays");
     }
 }

@@ -122,7 +122,7 @@ impl Moto {
         static MOTO: OnceLock<Moto> = OnceLock::new();
         MOTO.get_or_init(|| {
             if let Some(stack) = Stack::joined() {
-                return Moto { endpoint: stack.aws_endpoint.clone(), log: stack.dir.join("moto.log") };
+                return Moto { endpoint: stack.aws_endpoint.clone(), log: stack.dir.join("aws.log") };
             }
             Moto::start().unwrap_or_else(|err| panic!("cannot start the moto AWS emulator: {err:#}"))
         })
@@ -179,11 +179,14 @@ pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// A local stack: kube-apiserver + etcd + moto, from `scripts/local-stack.sh`.
+/// A local stack: kube-apiserver + etcd + an AWS emulator, from `scripts/local-stack.sh`.
 pub struct Stack {
     pub dir: PathBuf,
     pub kubeconfig: PathBuf,
     pub aws_endpoint: String,
+    /// Which emulator serves `aws_endpoint`: `moto` (the default) or `fakecloud`
+    /// (`BLOG_AWS_EMULATOR=fakecloud` when the stack came up).
+    pub emulator: String,
 }
 
 impl Stack {
@@ -233,8 +236,10 @@ impl Stack {
     }
 
     fn read(dir: PathBuf) -> anyhow::Result<Stack> {
-        let port = std::fs::read_to_string(dir.join("moto.port")).context("moto.port")?;
-        Ok(Stack { kubeconfig: dir.join("kubeconfig"), aws_endpoint: format!("http://127.0.0.1:{}", port.trim()), dir })
+        let port = std::fs::read_to_string(dir.join("aws.port")).context("aws.port")?;
+        let emulator = std::fs::read_to_string(dir.join("aws.kind")).context("aws.kind")?.trim().to_owned();
+        let aws_endpoint = format!("http://127.0.0.1:{}", port.trim());
+        Ok(Stack { kubeconfig: dir.join("kubeconfig"), aws_endpoint, emulator, dir })
     }
 
     /// A client for this stack's kube-apiserver, as the admin. Make one per test: a client belongs
@@ -267,7 +272,7 @@ impl Stack {
     /// starts writes its own log, which that test's guard prints.)
     #[must_use]
     pub fn log_tails(&self, lines: usize) -> String {
-        ["kube-apiserver.log", "moto.log", "etcd.log"]
+        ["kube-apiserver.log", "aws.log", "etcd.log"]
             .iter()
             .map(|name| format!("----- {name} (last {lines} lines) -----\n{}", tail(&self.dir.join(name), lines)))
             .collect::<Vec<_>>()

@@ -321,7 +321,7 @@ async fn create_service(
         .send()
         .await
         .map_err(map_sdk(SERVICE, "CreateService"))
-        .map_err(super::lost_create_race)?;
+        .map_err(|err| super::lost_create_race(name_taken(err)))?;
     Ok(ServiceObserved {
         arn: created.service().and_then(|s| s.service_arn()).unwrap_or_default().to_owned(),
         task_definition: task_definition.to_owned(),
@@ -329,6 +329,16 @@ async fn create_service(
         running_count: 0,
         rollout: "IN_PROGRESS".to_owned(),
     })
+}
+
+/// ECS says a service name is taken as `InvalidParameterException: Creation of service was not
+/// idempotent.` (an earlier create whose answer was lost made it): the lookup finds it next time.
+fn name_taken(err: CloudError) -> CloudError {
+    if err.code == "InvalidParameterException" && err.message.contains("not idempotent") {
+        CloudError { kind: ErrorKind::AlreadyExists, ..err }
+    } else {
+        err
+    }
 }
 
 /// Rolling deployments with the circuit breaker on: a revision whose tasks keep failing is rolled
@@ -415,6 +425,20 @@ pub async fn delete_cluster(clients: &AwsClients, owner: &Owner, name: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_name_taken_by_a_lost_create_is_retried() {
+        let taken = CloudError {
+            service: SERVICE,
+            operation: "CreateService",
+            kind: ErrorKind::Invalid,
+            code: "InvalidParameterException".into(),
+            message: "Creation of service was not idempotent.".into(),
+        };
+        assert!(super::super::lost_create_race(name_taken(taken.clone())).is_retryable());
+        let other = CloudError { message: "subnet-1 is not valid".into(), ..taken };
+        assert!(!super::super::lost_create_race(name_taken(other)).is_retryable());
+    }
 
     #[test]
     fn deployments_roll_back_on_failure() {

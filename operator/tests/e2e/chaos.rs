@@ -222,6 +222,12 @@ async fn an_outage_backs_off_instead_of_hot_looping_and_recovers() {
         wait_for_within(&api, &format!("down-{i}"), "Ready after the outage", limit, ready).await;
     }
     eprintln!("| recovery | all {objects} Ready {:?} after the outage ended |", recovery.elapsed());
+    for i in 0..objects {
+        api.delete(&format!("down-{i}"), &DeleteParams::default()).await.expect("delete");
+    }
+    for i in 0..objects {
+        wait_gone_within(&api, &format!("down-{i}"), Duration::from_secs(120)).await;
+    }
     operator.kill().await;
 }
 

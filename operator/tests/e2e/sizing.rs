@@ -84,9 +84,12 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     .await;
     let allocation = recommended.status.as_ref().and_then(|s| s.allocation.clone()).expect("allocation");
     eprintln!("recommendation: {allocation:?}");
-    assert_eq!(allocation.function_p95_ms, Some(60.0), "moto has no percentiles: the maximum stands in");
+    // moto answers a percentile with the maximum (60, 50); fakecloud computes it from the values, as
+    // CloudWatch does for raw data points (58.5 and 48 here). Either way: above the median, at most
+    // the maximum.
+    let p95 = (allocation.function_p95_ms.unwrap_or(0.0), allocation.container_p95_ms.unwrap_or(0.0));
+    assert!(p95.0 > 50.0 && p95.0 <= 60.0 && p95.1 > 30.0 && p95.1 <= 50.0, "p95s {p95:?}");
     assert_eq!((allocation.function_errors, allocation.function_throttles), (Some(0), Some(0)));
-    assert_eq!(allocation.container_p95_ms, Some(50.0));
     // The notes of the first reconciles (no metrics yet) are gone from the status, not merged in.
     assert!(allocation.notes.is_empty(), "{:?}", allocation.notes);
     assert_eq!(

@@ -313,12 +313,10 @@ impl Aws {
 
     /// How many of each container-variant resource of `names` exist.
     pub async fn count_container(&self, owner: &Owner, names: &Names) -> BTreeMap<&'static str, usize> {
-        let balancers = self.elb.describe_load_balancers().send().await.expect("load balancers");
-        let ours: Vec<_> = balancers
-            .load_balancers()
-            .iter()
-            .filter(|b| b.load_balancer_name() == Some(&names.load_balancer))
-            .collect();
+        let pages = self.elb.describe_load_balancers().into_paginator().send().collect::<Vec<_>>().await;
+        let balancers: Vec<_> =
+            pages.into_iter().flat_map(|p| p.expect("load balancers").load_balancers.unwrap_or_default()).collect();
+        let ours: Vec<_> = balancers.iter().filter(|b| b.load_balancer_name() == Some(&names.load_balancer)).collect();
         let mut listeners = 0;
         for balancer in &ours {
             let found = self
@@ -329,12 +327,14 @@ impl Aws {
                 .await;
             listeners += found.expect("listeners").listeners().len();
         }
-        let groups = self.elb.describe_target_groups().send().await.expect("target groups");
+        let pages = self.elb.describe_target_groups().into_paginator().send().collect::<Vec<_>>().await;
+        let groups: Vec<_> =
+            pages.into_iter().flat_map(|p| p.expect("target groups").target_groups.unwrap_or_default()).collect();
         let clusters = self.ecs.describe_clusters().clusters(&names.cluster).send().await.expect("clusters");
         let services = self.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await;
         let services =
             services.map(|s| s.services().iter().filter(|s| s.status() == Some("ACTIVE")).count()).unwrap_or(0);
-        let roles = self.iam.list_roles().send().await.expect("list roles");
+        let roles = self.role_names().await;
         let mut security_groups = 0;
         for group in [&names.lb_security_group, &names.task_security_group] {
             security_groups += blog_operator::cloud::ec2::owned_group_vpcs(&self.operator_clients, owner, group)
@@ -345,41 +345,53 @@ impl Aws {
         BTreeMap::from([
             ("load balancer", ours.len()),
             ("listener", listeners),
-            (
-                "target group",
-                groups.target_groups().iter().filter(|g| g.target_group_name() == Some(&names.target_group)).count(),
-            ),
+            ("target group", groups.iter().filter(|g| g.target_group_name() == Some(&names.target_group)).count()),
             ("cluster", clusters.clusters().iter().filter(|c| c.status() == Some("ACTIVE")).count()),
             ("service", services),
             ("security group", security_groups),
-            (
-                "container role",
-                roles
-                    .roles()
-                    .iter()
-                    .filter(|r| r.role_name() == names.execution_role || r.role_name() == names.task_role)
-                    .count(),
-            ),
+            ("container role", roles.iter().filter(|r| **r == names.execution_role || **r == names.task_role).count()),
         ])
     }
 
-    /// How many of each resource of `names` exist: table, function, role, log group, APIs.
+    /// How many of each resource of `names` exist: table, function, role, log group, APIs. Every
+    /// list is read to its last page: other tests' resources share the emulator.
     pub async fn count(&self, names: &Names) -> BTreeMap<&'static str, usize> {
-        let tables = self.dynamodb.list_tables().send().await.expect("list tables");
-        let functions = self.lambda.list_functions().send().await.expect("list functions");
-        let roles = self.iam.list_roles().send().await.expect("list roles");
-        let apis = self.apigateway.get_apis().send().await.expect("get apis");
-        let groups = self.logs.describe_log_groups().send().await.expect("log groups");
+        let tables = self.dynamodb.list_tables().into_paginator().items().send().collect::<Vec<_>>().await;
+        let tables = tables.into_iter().map(|t| t.expect("list tables")).filter(|t| *t == names.table).count();
+        let functions = self.lambda.list_functions().into_paginator().items().send().collect::<Vec<_>>().await;
+        let functions = functions.into_iter().map(|f| f.expect("list functions"));
+        let functions = functions.filter(|f| f.function_name() == Some(&names.function)).count();
+        let roles = self.role_names().await.iter().filter(|r| **r == names.function_role).count();
+        let apis = self.api_names().await.iter().filter(|a| **a == names.api).count();
+        let groups = self.logs.describe_log_groups().log_group_name_prefix(&names.function_log_group).send().await;
+        let groups = groups.expect("log groups");
+        let groups = groups.log_groups().iter().filter(|g| g.log_group_name() == Some(&names.function_log_group));
         BTreeMap::from([
-            ("table", tables.table_names().iter().filter(|t| **t == names.table).count()),
-            ("function", functions.functions().iter().filter(|f| f.function_name() == Some(&names.function)).count()),
-            ("role", roles.roles().iter().filter(|r| r.role_name() == names.function_role).count()),
-            ("api", apis.items().iter().filter(|a| a.name() == Some(&names.api)).count()),
-            (
-                "log group",
-                groups.log_groups().iter().filter(|g| g.log_group_name() == Some(&names.function_log_group)).count(),
-            ),
+            ("table", tables),
+            ("function", functions),
+            ("role", roles),
+            ("api", apis),
+            ("log group", groups.count()),
         ])
+    }
+
+    /// Every IAM role's name, all pages.
+    pub async fn role_names(&self) -> Vec<String> {
+        let roles = self.iam.list_roles().into_paginator().items().send().collect::<Vec<_>>().await;
+        roles.into_iter().map(|r| r.expect("list roles").role_name().to_owned()).collect()
+    }
+
+    /// Every HTTP API's name (API Gateway's own paging by `NextToken`).
+    pub async fn api_names(&self) -> Vec<String> {
+        let (mut names, mut token) = (Vec::new(), None);
+        loop {
+            let page = self.apigateway.get_apis().set_next_token(token).send().await.expect("get apis");
+            names.extend(page.items().iter().filter_map(|a| a.name().map(str::to_owned)));
+            token = page.next_token;
+            if token.is_none() {
+                return names;
+            }
+        }
     }
 }
 
