@@ -19,7 +19,8 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
   outage               [start, end] seconds after the proxy starts during which every call is a 503
 
 Every decision is drawn from `seed`, the operation and how many times that operation was seen, so
-a run replays exactly. Counts of requests by operation and of injected faults are served at
+a run replays exactly; and every asynchronous state is shown at least once after its create, so a
+slow run cannot skip it. Counts of requests by operation and of injected faults are served at
 GET /__realism/stats. Usage: aws-realism.py UPSTREAM_URL CONFIG_JSON PORT_FILE
 """
 
@@ -41,6 +42,7 @@ LOCK = threading.Lock()
 SEEN = {}  # operation -> requests so far
 FAULTS = {}  # "fault operation" -> count
 BORN = {}  # ("kind", key) -> monotonic time of the last create or update
+SHOWN = {}  # ("kind", key) -> how often that state was shown since
 
 LAMBDA_ROUTES = [
     ("POST", r"/2015-03-31/functions/?$", "CreateFunction"),
@@ -112,6 +114,21 @@ def age(kind, key):
 def mark(kind, key):
     with LOCK:
         BORN[(kind, key)] = time.monotonic()
+        SHOWN.pop((kind, key), None)
+
+
+def still(kind, key, seconds):
+    """Whether the state begun by `mark(kind, key)` still shows: for `seconds`, and at least once
+    whatever the timing, so a run always meets it (the seed fixes everything else)."""
+    with LOCK:
+        born = BORN.get((kind, key))
+        if born is None:
+            return False
+        shown = SHOWN.get((kind, key), 0)
+        if time.monotonic() - born >= seconds and shown >= 1:
+            return False
+        SHOWN[(kind, key)] = shown + 1
+        return True
 
 
 def function_name(path):
@@ -233,8 +250,7 @@ def realism_refusal(service, operation, path, body):
     """What AWS refuses here that the emulator accepts: (fault, status, code, message) or None."""
     if service == "lambda" and operation in ("CreateFunction", "UpdateFunctionConfiguration"):
         role = as_json(body).get("Role", "")
-        created = age("role", role.rsplit("/", 1)[-1]) if role else None
-        if created is not None and created < CONFIG.get("iam_propagation", 0):
+        if role and "iam_propagation" in CONFIG and still("role", role.rsplit("/", 1)[-1], CONFIG["iam_propagation"]):
             return ("iam_propagation", 400, "InvalidParameterValueException",
                     "The role defined for the function cannot be assumed by Lambda.")
     if service == "lambda" and operation in LAMBDA_UPDATES:
@@ -267,44 +283,44 @@ def remember(service, operation, path, body, data):
 def rewrite(service, operation, path, data):
     """Shows the asynchronous states the emulator skips, while their clocks run."""
     if service == "lambda" and operation in ("GetFunction", "GetFunctionConfiguration"):
-        busy = age("function", function_name(path))
-        if busy is not None and busy < CONFIG.get("lambda_pending", 0):
+        if "lambda_pending" in CONFIG and still("function", function_name(path), CONFIG["lambda_pending"]):
             found = as_json(data)
             config = found.get("Configuration", found)
             config["LastUpdateStatus"] = "InProgress"
             created = age("function created", function_name(path))
-            if created is not None and created < CONFIG.get("lambda_pending", 0):
+            if created is not None and created < CONFIG["lambda_pending"]:
                 config["State"] = "Pending"
+            count_fault("shown lambda_pending", operation)
             return json.dumps(found).encode()
     if operation == "DescribeLoadBalancers":
         # One piece per load balancer: each starts at its ARN, the first field of its member.
         pieces = data.decode().split("<LoadBalancerArn>")
         for i, piece in enumerate(pieces[1:], 1):
             name = re.search(r"<LoadBalancerName>([^<]+)</LoadBalancerName>", piece)
-            made = age("balancer", name.group(1)) if name else None
-            if made is not None and made < CONFIG.get("alb_provisioning", 0):
+            if name and "alb_provisioning" in CONFIG and still("balancer", name.group(1), CONFIG["alb_provisioning"]):
                 pieces[i] = piece.replace("<Code>active</Code>", "<Code>provisioning</Code>", 1)
+                count_fault("shown alb_provisioning", operation)
         return "<LoadBalancerArn>".join(pieces).encode()
     if operation == "DescribeTable":
         found = as_json(data)
         table = found.get("Table", {})
-        made = age("table", table.get("TableName", ""))
-        if made is not None and made < CONFIG.get("dynamodb_creating", 0):
+        if "dynamodb_creating" in CONFIG and still("table", table.get("TableName", ""), CONFIG["dynamodb_creating"]):
             table["TableStatus"] = "CREATING"
+            count_fault("shown dynamodb_creating", operation)
             return json.dumps(found).encode()
     if operation == "DescribeServices" and "ecs_start" in CONFIG:
         found = as_json(data)
         for service_found in found.get("services", []):
-            tasks(service_found)
+            if tasks(service_found) != "COMPLETED":
+                count_fault("shown ecs_start", operation)
         return json.dumps(found).encode()
     return data
 
 
 def tasks(service):
     """ECS starts the tasks after `ecs_start` seconds, or the circuit breaker rolls the deployment back."""
-    started = age("service", service.get("serviceName", ""))
     desired = service.get("desiredCount", 0)
-    up = started is None or started >= CONFIG["ecs_start"]
+    up = not still("service", service.get("serviceName", ""), CONFIG["ecs_start"])
     failed = CONFIG.get("ecs_health") == "fail"
     running = desired if up and not failed else 0
     state = "IN_PROGRESS" if not up else ("FAILED" if failed else "COMPLETED")
@@ -314,6 +330,7 @@ def tasks(service):
             deployment.update(runningCount=running, pendingCount=desired - running, rolloutState=state,
                               rolloutStateReason="ECS deployment circuit breaker: tasks failed to start."
                               if state == "FAILED" else "")
+    return state
 
 
 for verb in ("POST", "PUT", "DELETE", "PATCH", "HEAD"):
