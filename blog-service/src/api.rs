@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -19,7 +19,7 @@ use utoipa::IntoParams;
 use crate::config::Config;
 use crate::error::{ApiError, ErrorBody, code_for_status, error_response};
 use crate::model::{self, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Post, PostInput, PostPage};
-use crate::store::{Cursor, Store};
+use crate::store::{Cursor, Edit, Store};
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -48,6 +48,38 @@ pub struct ListParams {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// `If-Match` as a parameter of the document: the `ETag` of the version the client last read.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documents the header; the handler reads it from the HeaderMap
+pub struct IfMatch {
+    /// Act only if the post is still the version with this `ETag` (from a GET, POST or PUT), else
+    /// 412 `precondition_failed`; `*` only needs the post to exist. Without it, the last write wins.
+    #[param(rename = "If-Match")]
+    if_match: Option<String>,
+}
+
+/// The post as the client last saw it, when the request is conditional (`If-Match`): 412 when the
+/// post is already another version, 404 when it is gone.
+async fn precondition(state: &AppState, id: &str, headers: &HeaderMap) -> ApiResult<Option<Post>> {
+    let Some(wanted) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let wanted = wanted
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("invalid_header", "If-Match must be visible ASCII".to_owned()))?;
+    let current = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
+    if !model::if_match(wanted, &model::etag(&current)) {
+        return Err(ApiError::PreconditionFailed);
+    }
+    // `*` asks only that the post exists; a tag pins the version read just now.
+    Ok((wanted.trim() != "*").then_some(current))
+}
+
+/// A post with its `ETag` header.
+fn tagged(status: StatusCode, post: Post) -> ApiResult<Response> {
+    let etag = HeaderValue::from_str(&model::etag(&post)).map_err(|e| ApiError::Store(e.to_string()))?;
+    Ok((status, [(header::ETAG, etag)], Json(post)).into_response())
+}
+
 fn checked_id(id: &str) -> ApiResult<&str> {
     // An id that is not a UUID cannot name a post: answer 404 without asking the store.
     if model::is_valid_id(id) { Ok(id) } else { Err(ApiError::NotFound) }
@@ -70,18 +102,18 @@ pub(crate) async fn list_posts(
     Ok(Json(state.store.list(limit, cursor.as_ref()).await?))
 }
 
-/// One post.
+/// One post, with its `ETag` (for conditional writes).
 #[utoipa::path(get, path = "/blogs/{id}", params(("id" = String, Path, format = "uuid", description = "The post's id, a UUID")), responses(
-    (status = 200, body = Post), (status = 404, body = ErrorBody), (status = 408, body = ErrorBody),
-    (status = 503, body = ErrorBody)))]
-pub(crate) async fn get_post(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Post>> {
+    (status = 200, body = Post, headers(("ETag" = String))), (status = 404, body = ErrorBody),
+    (status = 408, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub(crate) async fn get_post(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let post = state.store.get(checked_id(&id)?).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(post))
+    tagged(StatusCode::OK, post)
 }
 
 /// Create a post; the server makes its id and timestamps.
 #[utoipa::path(post, path = "/blogs", request_body = PostInput, security(("bearer" = [])), responses(
-    (status = 201, body = Post, headers(("Location" = String))),
+    (status = 201, body = Post, headers(("Location" = String), ("ETag" = String))),
     (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 408, body = ErrorBody),
     (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
     (status = 503, body = ErrorBody)))]
@@ -93,32 +125,46 @@ pub(crate) async fn create_post(
     let post = model::new_post(input);
     state.store.create(&post).await?;
     let location = HeaderValue::from_str(&format!("/blogs/{}", post.id)).map_err(|e| ApiError::Store(e.to_string()))?;
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(post)).into_response())
+    let mut response = tagged(StatusCode::CREATED, post)?;
+    response.headers_mut().insert(header::LOCATION, location);
+    Ok(response)
 }
 
-/// Replace the title, author and body of an existing post (never creates one).
-#[utoipa::path(put, path = "/blogs/{id}", params(("id" = String, Path, format = "uuid", description = "The post's id, a UUID")), request_body = PostInput,
+/// Replace the title, author and body of an existing post (never creates one); with `If-Match`,
+/// only if nobody changed it since the client read it.
+#[utoipa::path(put, path = "/blogs/{id}", params(("id" = String, Path, format = "uuid", description = "The post's id, a UUID"), IfMatch), request_body = PostInput,
     security(("bearer" = [])), responses(
-    (status = 200, body = Post), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 408, body = ErrorBody), (status = 413, body = ErrorBody),
-    (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    (status = 200, body = Post, headers(("ETag" = String))), (status = 400, body = ErrorBody),
+    (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 408, body = ErrorBody),
+    (status = 412, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn replace_post(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     JsonBody(input): JsonBody<PostInput>,
-) -> ApiResult<Json<Post>> {
+) -> ApiResult<Response> {
     let id = checked_id(&id)?;
     input.validate()?;
-    let post = state.store.replace(id, &input.title, &input.author, &input.body, &model::now_rfc3339()).await?;
-    Ok(Json(post))
+    let seen = precondition(&state, id, &headers).await?;
+    let now = model::now_rfc3339();
+    let edit = Edit { title: &input.title, author: &input.author, body: &input.body, updated_at: &now };
+    tagged(StatusCode::OK, state.store.replace(id, &edit, seen.as_ref()).await?)
 }
 
-/// Delete a post.
-#[utoipa::path(delete, path = "/blogs/{id}", params(("id" = String, Path, format = "uuid", description = "The post's id, a UUID")), security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 408, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub(crate) async fn delete_post(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.store.delete(checked_id(&id)?).await?;
+/// Delete a post; with `If-Match`, only if nobody changed it since the client read it.
+#[utoipa::path(delete, path = "/blogs/{id}", params(("id" = String, Path, format = "uuid", description = "The post's id, a UUID"), IfMatch), security(("bearer" = [])),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 408, body = ErrorBody), (status = 412, body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
+pub(crate) async fn delete_post(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let id = checked_id(&id)?;
+    let seen = precondition(&state, id, &headers).await?;
+    state.store.delete(id, seen.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -204,8 +250,8 @@ async fn json_errors(response: Response) -> Response {
 fn cors(config: &Config) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-        .expose_headers([header::LOCATION, header::HeaderName::from_static(VARIANT_HEADER)])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::IF_MATCH])
+        .expose_headers([header::LOCATION, header::ETAG, header::HeaderName::from_static(VARIANT_HEADER)])
         .max_age(Duration::from_secs(600));
     if config.cors_any_origin {
         return layer.allow_origin(AllowOrigin::any());

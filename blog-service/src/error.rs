@@ -27,6 +27,8 @@ pub enum ApiError {
     NotFound,
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    #[error("the post changed since the version If-Match names; read it again")]
+    PreconditionFailed,
     #[error("{0}")]
     Validation(#[from] InvalidPost),
     #[error("{1}")]
@@ -42,6 +44,7 @@ impl ApiError {
             Self::BadRequest(code, _) => (StatusCode::BAD_REQUEST, code),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::PreconditionFailed => (StatusCode::PRECONDITION_FAILED, "precondition_failed"),
             Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Self::Rejected(status, _) => (*status, code_for_status(*status)),
             Self::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
@@ -95,6 +98,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound => Self::NotFound,
+            StoreError::Changed => Self::PreconditionFailed,
             StoreError::InvalidCursor => Self::BadRequest("invalid_cursor", err.to_string()),
             StoreError::AlreadyExists | StoreError::Backend(_) => Self::Store(err.to_string()),
         }

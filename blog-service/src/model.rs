@@ -132,6 +132,27 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
+/// The post's entity tag (RFC 9110): a digest of what a client sees change (title, author, body,
+/// `updatedAt`), quoted. Two versions share a tag only when they hold the same content, so a write
+/// conditional on it never overwrites a change the client has not seen.
+#[must_use]
+pub fn etag(post: &Post) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for part in [&post.title, &post.author, &post.body, &post.updated_at] {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    let hex: String = digest.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// Whether an `If-Match` value names `etag` (strong comparison: a weak `W/` tag never matches).
+#[must_use]
+pub fn if_match(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|tag| tag == "*" || tag == etag)
+}
+
 /// A post id is a UUID; anything else cannot name a post, so it is refused before the store.
 #[must_use]
 pub fn is_valid_id(id: &str) -> bool {
@@ -141,6 +162,25 @@ pub fn is_valid_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_etag_follows_every_field_a_reader_sees_and_if_match_compares_strongly() {
+        let post = new_post(input("t", "a", "b"));
+        let tag = etag(&post);
+        assert_eq!(tag, etag(&post.clone()), "stable");
+        for changed in [
+            Post { title: "t2".into(), ..post.clone() },
+            Post { author: "a2".into(), ..post.clone() },
+            Post { body: "b2".into(), ..post.clone() },
+            Post { updated_at: "later".into(), ..post.clone() },
+            // The fields are length-prefixed: moving text from one to the next changes the tag.
+            Post { title: "ta".into(), author: String::new(), ..post.clone() },
+        ] {
+            assert_ne!(etag(&changed), tag, "{changed:?}");
+        }
+        assert!(if_match(&tag, &tag) && if_match("*", &tag) && if_match(&format!("\"x\", {tag}"), &tag));
+        assert!(!if_match(&format!("W/{tag}"), &tag) && !if_match("\"x\"", &tag));
+    }
 
     fn input(title: &str, author: &str, body: &str) -> PostInput {
         PostInput { title: title.into(), author: author.into(), body: body.into() }

@@ -21,12 +21,16 @@ fetched = get_post.sync(client=client, id=created.id)
 assert isinstance(fetched, Post) and fetched.title == "Generated", fetched
 page = list_posts.sync(client=client, limit=10)
 assert isinstance(page, PostPage) and any(p.id == created.id for p in page.items), page
-replaced = replace_post.sync(client=client, id=created.id, body=PostInput(title="Again", author="Client", body="Hi"))
+etag = get_post.sync_detailed(client=client, id=created.id).headers["etag"]
+again = PostInput(title="Again", author="Client", body="Hi")
+replaced = replace_post.sync(client=client, id=created.id, body=again, if_match=etag)
 assert isinstance(replaced, Post) and replaced.title == "Again", replaced
+stale = replace_post.sync(client=client, id=created.id, body=again, if_match=etag)
+assert isinstance(stale, ErrorBody) and stale.error == "precondition_failed", stale
 assert delete_post.sync_detailed(client=client, id=created.id).status_code == 204
 missing = get_post.sync(client=client, id=created.id)
 assert isinstance(missing, ErrorBody) and missing.error == "not_found", missing
 unauthorized = AuthenticatedClient(base_url=base, token="wrong", raise_on_unexpected_status=True)
 refused = create_post.sync(client=unauthorized, body=PostInput(title="No", author="Client", body="No"))
 assert isinstance(refused, ErrorBody) and refused.error == "unauthorized", refused
-print("the generated client created, read, listed, replaced and deleted a post")
+print("the generated client created, read, listed, replaced (and was refused a stale version) and deleted a post")

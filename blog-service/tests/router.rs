@@ -116,6 +116,38 @@ async fn create_then_read_update_delete() {
 }
 
 #[tokio::test]
+async fn writes_with_if_match_act_only_on_the_version_read() {
+    let app = TestApp::new();
+    let created = app.call(Method::POST, "/blogs", Some(json!({"title": "v1", "author": "a", "body": "b"}))).await;
+    let id = created.json()["id"].as_str().expect("id").to_owned();
+    let uri = format!("/blogs/{id}");
+    let read = app.call(Method::GET, &uri, None).await;
+    let etag = read.headers[header::ETAG].to_str().expect("ETag").to_owned();
+    assert_eq!(created.headers[header::ETAG], etag.as_str(), "POST and GET name the same version");
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "a strong, quoted tag: {etag}");
+    let put = |tag: &str, title: &str| {
+        Request::put(&uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::IF_MATCH, tag)
+            .body(Body::from(json!({"title": title, "author": "a", "body": "b"}).to_string()))
+            .expect("PUT")
+    };
+    let first = app.send(put(&etag, "v2")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert_ne!(first.headers[header::ETAG], etag.as_str(), "a new version, a new tag");
+    app.send(put(&etag, "v3")).await.assert_error(StatusCode::PRECONDITION_FAILED, "precondition_failed");
+    app.send(put(&format!("W/{etag}"), "v3")).await.assert_error(StatusCode::PRECONDITION_FAILED, "precondition_failed");
+    assert_eq!(app.call(Method::GET, &uri, None).await.json()["title"], "v2", "no stale write acted");
+    assert_eq!(app.send(put("*", "v4")).await.status, StatusCode::OK, "* needs only the post to exist");
+    let stale_delete = Request::delete(&uri).header(header::IF_MATCH, &etag).body(Body::empty()).expect("DELETE");
+    app.send(stale_delete).await.assert_error(StatusCode::PRECONDITION_FAILED, "precondition_failed");
+    let current = app.call(Method::GET, &uri, None).await.headers[header::ETAG].to_str().expect("tag").to_owned();
+    let delete = Request::delete(&uri).header(header::IF_MATCH, &current).body(Body::empty()).expect("DELETE");
+    assert_eq!(app.send(delete).await.status, StatusCode::NO_CONTENT);
+    app.send(put("*", "v5")).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
 async fn put_never_creates() {
     let app = TestApp::new();
     let id = uuid::Uuid::now_v7();

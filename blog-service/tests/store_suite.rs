@@ -4,8 +4,12 @@
 use std::sync::Arc;
 
 use blog_service::model::{PostInput, new_post};
-use blog_service::store::{Cursor, DynamoStore, EmbeddedStore, Store, StoreError, dynamo};
+use blog_service::store::{Cursor, DynamoStore, EmbeddedStore, Edit, Store, StoreError, dynamo};
 use blog_tests::{Moto, unique_name};
+
+fn edit<'a>(title: &'a str, author: &'a str, body: &'a str, updated_at: &'a str) -> Edit<'a> {
+    Edit { title, author, body, updated_at }
+}
 
 fn input(title: &str) -> PostInput {
     PostInput { title: title.into(), author: "ada".into(), body: format!("body of {title}") }
@@ -63,7 +67,7 @@ async fn replace_only_existing(store: Arc<dyn Store>) {
     let post = new_post(input("draft"));
     store.create(&post).await.expect("create");
     let replaced =
-        store.replace(&post.id, "final", "grace", "new body", "2030-01-01T00:00:00.000Z").await.expect("replace");
+        store.replace(&post.id, &edit("final", "grace", "new body", "2030-01-01T00:00:00.000Z"), None).await.expect("replace");
     assert_eq!(
         (replaced.title.as_str(), replaced.author.as_str(), replaced.body.as_str()),
         ("final", "grace", "new body")
@@ -73,17 +77,77 @@ async fn replace_only_existing(store: Arc<dyn Store>) {
     assert_eq!(store.get(&post.id).await.expect("get"), Some(replaced));
 
     let missing = uuid::Uuid::now_v7().to_string();
-    assert!(matches!(store.replace(&missing, "t", "a", "b", "now").await, Err(StoreError::NotFound)));
+    assert!(matches!(store.replace(&missing, &edit("t", "a", "b", "now"), None).await, Err(StoreError::NotFound)));
     assert_eq!(store.get(&missing).await.expect("get"), None, "replace never creates");
 }
 
 async fn delete_only_existing(store: Arc<dyn Store>) {
     let post = new_post(input("doomed"));
     store.create(&post).await.expect("create");
-    store.delete(&post.id).await.expect("delete");
+    store.delete(&post.id, None).await.expect("delete");
     assert_eq!(store.get(&post.id).await.expect("get"), None);
-    assert!(matches!(store.delete(&post.id).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.replace(&post.id, "t", "a", "b", "now").await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete(&post.id, None).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.replace(&post.id, &edit("t", "a", "b", "now"), None).await, Err(StoreError::NotFound)));
+}
+
+async fn conditional_writes_act_only_on_the_version_seen(store: Arc<dyn Store>) {
+    let post = new_post(input("v1"));
+    store.create(&post).await.expect("create");
+    let v2 = store.replace(&post.id, &edit("v2", "a", "b", "t2"), Some(&post)).await.expect("the version seen");
+    let stale = store.replace(&post.id, &edit("v3", "a", "b", "t3"), Some(&post)).await;
+    assert!(matches!(stale, Err(StoreError::Changed)), "a write on a stale version: {stale:?}");
+    assert!(matches!(store.delete(&post.id, Some(&post)).await, Err(StoreError::Changed)));
+    assert_eq!(store.get(&post.id).await.expect("get"), Some(v2.clone()), "neither stale write acted");
+    store.delete(&post.id, Some(&v2)).await.expect("delete the version seen");
+    let gone = store.replace(&post.id, &edit("v4", "a", "b", "t4"), Some(&v2)).await;
+    assert!(matches!(gone, Err(StoreError::NotFound)), "{gone:?}");
+}
+
+/// Many clients, each reading the post and writing it back with its own mark appended, through the
+/// HTTP API with `If-Match`; a 412 makes a client read again. Every write the API acknowledged must
+/// be in the final post: no lost update that was not reported as a conflict.
+async fn concurrent_conditional_writes_lose_no_update(store: Arc<dyn Store>) {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let router = blog_service::app(blog_service::AppState { store: store.clone(), config: Arc::default() });
+    let post = new_post(input("shared"));
+    store.create(&post).await.expect("create");
+    let uri = format!("/blogs/{}", post.id);
+    let clients = (0..12).map(|client| {
+        let (router, uri) = (router.clone(), uri.clone());
+        tokio::spawn(async move {
+            let mut conflicts = 0;
+            loop {
+                let read = router.clone().oneshot(Request::get(&uri).body(Body::empty()).expect("GET")).await;
+                let read = read.expect("infallible");
+                let etag = read.headers()[header::ETAG].to_str().expect("ETag").to_owned();
+                let seen: serde_json::Value =
+                    serde_json::from_slice(&read.into_body().collect().await.expect("body").to_bytes()).expect("JSON");
+                let body = format!("{} [{client}]", seen["body"].as_str().expect("body"));
+                let put = Request::put(&uri)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::IF_MATCH, &etag)
+                    .body(Body::from(serde_json::json!({"title": "shared", "author": "many", "body": body}).to_string()))
+                    .expect("PUT");
+                match router.clone().oneshot(put).await.expect("infallible").status() {
+                    StatusCode::OK => return conflicts,
+                    StatusCode::PRECONDITION_FAILED => conflicts += 1,
+                    other => panic!("client {client}: {other}"),
+                }
+            }
+        })
+    });
+    let mut conflicts = 0;
+    for client in clients.collect::<Vec<_>>() {
+        conflicts += client.await.expect("client");
+    }
+    let last = store.get(&post.id).await.expect("get").expect("post");
+    for client in 0..12 {
+        assert_eq!(last.body.matches(&format!(" [{client}]")).count(), 1, "client {client}'s update: {}", last.body);
+    }
+    eprintln!("12 acknowledged updates, all kept; {conflicts} conflicts reported as 412");
 }
 
 async fn large_posts_page_fully(store: Arc<dyn Store>) {
@@ -135,6 +199,8 @@ suite!(
     lists_newest_first_in_pages,
     replace_only_existing,
     delete_only_existing,
+    conditional_writes_act_only_on_the_version_seen,
+    concurrent_conditional_writes_lose_no_update,
     large_posts_page_fully,
     ping_answers,
 );

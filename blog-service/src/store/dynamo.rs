@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{Cursor, Store, StoreError, StoreResult, page_of};
+use super::{Cursor, Edit, Store, StoreError, StoreResult, page_of};
 use crate::model::{Post, PostPage};
 
 pub use blog_aws::{KEY, LIST_INDEX, LIST_KEY, LIST_KEY_VALUE, table_schema};
@@ -25,6 +25,15 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// Why a conditional write was refused: the post is gone, or it changed.
+    async fn why_refused(&self, id: &str) -> StoreError {
+        match self.get(id).await {
+            Ok(Some(_)) => StoreError::Changed,
+            Ok(None) => StoreError::NotFound,
+            Err(err) => err,
+        }
+    }
+
     #[must_use]
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
@@ -45,6 +54,25 @@ fn map_err<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::D
         Some("ConditionalCheckFailedException") => on_condition_failed,
         _ => StoreError::Backend(format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(err))),
     }
+}
+
+/// The condition of a write: the post exists, and, when the write is conditional, still holds what
+/// the client saw (every field a client sees change, so nothing it has not seen is overwritten).
+fn condition(
+    unchanged: Option<&Post>,
+) -> (&'static str, HashMap<String, String>, HashMap<String, AttributeValue>) {
+    let mut names = HashMap::from([("#id".to_owned(), KEY.to_owned())]);
+    let Some(seen) = unchanged else { return ("attribute_exists(#id)", names, HashMap::new()) };
+    let mut values = HashMap::new();
+    for (field, value) in
+        [("title", &seen.title), ("author", &seen.author), ("body", &seen.body), ("updatedAt", &seen.updated_at)]
+    {
+        names.insert(format!("#{field}"), field.to_owned());
+        values.insert(format!(":seen_{field}"), AttributeValue::S(value.clone()));
+    }
+    let condition = "attribute_exists(#id) AND #title = :seen_title AND #author = :seen_author \
+                     AND #body = :seen_body AND #updatedAt = :seen_updatedAt";
+    (condition, names, values)
 }
 
 fn backend_err<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
@@ -152,42 +180,54 @@ impl Store for DynamoStore {
         Ok(page_of(posts, limit))
     }
 
-    async fn replace(&self, id: &str, title: &str, author: &str, body: &str, updated_at: &str) -> StoreResult<Post> {
+    async fn replace(&self, id: &str, edit: &Edit<'_>, unchanged: Option<&Post>) -> StoreResult<Post> {
         let s = |v: &str| AttributeValue::S(v.to_owned());
+        let (condition, names, values) = condition(unchanged);
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_of(id)))
             .update_expression("SET #title = :title, #author = :author, #body = :body, #updatedAt = :updatedAt")
-            .condition_expression("attribute_exists(#id)")
-            .expression_attribute_names("#id", KEY)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
             .expression_attribute_names("#title", "title")
             .expression_attribute_names("#author", "author")
             .expression_attribute_names("#body", "body")
             .expression_attribute_names("#updatedAt", "updatedAt")
-            .expression_attribute_values(":title", s(title))
-            .expression_attribute_values(":author", s(author))
-            .expression_attribute_values(":body", s(body))
-            .expression_attribute_values(":updatedAt", s(updated_at))
+            .set_expression_attribute_values(Some(values))
+            .expression_attribute_values(":title", s(edit.title))
+            .expression_attribute_values(":author", s(edit.author))
+            .expression_attribute_values(":body", s(edit.body))
+            .expression_attribute_values(":updatedAt", s(edit.updated_at))
             .return_values(ReturnValue::AllNew)
             .send()
-            .await
-            .map_err(map_err(StoreError::NotFound))?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => return Err(self.why_refused(id).await),
+            Err(err) => return Err(backend_err(err)),
+        };
         from_item(out.attributes().ok_or_else(|| StoreError::Backend("UpdateItem returned no attributes".into()))?)
     }
 
-    async fn delete(&self, id: &str) -> StoreResult<()> {
-        self.client
+    async fn delete(&self, id: &str, unchanged: Option<&Post>) -> StoreResult<()> {
+        let (condition, names, values) = condition(unchanged);
+        let out = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key_of(id)))
-            .condition_expression("attribute_exists(#id)")
-            .expression_attribute_names("#id", KEY)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .send()
-            .await
-            .map_err(map_err(StoreError::NotFound))?;
-        Ok(())
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Err(self.why_refused(id).await),
+            Err(err) => Err(backend_err(err)),
+        }
     }
 
     /// A read of a key that never exists: it proves the table answers using only the item-level

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Cursor, Store, StoreError, StoreResult, page_of};
+use super::{Cursor, Edit, Store, StoreError, StoreResult, page_of};
 use crate::model::{Post, PostPage};
 
 /// Post id → the post as JSON. Ids are UUIDv7 text, so key order is creation order.
@@ -105,9 +105,15 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn replace(&self, id: &str, title: &str, author: &str, body: &str, updated_at: &str) -> StoreResult<Post> {
-        let (id, title, author, body, updated_at) =
-            (id.to_owned(), title.to_owned(), author.to_owned(), body.to_owned(), updated_at.to_owned());
+    async fn replace(&self, id: &str, edit: &Edit<'_>, unchanged: Option<&Post>) -> StoreResult<Post> {
+        let (id, title, author, body, updated_at) = (
+            id.to_owned(),
+            edit.title.to_owned(),
+            edit.author.to_owned(),
+            edit.body.to_owned(),
+            edit.updated_at.to_owned(),
+        );
+        let unchanged = unchanged.cloned();
         self.blocking(move |db| {
             // One write transaction: redb serializes writers, so the read-check-write is atomic.
             let txn = db.begin_write().map_err(backend)?;
@@ -115,6 +121,9 @@ impl Store for EmbeddedStore {
                 let mut table = txn.open_table(POSTS).map_err(backend)?;
                 let existing = table.get(id.as_str()).map_err(backend)?.map(|json| decode(json.value()));
                 let mut post = existing.ok_or(StoreError::NotFound)??;
+                if unchanged.as_ref().is_some_and(|seen| *seen != post) {
+                    return Err(StoreError::Changed);
+                }
                 post.title = title;
                 post.author = author;
                 post.body = body;
@@ -128,13 +137,18 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn delete(&self, id: &str) -> StoreResult<()> {
-        let id = id.to_owned();
+    async fn delete(&self, id: &str, unchanged: Option<&Post>) -> StoreResult<()> {
+        let (id, unchanged) = (id.to_owned(), unchanged.cloned());
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(backend)?;
-            let removed = txn.open_table(POSTS).map_err(backend)?.remove(id.as_str()).map_err(backend)?.is_some();
-            if !removed {
-                return Err(StoreError::NotFound);
+            {
+                let mut table = txn.open_table(POSTS).map_err(backend)?;
+                let existing = table.get(id.as_str()).map_err(backend)?.map(|json| decode(json.value()));
+                let post = existing.ok_or(StoreError::NotFound)??;
+                if unchanged.is_some_and(|seen| seen != post) {
+                    return Err(StoreError::Changed);
+                }
+                table.remove(id.as_str()).map_err(backend)?;
             }
             txn.commit().map_err(backend)
         })

@@ -21,6 +21,9 @@ pub enum StoreError {
     AlreadyExists,
     #[error("the page cursor is not valid")]
     InvalidCursor,
+    /// A conditional write found the post changed since the version it was given.
+    #[error("the post changed since the version the request names (If-Match)")]
+    Changed,
     /// The backend failed; the message is for logs, never for clients.
     #[error("storage backend failed: {0}")]
     Backend(String),
@@ -33,17 +36,28 @@ pub type StoreResult<T> = Result<T, StoreError>;
 ///   `next` cursor exactly when more posts follow;
 /// - `replace` and `delete` act only on an existing post and report `NotFound` otherwise, atomically
 ///   (a concurrent delete never lets a replace resurrect the post);
-/// - `create` never overwrites.
+/// - `create` never overwrites;
+/// - with `unchanged: Some(post)`, `replace` and `delete` act only while the stored post still is
+///   `post` (in the same atomic step), and report `Changed` otherwise.
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn create(&self, post: &Post) -> StoreResult<()>;
     async fn get(&self, id: &str) -> StoreResult<Option<Post>>;
     async fn list(&self, limit: usize, cursor: Option<&Cursor>) -> StoreResult<PostPage>;
     /// Replaces title, author, body and `updated_at` of an existing post; returns the stored post.
-    async fn replace(&self, id: &str, title: &str, author: &str, body: &str, updated_at: &str) -> StoreResult<Post>;
-    async fn delete(&self, id: &str) -> StoreResult<()>;
+    async fn replace(&self, id: &str, edit: &Edit<'_>, unchanged: Option<&Post>) -> StoreResult<Post>;
+    async fn delete(&self, id: &str, unchanged: Option<&Post>) -> StoreResult<()>;
     /// Checks that the backend answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// What a replace writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Edit<'a> {
+    pub title: &'a str,
+    pub author: &'a str,
+    pub body: &'a str,
+    pub updated_at: &'a str,
 }
 
 /// A position in the newest-first listing: the id of the last post of the previous page.
