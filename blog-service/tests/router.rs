@@ -136,7 +136,9 @@ async fn writes_with_if_match_act_only_on_the_version_read() {
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
     assert_ne!(first.headers[header::ETAG], etag.as_str(), "a new version, a new tag");
     app.send(put(&etag, "v3")).await.assert_error(StatusCode::PRECONDITION_FAILED, "precondition_failed");
-    app.send(put(&format!("W/{etag}"), "v3")).await.assert_error(StatusCode::PRECONDITION_FAILED, "precondition_failed");
+    app.send(put(&format!("W/{etag}"), "v3"))
+        .await
+        .assert_error(StatusCode::PRECONDITION_FAILED, "precondition_failed");
     assert_eq!(app.call(Method::GET, &uri, None).await.json()["title"], "v2", "no stale write acted");
     assert_eq!(app.send(put("*", "v4")).await.status, StatusCode::OK, "* needs only the post to exist");
     let stale_delete = Request::delete(&uri).header(header::IF_MATCH, &etag).body(Body::empty()).expect("DELETE");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use blog_service::model::{PostInput, new_post};
-use blog_service::store::{Cursor, DynamoStore, EmbeddedStore, Edit, Store, StoreError, dynamo};
+use blog_service::store::{Cursor, DynamoStore, Edit, EmbeddedStore, Store, StoreError, dynamo};
 use blog_tests::{Moto, unique_name};
 
 fn edit<'a>(title: &'a str, author: &'a str, body: &'a str, updated_at: &'a str) -> Edit<'a> {
@@ -66,8 +66,10 @@ async fn lists_newest_first_in_pages(store: Arc<dyn Store>) {
 async fn replace_only_existing(store: Arc<dyn Store>) {
     let post = new_post(input("draft"));
     store.create(&post).await.expect("create");
-    let replaced =
-        store.replace(&post.id, &edit("final", "grace", "new body", "2030-01-01T00:00:00.000Z"), None).await.expect("replace");
+    let replaced = store
+        .replace(&post.id, &edit("final", "grace", "new body", "2030-01-01T00:00:00.000Z"), None)
+        .await
+        .expect("replace");
     assert_eq!(
         (replaced.title.as_str(), replaced.author.as_str(), replaced.body.as_str()),
         ("final", "grace", "new body")
@@ -129,7 +131,9 @@ async fn concurrent_conditional_writes_lose_no_update(store: Arc<dyn Store>) {
                 let put = Request::put(&uri)
                     .header(header::CONTENT_TYPE, "application/json")
                     .header(header::IF_MATCH, &etag)
-                    .body(Body::from(serde_json::json!({"title": "shared", "author": "many", "body": body}).to_string()))
+                    .body(Body::from(
+                        serde_json::json!({"title": "shared", "author": "many", "body": body}).to_string(),
+                    ))
                     .expect("PUT");
                 match router.clone().oneshot(put).await.expect("infallible").status() {
                     StatusCode::OK => return conflicts,

@@ -58,9 +58,7 @@ fn map_err<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::D
 
 /// The condition of a write: the post exists, and, when the write is conditional, still holds what
 /// the client saw (every field a client sees change, so nothing it has not seen is overwritten).
-fn condition(
-    unchanged: Option<&Post>,
-) -> (&'static str, HashMap<String, String>, HashMap<String, AttributeValue>) {
+fn condition(unchanged: Option<&Post>) -> (&'static str, HashMap<String, String>, HashMap<String, AttributeValue>) {
     let mut names = HashMap::from([("#id".to_owned(), KEY.to_owned())]);
     let Some(seen) = unchanged else { return ("attribute_exists(#id)", names, HashMap::new()) };
     let mut values = HashMap::new();
@@ -205,7 +203,9 @@ impl Store for DynamoStore {
             .await;
         let out = match out {
             Ok(out) => out,
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => return Err(self.why_refused(id).await),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
+                return Err(self.why_refused(id).await);
+            }
             Err(err) => return Err(backend_err(err)),
         };
         from_item(out.attributes().ok_or_else(|| StoreError::Backend("UpdateItem returned no attributes".into()))?)
