@@ -105,23 +105,13 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over() {
     assert!(a > 0 && b == 0, "only the first (the leader) reconciles: first {a}, second {b}");
     assert!(second.aws_calls().await.is_empty(), "the follower made no AWS call");
 
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), &ns.name);
-    let holder = |lease: Option<k8s_openapi::api::coordination::v1::Lease>| {
-        lease.and_then(|l| l.spec).and_then(|s| s.holder_identity).unwrap_or_default()
-    };
-    let leader = holder(leases.get_opt("blog-operator").await.expect("lease"));
+    let leases = Api::namespaced(client.clone(), &ns.name);
+    let leader = holder_other_than(&leases, "", Duration::from_secs(10)).await;
 
     // Kill the leader; the follower must take the Lease and carry on.
     first.kill().await;
     let killed = Instant::now();
-    loop {
-        let now = holder(leases.get_opt("blog-operator").await.expect("lease"));
-        if !now.is_empty() && now != leader {
-            break;
-        }
-        assert!(killed.elapsed() < Duration::from_secs(30), "no handover within 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    holder_other_than(&leases, &leader, Duration::from_secs(30)).await;
     let handover = killed.elapsed();
     eprintln!("leader handover took {handover:?} (lease duration 3 s)");
     assert!(handover <= Duration::from_secs(3 + 1 + 2), "handover within lease duration + renew period: {handover:?}");
@@ -145,19 +135,8 @@ async fn a_leader_asked_to_stop_releases_the_lease_at_once() {
     // A long lease: without the release, a follower would wait 30 s for it to expire.
     let election = ["--leader-election", "--lease-namespace", &ns.name, "--lease-duration-seconds", "30"];
     let mut first = Operator::start_with(stack, &ns.name, 60, &election, &stack.kubeconfig).await;
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), &ns.name);
-    let holder = |lease: Option<k8s_openapi::api::coordination::v1::Lease>| {
-        lease.and_then(|l| l.spec).and_then(|s| s.holder_identity).unwrap_or_default()
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let leader = loop {
-        let now = holder(leases.get_opt("blog-operator").await.expect("lease"));
-        if !now.is_empty() {
-            break now;
-        }
-        assert!(Instant::now() < deadline, "no leader within 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let leases = Api::namespaced(client.clone(), &ns.name);
+    let leader = holder_other_than(&leases, "", Duration::from_secs(30)).await;
     let second = Operator::start_with(stack, &ns.name, 60, &election, &stack.kubeconfig).await;
 
     let pid = first.child.id().expect("pid").to_string();
@@ -165,14 +144,8 @@ async fn a_leader_asked_to_stop_releases_the_lease_at_once() {
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
     let exit = tokio::time::timeout(Duration::from_secs(20), first.child.wait()).await.expect("exits on SIGTERM");
     assert!(exit.expect("wait").success(), "a clean exit on SIGTERM");
-    loop {
-        let now = holder(leases.get_opt("blog-operator").await.expect("lease"));
-        if !now.is_empty() && now != leader {
-            break;
-        }
-        assert!(stopped.elapsed() < Duration::from_secs(25), "the follower did not take over before the lease ran out");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Well before the 30 s lease could run out.
+    holder_other_than(&leases, &leader, Duration::from_secs(25)).await;
     eprintln!("handover after SIGTERM took {:?} (lease duration 30 s, renew every 10 s)", stopped.elapsed());
     second.kill().await;
 }
@@ -198,4 +171,23 @@ async fn its_own_status_writes_do_not_cause_reconciles() {
     // InProgress); none for the two status patches (Progressing, then Ready).
     assert_eq!(operator.reconciles().await, 4, "reconciles for one spec change");
     operator.kill().await;
+}
+
+/// Waits until the Lease names a holder other than `not` (any holder when `not` is empty), within
+/// `limit`; returns it.
+async fn holder_other_than(
+    leases: &Api<k8s_openapi::api::coordination::v1::Lease>,
+    not: &str,
+    limit: Duration,
+) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let lease = leases.get_opt("blog-operator").await.expect("lease");
+        let holder = lease.and_then(|l| l.spec).and_then(|s| s.holder_identity).unwrap_or_default();
+        if !holder.is_empty() && holder != not {
+            return holder;
+        }
+        assert!(Instant::now() < deadline, "no holder other than {not:?} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
