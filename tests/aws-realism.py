@@ -174,14 +174,32 @@ class Proxy(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def forward(self, body):
+        if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            existing = self.existing_balancer(body)
+            if existing is not None:
+                return existing
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
         headers["Host"] = f"{UPSTREAM.hostname}:{UPSTREAM.port}"
         conn.request(self.command, self.path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
         conn.close()
         return response.status, dict(response.getheaders()), data
+
+    def existing_balancer(self, body):
+        """ELB's CreateLoadBalancer is idempotent on the name (AWS answers with the load balancer
+        that exists); the emulator makes a second one, which a lookup by name then cannot see."""
+        request = form(body)
+        if request.get("Action") != "CreateLoadBalancer" or not request.get("Name"):
+            return None
+        lookup = urllib.parse.urlencode({"Action": "DescribeLoadBalancers", "Version": request.get("Version", ""),
+                                         "Names.member.1": request["Name"]}).encode()
+        status, headers, data = self.forward(lookup)
+        if status != 200 or b"<LoadBalancerArn>" not in data:
+            return None
+        count_fault("idempotent CreateLoadBalancer", "CreateLoadBalancer")
+        return status, headers, data.replace(b"DescribeLoadBalancers", b"CreateLoadBalancer")
 
 
 def handle_aws(self):

@@ -288,3 +288,27 @@ async fn hostile_specs_are_refused_naming_the_field_without_an_aws_call() {
     assert!(!log.contains("panicked"), "the operator panicked:\n{}", blog_tests::tail(&operator.log, 40));
     operator.kill().await;
 }
+
+#[tokio::test]
+async fn a_load_balancer_whose_create_answer_is_lost_is_made_once() {
+    let (stack, _client, ns, api) = setup("lostlb").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    // Every CreateLoadBalancer takes effect and its answer is lost, so the SDK sends it again: AWS
+    // answers a repeat with the load balancer that exists (the layer plays that; moto would make a
+    // second one that a lookup by name cannot see, and it would outlive the delete).
+    let config = json!({"seed": seed(), "throttle": {"CreateLoadBalancer": 1.0}, "after_effect": 1.0});
+    let realism = Realism::start(&stack.aws_endpoint, &config).expect("realism layer");
+    let operator = Operator::start_behind(stack, &ns.name, 60, &[], &realism.endpoint);
+    let spec = json!({"image": "blog:1", "container": {}, "table": {"deletionPolicy": "Delete"}});
+    api.create(&PostParams::default(), &blog("lost", spec)).await.expect("create");
+    let bd = wait_for_within(&api, "lost", "Ready", Duration::from_secs(120), ready).await;
+    let (owner, names) = (owner_of(&bd), names_of(&bd));
+    assert_eq!(aws.count_container(&owner, &names).await, container_each(1), "one load balancer in the full list");
+    let answered = faults(&realism.stats()).get("idempotent CreateLoadBalancer").copied().unwrap_or(0);
+    assert!(answered > 0, "the repeats were answered with the existing one");
+    api.delete("lost", &DeleteParams::default()).await.expect("delete");
+    wait_gone_within(&api, "lost", Duration::from_secs(120)).await;
+    assert_eq!(left_behind(&aws, &[(owner, names)]).await, BTreeMap::new(), "nothing left after the delete");
+    operator.kill().await;
+}
