@@ -355,6 +355,13 @@ for verb in ("POST", "PUT", "DELETE", "PATCH", "HEAD"):
     setattr(Proxy, f"do_{verb}", handle_aws)
 Proxy.handle_aws = handle_aws
 
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A client that hung up (a killed operator, an attempt timeout) is not the proxy's error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def exit_with_parent():
     """The test process that started the proxy may die without stopping it: follow it."""
     parent = os.getppid()
@@ -365,7 +372,7 @@ def exit_with_parent():
 
 if __name__ == "__main__":
     threading.Thread(target=exit_with_parent, daemon=True).start()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    server = Server(("127.0.0.1", 0), Proxy)
     server.daemon_threads = True
     with open(sys.argv[3] + ".tmp", "w") as out:
         out.write(str(server.server_address[1]))
