@@ -67,6 +67,80 @@ pub struct BlogDeploymentSpec {
     /// revision.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub env: std::collections::BTreeMap<String, String>,
+    /// HTTPS on your own domain: a Route 53 hosted zone, a host name per variant, and an ACM
+    /// certificate (requested and validated through the zone when none is given). Both URLs in
+    /// status become `https://<host>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainSpec>,
+    /// Logs, tracing and metrics of both variants.
+    #[serde(default)]
+    pub observability: ObservabilitySpec,
+    /// Cost-allocation tags copied onto every AWS resource the operator makes, beside its own
+    /// ownership tags (which these cannot override): activate them in the Billing console to compare
+    /// the cost estimate in status with Cost Explorer. At most 40; keys may not start with `aws:` or
+    /// `blogs.serverless.dev/`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 40))]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// The blog on your own domain, over HTTPS.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainSpec {
+    /// The Route 53 public hosted zone that holds the host names: its id (`Z0123456789ABC`) or its
+    /// name (`example.com`). The operator writes the certificate's validation records and an alias
+    /// record per host into it, each beside a TXT record that marks it as this BlogDeployment's; a
+    /// record it did not write is never changed.
+    #[schemars(length(min = 1, max = 255))]
+    pub hosted_zone: String,
+    /// The function variant's host name, e.g. `fn.blog.example.com` (an API Gateway custom domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub function_host: Option<String>,
+    /// The container variant's host name, e.g. `blog.example.com` (an alias of the load balancer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub container_host: Option<String>,
+    /// An ISSUED ACM certificate in the deployment's region that covers both hosts; the operator
+    /// requests one (DNS-validated through the zone) when omitted, and deletes only that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 20, max = 2048))]
+    pub certificate_arn: Option<String>,
+}
+
+/// The observability switches of both variants; each changes in place.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservabilitySpec {
+    /// Days CloudWatch Logs keeps both variants' logs (the values CloudWatch allows).
+    #[serde(default = "default_log_retention")]
+    #[schemars(extend("enum" = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]))]
+    pub log_retention_days: i32,
+    /// `Off` (the default) or `XRay`: Lambda active tracing, and an AWS X-Ray daemon beside the
+    /// blog in each task, with the IAM both need.
+    #[serde(default)]
+    pub tracing: Tracing,
+    /// CloudWatch Container Insights on the ECS cluster (its metrics are billed).
+    #[serde(default)]
+    pub container_insights: bool,
+}
+
+impl Default for ObservabilitySpec {
+    fn default() -> Self {
+        Self { log_retention_days: default_log_retention(), tracing: Tracing::Off, container_insights: false }
+    }
+}
+
+fn default_log_retention() -> i32 {
+    14
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Tracing {
+    #[default]
+    Off,
+    XRay,
 }
 
 /// The DynamoDB table.
@@ -276,15 +350,26 @@ pub struct LoadBalancerSpec {
     /// balancer (AWS cannot change a scheme), and with it the container URL.
     #[serde(default)]
     pub internal: bool,
-    /// IPv4 CIDR blocks allowed to reach port 80, e.g. `10.0.0.0/8`.
+    /// IPv4 CIDR blocks allowed to reach the listeners (443, and 80, which redirects to it),
+    /// e.g. `10.0.0.0/8`.
     #[serde(default = "anywhere")]
     #[schemars(length(min = 1, max = 20))]
     pub ingress_cidrs: Vec<String>,
+    /// An ISSUED ACM certificate for the HTTPS:443 listener when `spec.domain` gives the container
+    /// no host (you point your own DNS name at the load balancer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 20, max = 2048))]
+    pub certificate_arn: Option<String>,
+    /// Serve plain HTTP on port 80 without a certificate. Writes then cross the network in clear
+    /// text; the container URL in status says `http://`. Without it, the container variant needs
+    /// a certificate (`spec.domain.containerHost` or `certificateArn`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http: bool,
 }
 
 impl Default for LoadBalancerSpec {
     fn default() -> Self {
-        Self { internal: false, ingress_cidrs: anywhere() }
+        Self { internal: false, ingress_cidrs: anywhere(), certificate_arn: None, plain_http: false }
     }
 }
 
@@ -549,13 +634,14 @@ pub struct BlogDeploymentStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// The function variant's public URL (the HTTP API's endpoint).
+    /// The function variant's public URL: `https://` + its host, or the HTTP API's endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_url: Option<String>,
-    /// The container variant's public URL (`http://` + the load balancer's DNS name).
+    /// The container variant's public URL: `https://` + its host (or the load balancer's DNS name),
+    /// `http://` only with `loadBalancer.plainHttp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_url: Option<String>,
-    /// `Ready`, `TableReady`, `FunctionReady`, `ContainerReady`.
+    /// `Ready`, `TableReady`, `DomainReady`, `FunctionReady`, `ContainerReady`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Identifiers of the AWS resources the operator made.
@@ -673,6 +759,16 @@ pub struct ResourceIds {
     /// The load balancer's target group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_group_arn: Option<String>,
+    /// The ACM certificate the HTTPS endpoints use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    /// The Route 53 hosted zone holding the records below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_zone_id: Option<String>,
+    /// The host names the operator wrote records for (and their validation records): removed when
+    /// they leave `spec.domain` or the BlogDeployment is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 fn yes() -> bool {

@@ -10,16 +10,14 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::aws::Scope;
-use crate::crd::{Architecture, BillingMode, BlogDeploymentSpec, DeletionPolicy};
+use crate::crd::{Architecture, BillingMode, BlogDeploymentSpec, DeletionPolicy, Tracing};
+pub use crate::domain::{CertificateSource, ContainerTls, DesiredDomain};
 
 /// Tag keys every resource carries.
 pub const OWNER_TAG: &str = "blogs.serverless.dev/owner";
 pub const UID_TAG: &str = "blogs.serverless.dev/uid";
 pub const MANAGED_BY_TAG: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "blog-operator";
-
-/// How long the variants' logs are kept.
-pub const LOG_RETENTION_DAYS: i32 = 14;
 
 /// Which BlogDeployment a resource belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +200,10 @@ pub struct DesiredFunction {
     pub environment: BTreeMap<String, String>,
     pub reserved_concurrency: Option<i32>,
     pub provisioned_concurrency: Option<i32>,
+    /// Its host on the user's domain (an API Gateway custom domain), if any.
+    pub host: Option<String>,
+    /// Lambda active tracing (X-Ray).
+    pub tracing: bool,
 }
 
 /// The container variant: roles, log group, cluster, task definition, security groups, load
@@ -227,12 +229,22 @@ pub struct DesiredContainer {
     pub secrets: BTreeMap<String, String>,
     /// Task-count scaling, planned in full; when set, Application Auto Scaling owns the running count.
     pub scaling: Option<crate::scaling::ScalingPlan>,
+    /// HTTPS:443 with a certificate (HTTP:80 redirecting to it), or plain HTTP by the spec's choice.
+    pub tls: ContainerTls,
+    /// Its host on the user's domain (an alias of the load balancer), if any.
+    pub host: Option<String>,
+    /// An X-Ray daemon beside the blog in each task.
+    pub tracing: bool,
+    /// CloudWatch Container Insights on the cluster.
+    pub container_insights: bool,
 }
 
 /// The one container in the task definition.
 pub const CONTAINER_NAME: &str = "blog";
-/// The load balancer's listener port.
+/// The load balancer's plain HTTP port (forwarding with `plainHttp`, else redirecting to HTTPS).
 pub const LISTENER_PORT: i32 = 80;
+/// The load balancer's HTTPS port.
+pub const HTTPS_PORT: i32 = 443;
 
 /// Everything one BlogDeployment should have in AWS.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +260,10 @@ pub struct Desired {
     pub role_permissions_boundary: Option<String>,
     /// The write token's secret, once it exists: see [`Desired::with_write_token`].
     pub write_token: Option<WriteTokenRef>,
+    /// HTTPS on the user's domain: zone, hosts, certificate.
+    pub domain: Option<DesiredDomain>,
+    /// Days both variants' log groups keep logs.
+    pub log_retention_days: i32,
 }
 
 /// The write token's Secrets Manager secret, as it stands: the function reads it by ARN at start,
@@ -370,6 +386,8 @@ fn with_sizes(desired: &mut Desired, decided: &crate::crd::AllocationStatus) {
 
 fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, recorded_table: Option<&str>) -> Desired {
     let names = Names::for_owner(owner);
+    let domain = crate::domain::desired_domain(owner, spec);
+    let tracing = spec.observability.tracing == Tracing::XRay;
     // The spec's table, else the one in use (it stays when the spec stops naming one), else a new one.
     let table_name = spec.table.name.as_deref().or(recorded_table).map_or_else(|| names.table.clone(), str::to_owned);
     let table = DesiredTable {
@@ -399,6 +417,8 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
             .collect(),
         reserved_concurrency: f.reserved_concurrency,
         provisioned_concurrency: f.provisioned_concurrency,
+        host: domain.as_ref().and_then(|d| d.function_host.clone()),
+        tracing,
     });
     let container = spec.container_enabled().map(|c| DesiredContainer {
         image: c.image.clone().unwrap_or_else(|| spec.image.clone()),
@@ -418,17 +438,24 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
             .into_iter()
             .chain([("TABLE_NAME".to_owned(), table.name.clone()), ("PORT".to_owned(), c.port.to_string())])
             .collect(),
+        tls: crate::domain::container_tls(spec, domain.as_ref()),
+        host: domain.as_ref().and_then(|d| d.container_host.clone()),
+        tracing,
+        container_insights: spec.observability.container_insights,
     });
     Desired {
         region: spec.region.clone().unwrap_or_else(|| default_region.to_owned()),
         owner: owner.clone(),
-        tags: owner.tags(),
+        // The user's cost tags, then the owner's: ownership cannot be overridden.
+        tags: spec.tags.clone().into_iter().chain(owner.tags()).collect(),
         names,
         table,
         function,
         container,
         role_permissions_boundary: None,
         write_token: None,
+        domain,
+        log_retention_days: spec.observability.log_retention_days,
     }
 }
 
@@ -474,7 +501,8 @@ impl Desired {
         };
         let function = self.function.as_ref().map(|f| {
             let logs = log_group_arn(scope, &f.log_group);
-            role(&f.role_name, "lambda.amazonaws.com", function_policy(table_arn, &logs), true)
+            let policy = with_tracing(function_policy(table_arn, &logs), f.tracing);
+            role(&f.role_name, "lambda.amazonaws.com", policy, true)
         });
         let logs = log_group_arn(scope, &self.names.container_log_group);
         let ecs = "ecs-tasks.amazonaws.com";
@@ -482,9 +510,25 @@ impl Desired {
             .container
             .as_ref()
             .map(|c| role(&self.names.execution_role, ecs, execution_policy(&logs, &c.image), true));
-        let task = self.container.as_ref().map(|_| role(&self.names.task_role, ecs, task_policy(table_arn), false));
+        let task = self
+            .container
+            .as_ref()
+            .map(|c| role(&self.names.task_role, ecs, with_tracing(task_policy(table_arn), c.tracing), false));
         Roles { function, execution, task }
     }
+}
+
+/// The X-Ray actions a traced function or the X-Ray daemon needs (AWS's `AWSXRayDaemonWriteAccess`);
+/// X-Ray has no resource-level permissions for them, so the resource is `*`.
+pub const XRAY_ACTIONS: [&str; 4] =
+    ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"];
+
+/// `policy` with the X-Ray statement when tracing is on.
+fn with_tracing(mut policy: Value, tracing: bool) -> Value {
+    if let (true, Some(statements)) = (tracing, policy["Statement"].as_array_mut()) {
+        statements.push(json!({"Sid": "XRay", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"}));
+    }
+    policy
 }
 
 /// The task role's policy: the blog's item actions on this one table and its index.

@@ -8,6 +8,7 @@ pub mod allocation;
 pub mod aws;
 pub mod crd;
 pub mod desired;
+pub mod domain;
 pub mod image;
 pub mod scaling;
 pub mod status;

@@ -8,6 +8,7 @@ use crate::crd::{BlogDeploymentStatus, ContainerTasks};
 
 pub const READY: &str = "Ready";
 pub const TABLE_READY: &str = "TableReady";
+pub const DOMAIN_READY: &str = "DomainReady";
 pub const FUNCTION_READY: &str = "FunctionReady";
 pub const CONTAINER_READY: &str = "ContainerReady";
 
@@ -46,11 +47,20 @@ pub mod reason {
     pub const TABLE_NOT_ADOPTABLE: &str = "TableNotAdoptable";
     /// `spec.table.name` names another table than the one in use.
     pub const TABLE_CHANGE_REFUSED: &str = "TableChangeRefused";
+    /// ACM has not issued the certificate yet: DNS validation is under way.
+    pub const CERTIFICATE_PENDING: &str = "CertificatePending";
+    /// ACM will not issue the certificate (validation failed or timed out), or a given one is not
+    /// ISSUED.
+    pub const CERTIFICATE_FAILED: &str = "CertificateFailed";
+    /// A name the domain needs holds a record, or an API Gateway domain, the operator did not make.
+    pub const DOMAIN_CONFLICT: &str = "DomainConflict";
+    /// `spec.domain.hostedZone` names no zone the operator can see, or more than one.
+    pub const HOSTED_ZONE_NOT_FOUND: &str = "HostedZoneNotFound";
 
     /// Reasons that mean "wait, AWS is on it", not "a person must act".
     #[must_use]
     pub fn is_progress(reason: &str) -> bool {
-        matches!(reason, PROGRESSING | CREATING)
+        matches!(reason, PROGRESSING | CREATING | CERTIFICATE_PENDING)
     }
 }
 
@@ -58,6 +68,8 @@ pub mod reason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
     Table,
+    /// The certificate, custom domain and records of `spec.domain`.
+    Domain,
     Function,
     Container,
 }
@@ -67,6 +79,7 @@ impl Part {
     pub fn name(self) -> &'static str {
         match self {
             Self::Table => "table",
+            Self::Domain => "domain",
             Self::Function => "function",
             Self::Container => "container",
         }
@@ -83,10 +96,11 @@ pub struct Failure {
 }
 
 /// What one apply had observed of the parts it finished before a step failed (parts run in the
-/// order table, function, container).
+/// order table, domain, function, container).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reached {
     pub table: Option<PartState>,
+    pub domain: Option<PartState>,
     pub function: Option<PartState>,
 }
 
@@ -135,6 +149,7 @@ impl PartState {
 pub struct Observed {
     pub generation: Option<i64>,
     pub table: PartState,
+    pub domain: PartState,
     pub function: PartState,
     pub container: PartState,
 }
@@ -154,7 +169,12 @@ fn condition(kind: &str, state: &PartState, generation: Option<i64>, now: &Time)
 /// that is not, so `kubectl get bd` and kstatus show the reason that matters.
 #[must_use]
 pub fn summary(observed: &Observed) -> PartState {
-    let parts = [("table", &observed.table), ("function", &observed.function), ("container", &observed.container)];
+    let parts = [
+        ("table", &observed.table),
+        ("domain", &observed.domain),
+        ("function", &observed.function),
+        ("container", &observed.container),
+    ];
     match parts.iter().find(|(_, state)| !state.ready) {
         None => PartState::ready(reason::RECONCILED, "every enabled variant is ready"),
         // A refused spec blocks every part alike: say it once, without a part name.
@@ -171,6 +191,7 @@ pub fn conditions(observed: &Observed, previous: &[Condition], now: &Time) -> Ve
     [
         (READY, &ready),
         (TABLE_READY, &observed.table),
+        (DOMAIN_READY, &observed.domain),
         (FUNCTION_READY, &observed.function),
         (CONTAINER_READY, &observed.container),
     ]
@@ -189,7 +210,7 @@ pub fn conditions(observed: &Observed, previous: &[Condition], now: &Time) -> Ve
 #[must_use]
 pub fn refused(generation: Option<i64>, reason: &str, message: &str) -> Observed {
     let state = PartState::not_ready(reason, message);
-    Observed { generation, table: state.clone(), function: state.clone(), container: state }
+    Observed { generation, table: state.clone(), domain: state.clone(), function: state.clone(), container: state }
 }
 
 /// The conditions after a step failed: the failed part says why; a part finished before the
@@ -207,6 +228,7 @@ pub fn failed(generation: Option<i64>, failure: &Failure, reached: &Reached) -> 
     Observed {
         generation,
         table: state(Part::Table, reached.table.as_ref()),
+        domain: state(Part::Domain, reached.domain.as_ref()),
         function: state(Part::Function, reached.function.as_ref()),
         container: state(Part::Container, None),
     }
@@ -256,7 +278,7 @@ fn mask_accounts(text: &str) -> String {
 /// next look can wait for the resync; otherwise AWS is still working and the retry pace applies.
 #[must_use]
 pub fn settled(observed: &Observed) -> bool {
-    [&observed.table, &observed.function, &observed.container]
+    [&observed.table, &observed.domain, &observed.function, &observed.container]
         .iter()
         .all(|s| s.ready || !reason::is_progress(&s.reason))
 }
@@ -403,6 +425,7 @@ mod tests {
         Observed {
             generation: Some(3),
             table: PartState::ready("Active", "table blog-x is ACTIVE"),
+            domain: PartState::ready("Disabled", "no spec.domain"),
             function: if function_ready {
                 PartState::ready("Available", "https://abc.execute-api")
             } else {
@@ -415,7 +438,7 @@ mod tests {
     #[test]
     fn ready_is_true_only_when_every_part_is() {
         let all = conditions(&observed(true), &[], &at(10));
-        assert_eq!(all.len(), 4);
+        assert_eq!(all.len(), 5);
         assert_eq!(
             (all[0].type_.as_str(), all[0].status.as_str(), all[0].reason.as_str()),
             (READY, "True", "Reconciled")
@@ -532,6 +555,7 @@ mod tests {
         // before, stays as it was seen; the table keeps its real state (still creating).
         let reached = Reached {
             table: Some(table_state("blog-x", "CREATING")),
+            domain: None,
             function: Some(PartState::ready(reason::AVAILABLE, "serving")),
         };
         let denied = Failure { part: Part::Container, reason: reason::ACCESS_DENIED, message: "iam CreateRole".into() };

@@ -62,7 +62,12 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
     }
     if let Some(container) = spec.container_enabled() {
         check_env("spec.container.env", &container.env, &mut problems);
+        check_container_tls(spec, container, &mut problems);
     }
+    if let Some(domain) = &spec.domain {
+        check_domain(spec, domain, &mut problems);
+    }
+    check_tags(&spec.tags, &mut problems);
     if problems.is_empty() { Ok(()) } else { Err(InvalidSpec(problems)) }
 }
 
@@ -216,6 +221,121 @@ fn check_network(container: &ContainerSpec, problems: &mut Vec<String>) {
         problems.push(format!(
             "spec.container.loadBalancer.ingressCidrs: {cidr:?} is not an IPv4 CIDR block such as 10.0.0.0/8"
         ));
+    }
+}
+
+/// The container serves HTTPS unless the spec chose plain HTTP, and never both.
+fn check_container_tls(spec: &BlogDeploymentSpec, container: &ContainerSpec, problems: &mut Vec<String>) {
+    let host = spec.domain.as_ref().and_then(|d| d.container_host.as_ref());
+    let has_certificate = host.is_some() || container.load_balancer.certificate_arn.is_some();
+    match (has_certificate, container.load_balancer.plain_http) {
+        (false, false) => problems.push(
+            "spec.container needs HTTPS: set spec.domain.containerHost or spec.container.loadBalancer.certificateArn, \
+             or loadBalancer.plainHttp: true to serve plain HTTP (writes then cross the network in clear text)"
+                .to_owned(),
+        ),
+        (true, true) => problems.push(
+            "spec.container.loadBalancer.plainHttp contradicts the container's certificate (domain.containerHost or \
+             loadBalancer.certificateArn): choose one"
+                .to_owned(),
+        ),
+        _ => {}
+    }
+    if let Some(arn) = &container.load_balancer.certificate_arn {
+        check_certificate_arn("spec.container.loadBalancer.certificateArn", arn, spec.region.as_deref(), problems);
+    }
+}
+
+/// The domain: a zone, well-formed distinct hosts inside it, one per enabled variant at least.
+fn check_domain(spec: &BlogDeploymentSpec, domain: &crate::crd::DomainSpec, problems: &mut Vec<String>) {
+    let zone = crate::domain::ZoneRef::parse(&domain.hosted_zone);
+    if let crate::domain::ZoneRef::Name(name) = &zone
+        && !is_dns_name(name)
+    {
+        problems.push(format!(
+            "spec.domain.hostedZone {:?} is neither a zone id (Z...) nor a DNS name",
+            domain.hosted_zone
+        ));
+    }
+    let hosts = [("functionHost", &domain.function_host), ("containerHost", &domain.container_host)];
+    for (field, host) in hosts.iter().filter_map(|(f, h)| Some((f, h.as_ref()?))) {
+        if !is_dns_name(host) {
+            problems.push(format!("spec.domain.{field} {host:?} is not a host name such as blog.example.com"));
+        } else if let crate::domain::ZoneRef::Name(zone) = &zone
+            && !crate::domain::in_zone(host, zone)
+        {
+            let zone = zone.trim_end_matches('.');
+            problems.push(format!("spec.domain.{field} {host} is not inside the hosted zone {zone}"));
+        }
+    }
+    if let (Some(f), Some(c)) = (&domain.function_host, &domain.container_host)
+        && crate::domain::host(f) == crate::domain::host(c)
+    {
+        problems.push("spec.domain: functionHost and containerHost must differ (one name, one endpoint)".to_owned());
+    }
+    let function = domain.function_host.is_some() && spec.function_enabled().is_some();
+    let container = domain.container_host.is_some() && spec.container_enabled().is_some();
+    if !function && !container {
+        problems.push("spec.domain names no host for an enabled variant: set functionHost or containerHost".to_owned());
+    }
+    if let Some(arn) = &domain.certificate_arn {
+        check_certificate_arn("spec.domain.certificateArn", arn, spec.region.as_deref(), problems);
+    }
+}
+
+/// An ACM certificate ARN, in the deployment's region when the spec names one (API Gateway's
+/// regional domains and the ALB take only a certificate of their own region).
+fn check_certificate_arn(at: &str, arn: &str, region: Option<&str>, problems: &mut Vec<String>) {
+    match crate::aws::Arn::parse(arn) {
+        Some(parsed) if parsed.service == "acm" && parsed.resource.starts_with("certificate/") => {
+            if let Some(region) = region.filter(|r| *r != parsed.region) {
+                problems.push(format!(
+                    "{at} is in region {}, but the deployment is in {region}: ACM certificates serve their own region only",
+                    parsed.region
+                ));
+            }
+        }
+        _ => problems.push(format!(
+            "{at} {arn:?} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"
+        )),
+    }
+}
+
+/// A DNS name: two or more labels of letters, digits and inner hyphens, 253 characters at most.
+fn is_dns_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// The tag keys the operator writes itself; a user tag may not take them.
+const RESERVED_TAG_PREFIXES: [&str; 3] = ["aws:", "blogs.serverless.dev/", "app.kubernetes.io/managed-by"];
+
+/// Cost tags as every AWS service the operator uses accepts them.
+fn check_tags(tags: &std::collections::BTreeMap<String, String>, problems: &mut Vec<String>) {
+    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
+    if tags.len() > 40 {
+        problems.push(format!("spec.tags holds {} tags; at most 40 (AWS allows 50, the operator uses 3)", tags.len()));
+    }
+    for (key, value) in tags {
+        if key.is_empty() || key.chars().count() > 128 || !key.chars().all(allowed) {
+            problems
+                .push(format!("spec.tags: key {key:?} must be 1 to 128 letters, digits, spaces or _ . : / = + - @"));
+        } else if RESERVED_TAG_PREFIXES.iter().any(|p| key.to_ascii_lowercase().starts_with(p)) {
+            problems.push(format!("spec.tags: key {key:?} is reserved for AWS or the operator's ownership tags"));
+        }
+        if value.chars().count() > 256 || !value.chars().all(allowed) {
+            problems.push(format!(
+                "spec.tags: the value of {key:?} must be at most 256 letters, digits, spaces or _ . : / = + - @"
+            ));
+        }
     }
 }
 
@@ -389,7 +509,7 @@ mod tests {
 image: 123456789012.dkr.ecr.us-west-1.amazonaws.com/blog-service:1.0.0
 region: us-west-1
 function: {memoryMiB: 512}
-container: {cpu: 256, memoryMiB: 512}
+container: {loadBalancer: {plainHttp: true}, cpu: 256, memoryMiB: 512}
 ";
 
     #[test]
@@ -399,7 +519,7 @@ container: {cpu: 256, memoryMiB: 512}
 
     #[test]
     fn defaults_fill_in_what_is_omitted() {
-        let s = spec("image: blog:1\nfunction: {}\ncontainer: {}\n");
+        let s = spec("image: blog:1\nfunction: {}\ncontainer: {loadBalancer: {plainHttp: true}}\n");
         assert_eq!(s.function, Some(FunctionSpec::default()));
         let container = s.container.expect("container");
         assert_eq!((container.cpu, container.memory_mib, container.desired_count, container.port), (256, 512, 2, 8080));
@@ -444,7 +564,7 @@ container: {cpu: 256, memoryMiB: 512}
 
     #[test]
     fn environment_names_are_checked_and_the_operators_own_are_refused() {
-        let env = "env: {GREETING: hi, TABLE_NAME: x}\nfunction: {env: {AWS_REGION: x, 1BAD: y}}\ncontainer: {env: {OK_1: z}}\n";
+        let env = "env: {GREETING: hi, TABLE_NAME: x}\nfunction: {env: {AWS_REGION: x, 1BAD: y}}\ncontainer: {loadBalancer: {plainHttp: true}, env: {OK_1: z}}\n";
         assert_eq!(
             problems(&format!("image: blog:1\n{env}")),
             [
@@ -460,7 +580,7 @@ container: {cpu: 256, memoryMiB: 512}
     #[test]
     fn at_least_one_variant() {
         assert_eq!(problems("image: blog:1\n"), ["enable at least one variant: spec.function or spec.container"]);
-        assert_eq!(problems("image: blog:1\nfunction: {enabled: false}\ncontainer: {enabled: false}\n").len(), 1);
+        assert_eq!(problems("image: blog:1\nfunction: {enabled: false}\ncontainer: {loadBalancer: {plainHttp: true}, enabled: false}\n").len(), 1);
     }
 
     #[test]
@@ -475,7 +595,8 @@ container: {cpu: 256, memoryMiB: 512}
         {
             assert!(check_fargate_size(cpu, memory).is_err(), "{cpu}/{memory}");
         }
-        let found = problems("image: blog:1\ncontainer: {cpu: 1024, memoryMiB: 512}\n");
+        let found =
+            problems("image: blog:1\ncontainer: {loadBalancer: {plainHttp: true}, cpu: 1024, memoryMiB: 512}\n");
         assert_eq!(
             found,
             ["spec.container: Fargate cpu 1024 does not allow memoryMiB 512; allowed: 2048 to 8192 in steps of 1024"]
@@ -508,6 +629,7 @@ image: 'NOT VALID'
 region: mars-1
 table: {billingMode: Provisioned}
 container:
+  loadBalancer: {plainHttp: true}
   cpu: 256
   memoryMiB: 4096
   healthCheckPath: healthz
@@ -555,7 +677,7 @@ container:
     #[test]
     fn scheduled_actions() {
         let found = problems(
-            "image: b:1\ncontainer:\n  desiredCount: 2\n  autoscaling:\n    minTasks: 1\n    maxTasks: 4\n    scheduled:\n    - {name: am, schedule: 'cron(0 8 ? * MON-FRI *)', timezone: Europe/Berlin, minTasks: 2, maxTasks: 8}\n    - {name: am, schedule: 'every day', minTasks: 3, maxTasks: 1}\n",
+            "image: b:1\ncontainer:\n  loadBalancer: {plainHttp: true}\n  desiredCount: 2\n  autoscaling:\n    minTasks: 1\n    maxTasks: 4\n    scheduled:\n    - {name: am, schedule: 'cron(0 8 ? * MON-FRI *)', timezone: Europe/Berlin, minTasks: 2, maxTasks: 8}\n    - {name: am, schedule: 'every day', minTasks: 3, maxTasks: 1}\n",
         );
         assert_eq!(found.len(), 3, "{found:#?}");
         assert!(
@@ -575,7 +697,7 @@ container:
     #[test]
     fn step_scaling() {
         let found = problems(
-            "image: b:1\ncontainer:\n  autoscaling:\n    minTasks: 1\n    maxTasks: 4\n    stepScaling:\n    - {name: cpu, metric: CPUUtilization, when: Above, steps: [{threshold: 70, change: 1}, {threshold: 90, change: 3}]}\n    - {name: cpu, metric: MemoryUtilization, when: Below, steps: [{threshold: 20, change: 1}, {threshold: 20, change: -1}]}\n    - {name: Mem_In, metric: MemoryUtilization, when: Below, steps: [{threshold: 20, change: -1}]}\n",
+            "image: b:1\ncontainer:\n  loadBalancer: {plainHttp: true}\n  autoscaling:\n    minTasks: 1\n    maxTasks: 4\n    stepScaling:\n    - {name: cpu, metric: CPUUtilization, when: Above, steps: [{threshold: 70, change: 1}, {threshold: 90, change: 3}]}\n    - {name: cpu, metric: MemoryUtilization, when: Below, steps: [{threshold: 20, change: 1}, {threshold: 20, change: -1}]}\n    - {name: Mem_In, metric: MemoryUtilization, when: Below, steps: [{threshold: 20, change: -1}]}\n",
         );
         assert_eq!(found.len(), 4, "{found:#?}");
         assert!(found[0].contains("stepScaling[cpu]: the name is used twice"), "{found:#?}");
@@ -592,5 +714,69 @@ container:
         for bad in ["mars-1", "us-west", "US-WEST-1", "us-west-1a", ""] {
             assert!(!is_region(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_container_serves_https_unless_the_spec_chose_plain_http() {
+        let image = "image: b:1\nregion: us-west-1\n";
+        let needs = problems(&format!("{image}container: {{}}\n"));
+        assert_eq!(needs.len(), 1);
+        assert!(needs[0].starts_with("spec.container needs HTTPS"), "{needs:?}");
+        let cert = "arn:aws:acm:us-west-1:123456789012:certificate/0a1b";
+        assert!(problems(&format!("{image}container: {{loadBalancer: {{certificateArn: {cert}}}}}\n")).is_empty());
+        let both =
+            problems(&format!("{image}container: {{loadBalancer: {{certificateArn: {cert}, plainHttp: true}}}}\n"));
+        assert!(both[0].contains("plainHttp contradicts"), "{both:?}");
+        let elsewhere = problems(&format!(
+            "{image}container: {{loadBalancer: {{certificateArn: 'arn:aws:acm:us-east-1:1:certificate/x'}}}}\n"
+        ));
+        assert!(elsewhere[0].contains("ACM certificates serve their own region only"), "{elsewhere:?}");
+        let not_acm =
+            problems(&format!("{image}container: {{loadBalancer: {{certificateArn: 'arn:aws:iam::1:role/x'}}}}\n"));
+        assert!(not_acm[0].contains("is not an ACM certificate ARN"), "{not_acm:?}");
+    }
+
+    #[test]
+    fn a_domain_needs_well_formed_distinct_hosts_inside_its_zone() {
+        let base = "image: b:1\nfunction: {}\ncontainer: {}\n";
+        let good = format!(
+            "{base}domain: {{hostedZone: example.com, functionHost: fn.example.com, containerHost: example.com}}\n"
+        );
+        assert_eq!(problems(&good), Vec::<String>::new());
+        let by_id =
+            format!("{base}domain: {{hostedZone: Z0123ABC, functionHost: fn.other.org, containerHost: other.org}}\n");
+        assert_eq!(problems(&by_id), Vec::<String>::new(), "a zone given by id is checked against AWS, not here");
+        assert_eq!(
+            problems(&format!(
+                "{base}domain: {{hostedZone: example.com, functionHost: fn.example.org, containerHost: 'bad_host.example.com'}}\n"
+            )),
+            [
+                "spec.domain.functionHost fn.example.org is not inside the hosted zone example.com",
+                "spec.domain.containerHost \"bad_host.example.com\" is not a host name such as blog.example.com",
+            ]
+        );
+        let same = problems(&format!(
+            "{base}domain: {{hostedZone: example.com, functionHost: a.example.com, containerHost: A.example.com.}}\n"
+        ));
+        assert_eq!(same, ["spec.domain: functionHost and containerHost must differ (one name, one endpoint)"]);
+        let none =
+            problems("image: b:1\nfunction: {}\ndomain: {hostedZone: example.com, containerHost: example.com}\n");
+        assert_eq!(none, ["spec.domain names no host for an enabled variant: set functionHost or containerHost"]);
+    }
+
+    #[test]
+    fn cost_tags_cannot_take_the_operators_keys() {
+        let found = problems(
+            "image: b:1\nfunction: {}\ntags: {team: blog, 'cost-center': '42', 'aws:created': x, 'blogs.serverless.dev/owner': x, 'bad{key}': x, ok: 'bad{value}'}\n",
+        );
+        assert_eq!(
+            found,
+            [
+                "spec.tags: key \"aws:created\" is reserved for AWS or the operator's ownership tags",
+                "spec.tags: key \"bad{key}\" must be 1 to 128 letters, digits, spaces or _ . : / = + - @",
+                "spec.tags: key \"blogs.serverless.dev/owner\" is reserved for AWS or the operator's ownership tags",
+                "spec.tags: the value of \"ok\" must be at most 256 letters, digits, spaces or _ . : / = + - @",
+            ]
+        );
     }
 }

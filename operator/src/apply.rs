@@ -2,7 +2,10 @@ use crate::aws::Scope;
 use crate::cloud::ec2::{IngressRule, Source};
 use crate::cloud::{self, AwsClients, CloudError, CloudResult, ErrorKind};
 use crate::crd::{ContainerTasks, DeletionPolicy, ResourceIds};
-use crate::desired::{self, Desired, DesiredContainer, DesiredFunction, Names, Owner, Roles, VariantUrls};
+use crate::desired::{
+    self, ContainerTls, Desired, DesiredContainer, DesiredFunction, Names, Owner, Roles, VariantUrls,
+};
+use crate::https;
 use crate::image::Runner;
 pub use crate::status::ContainerReadiness;
 use crate::status::{self, Part, PartState, Reached, reason};
@@ -11,6 +14,7 @@ use crate::status::{self, Part, PartState, Reached, reason};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
     pub table: PartState,
+    pub domain: PartState,
     pub function: PartState,
     pub container: PartState,
     pub function_url: Option<String>,
@@ -47,6 +51,10 @@ pub fn failure_reason(error: &CloudError) -> &'static str {
     match error.code.as_str() {
         cloud::ecr::NOT_RUNNABLE => return reason::IMAGE_NOT_RUNNABLE,
         cloud::dynamodb::NOT_ADOPTABLE => return reason::TABLE_NOT_ADOPTABLE,
+        cloud::route53::ZONE_NOT_FOUND => return reason::HOSTED_ZONE_NOT_FOUND,
+        cloud::route53::RECORD_CONFLICT => return reason::DOMAIN_CONFLICT,
+        // An API Gateway domain name is one per account and region: someone else's is a conflict.
+        _ if error.is_not_owned() && error.operation == "GetDomainName" => return reason::DOMAIN_CONFLICT,
         _ => {}
     }
     match error.kind {
@@ -83,6 +91,8 @@ pub async fn apply(
     let roles = desired.roles(&scope, &table_arn);
     resources.table_arn = Some(table_arn);
     reached.table = Some(table_state.clone());
+    let certificates = https::ensure_certificates(clients, desired).await.map_err(at(Part::Domain, &reached))?;
+    https::record(&mut resources, desired, &certificates);
 
     // Front doors first: their URLs go into both variants' settings before either is made.
     let api = match &desired.function {
@@ -95,12 +105,20 @@ pub async fn apply(
     };
     // A failing container front door fails the container part below, not the function variant.
     let balancer = match &desired.container {
-        Some(container) => Some(ensure_container_door(clients, desired, container, &scope, &mut resources).await),
+        Some(container) => {
+            let issued = certificates.container_issued(&container.tls);
+            Some(ensure_container_door(clients, desired, container, (&scope, issued), &mut resources).await)
+        }
         None => None,
     };
+    let door = balancer.as_ref().and_then(|b| b.as_ref().ok());
+    let bound = bind_domain(clients, desired, recorded, &certificates, (api.as_ref(), door))
+        .await
+        .map_err(at(Part::Domain, &reached))?;
+    reached.domain = Some(bound.state.clone());
     let urls = VariantUrls {
-        functions: api.as_ref().map(|a| a.endpoint.clone()).filter(|e| !e.is_empty()),
-        containers: balancer.as_ref().and_then(|b| b.as_ref().ok()).and_then(ContainerDoor::url),
+        functions: bound.function_url.or_else(|| api.as_ref().map(|a| a.endpoint.clone()).filter(|e| !e.is_empty())),
+        containers: bound.container_url.or_else(|| door.and_then(ContainerDoor::url)),
     };
     let desired = &desired.with_urls(&urls);
 
@@ -122,7 +140,13 @@ pub async fn apply(
                 Err(error) => Err(error),
             };
             seen.map(|(tasks, balancer_state)| {
-                let state = status::container_state(readiness, &tasks, &balancer_state, urls.containers.as_deref());
+                let state = match urls.containers.as_deref() {
+                    Some(url) => status::container_state(readiness, &tasks, &balancer_state, Some(url)),
+                    None => PartState::not_ready(
+                        reason::CERTIFICATE_PENDING,
+                        "the HTTPS listener waits for ACM to issue the certificate (see DomainReady)",
+                    ),
+                };
                 (state, Some(tasks))
             })
         }
@@ -131,9 +155,20 @@ pub async fn apply(
             .map(|()| (PartState::ready(reason::DISABLED, "the container variant is disabled"), None)),
     }
     .map_err(at(Part::Container, &reached))?;
+    let (wanted_hosts, keep) = (resources.hosts.clone(), certificates.domain.as_ref().map(|c| c.arn.as_str()));
+    https::remove_stale_certificates(
+        clients,
+        &desired.owner,
+        recorded,
+        &wanted_hosts,
+        (keep, certificates.zone.as_ref()),
+    )
+    .await
+    .map_err(at(Part::Domain, &reached))?;
 
     Ok(Applied {
         table: table_state,
+        domain: bound.state,
         function: function_state,
         container: container_state,
         function_url: urls.functions,
@@ -141,6 +176,23 @@ pub async fn apply(
         container_tasks,
         resources,
     })
+}
+
+/// Moves the domain to what is desired: stale hosts unbound first, then the wanted ones bound.
+async fn bind_domain(
+    clients: &AwsClients,
+    desired: &Desired,
+    recorded: &ResourceIds,
+    certificates: &https::Certificates,
+    (api, door): (Option<&cloud::apigateway::ApiObserved>, Option<&ContainerDoor>),
+) -> CloudResult<https::Bound> {
+    let wanted = desired.domain.as_ref().map(|d| d.hosts.clone()).unwrap_or_default();
+    https::unbind_stale(clients, &desired.owner, recorded, &wanted, certificates.zone.as_ref()).await?;
+    let targets = https::Targets {
+        api_id: api.map(|a| a.id.as_str()),
+        balancer: door.map(|d| (d.balancer.dns_name.as_str(), d.balancer.zone_id.as_str())),
+    };
+    https::bind(clients, desired, certificates, &targets).await
 }
 
 /// The table, its condition, its ARN and the scope (partition, region, account) every other ARN
@@ -185,7 +237,7 @@ async fn apply_function(
     if let desired::FunctionCode::Image(image) = &function.code {
         cloud::ecr::check_runnable(clients, scope, image, Runner::Lambda, function.architecture).await?;
     }
-    cloud::logs::ensure_log_group(clients, &function.log_group, desired::LOG_RETENTION_DAYS, &desired.tags).await?;
+    cloud::logs::ensure_log_group(clients, &function.log_group, desired.log_retention_days, &desired.tags).await?;
     let role = roles.function.as_ref().ok_or_else(|| missing_role("function"))?;
     let role_arn = cloud::iam::ensure_role(clients, owner, role, &desired.tags).await?;
 
@@ -274,10 +326,16 @@ async fn ensure_placement(
 ) -> CloudResult<Placement> {
     let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
     let (vpc, subnets) = network(clients, container).await?;
-    let admitted: Vec<IngressRule> = container
-        .ingress_cidrs
+    // Port 80 either serves or redirects; 443 is open when the container serves HTTPS.
+    let ports = match container.tls {
+        ContainerTls::PlainHttp => vec![desired::LISTENER_PORT],
+        ContainerTls::Https(_) => vec![desired::LISTENER_PORT, desired::HTTPS_PORT],
+    };
+    let admitted: Vec<IngressRule> = ports
         .iter()
-        .map(|cidr| IngressRule { port: desired::LISTENER_PORT, source: Source::Cidr(cidr.clone()) })
+        .flat_map(|port| {
+            container.ingress_cidrs.iter().map(|cidr| IngressRule { port: *port, source: Source::Cidr(cidr.clone()) })
+        })
         .collect();
     let lb_group =
         cloud::ec2::ensure_security_group(clients, owner, &vpc, &names.lb_security_group, &admitted, tags).await?;
@@ -293,6 +351,7 @@ async fn ensure_balancer(
     desired: &Desired,
     container: &DesiredContainer,
     placement: &Placement,
+    certificate: Option<&str>,
     resources: &mut ResourceIds,
 ) -> CloudResult<(cloud::elb::LoadBalancerObserved, String)> {
     let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
@@ -313,7 +372,11 @@ async fn ensure_balancer(
     };
     let balancer = cloud::elb::ensure_load_balancer(clients, owner, &names.load_balancer, &wanted, tags).await?;
     resources.load_balancer_arn = Some(balancer.arn.clone());
-    cloud::elb::ensure_listener(clients, &balancer.arn, &target_group).await?;
+    let front = match container.tls {
+        ContainerTls::PlainHttp => cloud::elb::Front::Plain,
+        ContainerTls::Https(_) => cloud::elb::Front::Https(certificate),
+    };
+    cloud::elb::ensure_listeners(clients, &balancer.arn, &target_group, front).await?;
     Ok((balancer, target_group))
 }
 
@@ -328,7 +391,8 @@ async fn ensure_service(
     resources: &mut ResourceIds,
 ) -> CloudResult<cloud::ecs::ServiceObserved> {
     let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
-    resources.cluster_arn = Some(cloud::ecs::ensure_cluster(clients, owner, &names.cluster, tags).await?);
+    let insights = container.container_insights;
+    resources.cluster_arn = Some(cloud::ecs::ensure_cluster(clients, owner, &names.cluster, insights, tags).await?);
     let existing = cloud::ecs::find_service(clients, owner, &names.cluster, &names.service).await?;
     let task_roles = cloud::ecs::TaskRoles {
         execution_role_arn: &roles.execution,
@@ -365,11 +429,14 @@ struct ContainerDoor {
     placement: Placement,
     balancer: cloud::elb::LoadBalancerObserved,
     target_group: String,
+    /// `http`, `https`, or none while the HTTPS listener waits for its certificate.
+    scheme: Option<&'static str>,
 }
 
 impl ContainerDoor {
     fn url(&self) -> Option<String> {
-        Some(format!("http://{}", self.balancer.dns_name)).filter(|_| !self.balancer.dns_name.is_empty())
+        let scheme = self.scheme?;
+        Some(format!("{scheme}://{}", self.balancer.dns_name)).filter(|_| !self.balancer.dns_name.is_empty())
     }
 }
 
@@ -378,12 +445,18 @@ async fn ensure_container_door(
     clients: &AwsClients,
     desired: &Desired,
     container: &DesiredContainer,
-    scope: &Scope,
+    (scope, certificate): (&Scope, Option<&str>),
     resources: &mut ResourceIds,
 ) -> CloudResult<ContainerDoor> {
     let placement = ensure_placement(clients, desired, container).await?;
-    let (balancer, target_group) = ensure_balancer(clients, desired, container, &placement, resources).await?;
-    Ok(ContainerDoor { scope: scope.clone(), placement, balancer, target_group })
+    let (balancer, target_group) =
+        ensure_balancer(clients, desired, container, &placement, certificate, resources).await?;
+    let scheme = match (&container.tls, certificate) {
+        (ContainerTls::PlainHttp, _) => Some("http"),
+        (ContainerTls::Https(_), Some(_)) => Some("https"),
+        (ContainerTls::Https(_), None) => None,
+    };
+    Ok(ContainerDoor { scope: scope.clone(), placement, balancer, target_group, scheme })
 }
 
 /// Makes the rest of the container variant behind its front door; returns the task counts and the
@@ -398,7 +471,7 @@ async fn apply_container(
 ) -> CloudResult<(ContainerTasks, String)> {
     let names = &desired.names;
     cloud::ecr::check_runnable(clients, &door.scope, &container.image, Runner::Fargate, container.architecture).await?;
-    cloud::logs::ensure_log_group(clients, &names.container_log_group, desired::LOG_RETENTION_DAYS, &desired.tags)
+    cloud::logs::ensure_log_group(clients, &names.container_log_group, desired.log_retention_days, &desired.tags)
         .await?;
     let task_roles = ensure_task_roles(clients, desired, roles).await?;
     let service =
@@ -453,12 +526,15 @@ async fn remove_function(clients: &AwsClients, owner: &Owner, names: &Names) -> 
 pub async fn cleanup(
     clients: &AwsClients,
     owner: &Owner,
-    table: &str,
-    deletion_policy: DeletionPolicy,
+    (table, deletion_policy): (&str, DeletionPolicy),
+    recorded: &ResourceIds,
 ) -> CloudResult<()> {
     let names = Names::for_owner(owner);
+    https::unbind_stale(clients, owner, recorded, &[], None).await?;
     remove_function(clients, owner, &names).await?;
     remove_container(clients, owner, &names).await?;
+    // The certificates last: ACM refuses to delete one a listener or custom domain still uses.
+    https::remove_stale_certificates(clients, owner, recorded, &[], (None, None)).await?;
     cloud::secrets::delete_write_token(clients, owner, &names.write_token_secret).await?;
     match deletion_policy {
         DeletionPolicy::Delete => cloud::dynamodb::delete_table(clients, owner, table).await,

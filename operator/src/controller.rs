@@ -199,6 +199,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     };
 
     let (clients, desired, allocation) = desired_for(bd, ctx, &owner, &previous).await;
+    let previous = remember_domain(bd, ctx, previous, &desired).await?;
     let readiness = ctx.settings.container_readiness;
     let applied = match apply::apply(&clients, &desired, &previous.resources, readiness, &token.value).await {
         Ok(applied) => applied,
@@ -227,6 +228,25 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         return Ok(Action::requeue(ctx.settings.resync));
     }
     Ok(Action::requeue(ctx.waits.next(&owner.uid, &summary.message)))
+}
+
+/// Records the domain's hosts and zone in status before the domain step makes anything for them.
+async fn remember_domain(
+    bd: &BlogDeployment,
+    ctx: &Context,
+    previous: BlogDeploymentStatus,
+    desired: &desired::Desired,
+) -> Result<BlogDeploymentStatus, Error> {
+    let zone = bd.spec.domain.as_ref().map(|d| d.hosted_zone.as_str()).unwrap_or_default();
+    let Some(resources) = crate::domain::to_remember(&previous.resources, desired.domain.as_ref(), zone) else {
+        return Ok(previous);
+    };
+    let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &bd.namespace().unwrap_or_default());
+    let patch = json!({"status": {"resources": {"hosts": resources.hosts, "hostedZoneId": resources.hosted_zone_id}}});
+    api.patch_status(&bd.name_any(), &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map_err(Error::PatchStatus)?;
+    Ok(BlogDeploymentStatus { resources, ..previous })
 }
 
 /// Says why a spec is refused, on every condition, without an AWS call; then `then`.
@@ -290,8 +310,13 @@ fn applied_status(
     allocation: Option<AllocationStatus>,
     write_token_secret: String,
 ) -> (Observed, BlogDeploymentStatus) {
-    let observed =
-        Observed { generation, table: applied.table, function: applied.function, container: applied.container };
+    let observed = Observed {
+        generation,
+        table: applied.table,
+        domain: applied.domain,
+        function: applied.function,
+        container: applied.container,
+    };
     let next = BlogDeploymentStatus {
         observed_generation: generation,
         function_url: applied.function_url,
@@ -403,7 +428,8 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
     let owner = owner_of(bd)?;
     let clients = ctx.cloud.clients(&region_of(bd, &ctx.settings.default_region));
     let table = table_of(bd, &owner);
-    match apply::cleanup(&clients, &owner, &table, bd.spec.table.deletion_policy).await {
+    let recorded = bd.status.as_ref().map(|s| s.resources.clone()).unwrap_or_default();
+    match apply::cleanup(&clients, &owner, (&table, bd.spec.table.deletion_policy), &recorded).await {
         Ok(()) => {
             ctx.metrics.set_ready(&format!("{}/{}", owner.namespace, owner.name), None);
             ctx.metrics_cache.forget(&owner.uid);
@@ -420,6 +446,7 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
             let observed = Observed {
                 generation: bd.metadata.generation,
                 table: stuck.clone(),
+                domain: stuck.clone(),
                 function: stuck.clone(),
                 container: stuck,
             };

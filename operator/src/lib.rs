@@ -3,13 +3,14 @@
 //! are re-exported here under their own names.
 #![forbid(unsafe_code)]
 
-pub use blog_core::{admission, aws, crd, crd_yaml, desired, image, scaling, status, tenancy, validate};
+pub use blog_core::{admission, aws, crd, crd_yaml, desired, domain, image, scaling, status, tenancy, validate};
 
 pub mod admin;
 pub mod allocation;
 pub mod apply;
 pub mod cloud;
 pub mod controller;
+pub mod https;
 pub mod leader;
 pub mod metrics;
 pub mod retry;

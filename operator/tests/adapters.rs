@@ -17,8 +17,10 @@ async fn setup(prefix: &str) -> (AwsClients, Metrics, Desired) {
     let name = blog_tests::unique_name(prefix);
     let uid = name.rsplit('-').next().expect("hex id").to_owned();
     let owner = Owner { namespace: "adapters".into(), name, uid };
-    let spec =
-        serde_json::from_value(serde_json::json!({"image": "blog:1", "function": {}, "container": {}})).expect("spec");
+    let spec = serde_json::from_value(
+        serde_json::json!({"image": "blog:1", "function": {}, "container": {"loadBalancer": {"plainHttp": true}}}),
+    )
+    .expect("spec");
     let desired = desired::desired(&owner, &spec, &Inputs::region("us-west-1"));
     (cloud.clients("us-west-1"), metrics, desired)
 }
@@ -65,7 +67,7 @@ async fn ensure_all(clients: &AwsClients, d: &Desired, known_api: Option<&str>) 
     let lambda = cloud::lambda::ensure_function(clients, owner, function, &role_arn, tags).await.expect("function");
     let api = cloud::apigateway::ensure_api(clients, owner, (&names.api, known_api), &lambda.arn, tags);
     let api = api.await.expect("api");
-    let cluster = cloud::ecs::ensure_cluster(clients, owner, &names.cluster, tags).await.expect("cluster");
+    let cluster = cloud::ecs::ensure_cluster(clients, owner, &names.cluster, false, tags).await.expect("cluster");
     let vpc = cloud::ec2::default_vpc(clients).await.expect("vpcs").expect("a default VPC");
     let anywhere = [IngressRule { port: 80, source: Source::Cidr("0.0.0.0/0".into()) }];
     let group = cloud::ec2::ensure_security_group(clients, owner, &vpc, &names.lb_security_group, &anywhere, tags)
@@ -107,8 +109,8 @@ async fn every_ensure_makes_its_resource_once_and_then_changes_nothing() {
     blog_operator::apply::cleanup(
         &clients,
         &desired.owner,
-        &desired.table.name,
-        blog_operator::crd::DeletionPolicy::Delete,
+        (&desired.table.name, blog_operator::crd::DeletionPolicy::Delete),
+        &Default::default(),
     )
     .await
     .expect("cleanup");
@@ -133,9 +135,14 @@ async fn every_delete_on_nothing_is_done() {
     cloud::dynamodb::delete_table(&clients, owner, &names.table).await.expect("table");
     cloud::secrets::delete_write_token(&clients, owner, &names.write_token_secret).await.expect("token secret");
     // And the whole cleanup, which walks them all in dependency order.
-    blog_operator::apply::cleanup(&clients, owner, &names.table, blog_operator::crd::DeletionPolicy::Delete)
-        .await
-        .expect("cleanup");
+    blog_operator::apply::cleanup(
+        &clients,
+        owner,
+        (&names.table, blog_operator::crd::DeletionPolicy::Delete),
+        &Default::default(),
+    )
+    .await
+    .expect("cleanup");
 }
 
 #[tokio::test]
@@ -145,14 +152,15 @@ async fn a_name_another_owner_holds_is_refused_and_kept() {
     let scope = blog_operator::aws::Scope::of_arn(&table.arn).expect("scope");
     let role = d.roles(&scope, &table.arn).function.expect("function role");
     cloud::iam::ensure_role(&clients, &d.owner, &role, &d.tags).await.expect("role");
-    cloud::ecs::ensure_cluster(&clients, &d.owner, &d.names.cluster, &d.tags).await.expect("cluster");
+    cloud::ecs::ensure_cluster(&clients, &d.owner, &d.names.cluster, false, &d.tags).await.expect("cluster");
 
     let other = Owner { uid: "ffffffff".into(), ..d.owner.clone() };
     let tags: BTreeMap<String, String> = other.tags();
     let refused = cloud::iam::ensure_role(&clients, &other, &role, &tags).await.expect_err("someone else's role");
     assert_eq!(refused.kind, ErrorKind::Invalid);
     assert!(refused.message.contains("is not tagged as this BlogDeployment's"), "{refused}");
-    let refused = cloud::ecs::ensure_cluster(&clients, &other, &d.names.cluster, &tags).await.expect_err("cluster");
+    let refused =
+        cloud::ecs::ensure_cluster(&clients, &other, &d.names.cluster, false, &tags).await.expect_err("cluster");
     assert_eq!(refused.kind, ErrorKind::Invalid);
     let refused = cloud::dynamodb::ensure_table(&clients, &other, &d.table, &tags).await.expect_err("table");
     assert_eq!(refused.kind, ErrorKind::Invalid);
@@ -161,11 +169,18 @@ async fn a_name_another_owner_holds_is_refused_and_kept() {
     cloud::iam::delete_role(&clients, &other, &d.names.function_role).await.expect("skipped");
     cloud::ecs::delete_cluster(&clients, &other, &d.names.cluster).await.expect("skipped");
     cloud::dynamodb::delete_table(&clients, &other, &d.names.table).await.expect("skipped");
-    cloud::ecs::ensure_cluster(&clients, &d.owner, &d.names.cluster, &d.tags).await.expect("the cluster is still ours");
+    cloud::ecs::ensure_cluster(&clients, &d.owner, &d.names.cluster, false, &d.tags)
+        .await
+        .expect("the cluster is still ours");
     cloud::iam::ensure_role(&clients, &d.owner, &role, &d.tags).await.expect("the role is still ours");
     let still = cloud::dynamodb::ensure_table(&clients, &d.owner, &d.table, &d.tags).await.expect("table kept");
     assert_eq!(still.arn, table.arn);
-    blog_operator::apply::cleanup(&clients, &d.owner, &d.table.name, blog_operator::crd::DeletionPolicy::Delete)
-        .await
-        .expect("cleanup");
+    blog_operator::apply::cleanup(
+        &clients,
+        &d.owner,
+        (&d.table.name, blog_operator::crd::DeletionPolicy::Delete),
+        &Default::default(),
+    )
+    .await
+    .expect("cleanup");
 }

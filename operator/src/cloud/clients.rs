@@ -59,6 +59,9 @@ pub struct AwsClients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub acm: aws_sdk_acm::Client,
+    /// Route 53 is global; the SDK picks its partition's endpoint whatever the region.
+    pub route53: aws_sdk_route53::Client,
     pub ec2: ec2::Ec2,
 }
 
@@ -159,6 +162,8 @@ impl Cloud {
                     cloudwatch: client!(aws_sdk_cloudwatch),
                     autoscaling: client!(aws_sdk_applicationautoscaling),
                     secrets: client!(aws_sdk_secretsmanager),
+                    acm: client!(aws_sdk_acm),
+                    route53: client!(aws_sdk_route53),
                     ec2: self.ec2.clone(),
                 }
             })

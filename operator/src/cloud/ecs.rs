@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, Compatibility, ContainerDefinition, CpuArchitecture,
-    DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LaunchType, LoadBalancer, LogConfiguration,
-    LogDriver, NetworkConfiguration, NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret, ServiceField, Tag,
-    TaskDefinition, TransportProtocol,
+    AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, ClusterSetting, ClusterSettingName, Compatibility,
+    ContainerDefinition, CpuArchitecture, DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LaunchType,
+    LoadBalancer, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, OsFamily, PortMapping,
+    RuntimePlatform, Secret, ServiceField, Tag, TaskDefinition, TransportProtocol,
 };
 
 use super::tags::claim;
@@ -32,6 +32,7 @@ async fn find_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<Cl
         .describe_clusters()
         .clusters(name)
         .include(ClusterField::Tags)
+        .include(ClusterField::Settings)
         .send()
         .await
         .map_err(map_sdk(SERVICE, "DescribeClusters"))?;
@@ -46,22 +47,49 @@ pub async fn ensure_cluster(
     clients: &AwsClients,
     owner: &Owner,
     name: &str,
+    insights: bool,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
+    let wanted = insights_setting(insights);
     if let Some(cluster) = find_cluster(clients, name).await? {
         claim(owner, &tag_map(cluster.tags()), SERVICE, "DescribeClusters", format!("ECS cluster {name}"))?;
+        let current = cluster.settings().iter().find(|s| s.name() == Some(&ClusterSettingName::ContainerInsights));
+        // A cluster that reports no setting has Container Insights off.
+        if current.and_then(ClusterSetting::value).unwrap_or(INSIGHTS_OFF) != wanted.value().unwrap_or_default() {
+            clients
+                .ecs
+                .update_cluster_settings()
+                .cluster(name)
+                .settings(wanted)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "UpdateClusterSettings"))?;
+        }
         return Ok(cluster.cluster_arn().unwrap_or_default().to_owned());
     }
     let created = clients
         .ecs
         .create_cluster()
         .cluster_name(name)
+        .settings(wanted)
         .set_tags(Some(tags(tag_set)))
         .send()
         .await
         .map_err(map_sdk(SERVICE, "CreateCluster"))?;
     Ok(created.cluster().and_then(|c| c.cluster_arn()).unwrap_or_default().to_owned())
 }
+
+const INSIGHTS_OFF: &str = "disabled";
+
+fn insights_setting(on: bool) -> ClusterSetting {
+    let value = if on { "enabled" } else { INSIGHTS_OFF };
+    ClusterSetting::builder().name(ClusterSettingName::ContainerInsights).value(value).build()
+}
+
+/// The X-Ray daemon's container, beside the blog when tracing is on.
+pub const XRAY_CONTAINER: &str = "xray-daemon";
+/// AWS's X-Ray daemon image, from the Amazon ECR Public Gallery (no pull permission needed).
+pub const XRAY_IMAGE: &str = "public.ecr.aws/xray/aws-xray-daemon:3.x";
 
 /// The ARNs a task definition refers to.
 pub struct TaskRoles<'a> {
@@ -122,6 +150,7 @@ fn matches(definition: &TaskDefinition, container: &DesiredContainer, roles: &Ta
         && first.and_then(|c| c.port_mappings().first()).and_then(PortMapping::container_port) == Some(container.port)
         && environment_of(definition) == container.environment
         && secrets_in(definition) == container.secrets
+        && definition.container_definitions().iter().any(|c| c.name() == Some(XRAY_CONTAINER)) == container.tracing
         && definition.runtime_platform().and_then(RuntimePlatform::cpu_architecture)
             == runtime_platform(container.architecture).cpu_architecture()
 }
@@ -167,8 +196,19 @@ pub async fn ensure_task_definition(
             container.environment.iter().map(|(k, v)| KeyValuePair::builder().name(k).value(v).build()).collect(),
         ))
         .set_secrets(Some(secrets_of(container)?))
-        .log_configuration(log)
+        .log_configuration(log.clone())
         .build();
+    let daemon = container.tracing.then(|| {
+        ContainerDefinition::builder()
+            .name(XRAY_CONTAINER)
+            .image(XRAY_IMAGE)
+            .essential(false)
+            .cpu(32)
+            .memory_reservation(256)
+            .port_mappings(PortMapping::builder().container_port(2000).protocol(TransportProtocol::Udp).build())
+            .log_configuration(log)
+            .build()
+    });
     let registered = clients
         .ecs
         .register_task_definition()
@@ -180,7 +220,7 @@ pub async fn ensure_task_definition(
         .memory(container.memory_mib.to_string())
         .execution_role_arn(roles.execution_role_arn)
         .task_role_arn(roles.task_role_arn)
-        .container_definitions(definition)
+        .set_container_definitions(Some(std::iter::once(definition).chain(daemon).collect()))
         .set_tags(Some(tags(tag_set)))
         .send()
         .await

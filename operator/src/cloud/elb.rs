@@ -1,17 +1,18 @@
 //! Elastic Load Balancing v2: an internet-facing ALB, an IP target group with the health-check
-//! path, and one HTTP:80 listener forwarding to it. AWS (and even more so the emulator) accepts a
+//! path, and its listeners: HTTPS:443 forwarding with the certificate and HTTP:80 redirecting to
+//! it, or HTTP:80 forwarding where the spec chose plain HTTP. AWS (and even more so the emulator) accepts a
 //! second ALB or listener of the same name or port, so duplicates left by an interrupted run are
 //! found by name and tags and deleted.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag, TargetGroup,
-    TargetTypeEnum,
+    Action, ActionTypeEnum, Certificate, Listener, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
+    RedirectActionConfig, RedirectActionStatusCodeEnum, Tag, TargetGroup, TargetTypeEnum,
 };
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
-use crate::desired::{LISTENER_PORT, Owner};
+use crate::desired::{HTTPS_PORT, LISTENER_PORT, Owner};
 
 const SERVICE: &str = "elasticloadbalancing";
 
@@ -69,6 +70,8 @@ async fn find_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec
 pub struct LoadBalancerObserved {
     pub arn: String,
     pub dns_name: String,
+    /// The Route 53 zone of its DNS name (the alias target's zone).
+    pub zone_id: String,
     /// `active`, `provisioning`, `failed`...
     pub state: String,
     /// Its scheme is `internal`.
@@ -102,6 +105,7 @@ async fn owned_load_balancers(
         .map(|b| LoadBalancerObserved {
             arn: b.load_balancer_arn().unwrap_or_default().to_owned(),
             dns_name: b.dns_name().unwrap_or_default().to_owned(),
+            zone_id: b.canonical_hosted_zone_id().unwrap_or_default().to_owned(),
             state: b.state().and_then(|s| s.code()).map_or_else(|| "unknown".to_owned(), |c| c.as_str().to_owned()),
             internal: b.scheme() == Some(&LoadBalancerSchemeEnum::Internal),
         })
@@ -164,6 +168,7 @@ pub async fn ensure_load_balancer(
     Ok(LoadBalancerObserved {
         arn: balancer.load_balancer_arn().unwrap_or_default().to_owned(),
         dns_name: balancer.dns_name().unwrap_or_default().to_owned(),
+        zone_id: balancer.canonical_hosted_zone_id().unwrap_or_default().to_owned(),
         state: balancer
             .state()
             .and_then(|s| s.code())
@@ -219,11 +224,74 @@ pub async fn ensure_target_group(
     Ok(created.target_groups().first().and_then(|g| g.target_group_arn()).unwrap_or_default().to_owned())
 }
 
-/// Makes exactly one HTTP:80 listener forward to the target group.
+/// How the load balancer takes requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front<'a> {
+    /// HTTP:80 forwards (the spec chose plain HTTP).
+    Plain,
+    /// HTTPS:443 forwards with this certificate, once ACM issued it (`None`: not yet, so there is
+    /// no 443 listener); HTTP:80 redirects to it either way.
+    Https(Option<&'a str>),
+}
+
+/// The TLS policy of the HTTPS listener: TLS 1.3 and 1.2 only (AWS's recommended policy).
+pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+/// One listener as it should be.
+struct WantedListener<'a> {
+    port: i32,
+    action: Action,
+    certificate: Option<&'a str>,
+}
+
+fn wanted_listeners<'a>(front: Front<'a>, target_group_arn: &str) -> Vec<WantedListener<'a>> {
+    let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group_arn).build();
+    let redirect = Action::builder()
+        .r#type(ActionTypeEnum::Redirect)
+        .redirect_config(
+            RedirectActionConfig::builder()
+                .protocol("HTTPS")
+                .port(HTTPS_PORT.to_string())
+                .status_code(RedirectActionStatusCodeEnum::Http301)
+                .build(),
+        )
+        .build();
+    match front {
+        Front::Plain => vec![WantedListener { port: LISTENER_PORT, action: forward, certificate: None }],
+        Front::Https(certificate) => {
+            let mut wanted = vec![WantedListener { port: LISTENER_PORT, action: redirect, certificate: None }];
+            if let Some(arn) = certificate {
+                wanted.push(WantedListener { port: HTTPS_PORT, action: forward, certificate: Some(arn) });
+            }
+            wanted
+        }
+    }
+}
+
+/// Whether a listener found does what `wanted` says.
+fn listener_matches(found: &Listener, wanted: &WantedListener<'_>) -> bool {
+    let action = found.default_actions().first();
+    let same_action = action.is_some_and(|a| {
+        a.r#type() == wanted.action.r#type()
+            && a.target_group_arn() == wanted.action.target_group_arn()
+            && a.redirect_config().map(|r| (r.protocol(), r.port()))
+                == wanted.action.redirect_config().map(|r| (r.protocol(), r.port()))
+    });
+    let certificate = found.certificates().first().and_then(|c| c.certificate_arn());
+    same_action && certificate == wanted.certificate
+}
+
+/// Makes the load balancer's listeners exactly `front`: one per port, each as wanted; any other
+/// listener (a duplicate, a port no longer used) is deleted.
 ///
 /// # Errors
 /// The AWS failure.
-pub async fn ensure_listener(clients: &AwsClients, load_balancer_arn: &str, target_group_arn: &str) -> CloudResult<()> {
+pub async fn ensure_listeners(
+    clients: &AwsClients,
+    load_balancer_arn: &str,
+    target_group_arn: &str,
+    front: Front<'_>,
+) -> CloudResult<()> {
     let listeners = clients
         .elb
         .describe_listeners()
@@ -231,49 +299,69 @@ pub async fn ensure_listener(clients: &AwsClients, load_balancer_arn: &str, targ
         .send()
         .await
         .map_err(map_sdk(SERVICE, "DescribeListeners"))?;
-    let on_port: Vec<_> = listeners.listeners().iter().filter(|l| l.port() == Some(LISTENER_PORT)).collect();
-    let forward = || Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group_arn).build();
-    for duplicate in on_port.iter().skip(1) {
-        tracing::warn!(arn = duplicate.listener_arn(), "deleting a duplicate listener");
-        gone_is_done(
-            clients
-                .elb
-                .delete_listener()
-                .listener_arn(duplicate.listener_arn().unwrap_or_default())
-                .send()
-                .await
-                .map_err(map_sdk(SERVICE, "DeleteListener")),
-        )?;
-    }
-    match on_port.first() {
-        Some(listener) => {
-            let forwards_right =
-                listener.default_actions().iter().any(|a| a.target_group_arn() == Some(target_group_arn));
-            if !forwards_right {
-                clients
-                    .elb
-                    .modify_listener()
-                    .listener_arn(listener.listener_arn().unwrap_or_default())
-                    .default_actions(forward())
-                    .send()
-                    .await
-                    .map_err(map_sdk(SERVICE, "ModifyListener"))?;
+    let wanted = wanted_listeners(front, target_group_arn);
+    let mut kept = std::collections::BTreeSet::new();
+    for listener in listeners.listeners() {
+        let arn = listener.listener_arn().unwrap_or_default();
+        match wanted.iter().find(|w| Some(w.port) == listener.port()) {
+            Some(want) if kept.insert(want.port) => {
+                if !listener_matches(listener, want) {
+                    modify_listener(clients, arn, want).await?;
+                }
             }
+            _ => delete_listener(clients, arn).await?,
         }
-        None => {
-            clients
-                .elb
-                .create_listener()
-                .load_balancer_arn(load_balancer_arn)
-                .protocol(ProtocolEnum::Http)
-                .port(LISTENER_PORT)
-                .default_actions(forward())
-                .send()
-                .await
-                .map_err(map_sdk(SERVICE, "CreateListener"))?;
-        }
+    }
+    for want in wanted.iter().filter(|w| !kept.contains(&w.port)) {
+        create_listener(clients, load_balancer_arn, want).await?;
     }
     Ok(())
+}
+
+fn certificates(want: &WantedListener<'_>) -> Option<Vec<Certificate>> {
+    want.certificate.map(|arn| vec![Certificate::builder().certificate_arn(arn).build()])
+}
+
+fn protocol(want: &WantedListener<'_>) -> ProtocolEnum {
+    if want.certificate.is_some() { ProtocolEnum::Https } else { ProtocolEnum::Http }
+}
+
+async fn modify_listener(clients: &AwsClients, arn: &str, want: &WantedListener<'_>) -> CloudResult<()> {
+    clients
+        .elb
+        .modify_listener()
+        .listener_arn(arn)
+        .protocol(protocol(want))
+        .set_certificates(certificates(want))
+        .set_ssl_policy(want.certificate.map(|_| SSL_POLICY.to_owned()))
+        .default_actions(want.action.clone())
+        .send()
+        .await
+        .map(drop)
+        .map_err(map_sdk(SERVICE, "ModifyListener"))
+}
+
+async fn create_listener(clients: &AwsClients, load_balancer_arn: &str, want: &WantedListener<'_>) -> CloudResult<()> {
+    clients
+        .elb
+        .create_listener()
+        .load_balancer_arn(load_balancer_arn)
+        .protocol(protocol(want))
+        .port(want.port)
+        .set_certificates(certificates(want))
+        .set_ssl_policy(want.certificate.map(|_| SSL_POLICY.to_owned()))
+        .default_actions(want.action.clone())
+        .send()
+        .await
+        .map(drop)
+        .map_err(map_sdk(SERVICE, "CreateListener"))
+}
+
+async fn delete_listener(clients: &AwsClients, arn: &str) -> CloudResult<()> {
+    tracing::info!(arn, "deleting a listener the load balancer no longer needs");
+    gone_is_done(
+        clients.elb.delete_listener().listener_arn(arn).send().await.map_err(map_sdk(SERVICE, "DeleteListener")),
+    )
 }
 
 async fn delete_load_balancer_arn(clients: &AwsClients, arn: &str) -> CloudResult<()> {

@@ -115,7 +115,9 @@ pub fn found<T>(result: CloudResult<T>) -> CloudResult<Option<T>> {
 #[must_use]
 pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
     match code {
-        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound" => ErrorKind::NotFound,
+        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound" | "NoSuchHostedZone" => {
+            ErrorKind::NotFound
+        }
         c if c.ends_with("NotFound") || c.ends_with("NotFoundException") || c.ends_with(".NotFound") => {
             ErrorKind::NotFound
         }
@@ -136,6 +138,8 @@ pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
         | "InternalFailure"
         | "InternalServerError"
         | "ServiceException"
+        // Route 53: the last change to this zone is still being applied.
+        | "PriorRequestNotComplete"
         | "RequestTimeout" => ErrorKind::Transient,
         "AccessDenied"
         | "AccessDeniedException"

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::types::{
     Architecture as SdkArchitecture, Environment, FunctionCode as SdkCode, FunctionConfiguration, LastUpdateStatus,
-    PackageType, ProvisionedConcurrencyStatusEnum, Runtime, State,
+    PackageType, ProvisionedConcurrencyStatusEnum, Runtime, State, TracingConfig, TracingMode,
 };
 use sha2::{Digest, Sha256};
 
@@ -57,6 +57,15 @@ fn sdk_code(code: &FunctionCode) -> SdkCode {
         FunctionCode::Image(uri) => SdkCode::builder().image_uri(uri).build(),
         FunctionCode::S3 { bucket, key } => SdkCode::builder().s3_bucket(bucket).s3_key(key).build(),
     }
+}
+
+/// Active tracing when the spec turns X-Ray on; `PassThrough` is Lambda's own default.
+fn tracing_mode(function: &DesiredFunction) -> TracingMode {
+    if function.tracing { TracingMode::Active } else { TracingMode::PassThrough }
+}
+
+fn tracing_config(function: &DesiredFunction) -> TracingConfig {
+    TracingConfig::builder().mode(tracing_mode(function)).build()
 }
 
 fn environment(function: &DesiredFunction) -> Environment {
@@ -128,6 +137,8 @@ fn config_differs(config: &FunctionConfiguration, function: &DesiredFunction, ro
     config.memory_size() != Some(function.memory_mib)
         || config.timeout() != Some(function.timeout_seconds)
         || config.role() != Some(role_arn)
+        || config.tracing_config().and_then(|t| t.mode()).unwrap_or(&TracingMode::PassThrough)
+            != &tracing_mode(function)
         || current_env != function.environment.clone().into_iter().collect::<HashMap<_, _>>()
 }
 
@@ -146,6 +157,7 @@ async fn update_configuration(clients: &AwsClients, function: &DesiredFunction, 
         .timeout(function.timeout_seconds)
         .role(role_arn)
         .environment(environment(function))
+        .tracing_config(tracing_config(function))
         .send()
         .await
         .map(drop)
@@ -195,6 +207,7 @@ async fn create_function(
         .timeout(function.timeout_seconds)
         .architectures(architecture(function.architecture))
         .environment(environment(function))
+        .tracing_config(tracing_config(function))
         .set_tags(Some(tags));
     create = match &function.code {
         FunctionCode::Image(_) => create.package_type(PackageType::Image),
@@ -330,6 +343,8 @@ pub fn alias_arn(function_arn: &str) -> String {
 pub fn fingerprint(function: &DesiredFunction, role_arn: &str) -> String {
     let mut hasher = Sha256::new();
     let environment: Vec<String> = function.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // Tracing joins the digest only when on, so functions without it keep their fingerprint.
+    let tracing = function.tracing.then(|| "tracing=Active".to_owned());
     for part in [
         code_tag(&function.code),
         function.memory_mib.to_string(),
@@ -337,7 +352,10 @@ pub fn fingerprint(function: &DesiredFunction, role_arn: &str) -> String {
         format!("{:?}", function.architecture),
         role_arn.to_owned(),
         environment.join("\n"),
-    ] {
+    ]
+    .into_iter()
+    .chain(tracing)
+    {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }

@@ -1,6 +1,8 @@
 //! The thin adapter over the AWS SDK: one module per service, errors mapped once here.
 //! `SdkError` never leaves this module tree; callers see [`CloudError`] and its [`ErrorKind`].
 
+pub mod acm;
+pub mod apidomain;
 pub mod apigateway;
 pub mod autoscaling;
 pub mod cloudwatch;
@@ -12,6 +14,7 @@ pub mod elb;
 pub mod iam;
 pub mod lambda;
 pub mod logs;
+pub mod route53;
 pub mod secrets;
 
 mod clients;

@@ -129,7 +129,7 @@ async fn the_page_writes_through_one_variant_and_deletes_through_the_other() {
     push(&ecr, &ns.name, "1.0", &[]).await;
     let image = format!("123456789012.dkr.ecr.us-west-1.amazonaws.com/{}:1.0", ns.name);
     let operator = Operator::start(stack, &ns.name, 30).await;
-    let spec = json!({"image": image, "function": {}, "container": {"desiredCount": 2}, "table": {"deletionPolicy": "Delete"}});
+    let spec = json!({"image": image, "function": {}, "container": {"loadBalancer": {"plainHttp": true}, "desiredCount": 2}, "table": {"deletionPolicy": "Delete"}});
     api.create(&PostParams::default(), &blog("page", spec)).await.expect("create");
     let bd = wait_for(&api, "page", "Ready", ready).await;
     let secret = bd.status.as_ref().and_then(|s| s.write_token_secret.clone()).expect("a generated write token");

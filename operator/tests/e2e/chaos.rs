@@ -30,7 +30,7 @@ const BEHIND: [&str; 6] =
     ["--container-readiness", "running", "--aws-attempt-timeout-seconds", "3", "--aws-operation-timeout-seconds", "10"];
 
 fn both(image: &str) -> serde_json::Value {
-    json!({"image": image, "function": {}, "container": {}, "table": {"deletionPolicy": "Delete"}})
+    json!({"image": image, "function": {}, "container": {"loadBalancer": {"plainHttp": true}}, "table": {"deletionPolicy": "Delete"}})
 }
 
 /// Every resource of these owners still in the emulator, by kind, counted by each service's own
@@ -300,7 +300,7 @@ async fn a_load_balancer_whose_create_answer_is_lost_is_made_once() {
     let config = json!({"seed": seed(), "throttle": {"CreateLoadBalancer": 1.0}, "after_effect": 1.0});
     let realism = Realism::start(&stack.aws_endpoint, &config).expect("realism layer");
     let operator = Operator::start_behind(stack, &ns.name, 60, &[], &realism.endpoint);
-    let spec = json!({"image": "blog:1", "container": {}, "table": {"deletionPolicy": "Delete"}});
+    let spec = json!({"image": "blog:1", "container": {"loadBalancer": {"plainHttp": true}}, "table": {"deletionPolicy": "Delete"}});
     api.create(&PostParams::default(), &blog("lost", spec)).await.expect("create");
     let bd = wait_for_within(&api, "lost", "Ready", Duration::from_secs(120), ready).await;
     let (owner, names) = (owner_of(&bd), names_of(&bd));

@@ -19,7 +19,7 @@ async fn images_that_cannot_run_are_refused_until_a_runnable_one_is_pushed() {
     let operator = Operator::start(stack, &ns.name, 2).await;
 
     // Lambda runs no image index: the function is refused, naming the image and the architecture.
-    let spec = json!({"image": format!("{image}:1.0"), "function": {}, "container": {}, "table": {"deletionPolicy": "Delete"}});
+    let spec = json!({"image": format!("{image}:1.0"), "function": {}, "container": {"loadBalancer": {"plainHttp": true}}, "table": {"deletionPolicy": "Delete"}});
     api.create(&PostParams::default(), &blog("img", spec)).await.expect("create");
     let bd = wait_for(&api, "img", "FunctionReady ImageNotRunnable", |bd| {
         reason_of(bd, "FunctionReady").0 == "ImageNotRunnable"

@@ -104,7 +104,7 @@ async fn function_variant_lifecycle_create_noop_update_delete() {
     api.patch(
         "demo",
         &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"function": {"enabled": false}, "container": {"enabled": true}}})),
+        &Patch::Merge(json!({"spec": {"function": {"enabled": false}, "container": {"enabled": true, "loadBalancer": {"plainHttp": true}}}})),
     )
     .await
     .expect("patch");
@@ -189,7 +189,11 @@ async fn invalid_specs_are_refused_by_the_schema_or_get_invalid_spec() {
     for (name, spec, field) in [
         ("tiny", json!({"image": "b:1", "function": {"memoryMiB": 64}}), "spec.function.memoryMiB"),
         ("slow", json!({"image": "b:1", "function": {"timeoutSeconds": 901}}), "spec.function.timeoutSeconds"),
-        ("odd-cpu", json!({"image": "b:1", "container": {"cpu": 300}}), "spec.container.cpu"),
+        (
+            "odd-cpu",
+            json!({"image": "b:1", "container": {"loadBalancer": {"plainHttp": true}, "cpu": 300}}),
+            "spec.container.cpu",
+        ),
         ("empty-image", json!({"image": "", "function": {}}), "spec.image"),
     ] {
         match api.create(&PostParams::default(), &blog(name, spec)).await {
@@ -205,7 +209,7 @@ async fn invalid_specs_are_refused_by_the_schema_or_get_invalid_spec() {
     let calls_before = operator.aws_calls().await;
     api.create(
         &PostParams::default(),
-        &blog("pair", json!({"image": "Not An Image", "container": {"cpu": 1024, "memoryMiB": 512}})),
+        &blog("pair", json!({"image": "Not An Image", "container": {"loadBalancer": {"plainHttp": true}, "cpu": 1024, "memoryMiB": 512}})),
     )
     .await
     .expect("the schema accepts it");
@@ -259,7 +263,7 @@ async fn both_variants_update_disable_and_delete() {
         "image": "blog-service:1.0.0",
         "env": {"BLOG_TITLE": "Ours", "LOG_FORMAT": "json"},
         "function": {"env": {"LOG_FORMAT": "text"}},
-        "container": {"cpu": 256, "memoryMiB": 512, "desiredCount": 2, "port": 8080, "env": {"TASKS_ONLY": "1"}},
+        "container": {"loadBalancer": {"plainHttp": true}, "cpu": 256, "memoryMiB": 512, "desiredCount": 2, "port": 8080, "env": {"TASKS_ONLY": "1"}},
         "table": {"deletionPolicy": "Delete"}
     });
     api.create(&PostParams::default(), &blog("both", spec)).await.expect("create");

@@ -8,9 +8,12 @@ async fn a_restarted_operator_converges_without_duplicates() {
     let _logs = stack.logs_on_failure();
     let aws = Aws::new(stack).await;
 
-    api.create(&PostParams::default(), &blog("again", json!({"image": "blog:1", "function": {}, "container": {}})))
-        .await
-        .expect("create");
+    api.create(
+        &PostParams::default(),
+        &blog("again", json!({"image": "blog:1", "function": {}, "container": {"loadBalancer": {"plainHttp": true}}})),
+    )
+    .await
+    .expect("create");
     // Start the operator and kill it after a growing delay, so each run is cut off at a different
     // point of the create; every later run must pick up where the last one stopped.
     let mut names = None;

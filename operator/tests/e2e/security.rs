@@ -61,9 +61,12 @@ async fn works_under_its_least_privilege_identity(mode: &str) {
     let election = ["--leader-election", "--lease-namespace", "blog-system", "--lease-name", &ns.name];
     let operator = Operator::start_with(stack, &ns.name, 60, &election, &kubeconfig).await;
 
-    api.create(&PostParams::default(), &blog("rbac", json!({"image": "blog:1", "function": {}, "container": {}})))
-        .await
-        .expect("create");
+    api.create(
+        &PostParams::default(),
+        &blog("rbac", json!({"image": "blog:1", "function": {}, "container": {"loadBalancer": {"plainHttp": true}}})),
+    )
+    .await
+    .expect("create");
     wait_for(&api, "rbac", "Ready under the ServiceAccount", ready).await;
     api.delete("rbac", &DeleteParams::default()).await.expect("delete");
     wait_gone(&api, "rbac").await;
@@ -196,7 +199,7 @@ async fn the_tenant_policy_refuses_before_any_aws_call_and_shapes_exposure() {
     let operator = Operator::start_with(stack, &ns.name, 60, &[&flag], &stack.kubeconfig).await;
 
     // Outside the policy: refused, every broken rule named, and not one AWS call.
-    let outside = json!({"image": "blog:1", "region": "eu-west-1", "container": {"desiredCount": 40}});
+    let outside = json!({"image": "blog:1", "region": "eu-west-1", "container": {"loadBalancer": {"plainHttp": true}, "desiredCount": 40}});
     api.create(&PostParams::default(), &blog("outside", outside)).await.expect("the schema accepts it");
     let bd = wait_for(&api, "outside", "PolicyViolation", |bd| {
         condition(bd, "Ready").is_some_and(|c| c.status == "False" && c.reason == "PolicyViolation")
@@ -212,7 +215,7 @@ async fn the_tenant_policy_refuses_before_any_aws_call_and_shapes_exposure() {
 
     // Inside it: an internal load balancer that admits only the allowed block.
     let inside = json!({"image": "blog:1", "container": {"desiredCount": 2,
-        "loadBalancer": {"internal": true, "ingressCidrs": ["10.20.0.0/16"]}}, "allocation": {"mode": "Manual"}});
+        "loadBalancer": {"internal": true, "ingressCidrs": ["10.20.0.0/16"], "plainHttp": true}}, "allocation": {"mode": "Manual"}});
     api.create(&PostParams::default(), &blog("inside", inside)).await.expect("create");
     let bd = wait_for(&api, "inside", "Ready", ready).await;
     let config = stack.sdk_config().await;
@@ -252,7 +255,7 @@ async fn the_write_token_reaches_both_variants_as_a_reference_and_rotates() {
     };
 
     // Named but missing: refused, no AWS call.
-    let spec = json!({"image": "blog:1", "function": {}, "container": {}, "allocation": {"mode": "Manual"},
+    let spec = json!({"image": "blog:1", "function": {}, "container": {"loadBalancer": {"plainHttp": true}}, "allocation": {"mode": "Manual"},
         "writeToken": {"secretName": "team-token"}});
     api.create(&PostParams::default(), &blog("tok", spec)).await.expect("create");
     wait_for(&api, "tok", "WriteTokenMissing", |bd| {

@@ -43,7 +43,7 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     let spec = json!({
         "image": "blog:1",
         "function": {"memoryMiB": 1024},
-        "container": {"cpu": 1024, "memoryMiB": 2048, "desiredCount": 3},
+        "container": {"loadBalancer": {"plainHttp": true}, "cpu": 1024, "memoryMiB": 2048, "desiredCount": 3},
         "allocation": {"mode": "Recommend", "cooldownMinutes": 0}
     });
     api.create(&PostParams::default(), &blog("alloc", spec)).await.expect("create");
@@ -169,7 +169,7 @@ async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
             {"name": "memory-in", "metric": "MemoryUtilization", "when": "Below", "steps": [{"threshold": 30, "change": -1}], "periodSeconds": 300, "evaluationPeriods": 3}
         ]
     });
-    let spec = json!({"image": "blog:1", "container": {"desiredCount": 2, "autoscaling": scaling}, "allocation": {"mode": "Manual"}});
+    let spec = json!({"image": "blog:1", "container": {"loadBalancer": {"plainHttp": true}, "desiredCount": 2, "autoscaling": scaling}, "allocation": {"mode": "Manual"}});
     api.create(&PostParams::default(), &blog("scale", spec)).await.expect("create");
     let bd = wait_for(&api, "scale", "Ready", ready).await;
     let names = names_of(&bd);

@@ -1,0 +1,176 @@
+//! AWS Certificate Manager: the certificate the HTTPS endpoints use, requested with DNS validation
+//! when the spec gives none, found again by its ownership tags, and deleted only when it is ours.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
+
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
+use crate::desired::Owner;
+
+const SERVICE: &str = "acm";
+
+/// A certificate as ACM describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateObserved {
+    pub arn: String,
+    /// `PENDING_VALIDATION`, `ISSUED`, `FAILED`, `VALIDATION_TIMED_OUT`, ...
+    pub status: String,
+    /// The CNAME records that prove control of each name (name → value), once ACM has made them.
+    pub validation: Vec<(String, String)>,
+    /// Why ACM failed it, when it did.
+    pub failure: Option<String>,
+}
+
+impl CertificateObserved {
+    #[must_use]
+    pub fn issued(&self) -> bool {
+        self.status == "ISSUED"
+    }
+}
+
+/// Describes one certificate.
+///
+/// # Errors
+/// The AWS failure (NotFound when there is no such certificate).
+pub async fn describe(clients: &AwsClients, arn: &str) -> CloudResult<CertificateObserved> {
+    let out = clients
+        .acm
+        .describe_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeCertificate"))?;
+    let detail = out.certificate().ok_or_else(|| {
+        CloudError::local(SERVICE, "DescribeCertificate", ErrorKind::Transient, format!("no detail for {arn} yet"))
+    })?;
+    let validation = detail
+        .domain_validation_options()
+        .iter()
+        .filter_map(|option| option.resource_record())
+        .map(|record| (record.name().to_ascii_lowercase(), record.value().to_ascii_lowercase()))
+        .collect();
+    Ok(CertificateObserved {
+        arn: arn.to_owned(),
+        status: detail.status().map_or_else(|| "UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
+        validation,
+        failure: detail.failure_reason().map(|r| r.as_str().to_owned()),
+    })
+}
+
+/// The certificates `owner` requested whose main name is one of `hosts`, with the names each covers.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn owned_for_hosts(
+    clients: &AwsClients,
+    owner: &Owner,
+    hosts: &[String],
+) -> CloudResult<Vec<(String, Vec<String>)>> {
+    let statuses = [
+        CertificateStatus::PendingValidation,
+        CertificateStatus::Issued,
+        CertificateStatus::Failed,
+        CertificateStatus::ValidationTimedOut,
+        CertificateStatus::Inactive,
+        CertificateStatus::Expired,
+    ];
+    let mut pages =
+        clients.acm.list_certificates().set_certificate_statuses(Some(statuses.to_vec())).into_paginator().send();
+    let mut candidates = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(map_sdk(SERVICE, "ListCertificates"))?;
+        for summary in page.certificate_summary_list() {
+            let (Some(arn), Some(main)) = (summary.certificate_arn(), summary.domain_name()) else { continue };
+            if hosts.iter().any(|h| h.eq_ignore_ascii_case(main)) {
+                let mut names: Vec<String> =
+                    summary.subject_alternative_name_summaries().iter().map(|n| n.to_ascii_lowercase()).collect();
+                if names.is_empty() {
+                    names.push(main.to_ascii_lowercase());
+                }
+                candidates.push((arn.to_owned(), names));
+            }
+        }
+    }
+    let mut owned = Vec::new();
+    for (arn, names) in candidates {
+        if owner.owns(&tags_of(clients, &arn).await?) {
+            owned.push((arn, names));
+        }
+    }
+    Ok(owned)
+}
+
+async fn tags_of(clients: &AwsClients, arn: &str) -> CloudResult<BTreeMap<String, String>> {
+    let out = clients
+        .acm
+        .list_tags_for_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "ListTagsForCertificate"));
+    let tags = super::found(out)?.map(|o| o.tags.unwrap_or_default()).unwrap_or_default();
+    Ok(super::tags::tag_map(tags.iter().map(|t| (Some(t.key()), t.value()))))
+}
+
+/// This owner's certificate covering exactly `hosts` (a failed one is deleted, so the next look
+/// requests anew), else a new request. The idempotency token makes a request repeated after a lost
+/// answer return the same certificate.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_requested(
+    clients: &AwsClients,
+    owner: &Owner,
+    hosts: &[String],
+    token: &str,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<CertificateObserved> {
+    let mut wanted: Vec<String> = hosts.to_vec();
+    wanted.sort();
+    for (arn, mut names) in owned_for_hosts(clients, owner, &hosts[..1]).await? {
+        names.sort();
+        if names != wanted {
+            continue;
+        }
+        let found = describe(clients, &arn).await?;
+        // ACM gives up on validation after 72 hours: the failed one goes, the next look asks anew.
+        if matches!(found.status.as_str(), "FAILED" | "VALIDATION_TIMED_OUT" | "EXPIRED" | "REVOKED" | "INACTIVE") {
+            delete(clients, &arn).await?;
+        }
+        return Ok(found);
+    }
+    let sdk_tags = super::tags::sdk_tags(tags, |k, v| Tag::builder().key(k).value(v).build().ok());
+    let out = clients
+        .acm
+        .request_certificate()
+        .domain_name(&hosts[0])
+        .set_subject_alternative_names(Some(hosts.to_vec()))
+        .validation_method(ValidationMethod::Dns)
+        .idempotency_token(token)
+        .set_tags(Some(sdk_tags))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "RequestCertificate"))?;
+    let arn = out.certificate_arn().unwrap_or_default();
+    describe(clients, arn).await
+}
+
+/// Deletes a certificate; one still attached to a listener or a custom domain (AWS detaches it a
+/// little after they go) is retried.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete(clients: &AwsClients, arn: &str) -> CloudResult<()> {
+    let deleted = clients
+        .acm
+        .delete_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DeleteCertificate"));
+    match deleted {
+        Err(err) if err.code == "ResourceInUseException" => Err(CloudError { kind: ErrorKind::Transient, ..err }),
+        other => gone_is_done(other),
+    }
+}
