@@ -17,6 +17,11 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
   ecs_start            seconds before a service's tasks run and its rollout is COMPLETED;
                        ecs_health "fail" makes the circuit breaker roll it back (FAILED) instead
   outage               [start, end] seconds after the proxy starts during which every call is a 503
+  API Gateway domain names get the regional endpoint AWS gives them (the emulator leaves it out).
+  acm_dns_validation   seconds ACM takes to issue a DNS-validated certificate once every validation
+                       CNAME it asked for is in Route 53 (written through this proxy); until then it
+                       stays PENDING_VALIDATION, whatever the emulator says, and ELB and API Gateway
+                       refuse it ("not issued"), as AWS does
 
 Every decision is drawn from `seed`, the operation and how many times that operation was seen, so
 a run replays exactly; and every asynchronous state is shown at least once after its create, so a
@@ -43,6 +48,9 @@ SEEN = {}  # operation -> requests so far
 FAULTS = {}  # "fault operation" -> count
 BORN = {}  # ("kind", key) -> monotonic time of the last create or update
 SHOWN = {}  # ("kind", key) -> how often that state was shown since
+RECORDS = {}  # Route 53 CNAME name -> value, as written through this proxy
+REQUESTED = set()  # certificate ARNs requested through this proxy
+ISSUED = set()  # ... and shown as ISSUED
 
 LAMBDA_ROUTES = [
     ("POST", r"/2015-03-31/functions/?$", "CreateFunction"),
@@ -59,6 +67,13 @@ LAMBDA_ROUTES = [
     ("POST", r"/2015-03-31/functions/[^/]+/policy$", "AddPermission"),
     ("GET", r"/2015-03-31/functions/[^/]+/policy$", "GetPolicy"),
     ("DELETE", r"/2015-03-31/functions/[^/]+/policy/[^/]+$", "RemovePermission"),
+]
+ROUTE53_ROUTES = [
+    ("POST", r"/2013-04-01/hostedzone/[^/]+/rrset/?$", "ChangeResourceRecordSets"),
+    ("GET", r"/2013-04-01/hostedzone/[^/]+/rrset/?$", "ListResourceRecordSets"),
+    ("GET", r"/2013-04-01/hostedzonesbyname/?$", "ListHostedZonesByName"),
+    ("GET", r"/2013-04-01/hostedzone/[^/]+/?$", "GetHostedZone"),
+    ("POST", r"/2013-04-01/hostedzone/?$", "CreateHostedZone"),
 ]
 LAMBDA_UPDATES = {"UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion"}
 
@@ -79,7 +94,7 @@ def operation_of(method, path, headers, body):
     if body.startswith(b"Action=") or b"&Action=" in body:
         return urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", ["?"])[0]
     route = path.split("?")[0]
-    for verb, pattern, name in LAMBDA_ROUTES:
+    for verb, pattern, name in LAMBDA_ROUTES + ROUTE53_ROUTES:
         if method == verb and re.search(pattern, route):
             return name
     return f"{method}:{re.sub(r'/[a-z0-9]{6,}(?=/|$)', '/{id}', route)}"
@@ -271,6 +286,12 @@ def realism_refusal(service, operation, path, body):
         if role and "iam_propagation" in CONFIG and still("role", role.rsplit("/", 1)[-1], CONFIG["iam_propagation"]):
             return ("iam_propagation", 400, "InvalidParameterValueException",
                     "The role defined for the function cannot be assumed by Lambda.")
+    certificate = certificate_used(operation, body)
+    if "acm_dns_validation" in CONFIG and certificate in REQUESTED and certificate not in ISSUED:
+        if service == "apigateway":
+            return ("certificate not issued", 400, "BadRequestException",
+                    f"Certificate {certificate} in account is not yet issued")
+        return ("certificate not issued", 400, "CertificateNotFound", f"Certificate '{certificate}' not found")
     if service == "lambda" and operation in LAMBDA_UPDATES:
         busy = age("function", function_name(path))
         if busy is not None and busy < CONFIG.get("lambda_pending", 0):
@@ -280,9 +301,41 @@ def realism_refusal(service, operation, path, body):
     return None
 
 
+def certificate_used(operation, body):
+    """The certificate a listener or an API Gateway domain name is about to use, if any."""
+    if operation in ("CreateListener", "ModifyListener"):
+        return form(body).get("Certificates.member.1.CertificateArn")
+    request = as_json(body)
+    configurations = request.get("domainNameConfigurations") if isinstance(request, dict) else None
+    return configurations[0].get("certificateArn") if isinstance(configurations, list) and configurations else None
+
+
+def dns_name(name):
+    return name.lower().rstrip(".")
+
+
+def remember_records(body):
+    """The CNAME records a Route 53 change batch writes or deletes."""
+    for change in re.findall(r"<Change>(.*?)</Change>", body.decode("utf-8", "replace"), re.S):
+        action = re.search(r"<Action>([A-Z]+)</Action>", change)
+        name = re.search(r"<Name>([^<]+)</Name>", change)
+        value = re.search(r"<Value>([^<]+)</Value>", change)
+        if not (action and name and value and "<Type>CNAME</Type>" in change):
+            continue
+        with LOCK:
+            if action.group(1) == "DELETE":
+                RECORDS.pop(dns_name(name.group(1)), None)
+            else:
+                RECORDS[dns_name(name.group(1))] = dns_name(value.group(1))
+
+
 def remember(service, operation, path, body, data):
     """Starts the clocks of the asynchronous states a successful create or update begins."""
-    if operation == "CreateRole":
+    if operation == "ChangeResourceRecordSets":
+        remember_records(body)
+    elif operation == "RequestCertificate":
+        REQUESTED.add(as_json(data).get("CertificateArn"))
+    elif operation == "CreateRole":
         mark("role", form(body).get("RoleName", ""))
     elif service == "lambda" and operation == "CreateFunction":
         mark("function", as_json(body).get("FunctionName", ""))
@@ -326,6 +379,10 @@ def rewrite(service, operation, path, data):
             table["TableStatus"] = "CREATING"
             count_fault("shown dynamodb_creating", operation)
             return json.dumps(found).encode()
+    if service == "apigateway" and "/v2/domainnames" in path and "apimappings" not in path:
+        return with_endpoints(as_json(data))
+    if operation == "DescribeCertificate" and "acm_dns_validation" in CONFIG:
+        return validated(as_json(data))
     if operation == "DescribeServices" and "ecs_start" in CONFIG:
         found = as_json(data)
         for service_found in found.get("services", []):
@@ -333,6 +390,47 @@ def rewrite(service, operation, path, data):
                 count_fault("shown ecs_start", operation)
         return json.dumps(found).encode()
     return data
+
+
+def with_endpoints(found):
+    """The regional endpoint and its Route 53 zone AWS gives every API Gateway domain name."""
+    for domain in found.get("items", [found]):
+        for configuration in domain.get("domainNameConfigurations", []):
+            region = (configuration.get("certificateArn") or "arn:aws:acm:us-west-1").split(":")[3]
+            digest = hashlib.sha256(domain.get("domainName", "").encode()).hexdigest()[:10]
+            configuration.setdefault("apiGatewayDomainName", f"d-{digest}.execute-api.{region}.amazonaws.com")
+            configuration.setdefault("hostedZoneId", "Z2MUQ32089INYE")
+            configuration.setdefault("domainNameStatus", "AVAILABLE")
+    return json.dumps(found).encode()
+
+
+def validated(found):
+    """ACM issues a DNS-validated certificate only once its CNAMEs are in the zone, and a while after."""
+    certificate = found.get("Certificate", {})
+    arn = certificate.get("CertificateArn")
+    if arn not in REQUESTED:
+        return json.dumps(found).encode()
+    options = certificate.get("DomainValidationOptions", [])
+    with LOCK:
+        present = bool(options) and all(
+            RECORDS.get(dns_name(o.get("ResourceRecord", {}).get("Name", "")))
+            == dns_name(o.get("ResourceRecord", {}).get("Value", "")) for o in options)
+    if not present:
+        with LOCK:
+            BORN.pop(("certificate", arn), None)
+        issued = False
+    else:
+        if age("certificate", arn) is None:
+            mark("certificate", arn)
+        issued = not still("certificate", arn, CONFIG["acm_dns_validation"])
+    certificate["Status"] = "ISSUED" if issued else "PENDING_VALIDATION"
+    for option in options:
+        option["ValidationStatus"] = "SUCCESS" if issued else "PENDING_VALIDATION"
+    if issued:
+        ISSUED.add(arn)
+    else:
+        count_fault("shown acm_pending_validation", "DescribeCertificate")
+    return json.dumps(found).encode()
 
 
 def tasks(service):

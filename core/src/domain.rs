@@ -17,12 +17,12 @@ pub enum ZoneRef {
 }
 
 impl ZoneRef {
-    /// `Z...` (with or without `/hostedzone/`) is an id; anything else a name.
+    /// Letters and digits without a dot (`Z0123...`, with or without `/hostedzone/`) are an id; a
+    /// zone name has at least one dot.
     #[must_use]
     pub fn parse(text: &str) -> Self {
         let bare = text.trim_start_matches("/hostedzone/");
-        if bare.starts_with('Z') && bare.len() > 1 && bare.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        {
+        if !bare.is_empty() && bare.chars().all(|c| c.is_ascii_alphanumeric()) {
             Self::Id(bare.to_owned())
         } else {
             Self::Name(fqdn(text))
@@ -262,6 +262,7 @@ mod tests {
     fn a_zone_is_named_by_id_or_by_name() {
         assert_eq!(ZoneRef::parse("Z0123456789ABC"), ZoneRef::Id("Z0123456789ABC".into()));
         assert_eq!(ZoneRef::parse("/hostedzone/Z0123456789ABC"), ZoneRef::Id("Z0123456789ABC".into()));
+        assert_eq!(ZoneRef::parse("XWPVAD3A68GC3UGMWTKQY8"), ZoneRef::Id("XWPVAD3A68GC3UGMWTKQY8".into()));
         assert_eq!(ZoneRef::parse("Example.com"), ZoneRef::Name("example.com.".into()));
         assert_eq!(ZoneRef::parse("zone.example.com."), ZoneRef::Name("zone.example.com.".into()));
     }

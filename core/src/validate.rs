@@ -253,7 +253,7 @@ fn check_domain(spec: &BlogDeploymentSpec, domain: &crate::crd::DomainSpec, prob
         && !is_dns_name(name)
     {
         problems.push(format!(
-            "spec.domain.hostedZone {:?} is neither a zone id (Z...) nor a DNS name",
+            "spec.domain.hostedZone {:?} is neither a zone id (Z0123...) nor a DNS name",
             domain.hosted_zone
         ));
     }

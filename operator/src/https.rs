@@ -154,6 +154,10 @@ pub async fn bind(
         Bound { state: PartState::ready(reason::AVAILABLE, String::new()), function_url: None, container_url: None };
     if let (Some(host), Some(api_id)) = (&domain.function_host, targets.api_id) {
         let custom = cloud::apidomain::ensure_custom_domain(clients, owner, host, certificate, api_id, tags).await?;
+        if custom.target.is_empty() {
+            let why = format!("API Gateway reports no endpoint for domain name {host} yet");
+            return Err(CloudError::local("apigatewayv2", "GetDomainName", cloud::ErrorKind::Transient, why));
+        }
         let alias = alias_record(host, &custom.zone_id, &custom.target, false);
         cloud::route53::ensure_record(clients, zone, owner, &alias).await?;
         bound.function_url = Some(format!("https://{host}"));
@@ -275,7 +279,7 @@ pub async fn remove_stale_certificates(
         return Ok(());
     }
     let zone_id = recorded_zone(clients, recorded, zone).await?;
-    for (arn, _) in cloud::acm::owned_for_hosts(clients, owner, &hosts).await? {
+    for arn in cloud::acm::owned_for_hosts(clients, owner, &hosts).await? {
         if Some(arn.as_str()) == keep {
             continue;
         }

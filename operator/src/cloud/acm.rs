@@ -20,6 +20,8 @@ pub struct CertificateObserved {
     pub validation: Vec<(String, String)>,
     /// Why ACM failed it, when it did.
     pub failure: Option<String>,
+    /// The names it covers, lowercase and sorted.
+    pub names: Vec<String>,
 }
 
 impl CertificateObserved {
@@ -50,23 +52,22 @@ pub async fn describe(clients: &AwsClients, arn: &str) -> CloudResult<Certificat
         .filter_map(|option| option.resource_record())
         .map(|record| (record.name().to_ascii_lowercase(), record.value().to_ascii_lowercase()))
         .collect();
+    let mut names: Vec<String> = detail.subject_alternative_names().iter().map(|n| n.to_ascii_lowercase()).collect();
+    names.sort();
     Ok(CertificateObserved {
         arn: arn.to_owned(),
+        names,
         status: detail.status().map_or_else(|| "UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
         validation,
         failure: detail.failure_reason().map(|r| r.as_str().to_owned()),
     })
 }
 
-/// The certificates `owner` requested whose main name is one of `hosts`, with the names each covers.
+/// The certificates `owner` requested whose main name is one of `hosts`.
 ///
 /// # Errors
 /// The AWS failure.
-pub async fn owned_for_hosts(
-    clients: &AwsClients,
-    owner: &Owner,
-    hosts: &[String],
-) -> CloudResult<Vec<(String, Vec<String>)>> {
+pub async fn owned_for_hosts(clients: &AwsClients, owner: &Owner, hosts: &[String]) -> CloudResult<Vec<String>> {
     let statuses = [
         CertificateStatus::PendingValidation,
         CertificateStatus::Issued,
@@ -83,19 +84,14 @@ pub async fn owned_for_hosts(
         for summary in page.certificate_summary_list() {
             let (Some(arn), Some(main)) = (summary.certificate_arn(), summary.domain_name()) else { continue };
             if hosts.iter().any(|h| h.eq_ignore_ascii_case(main)) {
-                let mut names: Vec<String> =
-                    summary.subject_alternative_name_summaries().iter().map(|n| n.to_ascii_lowercase()).collect();
-                if names.is_empty() {
-                    names.push(main.to_ascii_lowercase());
-                }
-                candidates.push((arn.to_owned(), names));
+                candidates.push(arn.to_owned());
             }
         }
     }
     let mut owned = Vec::new();
-    for (arn, names) in candidates {
+    for arn in candidates {
         if owner.owns(&tags_of(clients, &arn).await?) {
-            owned.push((arn, names));
+            owned.push(arn);
         }
     }
     Ok(owned)
@@ -128,12 +124,11 @@ pub async fn ensure_requested(
 ) -> CloudResult<CertificateObserved> {
     let mut wanted: Vec<String> = hosts.to_vec();
     wanted.sort();
-    for (arn, mut names) in owned_for_hosts(clients, owner, &hosts[..1]).await? {
-        names.sort();
-        if names != wanted {
+    for arn in owned_for_hosts(clients, owner, &hosts[..1]).await? {
+        let found = describe(clients, &arn).await?;
+        if found.names != wanted {
             continue;
         }
-        let found = describe(clients, &arn).await?;
         // ACM gives up on validation after 72 hours: the failed one goes, the next look asks anew.
         if matches!(found.status.as_str(), "FAILED" | "VALIDATION_TIMED_OUT" | "EXPIRED" | "REVOKED" | "INACTIVE") {
             delete(clients, &arn).await?;

@@ -6,6 +6,7 @@
 mod admission;
 mod browser;
 mod chaos;
+mod domain;
 mod images;
 mod lifecycle;
 mod recovery;
