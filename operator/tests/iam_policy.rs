@@ -80,6 +80,7 @@ fn the_iam_policy_grants_exactly_what_the_operator_calls() {
         "ec2:CreateTags",
         "cloudwatch:TagResource",
         "secretsmanager:TagResource",
+        "acm:AddTagsToCertificate",
     ];
     let unused: Vec<_> = granted.iter().filter(|a| !called.contains(*a) && !implied.contains(&a.as_str())).collect();
     assert!(unused.is_empty(), "the policy grants actions the operator never calls: {unused:?}");
@@ -146,6 +147,9 @@ fn operator_calls(n: &Names) -> Vec<Request> {
     let secret = arn("secretsmanager", &format!("secret:{}-AbCdEf", n.write_token_secret));
     let boundary = ("iam:PermissionsBoundary", json!(BOUNDARY));
     let ecs_ns = ("application-autoscaling:service-namespace", json!("ecs"));
+    let certificate = arn("acm", "certificate/0a1b2c3d-0000-4000-8000-000000000000");
+    let zone = "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ".to_owned();
+    let domain_name = format!("arn:aws:apigateway:{REGION}::/domainnames/fn.blog.example.com");
     let mut calls = vec![
         op("read an image's manifest", "ecr:BatchGetImage", arn("ecr", "repository/team/blog"), &[]),
         op("create the table", "dynamodb:CreateTable", &table, &[]),
@@ -314,6 +318,40 @@ fn operator_calls(n: &Names) -> Vec<Request> {
         op("compare its value", "secretsmanager:GetSecretValue", &secret, &[]),
         op("rotate it", "secretsmanager:PutSecretValue", &secret, &[]),
         op("delete it", "secretsmanager:DeleteSecret", &secret, &[]),
+        op("turn Container Insights on", "ecs:UpdateClusterSettings", &cluster, &[]),
+        op("request a tagged certificate", "acm:RequestCertificate", "*", &[tagged("request")]),
+        op("tag it as it is requested", "acm:AddTagsToCertificate", &certificate, &[tagged("request")]),
+        op("describe a certificate", "acm:DescribeCertificate", &certificate, &[]),
+        op("read its tags", "acm:ListTagsForCertificate", &certificate, &[]),
+        op("list certificates", "acm:ListCertificates", "*", &[]),
+        op("delete its own certificate", "acm:DeleteCertificate", &certificate, &[tagged("resource")]),
+        op("find the zone by name", "route53:ListHostedZonesByName", "*", &[]),
+        op("read the zone", "route53:GetHostedZone", &zone, &[]),
+        op("read its records", "route53:ListResourceRecordSets", &zone, &[]),
+        op(
+            "write an alias and its marker",
+            "route53:ChangeResourceRecordSets",
+            &zone,
+            &[("route53:ChangeResourceRecordSetsRecordTypes", json!(["A", "TXT"]))],
+        ),
+        op(
+            "write a validation record and its marker",
+            "route53:ChangeResourceRecordSets",
+            &zone,
+            &[("route53:ChangeResourceRecordSetsRecordTypes", json!(["CNAME", "TXT"]))],
+        ),
+        op(
+            "create the custom domain, tagged",
+            "apigateway:POST",
+            format!("arn:aws:apigateway:{REGION}::/domainnames"),
+            &[tagged("request")],
+        ),
+        op("read it", "apigateway:GET", &domain_name, &[]),
+        op("move its certificate", "apigateway:PATCH", &domain_name, &[tagged("resource")]),
+        op("delete its own custom domain", "apigateway:DELETE", &domain_name, &[tagged("resource")]),
+        op("read its mappings", "apigateway:GET", format!("{domain_name}/apimappings"), &[]),
+        op("map the API", "apigateway:POST", format!("{domain_name}/apimappings"), &[]),
+        op("remove a stray mapping", "apigateway:DELETE", format!("{domain_name}/apimappings/m1"), &[]),
     ];
     for (action, resource) in [
         ("lambda:CreateFunction", function.clone()),
@@ -470,6 +508,38 @@ fn escalations(n: &Names) -> Vec<Request> {
             &[],
         ),
         op("an untagged secret", "secretsmanager:CreateSecret", arn("secretsmanager", "secret:blog-x-AbCdEf"), &[]),
+        op("an untagged certificate", "acm:RequestCertificate", "*", &[]),
+        op(
+            "deleting another app's certificate",
+            "acm:DeleteCertificate",
+            arn("acm", "certificate/ffff0000-0000-4000-8000-000000000000"),
+            std::slice::from_ref(&foreign_tag),
+        ),
+        op(
+            "pointing the zone's mail elsewhere",
+            "route53:ChangeResourceRecordSets",
+            "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
+            &[("route53:ChangeResourceRecordSetsRecordTypes", json!(["MX"]))],
+        ),
+        op(
+            "delegating a subdomain",
+            "route53:ChangeResourceRecordSets",
+            "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
+            &[("route53:ChangeResourceRecordSetsRecordTypes", json!(["A", "NS"]))],
+        ),
+        op("creating a hosted zone", "route53:CreateHostedZone", "*", &[]),
+        op(
+            "deleting another app's custom domain",
+            "apigateway:DELETE",
+            format!("arn:aws:apigateway:{REGION}::/domainnames/shop.example.com"),
+            std::slice::from_ref(&foreign_tag),
+        ),
+        op(
+            "an untagged custom domain",
+            "apigateway:POST",
+            format!("arn:aws:apigateway:{REGION}::/domainnames"),
+            &[],
+        ),
     ]
 }
 
@@ -488,6 +558,7 @@ fn bounded_roles(n: &Names) -> (Vec<Request>, Vec<Request>) {
             "dynamodb:Query",
             arn("dynamodb", &format!("table/{}/index/byCreated", n.table)),
         ),
+        as_role("send X-Ray traces (tracing: XRay)", "xray:PutTraceSegments", "*".to_owned()),
         as_role(
             "write its logs",
             "logs:PutLogEvents",
