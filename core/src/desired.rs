@@ -682,6 +682,43 @@ mod tests {
     }
 
     #[test]
+    fn cost_tags_go_everywhere_but_never_replace_the_ownership_tags() {
+        let d = desired(
+            &owner(),
+            &spec("image: b:1\nfunction: {}\ntags: {team: blog, 'blogs.serverless.dev/uid': forged}\n"),
+            &Inputs::region("us-west-1"),
+        );
+        assert_eq!(d.tags.get("team").map(String::as_str), Some("blog"));
+        assert_eq!(d.tags.get(UID_TAG), Some(&owner().uid), "validation refuses the key; the merge keeps ours anyway");
+        assert!(owner().owns(&d.tags));
+    }
+
+    #[test]
+    fn tracing_adds_x_ray_to_the_roles_and_the_observability_switches_reach_the_variants() {
+        let scope = Scope { partition: "aws".into(), region: "us-west-1".into(), account: "123456789012".into() };
+        let table = "arn:aws:dynamodb:us-west-1:123456789012:table/t";
+        let plain = desired(&owner(), &spec("image: b:1\nfunction: {}\ncontainer: {}\n"), &Inputs::region("us-west-1"));
+        let traced = desired(
+            &owner(),
+            &spec(
+                "image: b:1\nfunction: {}\ncontainer: {}\nobservability: {tracing: XRay, logRetentionDays: 90, containerInsights: true}\n",
+            ),
+            &Inputs::region("us-west-1"),
+        );
+        let xray = |roles: &Roles| {
+            [&roles.function, &roles.execution, &roles.task]
+                .map(|r| r.as_ref().expect("role").policy.to_string().contains("xray:PutTraceSegments"))
+        };
+        assert_eq!(xray(&plain.roles(&scope, table)), [false, false, false]);
+        assert_eq!(xray(&traced.roles(&scope, table)), [true, false, true], "the function and the task role only");
+        assert_eq!((plain.log_retention_days, traced.log_retention_days), (14, 90));
+        let container = traced.container.as_ref().expect("container");
+        assert!(
+            container.tracing && container.container_insights && traced.function.as_ref().is_some_and(|f| f.tracing)
+        );
+    }
+
+    #[test]
     fn both_urls_reach_both_variants_and_a_missing_one_is_left_out() {
         let d = desired(&owner(), &spec("image: b:1\nfunction: {}\ncontainer: {}\n"), &Inputs::region("us-west-1"));
         let urls = VariantUrls { functions: Some("https://a.example".into()), containers: None };

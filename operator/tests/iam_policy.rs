@@ -534,12 +534,7 @@ fn escalations(n: &Names) -> Vec<Request> {
             format!("arn:aws:apigateway:{REGION}::/domainnames/shop.example.com"),
             std::slice::from_ref(&foreign_tag),
         ),
-        op(
-            "an untagged custom domain",
-            "apigateway:POST",
-            format!("arn:aws:apigateway:{REGION}::/domainnames"),
-            &[],
-        ),
+        op("an untagged custom domain", "apigateway:POST", format!("arn:aws:apigateway:{REGION}::/domainnames"), &[]),
     ]
 }
 

@@ -130,6 +130,13 @@ async fn a_domain_gives_both_variants_https_and_removing_it_leaves_only_what_was
         (status.function_url.as_deref(), status.container_url.as_deref()),
         (Some(format!("https://{fn_host}").as_str()), Some(format!("https://{blog_host}").as_str()))
     );
+    let shown = stack.kubectl().args(["get", "bd", "-n", &ns.name]).output().expect("kubectl get bd");
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    eprintln!("kubectl get bd:\n{shown}");
+    assert!(
+        shown.contains(&format!("https://{fn_host}")) && shown.contains(&format!("https://{blog_host}")),
+        "{shown}"
+    );
     let stats = realism.stats();
     let injected = stats["faults"].as_object().cloned().unwrap_or_default();
     assert!(injected.contains_key("shown acm_pending_validation DescribeCertificate"), "pending shown: {injected:?}");
