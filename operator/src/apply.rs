@@ -91,7 +91,8 @@ pub async fn apply(
     let roles = desired.roles(&scope, &table_arn);
     resources.table_arn = Some(table_arn);
     reached.table = Some(table_state.clone());
-    let certificates = https::ensure_certificates(clients, desired).await.map_err(at(Part::Domain, &reached))?;
+    let certificates =
+        https::ensure_certificates(clients, desired, recorded).await.map_err(at(Part::Domain, &reached))?;
     https::record(&mut resources, desired, &certificates);
 
     // Front doors first: their URLs go into both variants' settings before either is made.
@@ -156,15 +157,13 @@ pub async fn apply(
     }
     .map_err(at(Part::Container, &reached))?;
     let (wanted_hosts, keep) = (resources.hosts.clone(), certificates.domain.as_ref().map(|c| c.arn.as_str()));
-    https::remove_stale_certificates(
-        clients,
-        &desired.owner,
-        recorded,
-        &wanted_hosts,
-        (keep, certificates.zone.as_ref()),
-    )
-    .await
-    .map_err(at(Part::Domain, &reached))?;
+    // Listing every certificate of the account is for when something changed, not every resync.
+    if https::may_have_stale_certificates(recorded, &wanted_hosts, keep) {
+        let zone = certificates.zone.as_ref();
+        https::remove_stale_certificates(clients, &desired.owner, recorded, &wanted_hosts, (keep, zone))
+            .await
+            .map_err(at(Part::Domain, &reached))?;
+    }
 
     Ok(Applied {
         table: table_state,

@@ -49,7 +49,11 @@ impl Certificates {
 ///
 /// # Errors
 /// The AWS failure; `HostedZoneNotFound` when the zone cannot be found.
-pub async fn ensure_certificates(clients: &AwsClients, desired: &Desired) -> CloudResult<Certificates> {
+pub async fn ensure_certificates(
+    clients: &AwsClients,
+    desired: &Desired,
+    recorded: &ResourceIds,
+) -> CloudResult<Certificates> {
     let mut found = Certificates::default();
     if let Some(domain) = &desired.domain {
         let zone = cloud::route53::find_zone(clients, &domain.zone).await?;
@@ -57,8 +61,9 @@ pub async fn ensure_certificates(clients: &AwsClients, desired: &Desired) -> Clo
         let certificate = match &domain.certificate {
             CertificateSource::Given(arn) => cloud::acm::describe(clients, arn).await?,
             CertificateSource::Requested { hosts, token } => {
-                let requested =
-                    cloud::acm::ensure_requested(clients, &desired.owner, hosts, token, &desired.tags).await?;
+                let known = recorded.certificate_arn.as_deref();
+                let (owner, tags) = (&desired.owner, &desired.tags);
+                let requested = cloud::acm::ensure_requested(clients, owner, (hosts, token), known, tags).await?;
                 write_validation_records(clients, &zone, &desired.owner, &requested).await?;
                 requested
             }
@@ -259,6 +264,12 @@ async fn recorded_zone(
         (None, Some(zone)) => Ok(Some(zone.id.clone())),
         (None, None) => Ok(None),
     }
+}
+
+/// Whether a certificate may be stale: the hosts or the certificate changed since the last status.
+#[must_use]
+pub fn may_have_stale_certificates(recorded: &ResourceIds, wanted: &[String], keep: Option<&str>) -> bool {
+    recorded.hosts != wanted || recorded.certificate_arn.as_deref() != keep
 }
 
 /// Deletes this owner's certificates for the recorded and wanted hosts other than `keep`, with the

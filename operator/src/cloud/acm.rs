@@ -109,31 +109,49 @@ async fn tags_of(clients: &AwsClients, arn: &str) -> CloudResult<BTreeMap<String
     Ok(super::tags::tag_map(tags.iter().map(|t| (Some(t.key()), t.value()))))
 }
 
+/// The certificate at `arn` when it is this owner's and covers exactly `wanted` (sorted).
+async fn usable(
+    clients: &AwsClients,
+    owner: &Owner,
+    arn: &str,
+    wanted: &[String],
+) -> CloudResult<Option<CertificateObserved>> {
+    let Some(found) = super::found(describe(clients, arn).await)? else { return Ok(None) };
+    if found.names != wanted || !owner.owns(&tags_of(clients, arn).await?) {
+        return Ok(None);
+    }
+    // ACM gives up on validation after 72 hours: the failed one goes, the next look asks anew.
+    if matches!(found.status.as_str(), "FAILED" | "VALIDATION_TIMED_OUT" | "EXPIRED" | "REVOKED" | "INACTIVE") {
+        delete(clients, arn).await?;
+    }
+    Ok(Some(found))
+}
+
 /// This owner's certificate covering exactly `hosts` (a failed one is deleted, so the next look
-/// requests anew), else a new request. The idempotency token makes a request repeated after a lost
-/// answer return the same certificate.
+/// requests anew), else a new request. `known` (the one status recorded) is read first: two calls
+/// instead of listing every certificate in the account. The idempotency token makes a request
+/// repeated after a lost answer return the same certificate.
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_requested(
     clients: &AwsClients,
     owner: &Owner,
-    hosts: &[String],
-    token: &str,
+    (hosts, token): (&[String], &str),
+    known: Option<&str>,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<CertificateObserved> {
     let mut wanted: Vec<String> = hosts.to_vec();
     wanted.sort();
-    for arn in owned_for_hosts(clients, owner, &hosts[..1]).await? {
-        let found = describe(clients, &arn).await?;
-        if found.names != wanted {
-            continue;
-        }
-        // ACM gives up on validation after 72 hours: the failed one goes, the next look asks anew.
-        if matches!(found.status.as_str(), "FAILED" | "VALIDATION_TIMED_OUT" | "EXPIRED" | "REVOKED" | "INACTIVE") {
-            delete(clients, &arn).await?;
-        }
+    if let Some(arn) = known
+        && let Some(found) = usable(clients, owner, arn, &wanted).await?
+    {
         return Ok(found);
+    }
+    for arn in owned_for_hosts(clients, owner, &hosts[..1]).await? {
+        if let Some(found) = usable(clients, owner, &arn, &wanted).await? {
+            return Ok(found);
+        }
     }
     let sdk_tags = super::tags::sdk_tags(tags, |k, v| Tag::builder().key(k).value(v).build().ok());
     let out = clients

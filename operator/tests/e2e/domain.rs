@@ -217,7 +217,14 @@ async fn a_domain_gives_both_variants_https_and_removing_it_leaves_only_what_was
         described.task_definition().expect("td").container_definitions().iter().filter_map(|c| c.name()).collect();
     assert_eq!(containers, ["blog", "xray-daemon"]);
 
+    let reads_before = operator.aws_calls().await;
     assert_eq!(mutations_over_resyncs(&operator, 2).await, [], "a no-op resync changes nothing");
+    let list = |calls: &BTreeMap<String, u64>| calls.get("ACM/ListCertificates").copied().unwrap_or(0);
+    assert_eq!(
+        list(&operator.aws_calls().await),
+        list(&reads_before),
+        "the recorded certificate is read, not searched for"
+    );
 
     // The domain removed (plain HTTP chosen instead): what it made goes, the rest stays.
     let calls_before = operator.aws_calls().await;
