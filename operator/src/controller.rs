@@ -193,7 +193,8 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         // Secrets are not watched: look again at the resync pace.
         Err(TokenError::Missing(why)) => {
             let missing = (status::reason::WRITE_TOKEN_MISSING, why.as_str());
-            return refuse(bd, ctx, &previous, missing, Action::requeue(ctx.settings.resync)).await;
+            let later = Action::requeue(crate::retry::next_resync(ctx.settings.resync, &owner.uid));
+            return refuse(bd, ctx, &previous, missing, later).await;
         }
         Err(e @ TokenError::Kube(_)) => return Err(Error::WriteToken(e)),
     };
@@ -214,7 +215,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
             let next = BlogDeploymentStatus { observed_generation: generation, ..previous.clone() };
             publish_status(bd, ctx, &previous, next, &observed).await?;
             ctx.settled(&owner.uid);
-            return Ok(Action::requeue(ctx.settings.resync));
+            return Ok(Action::requeue(crate::retry::next_resync(ctx.settings.resync, &owner.uid)));
         }
     };
     let (observed, next) = applied_status(generation, &previous, applied, allocation, token.secret);
@@ -225,7 +226,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     ctx.failures.reset(&owner.uid);
     if settled {
         ctx.waits.reset(&owner.uid);
-        return Ok(Action::requeue(ctx.settings.resync));
+        return Ok(Action::requeue(crate::retry::next_resync(ctx.settings.resync, &owner.uid)));
     }
     Ok(Action::requeue(ctx.waits.next(&owner.uid, &summary.message)))
 }
@@ -464,7 +465,7 @@ fn error_policy(bd: Arc<BlogDeployment>, error: &Error, ctx: Arc<Context>) -> Ac
     let delay = if error.is_retryable() {
         ctx.failures.next(&bd.uid().unwrap_or_default(), &error.failing_step())
     } else {
-        ctx.settings.resync
+        crate::retry::next_resync(ctx.settings.resync, &bd.uid().unwrap_or_default())
     };
     tracing::warn!(namespace = bd.namespace(), blogdeployment = bd.name_any(), %error, ?delay, "reconcile failed; retrying");
     Action::requeue(delay)

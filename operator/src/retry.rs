@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
@@ -68,6 +69,25 @@ impl Backoffs {
     }
 }
 
+/// The wait until an object's next resync: `period` times a factor in [0.75, 1.25), drawn from the
+/// object's key and `turn`. Objects reconciled together (all of them, when the operator starts)
+/// drift apart within a few periods instead of resyncing in the same second ever after.
+#[must_use]
+pub fn resync_delay(period: Duration, key: &str, turn: u64) -> Duration {
+    let mut hasher = DefaultHasher::new();
+    (key, turn).hash(&mut hasher);
+    #[allow(clippy::cast_precision_loss)] // 53 bits: exact in an f64
+    let draw = (hasher.finish() >> 11) as f64 / (1_u64 << 53) as f64;
+    period.mul_f64(0.75 + 0.5 * draw)
+}
+
+/// [`resync_delay`] with the process's next turn.
+#[must_use]
+pub fn next_resync(period: Duration, key: &str) -> Duration {
+    static TURN: AtomicU64 = AtomicU64::new(0);
+    resync_delay(period, key, TURN.fetch_add(1, Ordering::Relaxed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +116,21 @@ mod tests {
         assert_ne!(a, b);
         let again = Backoffs::new(Duration::from_secs(5), Duration::from_secs(300));
         assert_eq!(a, (0..5).map(|_| again.next("ns/a", "x")).collect::<Vec<_>>(), "same key, same delays");
+    }
+
+    #[test]
+    fn resyncs_spread_over_half_the_period_around_it() {
+        let period = Duration::from_secs(300);
+        let delays: Vec<Duration> = (0..1000).map(|n| resync_delay(period, &format!("ns/b{n}"), 0)).collect();
+        assert!(delays.iter().all(|d| *d >= period.mul_f64(0.75) && *d < period.mul_f64(1.25)));
+        // 1,000 objects reconciled in the same second: their next resyncs fall into many distinct
+        // seconds, none holding more than a few.
+        let mut per_second = HashMap::new();
+        for delay in &delays {
+            *per_second.entry(delay.as_secs()).or_insert(0) += 1;
+        }
+        assert!(per_second.len() > 120, "{} distinct seconds", per_second.len());
+        assert!(per_second.values().all(|n| *n <= 20), "{per_second:?}");
+        assert_ne!(resync_delay(period, "ns/a", 1), resync_delay(period, "ns/a", 2), "each turn draws again");
     }
 }
