@@ -26,7 +26,7 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
 Every decision is drawn from `seed`, the operation and how many times that operation was seen, so
 a run replays exactly; and every asynchronous state is shown at least once after its create, so a
 slow run cannot skip it. Counts of requests by operation and of injected faults are served at
-GET /__realism/stats. Usage: aws-realism.py UPSTREAM_URL CONFIG_JSON PORT_FILE
+GET /__realism/stats, with the most requests each service saw within one second. Usage: aws-realism.py UPSTREAM_URL CONFIG_JSON PORT_FILE
 """
 
 import hashlib
@@ -51,6 +51,8 @@ SHOWN = {}  # ("kind", key) -> how often that state was shown since
 RECORDS = {}  # Route 53 CNAME name -> value, as written through this proxy
 REQUESTED = set()  # certificate ARNs requested through this proxy
 ISSUED = set()  # ... and shown as ISSUED
+RECENT = {}  # signing service -> monotonic times of its requests in the last second
+PEAK = {}  # signing service -> most requests seen within one second
 
 LAMBDA_ROUTES = [
     ("POST", r"/2015-03-31/functions/?$", "CreateFunction"),
@@ -171,7 +173,7 @@ class Proxy(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/__realism/stats":
             with LOCK:
-                stats = {"requests": dict(SEEN), "faults": dict(FAULTS), "uptime": time.monotonic() - STARTED}
+                stats = {"requests": dict(SEEN), "faults": dict(FAULTS), "peak_per_second": dict(PEAK), "uptime": time.monotonic() - STARTED}
             return self.reply(200, "application/json", json.dumps(stats).encode(), {})
         self.handle_aws()
 
@@ -217,10 +219,20 @@ class Proxy(BaseHTTPRequestHandler):
         return status, headers, data.replace(b"DescribeLoadBalancers", b"CreateLoadBalancer")
 
 
+def count_rate(service):
+    """The most requests of one service within any one second so far."""
+    now = time.monotonic()
+    with LOCK:
+        recent = [t for t in RECENT.get(service, []) if now - t < 1.0] + [now]
+        RECENT[service] = recent
+        PEAK[service] = max(PEAK.get(service, 0), len(recent))
+
+
 def handle_aws(self):
     length = int(self.headers.get("Content-Length", 0) or 0)
     body = self.rfile.read(length) if length else b""
     service = service_of(self.headers)
+    count_rate(service)
     operation = operation_of(self.command, self.path, self.headers, body)
     try:
         answer = decide(self, service, operation, body)

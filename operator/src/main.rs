@@ -35,6 +35,14 @@ struct Args {
     /// Seconds an AWS call may take with the SDK's own retries (3 attempts).
     #[arg(long, env = "BLOG_OPERATOR_AWS_OPERATION_TIMEOUT_SECONDS", default_value_t = 60)]
     aws_operation_timeout_seconds: u64,
+    /// The AWS call budget: calls per second to each AWS service, shared by all workers (a call
+    /// over it waits its turn); 0 turns the budget off.
+    #[arg(long, env = "BLOG_OPERATOR_AWS_CALLS_PER_SECOND", default_value_t = blog_operator::cloud::budget::DEFAULT_PER_SECOND)]
+    aws_calls_per_second: f64,
+    /// A service's own budget, `SERVICE=CALLS_PER_SECOND` by AWS signing name (`route53=5`,
+    /// `elasticloadbalancing=8`), over the built-in ones (route53, logs, apigateway and acm: 5).
+    #[arg(long, env = "BLOG_OPERATOR_AWS_CALLS_PER_SECOND_FOR", value_delimiter = ',', value_parser = service_rate)]
+    aws_calls_per_second_for: Vec<(String, f64)>,
     /// BlogDeployments reconciled at once.
     #[arg(long, env = "BLOG_OPERATOR_CONCURRENCY", default_value_t = 4)]
     concurrency: u16,
@@ -219,6 +227,16 @@ async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Re
     }
 }
 
+/// `SERVICE=CALLS_PER_SECOND`, a positive rate.
+fn service_rate(text: &str) -> Result<(String, f64), String> {
+    let (service, rate) = text.split_once('=').ok_or("expected SERVICE=CALLS_PER_SECOND")?;
+    let rate: f64 = rate.parse().map_err(|e| format!("{rate}: {e}"))?;
+    if service.is_empty() || !rate.is_finite() || rate <= 0.0 {
+        return Err("expected a service name and a positive rate".to_owned());
+    }
+    Ok((service.to_owned(), rate))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -230,7 +248,16 @@ async fn main() -> anyhow::Result<()> {
         attempt: Duration::from_secs(args.aws_attempt_timeout_seconds),
         operation: Duration::from_secs(args.aws_operation_timeout_seconds),
     };
-    let cloud = Cloud::from_env(metrics.clone(), timeouts).await?;
+    // The built-in limits only ever lower the default; a service named on the command line wins.
+    let mut limits = blog_operator::cloud::budget::built_in_limits();
+    limits.values_mut().for_each(|rate| *rate = rate.min(args.aws_calls_per_second));
+    limits.extend(args.aws_calls_per_second_for.iter().cloned());
+    let budget = blog_operator::cloud::budget::Budget::new(args.aws_calls_per_second, limits, metrics.clone());
+    let cloud = if args.aws_calls_per_second > 0.0 {
+        Cloud::from_env(metrics.clone(), timeouts, Some(budget)).await?
+    } else {
+        Cloud::from_env(metrics.clone(), timeouts, None).await?
+    };
     let settings = settings(&args, &cloud)?;
     let (failures, waits) = Context::backoffs(&settings);
     tracing::info!(?settings, concurrency = args.concurrency, "starting");

@@ -2,6 +2,7 @@
 //! service/operation/outcome. Rendered at `/metrics` by the admin server.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -25,6 +26,11 @@ struct AwsCallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReadyLabels {
     status: String,
     reason: String,
@@ -39,6 +45,8 @@ struct Inner {
     failures: Family<FailureLabels, Counter>,
     duration: Histogram,
     aws_calls: Family<AwsCallLabels, Counter>,
+    throttled_calls: Family<ServiceLabels, Counter>,
+    throttled_seconds: Family<ServiceLabels, Counter<f64, AtomicU64>>,
 }
 
 /// Cheap to clone; every clone records into the same registry.
@@ -62,6 +70,18 @@ impl Default for Metrics {
         registry.register("reconcile_failures", "Reconciles that failed, by reason", failures.clone());
         registry.register("reconcile_duration_seconds", "Time one reconcile took", duration.clone());
         registry.register("aws_calls", "AWS API calls by service, operation and outcome", aws_calls.clone());
+        let throttled_calls = Family::<ServiceLabels, Counter>::default();
+        let throttled_seconds = Family::<ServiceLabels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "aws_budget_waits",
+            "AWS calls that waited for the operator's own call budget, by service",
+            throttled_calls.clone(),
+        );
+        registry.register(
+            "aws_budget_wait_seconds",
+            "Time AWS calls waited for the operator's own call budget, by service",
+            throttled_seconds.clone(),
+        );
         let by_ready = Family::<ReadyLabels, Gauge>::default();
         registry.register("blogdeployments", "BlogDeployments by Ready status and reason", by_ready.clone());
         Self(Arc::new(Inner {
@@ -72,6 +92,8 @@ impl Default for Metrics {
             failures,
             duration,
             aws_calls,
+            throttled_calls,
+            throttled_seconds,
         }))
     }
 }
@@ -92,6 +114,13 @@ impl Metrics {
         let labels =
             AwsCallLabels { service: service.to_owned(), operation: operation.to_owned(), outcome: outcome.to_owned() };
         self.0.aws_calls.get_or_create(&labels).inc();
+    }
+
+    /// A call to `service` waited `wait` for the call budget.
+    pub fn aws_throttled(&self, service: &str, wait: std::time::Duration) {
+        let labels = ServiceLabels { service: service.to_owned() };
+        self.0.throttled_calls.get_or_create(&labels).inc();
+        self.0.throttled_seconds.get_or_create(&labels).inc_by(wait.as_secs_f64());
     }
 
     /// Records a BlogDeployment's `Ready` status and reason (`None` once it is gone).
@@ -140,6 +169,7 @@ mod tests {
         metrics.reconcile_failed("InvalidSpec");
         metrics.aws_call("DynamoDB", "CreateTable", "ok");
         metrics.aws_call("DynamoDB", "CreateTable", "ok");
+        metrics.aws_throttled("route53", std::time::Duration::from_millis(250));
         metrics.set_ready("a/one", Some(("True", "Reconciled")));
         metrics.set_ready("a/two", Some(("True", "Reconciled")));
         metrics.set_ready("a/three", Some(("False", "InvalidSpec")));
@@ -159,5 +189,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("blog_operator_reconcile_duration_seconds_count 1"), "{text}");
+        assert!(text.contains(r#"blog_operator_aws_budget_waits_total{service="route53"} 1"#), "{text}");
+        assert!(text.contains(r#"blog_operator_aws_budget_wait_seconds_total{service="route53"} 0.25"#), "{text}");
     }
 }

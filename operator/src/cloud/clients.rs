@@ -2,7 +2,7 @@
 //! each counting its calls for `/metrics`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -13,6 +13,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
+use super::budget::{Budget, BudgetedClient};
 use super::ec2;
 use crate::metrics::Metrics;
 
@@ -108,9 +109,9 @@ impl Cloud {
     ///
     /// # Errors
     /// When the system's root certificates cannot be loaded.
-    pub async fn from_env(metrics: Metrics, timeouts: Timeouts) -> anyhow::Result<Self> {
+    pub async fn from_env(metrics: Metrics, timeouts: Timeouts, budget: Option<Arc<Budget>>) -> anyhow::Result<Self> {
         let base = blog_aws::aws_sdk_config().await.into_builder().timeout_config(timeouts.config()).build();
-        Self::from_config(base, metrics)
+        Self::from_config_with_budget(base, metrics, budget)
     }
 
     /// Clients from a given base configuration (tests point it at an emulator); without timeouts
@@ -119,12 +120,31 @@ impl Cloud {
     /// # Errors
     /// When the system's root certificates cannot be loaded.
     pub fn from_config(base: aws_config::SdkConfig, metrics: Metrics) -> anyhow::Result<Self> {
+        Self::from_config_with_budget(base, metrics, None)
+    }
+
+    /// [`Cloud::from_config`] with every call (SDK and EC2) waiting its turn in `budget`.
+    ///
+    /// # Errors
+    /// When the system's root certificates cannot be loaded.
+    pub fn from_config_with_budget(
+        base: aws_config::SdkConfig,
+        metrics: Metrics,
+        budget: Option<Arc<Budget>>,
+    ) -> anyhow::Result<Self> {
         let base = if base.timeout_config().and_then(TimeoutConfig::operation_timeout).is_some() {
             base
         } else {
             base.into_builder().timeout_config(Timeouts::default().config()).build()
         };
-        let ec2 = ec2::Ec2::new(&base, metrics.clone())?;
+        let mut ec2 = ec2::Ec2::new(&base, metrics.clone())?;
+        let base = match (budget, base.http_client()) {
+            (Some(budget), Some(inner)) => {
+                ec2 = ec2.with_budget(Arc::clone(&budget));
+                base.into_builder().http_client(BudgetedClient::new(inner, budget)).build()
+            }
+            _ => base,
+        };
         Ok(Self { base, metrics, ec2, by_region: Mutex::new(HashMap::new()) })
     }
 

@@ -55,6 +55,7 @@ pub struct Ec2 {
     endpoint: Option<String>,
     metrics: Metrics,
     attempt_timeout: Duration,
+    budget: Option<std::sync::Arc<super::budget::Budget>>,
 }
 
 type Params = Vec<(String, String)>;
@@ -84,7 +85,13 @@ impl Ec2 {
             credentials: config.credentials_provider(),
             endpoint,
             metrics,
+            budget: None,
         })
+    }
+
+    /// This client with the call budget in front of every attempt.
+    pub(super) fn with_budget(self, budget: std::sync::Arc<super::budget::Budget>) -> Self {
+        Self { budget: Some(budget), ..self }
     }
 
     /// Calls one action and returns the response XML; retries transient failures with backoff.
@@ -92,6 +99,9 @@ impl Ec2 {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if let Some(budget) = &self.budget {
+                budget.acquire(SERVICE).await;
+            }
             let result = self.call_once(region, action, &params).await;
             self.metrics.aws_call("EC2", action, if result.is_ok() { "ok" } else { "error" });
             match result {

@@ -5,6 +5,7 @@ pub mod acm;
 pub mod apidomain;
 pub mod apigateway;
 pub mod autoscaling;
+pub mod budget;
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod ec2;

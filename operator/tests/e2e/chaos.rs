@@ -312,3 +312,47 @@ async fn a_load_balancer_whose_create_answer_is_lost_is_made_once() {
     assert_eq!(left_behind(&aws, &[(owner, names)]).await, BTreeMap::new(), "nothing left after the delete");
     operator.kill().await;
 }
+
+#[tokio::test]
+async fn the_call_budget_holds_every_service_under_its_rate() {
+    let (stack, _client, ns, api) = setup("budget").await;
+    let _logs = stack.logs_on_failure();
+    let realism = Realism::start(&stack.aws_endpoint, &json!({"seed": seed()})).expect("realism layer");
+    let budget = ["--aws-calls-per-second", "4", "--aws-calls-per-second-for", "lambda=2,iam=3"];
+    let operator = Operator::start_behind(stack, &ns.name, 60, &budget, &realism.endpoint);
+    for name in ["paced-a", "paced-b", "paced-c"] {
+        api.create(&PostParams::default(), &blog(name, both("blog:1"))).await.expect("create");
+    }
+    for name in ["paced-a", "paced-b", "paced-c"] {
+        wait_for_within(&api, name, "Ready under the budget", Duration::from_secs(240), ready).await;
+    }
+    // Counted by the proxy, not by the operator: the most requests each service saw in one second.
+    // A bucket holds a second's worth, so one second may see its burst and its refill: twice the
+    // rate, and one call more where the network bunched two seconds' edges together.
+    let stats = realism.stats();
+    let peaks: BTreeMap<String, u64> = stats["peak_per_second"]
+        .as_object()
+        .expect("peaks")
+        .iter()
+        .map(|(service, n)| (service.clone(), n.as_u64().unwrap_or(0)))
+        .collect();
+    // The built-in limits (route53, logs, apigateway, acm: 5) never raise the default of 4.
+    let rate = |service: &str| match service {
+        "lambda" => 2,
+        "iam" => 3,
+        _ => 4,
+    };
+    eprintln!("peak calls per second by service under the budget: {peaks:?}");
+    for (service, peak) in &peaks {
+        assert!(*peak <= 2 * rate(service) + 1, "{service}: {peak} calls in one second, budget {}/s", rate(service));
+    }
+    let text = http_get(&format!("{}/metrics", operator.metrics)).await;
+    assert!(text.contains("blog_operator_aws_budget_wait_seconds_total{service="), "waits are counted: {text}");
+    for name in ["paced-a", "paced-b", "paced-c"] {
+        api.delete(name, &DeleteParams::default()).await.expect("delete");
+    }
+    for name in ["paced-a", "paced-b", "paced-c"] {
+        wait_gone_within(&api, name, Duration::from_secs(240)).await;
+    }
+    operator.kill().await;
+}
