@@ -3,7 +3,8 @@
 # Prints requests/s and p50/p99 latency for GET /healthz, GET /blogs/{id} and POST /blogs, the same
 # for the Flask peer (../shared/peers/flask-blog, in-memory, gunicorn -w 2) in the same run when it
 # is there, the ratios, the time from process start to the first successful response, and whether
-# any acknowledged write is lost when the server is killed with SIGKILL under write load.
+# any acknowledged write is lost when the server is killed with SIGKILL under write load; and the
+# start in Lambda mode against a local runtime API (scripts/lambda-init.py), with the zip's size.
 # A benchmark, not a test: it prints, never fails on a figure. BENCH_SECONDS (default 10),
 # BENCH_CONNECTIONS (default 32), BENCH_THREADS (default 1), BENCH_PEER (default ../shared/peers/flask-blog).
 set -euo pipefail
@@ -26,6 +27,10 @@ pid=$!
 until curl -sf "$url/healthz" >/dev/null 2>&1; do :; done
 t1=$(date +%s%N)
 echo "start to first response: $(( (t1 - t0) / 1000000 )) ms"
+python3 scripts/lambda-init.py "$bin" 7
+zip=target/lambda/bootstrap.zip
+if [ -f "$zip" ]; then echo "Lambda zip: $(( $(stat -c %s "$zip") / 1024 )) KiB ($zip)"; else
+  echo "Lambda zip: not built (make lambda-zip); the release binary is $(( $(stat -c %s "$bin") / 1024 )) KiB"; fi
 
 id=$(curl -sf "$url/blogs" -H 'content-type: application/json' \
   -d '{"title":"Benchmark","author":"wrk","body":"A post of a few hundred bytes. '"$(printf 'x%.0s' {1..300})"'"}' |
