@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK_DIR ?= $(CURDIR)/target/test-state/make-test
 
-.PHONY: help demo test test-fakecloud test-unit lint sbom images stack-up stack-down lambda-zip bench chaos
+.PHONY: help demo test test-fakecloud test-unit lint sbom images stack-up stack-down lambda-zip bench bench-operator chaos
 
 help:
 	@echo "make demo        local stack + operator + demo BlogDeployment, then the blog on its table"
@@ -13,7 +13,8 @@ help:
 	@echo "make sbom        CycloneDX SBOMs of the operator and the blog service in target/sbom/"
 	@echo "make images      OCI images of the blog service and the operator in target/images/ (no Docker daemon)"
 	@echo "make lambda-zip  build target/lambda/bootstrap.zip for the provided.al2023 runtime"
-	@echo "make bench       load-test the blog service (wrk) and time its start"
+	@echo "make bench       load-test the blog service (wrk) beside the Flask peer, time its start"
+	@echo "make bench-operator  N BlogDeployments at once on the local stack (BENCH_OBJECTS=200): time, calls, RSS"
 	@echo "make chaos       the chaos suite at full size behind the realism layer; prints its table"
 
 demo:
@@ -88,3 +89,6 @@ chaos:
 
 bench:
 	scripts/bench.sh
+
+bench-operator:
+	scripts/bench-operator.sh

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# bench-operator.sh — N BlogDeployments with both variants at once on the local stack, against the
+# release operator; prints the time to all Ready, reconciles, AWS calls per object on create and
+# per resync (by service), the operator's RSS idle / peak / after, and the budget's waits.
+# A benchmark, not a test: it prints, never fails on a figure.
+# BENCH_OBJECTS (default 200), BENCH_RESYNC_SECONDS (default 30), BENCH_CONCURRENCY (default 4),
+# BENCH_CALLS_PER_SECOND (the operator's call budget; default: the operator's own, 0 turns it off).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${BENCH_OBJECTS:-200}; resync=${BENCH_RESYNC_SECONDS:-30}; workers=${BENCH_CONCURRENCY:-4}
+budget=()
+[ -z "${BENCH_CALLS_PER_SECOND:-}" ] || budget=(--aws-calls-per-second "$BENCH_CALLS_PER_SECOND")
+scripts/local-stack.sh install >&2
+cargo build --locked --release -p blog-operator --bin blog-operator >&2
+bin=${CARGO_TARGET_DIR:-target}/release/blog-operator
+stack=$PWD/target/test-state/bench-operator
+scripts/local-stack.sh up "$stack" >&2
+eval "$(scripts/local-stack.sh env "$stack")"
+work=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; scripts/local-stack.sh down "$stack" >&2; rm -rf "$work"' EXIT
+kubectl=$(scripts/tools.sh kubectl-path)
+k() { "$kubectl" "$@" 2> >(grep -v 'version difference' >&2); }
+k apply -f crds/blogdeployments.blogs.serverless.dev.yaml >/dev/null
+k wait --for condition=established --timeout=60s crd/blogdeployments.blogs.serverless.dev >/dev/null
+k create namespace bench >/dev/null
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+AWS_REGION=us-west-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench RUST_LOG=warn \
+  "$bin" --namespace bench --resync-seconds "$resync" --concurrency "$workers" --container-readiness provisioned \
+  --allow-roles-without-boundary --admin-addr 127.0.0.1:0 --metrics-addr "127.0.0.1:$port" "${budget[@]}" \
+  >"$work/operator.log" 2>&1 &
+pid=$!
+until curl -sf "http://127.0.0.1:$port/metrics" >/dev/null 2>&1; do sleep 0.2; done
+rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+sleep 2; idle=$(rss)
+curl -sf "http://127.0.0.1:$port/metrics" >"$work/m0"
+
+python3 - "$n" >"$work/objects.yaml" <<'PY'
+import sys
+for i in range(int(sys.argv[1])):
+    print(f"""---
+apiVersion: blogs.serverless.dev/v1alpha1
+kind: BlogDeployment
+metadata: {{name: b{i:04d}, namespace: bench}}
+spec:
+  image: blog:1
+  table: {{deletionPolicy: Delete}}
+  function: {{}}
+  container: {{loadBalancer: {{plainHttp: true}}}}""")
+PY
+start=$(date +%s%N)
+k apply -f "$work/objects.yaml" >/dev/null
+peak=$idle
+while true; do
+  ready=$(k get bd -n bench -o json | python3 -c 'import json,sys; print(sum(1 for o in json.load(sys.stdin)["items"] for c in o.get("status",{}).get("conditions",[]) if c["type"]=="Ready" and c["status"]=="True"))')
+  now=$(rss); [ "$now" -gt "$peak" ] && peak=$now
+  [ "$ready" -ge "$n" ] && break
+  if [ $(( ($(date +%s%N) - start) / 1000000000 )) -gt 1800 ]; then echo "only $ready of $n Ready after 30 min" >&2; break; fi
+  sleep 1
+done
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+curl -sf "http://127.0.0.1:$port/metrics" >"$work/m1"
+sleep $(( resync * 3 / 2 ))
+curl -sf "http://127.0.0.1:$port/metrics" >"$work/m2"
+after=$(rss)
+python3 - "$work" "$n" "$took" "$idle" "$peak" "$after" "$resync" <<'PY'
+import re, sys
+work, n, took, idle, peak, after, resync = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *map(int, sys.argv[4:7]), int(sys.argv[7])
+def read(name):
+    calls, totals = {}, {}
+    for line in open(f"{work}/{name}"):
+        m = re.match(r'blog_operator_aws_calls_total\{service="([^"]+)",operation="([^"]+)",outcome="[^"]+"\} (\d+)', line)
+        if m:
+            calls[(m[1], m[2])] = calls.get((m[1], m[2]), 0) + int(m[3])
+        m = re.match(r'(blog_operator_reconciles_total|blog_operator_aws_budget_wait_seconds_total\{service="([^"]+)"\}) ([\d.e+-]+)', line)
+        if m:
+            totals[m[2] or m[1]] = float(m[3])
+    return calls, totals
+(c0, t0), (c1, t1), (c2, t2) = read("m0"), read("m1"), read("m2")
+def per_service(a, b):
+    out = {}
+    for (service, _), count in b.items():
+        out[service] = out.get(service, 0) + count
+    for (service, _), count in a.items():
+        out[service] -= count
+    return {s: v for s, v in sorted(out.items()) if v}
+create, resync_calls = per_service(c0, c1), per_service(c1, c2)
+reads = lambda calls: sum(v for (s, op), v in calls.items() if re.match(r"(Describe|Get|List|BatchGet)", op))
+print(f"{n} BlogDeployments (both variants): all Ready in {took / 1000:.1f} s")
+print(f"reconciles: {t1.get('blog_operator_reconciles_total', 0):.0f} ({t1.get('blog_operator_reconciles_total', 0) / n:.2f} per object)")
+print(f"AWS calls on create: {sum(create.values())} ({sum(create.values()) / n:.1f} per object)")
+print("  by service per object: " + ", ".join(f"{s} {v / n:.1f}" for s, v in create.items()))
+resync_total = sum(resync_calls.values())
+resyncs = t2.get('blog_operator_reconciles_total', 0) - t1.get('blog_operator_reconciles_total', 0)
+print(f"resyncs in the {resync * 3 // 2} s after: {resyncs:.0f}; AWS calls {resync_total}: "
+      f"{resync_total / max(resyncs, 1):.1f} per resync, {(reads(c2) - reads(c1)) / max(resyncs, 1):.1f} of them reads")
+print("  by service per resync: " + ", ".join(f"{s} {v / max(resyncs, 1):.1f}" for s, v in resync_calls.items()))
+waits = {k: v for k, v in t1.items() if k != 'blog_operator_reconciles_total'}
+print("budget waits on create (s): " + (", ".join(f"{s} {v:.0f}" for s, v in sorted(waits.items())) or "none"))
+print(f"operator RSS: idle {idle / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB, after {after / 1024:.0f} MiB")
+PY
