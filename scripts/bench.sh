@@ -17,7 +17,8 @@ fi
 cargo build --locked --release -p blog-service >&2
 bin=${CARGO_TARGET_DIR:-target}/release/blog-service
 work=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
 url=http://127.0.0.1:$port
 
 # Start to first successful response, polled as fast as curl can go.
@@ -44,7 +45,7 @@ rate() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
 report() { # report NAME WRK-OUTPUT: requests/s, p50, p99, non-2xx
   local name=$1 out=$2
   printf '%-18s %10s req/s   p50 %8s   p99 %8s   %s\n' "$name" \
-    "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
+    "$(rate "$out")" \
     "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "99%" {print $2}' <<<"$out")" \
     "$(grep -o 'Non-2xx or 3xx responses: [0-9]*' <<<"$out" || echo 'all 2xx')"
 }
@@ -62,7 +63,7 @@ peer=${BENCH_PEER:-../shared/peers/flask-blog}
 if [ -f "$peer/app.py" ]; then
   venv=${BLOG_STACK_CACHE:-$HOME/.cache/blog-operator}/flask-peer
   [ -x "$venv/bin/gunicorn" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q flask gunicorn >&2; }
-  peer_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  peer_port=$(free_port)
   (cd "$peer" && exec "$venv/bin/gunicorn" -w 2 -b "127.0.0.1:$peer_port" app:app) >"$work/peer.log" 2>&1 &
   peer_pid=$!
   until curl -sf "http://127.0.0.1:$peer_port/healthz" >/dev/null 2>&1; do sleep 0.1; done

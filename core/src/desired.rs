@@ -297,6 +297,14 @@ impl Desired {
     }
 }
 
+impl Desired {
+    /// The hosts of `spec.domain` (none without one).
+    #[must_use]
+    pub fn domain_hosts(&self) -> &[String] {
+        self.domain.as_ref().map_or(&[], |d| &d.hosts)
+    }
+}
+
 /// The two variants' public URLs, as far as their front doors (the HTTP API, the load balancer)
 /// exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,10 +1,9 @@
 use crate::aws::Scope;
 use crate::cloud::ec2::{IngressRule, Source};
+use crate::cloud::elb::Front;
 use crate::cloud::{self, AwsClients, CloudError, CloudResult, ErrorKind};
 use crate::crd::{ContainerTasks, DeletionPolicy, ResourceIds};
-use crate::desired::{
-    self, ContainerTls, Desired, DesiredContainer, DesiredFunction, Names, Owner, Roles, VariantUrls,
-};
+use crate::desired::{self, Desired, DesiredContainer, DesiredFunction, Names, Owner, Roles, VariantUrls};
 use crate::https;
 use crate::image::Runner;
 pub use crate::status::ContainerReadiness;
@@ -156,11 +155,11 @@ pub async fn apply(
             .map(|()| (PartState::ready(reason::DISABLED, "the container variant is disabled"), None)),
     }
     .map_err(at(Part::Container, &reached))?;
-    let (wanted_hosts, keep) = (resources.hosts.clone(), certificates.domain.as_ref().map(|c| c.arn.as_str()));
+    let (wanted_hosts, keep) = (desired.domain_hosts(), certificates.domain.as_ref().map(|c| c.arn.as_str()));
     // Listing every certificate of the account is for when something changed, not every resync.
-    if https::may_have_stale_certificates(recorded, &wanted_hosts, keep) {
+    if https::may_have_stale_certificates(recorded, wanted_hosts, keep) {
         let zone = certificates.zone.as_ref();
-        https::remove_stale_certificates(clients, &desired.owner, recorded, &wanted_hosts, (keep, zone))
+        https::remove_stale_certificates(clients, &desired.owner, recorded, wanted_hosts, (keep, zone))
             .await
             .map_err(at(Part::Domain, &reached))?;
     }
@@ -185,8 +184,8 @@ async fn bind_domain(
     certificates: &https::Certificates,
     (api, door): (Option<&cloud::apigateway::ApiObserved>, Option<&ContainerDoor>),
 ) -> CloudResult<https::Bound> {
-    let wanted = desired.domain.as_ref().map(|d| d.hosts.clone()).unwrap_or_default();
-    https::unbind_stale(clients, &desired.owner, recorded, &wanted, certificates.zone.as_ref()).await?;
+    let wanted = desired.domain_hosts();
+    https::unbind_stale(clients, &desired.owner, recorded, wanted, certificates.zone.as_ref()).await?;
     let targets = https::Targets {
         api_id: api.map(|a| a.id.as_str()),
         balancer: door.map(|d| (d.balancer.dns_name.as_str(), d.balancer.zone_id.as_str())),
@@ -322,15 +321,12 @@ async fn ensure_placement(
     clients: &AwsClients,
     desired: &Desired,
     container: &DesiredContainer,
+    front: Front<'_>,
 ) -> CloudResult<Placement> {
     let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
     let (vpc, subnets) = network(clients, container).await?;
-    // Port 80 either serves or redirects; 443 is open when the container serves HTTPS.
-    let ports = match container.tls {
-        ContainerTls::PlainHttp => vec![desired::LISTENER_PORT],
-        ContainerTls::Https(_) => vec![desired::LISTENER_PORT, desired::HTTPS_PORT],
-    };
-    let admitted: Vec<IngressRule> = ports
+    let admitted: Vec<IngressRule> = front
+        .ports()
         .iter()
         .flat_map(|port| {
             container.ingress_cidrs.iter().map(|cidr| IngressRule { port: *port, source: Source::Cidr(cidr.clone()) })
@@ -350,7 +346,7 @@ async fn ensure_balancer(
     desired: &Desired,
     container: &DesiredContainer,
     placement: &Placement,
-    certificate: Option<&str>,
+    front: Front<'_>,
     resources: &mut ResourceIds,
 ) -> CloudResult<(cloud::elb::LoadBalancerObserved, String)> {
     let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
@@ -371,10 +367,6 @@ async fn ensure_balancer(
     };
     let balancer = cloud::elb::ensure_load_balancer(clients, owner, &names.load_balancer, &wanted, tags).await?;
     resources.load_balancer_arn = Some(balancer.arn.clone());
-    let front = match container.tls {
-        ContainerTls::PlainHttp => cloud::elb::Front::Plain,
-        ContainerTls::Https(_) => cloud::elb::Front::Https(certificate),
-    };
     cloud::elb::ensure_listeners(clients, &balancer.arn, &target_group, front).await?;
     Ok((balancer, target_group))
 }
@@ -428,7 +420,7 @@ struct ContainerDoor {
     placement: Placement,
     balancer: cloud::elb::LoadBalancerObserved,
     target_group: String,
-    /// `http`, `https`, or none while the HTTPS listener waits for its certificate.
+    /// [`Front::scheme`]: `http`, `https`, or none while the HTTPS listener waits for its certificate.
     scheme: Option<&'static str>,
 }
 
@@ -447,15 +439,10 @@ async fn ensure_container_door(
     (scope, certificate): (&Scope, Option<&str>),
     resources: &mut ResourceIds,
 ) -> CloudResult<ContainerDoor> {
-    let placement = ensure_placement(clients, desired, container).await?;
-    let (balancer, target_group) =
-        ensure_balancer(clients, desired, container, &placement, certificate, resources).await?;
-    let scheme = match (&container.tls, certificate) {
-        (ContainerTls::PlainHttp, _) => Some("http"),
-        (ContainerTls::Https(_), Some(_)) => Some("https"),
-        (ContainerTls::Https(_), None) => None,
-    };
-    Ok(ContainerDoor { scope: scope.clone(), placement, balancer, target_group, scheme })
+    let front = Front::of(&container.tls, certificate);
+    let placement = ensure_placement(clients, desired, container, front).await?;
+    let (balancer, target_group) = ensure_balancer(clients, desired, container, &placement, front, resources).await?;
+    Ok(ContainerDoor { scope: scope.clone(), placement, balancer, target_group, scheme: front.scheme() })
 }
 
 /// Makes the rest of the container variant behind its front door; returns the task counts and the

@@ -71,6 +71,11 @@ impl Context {
         (Backoffs::new(settings.retry, settings.retry_max), Backoffs::new(settings.retry, waits_cap))
     }
 
+    /// When to look at an object again once it has settled: the resync period, jittered per object.
+    fn next_resync(&self, uid: &str) -> Duration {
+        crate::retry::next_resync(self.settings.resync, uid)
+    }
+
     fn settled(&self, uid: &str) {
         self.failures.reset(uid);
         self.waits.reset(uid);
@@ -193,7 +198,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         // Secrets are not watched: look again at the resync pace.
         Err(TokenError::Missing(why)) => {
             let missing = (status::reason::WRITE_TOKEN_MISSING, why.as_str());
-            let later = Action::requeue(crate::retry::next_resync(ctx.settings.resync, &owner.uid));
+            let later = Action::requeue(ctx.next_resync(&owner.uid));
             return refuse(bd, ctx, &previous, missing, later).await;
         }
         Err(e @ TokenError::Kube(_)) => return Err(Error::WriteToken(e)),
@@ -215,7 +220,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
             let next = BlogDeploymentStatus { observed_generation: generation, ..previous.clone() };
             publish_status(bd, ctx, &previous, next, &observed).await?;
             ctx.settled(&owner.uid);
-            return Ok(Action::requeue(crate::retry::next_resync(ctx.settings.resync, &owner.uid)));
+            return Ok(Action::requeue(ctx.next_resync(&owner.uid)));
         }
     };
     let (observed, next) = applied_status(generation, &previous, applied, allocation, token.secret);
@@ -226,7 +231,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     ctx.failures.reset(&owner.uid);
     if settled {
         ctx.waits.reset(&owner.uid);
-        return Ok(Action::requeue(crate::retry::next_resync(ctx.settings.resync, &owner.uid)));
+        return Ok(Action::requeue(ctx.next_resync(&owner.uid)));
     }
     Ok(Action::requeue(ctx.waits.next(&owner.uid, &summary.message)))
 }
@@ -465,7 +470,7 @@ fn error_policy(bd: Arc<BlogDeployment>, error: &Error, ctx: Arc<Context>) -> Ac
     let delay = if error.is_retryable() {
         ctx.failures.next(&bd.uid().unwrap_or_default(), &error.failing_step())
     } else {
-        crate::retry::next_resync(ctx.settings.resync, &bd.uid().unwrap_or_default())
+        ctx.next_resync(&bd.uid().unwrap_or_default())
     };
     tracing::warn!(namespace = bd.namespace(), blogdeployment = bd.name_any(), %error, ?delay, "reconcile failed; retrying");
     Action::requeue(delay)

@@ -221,7 +221,7 @@ fn alias_record(host: &str, zone_id: &str, target: &str, evaluate_health: bool) 
 pub fn record(resources: &mut ResourceIds, desired: &Desired, certificates: &Certificates) {
     resources.hosted_zone_id = certificates.zone.as_ref().map(|z| z.id.clone());
     resources.certificate_arn = certificates.domain.as_ref().or(certificates.balancer.as_ref()).map(|c| c.arn.clone());
-    resources.hosts = desired.domain.as_ref().map(|d| d.hosts.clone()).unwrap_or_default();
+    resources.hosts = desired.domain_hosts().to_vec();
 }
 
 /// Removes the bindings of hosts no longer wanted: their alias records and custom domains. Records

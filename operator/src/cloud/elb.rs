@@ -12,7 +12,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
-use crate::desired::{HTTPS_PORT, LISTENER_PORT, Owner};
+use crate::desired::{ContainerTls, HTTPS_PORT, LISTENER_PORT, Owner};
 
 const SERVICE: &str = "elasticloadbalancing";
 
@@ -232,6 +232,36 @@ pub enum Front<'a> {
     /// HTTPS:443 forwards with this certificate, once ACM issued it (`None`: not yet, so there is
     /// no 443 listener); HTTP:80 redirects to it either way.
     Https(Option<&'a str>),
+}
+
+impl<'a> Front<'a> {
+    /// The front the spec's TLS choice gives, with the certificate once ACM issued it.
+    #[must_use]
+    pub fn of(tls: &ContainerTls, issued: Option<&'a str>) -> Self {
+        match tls {
+            ContainerTls::PlainHttp => Self::Plain,
+            ContainerTls::Https(_) => Self::Https(issued),
+        }
+    }
+
+    /// The ports its security group opens: 80 either serves or redirects; 443 with HTTPS.
+    #[must_use]
+    pub fn ports(self) -> Vec<i32> {
+        match self {
+            Self::Plain => vec![LISTENER_PORT],
+            Self::Https(_) => vec![LISTENER_PORT, HTTPS_PORT],
+        }
+    }
+
+    /// The scheme of the URL it serves; none while the HTTPS listener waits for its certificate.
+    #[must_use]
+    pub fn scheme(self) -> Option<&'static str> {
+        match self {
+            Self::Plain => Some("http"),
+            Self::Https(Some(_)) => Some("https"),
+            Self::Https(None) => None,
+        }
+    }
 }
 
 /// The TLS policy of the HTTPS listener: TLS 1.3 and 1.2 only (AWS's recommended policy).
