@@ -51,7 +51,10 @@ PY
 start=$(date +%s%N)
 k apply -f "$work/objects.yaml" >/dev/null
 peak=$idle
+: >"$work/rates"
 while true; do
+  # The calls so far, once a second: the benchmark prints the peak call rate per service from them.
+  { date +%s.%N; curl -sf "http://127.0.0.1:$port/metrics" | grep '^blog_operator_aws_calls_total' || true; echo; } >>"$work/rates"
   ready=$(k get bd -n bench -o json | python3 -c 'import json,sys; print(sum(1 for o in json.load(sys.stdin)["items"] for c in o.get("status",{}).get("conditions",[]) if c["type"]=="Ready" and c["status"]=="True"))')
   now=$(rss); [ "$now" -gt "$peak" ] && peak=$now
   [ "$ready" -ge "$n" ] && break
@@ -97,5 +100,27 @@ print(f"resyncs in the {resync * 3 // 2} s after: {resyncs:.0f}; AWS calls {resy
 print("  by service per resync: " + ", ".join(f"{s} {v / max(resyncs, 1):.1f}" for s, v in resync_calls.items()))
 waits = {k: v for k, v in t1.items() if k != 'blog_operator_reconciles_total'}
 print("budget waits on create (s): " + (", ".join(f"{s} {v:.0f}" for s, v in sorted(waits.items())) or "none"))
+top = sorted(((b - c1.get(k, 0), k) for k, b in c2.items() if b - c1.get(k, 0)), reverse=True)[:12]
+print("  top operations per resync: " + ", ".join(f"{op} {v / max(resyncs, 1):.1f}" for v, (s, op) in top))
+samples, block = [], []
+for line in open(f"{work}/rates"):
+    line = line.strip()
+    if not line:
+        if block:
+            per = {}
+            for l in block[1:]:
+                m = re.match(r'blog_operator_aws_calls_total\{service="([^"]+)".* (\d+)$', l)
+                if m:
+                    per[m[1]] = per.get(m[1], 0) + int(m[2])
+            samples.append((float(block[0]), per))
+        block = []
+    else:
+        block.append(line)
+peaks = {}
+for (t0_, a), (t1_, b) in zip(samples, samples[1:]):
+    for s, v in b.items():
+        rate = (v - a.get(s, 0)) / max(t1_ - t0_, 1e-3)
+        peaks[s] = max(peaks.get(s, 0), rate)
+print("peak calls per second while creating (1 s samples): " + ", ".join(f"{s} {v:.1f}" for s, v in sorted(peaks.items())))
 print(f"operator RSS: idle {idle / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB, after {after / 1024:.0f} MiB")
 PY

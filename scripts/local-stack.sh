@@ -237,6 +237,19 @@ start_emulator() {
   die "$EMULATOR did not start (log: $dir/aws.log)"
 }
 
+# moto fails a whole GetMetricData that asks for a percentile; the realism layer, standalone, stands
+# in front of its CloudWatch and leaves those queries out (tests/aws-realism.py). Other services go
+# to moto directly.
+start_cloudwatch_proxy() {
+  local dir=$1
+  rm -f "$dir/cloudwatch.port"
+  python3 "$(dirname "$SELF")/../tests/aws-realism.py" "http://127.0.0.1:$(cat "$dir/aws.port")" '{"standalone": true}' \
+    "$dir/cloudwatch.port" >"$dir/cloudwatch.log" 2>&1 &
+  echo $! >"$dir/cloudwatch.pid"
+  wait_for 10 "$dir/cloudwatch.pid" "$dir/cloudwatch.log" test -s "$dir/cloudwatch.port" ||
+    die "the CloudWatch proxy did not start (log: $dir/cloudwatch.log)"
+}
+
 find_emulator() { if [ "$EMULATOR" = fakecloud ]; then find_fakecloud; else find_moto; fi; }
 
 write_kubeconfig() {
@@ -299,6 +312,7 @@ cmd_up() {
   local emulator_job=$!
   start_apiserver "$dir" "$apiserver"
   wait "$emulator_job" || die "$EMULATOR did not start"
+  if [ "$EMULATOR" = moto ]; then start_cloudwatch_proxy "$dir"; else rm -f "$dir/cloudwatch.port"; fi
   write_kubeconfig "$dir"
   cmd_env "$dir" >"$dir/env"
   log "up in $((SECONDS - started))s: state in $dir; run: eval \"\$(scripts/local-stack.sh env $dir)\""
@@ -316,11 +330,12 @@ export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
 export BLOG_STACK_DIR=$dir
 EOF
+  if [ -f "$dir/cloudwatch.port" ]; then echo "export AWS_ENDPOINT_URL_CLOUDWATCH=http://127.0.0.1:$(cat "$dir/cloudwatch.port")"; fi
 }
 
 cmd_status() {
   local dir rc=0; dir=$(state_dir "${1:-}")
-  for p in etcd kube-apiserver aws; do
+  for p in etcd kube-apiserver aws $([ -f "$dir/cloudwatch.pid" ] && echo cloudwatch); do
     if alive "$dir/$p.pid"; then
       printf '%-15s up   pid %-7s port %-6s rss %s kB\n' "$p" "$(cat "$dir/$p.pid")" "$(cat "$dir/$p.port" 2>/dev/null)" \
         "$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$dir/$p.pid")/status" 2>/dev/null)"
@@ -333,7 +348,7 @@ cmd_status() {
 
 cmd_down() {
   local dir; dir=$(state_dir "${1:-}")
-  for p in kube-apiserver aws etcd; do stop_pid "$dir/$p.pid"; done
+  for p in kube-apiserver cloudwatch aws etcd; do stop_pid "$dir/$p.pid"; done
   rm -f "$dir/watchdog.pid"
   rm -rf "$dir/etcd-data"
   log "down: $dir"

@@ -18,6 +18,10 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
                        ecs_health "fail" makes the circuit breaker roll it back (FAILED) instead
   outage               [start, end] seconds after the proxy starts during which every call is a 503
   API Gateway domain names get the regional endpoint AWS gives them (the emulator leaves it out).
+  GetMetricData percentile queries (p95) are left out: moto cannot compute them and fails the whole
+  request; the caller sees no percentile data instead.
+  standalone           true: run on after the process that started it exits (the local stack's
+                       CloudWatch proxy); otherwise the proxy follows its parent
   acm_dns_validation   seconds ACM takes to issue a DNS-validated certificate once every validation
                        CNAME it asked for is in Route 53 (written through this proxy); until then it
                        stays PENDING_VALIDATION, whatever the emulator says, and ELB and API Gateway
@@ -195,6 +199,7 @@ class Proxy(BaseHTTPRequestHandler):
             existing = self.existing_balancer(body)
             if existing is not None:
                 return existing
+            body = without_percentiles(body)
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
         headers["Host"] = f"{UPSTREAM.hostname}:{UPSTREAM.port}"
@@ -217,6 +222,29 @@ class Proxy(BaseHTTPRequestHandler):
             return None
         count_fault("idempotent CreateLoadBalancer", "CreateLoadBalancer")
         return status, headers, data.replace(b"DescribeLoadBalancers", b"CreateLoadBalancer")
+
+
+def without_percentiles(body):
+    """moto cannot compute percentiles and fails a whole GetMetricData that asks for one (a 500):
+    the percentile queries are left out, so the caller sees no data for them, as for a metric
+    without percentile data. The other queries are renumbered, as the query protocol wants."""
+    request = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    if ("Action", "GetMetricData") not in request:
+        return body
+    queries, rest = {}, []
+    for key, value in request:
+        match = re.match(r"MetricDataQueries\.member\.(\d+)\.(.+)", key)
+        if match:
+            queries.setdefault(int(match.group(1)), []).append((match.group(2), value))
+        else:
+            rest.append((key, value))
+    kept = [fields for _, fields in sorted(queries.items())
+            if not any(k == "MetricStat.Stat" and re.fullmatch(r"[pP]\d+(\.\d+)?", v) for k, v in fields)]
+    if len(kept) < len(queries):
+        count_fault("percentiles left out", "GetMetricData")
+    for i, fields in enumerate(kept, 1):
+        rest.extend((f"MetricDataQueries.member.{i}.{k}", v) for k, v in fields)
+    return urllib.parse.urlencode(rest).encode()
 
 
 def count_rate(service):
@@ -481,7 +509,8 @@ def exit_with_parent():
 
 
 if __name__ == "__main__":
-    threading.Thread(target=exit_with_parent, daemon=True).start()
+    if not CONFIG.get("standalone"):
+        threading.Thread(target=exit_with_parent, daemon=True).start()
     server = Server(("127.0.0.1", 0), Proxy)
     server.daemon_threads = True
     with open(sys.argv[3] + ".tmp", "w") as out:

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 pub use blog_core::allocation::*;
 
-use crate::cloud::cloudwatch;
+use crate::cloud::cloudwatch::{self, MetricRead};
 use crate::cloud::{AwsClients, CloudResult};
 use crate::desired::Desired;
 
-/// Reads the metrics of whichever variants are enabled.
+/// Reads the metrics of whichever variants are enabled, in one CloudWatch request.
 ///
 /// # Errors
 /// The AWS failure.
@@ -23,29 +23,65 @@ pub async fn observe(
     if window.is_zero() {
         return Ok(WindowMetrics::default());
     }
-    let mut observed = WindowMetrics { window_seconds: window.as_secs_f64(), ..WindowMetrics::default() };
+    let function = [("FunctionName", desired.names.function.as_str())];
+    let service = [("ClusterName", desired.names.cluster.as_str()), ("ServiceName", desired.names.service.as_str())];
+    let dimension = load_balancer_arn.and_then(crate::cloud::elb::metric_dimension);
+    let balancer = dimension.map(|d| [("LoadBalancer", d)]);
+    let mut reads: Vec<(Slot, MetricRead<'_>)> = Vec::new();
+    let mut add = |slot, namespace, metric, dimensions, percentile| {
+        reads.push((slot, MetricRead { namespace, metric, dimensions, percentile }));
+    };
     if desired.function.is_some() {
-        let function = [("FunctionName", desired.names.function.as_str())];
-        observed.invocations = cloudwatch::summary(clients, "AWS/Lambda", "Invocations", &function, window).await?;
-        observed.duration_ms = cloudwatch::summary(clients, "AWS/Lambda", "Duration", &function, window).await?;
-        observed.errors = cloudwatch::summary(clients, "AWS/Lambda", "Errors", &function, window).await?;
-        observed.throttles = cloudwatch::summary(clients, "AWS/Lambda", "Throttles", &function, window).await?;
+        add(Slot::Invocations, "AWS/Lambda", "Invocations", &function[..], false);
+        add(Slot::Duration, "AWS/Lambda", "Duration", &function[..], true);
+        add(Slot::Errors, "AWS/Lambda", "Errors", &function[..], false);
+        add(Slot::Throttles, "AWS/Lambda", "Throttles", &function[..], false);
     }
     if desired.container.is_some() {
-        let service =
-            [("ClusterName", desired.names.cluster.as_str()), ("ServiceName", desired.names.service.as_str())];
-        observed.cpu_percent = cloudwatch::summary(clients, "AWS/ECS", "CPUUtilization", &service, window).await?;
-        observed.memory_percent =
-            cloudwatch::summary(clients, "AWS/ECS", "MemoryUtilization", &service, window).await?;
-        if let Some(dimension) = load_balancer_arn.and_then(crate::cloud::elb::metric_dimension) {
-            let balancer = [("LoadBalancer", dimension)];
-            observed.alb_requests =
-                cloudwatch::summary(clients, "AWS/ApplicationELB", "RequestCount", &balancer, window).await?;
-            observed.alb_response_seconds =
-                cloudwatch::summary(clients, "AWS/ApplicationELB", "TargetResponseTime", &balancer, window).await?;
+        add(Slot::Cpu, "AWS/ECS", "CPUUtilization", &service[..], false);
+        add(Slot::Memory, "AWS/ECS", "MemoryUtilization", &service[..], false);
+        if let Some(balancer) = &balancer {
+            add(Slot::AlbRequests, "AWS/ApplicationELB", "RequestCount", &balancer[..], false);
+            add(Slot::AlbResponse, "AWS/ApplicationELB", "TargetResponseTime", &balancer[..], true);
         }
     }
+    let mut observed = WindowMetrics { window_seconds: window.as_secs_f64(), ..WindowMetrics::default() };
+    if reads.is_empty() {
+        return Ok(observed);
+    }
+    let summaries = cloudwatch::summaries(clients, &reads.iter().map(|(_, r)| *r).collect::<Vec<_>>(), window).await?;
+    for ((slot, _), summary) in reads.iter().zip(summaries) {
+        *slot.of(&mut observed) = summary;
+    }
     Ok(observed)
+}
+
+/// Where a metric's summary goes in [`WindowMetrics`].
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Invocations,
+    Duration,
+    Errors,
+    Throttles,
+    Cpu,
+    Memory,
+    AlbRequests,
+    AlbResponse,
+}
+
+impl Slot {
+    fn of(self, metrics: &mut WindowMetrics) -> &mut Option<Summary> {
+        match self {
+            Self::Invocations => &mut metrics.invocations,
+            Self::Duration => &mut metrics.duration_ms,
+            Self::Errors => &mut metrics.errors,
+            Self::Throttles => &mut metrics.throttles,
+            Self::Cpu => &mut metrics.cpu_percent,
+            Self::Memory => &mut metrics.memory_percent,
+            Self::AlbRequests => &mut metrics.alb_requests,
+            Self::AlbResponse => &mut metrics.alb_response_seconds,
+        }
+    }
 }
 
 /// The last metrics read for each BlogDeployment. The reconciles a status patch triggers, retries

@@ -184,6 +184,9 @@ pub struct Stack {
     pub dir: PathBuf,
     pub kubeconfig: PathBuf,
     pub aws_endpoint: String,
+    /// Where CloudWatch is served: the stack's realism proxy in front of moto (which cannot compute
+    /// percentiles), else `aws_endpoint`.
+    pub cloudwatch_endpoint: String,
     /// Which emulator serves `aws_endpoint`: `moto` (the default) or `fakecloud`
     /// (`BLOG_AWS_EMULATOR=fakecloud` when the stack came up).
     pub emulator: String,
@@ -239,7 +242,9 @@ impl Stack {
         let port = std::fs::read_to_string(dir.join("aws.port")).context("aws.port")?;
         let emulator = std::fs::read_to_string(dir.join("aws.kind")).context("aws.kind")?.trim().to_owned();
         let aws_endpoint = format!("http://127.0.0.1:{}", port.trim());
-        Ok(Stack { kubeconfig: dir.join("kubeconfig"), aws_endpoint, emulator, dir })
+        let cloudwatch_endpoint = std::fs::read_to_string(dir.join("cloudwatch.port"))
+            .map_or_else(|_| aws_endpoint.clone(), |port| format!("http://127.0.0.1:{}", port.trim()));
+        Ok(Stack { kubeconfig: dir.join("kubeconfig"), aws_endpoint, cloudwatch_endpoint, emulator, dir })
     }
 
     /// A client for this stack's kube-apiserver, as the admin. Make one per test: a client belongs

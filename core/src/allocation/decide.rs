@@ -21,6 +21,37 @@ pub struct Summary {
     pub samples: f64,
 }
 
+/// One metric's per-period values over the window, one series per statistic, as `GetMetricData`
+/// returns them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    pub sums: Vec<f64>,
+    pub sample_counts: Vec<f64>,
+    pub maxima: Vec<f64>,
+    pub p95s: Vec<f64>,
+}
+
+impl Summary {
+    /// The window's summary of one metric from its per-period series; `None` when no period had
+    /// data. The average is the window's sum over its samples (the per-period averages weighted by
+    /// their counts); the largest per-period p95 bounds the window's p95 from above.
+    #[must_use]
+    pub fn of_series(series: &Series) -> Option<Self> {
+        if series.sample_counts.is_empty() && series.sums.is_empty() {
+            return None;
+        }
+        let sum: f64 = series.sums.iter().sum();
+        let samples: f64 = series.sample_counts.iter().sum();
+        Some(Self {
+            sum,
+            average: if samples > 0.0 { sum / samples } else { 0.0 },
+            maximum: series.maxima.iter().copied().fold(0.0, f64::max),
+            p95: series.p95s.iter().copied().reduce(f64::max),
+            samples,
+        })
+    }
+}
+
 /// Bytes per request assumed for the load balancer's processed-bytes dimension.
 const BYTES_PER_REQUEST: f64 = 2048.0;
 
@@ -369,6 +400,19 @@ mod tests {
         container: Some(ContainerSize { cpu: 1024, memory_mib: 2048, tasks: 3 }),
         autoscaled: false,
     };
+
+    #[test]
+    fn a_summary_joins_the_periods_of_a_window() {
+        assert_eq!(Summary::of_series(&Series::default()), None, "no data");
+        let two_periods =
+            Series { sums: vec![100.0, 300.0], sample_counts: vec![2.0, 6.0], maxima: vec![70.0, 90.0], p95s: vec![] };
+        assert_eq!(
+            Summary::of_series(&two_periods),
+            Some(Summary { sum: 400.0, average: 50.0, maximum: 90.0, p95: None, samples: 8.0 })
+        );
+        let with_p95 = Series { p95s: vec![60.0, 85.0], ..two_periods };
+        assert_eq!(Summary::of_series(&with_p95).and_then(|s| s.p95), Some(85.0));
+    }
 
     #[test]
     fn recommend_reports_without_changing_anything() {

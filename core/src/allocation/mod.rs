@@ -6,4 +6,4 @@ mod decide;
 pub mod pricing;
 pub mod recommend;
 
-pub use decide::{Sizes, Summary, WindowMetrics, change_note, decide, effective_window, running_sizes};
+pub use decide::{Series, Sizes, Summary, WindowMetrics, change_note, decide, effective_window, running_sizes};

@@ -1,72 +1,98 @@
-//! CloudWatch: summaries of the metrics the recommender reads, over a window; and the alarms that
+//! CloudWatch: summaries of the metrics the recommender reads, over a window, in one request; and the alarms that
 //! drive step scaling.
 
+use crate::allocation::Series;
 pub use crate::allocation::Summary;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 pub use aws_sdk_cloudwatch::types::ComparisonOperator;
-use aws_sdk_cloudwatch::types::{Dimension, MetricAlarm, Statistic, Tag};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, Statistic, Tag};
 
 use super::{AwsClients, CloudResult, map_sdk};
 
 const SERVICE: &str = "cloudwatch";
 
-/// Reads one metric, summarised over the last `window`; `None` when there is no data.
+/// One metric the recommender reads; `percentile` asks for its p95 too (latencies).
+#[derive(Debug, Clone, Copy)]
+pub struct MetricRead<'a> {
+    pub namespace: &'a str,
+    pub metric: &'a str,
+    pub dimensions: &'a [(&'a str, &'a str)],
+    pub percentile: bool,
+}
+
+/// The statistics read of every metric, by the suffix of their query id.
+const STATISTICS: [(&str, &str); 4] = [("sum", "Sum"), ("n", "SampleCount"), ("max", "Maximum"), ("p95", "p95")];
+
+/// Reads every metric in `reads` over the last `window` in one `GetMetricData` request (and its
+/// pages), each summarised; `None` for a metric with no data.
 ///
 /// # Errors
 /// The AWS failure.
-pub async fn summary(
+pub async fn summaries(
     clients: &AwsClients,
-    namespace: &str,
-    metric: &str,
-    dimensions: &[(&str, &str)],
+    reads: &[MetricRead<'_>],
     window: Duration,
-) -> CloudResult<Option<Summary>> {
+) -> CloudResult<Vec<Option<Summary>>> {
     let end = SystemTime::now();
-    let start = end - window;
     let period = i32::try_from(window.as_secs().clamp(60, 86_400) / 60 * 60).unwrap_or(3600);
-    let out = clients
-        .cloudwatch
-        .get_metric_statistics()
-        .namespace(namespace)
-        .metric_name(metric)
-        .set_dimensions(Some(
-            dimensions.iter().map(|(name, value)| Dimension::builder().name(*name).value(*value).build()).collect(),
-        ))
-        .start_time(DateTime::from(start))
-        .end_time(DateTime::from(end))
-        .period(period)
-        .statistics(Statistic::Sum)
-        .statistics(Statistic::Average)
-        .statistics(Statistic::Maximum)
-        .statistics(Statistic::SampleCount)
-        .extended_statistics("p95")
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "GetMetricStatistics"))?;
-    let points = out.datapoints();
-    if points.is_empty() {
-        return Ok(None);
-    }
-    let mut total = Summary::default();
-    let mut weighted = 0.0;
-    let mut p95s = Vec::new();
-    for point in points {
-        let samples = point.sample_count().unwrap_or(1.0);
-        total.sum += point.sum().unwrap_or(0.0);
-        total.samples += samples;
-        weighted += point.average().unwrap_or(0.0) * samples;
-        total.maximum = total.maximum.max(point.maximum().unwrap_or(0.0));
-        if let Some(p95) = point.extended_statistics().and_then(|e| e.get("p95")) {
-            p95s.push(*p95);
+    let queries: Vec<MetricDataQuery> = reads
+        .iter()
+        .enumerate()
+        .flat_map(|(i, read)| {
+            let wanted = STATISTICS.iter().filter(move |(id, _)| read.percentile || *id != "p95");
+            wanted.map(move |(id, stat)| query(&format!("m{i}_{id}"), read, period, stat))
+        })
+        .collect();
+    let mut values: HashMap<String, Vec<f64>> = HashMap::new();
+    let mut next = None;
+    loop {
+        let out = clients
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries.clone()))
+            .start_time(DateTime::from(end - window))
+            .end_time(DateTime::from(end))
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "GetMetricData"))?;
+        for result in out.metric_data_results() {
+            let id = result.id().unwrap_or_default().to_owned();
+            values.entry(id).or_default().extend(result.values());
+        }
+        next = out.next_token.filter(|t| !t.is_empty());
+        if next.is_none() {
+            break;
         }
     }
-    total.average = if total.samples > 0.0 { weighted / total.samples } else { 0.0 };
-    // The largest per-period p95 bounds the window's p95 from above.
-    total.p95 = p95s.into_iter().reduce(f64::max);
-    Ok(Some(total))
+    let mut take = |i: usize, id: &str| values.remove(&format!("m{i}_{id}")).unwrap_or_default();
+    Ok((0..reads.len())
+        .map(|i| {
+            let series = Series {
+                sums: take(i, "sum"),
+                sample_counts: take(i, "n"),
+                maxima: take(i, "max"),
+                p95s: take(i, "p95"),
+            };
+            Summary::of_series(&series)
+        })
+        .collect())
+}
+
+fn query(id: &str, read: &MetricRead<'_>, period: i32, stat: &str) -> MetricDataQuery {
+    let dimensions = read.dimensions.iter().map(|(name, value)| Dimension::builder().name(*name).value(*value).build());
+    let metric = Metric::builder()
+        .namespace(read.namespace)
+        .metric_name(read.metric)
+        .set_dimensions(Some(dimensions.collect()))
+        .build();
+    MetricDataQuery::builder()
+        .id(id)
+        .metric_stat(MetricStat::builder().metric(metric).period(period).stat(stat).build())
+        .build()
 }
 
 /// An alarm the operator wants: on one metric's average over `period`, firing `action`.

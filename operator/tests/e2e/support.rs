@@ -94,6 +94,11 @@ impl Operator {
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env("AWS_ENDPOINT_URL", endpoint)
+            // The stack's CloudWatch proxy, unless the test puts its own realism layer in front.
+            .env(
+                "AWS_ENDPOINT_URL_CLOUDWATCH",
+                if endpoint == stack.aws_endpoint { &stack.cloudwatch_endpoint } else { endpoint },
+            )
             .env("AWS_REGION", "us-west-1")
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
