@@ -311,7 +311,7 @@ fn operator_calls(n: &Names) -> Vec<Request> {
             arn("cloudwatch", &format!("alarm:TargetTracking-service/{}/{}-AlarmHigh-1", n.cluster, n.service)),
             &[],
         ),
-        op("read metrics", "cloudwatch:GetMetricStatistics", "*", &[]),
+        op("read metrics", "cloudwatch:GetMetricData", "*", &[]),
         op("create the token's secret, tagged", "secretsmanager:CreateSecret", &secret, &[tagged("request")]),
         op("tag it as it is created", "secretsmanager:TagResource", &secret, &[tagged("request")]),
         op("find it", "secretsmanager:DescribeSecret", &secret, &[]),

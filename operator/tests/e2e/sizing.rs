@@ -147,7 +147,7 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     let mutated = mutations_over_resyncs(&operator, 2).await;
     assert!(mutated.is_empty(), "Auto flapped: {mutated:?}");
     let after = operator.aws_calls().await;
-    let reads = after.get("CloudWatch/GetMetricStatistics").copied().unwrap_or(0);
+    let reads = after.get("CloudWatch/GetMetricData").copied().unwrap_or(0);
     let reconciles = after.get("Lambda/GetFunction").copied().unwrap_or(0);
     eprintln!("CloudWatch reads over the test: {reads} in {reconciles} reconciles");
     operator.kill().await;
