@@ -413,9 +413,32 @@ pub fn ready_condition(status: &BlogDeploymentStatus) -> Option<&Condition> {
     status.conditions.iter().find(|c| c.type_ == READY)
 }
 
+/// Whether a reconcile of this generation only checks on an object that was settled: its last
+/// status answered this very spec and said Ready. Such a resync's AWS calls yield to a change's.
+#[must_use]
+pub fn is_resync(generation: Option<i64>, previous: &BlogDeploymentStatus) -> bool {
+    let ready = ready_condition(previous).is_some_and(|c| c.status == "True");
+    generation.is_some() && previous.observed_generation == generation && ready
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resync_is_a_settled_object_at_the_generation_it_answered() {
+        let now = at(100);
+        let ready = BlogDeploymentStatus {
+            observed_generation: Some(3),
+            conditions: conditions(&observed(true), &[], &now),
+            ..BlogDeploymentStatus::default()
+        };
+        assert!(is_resync(Some(3), &ready));
+        assert!(!is_resync(Some(4), &ready), "an edited spec is a change");
+        let progressing = BlogDeploymentStatus { conditions: conditions(&observed(false), &[], &now), ..ready.clone() };
+        assert!(!is_resync(Some(3), &progressing), "not settled yet");
+        assert!(!is_resync(Some(1), &BlogDeploymentStatus::default()), "a new object");
+    }
 
     fn at(seconds: i64) -> Time {
         Time(k8s_openapi::jiff::Timestamp::from_second(seconds).expect("valid time"))

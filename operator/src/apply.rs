@@ -79,7 +79,8 @@ pub async fn apply(
 ) -> Result<Applied, ApplyError> {
     let mut resources = ResourceIds::default();
     let mut reached = Reached::default();
-    let (table_state, table_arn, scope) = apply_table(clients, desired).await.map_err(at(Part::Table, &reached))?;
+    let (table_state, table_arn, scope) =
+        apply_table(clients, desired, recorded).await.map_err(at(Part::Table, &reached))?;
     // The token's secret is shared data, like the table: a failure there lands on TableReady.
     let (owner, names) = (&desired.owner, &desired.names);
     let token =
@@ -107,7 +108,8 @@ pub async fn apply(
     let balancer = match &desired.container {
         Some(container) => {
             let issued = certificates.container_issued(&container.tls);
-            Some(ensure_container_door(clients, desired, container, (&scope, issued), &mut resources).await)
+            let door = ensure_container_door(clients, desired, container, (&scope, issued, recorded), &mut resources);
+            Some(door.await)
         }
         None => None,
     };
@@ -195,8 +197,13 @@ async fn bind_domain(
 
 /// The table, its condition, its ARN and the scope (partition, region, account) every other ARN
 /// is built in.
-async fn apply_table(clients: &AwsClients, desired: &Desired) -> CloudResult<(PartState, String, Scope)> {
-    let table = cloud::dynamodb::ensure_table(clients, &desired.owner, &desired.table, &desired.tags).await?;
+async fn apply_table(
+    clients: &AwsClients,
+    desired: &Desired,
+    recorded: &ResourceIds,
+) -> CloudResult<(PartState, String, Scope)> {
+    let owner = (&desired.owner, recorded.table_arn.as_deref());
+    let table = cloud::dynamodb::ensure_table(clients, owner, &desired.table, &desired.tags).await?;
     let scope = Scope::of_arn(&table.arn).ok_or_else(|| {
         CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "table ARN has no region or account")
     })?;
@@ -241,7 +248,8 @@ async fn apply_function(
 
     let observed = cloud::lambda::ensure_function(clients, owner, function, &role_arn, &desired.tags).await?;
     resources.function_arn = Some(observed.arn.clone());
-    cloud::lambda::ensure_reserved_concurrency(clients, &function.name, function.reserved_concurrency).await?;
+    let concurrency = (function.reserved_concurrency, observed.reserved_concurrency);
+    cloud::lambda::ensure_reserved_concurrency(clients, &function.name, concurrency).await?;
 
     // Only a fully applied $LATEST is published; until then the alias keeps serving the last version.
     let state = match observed.state {
@@ -272,13 +280,15 @@ async fn network(clients: &AwsClients, container: &DesiredContainer) -> CloudRes
     let (vpc, subnets) = match &container.vpc_id {
         Some(vpc) if !container.subnet_ids.is_empty() => return Ok((vpc.clone(), container.subnet_ids.clone())),
         Some(vpc) => (vpc.clone(), cloud::ec2::subnets(clients, vpc, false).await?),
-        None => {
-            let vpc = cloud::ec2::default_vpc(clients).await?.ok_or_else(|| {
-                invalid(format!("region {} has no default VPC: set spec.container.network", clients.region))
-            })?;
-            let subnets = cloud::ec2::subnets(clients, &vpc, true).await?;
-            (vpc, subnets)
-        }
+        None => match cloud::ec2::default_network(clients).await? {
+            (Some(vpc), subnets) => (vpc, subnets),
+            (None, _) => {
+                return Err(invalid(format!(
+                    "region {} has no default VPC: set spec.container.network",
+                    clients.region
+                )));
+            }
+        },
     };
     // One subnet per zone, so the ALB spans distinct zones.
     let mut zones = std::collections::BTreeSet::new();
@@ -345,14 +355,14 @@ async fn ensure_balancer(
     clients: &AwsClients,
     desired: &Desired,
     container: &DesiredContainer,
-    placement: &Placement,
+    (placement, recorded): (&Placement, &ResourceIds),
     front: Front<'_>,
     resources: &mut ResourceIds,
 ) -> CloudResult<(cloud::elb::LoadBalancerObserved, String)> {
     let (names, owner, tags) = (&desired.names, &desired.owner, &desired.tags);
     let target_group = cloud::elb::ensure_target_group(
         clients,
-        owner,
+        (owner, recorded.target_group_arn.as_deref()),
         &names.target_group,
         &placement.vpc,
         &container.health_check_path,
@@ -365,7 +375,9 @@ async fn ensure_balancer(
         security_group: &placement.lb_group,
         internal: container.internal,
     };
-    let balancer = cloud::elb::ensure_load_balancer(clients, owner, &names.load_balancer, &wanted, tags).await?;
+    let known = recorded.load_balancer_arn.as_deref();
+    let balancer =
+        cloud::elb::ensure_load_balancer(clients, owner, &names.load_balancer, (&wanted, known), tags).await?;
     resources.load_balancer_arn = Some(balancer.arn.clone());
     cloud::elb::ensure_listeners(clients, &balancer.arn, &target_group, front).await?;
     Ok((balancer, target_group))
@@ -436,12 +448,13 @@ async fn ensure_container_door(
     clients: &AwsClients,
     desired: &Desired,
     container: &DesiredContainer,
-    (scope, certificate): (&Scope, Option<&str>),
+    (scope, certificate, recorded): (&Scope, Option<&str>, &ResourceIds),
     resources: &mut ResourceIds,
 ) -> CloudResult<ContainerDoor> {
     let front = Front::of(&container.tls, certificate);
     let placement = ensure_placement(clients, desired, container, front).await?;
-    let (balancer, target_group) = ensure_balancer(clients, desired, container, &placement, front, resources).await?;
+    let (balancer, target_group) =
+        ensure_balancer(clients, desired, container, (&placement, recorded), front, resources).await?;
     Ok(ContainerDoor { scope: scope.clone(), placement, balancer, target_group, scheme: front.scheme() })
 }
 

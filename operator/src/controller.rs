@@ -9,8 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -88,8 +87,13 @@ pub enum Error {
     Aws(#[from] CloudError),
     #[error("patching status: {0}")]
     PatchStatus(#[source] kube::Error),
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("{step} the finalizer: {source}")]
+    Finalizer {
+        /// `adding` or `removing`.
+        step: &'static str,
+        #[source]
+        source: kube::Error,
+    },
     #[error("object has no namespace or uid")]
     MissingMetadata,
     #[error("write token: {0}")]
@@ -101,15 +105,9 @@ impl Error {
     /// again at the resync pace only).
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        use kube::runtime::finalizer::Error as F;
         match self {
             Self::Aws(err) => err.is_retryable(),
-            Self::Finalizer(inner) => match inner.as_ref() {
-                F::ApplyFailed(err) | F::CleanupFailed(err) => err.is_retryable(),
-                F::AddFinalizer(_) | F::RemoveFinalizer(_) => true,
-                F::UnnamedObject | F::InvalidFinalizer => false,
-            },
-            Self::PatchStatus(_) | Self::WriteToken(_) => true,
+            Self::PatchStatus(_) | Self::WriteToken(_) | Self::Finalizer { .. } => true,
             Self::MissingMetadata => false,
         }
     }
@@ -118,15 +116,9 @@ impl Error {
     /// while the same step keeps failing.
     #[must_use]
     pub fn failing_step(&self) -> String {
-        use kube::runtime::finalizer::Error as F;
         match self {
             Self::Aws(err) => format!("{}/{}/{}", err.service, err.operation, err.code),
-            Self::Finalizer(inner) => match inner.as_ref() {
-                F::ApplyFailed(err) | F::CleanupFailed(err) => err.failing_step(),
-                F::AddFinalizer(_) => "finalizer/add".to_owned(),
-                F::RemoveFinalizer(_) => "finalizer/remove".to_owned(),
-                F::UnnamedObject | F::InvalidFinalizer => "finalizer/object".to_owned(),
-            },
+            Self::Finalizer { step, .. } => format!("finalizer/{step}"),
             other => other.metric_label().to_owned(),
         }
     }
@@ -137,7 +129,7 @@ impl Error {
         match self {
             Self::Aws(_) => "aws",
             Self::PatchStatus(_) => "patch_status",
-            Self::Finalizer(_) => "finalizer",
+            Self::Finalizer { .. } => "finalizer",
             Self::MissingMetadata => "missing_metadata",
             Self::WriteToken(_) => "write_token",
         }
@@ -169,18 +161,53 @@ fn table_of(bd: &BlogDeployment, owner: &Owner) -> String {
         .unwrap_or_else(|| desired::Names::for_owner(owner).table)
 }
 
+/// One reconcile: the finalizer first (added, then the apply goes on in the same reconcile, so a
+/// new object costs one reconcile, not two), then apply; or, once deleted, cleanup and then the
+/// finalizer removed.
 async fn reconcile(bd: Arc<BlogDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_started();
     let namespace = bd.namespace().ok_or(Error::MissingMetadata)?;
     let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, bd, |event| async {
-        match event {
-            Finalizer::Apply(bd) => apply_one(&bd, &ctx).await,
-            Finalizer::Cleanup(bd) => cleanup_one(&bd, &ctx).await,
+    let ours = bd.finalizers().iter().any(|f| f == FINALIZER);
+    match (bd.metadata.deletion_timestamp.is_some(), ours) {
+        // Someone else's finalizer keeps it: nothing of ours left to do.
+        (true, false) => Ok(Action::await_change()),
+        (true, true) => {
+            let action = cleanup_one(&bd, &ctx).await?;
+            let kept = bd.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+            set_finalizers(&api, &bd, kept, "removing").await?;
+            Ok(action)
         }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+        (false, ours) => {
+            if !ours {
+                let mut with_ours = bd.finalizers().to_vec();
+                with_ours.push(FINALIZER.to_owned());
+                set_finalizers(&api, &bd, with_ours, "adding").await?;
+            }
+            let previous = bd.status.clone().unwrap_or_default();
+            if status::is_resync(bd.metadata.generation, &previous) {
+                crate::cloud::budget::as_resync(apply_one(&bd, &ctx)).await
+            } else {
+                apply_one(&bd, &ctx).await
+            }
+        }
+    }
+}
+
+/// Writes the finalizer list, only over the version read (a conflict is retried with a fresh read).
+async fn set_finalizers(
+    api: &Api<BlogDeployment>,
+    bd: &BlogDeployment,
+    finalizers: Vec<String>,
+    step: &'static str,
+) -> Result<(), Error> {
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": bd.resource_version()}});
+    match api.patch(&bd.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await {
+        Ok(_) => Ok(()),
+        // Removing: already gone with the object.
+        Err(kube::Error::Api(e)) if e.code == 404 && step == "removing" => Ok(()),
+        Err(source) => Err(Error::Finalizer { step, source }),
+    }
 }
 
 #[tracing::instrument(skip_all, fields(namespace = bd.namespace(), blogdeployment = bd.name_any()))]
@@ -487,15 +514,16 @@ pub async fn run(ctx: Arc<Context>, namespaces: &[String], concurrency: u16) {
     futures::future::join_all(each).await;
 }
 
-/// Reconciles on a change of the spec (generation, which deletion bumps too) or of the finalizers,
-/// never on the operator's own status writes; everything else comes from requeues.
+/// Reconciles on a change of the spec (generation, which deletion bumps too), never on the
+/// operator's own writes (status, its finalizer); everything else comes from requeues. A finalizer
+/// someone removed comes back at the next resync.
 async fn run_on(api: Api<BlogDeployment>, ctx: Arc<Context>, concurrency: u16) {
     let (reader, writer) = reflector::store();
     let changes = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
+        .predicate_filter(predicates::generation, Default::default());
     Controller::for_stream(changes, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .shutdown_on_signal()

@@ -1,7 +1,9 @@
 //! The AWS call budget: a token bucket per AWS service, shared by every reconcile worker and put in
 //! front of every call (around the SDK's HTTP client, and in the EC2 adapter), so that many
 //! objects cannot drive the account past AWS's control-plane limits. A call over the budget waits
-//! for its turn; the time waited is counted in `/metrics`.
+//! for its turn; the time waited is counted in `/metrics`. Calls made for a change (a new object,
+//! an edited spec, a resource still settling) go first: a routine resync's calls use only what the
+//! bucket holds above a reserve kept for them, so a resync wave never delays a create.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,30 @@ pub fn built_in_limits() -> BTreeMap<String, f64> {
         .map(|(service, rate)| (service.to_owned(), rate))
         .collect()
 }
+
+/// Why a call is made: for a change, or to check on an object that was settled (a resync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Change,
+    Resync,
+}
+
+tokio::task_local! {
+    static CLASS: Class;
+}
+
+/// Runs `work` with every AWS call it makes counted as a resync's.
+pub async fn as_resync<F: std::future::Future>(work: F) -> F::Output {
+    CLASS.scope(Class::Resync, work).await
+}
+
+/// The class of the calls the current task makes: a change's unless [`as_resync`] said otherwise.
+fn current_class() -> Class {
+    CLASS.try_with(|class| *class).unwrap_or(Class::Change)
+}
+
+/// The share of a bucket's burst a resync leaves for changes.
+const RESERVED_FOR_CHANGES: f64 = 0.5;
 
 #[derive(Debug)]
 struct Bucket {
@@ -62,21 +88,53 @@ impl Budget {
     /// callers queue in order, and the wait never grows past the number of waiting callers over
     /// the rate.
     pub fn reserve(&self, service: &str, now: Instant) -> Duration {
+        self.with_bucket(service, now, |bucket, rate| {
+            bucket.tokens -= 1.0;
+            if bucket.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-bucket.tokens / rate) }
+        })
+    }
+
+    /// A resync's turn: takes a token only when one is left above the reserve for changes and no
+    /// change waits; otherwise takes none and says how long to wait before asking again.
+    pub fn try_reserve_for_resync(&self, service: &str, now: Instant) -> Option<Duration> {
+        self.with_bucket(service, now, |bucket, rate| {
+            let needed = rate * RESERVED_FOR_CHANGES + 1.0;
+            if bucket.tokens >= needed {
+                bucket.tokens -= 1.0;
+                None
+            } else {
+                Some(Duration::from_secs_f64((needed - bucket.tokens) / rate))
+            }
+        })
+    }
+
+    /// `service`'s bucket refilled up to `now`, under the lock.
+    fn with_bucket<T>(&self, service: &str, now: Instant, take: impl FnOnce(&mut Bucket, f64) -> T) -> T {
         let rate = self.rate(service);
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let bucket = buckets.entry(service.to_owned()).or_insert(Bucket { tokens: rate, at: now });
         let refill = now.saturating_duration_since(bucket.at).as_secs_f64() * rate;
-        bucket.tokens = (bucket.tokens + refill).min(rate) - 1.0;
+        bucket.tokens = (bucket.tokens + refill).min(rate);
         bucket.at = now;
-        if bucket.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-bucket.tokens / rate) }
+        take(bucket, rate)
     }
 
-    /// Waits for `service`'s next turn.
+    /// Waits for `service`'s next turn, in the class of the calling task.
     pub async fn acquire(&self, service: &str) {
-        let wait = self.reserve(service, Instant::now());
-        if !wait.is_zero() {
-            self.metrics.aws_throttled(service, wait);
-            tokio::time::sleep(wait).await;
+        match current_class() {
+            Class::Change => {
+                let wait = self.reserve(service, Instant::now());
+                if !wait.is_zero() {
+                    self.metrics.aws_throttled(service, wait);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            Class::Resync => {
+                while let Some(wait) = self.try_reserve_for_resync(service, Instant::now()) {
+                    self.metrics.aws_throttled(service, wait);
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
     }
 }
@@ -146,6 +204,30 @@ mod tests {
         let later = start + Duration::from_secs(10);
         assert!((0..10).all(|_| budget.reserve("lambda", later).is_zero()));
         assert!(!budget.reserve("lambda", later).is_zero());
+    }
+
+    #[test]
+    fn a_resync_leaves_a_reserve_for_changes_and_waits_behind_them() {
+        let budget = Budget::new(10.0, BTreeMap::new(), Metrics::default());
+        let start = Instant::now();
+        // From a full bucket a resync takes only what lies above the reserve (half the burst).
+        let resync: Vec<_> = (0..6).map(|_| budget.try_reserve_for_resync("ecs", start)).collect();
+        assert_eq!(resync.iter().filter(|w| w.is_none()).count(), 5, "{resync:?}");
+        // The reserve is there for changes at once.
+        assert!((0..5).all(|_| budget.reserve("ecs", start).is_zero()));
+        // Changes queued behind one another: a resync waits until they are through and the
+        // reserve is back; it took nothing meanwhile.
+        let change_waits: Vec<Duration> = (0..5).map(|_| budget.reserve("ecs", start)).collect();
+        let change_wait = change_waits[4];
+        let resync_wait = budget.try_reserve_for_resync("ecs", start).unwrap_or_default();
+        assert!(resync_wait > change_wait, "resync {resync_wait:?}, last change {change_wait:?}");
+        assert!(budget.try_reserve_for_resync("ecs", start + resync_wait).is_none());
+    }
+
+    #[tokio::test]
+    async fn the_class_is_the_callers() {
+        assert_eq!(current_class(), Class::Change);
+        assert_eq!(as_resync(async { current_class() }).await, Class::Resync);
     }
 
     #[test]

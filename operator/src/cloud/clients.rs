@@ -64,6 +64,8 @@ pub struct AwsClients {
     /// Route 53 is global; the SDK picks its partition's endpoint whatever the region.
     pub route53: aws_sdk_route53::Client,
     pub ec2: ec2::Ec2,
+    /// The region's reads worth keeping between reconciles.
+    pub memo: Arc<super::memo::Memo>,
 }
 
 /// How long one AWS call may take: a stalled answer must not hold a reconcile worker forever.
@@ -185,6 +187,7 @@ impl Cloud {
                     acm: client!(aws_sdk_acm),
                     route53: client!(aws_sdk_route53),
                     ec2: self.ec2.clone(),
+                    memo: Arc::default(),
                 }
             })
             .clone()

@@ -131,7 +131,7 @@ fn throughput(table: &DesiredTable) -> Option<ProvisionedThroughput> {
 /// The AWS failure, or an `Invalid` error when the name belongs to someone else.
 pub async fn ensure_table(
     clients: &AwsClients,
-    owner: &Owner,
+    (owner, known): (&Owner, Option<&str>),
     table: &DesiredTable,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<TableObserved> {
@@ -139,7 +139,10 @@ pub async fn ensure_table(
         return create_table(clients, table, tag_set).await;
     };
     let arn = found.table_arn().unwrap_or_default().to_owned();
-    claim(clients, owner, table, &found, tag_set).await?;
+    // Its tags were checked (and a retained table taken) when its ARN was recorded in status.
+    if known != Some(arn.as_str()) {
+        claim(clients, owner, table, &found, tag_set).await?;
+    }
     // DynamoDB refuses an update while the table is not ACTIVE; the next reconcile makes it.
     if found.table_status() == Some(&TableStatus::Active) && billing_differs(&found, table) {
         clients

@@ -403,6 +403,25 @@ pub async fn subnets(clients: &AwsClients, vpc_id: &str, only_default: bool) -> 
     clients.ec2.subnets(&clients.region, vpc_id, only_default).await
 }
 
+/// The region's default VPC, if it has one, and its default subnets: read at most once per
+/// [`super::memo::NETWORK_TTL`] for the whole region.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn default_network(clients: &AwsClients) -> CloudResult<super::memo::DefaultNetwork> {
+    let now = std::time::Instant::now();
+    if let Some(known) = clients.memo.default_network(now) {
+        return Ok(known);
+    }
+    let vpc = default_vpc(clients).await?;
+    let subnets = match &vpc {
+        Some(vpc) => subnets(clients, vpc, true).await?,
+        None => Vec::new(),
+    };
+    clients.memo.remember_default_network(now, vpc.clone(), subnets.clone());
+    Ok((vpc, subnets))
+}
+
 /// Makes the security group exist in the VPC with exactly these TCP ingress rules; returns its id.
 ///
 /// # Errors

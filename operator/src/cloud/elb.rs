@@ -78,11 +78,13 @@ pub struct LoadBalancerObserved {
     pub internal: bool,
 }
 
-/// This owner's load balancers of this name, oldest first.
+/// This owner's load balancers of this name, oldest first. The tags are not read again when the
+/// one found is `known` (recorded in status once its tags were checked).
 async fn owned_load_balancers(
     clients: &AwsClients,
     owner: &Owner,
     name: &str,
+    known: Option<&str>,
 ) -> CloudResult<Vec<LoadBalancerObserved>> {
     let found = clients
         .elb
@@ -95,8 +97,9 @@ async fn owned_load_balancers(
     let mut balancers: Vec<_> = found.load_balancers().to_vec();
     balancers.sort_by(|a, b| a.created_time().cmp(&b.created_time()));
     let arns: Vec<String> = balancers.iter().filter_map(|b| b.load_balancer_arn().map(str::to_owned)).collect();
-    let tags = tags_of(clients, &arns).await?;
-    let foreign = arns.iter().any(|arn| tags.get(arn).is_none_or(|t| !owner.owns(t)));
+    let recorded = known.is_some_and(|known| arns == [known]);
+    let tags = if recorded { BTreeMap::new() } else { tags_of(clients, &arns).await? };
+    let foreign = !recorded && arns.iter().any(|arn| tags.get(arn).is_none_or(|t| !owner.owns(t)));
     if foreign {
         return Err(CloudError::not_owned(SERVICE, "DescribeLoadBalancers", format!("a load balancer named {name}")));
     }
@@ -130,10 +133,10 @@ pub async fn ensure_load_balancer(
     clients: &AwsClients,
     owner: &Owner,
     name: &str,
-    placement: &BalancerPlacement<'_>,
+    (placement, known): (&BalancerPlacement<'_>, Option<&str>),
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<LoadBalancerObserved> {
-    let mut found = owned_load_balancers(clients, owner, name).await?;
+    let mut found = owned_load_balancers(clients, owner, name, known).await?;
     for duplicate in found.iter().skip(1) {
         tracing::warn!(arn = %duplicate.arn, "deleting a duplicate load balancer");
         delete_load_balancer_arn(clients, &duplicate.arn).await?;
@@ -177,13 +180,14 @@ pub async fn ensure_load_balancer(
     })
 }
 
-/// Makes the IP target group exist in the VPC with this health-check path; returns its ARN.
+/// Makes the IP target group exist in the VPC with this health-check path; returns its ARN. Its
+/// tags are read only when it is not the `known` one (recorded in status once they were checked).
 ///
 /// # Errors
 /// The AWS failure, or `Invalid` when the name belongs to someone else.
 pub async fn ensure_target_group(
     clients: &AwsClients,
-    owner: &Owner,
+    (owner, known): (&Owner, Option<&str>),
     name: &str,
     vpc_id: &str,
     health_check_path: &str,
@@ -191,7 +195,7 @@ pub async fn ensure_target_group(
 ) -> CloudResult<String> {
     if let Some(group) = find_target_groups(clients, name).await?.first() {
         let arn = group.target_group_arn().unwrap_or_default().to_owned();
-        if !owns_arn(clients, owner, &arn).await? {
+        if known != Some(arn.as_str()) && !owns_arn(clients, owner, &arn).await? {
             return Err(CloudError::not_owned(SERVICE, "DescribeTargetGroups", format!("target group {name}")));
         }
         if group.health_check_path() != Some(health_check_path) {
@@ -411,7 +415,7 @@ async fn delete_load_balancer_arn(clients: &AwsClients, arn: &str) -> CloudResul
 /// # Errors
 /// The AWS failure.
 pub async fn delete_load_balancers(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
-    let found = match owned_load_balancers(clients, owner, name).await {
+    let found = match owned_load_balancers(clients, owner, name, None).await {
         Err(err) if err.is_not_owned() => return Ok(()),
         other => other?,
     };

@@ -53,7 +53,11 @@ pub async fn ensure_role(
     let arn = match super::found(found)? {
         Some(found) => {
             let found = found.role.ok_or_else(|| CloudError::local(SERVICE, "GetRole", ErrorKind::Other, "no role"))?;
-            let found_tags = role_tags(clients, &role.name).await?;
+            // GetRole answers with the role's tags; ListRoleTags only where an emulator leaves them out.
+            let found_tags = match found.tags() {
+                [] => role_tags(clients, &role.name).await?,
+                tags => tags.iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
+            };
             super::tags::claim(owner, &found_tags, SERVICE, "GetRole", format!("IAM role {}", role.name))?;
             if found.path != crate::desired::ROLE_PATH {
                 return move_under_role_path(clients, owner, &role.name).await;

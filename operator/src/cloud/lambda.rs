@@ -29,6 +29,8 @@ pub struct FunctionObserved {
     pub arn: String,
     /// `Active` when it can serve; `Pending`/`Updating` while Lambda works; `Failed` with a reason.
     pub state: FunctionState,
+    /// Its reserved concurrency, as `GetFunction` reports it (none on a function just made).
+    pub reserved_concurrency: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,15 +110,15 @@ pub async fn ensure_function(
         ));
     };
     let arn = config.function_arn().unwrap_or_default().to_owned();
-    let pending = |why: &str| Ok(FunctionObserved { arn: arn.clone(), state: FunctionState::Pending(why.to_owned()) });
+    let reserved_concurrency = found.concurrency().and_then(|c| c.reserved_concurrent_executions());
+    let observed = |state| FunctionObserved { arn: arn.clone(), state, reserved_concurrency };
+    let pending = |why: &str| Ok(observed(FunctionState::Pending(why.to_owned())));
     if config.state() == Some(&State::Pending) || config.last_update_status() == Some(&LastUpdateStatus::InProgress) {
         return pending("Lambda is still applying the last change");
     }
     if config.state() == Some(&State::Failed) {
-        return Ok(FunctionObserved {
-            arn,
-            state: FunctionState::Failed(config.state_reason().unwrap_or("the function failed").to_owned()),
-        });
+        let why = config.state_reason().unwrap_or("the function failed").to_owned();
+        return Ok(observed(FunctionState::Failed(why)));
     }
 
     let update = if config_differs(config, function, role_arn) {
@@ -126,7 +128,7 @@ pub async fn ensure_function(
         update_code(clients, function, &arn).await?;
         "updating the function's code"
     } else {
-        return Ok(FunctionObserved { arn, state: FunctionState::Active });
+        return Ok(observed(FunctionState::Active));
     };
     pending(update)
 }
@@ -225,22 +227,20 @@ async fn create_function(
         Some(State::Active) => FunctionState::Active,
         _ => FunctionState::Pending("Lambda is creating the function".to_owned()),
     };
-    Ok(FunctionObserved { arn: created.function_arn().unwrap_or_default().to_owned(), state })
+    let arn = created.function_arn().unwrap_or_default().to_owned();
+    Ok(FunctionObserved { arn, state, reserved_concurrency: None })
 }
 
-/// Makes the function's reserved concurrency what the spec says (none: no reservation).
+/// Makes the function's reserved concurrency what the spec says (none: no reservation), from
+/// `current`, what [`ensure_function`] read.
 ///
 /// # Errors
 /// The AWS failure.
-pub async fn ensure_reserved_concurrency(clients: &AwsClients, function: &str, wanted: Option<i32>) -> CloudResult<()> {
-    let current = clients
-        .lambda
-        .get_function_concurrency()
-        .function_name(function)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "GetFunctionConcurrency"))?
-        .reserved_concurrent_executions;
+pub async fn ensure_reserved_concurrency(
+    clients: &AwsClients,
+    function: &str,
+    (wanted, current): (Option<i32>, Option<i32>),
+) -> CloudResult<()> {
     match concurrency_step(wanted, current) {
         ConcurrencyStep::Keep => Ok(()),
         ConcurrencyStep::Put(want) => clients

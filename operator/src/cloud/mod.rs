@@ -15,6 +15,7 @@ pub mod elb;
 pub mod iam;
 pub mod lambda;
 pub mod logs;
+pub mod memo;
 pub mod route53;
 pub mod secrets;
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::types::Tag;
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
@@ -38,17 +39,39 @@ pub async fn ensure_write_token(
             .await
             .map_err(map_sdk(SERVICE, "CreateSecret"))
             .map_err(lost_create_race)?;
-        return reference(created.arn, created.version_id);
+        return remembered(clients, name, value, reference(created.arn, created.version_id));
     };
     super::tags::claim(owner, &tag_map(found.tags()), SERVICE, "DescribeSecret", format!("secret {name}"))?;
+    // The value is read only when its version is not the one last seen holding it.
+    if let Some(version) = current_version(&found).filter(|v| clients.memo.secret_holds(name, v, value)) {
+        return reference(found.arn.clone(), Some(version.to_owned()));
+    }
     let current = clients.secrets.get_secret_value().secret_id(name).send().await;
     let current = current.map_err(map_sdk(SERVICE, "GetSecretValue"))?;
     if current.secret_string() == Some(value) {
-        return reference(current.arn, current.version_id);
+        return remembered(clients, name, value, reference(current.arn, current.version_id));
     }
     let put = clients.secrets.put_secret_value().secret_id(name).secret_string(value).send().await;
     let put = put.map_err(map_sdk(SERVICE, "PutSecretValue"))?;
-    reference(put.arn, put.version_id)
+    remembered(clients, name, value, reference(put.arn, put.version_id))
+}
+
+/// The version labelled `AWSCURRENT`.
+fn current_version(found: &DescribeSecretOutput) -> Option<&str> {
+    let stages = found.version_ids_to_stages()?;
+    stages.iter().find(|(_, labels)| labels.iter().any(|l| l == "AWSCURRENT")).map(|(version, _)| version.as_str())
+}
+
+fn remembered(
+    clients: &AwsClients,
+    name: &str,
+    value: &str,
+    made: CloudResult<WriteTokenRef>,
+) -> CloudResult<WriteTokenRef> {
+    if let Ok(made) = &made {
+        clients.memo.remember_secret(name, &made.version, value);
+    }
+    made
 }
 
 fn reference(arn: Option<String>, version: Option<String>) -> CloudResult<WriteTokenRef> {
@@ -69,6 +92,7 @@ pub async fn delete_write_token(clients: &AwsClients, owner: &Owner, name: &str)
         tracing::warn!(secret = name, "not deleting a secret this BlogDeployment does not own");
         return Ok(());
     }
+    clients.memo.forget_secret(name);
     gone_is_done(
         clients
             .secrets

@@ -1,0 +1,93 @@
+//! What one region's reads showed that changes rarely, or only through the operator: kept in
+//! memory, so that a resync does not read it again (a restarted operator reads it once more).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::ec2::Subnet;
+
+/// How long the region's default VPC and its subnets are taken as read.
+pub const NETWORK_TTL: Duration = Duration::from_secs(600);
+
+/// More secrets than one operator manages in a region: past this the memo starts over.
+const MAX_SECRETS: usize = 10_000;
+
+/// The region's default VPC (if any) and its default subnets.
+pub type DefaultNetwork = (Option<String>, Vec<Subnet>);
+
+#[derive(Debug, Default)]
+pub struct Memo {
+    default_network: Mutex<Option<(Instant, DefaultNetwork)>>,
+    /// Secret name → (the version seen current, the digest of the value it was seen to hold).
+    secret_versions: Mutex<HashMap<String, (String, [u8; 32])>>,
+}
+
+fn digest(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
+}
+
+impl Memo {
+    /// The default VPC (if the region has one) and its default subnets, as read less than
+    /// [`NETWORK_TTL`] before `now`.
+    #[must_use]
+    pub fn default_network(&self, now: Instant) -> Option<DefaultNetwork> {
+        let network = self.default_network.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (at, known) = network.as_ref()?;
+        (now.checked_duration_since(*at)? < NETWORK_TTL).then(|| known.clone())
+    }
+
+    pub fn remember_default_network(&self, now: Instant, vpc: Option<String>, subnets: Vec<Subnet>) {
+        *self.default_network.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((now, (vpc, subnets)));
+    }
+
+    /// Whether `version` of secret `name` was seen to hold `value`. Secrets Manager makes a new
+    /// version for every change of the value, so an unchanged current version holds it still.
+    #[must_use]
+    pub fn secret_holds(&self, name: &str, version: &str, value: &str) -> bool {
+        let versions = self.secret_versions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        versions.get(name).is_some_and(|(seen, held)| seen == version && *held == digest(value))
+    }
+
+    pub fn remember_secret(&self, name: &str, version: &str, value: &str) {
+        let mut versions = self.secret_versions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if versions.len() >= MAX_SECRETS && !versions.contains_key(name) {
+            versions.clear();
+        }
+        versions.insert(name.to_owned(), (version.to_owned(), digest(value)));
+    }
+
+    pub fn forget_secret(&self, name: &str) {
+        self.secret_versions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_network_is_taken_as_read_for_its_ttl_only() {
+        let memo = Memo::default();
+        let t0 = Instant::now();
+        assert_eq!(memo.default_network(t0), None);
+        let subnets = vec![Subnet { id: "subnet-1".to_owned(), zone: "a".to_owned() }];
+        memo.remember_default_network(t0, Some("vpc-1".to_owned()), subnets.clone());
+        assert_eq!(memo.default_network(t0 + Duration::from_secs(1)), Some((Some("vpc-1".to_owned()), subnets)));
+        assert_eq!(memo.default_network(t0 + NETWORK_TTL), None);
+    }
+
+    #[test]
+    fn a_secret_holds_a_value_only_in_the_version_it_was_seen_in() {
+        let memo = Memo::default();
+        assert!(!memo.secret_holds("s", "v1", "token"));
+        memo.remember_secret("s", "v1", "token");
+        assert!(memo.secret_holds("s", "v1", "token"));
+        assert!(!memo.secret_holds("s", "v2", "token"), "someone put a new version");
+        assert!(!memo.secret_holds("s", "v1", "rotated"), "the Kubernetes Secret changed");
+        memo.forget_secret("s");
+        assert!(!memo.secret_holds("s", "v1", "token"));
+    }
+}
