@@ -107,8 +107,9 @@ pub(crate) async fn list_posts(
     (status = 200, body = Post, headers(("ETag" = String))), (status = 404, body = ErrorBody),
     (status = 408, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn get_post(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let post = state.store.get(checked_id(&id)?).await?.ok_or(ApiError::NotFound)?;
-    tagged(StatusCode::OK, post)
+    let view = state.store.get_view(checked_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let json = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json), (header::ETAG, view.etag)], view.json).into_response())
 }
 
 /// Create a post; the server makes its id and timestamps.

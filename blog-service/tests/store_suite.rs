@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use blog_service::model::{PostInput, new_post};
+use blog_service::model::{Post, PostInput, new_post};
 use blog_service::store::{Cursor, DynamoStore, Edit, EmbeddedStore, Store, StoreError, dynamo};
 use blog_tests::{Moto, unique_name};
 
@@ -81,6 +81,24 @@ async fn replace_only_existing(store: Arc<dyn Store>) {
     let missing = uuid::Uuid::now_v7().to_string();
     assert!(matches!(store.replace(&missing, &edit("t", "a", "b", "now"), None).await, Err(StoreError::NotFound)));
     assert_eq!(store.get(&missing).await.expect("get"), None, "replace never creates");
+}
+
+/// The post as served (a store may keep it between reads) follows every acknowledged write.
+async fn the_served_post_follows_every_write(store: Arc<dyn Store>) {
+    let served = |store: Arc<dyn Store>, id: String| async move {
+        store.get_view(&id).await.expect("get_view").map(|v| serde_json::from_slice::<Post>(&v.json).expect("json"))
+    };
+    let post = new_post(input("first"));
+    store.create(&post).await.expect("create");
+    assert_eq!(served(store.clone(), post.id.clone()).await, Some(post.clone()));
+    assert_eq!(served(store.clone(), post.id.clone()).await, Some(post.clone()), "read twice");
+    let replaced = store.replace(&post.id, &edit("second", "a", "b", "2031-01-01T00:00:00.000Z"), None).await;
+    let replaced = replaced.expect("replace");
+    let view = store.get_view(&post.id).await.expect("get_view").expect("view");
+    assert_eq!(view.etag.to_str().ok(), Some(blog_service::model::etag(&replaced).as_str()));
+    assert_eq!(served(store.clone(), post.id.clone()).await, Some(replaced));
+    store.delete(&post.id, None).await.expect("delete");
+    assert_eq!(served(store.clone(), post.id.clone()).await, None);
 }
 
 async fn delete_only_existing(store: Arc<dyn Store>) {
@@ -202,6 +220,7 @@ suite!(
     create_get_and_never_overwrite,
     lists_newest_first_in_pages,
     replace_only_existing,
+    the_served_post_follows_every_write,
     delete_only_existing,
     conditional_writes_act_only_on_the_version_seen,
     concurrent_conditional_writes_lose_no_update,

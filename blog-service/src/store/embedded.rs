@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Cursor, Edit, Store, StoreError, StoreResult, page_of};
+use super::cache::ReadCache;
+use super::{Cursor, Edit, PostView, Store, StoreError, StoreResult, page_of};
 use crate::model::{Post, PostPage};
 
 /// Post id → the post as JSON. Ids are UUIDv7 text, so key order is creation order.
@@ -19,12 +20,13 @@ const POSTS: TableDefinition<'_, &str, &str> = TableDefinition::new("posts");
 /// Most writes one transaction takes: bounds the latency a write waits behind others.
 const MAX_BATCH: usize = 512;
 
-/// A redb database file. Reads run on the blocking pool (redb's API is synchronous); writes go to
-/// the writer thread.
+/// A redb database file. Reads run on the blocking pool (redb's API is synchronous), unless the
+/// post is in the read cache; writes go to the writer thread.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
     writer: Arc<Writer>,
+    cache: Arc<ReadCache>,
 }
 
 /// The writer thread's queue; dropping the last clone of the store stops the thread and waits for
@@ -56,6 +58,15 @@ enum Write {
     Delete { id: String, unchanged: Option<Post> },
 }
 
+impl Write {
+    fn id(&self) -> &str {
+        match self {
+            Self::Create(post) => &post.id,
+            Self::Replace { id, .. } | Self::Delete { id, .. } => id,
+        }
+    }
+}
+
 struct OwnedEdit {
     title: String,
     author: String,
@@ -80,12 +91,14 @@ impl EmbeddedStore {
         let db = Arc::new(db);
         let (sender, queue) = mpsc::unbounded_channel();
         let for_writer = Arc::clone(&db);
+        let cache = Arc::new(ReadCache::default());
+        let written = Arc::clone(&cache);
         let thread = std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || write_loop(&for_writer, queue))
+            .spawn(move || write_loop(&for_writer, &written, queue))
             .map_err(|e| backend(format!("starting the writer: {e}")))?;
         let writer = Arc::new(Writer { queue: Some(sender), thread: Some(thread) });
-        Ok(Self { db, writer })
+        Ok(Self { db, writer, cache })
     }
 
     /// Hands a write to the writer thread; the answer comes once its transaction is durable.
@@ -109,7 +122,7 @@ impl EmbeddedStore {
 /// transaction, commits once, then answers each. A write that fails its own check (not found,
 /// changed, taken) changes nothing and does not stop the others; a failed commit fails them all.
 /// Ends when the store (every sender) is dropped.
-fn write_loop(db: &Arc<Database>, mut queue: mpsc::UnboundedReceiver<Pending>) {
+fn write_loop(db: &Arc<Database>, cache: &ReadCache, mut queue: mpsc::UnboundedReceiver<Pending>) {
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -119,6 +132,8 @@ fn write_loop(db: &Arc<Database>, mut queue: mpsc::UnboundedReceiver<Pending>) {
             }
         }
         let outcomes = commit_batch(db, &batch);
+        // Before any answer: a reader told "written" must not be served the post as it was.
+        cache.written(batch.iter().map(|p| p.write.id()));
         for (pending, outcome) in batch.into_iter().zip(outcomes) {
             // A caller that went away (a dropped request) needs no answer.
             let _ = pending.reply.send(outcome);
@@ -207,6 +222,17 @@ impl Store for EmbeddedStore {
             found.map(|json| decode(json.value())).transpose()
         })
         .await
+    }
+
+    async fn get_view(&self, id: &str) -> StoreResult<Option<PostView>> {
+        if let Some(view) = self.cache.get(id) {
+            return Ok(Some(view));
+        }
+        let generation = self.cache.generation();
+        let Some(post) = self.get(id).await? else { return Ok(None) };
+        let view = PostView::of(&post)?;
+        self.cache.keep(id, view.clone(), generation);
+        Ok(Some(view))
     }
 
     async fn list(&self, limit: usize, cursor: Option<&Cursor>) -> StoreResult<PostPage> {

@@ -1,5 +1,6 @@
 //! Storage behind one trait: DynamoDB in AWS, an embedded on-disk store everywhere else.
 
+mod cache;
 pub mod dynamo;
 pub mod embedded;
 
@@ -31,6 +32,30 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A post as `GET /blogs/{id}` serves it: its JSON and its `ETag`.
+#[derive(Debug, Clone)]
+pub struct PostView {
+    pub json: axum::body::Bytes,
+    pub etag: axum::http::HeaderValue,
+}
+
+impl PostView {
+    /// # Errors
+    /// `Backend` when the post cannot be encoded (it always can).
+    pub fn of(post: &Post) -> StoreResult<Self> {
+        let json = serde_json::to_vec(post).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let etag = axum::http::HeaderValue::from_str(&crate::model::etag(post))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(Self { json: json.into(), etag })
+    }
+
+    /// What it weighs in a cache.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.json.len() + self.etag.len()
+    }
+}
+
 /// Where posts live. Every implementation keeps these promises:
 /// - `list` returns posts newest first (by id, which is time-ordered), `limit` at most, and a
 ///   `next` cursor exactly when more posts follow;
@@ -43,6 +68,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync {
     async fn create(&self, post: &Post) -> StoreResult<()>;
     async fn get(&self, id: &str) -> StoreResult<Option<Post>>;
+    /// The post as served; a store that is the only writer of its data may keep it between reads.
+    async fn get_view(&self, id: &str) -> StoreResult<Option<PostView>> {
+        self.get(id).await?.map(|post| PostView::of(&post)).transpose()
+    }
     async fn list(&self, limit: usize, cursor: Option<&Cursor>) -> StoreResult<PostPage>;
     /// Replaces title, author, body and `updated_at` of an existing post; returns the stored post.
     async fn replace(&self, id: &str, edit: &Edit<'_>, unchanged: Option<&Post>) -> StoreResult<Post>;
