@@ -4,12 +4,14 @@
 # per resync (by service), the operator's RSS idle / peak / after, and the budget's waits.
 # A benchmark, not a test: it prints, never fails on a figure.
 # BENCH_OBJECTS (default 200), BENCH_RESYNC_SECONDS (default 30), BENCH_CONCURRENCY (default 4),
-# BENCH_CALLS_PER_SECOND (the operator's call budget; default: the operator's own, 0 turns it off).
+# BENCH_CALLS_PER_SECOND (the operator's call budget; default: the operator's own, 0 turns it off),
+# BENCH_CALLS_PER_SECOND_FOR (space-separated SERVICE=RATE, e.g. "apigateway=10 logs=10").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${BENCH_OBJECTS:-200}; resync=${BENCH_RESYNC_SECONDS:-30}; workers=${BENCH_CONCURRENCY:-4}
 budget=()
 [ -z "${BENCH_CALLS_PER_SECOND:-}" ] || budget=(--aws-calls-per-second "$BENCH_CALLS_PER_SECOND")
+for rate in ${BENCH_CALLS_PER_SECOND_FOR:-}; do budget+=(--aws-calls-per-second-for "$rate"); done
 scripts/local-stack.sh install >&2
 cargo build --locked --release -p blog-operator --bin blog-operator >&2
 bin=${CARGO_TARGET_DIR:-target}/release/blog-operator
@@ -63,7 +65,13 @@ while true; do
 done
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 curl -sf "http://127.0.0.1:$port/metrics" >"$work/m1"
-sleep $(( resync * 3 / 2 ))
+# The resyncs that follow, sampled the same way.
+settle=$(( $(date +%s) + resync * 3 / 2 ))
+while [ "$(date +%s)" -lt "$settle" ]; do
+  { date +%s.%N; curl -sf "http://127.0.0.1:$port/metrics" | grep '^blog_operator_aws_calls_total' || true; echo; } >>"$work/rates"
+  now=$(rss); [ "$now" -gt "$peak" ] && peak=$now
+  sleep 1
+done
 curl -sf "http://127.0.0.1:$port/metrics" >"$work/m2"
 after=$(rss)
 python3 - "$work" "$n" "$took" "$idle" "$peak" "$after" "$resync" <<'PY'
@@ -100,8 +108,8 @@ print(f"resyncs in the {resync * 3 // 2} s after: {resyncs:.0f}; AWS calls {resy
 print("  by service per resync: " + ", ".join(f"{s} {v / max(resyncs, 1):.1f}" for s, v in resync_calls.items()))
 waits = {k: v for k, v in t1.items() if k != 'blog_operator_reconciles_total'}
 print("budget waits on create (s): " + (", ".join(f"{s} {v:.0f}" for s, v in sorted(waits.items())) or "none"))
-top = sorted(((b - c1.get(k, 0), k) for k, b in c2.items() if b - c1.get(k, 0)), reverse=True)[:12]
-print("  top operations per resync: " + ", ".join(f"{op} {v / max(resyncs, 1):.1f}" for v, (s, op) in top))
+top = sorted(((b - c1.get(k, 0), k) for k, b in c2.items() if b - c1.get(k, 0)), reverse=True)
+print("  operations per resync: " + ", ".join(f"{op} {v / max(resyncs, 1):.1f}" for v, (s, op) in top))
 samples, block = [], []
 for line in open(f"{work}/rates"):
     line = line.strip()
@@ -121,6 +129,6 @@ for (t0_, a), (t1_, b) in zip(samples, samples[1:]):
     for s, v in b.items():
         rate = (v - a.get(s, 0)) / max(t1_ - t0_, 1e-3)
         peaks[s] = max(peaks.get(s, 0), rate)
-print("peak calls per second while creating (1 s samples): " + ", ".join(f"{s} {v:.1f}" for s, v in sorted(peaks.items())))
+print("peak calls per second, creating and resyncing (1 s samples): " + ", ".join(f"{s} {v:.1f}" for s, v in sorted(peaks.items())))
 print(f"operator RSS: idle {idle / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB, after {after / 1024:.0f} MiB")
 PY

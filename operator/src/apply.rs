@@ -66,14 +66,15 @@ pub fn failure_reason(error: &CloudError) -> &'static str {
 /// Brings the table and the enabled variants to `desired`, removing disabled variants. Parts run
 /// in order (table, the front doors, function, container); a failure carries the part whose step
 /// failed. `recorded` holds the ids the last status wrote: a resource with a recorded id is read by
-/// that id instead of being searched for.
+/// that id instead of being searched for; `first` says this is the object's first apply (nothing
+/// was made for it before, so nothing is searched for).
 ///
 /// # Errors
 /// The first AWS failure; the caller decides between retry and a condition.
 pub async fn apply(
     clients: &AwsClients,
     desired: &Desired,
-    recorded: &ResourceIds,
+    (recorded, first): (&ResourceIds, bool),
     readiness: ContainerReadiness,
     write_token: &str,
 ) -> Result<Applied, ApplyError> {
@@ -98,7 +99,7 @@ pub async fn apply(
     // Front doors first: their URLs go into both variants' settings before either is made.
     let api = match &desired.function {
         Some(function) => Some(
-            ensure_function_door(clients, desired, function, &scope, recorded.api_id.as_deref(), &mut resources)
+            ensure_function_door(clients, desired, function, &scope, known_api(recorded, first), &mut resources)
                 .await
                 .map_err(at(Part::Function, &reached))?,
         ),
@@ -178,6 +179,15 @@ pub async fn apply(
     })
 }
 
+fn known_api(recorded: &ResourceIds, first: bool) -> cloud::apigateway::Known<'_> {
+    use cloud::apigateway::Known;
+    match (recorded.api_id.as_deref(), first) {
+        (Some(id), _) => Known::Id(id),
+        (None, true) => Known::NeverMade,
+        (None, false) => Known::Unknown,
+    }
+}
+
 /// Moves the domain to what is desired: stale hosts unbound first, then the wanted ones bound.
 async fn bind_domain(
     clients: &AwsClients,
@@ -217,7 +227,7 @@ async fn ensure_function_door(
     desired: &Desired,
     function: &DesiredFunction,
     scope: &Scope,
-    known_api: Option<&str>,
+    known_api: cloud::apigateway::Known<'_>,
     resources: &mut ResourceIds,
 ) -> CloudResult<cloud::apigateway::ApiObserved> {
     let function_arn = scope.arn("lambda", &format!("function:{}", function.name));

@@ -232,9 +232,14 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     };
 
     let (clients, desired, allocation) = desired_for(bd, ctx, &owner, &previous).await;
+    let first = bd.status.is_none();
+    if first {
+        mark_applying(bd, ctx).await?;
+    }
     let previous = remember_domain(bd, ctx, previous, &desired).await?;
     let readiness = ctx.settings.container_readiness;
-    let applied = match apply::apply(&clients, &desired, &previous.resources, readiness, &token.value).await {
+    let recorded = (&previous.resources, first);
+    let applied = match apply::apply(&clients, &desired, recorded, readiness, &token.value).await {
         Ok(applied) => applied,
         Err(failed) if failed.error.is_retryable() => return Err(failed.error.into()),
         Err(failed) => {
@@ -261,6 +266,17 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         return Ok(Action::requeue(ctx.next_resync(&owner.uid)));
     }
     Ok(Action::requeue(ctx.waits.next(&owner.uid, &summary.message)))
+}
+
+/// Gives a new object a status before its first apply makes anything: an apply that finds one may
+/// have been cut off after making something, so it searches before it makes.
+async fn mark_applying(bd: &BlogDeployment, ctx: &Context) -> Result<(), Error> {
+    let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &bd.namespace().unwrap_or_default());
+    let patch = json!({"status": {"resources": {}}});
+    api.patch_status(&bd.name_any(), &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map_err(Error::PatchStatus)?;
+    Ok(())
 }
 
 /// Records the domain's hosts and zone in status before the domain step makes anything for them.

@@ -65,7 +65,8 @@ async fn ensure_all(clients: &AwsClients, d: &Desired, known_api: Option<&str>) 
     let role_arn = cloud::iam::ensure_role(clients, owner, role, tags).await.expect("role");
     let function = d.function.as_ref().expect("function");
     let lambda = cloud::lambda::ensure_function(clients, owner, function, &role_arn, tags).await.expect("function");
-    let api = cloud::apigateway::ensure_api(clients, owner, (&names.api, known_api), &lambda.arn, tags);
+    let known = known_api.map_or(cloud::apigateway::Known::Unknown, cloud::apigateway::Known::Id);
+    let api = cloud::apigateway::ensure_api(clients, owner, (&names.api, known), &lambda.arn, tags);
     let api = api.await.expect("api");
     let cluster = cloud::ecs::ensure_cluster(clients, owner, &names.cluster, false, tags).await.expect("cluster");
     let vpc = cloud::ec2::default_vpc(clients).await.expect("vpcs").expect("a default VPC");

@@ -41,23 +41,41 @@ async fn owned_apis(clients: &AwsClients, owner: &Owner, name: &str) -> CloudRes
     Ok(found)
 }
 
+/// What is known of the API before looking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known<'a> {
+    /// Status recorded this id.
+    Id(&'a str),
+    /// The object's first apply: nothing was ever made for it, so there is nothing to search for.
+    NeverMade,
+    /// Neither: an earlier apply may have made it without recording it.
+    Unknown,
+}
+
 /// Makes the API, its integration with `function_arn`, its `$default` route and stage exist.
-/// `(name, known)`: the API's name and the id status recorded for it, read directly when it is
-/// still this owner's API of that name; otherwise every API is searched, and duplicates left by an
-/// interrupted create are deleted, keeping the oldest.
+/// `(name, known)`: the API's name and what is known of it. A recorded id is read directly while
+/// it is still this owner's API of that name; otherwise every API in the region is searched (HTTP
+/// APIs have no unique name to look up), duplicates left by an interrupted create are deleted,
+/// keeping the oldest, and only when none is found is one made. On the first apply there is
+/// nothing to search for.
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_api(
     clients: &AwsClients,
     owner: &Owner,
-    (name, known): (&str, Option<&str>),
+    (name, known): (&str, Known<'_>),
     function_arn: &str,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<ApiObserved> {
-    let api = match known_api(clients, owner, name, known).await? {
-        Some(api) => api,
-        None => ensure_one_api(clients, owner, name, tags).await?,
+    let recorded = match known {
+        Known::Id(id) => known_api(clients, owner, name, Some(id)).await?,
+        Known::NeverMade | Known::Unknown => None,
+    };
+    let api = match (recorded, known) {
+        (Some(api), _) => api,
+        (None, Known::NeverMade) => create_api(clients, name, tags).await?,
+        (None, _) => ensure_one_api(clients, owner, name, tags).await?,
     };
     let integration_id = ensure_integration(clients, &api.id, function_arn).await?;
     ensure_default_route(clients, &api.id, &format!("integrations/{integration_id}")).await?;
@@ -97,12 +115,22 @@ async fn ensure_one_api(
     if let Some(api) = apis.drain(..).next() {
         return Ok(ApiObserved { id: api.api_id.unwrap_or_default(), endpoint: api.api_endpoint.unwrap_or_default() });
     }
+    create_api(clients, name, tags).await
+}
+
+/// `CreateApi` is not idempotent (names are not unique): the SDK does not retry it, so an answer
+/// lost after the API was made fails this reconcile, and the next one searches and finds it.
+async fn create_api(clients: &AwsClients, name: &str, tags: &BTreeMap<String, String>) -> CloudResult<ApiObserved> {
+    let once = aws_sdk_apigatewayv2::config::Builder::default()
+        .retry_config(aws_sdk_apigatewayv2::config::retry::RetryConfig::disabled());
     let created = clients
         .apigateway
         .create_api()
         .name(name)
         .protocol_type(ProtocolType::Http)
         .set_tags(Some(aws_tags(tags)))
+        .customize()
+        .config_override(once)
         .send()
         .await
         .map_err(map_sdk(SERVICE, "CreateApi"))?;
