@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK_DIR ?= $(CURDIR)/target/test-state/make-test
 
-.PHONY: help demo test test-fakecloud test-unit lint sbom images stack-up stack-down lambda-zip bench bench-operator chaos
+.PHONY: help demo test test-fakecloud test-unit lint sbom images stack-up stack-down lambda-zip bench bench-operator bench-placement chaos
 
 help:
 	@echo "make demo        local stack + operator + demo BlogDeployment, then the blog on its table"
@@ -15,6 +15,7 @@ help:
 	@echo "make lambda-zip  build target/lambda/bootstrap.zip for the provided.al2023 runtime"
 	@echo "make bench       load-test the blog service (wrk) beside the Flask peer, time its start"
 	@echo "make bench-operator  N BlogDeployments at once on the local stack (BENCH_OBJECTS=200): time, calls, RSS"
+	@echo "make bench-placement  a simulated day of readers: the edge placer against four baselines (cost, latency)"
 	@echo "make chaos       the chaos suite at full size behind the realism layer; prints its table"
 
 demo:
@@ -92,3 +93,6 @@ bench:
 
 bench-operator:
 	scripts/bench-operator.sh
+
+bench-placement:
+	cargo run --locked --release -q -p blog-core --example bench-placement

@@ -10,6 +10,7 @@ pub mod crd;
 pub mod desired;
 pub mod domain;
 pub mod image;
+pub mod placement;
 pub mod scaling;
 pub mod status;
 pub mod tenancy;
