@@ -19,7 +19,7 @@ stack=$PWD/target/test-state/bench-operator
 scripts/local-stack.sh up "$stack" >&2
 eval "$(scripts/local-stack.sh env "$stack")"
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; scripts/local-stack.sh down "$stack" >&2; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null || true; cp "$work/operator.log" "$stack/operator.log" 2>/dev/null || true; scripts/local-stack.sh down "$stack" >&2; rm -rf "$work"' EXIT
 kubectl=$(scripts/tools.sh kubectl-path)
 k() { "$kubectl" "$@" 2> >(grep -v 'version difference' >&2); }
 k apply -f crds/blogdeployments.blogs.serverless.dev.yaml >/dev/null

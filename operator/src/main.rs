@@ -203,7 +203,7 @@ async fn webhook(args: &Args, settings: &Settings) -> anyhow::Result<()> {
 async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Result<()> {
     let namespaces = &args.namespace;
     if !args.leader_election {
-        controller::run(ctx, namespaces, args.concurrency).await;
+        controller::run(ctx, namespaces).await;
         return Ok(());
     }
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
@@ -218,7 +218,7 @@ async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Re
     election.acquire(&leases).await;
     tokio::select! {
         // Asked to stop (SIGTERM): the reconciles in flight have finished; hand over at once.
-        () = controller::run(ctx, namespaces, args.concurrency) => {
+        () = controller::run(ctx, namespaces) => {
             election.release(&leases).await;
             Ok(())
         }
@@ -270,6 +270,7 @@ async fn main() -> anyhow::Result<()> {
         metrics_cache: blog_operator::allocation::MetricsCache::default(),
         failures,
         waits,
+        workers: controller::Workers::new(args.concurrency),
     });
     let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, args.metrics_addr, metrics, client.clone()));
     // Every replica answers admission requests, leader or not.
