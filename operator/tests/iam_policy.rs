@@ -367,6 +367,7 @@ fn operator_calls(n: &Names) -> Vec<Request> {
         ("lambda:GetPolicy", alias.clone()),
         ("lambda:AddPermission", alias.clone()),
         ("lambda:RemovePermission", alias.clone()),
+        ("lambda:GetFunctionConcurrency", function.clone()),
         ("lambda:PutFunctionConcurrency", function.clone()),
         ("lambda:DeleteFunctionConcurrency", function.clone()),
         ("lambda:GetProvisionedConcurrencyConfig", alias.clone()),

@@ -232,15 +232,29 @@ async fn create_function(
 }
 
 /// Makes the function's reserved concurrency what the spec says (none: no reservation), from
-/// `current`, what [`ensure_function`] read.
+/// `reported`, what [`ensure_function`] read; when that shows none it is asked for, since an
+/// emulator (fakecloud) leaves it out of `GetFunction`.
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_reserved_concurrency(
     clients: &AwsClients,
     function: &str,
-    (wanted, current): (Option<i32>, Option<i32>),
+    (wanted, reported): (Option<i32>, Option<i32>),
 ) -> CloudResult<()> {
+    let current = match reported {
+        Some(current) => Some(current),
+        None => {
+            clients
+                .lambda
+                .get_function_concurrency()
+                .function_name(function)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "GetFunctionConcurrency"))?
+                .reserved_concurrent_executions
+        }
+    };
     match concurrency_step(wanted, current) {
         ConcurrencyStep::Keep => Ok(()),
         ConcurrencyStep::Put(want) => clients
