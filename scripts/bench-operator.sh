@@ -54,11 +54,15 @@ start=$(date +%s%N)
 k apply -f "$work/objects.yaml" >/dev/null
 peak=$idle
 : >"$work/rates"
-while true; do
-  # The calls so far, once a second: the benchmark prints the peak call rate per service from them.
+# The calls so far and the RSS, once a second: the peak call rate per service comes from them.
+sample() {
   { date +%s.%N; curl -sf "http://127.0.0.1:$port/metrics" | grep '^blog_operator_aws_calls_total' || true; echo; } >>"$work/rates"
-  ready=$(k get bd -n bench -o json | python3 -c 'import json,sys; print(sum(1 for o in json.load(sys.stdin)["items"] for c in o.get("status",{}).get("conditions",[]) if c["type"]=="Ready" and c["status"]=="True"))')
   now=$(rss); [ "$now" -gt "$peak" ] && peak=$now
+  return 0
+}
+while true; do
+  sample
+  ready=$(k get bd -n bench -o json | python3 -c 'import json,sys; print(sum(1 for o in json.load(sys.stdin)["items"] for c in o.get("status",{}).get("conditions",[]) if c["type"]=="Ready" and c["status"]=="True"))')
   [ "$ready" -ge "$n" ] && break
   if [ $(( ($(date +%s%N) - start) / 1000000000 )) -gt 1800 ]; then echo "only $ready of $n Ready after 30 min" >&2; break; fi
   sleep 1
@@ -68,8 +72,7 @@ curl -sf "http://127.0.0.1:$port/metrics" >"$work/m1"
 # The resyncs that follow, sampled the same way.
 settle=$(( $(date +%s) + resync * 3 / 2 ))
 while [ "$(date +%s)" -lt "$settle" ]; do
-  { date +%s.%N; curl -sf "http://127.0.0.1:$port/metrics" | grep '^blog_operator_aws_calls_total' || true; echo; } >>"$work/rates"
-  now=$(rss); [ "$now" -gt "$peak" ] && peak=$now
+  sample
   sleep 1
 done
 curl -sf "http://127.0.0.1:$port/metrics" >"$work/m2"

@@ -200,8 +200,8 @@ fn table_of(bd: &BlogDeployment, owner: &Owner) -> String {
 async fn reconcile(bd: Arc<BlogDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ours = bd.finalizers().iter().any(|f| f == FINALIZER);
     let deleting = bd.metadata.deletion_timestamp.is_some();
-    let previous = bd.status.clone().unwrap_or_default();
-    let resync = ours && !deleting && status::is_resync(bd.metadata.generation, &previous);
+    let settled = bd.status.as_ref().is_some_and(|s| status::is_resync(bd.metadata.generation, s));
+    let resync = ours && !deleting && settled;
     let _worker = ctx.workers.slot(resync).await;
     let _timer = ctx.metrics.reconcile_started();
     let namespace = bd.namespace().ok_or(Error::MissingMetadata)?;
@@ -307,8 +307,12 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
 /// Gives a new object a status before its first apply makes anything: an apply that finds one may
 /// have been cut off after making something, so it searches before it makes.
 async fn mark_applying(bd: &BlogDeployment, ctx: &Context) -> Result<(), Error> {
+    merge_status(bd, ctx, json!({"status": {"resources": {}}})).await
+}
+
+/// Merges `patch` into the object's status.
+async fn merge_status(bd: &BlogDeployment, ctx: &Context, patch: serde_json::Value) -> Result<(), Error> {
     let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &bd.namespace().unwrap_or_default());
-    let patch = json!({"status": {"resources": {}}});
     api.patch_status(&bd.name_any(), &PatchParams::default(), &Patch::Merge(patch))
         .await
         .map_err(Error::PatchStatus)?;
@@ -326,11 +330,8 @@ async fn remember_domain(
     let Some(resources) = crate::domain::to_remember(&previous.resources, desired.domain.as_ref(), zone) else {
         return Ok(previous);
     };
-    let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &bd.namespace().unwrap_or_default());
     let patch = json!({"status": {"resources": {"hosts": resources.hosts, "hostedZoneId": resources.hosted_zone_id}}});
-    api.patch_status(&bd.name_any(), &PatchParams::default(), &Patch::Merge(patch))
-        .await
-        .map_err(Error::PatchStatus)?;
+    merge_status(bd, ctx, patch).await?;
     Ok(BlogDeploymentStatus { resources, ..previous })
 }
 

@@ -69,13 +69,13 @@ pub async fn ensure_api(
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<ApiObserved> {
     let recorded = match known {
-        Known::Id(id) => known_api(clients, owner, name, Some(id)).await?,
+        Known::Id(id) => known_api(clients, owner, name, id).await?,
         Known::NeverMade | Known::Unknown => None,
     };
     let api = match (recorded, known) {
         (Some(api), _) => api,
         (None, Known::NeverMade) => create_api(clients, name, tags).await?,
-        (None, _) => ensure_one_api(clients, owner, name, tags).await?,
+        (None, Known::Id(_) | Known::Unknown) => ensure_one_api(clients, owner, name, tags).await?,
     };
     let integration_id = ensure_integration(clients, &api.id, function_arn).await?;
     ensure_default_route(clients, &api.id, &format!("integrations/{integration_id}")).await?;
@@ -85,13 +85,7 @@ pub async fn ensure_api(
 
 /// The API of the recorded id, if it is still there, of this name and this owner's: one read instead
 /// of paging through every API in the region.
-async fn known_api(
-    clients: &AwsClients,
-    owner: &Owner,
-    name: &str,
-    id: Option<&str>,
-) -> CloudResult<Option<ApiObserved>> {
-    let Some(id) = id else { return Ok(None) };
+async fn known_api(clients: &AwsClients, owner: &Owner, name: &str, id: &str) -> CloudResult<Option<ApiObserved>> {
     let found = super::found(clients.apigateway.get_api().api_id(id).send().await.map_err(map_sdk(SERVICE, "GetApi")))?;
     Ok(found
         .filter(|api| {

@@ -36,7 +36,11 @@ fn same_document(found: &str, wanted: &Value) -> bool {
 
 async fn role_tags(clients: &AwsClients, name: &str) -> CloudResult<BTreeMap<String, String>> {
     let out = clients.iam.list_role_tags().role_name(name).send().await.map_err(map_sdk(SERVICE, "ListRoleTags"))?;
-    Ok(out.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect())
+    Ok(tag_map(out.tags()))
+}
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect()
 }
 
 /// Makes the role exist with exactly this trust and inline policy; returns its ARN.
@@ -56,7 +60,7 @@ pub async fn ensure_role(
             // GetRole answers with the role's tags; ListRoleTags only where an emulator leaves them out.
             let found_tags = match found.tags() {
                 [] => role_tags(clients, &role.name).await?,
-                tags => tags.iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
+                tags => tag_map(tags),
             };
             super::tags::claim(owner, &found_tags, SERVICE, "GetRole", format!("IAM role {}", role.name))?;
             if found.path != crate::desired::ROLE_PATH {
