@@ -26,7 +26,7 @@ pub fn refusals(
             format!("refused by the platform's tenant policy: {}", broken.join("; ")),
         ));
     }
-    let region = spec.region.as_deref().unwrap_or(default_region);
+    let region = spec.home_region(default_region);
     if let Err(why) = validate::check_region_unchanged(region, recorded_table_arn) {
         found.push((reason::REGION_CHANGE_REFUSED, why));
     }

@@ -82,6 +82,112 @@ pub struct BlogDeploymentSpec {
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 40))]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Several regions: the stack repeated in each chosen region, a DynamoDB global-table replica
+    /// of the home region's table in each, and Route 53 latency routing on `host`. Needs
+    /// `spec.domain` (its hosted zone holds the records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementSpec>,
+}
+
+/// Where the blog runs: the home region and the candidates, each served by the function, the
+/// container or both, chosen by hand or from measured demand, latency and cost.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementSpec {
+    /// `Manual` (every candidate serves, with its pinned variant or both), `Recommend` (as Manual,
+    /// and the placement the objective asks for is reported in `status.placement`) or `Auto` (that
+    /// placement is applied, one region per decision).
+    #[serde(default)]
+    pub mode: PlacementMode,
+    /// The region whose table is the global table's origin: always serving, never removed.
+    #[schemars(length(min = 1, max = 32))]
+    pub home: String,
+    /// The one public name served from every chosen region by latency routing, e.g.
+    /// `blog.example.com`; it must lie in `spec.domain.hostedZone`. Each region answers at
+    /// `<region>.<host>` too.
+    #[schemars(length(min = 1, max = 200))]
+    pub host: String,
+    /// Up to 6 regions besides home that may serve, each optionally pinned to one variant.
+    #[serde(default)]
+    #[schemars(length(max = 6))]
+    pub candidates: Vec<CandidateRegion>,
+    /// What the placement must reach (Recommend and Auto).
+    #[serde(default)]
+    pub objective: PlacementObjective,
+    /// `Local`: each region writes its own replica (last writer wins between regions). `Home`:
+    /// every region writes to the home region's table, and reads its own replica.
+    #[serde(default)]
+    pub writes: PlacementWrites,
+    /// The least gain, percent of cost or of the share of demand within the target, worth a change.
+    #[serde(default = "default_hysteresis_percent")]
+    #[schemars(range(min = 0, max = 100))]
+    pub hysteresis_percent: i32,
+    /// Least time between two applied changes, in minutes (Auto).
+    #[serde(default = "default_placement_cooldown")]
+    #[schemars(range(min = 0, max = 10080))]
+    pub cooldown_minutes: i32,
+    /// Declared share of readers per region (any positive numbers; they are normalised), for regions
+    /// not deployed yet: measured requests replace them where a region serves.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 7))]
+    pub demand: std::collections::BTreeMap<String, u32>,
+}
+
+fn default_hysteresis_percent() -> i32 {
+    10
+}
+fn default_placement_cooldown() -> i32 {
+    60
+}
+
+/// One region that may serve.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateRegion {
+    /// An AWS region, e.g. `eu-central-1`.
+    #[schemars(length(min = 1, max = 32))]
+    pub region: String,
+    /// Serve this region with this variant only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<PlacementVariant>,
+}
+
+/// A variant a region serves with.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+pub enum PlacementVariant {
+    #[serde(rename = "function")]
+    Function,
+    #[serde(rename = "container")]
+    Container,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum PlacementMode {
+    #[default]
+    Manual,
+    Recommend,
+    Auto,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum PlacementWrites {
+    #[default]
+    Local,
+    Home,
+}
+
+/// A p95 latency target for readers and/or a monthly budget.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementObjective {
+    /// Readers' p95 latency target, milliseconds: meet it at least cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 10000))]
+    pub p95_latency_ms: Option<i32>,
+    /// Monthly budget, USD: least latency within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub monthly_budget_usd: Option<i32>,
 }
 
 /// The blog on your own domain, over HTTPS.
@@ -656,6 +762,85 @@ pub struct BlogDeploymentStatus {
     /// The Fargate service's task counts and rollout, as ECS reports them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_tasks: Option<ContainerTasks>,
+    /// Each region serving or on its way in or out, and the placement recommended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementStatus>,
+}
+
+/// The regions of a placement.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementStatus {
+    /// Home first, then the others by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionStatus>,
+    /// The placement the objective asks for, and why (Recommend, Auto).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<PlacementRecommendation>,
+    /// When Auto last changed a region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+/// One region of a placement.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegionStatus {
+    /// An AWS region.
+    pub region: String,
+    /// `Deploying` (its stack and replica on the way), `Checking` (health checks not green yet),
+    /// `Serving`, `Draining` (out of latency routing, waiting out the records' TTL), `Removing`.
+    pub phase: String,
+    /// The variant serving readers here; none while both do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<PlacementVariant>,
+    /// Route 53 weight of the function's record at `<region>.<host>` (0-255).
+    pub function_weight: i64,
+    /// Route 53 weight of the container's record.
+    pub container_weight: i64,
+    /// The function's regional endpoint (its HTTP API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_url: Option<String>,
+    /// The container's regional endpoint (its load balancer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_url: Option<String>,
+    /// `Healthy`, `Unhealthy` or `Unknown`, from the Route 53 health checks of the variants here.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub health: String,
+    /// Estimated monthly cost of this region's part, USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_usd: Option<f64>,
+    /// What the region waits for, or what failed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When the region entered its phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// The function's Route 53 health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_health_check: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The container's health check.
+    pub container_health_check: Option<String>,
+    /// What was made in this region (home's are in `status.resources`).
+    #[serde(default)]
+    pub resources: ResourceIds,
+}
+
+/// The placement the objective asks for.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementRecommendation {
+    /// `region=variant` for each region of the recommended placement.
+    pub regions: Vec<String>,
+    /// Its estimated monthly cost, USD (compute, replicated writes, health checks, DNS queries).
+    pub monthly_usd: f64,
+    /// Readers' p95 latency it gives, ms, from the latency matrix.
+    pub p95_ms: f64,
+    /// Share of demand served within the latency target, 0-1.
+    pub within_target: f64,
+    /// Why it is (or is not yet) the placement applied.
+    pub why: String,
 }
 
 /// Sizes and costs from observed metrics.
@@ -800,6 +985,22 @@ fn default_target_cpu() -> i32 {
 }
 
 impl BlogDeploymentSpec {
+    /// The region of the table and of the first stack: a placement's home, else `spec.region`,
+    /// else `default`.
+    #[must_use]
+    pub fn home_region<'a>(&'a self, default: &'a str) -> &'a str {
+        self.placement.as_ref().map(|p| p.home.as_str()).or(self.region.as_deref()).unwrap_or(default)
+    }
+
+    /// Every region the spec may run in: home, then a placement's candidates.
+    #[must_use]
+    pub fn regions<'a>(&'a self, default: &'a str) -> Vec<&'a str> {
+        let candidates = self.placement.iter().flat_map(|p| &p.candidates).map(|c| c.region.as_str());
+        let mut regions = vec![self.home_region(default)];
+        regions.extend(candidates.filter(|r| *r != self.home_region(default)));
+        regions
+    }
+
     /// The function variant, when it is enabled.
     #[must_use]
     pub fn function_enabled(&self) -> Option<&FunctionSpec> {

@@ -163,6 +163,25 @@ impl Names {
             task_security_group: format!("{base}-tasks"),
         }
     }
+
+    /// The names in a placement region other than home. Only the roles change: IAM is global, so
+    /// each region's roles (whose policies name that region's table and log groups) carry the
+    /// region; every other resource is regional and keeps its name, and the table is the home
+    /// table's replica under the same name.
+    #[must_use]
+    pub fn in_region(owner: &Owner, region: &str) -> Self {
+        let code: String = region.chars().filter(char::is_ascii_alphanumeric).collect();
+        let uid8: String = owner.uid.chars().filter(char::is_ascii_hexdigit).take(8).collect::<String>().to_lowercase();
+        let who = slug(&format!("{}-{}", owner.namespace, owner.name), 40 - code.len().min(14) - 1);
+        // At most 5 + 26 + 1 + 8 + 1 + 14 + 5 = 60 characters.
+        let base = format!("blog-{who}-{uid8}-{code}");
+        Self {
+            function_role: format!("{base}-fn"),
+            execution_role: format!("{base}-exec"),
+            task_role: format!("{base}-task"),
+            ..Self::for_owner(owner)
+        }
+    }
 }
 
 /// The DynamoDB table.
@@ -177,6 +196,9 @@ pub struct DesiredTable {
     pub read_capacity_units: Option<i64>,
     pub write_capacity_units: Option<i64>,
     pub deletion_policy: DeletionPolicy,
+    /// In a placement region other than home: the region of the table this one is a replica of.
+    /// The replica is added through the home table (`UpdateTable`), never created here.
+    pub replica_of: Option<String>,
 }
 
 /// Where the Lambda function's code comes from.
@@ -264,6 +286,8 @@ pub struct Desired {
     pub domain: Option<DesiredDomain>,
     /// Days both variants' log groups keep logs.
     pub log_retention_days: i32,
+    /// The region whose table takes the writes, when it is not this one's (`writes: Home`).
+    pub writes_to: Option<String>,
 }
 
 /// The write token's Secrets Manager secret, as it stands: the function reads it by ARN at start,
@@ -302,6 +326,35 @@ impl Desired {
     #[must_use]
     pub fn domain_hosts(&self) -> &[String] {
         self.domain.as_ref().map_or(&[], |d| &d.hosts)
+    }
+}
+
+/// The environment variable naming the region whose table takes the writes (a placement with
+/// `writes: Home`); reads stay on the region's own replica.
+pub const TABLE_WRITE_REGION: &str = "TABLE_WRITE_REGION";
+
+impl Desired {
+    /// The desired state of a placement region other than home: the same stack, roles named for
+    /// the region, and the table a replica of the home table (same name). With `writes_home`, both
+    /// variants send their writes to the home region's table.
+    #[must_use]
+    pub fn in_region(&self, region: &str, writes_home: bool) -> Self {
+        let mut next = self.clone();
+        next.names = Names::in_region(&self.owner, region);
+        next.table.replica_of = Some(self.region.clone());
+        if let Some(function) = next.function.as_mut() {
+            function.role_name.clone_from(&next.names.function_role);
+        }
+        if writes_home {
+            next.writes_to = Some(self.region.clone());
+            let variables = [next.function.as_mut().map(|f| &mut f.environment)];
+            let variables = variables.into_iter().chain([next.container.as_mut().map(|c| &mut c.environment)]);
+            for environment in variables.flatten() {
+                environment.insert(TABLE_WRITE_REGION.to_owned(), self.region.clone());
+            }
+        }
+        region.clone_into(&mut next.region);
+        next
     }
 }
 
@@ -406,6 +459,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
         read_capacity_units: spec.table.read_capacity_units,
         write_capacity_units: spec.table.write_capacity_units,
         deletion_policy: spec.table.deletion_policy,
+        replica_of: None,
     };
     let function = spec.function_enabled().map(|f| DesiredFunction {
         name: names.function.clone(),
@@ -452,7 +506,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
         container_insights: spec.observability.container_insights,
     });
     Desired {
-        region: spec.region.clone().unwrap_or_else(|| default_region.to_owned()),
+        region: spec.home_region(default_region).to_owned(),
         owner: owner.clone(),
         // The user's cost tags, then the owner's: ownership cannot be overridden.
         tags: spec.tags.clone().into_iter().chain(owner.tags()).collect(),
@@ -464,6 +518,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
         write_token: None,
         domain,
         log_retention_days: spec.observability.log_retention_days,
+        writes_to: None,
     }
 }
 
@@ -495,7 +550,17 @@ impl Desired {
     #[must_use]
     pub fn roles(&self, scope: &Scope, table_arn: &str) -> Roles {
         let token = self.write_token.as_ref().map(|t| t.secret_arn.as_str());
+        // Writes sent to the home region's table need the same actions there.
+        let home_table = self.writes_to.as_ref().map(|home| {
+            let home = Scope { region: home.clone(), ..scope.clone() };
+            home.arn("dynamodb", &format!("table/{}", self.table.name))
+        });
         let role = |name: &str, service: &str, mut policy: Value, reads_token: bool| {
+            let statements = policy["Statement"].as_array_mut().into_iter().flatten();
+            let table_statement = statements.into_iter().find(|s| s["Sid"] == "BlogTable");
+            if let (Some(arn), Some(tables)) = (&home_table, table_statement.and_then(|s| s["Resource"].as_array_mut())) {
+                tables.extend([json!(arn), json!(format!("{arn}/index/*"))]);
+            }
             if let (true, Some(arn), Some(statements)) = (reads_token, token, policy["Statement"].as_array_mut()) {
                 statements.push(json!({"Sid": "WriteToken", "Effect": "Allow",
                                        "Action": ["secretsmanager:GetSecretValue"], "Resource": [arn]}));
@@ -660,6 +725,7 @@ mod tests {
             read_capacity_units: None,
             write_capacity_units: None,
             deletion_policy: DeletionPolicy::Retain,
+            replica_of: None,
         };
         let before = Owner { name: "old".into(), uid: "u0".into(), ..me.clone() };
         let mut kept = before.tags();

@@ -49,6 +49,9 @@ pub struct DesiredDomain {
     pub certificate: CertificateSource,
     pub function_host: Option<String>,
     pub container_host: Option<String>,
+    /// Write an alias record per host. Off under `spec.placement`: there the host is served by
+    /// latency records over each region's weighted pair, which the placement writes.
+    pub alias_records: bool,
 }
 
 /// How the container variant's load balancer serves.
@@ -64,6 +67,9 @@ pub enum ContainerTls {
 #[must_use]
 pub fn desired_domain(owner: &Owner, spec: &BlogDeploymentSpec) -> Option<DesiredDomain> {
     let domain = spec.domain.as_ref()?;
+    if let Some(placement) = &spec.placement {
+        return Some(placement_domain(owner, spec, domain, &host(&placement.host)));
+    }
     let function_host = domain.function_host.as_deref().filter(|_| spec.function_enabled().is_some()).map(host);
     let container_host = domain.container_host.as_deref().filter(|_| spec.container_enabled().is_some()).map(host);
     let hosts: Vec<String> = function_host.iter().chain(container_host.iter()).cloned().collect();
@@ -74,7 +80,29 @@ pub fn desired_domain(owner: &Owner, spec: &BlogDeploymentSpec) -> Option<Desire
         Some(arn) => CertificateSource::Given(arn.clone()),
         None => CertificateSource::Requested { token: idempotency_token(&owner.uid, &hosts), hosts: hosts.clone() },
     };
-    Some(DesiredDomain { zone: ZoneRef::parse(&domain.hosted_zone), hosts, certificate, function_host, container_host })
+    let zone = ZoneRef::parse(&domain.hosted_zone);
+    Some(DesiredDomain { zone, hosts, certificate, function_host, container_host, alias_records: true })
+}
+
+/// Under a placement, every region serves the one host with both of its variants: the function
+/// through its own regional custom domain, the container through its load balancer's certificate.
+/// Each region requests its own certificate (ACM certificates are regional).
+fn placement_domain(
+    owner: &Owner,
+    spec: &BlogDeploymentSpec,
+    domain: &crate::crd::DomainSpec,
+    host: &str,
+) -> DesiredDomain {
+    let hosts = vec![host.to_owned()];
+    let certificate = CertificateSource::Requested { token: idempotency_token(&owner.uid, &hosts), hosts: hosts.clone() };
+    DesiredDomain {
+        zone: ZoneRef::parse(&domain.hosted_zone),
+        function_host: spec.function_enabled().map(|_| host.to_owned()),
+        container_host: spec.container_enabled().map(|_| host.to_owned()),
+        hosts,
+        certificate,
+        alias_records: false,
+    }
 }
 
 /// The container's TLS: the load balancer's own certificate, else the domain's when the container
@@ -124,6 +152,26 @@ pub struct RecordSet {
     /// `A`, `AAAA`, `CNAME` or `TXT`.
     pub kind: String,
     pub value: RecordValue,
+    /// For one of several records of a name: weighted or latency routing.
+    pub routing: Option<Routing>,
+}
+
+/// One record among several of the same name and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routing {
+    /// Unique within the name and type.
+    pub set_identifier: String,
+    pub policy: RoutingPolicy,
+    pub health_check_id: Option<String>,
+}
+
+/// How Route 53 chooses among the records of a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoutingPolicy {
+    /// In proportion to the weight (0-255).
+    Weighted(i64),
+    /// The record of the region with the least latency to the resolver.
+    Latency(String),
 }
 
 /// What a record set points at.
@@ -149,6 +197,7 @@ pub fn marker(owner: &Owner, name: &str) -> RecordSet {
         name: marker_name(name),
         kind: "TXT".to_owned(),
         value: RecordValue::Values { ttl: 300, values: vec![text] },
+        routing: None,
     }
 }
 
@@ -233,6 +282,7 @@ mod tests {
             name: "blog.example.com.".into(),
             kind: "A".into(),
             value: RecordValue::Alias { zone_id: "Z35SXDOTRQ7X7K".into(), dns_name: dns.into(), evaluate_health: true },
+            routing: None,
         }
     }
 
@@ -345,6 +395,7 @@ mod tests {
             name: "_x.blog.example.com.".into(),
             kind: "CNAME".into(),
             value: RecordValue::Values { ttl: 300, values: vec!["_y.acm-validations.aws.".into()] },
+            routing: None,
         };
         assert_eq!(record_step(&me, &cname, Some(&cname), None), RecordStep::Keep);
     }

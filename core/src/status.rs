@@ -126,7 +126,7 @@ pub enum Provisioned {
 }
 
 /// How one part of the deployment stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartState {
     pub ready: bool,
     pub reason: String,

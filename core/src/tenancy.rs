@@ -105,12 +105,13 @@ impl TenantPolicy {
     /// The broken rules, in spec order.
     pub fn check(&self, spec: &BlogDeploymentSpec, default_region: &str) -> Result<(), Vec<String>> {
         let mut broken = Vec::new();
-        let region = spec.region.as_deref().unwrap_or(default_region);
-        if !allowed(&self.allowed_regions, |r| r == region) {
-            broken.push(format!(
-                "region {region} is not among the allowed regions ({})",
-                self.allowed_regions.join(", ")
-            ));
+        for region in spec.regions(default_region) {
+            if !allowed(&self.allowed_regions, |r| r == region) {
+                broken.push(format!(
+                    "region {region} is not among the allowed regions ({})",
+                    self.allowed_regions.join(", ")
+                ));
+            }
         }
         if !allowed(&self.allowed_image_prefixes, |p| spec.image.starts_with(p.as_str())) {
             let prefixes = self.allowed_image_prefixes.join(", ");

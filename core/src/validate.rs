@@ -67,6 +67,9 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
     if let Some(domain) = &spec.domain {
         check_domain(spec, domain, &mut problems);
     }
+    if let Some(placement) = &spec.placement {
+        check_placement(spec, placement, &mut problems);
+    }
     check_tags(&spec.tags, &mut problems);
     if problems.is_empty() { Ok(()) } else { Err(InvalidSpec(problems)) }
 }
@@ -275,11 +278,75 @@ fn check_domain(spec: &BlogDeploymentSpec, domain: &crate::crd::DomainSpec, prob
     }
     let function = domain.function_host.is_some() && spec.function_enabled().is_some();
     let container = domain.container_host.is_some() && spec.container_enabled().is_some();
-    if !function && !container {
+    if !function && !container && spec.placement.is_none() {
         problems.push("spec.domain names no host for an enabled variant: set functionHost or containerHost".to_owned());
     }
     if let Some(arn) = &domain.certificate_arn {
         check_certificate_arn("spec.domain.certificateArn", arn, spec.region.as_deref(), problems);
+    }
+}
+
+/// A placement: its domain, its regions, its table and its objective.
+fn check_placement(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementSpec, problems: &mut Vec<String>) {
+    use crate::crd::PlacementMode;
+    let at = "spec.placement";
+    match &spec.domain {
+        None => problems.push(format!(
+            "{at} needs spec.domain: its hosted zone holds the latency and weighted records of {}",
+            placement.host
+        )),
+        Some(domain) => {
+            if domain.function_host.is_some() || domain.container_host.is_some() || domain.certificate_arn.is_some() {
+                problems.push(format!(
+                    "{at} serves {} from every region: leave spec.domain.functionHost, containerHost and \
+                     certificateArn unset (each region requests its own certificate for the host)",
+                    placement.host
+                ));
+            }
+            let zone = crate::domain::ZoneRef::parse(&domain.hosted_zone);
+            if !is_dns_name(&placement.host) {
+                problems.push(format!("{at}.host {:?} is not a host name such as blog.example.com", placement.host));
+            } else if let crate::domain::ZoneRef::Name(zone) = &zone
+                && !crate::domain::in_zone(&placement.host, zone)
+            {
+                problems.push(format!("{at}.host {} is not inside the hosted zone {}", placement.host, zone.trim_end_matches('.')));
+            }
+        }
+    }
+    if !is_region(&placement.home) {
+        problems.push(format!("{at}.home {:?} is not an AWS region name such as us-west-1", placement.home));
+    }
+    if let Some(region) = spec.region.as_ref().filter(|r| **r != placement.home) {
+        problems.push(format!("spec.region {region} differs from {at}.home {}: leave spec.region unset", placement.home));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for candidate in &placement.candidates {
+        if !is_region(&candidate.region) {
+            problems.push(format!("{at}.candidates: {:?} is not an AWS region name", candidate.region));
+        } else if !seen.insert(candidate.region.as_str()) {
+            problems.push(format!("{at}.candidates names {} twice", candidate.region));
+        }
+        let enabled = match candidate.variant {
+            Some(crate::crd::PlacementVariant::Function) => spec.function_enabled().is_some(),
+            Some(crate::crd::PlacementVariant::Container) => spec.container_enabled().is_some(),
+            None => true,
+        };
+        if !enabled {
+            problems.push(format!("{at}.candidates pins {} to a variant this spec disables", candidate.region));
+        }
+    }
+    for region in placement.demand.keys().filter(|r| **r != placement.home && !seen.contains(r.as_str())) {
+        problems.push(format!("{at}.demand names {region}, which is neither home nor a candidate"));
+    }
+    if spec.table.billing_mode != BillingMode::PayPerRequest {
+        problems.push(format!(
+            "{at} replicates the table to every region: a global table needs billingMode: PayPerRequest (or write \
+             auto scaling, which the operator does not manage)"
+        ));
+    }
+    let objective = &placement.objective;
+    if placement.mode != PlacementMode::Manual && objective.p95_latency_ms.is_none() && objective.monthly_budget_usd.is_none() {
+        problems.push(format!("{at}.mode {:?} needs an objective: p95LatencyMs, monthlyBudgetUsd or both", placement.mode));
     }
 }
 

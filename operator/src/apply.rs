@@ -20,6 +20,20 @@ pub struct Applied {
     pub container_url: Option<String>,
     pub container_tasks: Option<ContainerTasks>,
     pub resources: ResourceIds,
+    /// The front doors, for a placement's records and health checks.
+    pub front: Doors,
+}
+
+/// Each variant's regional front door: where its host points (an alias value) and the endpoint
+/// a health check can reach without the user's domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Doors {
+    pub function_alias: Option<crate::domain::RecordValue>,
+    pub container_alias: Option<crate::domain::RecordValue>,
+    /// The HTTP API's own endpoint, `https://<id>.execute-api.<region>.amazonaws.com`.
+    pub api_endpoint: Option<String>,
+    /// The load balancer's DNS name.
+    pub balancer_dns: Option<String>,
 }
 
 /// A failed apply: the AWS failure, the part whose step made the call, and what was observed of
@@ -119,6 +133,12 @@ pub async fn apply(
         .await
         .map_err(at(Part::Domain, &reached))?;
     reached.domain = Some(bound.state.clone());
+    let front = Doors {
+        function_alias: bound.function_alias.clone(),
+        container_alias: bound.container_alias.clone(),
+        api_endpoint: api.as_ref().map(|a| a.endpoint.clone()).filter(|e| !e.is_empty()),
+        balancer_dns: door.map(|d| d.balancer.dns_name.clone()),
+    };
     let urls = VariantUrls {
         functions: bound.function_url.or_else(|| api.as_ref().map(|a| a.endpoint.clone()).filter(|e| !e.is_empty())),
         containers: bound.container_url.or_else(|| door.and_then(ContainerDoor::url)),
@@ -176,6 +196,7 @@ pub async fn apply(
         container_url: urls.containers,
         container_tasks,
         resources,
+        front,
     })
 }
 
@@ -212,12 +233,40 @@ async fn apply_table(
     desired: &Desired,
     recorded: &ResourceIds,
 ) -> CloudResult<(PartState, String, Scope)> {
+    if let Some(home) = &desired.table.replica_of {
+        return replica_table(clients, desired, recorded, home).await;
+    }
     let owner = (&desired.owner, recorded.table_arn.as_deref());
     let table = cloud::dynamodb::ensure_table(clients, owner, &desired.table, &desired.tags).await?;
     let scope = Scope::of_arn(&table.arn).ok_or_else(|| {
         CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "table ARN has no region or account")
     })?;
     Ok((status::table_state(&desired.table.name, &table.status), table.arn, scope))
+}
+
+/// The home table's replica in a placement region: made through the home table (by the placement),
+/// read here. Until DynamoDB shows it, the ARN it will have (`recorded`, in this region) scopes the
+/// rest of the stack.
+async fn replica_table(
+    clients: &AwsClients,
+    desired: &Desired,
+    recorded: &ResourceIds,
+    home: &str,
+) -> CloudResult<(PartState, String, Scope)> {
+    let name = &desired.table.name;
+    let found = cloud::dynamodb::describe_replica(clients, name).await?;
+    let arn = found.as_ref().map(|t| t.arn.clone()).or_else(|| recorded.table_arn.clone()).unwrap_or_default();
+    let scope = Scope::of_arn(&arn).ok_or_else(|| {
+        CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "the replica's ARN is not known yet")
+    })?;
+    let state = match found {
+        Some(table) => status::table_state(name, &table.status),
+        None => PartState::not_ready(
+            reason::CREATING,
+            format!("DynamoDB is making the replica of {name} from {home} in {}", desired.region),
+        ),
+    };
+    Ok((state, arn, scope))
 }
 
 /// The HTTP API in front of the function's alias: made first, so its URL is known before the

@@ -412,6 +412,7 @@ fn applied_status(
         container_tasks: applied.container_tasks,
         allocation,
         write_token_secret: Some(write_token_secret),
+        placement: previous.placement.clone(),
     };
     (observed, next)
 }

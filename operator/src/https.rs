@@ -97,6 +97,7 @@ fn validation_record((name, value): &(String, String)) -> RecordSet {
         name: domain::fqdn(name),
         kind: "CNAME".to_owned(),
         value: RecordValue::Values { ttl: 300, values: vec![domain::fqdn(value)] },
+        routing: None,
     }
 }
 
@@ -124,11 +125,15 @@ pub struct Targets<'a> {
 }
 
 /// What the domain step leaves: the part's condition and the URLs it serves.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Bound {
     pub state: PartState,
     pub function_url: Option<String>,
     pub container_url: Option<String>,
+    /// Where each variant's host points (the alias value), whether or not its record is written
+    /// here: under a placement, the weighted records use them.
+    pub function_alias: Option<RecordValue>,
+    pub container_alias: Option<RecordValue>,
 }
 
 /// Binds the hosts once the certificate is issued: the function's custom domain and mapping, then
@@ -143,7 +148,7 @@ pub async fn bind(
     targets: &Targets<'_>,
 ) -> CloudResult<Bound> {
     let (Some(domain), Some(zone)) = (&desired.domain, &certificates.zone) else {
-        return Ok(Bound { state: no_domain(certificates), function_url: None, container_url: None });
+        return Ok(Bound { state: no_domain(certificates), ..Bound::default() });
     };
     let Some(certificate) = certificates.domain_issued() else {
         let pending = certificates.domain.as_ref().map_or_else(String::new, |c| pending_message(c, zone));
@@ -152,11 +157,10 @@ pub async fn bind(
             .as_ref()
             .is_some_and(|c| c.failure.is_some() || c.status.contains("FAIL") || c.status.contains("TIMED_OUT"));
         let why = if failed { reason::CERTIFICATE_FAILED } else { reason::CERTIFICATE_PENDING };
-        return Ok(Bound { state: PartState::not_ready(why, pending), function_url: None, container_url: None });
+        return Ok(Bound { state: PartState::not_ready(why, pending), ..Bound::default() });
     };
     let (owner, tags) = (&desired.owner, &desired.tags);
-    let mut bound =
-        Bound { state: PartState::ready(reason::AVAILABLE, String::new()), function_url: None, container_url: None };
+    let mut bound = Bound { state: PartState::ready(reason::AVAILABLE, String::new()), ..Bound::default() };
     if let (Some(host), Some(api_id)) = (&domain.function_host, targets.api_id) {
         let custom = cloud::apidomain::ensure_custom_domain(clients, owner, host, certificate, api_id, tags).await?;
         if custom.target.is_empty() {
@@ -164,13 +168,19 @@ pub async fn bind(
             return Err(CloudError::local("apigatewayv2", "GetDomainName", cloud::ErrorKind::Transient, why));
         }
         let alias = alias_record(host, &custom.zone_id, &custom.target, false);
-        cloud::route53::ensure_record(clients, zone, owner, &alias).await?;
+        if domain.alias_records {
+            cloud::route53::ensure_record(clients, zone, owner, &alias).await?;
+        }
         bound.function_url = Some(format!("https://{host}"));
+        bound.function_alias = Some(alias.value);
     }
     if let (Some(host), Some((dns_name, zone_id))) = (&domain.container_host, targets.balancer) {
         let alias = alias_record(host, zone_id, &format!("dualstack.{dns_name}"), true);
-        cloud::route53::ensure_record(clients, zone, owner, &alias).await?;
+        if domain.alias_records {
+            cloud::route53::ensure_record(clients, zone, owner, &alias).await?;
+        }
         bound.container_url = Some(format!("https://{host}"));
+        bound.container_alias = Some(alias.value);
     }
     let urls: Vec<&str> =
         [&bound.function_url, &bound.container_url].into_iter().flatten().map(String::as_str).collect();
@@ -214,6 +224,7 @@ fn alias_record(host: &str, zone_id: &str, target: &str, evaluate_health: bool) 
         name: domain::fqdn(host),
         kind: "A".to_owned(),
         value: RecordValue::Alias { zone_id: zone_id.to_owned(), dns_name: domain::fqdn(target), evaluate_health },
+        routing: None,
     }
 }
 

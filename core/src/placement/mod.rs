@@ -6,6 +6,7 @@
 
 mod decide;
 pub mod latency;
+pub mod regions;
 
 pub use decide::{
     Candidate, Change, Cost, Decision, Demand, Evaluation, Input, Model, Objective, Placement, Variant, best, decide,

@@ -240,3 +240,77 @@ pub async fn delete_table(clients: &AwsClients, owner: &Owner, name: &str) -> Cl
     }
     gone_is_done(clients.dynamodb.delete_table().table_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteTable")))
 }
+
+/// A replica of the home table in another region, as the home table lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaObserved {
+    /// `CREATING`, `ACTIVE`, `UPDATING`, `DELETING`, ...; empty once it is gone.
+    pub status: String,
+}
+
+/// The home table's replica in `region`, by its `Replicas` list (global tables 2019.11.21).
+async fn replica_status(home: &AwsClients, name: &str, region: &str) -> CloudResult<Option<String>> {
+    let table = describe(home, name).await?;
+    let replicas = table.as_ref().map(TableDescription::replicas).unwrap_or_default();
+    Ok(replicas
+        .iter()
+        .find(|r| r.region_name() == Some(region))
+        .map(|r| r.replica_status().map(|s| s.as_str().to_owned()).unwrap_or_default()))
+}
+
+/// Makes the home table (in `home`'s region, made by this owner) replicate to `region`: one
+/// `UpdateTable` replica create, then its state as DynamoDB reports it. A repeat after a lost
+/// answer finds the replica listed and sends nothing.
+///
+/// # Errors
+/// The AWS failure; `ResourceInUse` (another replica update still running) is transient.
+pub async fn ensure_replica(home: &AwsClients, name: &str, region: &str) -> CloudResult<ReplicaObserved> {
+    if let Some(status) = replica_status(home, name, region).await? {
+        return Ok(ReplicaObserved { status });
+    }
+    let create = aws_sdk_dynamodb::types::CreateReplicationGroupMemberAction::builder()
+        .region_name(region)
+        .build()
+        .map_err(|e| CloudError::local(SERVICE, "UpdateTable", super::ErrorKind::Invalid, e.to_string()))?;
+    let update = aws_sdk_dynamodb::types::ReplicationGroupUpdate::builder().create(create).build();
+    home.dynamodb
+        .update_table()
+        .table_name(name)
+        .replica_updates(update)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "UpdateTable"))?;
+    Ok(ReplicaObserved { status: TableStatus::Creating.as_str().to_owned() })
+}
+
+/// Removes the home table's replica in `region` (never the home table itself). `Ok(true)` once
+/// the home table no longer lists it.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn remove_replica(home: &AwsClients, name: &str, region: &str) -> CloudResult<bool> {
+    match replica_status(home, name, region).await?.as_deref() {
+        None => return Ok(true),
+        Some("DELETING") => return Ok(false),
+        Some(_) => {}
+    }
+    let delete = aws_sdk_dynamodb::types::DeleteReplicationGroupMemberAction::builder()
+        .region_name(region)
+        .build()
+        .map_err(|e| CloudError::local(SERVICE, "UpdateTable", super::ErrorKind::Invalid, e.to_string()))?;
+    let update = aws_sdk_dynamodb::types::ReplicationGroupUpdate::builder().delete(delete).build();
+    let sent = home.dynamodb.update_table().table_name(name).replica_updates(update).send().await;
+    gone_is_done(sent.map(drop).map_err(map_sdk(SERVICE, "UpdateTable")))?;
+    Ok(false)
+}
+
+/// The replica as its own region sees it: ARN and status, once DynamoDB made it there.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn describe_replica(clients: &AwsClients, name: &str) -> CloudResult<Option<TableObserved>> {
+    Ok(describe(clients, name).await?.map(|t| TableObserved {
+        arn: t.table_arn().unwrap_or_default().to_owned(),
+        status: t.table_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+    }))
+}

@@ -2,12 +2,12 @@
 //! needs, each with its ownership marker in the same atomic change (see `domain`).
 
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, ResourceRecordSetRegion, RrType,
 };
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
 use crate::desired::Owner;
-use crate::domain::{self, RecordSet, RecordStep, RecordValue, ZoneRef};
+use crate::domain::{self, RecordSet, RecordStep, RecordValue, Routing, RoutingPolicy, ZoneRef};
 
 const SERVICE: &str = "route53";
 
@@ -92,7 +92,15 @@ fn from_sdk(found: &ResourceRecordSet) -> RecordSet {
             values: found.resource_records().iter().map(|r| r.value().to_ascii_lowercase()).collect(),
         },
     };
-    RecordSet { name: domain::fqdn(found.name()), kind: found.r#type().as_str().to_owned(), value }
+    let routing = found.set_identifier().map(|id| Routing {
+        set_identifier: id.to_owned(),
+        policy: match found.region() {
+            Some(region) => RoutingPolicy::Latency(region.as_str().to_owned()),
+            None => RoutingPolicy::Weighted(found.weight().unwrap_or_default()),
+        },
+        health_check_id: found.health_check_id().map(str::to_owned),
+    });
+    RecordSet { name: domain::fqdn(found.name()), kind: found.r#type().as_str().to_owned(), value, routing }
 }
 
 fn to_sdk(record: &RecordSet) -> CloudResult<ResourceRecordSet> {
@@ -113,6 +121,18 @@ fn to_sdk(record: &RecordSet) -> CloudResult<ResourceRecordSet> {
                 .collect::<Result<_, _>>()
                 .map_err(build_error)?,
         )),
+    };
+    let builder = match &record.routing {
+        None => builder,
+        Some(routing) => {
+            let builder = builder
+                .set_identifier(&routing.set_identifier)
+                .set_health_check_id(routing.health_check_id.clone());
+            match &routing.policy {
+                RoutingPolicy::Weighted(weight) => builder.weight(*weight),
+                RoutingPolicy::Latency(region) => builder.region(ResourceRecordSetRegion::from(region.as_str())),
+            }
+        }
     };
     builder.build().map_err(build_error)
 }
@@ -190,4 +210,193 @@ pub async fn delete_record(
         }
         None => change(clients, zone_id, &[(ChangeAction::Delete, &marker)]).await,
     }
+}
+
+/// Every record set of exactly this name and type (several under weighted or latency routing).
+async fn read_all(clients: &AwsClients, zone_id: &str, name: &str, kind: &str) -> CloudResult<Vec<RecordSet>> {
+    let out = clients
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .start_record_name(name)
+        .start_record_type(RrType::from(kind))
+        .max_items(100)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "ListResourceRecordSets"))?;
+    let wanted = domain::fqdn(name);
+    Ok(out
+        .resource_record_sets()
+        .iter()
+        .filter(|r| domain::fqdn(r.name()) == wanted && r.r#type().as_str() == kind)
+        .map(from_sdk)
+        .collect())
+}
+
+fn same_set(a: &RecordSet, b: &RecordSet) -> bool {
+    a.routing.as_ref().map(|r| &r.set_identifier) == b.routing.as_ref().map(|r| &r.set_identifier)
+}
+
+/// Makes the routed record `wanted` (one of several of its name, by set identifier) hold, under
+/// this owner's marker of the name.
+///
+/// # Errors
+/// [`RECORD_CONFLICT`] when another owner marks the name, or the AWS failure.
+pub async fn ensure_routed_record(clients: &AwsClients, zone: &Zone, owner: &Owner, wanted: &RecordSet) -> CloudResult<()> {
+    let all = read_all(clients, &zone.id, &wanted.name, &wanted.kind).await?;
+    let found = all.iter().find(|r| same_set(r, wanted));
+    let found_marker = read(clients, &zone.id, &domain::marker_name(&wanted.name), "TXT").await?;
+    // Records of the name under other identifiers are this owner's too when the marker says so.
+    let unmarked_others = found_marker.is_none() && all.iter().any(|r| !same_set(r, wanted));
+    match domain::record_step(owner, wanted, found, found_marker.as_ref()) {
+        RecordStep::Keep => Ok(()),
+        RecordStep::Write if unmarked_others => Err(CloudError::refused(
+            SERVICE,
+            "ListResourceRecordSets",
+            RECORD_CONFLICT,
+            format!("the zone already has records {} that this BlogDeployment did not write", wanted.name),
+        )),
+        RecordStep::Conflict(why) => Err(CloudError::refused(SERVICE, "ListResourceRecordSets", RECORD_CONFLICT, why)),
+        RecordStep::Write => {
+            let marker = domain::marker(owner, &wanted.name);
+            change(clients, &zone.id, &[(ChangeAction::Upsert, wanted), (ChangeAction::Upsert, &marker)]).await
+        }
+    }
+}
+
+/// Deletes the routed record of `name`/`kind` with this set identifier when the name's marker
+/// names this owner; the marker goes with the last record of the name.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn delete_routed_record(
+    clients: &AwsClients,
+    zone_id: &str,
+    owner: &Owner,
+    (name, kind, set_identifier): (&str, &str, &str),
+) -> CloudResult<()> {
+    let found_marker = read(clients, zone_id, &domain::marker_name(name), "TXT").await?;
+    if !domain::marks_owner(found_marker.as_ref(), owner) {
+        return Ok(());
+    }
+    let all = read_all(clients, zone_id, name, kind).await?;
+    let (ours, others): (Vec<&RecordSet>, Vec<&RecordSet>) =
+        all.iter().partition(|r| r.routing.as_ref().is_some_and(|r| r.set_identifier == set_identifier));
+    let marker = domain::marker(owner, name);
+    let mut changes: Vec<(ChangeAction, &RecordSet)> = ours.into_iter().map(|r| (ChangeAction::Delete, r)).collect();
+    if others.is_empty() {
+        changes.push((ChangeAction::Delete, &marker));
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    change(clients, zone_id, &changes).await
+}
+
+/// The settings of a health check: an HTTPS request to `fqdn` at `path`, every 30 s, failing
+/// after 3 misses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub fqdn: String,
+    pub path: String,
+}
+
+/// The health check probing `probe`: the recorded one when it still probes it, else a new one.
+/// The caller reference is derived from owner, probe and `salt`, so a create repeated after a lost
+/// answer returns the same health check instead of a second one (Route 53's idempotency).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_health_check(
+    clients: &AwsClients,
+    owner: &Owner,
+    known: Option<&str>,
+    probe: &Probe,
+    name: &str,
+) -> CloudResult<String> {
+    if let Some(id) = known {
+        let out = clients.route53.get_health_check().health_check_id(id).send().await;
+        let found = super::found(out.map_err(map_sdk(SERVICE, "GetHealthCheck")))?;
+        let config = found.as_ref().and_then(|o| o.health_check()).and_then(|h| h.health_check_config());
+        if config.is_some_and(|c| c.fully_qualified_domain_name() == Some(&probe.fqdn) && c.resource_path() == Some(&probe.path)) {
+            return Ok(id.to_owned());
+        }
+        // A check probing something else is replaced; the old one goes once the records moved.
+    }
+    let reference = caller_reference(owner, probe);
+    let config = aws_sdk_route53::types::HealthCheckConfig::builder()
+        .r#type(aws_sdk_route53::types::HealthCheckType::Https)
+        .fully_qualified_domain_name(&probe.fqdn)
+        .port(443)
+        .resource_path(&probe.path)
+        .request_interval(30)
+        .failure_threshold(3)
+        .enable_sni(true)
+        .build()
+        .map_err(build_error)?;
+    let out = clients
+        .route53
+        .create_health_check()
+        .caller_reference(reference)
+        .health_check_config(config)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateHealthCheck"))?;
+    let id = out.health_check().map(|h| h.id().to_owned()).unwrap_or_default();
+    tag_health_check(clients, owner, &id, name).await?;
+    Ok(id)
+}
+
+/// At most 64 characters: the owner's UID and a digest of what the check probes.
+fn caller_reference(owner: &Owner, probe: &Probe) -> String {
+    let digest = domain::idempotency_token(&owner.uid, &[probe.fqdn.clone(), probe.path.clone()]);
+    format!("blog-{}-{digest}", owner.uid.chars().take(8).collect::<String>())
+}
+
+async fn tag_health_check(clients: &AwsClients, owner: &Owner, id: &str, name: &str) -> CloudResult<()> {
+    let tags = owner
+        .tags()
+        .into_iter()
+        .chain([("Name".to_owned(), name.to_owned())])
+        .map(|(k, v)| aws_sdk_route53::types::Tag::builder().key(k).value(v).build());
+    clients
+        .route53
+        .change_tags_for_resource()
+        .resource_type(aws_sdk_route53::types::TagResourceType::Healthcheck)
+        .resource_id(id)
+        .set_add_tags(Some(tags.collect()))
+        .send()
+        .await
+        .map(drop)
+        .map_err(map_sdk(SERVICE, "ChangeTagsForResource"))
+}
+
+/// Whether Route 53's checkers find the endpoint healthy: more than half of the observations
+/// report success (`None` while there are none yet).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn is_healthy(clients: &AwsClients, id: &str) -> CloudResult<Option<bool>> {
+    let out = clients
+        .route53
+        .get_health_check_status()
+        .health_check_id(id)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "GetHealthCheckStatus"))?;
+    let seen = out.health_check_observations();
+    let ok = seen
+        .iter()
+        .filter(|o| o.status_report().and_then(|r| r.status()).is_some_and(|s| s.starts_with("Success")))
+        .count();
+    Ok((!seen.is_empty()).then_some(ok * 2 > seen.len()))
+}
+
+/// Deletes a health check; one already gone is done.
+///
+/// # Errors
+/// The AWS failure (`HealthCheckInUse` while a record still names it).
+pub async fn delete_health_check(clients: &AwsClients, id: &str) -> CloudResult<()> {
+    let sent = clients.route53.delete_health_check().health_check_id(id).send().await;
+    super::gone_is_done(sent.map(drop).map_err(map_sdk(SERVICE, "DeleteHealthCheck")))
 }

@@ -1,0 +1,272 @@
+//! The regions of a running placement and the order they come and go in. A region is deployed,
+//! checked healthy by Route 53, then weighted in; a region leaving is taken out of latency routing,
+//! waited out for the records' TTL, and only then are its records, stack and replica removed (the
+//! replica last; home never leaves). Pure: the operator's `placement` module does what this says.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::crd::{PlacementMode, PlacementSpec, PlacementVariant};
+use crate::domain::{RecordSet, RecordValue, Routing, RoutingPolicy, fqdn};
+
+/// Where a region stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Its stack and replica are on the way; no record names it.
+    Deploying,
+    /// Its stack is ready; Route 53's health checks are not green yet.
+    Checking,
+    /// In latency routing, its variants weighted as wanted.
+    Serving,
+    /// Out of latency routing; resolvers may still hold its answer until the TTL runs out.
+    Draining,
+    /// Its records, health checks, stack and then replica are being removed.
+    Removing,
+}
+
+impl Phase {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deploying => "Deploying",
+            Self::Checking => "Checking",
+            Self::Serving => "Serving",
+            Self::Draining => "Draining",
+            Self::Removing => "Removing",
+        }
+    }
+
+    /// The phase a status names; anything unknown starts over as `Deploying`.
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        [Self::Checking, Self::Serving, Self::Draining, Self::Removing]
+            .into_iter()
+            .find(|p| p.as_str() == text)
+            .unwrap_or(Self::Deploying)
+    }
+}
+
+/// Which variants the spec enables: (function, container).
+pub type Enabled = (bool, bool);
+
+/// Region → the variant it serves with (`None`: both enabled variants, equally weighted).
+pub type Wanted = BTreeMap<String, Option<PlacementVariant>>;
+
+/// The regions that should serve: in Manual and Recommend, home and every candidate (with its
+/// pin); in Auto, the placement applied so far (`applied`), home always among them.
+#[must_use]
+pub fn wanted(spec: &PlacementSpec, applied: Option<&Wanted>) -> Wanted {
+    let pin = |region: &str| spec.candidates.iter().find(|c| c.region == region).and_then(|c| c.variant);
+    let mut wanted: Wanted = match (spec.mode, applied) {
+        (PlacementMode::Auto, Some(applied)) => applied.clone(),
+        (PlacementMode::Auto, None) => Wanted::new(),
+        _ => spec.candidates.iter().map(|c| (c.region.clone(), c.variant)).collect(),
+    };
+    wanted.entry(spec.home.clone()).or_insert_with(|| pin(&spec.home));
+    wanted
+}
+
+/// Route 53 weights of a region's (function, container) records: 100 for each variant serving,
+/// 0 for the other. A pin to a disabled variant cannot pass validation; it serves with both here.
+#[must_use]
+pub fn weights(variant: Option<PlacementVariant>, (function, container): Enabled) -> (i64, i64) {
+    let on = |yes: bool| if yes { 100 } else { 0 };
+    match variant {
+        Some(PlacementVariant::Function) if function => (100, 0),
+        Some(PlacementVariant::Container) if container => (0, 100),
+        _ => (on(function), on(container)),
+    }
+}
+
+/// What one reconcile saw of a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Seen {
+    /// Its stack (and replica) answered ready.
+    pub stack_ready: bool,
+    /// Every health check of a weighted-in variant reports healthy.
+    pub healthy: bool,
+    /// Its stack, records, health checks and replica are gone.
+    pub gone: bool,
+}
+
+/// The phase a region moves to after what this reconcile saw; `None` once a leaving region is
+/// gone. `in_phase` is how long it has been in `phase`; `ttl` the records' TTL.
+#[must_use]
+pub fn next_phase(phase: Phase, wanted: bool, seen: Seen, in_phase: Duration, ttl: Duration) -> Option<Phase> {
+    Some(match (phase, wanted) {
+        (Phase::Deploying, true) if seen.stack_ready => Phase::Checking,
+        (Phase::Deploying, true) => Phase::Deploying,
+        (Phase::Checking, true) if seen.stack_ready && seen.healthy => Phase::Serving,
+        (Phase::Checking, true) => Phase::Checking,
+        (Phase::Serving, true) => Phase::Serving,
+        // Wanted again while leaving: its stack is (re)applied and checked before it serves.
+        (Phase::Draining | Phase::Removing, true) => Phase::Deploying,
+        // Never in latency routing: nothing to drain.
+        (Phase::Deploying | Phase::Checking, false) => Phase::Removing,
+        (Phase::Serving, false) => Phase::Draining,
+        (Phase::Draining, false) if in_phase >= ttl => Phase::Removing,
+        (Phase::Draining, false) => Phase::Draining,
+        (Phase::Removing, false) if seen.gone => return None,
+        (Phase::Removing, false) => Phase::Removing,
+    })
+}
+
+/// The name each region answers at: `<region>.<host>`, the weighted pair's name.
+#[must_use]
+pub fn region_name(region: &str, host: &str) -> String {
+    fqdn(&format!("{region}.{host}"))
+}
+
+/// Where a variant's weighted record points: an alias of its regional endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub zone_id: String,
+    pub dns_name: String,
+    pub health_check_id: Option<String>,
+}
+
+/// The weighted record of one variant in `region`.
+#[must_use]
+pub fn weighted_record(host: &str, region: &str, variant: PlacementVariant, target: &Target, weight: i64) -> RecordSet {
+    RecordSet {
+        name: region_name(region, host),
+        kind: "A".to_owned(),
+        value: RecordValue::Alias {
+            zone_id: target.zone_id.clone(),
+            dns_name: fqdn(&target.dns_name),
+            evaluate_health: false,
+        },
+        routing: Some(Routing {
+            set_identifier: format!("{region}-{}", variant_name(variant)),
+            policy: RoutingPolicy::Weighted(weight),
+            health_check_id: target.health_check_id.clone(),
+        }),
+    }
+}
+
+/// The latency record of `region` at `host`: an alias of the region's weighted pair in the same
+/// zone, evaluating its health, so a region whose variants all fail falls out of routing.
+#[must_use]
+pub fn latency_record(host: &str, region: &str, zone_id: &str) -> RecordSet {
+    RecordSet {
+        name: fqdn(host),
+        kind: "A".to_owned(),
+        value: RecordValue::Alias {
+            zone_id: zone_id.to_owned(),
+            dns_name: region_name(region, host),
+            evaluate_health: true,
+        },
+        routing: Some(Routing {
+            set_identifier: region.to_owned(),
+            policy: RoutingPolicy::Latency(region.to_owned()),
+            health_check_id: None,
+        }),
+    }
+}
+
+/// `function` or `container`.
+#[must_use]
+pub fn variant_name(variant: PlacementVariant) -> &'static str {
+    match variant {
+        PlacementVariant::Function => "function",
+        PlacementVariant::Container => "container",
+    }
+}
+
+/// Demand by reader area for the decision: measured requests per second where a region serves
+/// (readers there are nearest it), the spec's declared shares of the measured total elsewhere.
+/// Without any measurement, the declared shares are read as requests per second.
+#[must_use]
+pub fn demand(declared: &BTreeMap<String, u32>, measured: &BTreeMap<String, f64>) -> super::Demand {
+    let total_measured: f64 = measured.values().sum();
+    let total_declared: f64 = declared.values().map(|v| f64::from(*v)).sum();
+    let scale = if total_measured > 0.0 && total_declared > 0.0 { total_measured / total_declared } else { 1.0 };
+    let mut demand: super::Demand =
+        declared.iter().map(|(region, share)| (region.clone(), f64::from(*share) * scale)).collect();
+    for (region, rps) in measured {
+        demand.insert(region.clone(), *rps);
+    }
+    demand
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn spec(yaml: &str) -> PlacementSpec {
+        serde_saphyr::from_str(yaml).expect("fixture parses")
+    }
+
+    #[test]
+    fn a_region_serves_only_after_its_stack_is_ready_and_its_checks_are_green() {
+        let ready = Seen { stack_ready: true, ..Seen::default() };
+        let healthy = Seen { stack_ready: true, healthy: true, gone: false };
+        let step = |phase, seen| next_phase(phase, true, seen, Duration::ZERO, TTL);
+        assert_eq!(step(Phase::Deploying, Seen::default()), Some(Phase::Deploying));
+        assert_eq!(step(Phase::Deploying, healthy), Some(Phase::Checking), "checks are made before they are read");
+        assert_eq!(step(Phase::Checking, ready), Some(Phase::Checking));
+        assert_eq!(step(Phase::Checking, healthy), Some(Phase::Serving));
+        assert_eq!(step(Phase::Serving, Seen::default()), Some(Phase::Serving), "a serving region stays in");
+    }
+
+    #[test]
+    fn a_leaving_region_drains_for_the_ttl_and_is_forgotten_only_once_gone() {
+        let leave = |phase, seen, waited| next_phase(phase, false, seen, waited, TTL);
+        assert_eq!(leave(Phase::Serving, Seen::default(), Duration::ZERO), Some(Phase::Draining));
+        assert_eq!(leave(Phase::Draining, Seen::default(), Duration::from_secs(59)), Some(Phase::Draining));
+        assert_eq!(leave(Phase::Draining, Seen::default(), TTL), Some(Phase::Removing));
+        assert_eq!(leave(Phase::Removing, Seen::default(), TTL), Some(Phase::Removing));
+        assert_eq!(leave(Phase::Removing, Seen { gone: true, ..Seen::default() }, TTL), None);
+        assert_eq!(leave(Phase::Checking, Seen::default(), TTL), Some(Phase::Removing), "never routed: no drain");
+        assert_eq!(next_phase(Phase::Draining, true, Seen::default(), TTL, TTL), Some(Phase::Deploying));
+    }
+
+    #[test]
+    fn manual_serves_home_and_every_candidate_auto_only_what_it_applied() {
+        let manual = spec("home: us-east-1\nhost: blog.example.com\ncandidates:\n- {region: eu-central-1, variant: container}\n- {region: ap-northeast-1}\n");
+        let got = wanted(&manual, None);
+        let expected = Wanted::from([
+            ("ap-northeast-1".to_owned(), None),
+            ("eu-central-1".to_owned(), Some(PlacementVariant::Container)),
+            ("us-east-1".to_owned(), None),
+        ]);
+        assert_eq!(got, expected);
+        let auto = PlacementSpec { mode: PlacementMode::Auto, ..manual };
+        assert_eq!(wanted(&auto, None), Wanted::from([("us-east-1".to_owned(), None)]), "home always serves");
+        let applied = Wanted::from([("eu-central-1".to_owned(), Some(PlacementVariant::Function))]);
+        assert_eq!(wanted(&auto, Some(&applied)).len(), 2);
+    }
+
+    #[test]
+    fn weights_follow_the_variant_and_what_is_enabled() {
+        assert_eq!(weights(None, (true, true)), (100, 100));
+        assert_eq!(weights(Some(PlacementVariant::Container), (true, true)), (0, 100));
+        assert_eq!(weights(Some(PlacementVariant::Function), (true, false)), (100, 0));
+        assert_eq!(weights(None, (false, true)), (0, 100));
+    }
+
+    #[test]
+    fn records_alias_the_region_pair_and_each_variant_endpoint() {
+        let target = Target { zone_id: "ZAPI".into(), dns_name: "d-1.execute-api.eu-central-1.amazonaws.com".into(), health_check_id: Some("hc".into()) };
+        let weighted = weighted_record("Blog.Example.com", "eu-central-1", PlacementVariant::Function, &target, 100);
+        assert_eq!(weighted.name, "eu-central-1.blog.example.com.");
+        let routing = weighted.routing.expect("routed");
+        assert_eq!(routing.set_identifier, "eu-central-1-function");
+        assert_eq!(routing.policy, RoutingPolicy::Weighted(100));
+        let latency = latency_record("blog.example.com", "eu-central-1", "ZONE");
+        assert_eq!(latency.name, "blog.example.com.");
+        assert!(matches!(latency.value, RecordValue::Alias { ref dns_name, evaluate_health: true, .. } if dns_name == "eu-central-1.blog.example.com."));
+    }
+
+    #[test]
+    fn measured_demand_replaces_the_declared_share_and_scales_the_rest() {
+        let declared = BTreeMap::from([("us-east-1".to_owned(), 50), ("eu-central-1".to_owned(), 50)]);
+        let measured = BTreeMap::from([("us-east-1".to_owned(), 30.0)]);
+        let got = demand(&declared, &measured);
+        assert!((got["us-east-1"] - 30.0).abs() < 1e-9);
+        assert!((got["eu-central-1"] - 15.0).abs() < 1e-9, "50 % of the measured 30 rps, by the declared ratio");
+        assert_eq!(demand(&declared, &BTreeMap::new())["eu-central-1"], 50.0);
+    }
+}
