@@ -20,6 +20,14 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
   API Gateway domain names get the regional endpoint AWS gives them (the emulator leaves it out).
   GetMetricData percentile queries (p95) are left out: moto cannot compute them and fails the whole
   request; the caller sees no percentile data instead.
+  dynamodb_replica     seconds a global-table replica added by UpdateTable (ReplicaUpdates) stays
+                       CREATING in the home table's Replicas (or DELETING once removed); the emulator
+                       ignores replica updates, so this layer lists them and, when one turns ACTIVE,
+                       makes the replica table in its region (and drops it once deleted). Adding the
+                       home region or a region already listed is refused, as AWS does
+  route53_health       seconds a new Route 53 health check reports failure before its checkers report
+                       success (the emulator reports success at once); CreateHealthCheck repeated with
+                       the same CallerReference returns the same check, as AWS does
   standalone           true: run on after the process that started it exits (the local stack's
                        CloudWatch proxy); otherwise the proxy follows its parent
   acm_dns_validation   seconds ACM takes to issue a DNS-validated certificate once every validation
@@ -42,9 +50,11 @@ import sys
 import threading
 import time
 import urllib.parse
+import contextvars
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 UPSTREAM = urllib.parse.urlparse(sys.argv[1])
+REGION = contextvars.ContextVar("region", default="us-east-1")  # the region of the request being handled
 CONFIG = json.loads(sys.argv[2])
 STARTED = time.monotonic()
 LOCK = threading.Lock()
@@ -55,6 +65,8 @@ SHOWN = {}  # ("kind", key) -> how often that state was shown since
 RECORDS = {}  # Route 53 CNAME name -> value, as written through this proxy
 REQUESTED = set()  # certificate ARNs requested through this proxy
 ISSUED = set()  # ... and shown as ISSUED
+REPLICAS = {}  # (home region, table) -> {replica region: "CREATING" | "ACTIVE" | "DELETING"}
+HEALTH_CHECKS = {}  # CallerReference -> the CreateHealthCheck answer
 RECENT = {}  # signing service -> monotonic times of its requests in the last second
 PEAK = {}  # signing service -> most requests seen within one second
 
@@ -80,8 +92,19 @@ ROUTE53_ROUTES = [
     ("GET", r"/2013-04-01/hostedzonesbyname/?$", "ListHostedZonesByName"),
     ("GET", r"/2013-04-01/hostedzone/[^/]+/?$", "GetHostedZone"),
     ("POST", r"/2013-04-01/hostedzone/?$", "CreateHostedZone"),
+    ("POST", r"/2013-04-01/healthcheck/?$", "CreateHealthCheck"),
+    ("GET", r"/2013-04-01/healthcheck/[^/]+/status$", "GetHealthCheckStatus"),
+    ("GET", r"/2013-04-01/healthcheck/[^/]+/?$", "GetHealthCheck"),
+    ("DELETE", r"/2013-04-01/healthcheck/[^/]+/?$", "DeleteHealthCheck"),
+    ("POST", r"/2013-04-01/tags/healthcheck/[^/]+$", "ChangeTagsForResource"),
 ]
 LAMBDA_UPDATES = {"UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion"}
+
+
+def region_of(headers):
+    """The region in the credential scope: .../REGION/service/aws4_request."""
+    match = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/[^/]+/aws4_request", headers.get("Authorization", ""))
+    return match.group(1) if match else "us-east-1"
 
 
 def service_of(headers):
@@ -260,6 +283,7 @@ def handle_aws(self):
     length = int(self.headers.get("Content-Length", 0) or 0)
     body = self.rfile.read(length) if length else b""
     service = service_of(self.headers)
+    REGION.set(region_of(self.headers))
     count_rate(service)
     operation = operation_of(self.command, self.path, self.headers, body)
     try:
@@ -286,6 +310,13 @@ def decide(self, service, operation, body):
         time.sleep(CONFIG.get("stall_seconds", 30))
         self.close_connection = True
         return None
+    if operation == "CreateHealthCheck" and "route53_health" in CONFIG:
+        reference = re.search(r"<CallerReference>([^<]+)</CallerReference>", body.decode("utf-8", "replace"))
+        with LOCK:
+            earlier = HEALTH_CHECKS.get(reference.group(1)) if reference else None
+        if earlier is not None:
+            count_fault("idempotent CreateHealthCheck", operation)
+            return 201, "text/xml", earlier, {}
     refusal = realism_refusal(service, operation, self.path, body)
     if refusal:
         count_fault(refusal[0], operation)
@@ -332,6 +363,18 @@ def realism_refusal(service, operation, path, body):
             return ("certificate not issued", 400, "BadRequestException",
                     f"Certificate {certificate} in account is not yet issued")
         return ("certificate not issued", 400, "CertificateNotFound", f"Certificate '{certificate}' not found")
+    if operation == "UpdateTable" and "dynamodb_replica" in CONFIG:
+        request = as_json(body)
+        listed = REPLICAS.get((REGION.get(), request.get("TableName", "")), {})
+        for update in request.get("ReplicaUpdates", []):
+            region = update.get("Create", {}).get("RegionName")
+            if region == REGION.get():
+                return ("replica refused", 400, "ValidationException",
+                        f"Cannot add replica: the table already lives in {region}")
+            if region in listed:
+                return ("replica refused", 400, "ValidationException",
+                        f"Failed to create a new replica of table with name: {request.get('TableName')} because "
+                        f"one or more replicas already existed as tables.")
     if service == "lambda" and operation in LAMBDA_UPDATES:
         busy = age("function", function_name(path))
         if busy is not None and busy < CONFIG.get("lambda_pending", 0):
@@ -386,6 +429,23 @@ def remember(service, operation, path, body, data):
         mark("balancer", form(body).get("Name", ""))
     elif operation == "CreateTable":
         mark("table", as_json(body).get("TableName", ""))
+    elif operation == "UpdateTable" and "dynamodb_replica" in CONFIG:
+        request = as_json(body)
+        table = request.get("TableName", "")
+        for update in request.get("ReplicaUpdates", []):
+            for action, state in (("Create", "CREATING"), ("Delete", "DELETING")):
+                region = update.get(action, {}).get("RegionName")
+                if region:
+                    with LOCK:
+                        REPLICAS.setdefault((REGION.get(), table), {})[region] = state
+                    mark("replica", f"{table}/{region}")
+    elif operation == "CreateHealthCheck" and "route53_health" in CONFIG:
+        reference = re.search(r"<CallerReference>([^<]+)</CallerReference>", body.decode("utf-8", "replace"))
+        created = re.search(r"<Id>([^<]+)</Id>", data.decode("utf-8", "replace"))
+        if reference and created:
+            with LOCK:
+                HEALTH_CHECKS.setdefault(reference.group(1), data)
+            mark("health check", created.group(1))
     elif operation in ("CreateService", "UpdateService"):
         request = as_json(body)
         mark("service", (request.get("serviceName") or request.get("service", "")).rsplit("/", 1)[-1])
@@ -412,6 +472,19 @@ def rewrite(service, operation, path, data):
                 pieces[i] = piece.replace("<Code>active</Code>", "<Code>provisioning</Code>", 1)
                 count_fault("shown alb_provisioning", operation)
         return "<LoadBalancerArn>".join(pieces).encode()
+    if operation in ("DescribeTable", "UpdateTable") and "dynamodb_replica" in CONFIG:
+        found = as_json(data)
+        table = found.get("Table") or found.get("TableDescription") or {}
+        replicas = with_replicas(table)
+        if replicas:
+            table["Replicas"] = replicas
+            table["GlobalTableVersion"] = "2019.11.21"
+            data = json.dumps(found).encode()
+    if operation == "GetHealthCheckStatus" and "route53_health" in CONFIG:
+        check = re.search(r"/healthcheck/([^/]+)/status", path)
+        if check and still("health check", check.group(1), CONFIG["route53_health"]):
+            count_fault("shown route53_health failure", operation)
+            return data.replace(b"Success: HTTP Status Code: 200", b"Failure: Connection timed out")
     if operation == "DescribeTable":
         found = as_json(data)
         table = found.get("Table", {})
@@ -430,6 +503,44 @@ def rewrite(service, operation, path, data):
                 count_fault("shown ecs_start", operation)
         return json.dumps(found).encode()
     return data
+
+
+def with_replicas(table):
+    """The home table's replicas as AWS lists them; a replica turning ACTIVE gets its table in its
+    region, one deleted loses it."""
+    key = (REGION.get(), table.get("TableName", ""))
+    with LOCK:
+        listed = dict(REPLICAS.get(key, {}))
+    for region, state in list(listed.items()):
+        if still("replica", f"{key[1]}/{region}", CONFIG["dynamodb_replica"]):
+            count_fault(f"shown replica {state}", "DescribeTable")
+            continue
+        if state == "CREATING":
+            replica_table(region, "CreateTable", {
+                "TableName": key[1], "KeySchema": table.get("KeySchema", []),
+                "AttributeDefinitions": table.get("AttributeDefinitions", []), "BillingMode": "PAY_PER_REQUEST",
+                "GlobalSecondaryIndexes": [{"IndexName": i["IndexName"], "KeySchema": i["KeySchema"],
+                                            "Projection": i["Projection"]}
+                                           for i in table.get("GlobalSecondaryIndexes", [])]})
+            listed[region] = "ACTIVE"
+        elif state == "DELETING":
+            replica_table(region, "DeleteTable", {"TableName": key[1]})
+            listed.pop(region)
+    with LOCK:
+        REPLICAS[key] = listed
+    return [{"RegionName": region, "ReplicaStatus": state} for region, state in sorted(listed.items())]
+
+
+def replica_table(region, operation, request):
+    """What DynamoDB does in the replica's region, sent to the emulator as that region."""
+    request = {k: v for k, v in request.items() if v != []}
+    conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=60)
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{operation}",
+               "Authorization": f"AWS4-HMAC-SHA256 Credential=realism/20260101/{region}/dynamodb/aws4_request, "
+                                "SignedHeaders=host, Signature=0"}
+    conn.request("POST", "/", body=json.dumps(request).encode(), headers=headers)
+    conn.getresponse().read()
+    conn.close()
 
 
 def with_endpoints(found):

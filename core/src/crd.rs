@@ -147,9 +147,16 @@ pub struct CandidateRegion {
     /// An AWS region, e.g. `eu-central-1`.
     #[schemars(length(min = 1, max = 32))]
     pub region: String,
-    /// Serve this region with this variant only.
+    /// Serve this region with this variant only: `function` or `container`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_variant")]
     pub variant: Option<PlacementVariant>,
+}
+
+/// An optional variant: the API server refuses `null` among an enum's values, which schemars
+/// writes for an optional enum.
+fn optional_variant(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["function", "container"]})
 }
 
 /// A variant a region serves with.
@@ -791,8 +798,9 @@ pub struct RegionStatus {
     /// `Deploying` (its stack and replica on the way), `Checking` (health checks not green yet),
     /// `Serving`, `Draining` (out of latency routing, waiting out the records' TTL), `Removing`.
     pub phase: String,
-    /// The variant serving readers here; none while both do.
+    /// The variant serving readers here (`function` or `container`); none while both do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_variant")]
     pub variant: Option<PlacementVariant>,
     /// Route 53 weight of the function's record at `<region>.<host>` (0-255).
     pub function_weight: i64,

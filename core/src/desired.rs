@@ -558,7 +558,8 @@ impl Desired {
         let role = |name: &str, service: &str, mut policy: Value, reads_token: bool| {
             let statements = policy["Statement"].as_array_mut().into_iter().flatten();
             let table_statement = statements.into_iter().find(|s| s["Sid"] == "BlogTable");
-            if let (Some(arn), Some(tables)) = (&home_table, table_statement.and_then(|s| s["Resource"].as_array_mut())) {
+            if let (Some(arn), Some(tables)) = (&home_table, table_statement.and_then(|s| s["Resource"].as_array_mut()))
+            {
                 tables.extend([json!(arn), json!(format!("{arn}/index/*"))]);
             }
             if let (true, Some(arn), Some(statements)) = (reads_token, token, policy["Statement"].as_array_mut()) {

@@ -94,7 +94,8 @@ fn placement_domain(
     host: &str,
 ) -> DesiredDomain {
     let hosts = vec![host.to_owned()];
-    let certificate = CertificateSource::Requested { token: idempotency_token(&owner.uid, &hosts), hosts: hosts.clone() };
+    let certificate =
+        CertificateSource::Requested { token: idempotency_token(&owner.uid, &hosts), hosts: hosts.clone() };
     DesiredDomain {
         zone: ZoneRef::parse(&domain.hosted_zone),
         function_host: spec.function_enabled().map(|_| host.to_owned()),

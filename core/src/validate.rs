@@ -229,8 +229,9 @@ fn check_network(container: &ContainerSpec, problems: &mut Vec<String>) {
 
 /// The container serves HTTPS unless the spec chose plain HTTP, and never both.
 fn check_container_tls(spec: &BlogDeploymentSpec, container: &ContainerSpec, problems: &mut Vec<String>) {
-    let host = spec.domain.as_ref().and_then(|d| d.container_host.as_ref());
-    let has_certificate = host.is_some() || container.load_balancer.certificate_arn.is_some();
+    // A placement's host gives every region's load balancer its own certificate.
+    let host = spec.domain.as_ref().and_then(|d| d.container_host.as_ref()).is_some() || spec.placement.is_some();
+    let has_certificate = host || container.load_balancer.certificate_arn.is_some();
     match (has_certificate, container.load_balancer.plain_http) {
         (false, false) => problems.push(
             "spec.container needs HTTPS: set spec.domain.containerHost or spec.container.loadBalancer.certificateArn, \
@@ -309,7 +310,11 @@ fn check_placement(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementS
             } else if let crate::domain::ZoneRef::Name(zone) = &zone
                 && !crate::domain::in_zone(&placement.host, zone)
             {
-                problems.push(format!("{at}.host {} is not inside the hosted zone {}", placement.host, zone.trim_end_matches('.')));
+                problems.push(format!(
+                    "{at}.host {} is not inside the hosted zone {}",
+                    placement.host,
+                    zone.trim_end_matches('.')
+                ));
             }
         }
     }
@@ -317,7 +322,8 @@ fn check_placement(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementS
         problems.push(format!("{at}.home {:?} is not an AWS region name such as us-west-1", placement.home));
     }
     if let Some(region) = spec.region.as_ref().filter(|r| **r != placement.home) {
-        problems.push(format!("spec.region {region} differs from {at}.home {}: leave spec.region unset", placement.home));
+        problems
+            .push(format!("spec.region {region} differs from {at}.home {}: leave spec.region unset", placement.home));
     }
     let mut seen = std::collections::BTreeSet::new();
     for candidate in &placement.candidates {
@@ -338,6 +344,13 @@ fn check_placement(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementS
     for region in placement.demand.keys().filter(|r| **r != placement.home && !seen.contains(r.as_str())) {
         problems.push(format!("{at}.demand names {region}, which is neither home nor a candidate"));
     }
+    if spec.container_enabled().is_some_and(|c| c.load_balancer.certificate_arn.is_some()) {
+        problems.push(format!(
+            "{at}: leave spec.container.loadBalancer.certificateArn unset: a certificate serves one region, and each \
+             region requests its own for {}",
+            placement.host
+        ));
+    }
     if spec.table.billing_mode != BillingMode::PayPerRequest {
         problems.push(format!(
             "{at} replicates the table to every region: a global table needs billingMode: PayPerRequest (or write \
@@ -345,8 +358,12 @@ fn check_placement(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementS
         ));
     }
     let objective = &placement.objective;
-    if placement.mode != PlacementMode::Manual && objective.p95_latency_ms.is_none() && objective.monthly_budget_usd.is_none() {
-        problems.push(format!("{at}.mode {:?} needs an objective: p95LatencyMs, monthlyBudgetUsd or both", placement.mode));
+    if placement.mode != PlacementMode::Manual
+        && objective.p95_latency_ms.is_none()
+        && objective.monthly_budget_usd.is_none()
+    {
+        problems
+            .push(format!("{at}.mode {:?} needs an objective: p95LatencyMs, monthlyBudgetUsd or both", placement.mode));
     }
 }
 

@@ -576,26 +576,31 @@ async fn remove_function(clients: &AwsClients, owner: &Owner, names: &Names) -> 
     cloud::iam::delete_role(clients, owner, &names.function_role).await
 }
 
-/// Removes everything the owner may have made, whatever the spec says now; the table `table` only
-/// when `deletion_policy` is `Delete`, else it is marked retained for a later BlogDeployment.
+/// Removes everything the owner may have made under `names`, whatever the spec says now; the
+/// table only when its deletion policy is `Delete`, else it is marked retained for a later
+/// BlogDeployment (`None`: a placement region, whose replica goes through the home table).
+/// `shared` names hosts other regions still serve: their validation records stay.
 ///
 /// # Errors
 /// The first AWS failure; cleanup is retried until it succeeds.
 pub async fn cleanup(
     clients: &AwsClients,
     owner: &Owner,
-    (table, deletion_policy): (&str, DeletionPolicy),
+    names: &Names,
+    (table, shared): (Option<(&str, DeletionPolicy)>, &[String]),
     recorded: &ResourceIds,
 ) -> CloudResult<()> {
-    let names = Names::for_owner(owner);
     https::unbind_stale(clients, owner, recorded, &[], None).await?;
-    remove_function(clients, owner, &names).await?;
-    remove_container(clients, owner, &names).await?;
+    remove_function(clients, owner, names).await?;
+    remove_container(clients, owner, names).await?;
     // The certificates last: ACM refuses to delete one a listener or custom domain still uses.
-    https::remove_stale_certificates(clients, owner, recorded, &[], (None, None)).await?;
+    // Hosts other regions still serve keep their validation records (one per name, account-wide).
+    https::remove_stale_certificates(clients, owner, recorded, shared, (None, None)).await?;
     cloud::secrets::delete_write_token(clients, owner, &names.write_token_secret).await?;
-    match deletion_policy {
-        DeletionPolicy::Delete => cloud::dynamodb::delete_table(clients, owner, table).await,
-        DeletionPolicy::Retain => cloud::dynamodb::mark_retained(clients, owner, table).await,
+    match table {
+        Some((table, DeletionPolicy::Delete)) => cloud::dynamodb::delete_table(clients, owner, table).await,
+        Some((table, DeletionPolicy::Retain)) => cloud::dynamodb::mark_retained(clients, owner, table).await,
+        // A placement region's replica goes through the home table, after everything else.
+        None => Ok(()),
     }
 }

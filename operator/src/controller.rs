@@ -38,6 +38,8 @@ pub struct Settings {
     pub retry: Duration,
     /// The longest backoff after repeated retryable failures (before jitter).
     pub retry_max: Duration,
+    /// How long a placement region leaving stays out of latency routing before it is removed.
+    pub placement_drain: Duration,
     /// When the container variant counts as ready.
     pub container_readiness: crate::status::ContainerReadiness,
     /// Unit prices for the cost estimates.
@@ -291,10 +293,20 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
             return Ok(Action::requeue(ctx.next_resync(&owner.uid)));
         }
     };
-    let (observed, next) = applied_status(generation, &previous, applied, allocation, token.secret);
+    let (placement, placed) = match bd.spec.placement {
+        Some(_) => {
+            let previous = previous.placement.as_ref();
+            let home = (&desired, &applied);
+            let (placement, settled) = crate::placement::reconcile(ctx, &bd.spec, home, &token.value, previous).await;
+            (Some(placement), settled)
+        }
+        None => (None, true),
+    };
+    let (observed, mut next) = applied_status(generation, &previous, applied, allocation, token.secret);
+    next.placement = placement;
     let summary = status::summary(&observed);
     tracing::info!(ready = summary.ready, reason = %summary.reason, "reconciled");
-    let settled = status::settled(&observed);
+    let settled = status::settled(&observed) && placed;
     publish_status(bd, ctx, &previous, next, &observed).await?;
     ctx.failures.reset(&owner.uid);
     if settled {
@@ -412,7 +424,7 @@ fn applied_status(
         container_tasks: applied.container_tasks,
         allocation,
         write_token_secret: Some(write_token_secret),
-        placement: previous.placement.clone(),
+        placement: None,
     };
     (observed, next)
 }
@@ -516,7 +528,14 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
     let clients = ctx.cloud.clients(&region_of(bd, &ctx.settings.default_region));
     let table = table_of(bd, &owner);
     let recorded = bd.status.as_ref().map(|s| s.resources.clone()).unwrap_or_default();
-    match apply::cleanup(&clients, &owner, (&table, bd.spec.table.deletion_policy), &recorded).await {
+    let placement = bd.status.as_ref().and_then(|s| s.placement.as_ref());
+    let home = (clients.region.as_str(), table.as_str());
+    let names = desired::Names::for_owner(&owner);
+    let removed = async {
+        crate::placement::remove_for_deletion(ctx, &bd.spec, &owner, home, placement).await?;
+        apply::cleanup(&clients, &owner, &names, (Some((&table, bd.spec.table.deletion_policy)), &[]), &recorded).await
+    };
+    match removed.await {
         Ok(()) => {
             ctx.metrics.set_ready(&format!("{}/{}", owner.namespace, owner.name), None);
             ctx.metrics_cache.forget(&owner.uid);

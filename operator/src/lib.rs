@@ -13,6 +13,7 @@ pub mod controller;
 pub mod https;
 pub mod leader;
 pub mod metrics;
+pub mod placement;
 pub mod retry;
 pub mod webhook;
 pub mod write_token;

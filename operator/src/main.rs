@@ -29,6 +29,10 @@ struct Args {
     /// (throttling, outages); jitter adds up to as much again.
     #[arg(long, env = "BLOG_OPERATOR_RETRY_MAX_SECONDS", default_value_t = 300)]
     retry_max_seconds: u64,
+    /// Seconds a placement region leaving stays out of latency routing before its records and stack
+    /// are removed: the records' TTL (Route 53 aliases of API Gateway and ELB answer with 60 s).
+    #[arg(long, env = "BLOG_OPERATOR_PLACEMENT_DRAIN_SECONDS", default_value_t = 60)]
+    placement_drain_seconds: u64,
     /// Seconds one attempt of an AWS call may take (connect, send, read the whole answer).
     #[arg(long, env = "BLOG_OPERATOR_AWS_ATTEMPT_TIMEOUT_SECONDS", default_value_t = 20)]
     aws_attempt_timeout_seconds: u64,
@@ -176,6 +180,7 @@ fn settings(args: &Args, cloud: &Cloud) -> anyhow::Result<Settings> {
         resync: Duration::from_secs(args.resync_seconds),
         retry: Duration::from_secs(args.retry_seconds),
         retry_max: Duration::from_secs(args.retry_max_seconds),
+        placement_drain: Duration::from_secs(args.placement_drain_seconds),
         container_readiness: args.container_readiness.into(),
         prices: match &args.prices {
             Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)

@@ -102,6 +102,7 @@ mod tests {
             resync: std::time::Duration::from_secs(300),
             retry: std::time::Duration::from_secs(5),
             retry_max: std::time::Duration::from_secs(300),
+            placement_drain: std::time::Duration::from_secs(60),
             container_readiness: crate::status::ContainerReadiness::Running,
             prices: crate::allocation::pricing::PriceTable::default(),
             role_permissions_boundary: None,

@@ -111,7 +111,8 @@ async fn every_ensure_makes_its_resource_once_and_then_changes_nothing() {
     blog_operator::apply::cleanup(
         &clients,
         &desired.owner,
-        (&desired.table.name, blog_operator::crd::DeletionPolicy::Delete),
+        &blog_operator::desired::Names::for_owner(&desired.owner),
+        (Some((&desired.table.name, blog_operator::crd::DeletionPolicy::Delete)), &[]),
         &Default::default(),
     )
     .await
@@ -140,7 +141,8 @@ async fn every_delete_on_nothing_is_done() {
     blog_operator::apply::cleanup(
         &clients,
         owner,
-        (&names.table, blog_operator::crd::DeletionPolicy::Delete),
+        &blog_operator::desired::Names::for_owner(owner),
+        (Some((&names.table, blog_operator::crd::DeletionPolicy::Delete)), &[]),
         &Default::default(),
     )
     .await
@@ -180,7 +182,8 @@ async fn a_name_another_owner_holds_is_refused_and_kept() {
     blog_operator::apply::cleanup(
         &clients,
         &d.owner,
-        (&d.table.name, blog_operator::crd::DeletionPolicy::Delete),
+        &blog_operator::desired::Names::for_owner(&d.owner),
+        (Some((&d.table.name, blog_operator::crd::DeletionPolicy::Delete)), &[]),
         &Default::default(),
     )
     .await

@@ -225,7 +225,9 @@ mod tests {
 
     #[test]
     fn manual_serves_home_and_every_candidate_auto_only_what_it_applied() {
-        let manual = spec("home: us-east-1\nhost: blog.example.com\ncandidates:\n- {region: eu-central-1, variant: container}\n- {region: ap-northeast-1}\n");
+        let manual = spec(
+            "home: us-east-1\nhost: blog.example.com\ncandidates:\n- {region: eu-central-1, variant: container}\n- {region: ap-northeast-1}\n",
+        );
         let got = wanted(&manual, None);
         let expected = Wanted::from([
             ("ap-northeast-1".to_owned(), None),
@@ -249,7 +251,11 @@ mod tests {
 
     #[test]
     fn records_alias_the_region_pair_and_each_variant_endpoint() {
-        let target = Target { zone_id: "ZAPI".into(), dns_name: "d-1.execute-api.eu-central-1.amazonaws.com".into(), health_check_id: Some("hc".into()) };
+        let target = Target {
+            zone_id: "ZAPI".into(),
+            dns_name: "d-1.execute-api.eu-central-1.amazonaws.com".into(),
+            health_check_id: Some("hc".into()),
+        };
         let weighted = weighted_record("Blog.Example.com", "eu-central-1", PlacementVariant::Function, &target, 100);
         assert_eq!(weighted.name, "eu-central-1.blog.example.com.");
         let routing = weighted.routing.expect("routed");
@@ -257,7 +263,9 @@ mod tests {
         assert_eq!(routing.policy, RoutingPolicy::Weighted(100));
         let latency = latency_record("blog.example.com", "eu-central-1", "ZONE");
         assert_eq!(latency.name, "blog.example.com.");
-        assert!(matches!(latency.value, RecordValue::Alias { ref dns_name, evaluate_health: true, .. } if dns_name == "eu-central-1.blog.example.com."));
+        assert!(
+            matches!(latency.value, RecordValue::Alias { ref dns_name, evaluate_health: true, .. } if dns_name == "eu-central-1.blog.example.com.")
+        );
     }
 
     #[test]

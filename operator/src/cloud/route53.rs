@@ -125,9 +125,8 @@ fn to_sdk(record: &RecordSet) -> CloudResult<ResourceRecordSet> {
     let builder = match &record.routing {
         None => builder,
         Some(routing) => {
-            let builder = builder
-                .set_identifier(&routing.set_identifier)
-                .set_health_check_id(routing.health_check_id.clone());
+            let builder =
+                builder.set_identifier(&routing.set_identifier).set_health_check_id(routing.health_check_id.clone());
             match &routing.policy {
                 RoutingPolicy::Weighted(weight) => builder.weight(*weight),
                 RoutingPolicy::Latency(region) => builder.region(ResourceRecordSetRegion::from(region.as_str())),
@@ -205,6 +204,8 @@ pub async fn delete_record(
     }
     let marker = domain::marker(owner, name);
     match read(clients, zone_id, name, kind).await? {
+        // Routed records belong to a placement, which removes them and then the marker.
+        Some(found) if found.routing.is_some() => Ok(()),
         Some(found) => {
             change(clients, zone_id, &[(ChangeAction::Delete, &found), (ChangeAction::Delete, &marker)]).await
         }
@@ -242,7 +243,12 @@ fn same_set(a: &RecordSet, b: &RecordSet) -> bool {
 ///
 /// # Errors
 /// [`RECORD_CONFLICT`] when another owner marks the name, or the AWS failure.
-pub async fn ensure_routed_record(clients: &AwsClients, zone: &Zone, owner: &Owner, wanted: &RecordSet) -> CloudResult<()> {
+pub async fn ensure_routed_record(
+    clients: &AwsClients,
+    zone: &Zone,
+    owner: &Owner,
+    wanted: &RecordSet,
+) -> CloudResult<()> {
     let all = read_all(clients, &zone.id, &wanted.name, &wanted.kind).await?;
     let found = all.iter().find(|r| same_set(r, wanted));
     let found_marker = read(clients, &zone.id, &domain::marker_name(&wanted.name), "TXT").await?;
@@ -318,7 +324,9 @@ pub async fn ensure_health_check(
         let out = clients.route53.get_health_check().health_check_id(id).send().await;
         let found = super::found(out.map_err(map_sdk(SERVICE, "GetHealthCheck")))?;
         let config = found.as_ref().and_then(|o| o.health_check()).and_then(|h| h.health_check_config());
-        if config.is_some_and(|c| c.fully_qualified_domain_name() == Some(&probe.fqdn) && c.resource_path() == Some(&probe.path)) {
+        if config.is_some_and(|c| {
+            c.fully_qualified_domain_name() == Some(&probe.fqdn) && c.resource_path() == Some(&probe.path)
+        }) {
             return Ok(id.to_owned());
         }
         // A check probing something else is replaced; the old one goes once the records moved.

@@ -9,6 +9,7 @@ mod chaos;
 mod domain;
 mod images;
 mod lifecycle;
+mod placement;
 mod recovery;
 mod security;
 mod sizing;

@@ -1,0 +1,366 @@
+//! Runs a placement across regions: each wanted region's stack and table replica, the Route 53
+//! health checks and records, and the order regions come and go in, as
+//! `blog_core::placement::regions` decides. Home's stack is the ordinary apply; this adds the rest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::apply::{self, Applied, Doors};
+use crate::cloud::route53::{Probe, Zone};
+use crate::cloud::{self, CloudError, CloudResult, ErrorKind};
+use crate::crd::{PlacementSpec, PlacementStatus, PlacementVariant, RegionStatus};
+use crate::desired::{Desired, Names, Owner};
+use crate::domain::RecordValue;
+use blog_core::placement::regions::{self, Enabled, Phase, Seen, Target, Wanted};
+
+/// Where the health checks probe: the blog's readiness, which fails while its table is unreachable.
+pub const HEALTH_PATH: &str = "/readyz";
+
+/// Everything one placement reconcile works from.
+pub struct Plan<'a> {
+    pub cloud: &'a cloud::Cloud,
+    pub spec: &'a PlacementSpec,
+    pub home: &'a Desired,
+    pub home_applied: &'a Applied,
+    pub zone: Zone,
+    pub token: &'a str,
+    pub readiness: crate::status::ContainerReadiness,
+    /// How long a region leaving stays out of latency routing before it is removed: the records' TTL.
+    pub drain: Duration,
+    /// Auto's applied placement (`None` outside Auto).
+    pub applied: Option<Wanted>,
+}
+
+impl Plan<'_> {
+    fn enabled(&self) -> Enabled {
+        (self.home.function.is_some(), self.home.container.is_some())
+    }
+    fn host(&self) -> &str {
+        &self.spec.host
+    }
+}
+
+/// One pass over every region wanted or still recorded. Returns the regions' status and whether
+/// all of them are settled (serving, nothing on its way in or out).
+pub async fn run(plan: &Plan<'_>, previous: Option<&PlacementStatus>) -> (Vec<RegionStatus>, bool) {
+    let wanted = regions::wanted(plan.spec, plan.applied.as_ref());
+    let recorded: BTreeMap<&str, &RegionStatus> =
+        previous.iter().flat_map(|p| &p.regions).map(|r| (r.region.as_str(), r)).collect();
+    let all: BTreeSet<&str> = wanted.keys().map(String::as_str).chain(recorded.keys().copied()).collect();
+    let mut out = Vec::new();
+    for region in all {
+        let before = recorded.get(region).map_or_else(|| fresh(region), |r| (*r).clone());
+        if let Some(next) = step(plan, before, wanted.get(region).copied()).await {
+            out.push(next);
+        }
+    }
+    // Home first, then the others by name.
+    out.sort_by_key(|r| (r.region != plan.home.region, r.region.clone()));
+    let settled = out.iter().all(|r| r.phase == Phase::Serving.as_str());
+    (out, settled)
+}
+
+fn fresh(region: &str) -> RegionStatus {
+    RegionStatus { region: region.to_owned(), phase: Phase::Deploying.as_str().to_owned(), ..RegionStatus::default() }
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+fn in_phase(since: Option<&Time>) -> Duration {
+    let elapsed = since.map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0).as_secs_f64());
+    Duration::from_secs_f64(elapsed.unwrap_or(0.0).max(0.0))
+}
+
+/// One region's step: act on its phase, observe, and move to the next phase; `None` once a
+/// leaving region is gone.
+async fn step(plan: &Plan<'_>, before: RegionStatus, wanted: Option<Option<PlacementVariant>>) -> Option<RegionStatus> {
+    let phase = Phase::parse(&before.phase);
+    let mut next = RegionStatus { message: String::new(), ..before.clone() };
+    let mut doors = None;
+    let seen = match wanted {
+        Some(variant) => serve(plan, &mut next, phase, variant).await.map(|(seen, found)| {
+            doors = Some(found);
+            seen
+        }),
+        None if phase == Phase::Removing => remove(plan, &mut next).await.map(|gone| Seen { gone, ..Seen::default() }),
+        None => Ok(Seen::default()),
+    };
+    let seen = seen.unwrap_or_else(|err| {
+        tracing::warn!(region = next.region, error = %err, "placement step failed");
+        next.message = crate::status::tenant_message(&err.to_string());
+        Seen::default()
+    });
+    let moved = regions::next_phase(phase, wanted.is_some(), seen, in_phase(before.since.as_ref()), plan.drain)?;
+    if moved != phase {
+        next.phase = moved.as_str().to_owned();
+        next.since = Some(now());
+    }
+    let routed = match (moved, &doors) {
+        (Phase::Serving, Some(doors)) => weigh_in(plan, &next, doors).await,
+        (Phase::Draining, _) => weigh_out(plan, &next.region).await,
+        _ => Ok(()),
+    };
+    if let Err(err) = routed {
+        next.message = crate::status::tenant_message(&err.to_string());
+    }
+    if next.message.is_empty() {
+        next.message = waiting_for(moved).to_owned();
+    }
+    Some(next)
+}
+
+fn waiting_for(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Deploying => "waiting for the stack and the table replica",
+        Phase::Checking => "waiting for Route 53's health checks to report healthy",
+        Phase::Serving => "",
+        Phase::Draining => "out of latency routing; waiting out the records' TTL",
+        Phase::Removing => "removing the records, the stack, then the table replica",
+    }
+}
+
+/// A wanted region: its stack (home's is already applied), then its health checks once the stack
+/// is ready.
+async fn serve(
+    plan: &Plan<'_>,
+    next: &mut RegionStatus,
+    phase: Phase,
+    variant: Option<PlacementVariant>,
+) -> CloudResult<(Seen, Doors)> {
+    let (ready, doors) = if next.region == plan.home.region {
+        (stack_ready(plan.home_applied), plan.home_applied.front.clone())
+    } else {
+        deploy(plan, next).await?
+    };
+    let (function_weight, container_weight) = regions::weights(variant, plan.enabled());
+    next.variant = variant;
+    next.function_weight = function_weight;
+    next.container_weight = container_weight;
+    next.function_url.clone_from(&doors.api_endpoint);
+    next.container_url = doors.balancer_dns.as_ref().map(|d| format!("https://{d}"));
+    let mut seen = Seen { stack_ready: ready, ..Seen::default() };
+    // Checks are made once the stack answers: a check of a stack on its way only reports failure.
+    if ready && phase != Phase::Deploying {
+        seen.healthy = check(plan, next, &doors).await?;
+    }
+    Ok((seen, doors))
+}
+
+fn stack_ready(applied: &Applied) -> bool {
+    [&applied.table, &applied.domain, &applied.function, &applied.container].iter().all(|p| p.ready)
+}
+
+/// A region other than home: the replica through the home table, then the stack, with the ids
+/// this region recorded. The replica's ARN is known before DynamoDB makes it.
+async fn deploy(plan: &Plan<'_>, next: &mut RegionStatus) -> CloudResult<(bool, Doors)> {
+    let home = plan.cloud.clients(&plan.home.region);
+    let table = &plan.home.table.name;
+    let replica = cloud::dynamodb::ensure_replica(&home, table, &next.region).await?;
+    let desired = plan.home.in_region(&next.region, plan.spec.writes == crate::crd::PlacementWrites::Home);
+    let mut recorded = next.resources.clone();
+    if recorded.table_arn.is_none() {
+        recorded.table_arn = replica_arn(plan, &next.region);
+    }
+    let clients = plan.cloud.clients(&next.region);
+    let applied = apply::apply(&clients, &desired, (&recorded, false), plan.readiness, plan.token)
+        .await
+        .map_err(|failed| failed.error)?;
+    next.resources = applied.resources.clone();
+    let ready = stack_ready(&applied) && replica.status == "ACTIVE";
+    if replica.status != "ACTIVE" {
+        next.message = format!("the table replica is {}", replica.status);
+    }
+    Ok((ready, applied.front))
+}
+
+fn replica_arn(plan: &Plan<'_>, region: &str) -> Option<String> {
+    let home = plan.home_applied.resources.table_arn.as_deref()?;
+    let scope = crate::aws::Scope::of_arn(home)?;
+    let scope = crate::aws::Scope { region: region.to_owned(), ..scope };
+    Some(scope.arn("dynamodb", &format!("table/{}", plan.home.table.name)))
+}
+
+/// The health checks of the region's variants, made or kept; whether every weighted-in variant
+/// is healthy.
+async fn check(plan: &Plan<'_>, next: &mut RegionStatus, doors: &Doors) -> CloudResult<bool> {
+    let owner = &plan.home.owner;
+    let clients = plan.cloud.clients(&plan.home.region);
+    let function = doors.api_endpoint.as_deref().map(|e| e.trim_start_matches("https://").trim_end_matches('/'));
+    let probes = [
+        (PlacementVariant::Function, function, next.function_weight, next.function_health_check.clone()),
+        (
+            PlacementVariant::Container,
+            doors.balancer_dns.as_deref(),
+            next.container_weight,
+            next.container_health_check.clone(),
+        ),
+    ];
+    let mut healthy = true;
+    for (variant, fqdn, weight, known) in probes {
+        let Some(fqdn) = fqdn.filter(|_| weight > 0) else { continue };
+        let probe = Probe { fqdn: fqdn.to_owned(), path: HEALTH_PATH.to_owned() };
+        let name = format!("{}/{} {}", owner.key(), next.region, regions::variant_name(variant));
+        let id = cloud::route53::ensure_health_check(&clients, owner, known.as_deref(), &probe, &name).await?;
+        let state = cloud::route53::is_healthy(&clients, &id).await?;
+        healthy &= state == Some(true);
+        match variant {
+            PlacementVariant::Function => next.function_health_check = Some(id),
+            PlacementVariant::Container => next.container_health_check = Some(id),
+        }
+    }
+    next.health = if healthy { "Healthy" } else { "Unhealthy" }.to_owned();
+    Ok(healthy)
+}
+
+/// The region's weighted pair, then its latency record: traffic comes only once both exist.
+async fn weigh_in(plan: &Plan<'_>, region: &RegionStatus, doors: &Doors) -> CloudResult<()> {
+    let (clients, owner) = (plan.cloud.clients(&plan.home.region), &plan.home.owner);
+    let variants = [
+        (PlacementVariant::Function, &doors.function_alias, region.function_weight, &region.function_health_check),
+        (PlacementVariant::Container, &doors.container_alias, region.container_weight, &region.container_health_check),
+    ];
+    for (variant, alias, weight, health_check_id) in variants {
+        let Some(RecordValue::Alias { zone_id, dns_name, .. }) = alias.clone() else { continue };
+        let target = Target { zone_id, dns_name, health_check_id: health_check_id.clone() };
+        let record = regions::weighted_record(plan.host(), &region.region, variant, &target, weight);
+        cloud::route53::ensure_routed_record(&clients, &plan.zone, owner, &record).await?;
+    }
+    let latency = regions::latency_record(plan.host(), &region.region, &plan.zone.id);
+    cloud::route53::ensure_routed_record(&clients, &plan.zone, owner, &latency).await
+}
+
+/// Out of latency routing: resolvers stop being sent here once their cached answer expires.
+async fn weigh_out(plan: &Plan<'_>, region: &str) -> CloudResult<()> {
+    let clients = plan.cloud.clients(&plan.home.region);
+    let name = crate::domain::fqdn(plan.host());
+    cloud::route53::delete_routed_record(&clients, &plan.zone.id, &plan.home.owner, (&name, "A", region)).await
+}
+
+/// A region leaving, after its drain: the latency record, the weighted pair and the health checks,
+/// then the stack, then the replica. `Ok(true)` once the replica is gone too.
+async fn remove(plan: &Plan<'_>, region: &mut RegionStatus) -> CloudResult<bool> {
+    remove_routing(plan.cloud, &plan.home.region, (&plan.zone.id, plan.host()), &plan.home.owner, region).await?;
+    if region.region == plan.home.region {
+        return Ok(true);
+    }
+    let clients = plan.cloud.clients(&region.region);
+    let names = Names::in_region(&plan.home.owner, &region.region);
+    let shared = [crate::domain::host(plan.host())];
+    apply::cleanup(&clients, &plan.home.owner, &names, (None, &shared), &region.resources).await?;
+    let home = plan.cloud.clients(&plan.home.region);
+    cloud::dynamodb::remove_replica(&home, &plan.home.table.name, &region.region).await
+}
+
+/// The region's records and health checks, whatever its phase.
+async fn remove_routing(
+    cloud: &cloud::Cloud,
+    home_region: &str,
+    (zone_id, host): (&str, &str),
+    owner: &Owner,
+    region: &mut RegionStatus,
+) -> CloudResult<()> {
+    let clients = cloud.clients(home_region);
+    let latency = crate::domain::fqdn(host);
+    cloud::route53::delete_routed_record(&clients, zone_id, owner, (&latency, "A", &region.region)).await?;
+    let pair = regions::region_name(&region.region, host);
+    for variant in [PlacementVariant::Function, PlacementVariant::Container] {
+        let id = format!("{}-{}", region.region, regions::variant_name(variant));
+        cloud::route53::delete_routed_record(&clients, zone_id, owner, (&pair, "A", &id)).await?;
+    }
+    for id in [region.function_health_check.take(), region.container_health_check.take()].into_iter().flatten() {
+        cloud::route53::delete_health_check(&clients, &id).await?;
+    }
+    Ok(())
+}
+
+/// Everything of every region but home's stack and table, for a BlogDeployment being deleted.
+/// `Ok(false)` while a replica is still being deleted (the home table cannot go before).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn remove_all(
+    cloud: &cloud::Cloud,
+    (owner, home_region, table): (&Owner, &str, &str),
+    (zone_id, host): (&str, &str),
+    status: &mut PlacementStatus,
+) -> CloudResult<bool> {
+    let mut all_gone = true;
+    for region in &mut status.regions {
+        remove_routing(cloud, home_region, (zone_id, host), owner, region).await?;
+        if region.region == home_region {
+            continue;
+        }
+        let clients = cloud.clients(&region.region);
+        let names = Names::in_region(owner, &region.region);
+        apply::cleanup(&clients, owner, &names, (None, &[crate::domain::host(host)]), &region.resources).await?;
+        all_gone &= cloud::dynamodb::remove_replica(&cloud.clients(home_region), table, &region.region).await?;
+    }
+    Ok(all_gone)
+}
+
+/// The error that keeps a deletion waiting for replicas DynamoDB is still deleting.
+#[must_use]
+pub fn replicas_pending() -> CloudError {
+    CloudError::local("dynamodb", "UpdateTable", ErrorKind::Transient, "waiting for the table replicas to be deleted")
+}
+
+/// The placement part of one reconcile, after home's apply: the zone, then every region. Returns
+/// the status to write and whether every region is settled. A failure to find the zone keeps the
+/// previous status and says why on it.
+pub async fn reconcile(
+    ctx: &crate::controller::Context,
+    spec: &crate::crd::BlogDeploymentSpec,
+    (home, home_applied): (&Desired, &Applied),
+    token: &str,
+    previous: Option<&PlacementStatus>,
+) -> (PlacementStatus, bool) {
+    let kept = previous.cloned().unwrap_or_default();
+    let (Some(placement), Some(domain)) = (&spec.placement, &spec.domain) else { return (kept, true) };
+    let clients = ctx.cloud.clients(&home.region);
+    let zone = match cloud::route53::find_zone(&clients, &crate::domain::ZoneRef::parse(&domain.hosted_zone)).await {
+        Ok(zone) => zone,
+        Err(err) => {
+            tracing::warn!(error = %err, "placement: no hosted zone");
+            return (kept, false);
+        }
+    };
+    let plan = Plan {
+        cloud: &ctx.cloud,
+        spec: placement,
+        home,
+        home_applied,
+        zone,
+        token,
+        readiness: ctx.settings.container_readiness,
+        drain: ctx.settings.placement_drain,
+        applied: None,
+    };
+    let (regions, settled) = run(&plan, previous).await;
+    (PlacementStatus { regions, ..kept }, settled)
+}
+
+/// For a BlogDeployment being deleted: every placement region's part, before home's stack and
+/// table go. `Ok(())` once nothing but home's stack is left.
+///
+/// # Errors
+/// The AWS failure, or [`replicas_pending`] while DynamoDB still deletes a replica.
+pub async fn remove_for_deletion(
+    ctx: &crate::controller::Context,
+    spec: &crate::crd::BlogDeploymentSpec,
+    owner: &Owner,
+    (home_region, table): (&str, &str),
+    previous: Option<&PlacementStatus>,
+) -> CloudResult<()> {
+    let (Some(mut status), Some(placement), Some(domain)) = (previous.cloned(), &spec.placement, &spec.domain) else {
+        return Ok(());
+    };
+    let clients = ctx.cloud.clients(home_region);
+    let zone = cloud::route53::find_zone(&clients, &crate::domain::ZoneRef::parse(&domain.hosted_zone)).await?;
+    let host = placement.host.as_str();
+    let gone = remove_all(&ctx.cloud, (owner, home_region, table), (&zone.id, host), &mut status).await?;
+    if gone { Ok(()) } else { Err(replicas_pending()) }
+}

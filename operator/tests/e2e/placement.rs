@@ -1,0 +1,292 @@
+//! Placement across regions, end to end behind the realism layer (which plays the global-table
+//! replica states the emulator ignores, the health checks' first failures and ACM's validation):
+//! three regions served with latency records over weighted pairs, the add order (stack, replica,
+//! health checks green, then weighted in) and the drain order (out of latency routing, the TTL
+//! waited out, then records, stack and replica) read back from the emulator, and a deletion that
+//! leaves nothing in any region.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_route53::types::RrType;
+use blog_operator::crd::RegionStatus;
+use blog_tests::Realism;
+
+use super::support::*;
+
+const HOME: &str = "us-west-1";
+const REGIONS: [&str; 3] = ["us-west-1", "eu-central-1", "ap-northeast-1"];
+
+/// One routed record: `(name, set identifier, weight, latency region, alias target, health check)`.
+type Routed = (String, String, Option<i64>, Option<String>, String, Option<String>);
+
+struct World {
+    route53: aws_sdk_route53::Client,
+    /// Route 53 through the realism layer, which plays the health checks' first failures.
+    checked: aws_sdk_route53::Client,
+    config: aws_config::SdkConfig,
+    /// Reads through the realism layer, which lists the replicas the emulator does not.
+    through: aws_config::SdkConfig,
+}
+
+impl World {
+    fn in_region<T>(config: &aws_config::SdkConfig, region: &str, make: impl Fn(&aws_config::SdkConfig) -> T) -> T {
+        let regional = config.to_builder().region(aws_config::Region::new(region.to_owned())).build();
+        make(&regional)
+    }
+
+    async fn routed(&self, zone_id: &str) -> Vec<Routed> {
+        let out = self.route53.list_resource_record_sets().hosted_zone_id(zone_id).send().await.expect("records");
+        out.resource_record_sets()
+            .iter()
+            .filter(|r| r.set_identifier().is_some() && r.r#type() == &RrType::A)
+            .map(|r| {
+                (
+                    r.name().trim_end_matches('.').to_owned(),
+                    r.set_identifier().unwrap_or_default().to_owned(),
+                    r.weight(),
+                    r.region().map(|g| g.as_str().to_owned()),
+                    r.alias_target().map(|a| a.dns_name().trim_end_matches('.').to_owned()).unwrap_or_default(),
+                    r.health_check_id().map(str::to_owned),
+                )
+            })
+            .collect()
+    }
+
+    async fn health_checks(&self) -> Vec<String> {
+        let out = self.route53.list_health_checks().send().await.expect("health checks");
+        out.health_checks().iter().map(|h| h.id().to_owned()).collect()
+    }
+
+    async fn replicas(&self, table: &str) -> Vec<(String, String)> {
+        let dynamodb = Self::in_region(&self.through, HOME, aws_sdk_dynamodb::Client::new);
+        let out = dynamodb.describe_table().table_name(table).send().await;
+        let Ok(out) = out else { return Vec::new() };
+        out.table()
+            .map(|t| t.replicas())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                let status = r.replica_status().map(|s| s.as_str().to_owned()).unwrap_or_default();
+                (r.region_name().unwrap_or_default().to_owned(), status)
+            })
+            .collect()
+    }
+
+    async fn table_in(&self, region: &str, table: &str) -> bool {
+        let dynamodb = Self::in_region(&self.config, region, aws_sdk_dynamodb::Client::new);
+        dynamodb.describe_table().table_name(table).send().await.is_ok()
+    }
+
+    async fn function_in(&self, region: &str, name: &str) -> bool {
+        let lambda = Self::in_region(&self.config, region, aws_sdk_lambda::Client::new);
+        lambda.get_function().function_name(name).send().await.is_ok()
+    }
+
+    async fn services_in(&self, region: &str, cluster: &str, service: &str) -> usize {
+        let ecs = Self::in_region(&self.config, region, aws_sdk_ecs::Client::new);
+        let out = ecs.describe_services().cluster(cluster).services(service).send().await;
+        out.map(|o| o.services().iter().filter(|s| s.status() == Some("ACTIVE")).count()).unwrap_or(0)
+    }
+}
+
+fn regions(bd: &BlogDeployment) -> Vec<RegionStatus> {
+    bd.status.as_ref().and_then(|s| s.placement.as_ref()).map(|p| p.regions.clone()).unwrap_or_default()
+}
+
+fn phase_of(bd: &BlogDeployment, region: &str) -> Option<String> {
+    regions(bd).into_iter().find(|r| r.region == region).map(|r| r.phase)
+}
+
+fn all_serving(bd: &BlogDeployment, count: usize) -> bool {
+    let found = regions(bd);
+    ready(bd) && found.len() == count && found.iter().all(|r| r.phase == "Serving")
+}
+
+/// Fails when the records break the order: a region in latency routing without its weighted pair,
+/// or while Deploying, or still routed while Draining. Returns the health checks to read for regions
+/// routed while the status (written after the records) still says Checking: they must be green.
+fn check_order(bd: &BlogDeployment, routed: &[Routed], host: &str) -> Vec<String> {
+    let mut to_read = Vec::new();
+    for region in regions(bd) {
+        let latency = routed.iter().any(|r| r.0 == host && r.1 == region.region);
+        let pair: Vec<&Routed> = routed.iter().filter(|r| r.0 == format!("{}.{host}", region.region)).collect();
+        match region.phase.as_str() {
+            "Serving" => {}
+            "Checking" if latency => to_read.extend(pair.iter().filter(|r| r.2 > Some(0)).filter_map(|r| r.5.clone())),
+            "Draining" => assert!(
+                !latency && !pair.is_empty(),
+                "{} drains out of latency routing first: {routed:?}",
+                region.region
+            ),
+            _ => assert!(!latency, "{} is routed while {}: {routed:?}", region.region, region.phase),
+        }
+        if latency {
+            assert!(!pair.is_empty(), "{} in latency routing without its weighted pair: {routed:?}", region.region);
+            assert!(
+                pair.iter().all(|r| r.2 == Some(0) || r.5.is_some()),
+                "weighted in without a health check: {pair:?}"
+            );
+        }
+    }
+    to_read
+}
+
+/// Waits for `done`, checking the record order at every look.
+async fn watch(
+    api: &Api<BlogDeployment>,
+    world: &World,
+    (zone_id, host): (&str, &str),
+    what: &str,
+    done: impl Fn(&BlogDeployment) -> bool,
+) -> (BlogDeployment, BTreeSet<String>) {
+    let mut phases = BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let bd = api.get("site").await.expect("get");
+        let routed = world.routed(zone_id).await;
+        for check in check_order(&bd, &routed, host) {
+            let status = world.checked.get_health_check_status().health_check_id(&check).send().await.expect("status");
+            let seen = status.health_check_observations();
+            assert!(
+                seen.iter()
+                    .all(|o| o.status_report().and_then(|r| r.status()).is_some_and(|s| s.starts_with("Success"))),
+                "weighted in before its health check {check} was green: {seen:?}"
+            );
+        }
+        phases.extend(regions(&bd).into_iter().map(|r| format!("{} {}", r.region, r.phase)));
+        if done(&bd) {
+            return (bd, phases);
+        }
+        let (reason, message) = reason_of(&bd, "Ready");
+        assert!(!["InvalidSpec", "AccessDenied", "InvalidRequest"].contains(&reason.as_str()), "{reason}: {message}");
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {:?}", bd.status);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_placement_serves_three_regions_then_drains_one_in_order_and_deletion_leaves_nothing() {
+    let (stack, _client, ns, api) = setup("placement").await;
+    let _logs = stack.logs_on_failure();
+    let config = stack.sdk_config().await;
+    let realism_config = json!({"seed": 11, "acm_dns_validation": 2, "dynamodb_replica": 3, "route53_health": 3});
+    let realism = Realism::start(&stack.aws_endpoint, &realism_config).expect("realism");
+    let through = blog_tests::sdk_config_for(&realism.endpoint).await;
+    let world = World {
+        route53: aws_sdk_route53::Client::new(&config),
+        checked: aws_sdk_route53::Client::new(&through),
+        config: config.clone(),
+        through,
+    };
+    let zone = format!("{}.example.com", ns.name);
+    let host = format!("blog.{zone}");
+    let created = world
+        .route53
+        .create_hosted_zone()
+        .name(&zone)
+        .caller_reference(uuid::Uuid::new_v4().to_string())
+        .send()
+        .await
+        .expect("zone");
+    let zone_id = created.hosted_zone().expect("zone").id().trim_start_matches("/hostedzone/").to_owned();
+    let checks_before = world.health_checks().await;
+    let operator = Operator::start_behind(stack, &ns.name, 3, &["--placement-drain-seconds", "3"], &realism.endpoint);
+    let placement = json!({
+        "home": HOME, "host": host,
+        "candidates": [{"region": "eu-central-1", "variant": "container"}, {"region": "ap-northeast-1", "variant": "function"}],
+    });
+    let spec = json!({
+        "image": "blog:1", "function": {}, "container": {}, "table": {"deletionPolicy": "Delete"},
+        "domain": {"hostedZone": zone}, "placement": placement,
+    });
+    let calls_before = operator.aws_calls().await;
+    api.create(&PostParams::default(), &blog("site", spec)).await.expect("create");
+    let (bd, phases) = watch(&api, &world, (&zone_id, &host), "three regions serving", |bd| all_serving(bd, 3)).await;
+    let calls = operator.aws_calls().await;
+    let added: Vec<_> = calls.iter().filter(|(op, n)| is_mutating(op) && calls_before.get(*op) != Some(*n)).collect();
+    eprintln!("calls to place three regions: {added:?}");
+    for region in REGIONS {
+        for phase in ["Deploying", "Checking", "Serving"] {
+            assert!(phases.contains(&format!("{region} {phase}")), "{region} went through {phase}: {phases:?}");
+        }
+    }
+    let shown = stack.kubectl().args(["get", "bd", "site", "-n", &ns.name, "-o", "yaml"]).output().expect("kubectl");
+    eprintln!("kubectl get bd -o yaml:\n{}", String::from_utf8_lossy(&shown.stdout));
+
+    // Latency records for the three regions, each aliasing its weighted pair; the pair follows the
+    // pins (home serves with both), every weighted record carries its variant's health check.
+    let routed = world.routed(&zone_id).await;
+    let names = names_of(&bd);
+    for region in REGIONS {
+        let latency = routed.iter().find(|r| r.0 == host && r.1 == region).expect("latency record");
+        assert_eq!((latency.3.as_deref(), latency.4.as_str()), (Some(region), format!("{region}.{host}").as_str()));
+    }
+    let weight = |id: &str| routed.iter().find(|r| r.1 == id).and_then(|r| r.2);
+    assert_eq!(
+        [
+            weight("us-west-1-function"),
+            weight("us-west-1-container"),
+            weight("eu-central-1-container"),
+            weight("ap-northeast-1-function")
+        ],
+        [Some(100), Some(100), Some(100), Some(100)]
+    );
+    assert_eq!((weight("eu-central-1-function"), weight("ap-northeast-1-container")), (Some(0), Some(0)));
+    let checks = world.health_checks().await;
+    for record in routed.iter().filter(|r| r.2 == Some(100)) {
+        let check = record.5.as_ref().unwrap_or_else(|| panic!("{} has a health check", record.1));
+        assert!(checks.contains(check), "{check} exists");
+    }
+    // Each region's stack, the replicas ACTIVE and their tables made, the roles named per region.
+    assert_eq!(
+        world.replicas(&names.table).await,
+        [("ap-northeast-1".to_owned(), "ACTIVE".to_owned()), ("eu-central-1".to_owned(), "ACTIVE".to_owned())]
+    );
+    for region in REGIONS {
+        assert!(world.table_in(region, &names.table).await, "a table in {region}");
+        assert!(world.function_in(region, &names.function).await, "the function in {region}");
+        assert_eq!(world.services_in(region, &names.cluster, &names.service).await, 1, "the service in {region}");
+    }
+    let owner = owner_of(&bd);
+    let roles = Aws::new(stack).await.role_names().await;
+    for region in ["eu-central-1", "ap-northeast-1"] {
+        let role = blog_operator::desired::Names::in_region(&owner, region).function_role;
+        assert!(roles.contains(&role), "{role} in {roles:?}");
+    }
+
+    // Drop a candidate: out of latency routing first, its pair kept for the TTL, then records,
+    // checks, stack and replica gone, in that order.
+    let before_drain = operator.aws_calls().await;
+    let patch = json!({"spec": {"placement": {"candidates": [{"region": "eu-central-1", "variant": "container"}]}}});
+    api.patch("site", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
+    let gone = |bd: &BlogDeployment| phase_of(bd, "ap-northeast-1").is_none() && all_serving(bd, 2);
+    let (bd, phases) = watch(&api, &world, (&zone_id, &host), "ap-northeast-1 removed", gone).await;
+    for phase in ["Draining", "Removing"] {
+        assert!(phases.contains(&format!("ap-northeast-1 {phase}")), "went through {phase}: {phases:?}");
+    }
+    let calls = operator.aws_calls().await;
+    let drained: Vec<_> = calls.iter().filter(|(op, n)| is_mutating(op) && before_drain.get(*op) != Some(*n)).collect();
+    eprintln!("calls to drain and remove a region: {drained:?}");
+    let routed = world.routed(&zone_id).await;
+    assert!(!routed.iter().any(|r| r.1.starts_with("ap-northeast-1")), "{routed:?}");
+    assert!(!world.function_in("ap-northeast-1", &names.function).await);
+    assert!(!world.table_in("ap-northeast-1", &names.table).await, "the replica's table is gone");
+    assert_eq!(world.replicas(&names.table).await, [("eu-central-1".to_owned(), "ACTIVE".to_owned())]);
+    assert!(world.table_in(HOME, &names.table).await, "home's table stays");
+    assert_eq!(regions(&bd).len(), 2);
+
+    // Delete: nothing left in any region, no routed record, no health check of ours.
+    api.delete("site", &DeleteParams::default()).await.expect("delete");
+    wait_gone_within(&api, "site", Duration::from_secs(180)).await;
+    assert_eq!(world.routed(&zone_id).await, Vec::<Routed>::new());
+    let mut left = world.health_checks().await;
+    left.retain(|c| !checks_before.contains(c));
+    assert_eq!(left, Vec::<String>::new(), "health checks left");
+    for region in REGIONS {
+        assert!(!world.table_in(region, &names.table).await, "no table in {region}");
+        assert!(!world.function_in(region, &names.function).await, "no function in {region}");
+        assert_eq!(world.services_in(region, &names.cluster, &names.service).await, 0, "no service in {region}");
+    }
+    let roles = Aws::new(stack).await.role_names().await;
+    assert!(!roles.iter().any(|r| r.contains(&names.table)), "no role left: {roles:?}");
+}
