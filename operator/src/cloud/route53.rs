@@ -141,6 +141,9 @@ fn build_error(err: impl std::fmt::Display) -> CloudError {
 }
 
 async fn change(clients: &AwsClients, zone_id: &str, changes: &[(ChangeAction, &RecordSet)]) -> CloudResult<()> {
+    for (action, record) in changes {
+        tracing::debug!(?action, name = record.name, set = ?record.routing.as_ref().map(|r| &r.set_identifier), "route 53 change");
+    }
     let changes = changes
         .iter()
         .map(|(action, record)| {

@@ -254,6 +254,9 @@ async fn a_placement_serves_three_regions_then_drains_one_in_order_and_deletion_
         assert!(roles.contains(&role), "{role} in {roles:?}");
     }
 
+    // Settled: a resync of all three regions changes nothing.
+    assert_eq!(mutations_over_resyncs(&operator, 2).await, Vec::<(String, u64)>::new(), "resyncs only read");
+
     // Drop a candidate: out of latency routing first, its pair kept for the TTL, then records,
     // checks, stack and replica gone, in that order.
     let before_drain = operator.aws_calls().await;
