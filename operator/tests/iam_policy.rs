@@ -81,6 +81,17 @@ fn the_iam_policy_grants_exactly_what_the_operator_calls() {
         "cloudwatch:TagResource",
         "secretsmanager:TagResource",
         "acm:AddTagsToCertificate",
+        // What DynamoDB checks on the caller when UpdateTable adds or removes a replica (AWS's
+        // "DynamoDB global tables security": CreateTableReplica with item access in the new region).
+        "dynamodb:CreateTableReplica",
+        "dynamodb:DeleteTableReplica",
+        "dynamodb:Scan",
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
     ];
     let unused: Vec<_> = granted.iter().filter(|a| !called.contains(*a) && !implied.contains(&a.as_str())).collect();
     assert!(unused.is_empty(), "the policy grants actions the operator never calls: {unused:?}");
@@ -149,6 +160,8 @@ fn operator_calls(n: &Names) -> Vec<Request> {
     let ecs_ns = ("application-autoscaling:service-namespace", json!("ecs"));
     let certificate = arn("acm", "certificate/0a1b2c3d-0000-4000-8000-000000000000");
     let zone = "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ".to_owned();
+    let replica = format!("arn:aws:dynamodb:eu-central-1:{ACCOUNT}:table/{}", n.table);
+    let health_check = "arn:aws:route53:::healthcheck/6a0e2b1c-0000-4000-8000-000000000000".to_owned();
     let domain_name = format!("arn:aws:apigateway:{REGION}::/domainnames/fn.blog.example.com");
     let mut calls = vec![
         op("read an image's manifest", "ecr:BatchGetImage", arn("ecr", "repository/team/blog"), &[]),
@@ -352,7 +365,33 @@ fn operator_calls(n: &Names) -> Vec<Request> {
         op("read its mappings", "apigateway:GET", format!("{domain_name}/apimappings"), &[]),
         op("map the API", "apigateway:POST", format!("{domain_name}/apimappings"), &[]),
         op("remove a stray mapping", "apigateway:DELETE", format!("{domain_name}/apimappings/m1"), &[]),
+        op("add or remove a replica through the home table", "dynamodb:UpdateTable", &table, &[]),
+        op("the replica DynamoDB makes", "dynamodb:CreateTableReplica", &replica, &[]),
+        op("the replica DynamoDB removes", "dynamodb:DeleteTableReplica", &replica, &[]),
+        op("read the replica's table", "dynamodb:DescribeTable", &replica, &[]),
+        op(
+            "DynamoDB's replication role, on first use",
+            "iam:CreateServiceLinkedRole",
+            "*",
+            &[("iam:AWSServiceName", json!("replication.dynamodb.amazonaws.com"))],
+        ),
+        op("create a health check", "route53:CreateHealthCheck", "*", &[]),
+        op("read it", "route53:GetHealthCheck", &health_check, &[]),
+        op("read its status", "route53:GetHealthCheckStatus", &health_check, &[]),
+        op("tag it", "route53:ChangeTagsForResource", &health_check, &[]),
+        op("delete it", "route53:DeleteHealthCheck", &health_check, &[]),
     ];
+    for action in [
+        "dynamodb:Scan",
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ] {
+        calls.push(op("what DynamoDB checks on the caller when it fills a new replica", action, &replica, &[]));
+    }
     for (action, resource) in [
         ("lambda:CreateFunction", function.clone()),
         ("lambda:GetFunction", function.clone()),
@@ -528,6 +567,8 @@ fn escalations(n: &Names) -> Vec<Request> {
             &[("route53:ChangeResourceRecordSetsRecordTypes", json!(["A", "NS"]))],
         ),
         op("creating a hosted zone", "route53:CreateHostedZone", "*", &[]),
+        op("reading another app's table", "dynamodb:GetItem", arn("dynamodb", "table/payments"), &[]),
+        op("replicating another app's table", "dynamodb:CreateTableReplica", arn("dynamodb", "table/payments"), &[]),
         op(
             "deleting another app's custom domain",
             "apigateway:DELETE",
