@@ -297,7 +297,11 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         Some(_) => {
             let previous = previous.placement.as_ref();
             let home = (&desired, &applied);
-            let (placement, settled) = crate::placement::reconcile(ctx, &bd.spec, home, &token.value, previous).await;
+            let (placement, settled, note) =
+                crate::placement::reconcile(ctx, &bd.spec, home, &token.value, previous).await;
+            if let Some(note) = note {
+                record(ctx, bd, EventType::Normal, "Placement", &note).await;
+            }
             (Some(placement), settled)
         }
         None => (None, true),

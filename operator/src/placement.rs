@@ -10,10 +10,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::apply::{self, Applied, Doors};
 use crate::cloud::route53::{Probe, Zone};
 use crate::cloud::{self, CloudError, CloudResult, ErrorKind};
-use crate::crd::{PlacementSpec, PlacementStatus, PlacementVariant, RegionStatus};
+use crate::crd::{
+    PlacementMode, PlacementRecommendation, PlacementSpec, PlacementStatus, PlacementVariant, RegionStatus,
+};
 use crate::desired::{Desired, Names, Owner};
 use crate::domain::RecordValue;
 use blog_core::placement::regions::{self, Enabled, Phase, Seen, Target, Wanted};
+use blog_core::placement::{Decision, Model};
 
 /// Where the health checks probe: the blog's readiness, which fails while its table is unreachable.
 pub const HEALTH_PATH: &str = "/readyz";
@@ -308,26 +311,32 @@ pub fn replicas_pending() -> CloudError {
     CloudError::local("dynamodb", "UpdateTable", ErrorKind::Transient, "waiting for the table replicas to be deleted")
 }
 
-/// The placement part of one reconcile, after home's apply: the zone, then every region. Returns
-/// the status to write and whether every region is settled. A failure to find the zone keeps the
-/// previous status and says why on it.
+/// The placement part of one reconcile, after home's apply: the zone, the decision (Recommend,
+/// Auto), then every region. Returns the status to write, whether every region is settled, and the
+/// note of an Event when Auto changed a region or the recommendation changed. A failure to find
+/// the zone keeps the previous status.
 pub async fn reconcile(
     ctx: &crate::controller::Context,
     spec: &crate::crd::BlogDeploymentSpec,
     (home, home_applied): (&Desired, &Applied),
     token: &str,
     previous: Option<&PlacementStatus>,
-) -> (PlacementStatus, bool) {
+) -> (PlacementStatus, bool, Option<String>) {
     let kept = previous.cloned().unwrap_or_default();
-    let (Some(placement), Some(domain)) = (&spec.placement, &spec.domain) else { return (kept, true) };
+    let (Some(placement), Some(domain)) = (&spec.placement, &spec.domain) else { return (kept, true, None) };
     let clients = ctx.cloud.clients(&home.region);
     let zone = match cloud::route53::find_zone(&clients, &crate::domain::ZoneRef::parse(&domain.hosted_zone)).await {
         Ok(zone) => zone,
         Err(err) => {
             tracing::warn!(error = %err, "placement: no hosted zone");
-            return (kept, false);
+            return (kept, false, None);
         }
     };
+    let decided = match placement.mode {
+        PlacementMode::Manual => None,
+        _ => Some(recommend(ctx, (spec, placement), (home, home_applied), previous).await),
+    };
+    let auto = placement.mode == PlacementMode::Auto;
     let plan = Plan {
         cloud: &ctx.cloud,
         spec: placement,
@@ -337,10 +346,84 @@ pub async fn reconcile(
         token,
         readiness: ctx.settings.container_readiness,
         drain: ctx.settings.placement_drain,
-        applied: None,
+        applied: decided.as_ref().filter(|_| auto).map(|(d, _)| regions::as_wanted(&d.placement)),
     };
     let (regions, settled) = run(&plan, previous).await;
-    (PlacementStatus { regions, ..kept }, settled)
+    let mut next = PlacementStatus { regions, ..kept };
+    let mut note = None;
+    if let Some((decision, recommendation)) = decided {
+        if auto && decision.change.is_some() {
+            next.last_change_time = Some(now());
+            note = Some(format!("placement changed: {}", decision.why));
+        } else if !auto && next.recommendation.as_ref().map(|r| &r.regions) != Some(&recommendation.regions) {
+            note = Some(format!("placement recommended: {}", decision.why));
+        }
+        next.recommendation = Some(recommendation);
+    }
+    (next, settled, note)
+}
+
+/// The placement the objective asks for, from demand measured where regions serve (one
+/// `GetMetricData` per region per window, cached like the sizing's) and declared elsewhere.
+async fn recommend(
+    ctx: &crate::controller::Context,
+    (spec, placement): (&crate::crd::BlogDeploymentSpec, &PlacementSpec),
+    (home, home_applied): (&Desired, &Applied),
+    previous: Option<&PlacementStatus>,
+) -> (Decision, PlacementRecommendation) {
+    let current = previous.map_or(&[][..], |p| p.regions.as_slice());
+    let window = Duration::from_secs(u64::try_from(spec.allocation.window_minutes).unwrap_or(60) * 60);
+    let mut measured = BTreeMap::new();
+    for region in current.iter().filter(|r| r.phase == Phase::Serving.as_str()) {
+        let at_home = region.region == home.region;
+        let desired = if at_home { home.clone() } else { home.in_region(&region.region, false) };
+        let resources = if at_home { &home_applied.resources } else { &region.resources };
+        let key = format!("{}/{}", home.owner.uid, region.region);
+        if let Some(rps) = requests(ctx, &key, (&desired, resources.load_balancer_arn.as_deref()), window).await {
+            measured.insert(region.region.clone(), rps);
+        }
+    }
+    let cooldown = Duration::from_secs(u64::try_from(placement.cooldown_minutes).unwrap_or(60) * 60);
+    let cooldown_over =
+        previous.and_then(|p| p.last_change_time.as_ref()).is_none_or(|t| in_phase(Some(t)) >= cooldown);
+    let model = Model { prices: ctx.settings.prices.clone(), ..Model::default() };
+    let decision = regions::decision(placement, &model, (current, &measured), cooldown_over);
+    let objective = blog_core::placement::Objective {
+        p95_ms: placement.objective.p95_latency_ms.map(f64::from),
+        monthly_budget: placement.objective.monthly_budget_usd.map(f64::from),
+    };
+    let demand = regions::demand(&placement.demand, &measured);
+    let evaluation = blog_core::placement::evaluate(&model, &decision.target, &demand, &objective);
+    let recommendation = PlacementRecommendation {
+        regions: decision.target.iter().map(|(r, v)| format!("{r}={}", format!("{v:?}").to_lowercase())).collect(),
+        monthly_usd: (evaluation.cost.total() * 100.0).round() / 100.0,
+        p95_ms: evaluation.p95_ms.round(),
+        within_target: (evaluation.within_target * 1000.0).round() / 1000.0,
+        why: decision.why.clone(),
+    };
+    (decision, recommendation)
+}
+
+/// Requests per second a region served over the window; `None` when its metrics cannot be read.
+async fn requests(
+    ctx: &crate::controller::Context,
+    key: &str,
+    (desired, balancer): (&Desired, Option<&str>),
+    window: Duration,
+) -> Option<f64> {
+    let max_age = (ctx.settings.resync / 2).min(Duration::from_secs(60));
+    let now = std::time::Instant::now();
+    if let Some(cached) = ctx.metrics_cache.fresh(key, window, max_age, now) {
+        return cached.map(|m| m.requests_per_second());
+    }
+    let clients = ctx.cloud.clients(&desired.region);
+    let observed = crate::allocation::observe(&clients, desired, balancer, window).await;
+    if let Err(err) = &observed {
+        tracing::warn!(region = desired.region, error = %err, "placement: cannot read the region's metrics");
+    }
+    let observed = observed.ok();
+    ctx.metrics_cache.store(key, window, observed, now);
+    observed.map(|m| m.requests_per_second())
 }
 
 /// For a BlogDeployment being deleted: every placement region's part, before home's stack and

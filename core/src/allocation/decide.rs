@@ -70,6 +70,15 @@ pub struct WindowMetrics {
     pub alb_response_seconds: Option<Summary>,
 }
 
+impl WindowMetrics {
+    /// Requests per second over the window, both variants together.
+    #[must_use]
+    pub fn requests_per_second(&self) -> f64 {
+        let requests = self.invocations.map_or(0.0, |s| s.sum) + self.alb_requests.map_or(0.0, |s| s.sum);
+        if self.window_seconds > 0.0 { requests / self.window_seconds } else { 0.0 }
+    }
+}
+
 /// The part of the window to read: only what was measured since the last applied change, since
 /// metrics taken at the old sizes would be read as if taken at the new ones (and a recommender fed
 /// them walks the sizes further on every reconcile).
@@ -234,8 +243,7 @@ fn costs(
     container: Option<ContainerSize>,
     prices: &PriceTable,
 ) -> Costs {
-    let requests = observed.invocations.map_or(0.0, |s| s.sum) + observed.alb_requests.map_or(0.0, |s| s.sum);
-    let rps = if observed.window_seconds > 0.0 { requests / observed.window_seconds } else { 0.0 };
+    let rps = observed.requests_per_second();
     // The handler's duration at the chosen memory, under the recommender's CPU-bound model.
     let duration_ms = match (observed.duration_ms, running.function_memory_mib, function_memory) {
         (Some(d), Some(was), Some(now)) => d.average * f64::from(was) / f64::from(now),

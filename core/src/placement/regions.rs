@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::crd::{PlacementMode, PlacementSpec, PlacementVariant};
+use crate::crd::{PlacementMode, PlacementSpec, PlacementVariant, RegionStatus};
 use crate::domain::{RecordSet, RecordValue, Routing, RoutingPolicy, fqdn};
 
 /// Where a region stands.
@@ -189,6 +189,83 @@ pub fn demand(declared: &BTreeMap<String, u32>, measured: &BTreeMap<String, f64>
     demand
 }
 
+/// The variant a region counts as in the decision: its own, else the one its weights favour
+/// (both at once count as the function, the variant that costs nothing idle).
+#[must_use]
+pub fn counted_variant(region: &RegionStatus) -> super::Variant {
+    match region.variant {
+        Some(PlacementVariant::Container) => super::Variant::Container,
+        Some(PlacementVariant::Function) => super::Variant::Function,
+        None if region.function_weight == 0 && region.container_weight > 0 => super::Variant::Container,
+        None => super::Variant::Function,
+    }
+}
+
+fn core_variant(variant: PlacementVariant) -> super::Variant {
+    match variant {
+        PlacementVariant::Function => super::Variant::Function,
+        PlacementVariant::Container => super::Variant::Container,
+    }
+}
+
+/// The placement decision for a spec: candidates and pins from the spec, demand measured where
+/// regions serve and declared elsewhere, the current placement from the regions in status (those
+/// not leaving; home alone before any), and the spec's hysteresis; `cooldown_over` from the last
+/// change.
+#[must_use]
+pub fn decision(
+    spec: &PlacementSpec,
+    model: &super::Model,
+    (current_regions, measured): (&[RegionStatus], &BTreeMap<String, f64>),
+    cooldown_over: bool,
+) -> super::Decision {
+    let pin = |region: &str| spec.candidates.iter().find(|c| c.region == region).and_then(|c| c.variant);
+    let home = super::Candidate { region: spec.home.clone(), pinned: pin(&spec.home).map(core_variant) };
+    let others: Vec<super::Candidate> = spec
+        .candidates
+        .iter()
+        .filter(|c| c.region != spec.home)
+        .map(|c| super::Candidate { region: c.region.clone(), pinned: c.variant.map(core_variant) })
+        .collect();
+    let staying = [Phase::Deploying, Phase::Checking, Phase::Serving];
+    let mut current: super::Placement = current_regions
+        .iter()
+        .filter(|r| staying.contains(&Phase::parse(&r.phase)))
+        .map(|r| (r.region.clone(), counted_variant(r)))
+        .collect();
+    current.entry(spec.home.clone()).or_insert_with(|| home.pinned.unwrap_or(super::Variant::Function));
+    let objective = super::Objective {
+        p95_ms: spec.objective.p95_latency_ms.map(f64::from),
+        monthly_budget: spec.objective.monthly_budget_usd.map(f64::from),
+    };
+    let demand = demand(&spec.demand, measured);
+    super::decide(&super::Input {
+        model,
+        home: &home,
+        candidates: &others,
+        demand: &demand,
+        objective,
+        current: &current,
+        hysteresis: f64::from(spec.hysteresis_percent) / 100.0,
+        cooldown_over,
+    })
+}
+
+/// Auto's placement as the regions to serve.
+#[must_use]
+pub fn as_wanted(placement: &super::Placement) -> Wanted {
+    placement
+        .iter()
+        .map(|(region, variant)| {
+            let variant = match variant {
+                super::Variant::Function => PlacementVariant::Function,
+                super::Variant::Container => PlacementVariant::Container,
+            };
+            (region.clone(), Some(variant))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +343,20 @@ mod tests {
         assert!(
             matches!(latency.value, RecordValue::Alias { ref dns_name, evaluate_health: true, .. } if dns_name == "eu-central-1.blog.example.com.")
         );
+    }
+
+    #[test]
+    fn auto_starts_at_home_and_moves_one_region_toward_far_demand() {
+        let yaml = "mode: Auto\nhome: us-east-1\nhost: blog.example.com\ncandidates:\n- {region: ap-northeast-1}\n- {region: eu-central-1}\nobjective: {p95LatencyMs: 120}\ndemand: {us-east-1: 10, ap-northeast-1: 300, eu-central-1: 300}\n";
+        let spec = spec(yaml);
+        let model = super::super::Model::default();
+        let first = decision(&spec, &model, (&[], &BTreeMap::new()), true);
+        assert!(first.change.is_some(), "{}", first.why);
+        assert_eq!(first.placement.len(), 2, "one region added to home: {:?}", first.placement);
+        assert!(first.placement.contains_key("us-east-1"));
+        let waiting = decision(&spec, &model, (&[], &BTreeMap::new()), false);
+        assert_eq!(waiting.change, None, "the cooldown holds it: {}", waiting.why);
+        assert_eq!(waiting.placement.len(), 1);
     }
 
     #[test]
