@@ -357,6 +357,18 @@ fn check_placement(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementS
              auto scaling, which the operator does not manage)"
         ));
     }
+    if placement.mode != PlacementMode::Manual {
+        let matrix = crate::placement::latency::Matrix::default();
+        let regions = std::iter::once(&placement.home).chain(placement.candidates.iter().map(|c| &c.region));
+        for region in regions.filter(|r| is_region(r) && !matrix.knows(r)) {
+            problems.push(format!(
+                "{at}.mode {:?} decides from the shipped latency matrix, which has no figures for {region} (it knows {}): \
+                 use mode Manual for it",
+                placement.mode,
+                crate::placement::latency::REGIONS.join(", ")
+            ));
+        }
+    }
     let objective = &placement.objective;
     if placement.mode != PlacementMode::Manual
         && objective.p95_latency_ms.is_none()

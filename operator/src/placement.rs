@@ -387,12 +387,12 @@ async fn recommend(
     let cooldown_over =
         previous.and_then(|p| p.last_change_time.as_ref()).is_none_or(|t| in_phase(Some(t)) >= cooldown);
     let model = Model { prices: ctx.settings.prices.clone(), ..Model::default() };
-    let decision = regions::decision(placement, &model, (current, &measured), cooldown_over);
+    let (decision, demand) = regions::decision(placement, &model, (current, &measured), cooldown_over);
     let objective = blog_core::placement::Objective {
         p95_ms: placement.objective.p95_latency_ms.map(f64::from),
         monthly_budget: placement.objective.monthly_budget_usd.map(f64::from),
     };
-    let demand = regions::demand(&placement.demand, &measured);
+    tracing::debug!(?measured, ?demand, why = decision.why, "placement decision");
     let evaluation = blog_core::placement::evaluate(&model, &decision.target, &demand, &objective);
     let recommendation = PlacementRecommendation {
         regions: decision.target.iter().map(|(r, v)| format!("{r}={}", format!("{v:?}").to_lowercase())).collect(),

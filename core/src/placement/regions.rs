@@ -174,17 +174,27 @@ pub fn variant_name(variant: PlacementVariant) -> &'static str {
 }
 
 /// Demand by reader area for the decision: measured requests per second where a region serves
-/// (readers there are nearest it), the spec's declared shares of the measured total elsewhere.
-/// Without any measurement, the declared shares are read as requests per second.
+/// (its readers are nearest it), and the spec's declared shares, scaled to the measured total,
+/// for regions that do not serve yet (not deployed, or on their way in). A region serving or
+/// leaving is measured, never declared: its readers are counted where they are served. Without
+/// any traffic measured, the declared shares are read as requests per second: a blog nobody has
+/// read yet is placed by what its owner expects.
 #[must_use]
-pub fn demand(declared: &BTreeMap<String, u32>, measured: &BTreeMap<String, f64>) -> super::Demand {
+pub fn demand(
+    declared: &BTreeMap<String, u32>,
+    measured: &BTreeMap<String, f64>,
+    settled: &std::collections::BTreeSet<String>,
+) -> super::Demand {
     let total_measured: f64 = measured.values().sum();
     let total_declared: f64 = declared.values().map(|v| f64::from(*v)).sum();
     let scale = if total_measured > 0.0 && total_declared > 0.0 { total_measured / total_declared } else { 1.0 };
-    let mut demand: super::Demand =
-        declared.iter().map(|(region, share)| (region.clone(), f64::from(*share) * scale)).collect();
-    for (region, rps) in measured {
-        demand.insert(region.clone(), *rps);
+    let mut demand: super::Demand = declared
+        .iter()
+        .filter(|(region, _)| total_measured <= 0.0 || !settled.contains(*region))
+        .map(|(region, share)| (region.clone(), f64::from(*share) * scale))
+        .collect();
+    if total_measured > 0.0 {
+        demand.extend(measured.iter().map(|(region, rps)| (region.clone(), *rps)));
     }
     demand
 }
@@ -208,17 +218,17 @@ fn core_variant(variant: PlacementVariant) -> super::Variant {
     }
 }
 
-/// The placement decision for a spec: candidates and pins from the spec, demand measured where
-/// regions serve and declared elsewhere, the current placement from the regions in status (those
-/// not leaving; home alone before any), and the spec's hysteresis; `cooldown_over` from the last
-/// change.
+/// The placement decision for a spec, and the demand it saw: candidates and pins from the spec,
+/// [`demand`] from what serving regions measured and what the spec declares, the current placement
+/// from the regions in status (those not leaving; home alone before any), and the spec's
+/// hysteresis; `cooldown_over` from the last change.
 #[must_use]
 pub fn decision(
     spec: &PlacementSpec,
     model: &super::Model,
     (current_regions, measured): (&[RegionStatus], &BTreeMap<String, f64>),
     cooldown_over: bool,
-) -> super::Decision {
+) -> (super::Decision, super::Demand) {
     let pin = |region: &str| spec.candidates.iter().find(|c| c.region == region).and_then(|c| c.variant);
     let home = super::Candidate { region: spec.home.clone(), pinned: pin(&spec.home).map(core_variant) };
     let others: Vec<super::Candidate> = spec
@@ -238,8 +248,13 @@ pub fn decision(
         p95_ms: spec.objective.p95_latency_ms.map(f64::from),
         monthly_budget: spec.objective.monthly_budget_usd.map(f64::from),
     };
-    let demand = demand(&spec.demand, measured);
-    super::decide(&super::Input {
+    let settled: std::collections::BTreeSet<String> = current_regions
+        .iter()
+        .filter(|r| matches!(Phase::parse(&r.phase), Phase::Serving | Phase::Draining | Phase::Removing))
+        .map(|r| r.region.clone())
+        .collect();
+    let demand = demand(&spec.demand, measured, &settled);
+    let decided = super::decide(&super::Input {
         model,
         home: &home,
         candidates: &others,
@@ -248,7 +263,8 @@ pub fn decision(
         current: &current,
         hysteresis: f64::from(spec.hysteresis_percent) / 100.0,
         cooldown_over,
-    })
+    });
+    (decided, demand)
 }
 
 /// Auto's placement as the regions to serve.
@@ -350,22 +366,46 @@ mod tests {
         let yaml = "mode: Auto\nhome: us-east-1\nhost: blog.example.com\ncandidates:\n- {region: ap-northeast-1}\n- {region: eu-central-1}\nobjective: {p95LatencyMs: 120}\ndemand: {us-east-1: 10, ap-northeast-1: 300, eu-central-1: 300}\n";
         let spec = spec(yaml);
         let model = super::super::Model::default();
-        let first = decision(&spec, &model, (&[], &BTreeMap::new()), true);
+        let (first, _) = decision(&spec, &model, (&[], &BTreeMap::new()), true);
         assert!(first.change.is_some(), "{}", first.why);
         assert_eq!(first.placement.len(), 2, "one region added to home: {:?}", first.placement);
         assert!(first.placement.contains_key("us-east-1"));
-        let waiting = decision(&spec, &model, (&[], &BTreeMap::new()), false);
+        let (waiting, _) = decision(&spec, &model, (&[], &BTreeMap::new()), false);
         assert_eq!(waiting.change, None, "the cooldown holds it: {}", waiting.why);
         assert_eq!(waiting.placement.len(), 1);
+    }
+
+    #[test]
+    fn auto_takes_a_region_out_once_measured_demand_is_all_at_home() {
+        let yaml = "mode: Auto\nhome: us-west-1\nhost: blog.example.com\ncooldownMinutes: 0\ncandidates:\n- {region: eu-central-1}\nobjective: {p95LatencyMs: 120}\ndemand: {us-west-1: 1, eu-central-1: 100}\n";
+        let spec = spec(yaml);
+        let serving = |region: &str| RegionStatus {
+            region: region.to_owned(),
+            phase: "Serving".to_owned(),
+            variant: Some(PlacementVariant::Container),
+            ..RegionStatus::default()
+        };
+        let current = [serving("us-west-1"), serving("eu-central-1")];
+        let measured = BTreeMap::from([("us-west-1".to_owned(), 200.0), ("eu-central-1".to_owned(), 0.0)]);
+        let model = super::super::Model::default();
+        let (decided, seen) = decision(&spec, &model, (&current, &measured), true);
+        assert_eq!(seen.get("eu-central-1"), Some(&0.0));
+        assert_eq!(decided.change, Some(super::super::Change::Remove("eu-central-1".to_owned())), "{}", decided.why);
     }
 
     #[test]
     fn measured_demand_replaces_the_declared_share_and_scales_the_rest() {
         let declared = BTreeMap::from([("us-east-1".to_owned(), 50), ("eu-central-1".to_owned(), 50)]);
         let measured = BTreeMap::from([("us-east-1".to_owned(), 30.0)]);
-        let got = demand(&declared, &measured);
+        let none = std::collections::BTreeSet::new();
+        let got = demand(&declared, &measured, &none);
         assert!((got["us-east-1"] - 30.0).abs() < 1e-9);
         assert!((got["eu-central-1"] - 15.0).abs() < 1e-9, "50 % of the measured 30 rps, by the declared ratio");
-        assert_eq!(demand(&declared, &BTreeMap::new())["eu-central-1"], 50.0);
+        assert_eq!(demand(&declared, &BTreeMap::new(), &none)["eu-central-1"], 50.0);
+        let idle = BTreeMap::from([("us-east-1".to_owned(), 0.0)]);
+        assert_eq!(demand(&declared, &idle, &none)["us-east-1"], 50.0, "no traffic yet: the declared shares stand");
+        let serving = std::collections::BTreeSet::from(["eu-central-1".to_owned()]);
+        let got = demand(&declared, &measured, &serving);
+        assert_eq!(got.get("eu-central-1"), None, "a serving region's readers are measured where they are served");
     }
 }

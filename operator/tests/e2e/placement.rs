@@ -293,3 +293,73 @@ async fn a_placement_serves_three_regions_then_drains_one_in_order_and_deletion_
     let roles = Aws::new(stack).await.role_names().await;
     assert!(!roles.iter().any(|r| r.contains(&names.table)), "no role left: {roles:?}");
 }
+
+async fn put_invocations(config: &aws_config::SdkConfig, function: &str, per_minute: f64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
+    let dimension = Dimension::builder().name("FunctionName").value(function).build();
+    let datum = MetricDatum::builder()
+        .metric_name("Invocations")
+        .dimensions(dimension)
+        .value(per_minute)
+        .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now()))
+        .build();
+    cloudwatch.put_metric_data().namespace("AWS/Lambda").metric_data(datum).send().await.expect("put metric data");
+}
+
+#[tokio::test]
+async fn auto_adds_the_region_declared_demand_asks_for_and_removes_it_when_measured_demand_is_home() {
+    let (stack, _client, ns, api) = setup("auto-placement").await;
+    let _logs = stack.logs_on_failure();
+    let config = stack.sdk_config().await;
+    let realism_config = json!({"seed": 12, "acm_dns_validation": 1, "dynamodb_replica": 2, "route53_health": 1});
+    let realism = Realism::start(&stack.aws_endpoint, &realism_config).expect("realism");
+    let route53 = aws_sdk_route53::Client::new(&config);
+    let zone = format!("{}.example.com", ns.name);
+    let host = format!("blog.{zone}");
+    route53
+        .create_hosted_zone()
+        .name(&zone)
+        .caller_reference(uuid::Uuid::new_v4().to_string())
+        .send()
+        .await
+        .expect("zone");
+    let _operator = Operator::start_behind(stack, &ns.name, 3, &["--placement-drain-seconds", "2"], &realism.endpoint);
+    // Readers are in Europe: a p95 of 120 ms cannot be met from us-west-1 alone.
+    let placement = json!({
+        "mode": "Auto", "home": HOME, "host": host, "cooldownMinutes": 0,
+        "candidates": [{"region": "eu-central-1"}],
+        "objective": {"p95LatencyMs": 120},
+        "demand": {"us-west-1": 1, "eu-central-1": 100},
+    });
+    let spec = json!({
+        "image": "blog:1", "function": {}, "container": {}, "table": {"deletionPolicy": "Delete"},
+        "domain": {"hostedZone": zone}, "placement": placement, "allocation": {"windowMinutes": 5},
+    });
+    api.create(&PostParams::default(), &blog("site", spec)).await.expect("create");
+    let added = |bd: &BlogDeployment| all_serving(bd, 2);
+    let bd = wait_for_within(&api, "site", "Auto added eu-central-1", Duration::from_secs(240), added).await;
+    let placement = bd.status.as_ref().and_then(|s| s.placement.clone()).expect("placement status");
+    let recommendation = placement.recommendation.clone().expect("a recommendation");
+    assert!(recommendation.regions.iter().any(|r| r.starts_with("eu-central-1=")), "{recommendation:?}");
+    assert!(placement.last_change_time.is_some(), "Auto records when it changed");
+    assert!(recommendation.p95_ms <= 120.0, "{recommendation:?}");
+    let events = stack.kubectl().args(["get", "events", "-n", &ns.name, "-o", "json"]).output().expect("events");
+    let events = String::from_utf8_lossy(&events.stdout).into_owned();
+    assert!(events.contains("placement changed"), "an Event says what Auto changed");
+
+    // Readers moved: the traffic measured comes all from home's, and the owner no longer expects
+    // any in Europe. Auto takes eu-central-1 out again.
+    let names = names_of(&bd);
+    put_invocations(&config, &names.function, 60_000.0).await;
+    let moved = json!({"spec": {"placement": {"demand": {"us-west-1": 100, "eu-central-1": null}}}});
+    api.patch("site", &PatchParams::default(), &Patch::Merge(&moved)).await.expect("patch");
+    let removed = |bd: &BlogDeployment| all_serving(bd, 1);
+    let bd = wait_for_within(&api, "site", "Auto removed eu-central-1", Duration::from_secs(240), removed).await;
+    let why = bd.status.and_then(|s| s.placement).and_then(|p| p.recommendation).map(|r| r.why).unwrap_or_default();
+    eprintln!("why: {why}");
+    let dynamodb = World::in_region(&config, "eu-central-1", aws_sdk_dynamodb::Client::new);
+    assert!(dynamodb.describe_table().table_name(&names.table).send().await.is_err(), "the replica is gone");
+    api.delete("site", &DeleteParams::default()).await.expect("delete");
+    wait_gone_within(&api, "site", Duration::from_secs(180)).await;
+}
