@@ -332,10 +332,9 @@ pub async fn reconcile(
             return (kept, false, None);
         }
     };
-    let decided = match placement.mode {
-        PlacementMode::Manual => None,
-        _ => Some(recommend(ctx, (spec, placement), (home, home_applied), previous).await),
-    };
+    // Manual decides nothing, but the same reading prices each region for its status.
+    let (decision, recommendation, costs) = recommend(ctx, (spec, placement), (home, home_applied), previous).await;
+    let decided = (placement.mode != PlacementMode::Manual).then_some((decision, recommendation));
     let auto = placement.mode == PlacementMode::Auto;
     let plan = Plan {
         cloud: &ctx.cloud,
@@ -348,7 +347,10 @@ pub async fn reconcile(
         drain: ctx.settings.placement_drain,
         applied: decided.as_ref().filter(|_| auto).map(|(d, _)| regions::as_wanted(&d.placement)),
     };
-    let (regions, settled) = run(&plan, previous).await;
+    let (mut regions, settled) = run(&plan, previous).await;
+    for region in &mut regions {
+        region.monthly_usd = costs.get(&region.region).map(|usd| (usd * 100.0).round() / 100.0);
+    }
     let mut next = PlacementStatus { regions, ..kept };
     let mut note = None;
     if let Some((decision, recommendation)) = decided {
@@ -364,13 +366,14 @@ pub async fn reconcile(
 }
 
 /// The placement the objective asks for, from demand measured where regions serve (one
-/// `GetMetricData` per region per window, cached like the sizing's) and declared elsewhere.
+/// `GetMetricData` per region per window, cached like the sizing's) and declared elsewhere; and
+/// what each region of the current placement costs a month at that demand.
 async fn recommend(
     ctx: &crate::controller::Context,
     (spec, placement): (&crate::crd::BlogDeploymentSpec, &PlacementSpec),
     (home, home_applied): (&Desired, &Applied),
     previous: Option<&PlacementStatus>,
-) -> (Decision, PlacementRecommendation) {
+) -> (Decision, PlacementRecommendation, BTreeMap<String, f64>) {
     let current = previous.map_or(&[][..], |p| p.regions.as_slice());
     let window = Duration::from_secs(u64::try_from(spec.allocation.window_minutes).unwrap_or(60) * 60);
     let mut measured = BTreeMap::new();
@@ -387,13 +390,17 @@ async fn recommend(
     let cooldown_over =
         previous.and_then(|p| p.last_change_time.as_ref()).is_none_or(|t| in_phase(Some(t)) >= cooldown);
     let model = Model { prices: ctx.settings.prices.clone(), ..Model::default() };
-    let (decision, demand) = regions::decision(placement, &model, (current, &measured), cooldown_over);
+    let regions::Decided { decision, demand, current } =
+        regions::decision(placement, &model, (current, &measured), cooldown_over);
     let objective = blog_core::placement::Objective {
         p95_ms: placement.objective.p95_latency_ms.map(f64::from),
         monthly_budget: placement.objective.monthly_budget_usd.map(f64::from),
     };
     tracing::debug!(?measured, ?demand, why = decision.why, "placement decision");
     let evaluation = blog_core::placement::evaluate(&model, &decision.target, &demand, &objective);
+    // Auto applies the decision now; otherwise the placement in effect stays.
+    let costed = if placement.mode == PlacementMode::Auto { &decision.placement } else { &current };
+    let costs = blog_core::placement::evaluate(&model, costed, &demand, &objective).regional;
     let recommendation = PlacementRecommendation {
         regions: decision.target.iter().map(|(r, v)| format!("{r}={}", format!("{v:?}").to_lowercase())).collect(),
         monthly_usd: (evaluation.cost.total() * 100.0).round() / 100.0,
@@ -401,7 +408,7 @@ async fn recommend(
         within_target: (evaluation.within_target * 1000.0).round() / 1000.0,
         why: decision.why.clone(),
     };
-    (decision, recommendation)
+    (decision, recommendation, costs)
 }
 
 /// Requests per second a region served over the window; `None` when its metrics cannot be read.

@@ -108,6 +108,8 @@ pub struct Evaluation {
     pub within_target: f64,
     /// Requests per second each region serves.
     pub served: BTreeMap<String, f64>,
+    /// Each region's monthly compute, USD.
+    pub regional: BTreeMap<String, f64>,
     /// Each area's latency (ms) and its requests per second.
     pub latencies: Vec<(f64, f64)>,
 }
@@ -123,7 +125,11 @@ pub fn evaluate(model: &Model, placement: &Placement, demand: &Demand, objective
         *served.entry(region.clone()).or_default() += rps;
         latencies.push((network_ms + in_region_ms(model, placement[&region]), *rps));
     }
-    let compute = placement.iter().map(|(region, variant)| region_monthly(model, *variant, served[region])).sum();
+    let regional: BTreeMap<String, f64> = placement
+        .iter()
+        .map(|(region, variant)| (region.clone(), region_monthly(model, *variant, served[region])))
+        .collect();
+    let compute = regional.values().sum();
     let total_rps: f64 = demand.values().sum();
     let others = placement.len().saturating_sub(1) as f64;
     let replication =
@@ -137,6 +143,7 @@ pub fn evaluate(model: &Model, placement: &Placement, demand: &Demand, objective
         p95_ms: percentile(&mut latencies, 0.95),
         within_target: share_within(&latencies, target),
         served,
+        regional,
         latencies,
     }
 }

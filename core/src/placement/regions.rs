@@ -228,7 +228,7 @@ pub fn decision(
     model: &super::Model,
     (current_regions, measured): (&[RegionStatus], &BTreeMap<String, f64>),
     cooldown_over: bool,
-) -> (super::Decision, super::Demand) {
+) -> Decided {
     let pin = |region: &str| spec.candidates.iter().find(|c| c.region == region).and_then(|c| c.variant);
     let home = super::Candidate { region: spec.home.clone(), pinned: pin(&spec.home).map(core_variant) };
     let others: Vec<super::Candidate> = spec
@@ -264,7 +264,16 @@ pub fn decision(
         hysteresis: f64::from(spec.hysteresis_percent) / 100.0,
         cooldown_over,
     });
-    (decided, demand)
+    Decided { decision: decided, demand, current }
+}
+
+/// A decision with what it was made from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub decision: super::Decision,
+    pub demand: super::Demand,
+    /// The placement in effect before the decision.
+    pub current: super::Placement,
 }
 
 /// Auto's placement as the regions to serve.
@@ -366,11 +375,11 @@ mod tests {
         let yaml = "mode: Auto\nhome: us-east-1\nhost: blog.example.com\ncandidates:\n- {region: ap-northeast-1}\n- {region: eu-central-1}\nobjective: {p95LatencyMs: 120}\ndemand: {us-east-1: 10, ap-northeast-1: 300, eu-central-1: 300}\n";
         let spec = spec(yaml);
         let model = super::super::Model::default();
-        let (first, _) = decision(&spec, &model, (&[], &BTreeMap::new()), true);
+        let first = decision(&spec, &model, (&[], &BTreeMap::new()), true).decision;
         assert!(first.change.is_some(), "{}", first.why);
         assert_eq!(first.placement.len(), 2, "one region added to home: {:?}", first.placement);
         assert!(first.placement.contains_key("us-east-1"));
-        let (waiting, _) = decision(&spec, &model, (&[], &BTreeMap::new()), false);
+        let waiting = decision(&spec, &model, (&[], &BTreeMap::new()), false).decision;
         assert_eq!(waiting.change, None, "the cooldown holds it: {}", waiting.why);
         assert_eq!(waiting.placement.len(), 1);
     }
@@ -388,7 +397,7 @@ mod tests {
         let current = [serving("us-west-1"), serving("eu-central-1")];
         let measured = BTreeMap::from([("us-west-1".to_owned(), 200.0), ("eu-central-1".to_owned(), 0.0)]);
         let model = super::super::Model::default();
-        let (decided, seen) = decision(&spec, &model, (&current, &measured), true);
+        let Decided { decision: decided, demand: seen, .. } = decision(&spec, &model, (&current, &measured), true);
         assert_eq!(seen.get("eu-central-1"), Some(&0.0));
         assert_eq!(decided.change, Some(super::super::Change::Remove("eu-central-1".to_owned())), "{}", decided.why);
     }

@@ -213,6 +213,10 @@ async fn a_placement_serves_three_regions_then_drains_one_in_order_and_deletion_
     let shown = stack.kubectl().args(["get", "bd", "site", "-n", &ns.name, "-o", "yaml"]).output().expect("kubectl");
     eprintln!("kubectl get bd -o yaml:\n{}", String::from_utf8_lossy(&shown.stdout));
 
+    for region in regions(&bd) {
+        assert!(region.monthly_usd.is_some(), "{} is priced: {region:?}", region.region);
+        assert_eq!(region.health, "Healthy");
+    }
     // Latency records for the three regions, each aliasing its weighted pair; the pair follows the
     // pins (home serves with both), every weighted record carries its variant's health check.
     let routed = world.routed(&zone_id).await;
