@@ -10,6 +10,9 @@ pub struct Config {
     pub port: u16,
     /// `TABLE_NAME`: DynamoDB table; when unset, the embedded store is used.
     pub table_name: Option<String>,
+    /// `TABLE_WRITE_REGION`: the region whose table (of the same name, a global table's replica)
+    /// takes the writes; reads stay in the service's own region.
+    pub table_write_region: Option<String>,
     /// `DATA_DIR`: the embedded store's folder (default `./data`, `/tmp/blog-data` in Lambda).
     pub data_dir: PathBuf,
     /// `WRITE_TOKEN`: when set, writes need `Authorization: Bearer <token>`.
@@ -74,6 +77,7 @@ impl Config {
         Self {
             port: u16::try_from(number("PORT", 8080)).unwrap_or(8080),
             table_name: var("TABLE_NAME"),
+            table_write_region: var("TABLE_WRITE_REGION"),
             data_dir: PathBuf::from(var("DATA_DIR").unwrap_or_else(|| default_dir.to_owned())),
             write_token: var("WRITE_TOKEN"),
             write_token_secret_arn: var(blog_aws::WRITE_TOKEN_SECRET_ARN),

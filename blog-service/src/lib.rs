@@ -38,7 +38,13 @@ pub async fn resolve_write_token(config: &mut Config, sdk: &blog_aws::SdkConfig)
 /// When the embedded store's file cannot be opened.
 pub async fn open_store(config: &Config) -> StoreResult<Arc<dyn Store>> {
     Ok(match &config.table_name {
-        Some(table) => Arc::new(DynamoStore::new(DynamoStore::client_from_env().await, table)),
+        Some(table) => {
+            let store = DynamoStore::new(DynamoStore::client_from_env().await, table);
+            match &config.table_write_region {
+                Some(region) => Arc::new(store.writing_to(DynamoStore::client_in(region).await)),
+                None => Arc::new(store),
+            }
+        }
         None => Arc::new(EmbeddedStore::open(&config.data_dir)?),
     })
 }

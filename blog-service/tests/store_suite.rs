@@ -247,3 +247,33 @@ async fn dynamodb_ping_fails_for_a_missing_table() {
     let store = DynamoStore::new(client, unique_name("no-such-table"));
     assert!(matches!(store.ping().await, Err(StoreError::Backend(_))));
 }
+
+/// `writes: Home`: the store reads its own region's table and sends every write, and the check of
+/// a refused write, to the home region's table of the same name (which replicates on AWS; the
+/// emulator does not, so the two tables show where each call went).
+#[tokio::test]
+async fn dynamodb_writes_go_to_the_home_region_and_reads_stay_local() {
+    let moto = Moto::shared();
+    let config = moto.sdk_config().await;
+    let in_region = |region: &str| {
+        let conf = aws_sdk_dynamodb::config::Builder::from(&config)
+            .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    };
+    let (local, home) = (in_region("eu-central-1"), in_region("us-east-1"));
+    let table = unique_name("blog-home-writes");
+    for client in [&local, &home] {
+        dynamo::table_schema(client.create_table().table_name(&table)).send().await.expect("create table");
+    }
+    let store = DynamoStore::new(local.clone(), &table).writing_to(home.clone());
+    let post = new_post(input("written at home"));
+    store.create(&post).await.expect("create");
+    let at_home = DynamoStore::new(home, &table);
+    assert_eq!(at_home.get(&post.id).await.expect("get at home"), Some(post.clone()), "the write went home");
+    assert_eq!(store.get(&post.id).await.expect("get here"), None, "reads stay on this region's replica");
+    // A conditional write refused at home is explained from home, where the post is.
+    let stale = Post { title: "not what home holds".into(), ..post.clone() };
+    let refused = store.replace(&post.id, &edit("t", "a", "b", "2026-01-01T00:00:00Z"), Some(&stale)).await;
+    assert!(matches!(refused, Err(StoreError::Changed)), "{refused:?}");
+}

@@ -110,8 +110,9 @@ pub fn check_table_unchanged(named: Option<&str>, recorded_table_arn: Option<&st
 }
 
 /// Names the operator sets itself: a spec may not override them.
-pub const RESERVED_ENV: [&str; 7] = [
+pub const RESERVED_ENV: [&str; 8] = [
     "TABLE_NAME",
+    "TABLE_WRITE_REGION",
     "PORT",
     "WRITE_TOKEN",
     "WRITE_TOKEN_SECRET_ARN",

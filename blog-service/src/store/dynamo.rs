@@ -21,13 +21,18 @@ pub use blog_aws::{KEY, LIST_INDEX, LIST_KEY, LIST_KEY_VALUE, table_schema};
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
+    /// Writes go here: the same client, or (a placement with `writes: Home`) one for the home
+    /// region, whose table replicates them to this region's replica.
+    writer: Client,
     table: String,
 }
 
 impl DynamoStore {
-    /// Why a conditional write was refused: the post is gone, or it changed.
+    /// Why a conditional write was refused: the post is gone, or it changed (read where the write
+    /// went: a replica may not have it yet).
     async fn why_refused(&self, id: &str) -> StoreError {
-        match self.get(id).await {
+        let at_writer = Self { client: self.writer.clone(), ..self.clone() };
+        match at_writer.get(id).await {
             Ok(Some(_)) => StoreError::Changed,
             Ok(None) => StoreError::NotFound,
             Err(err) => err,
@@ -36,13 +41,27 @@ impl DynamoStore {
 
     #[must_use]
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { writer: client.clone(), client, table: table.into() }
+    }
+
+    /// This store with its writes sent through `writer` (another region's table of the same name).
+    #[must_use]
+    pub fn writing_to(self, writer: Client) -> Self {
+        Self { writer, ..self }
     }
 
     /// The client from the standard AWS configuration chain (environment, profile, IRSA,
     /// container or instance role), with `AWS_ENDPOINT_URL` honoured, over rustls.
     pub async fn client_from_env() -> Client {
         Client::new(&crate::aws_sdk_config().await)
+    }
+
+    /// The same configuration, for another region's endpoint.
+    pub async fn client_in(region: &str) -> Client {
+        let config = aws_sdk_dynamodb::config::Builder::from(&crate::aws_sdk_config().await)
+            .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
+            .build();
+        Client::from_conf(config)
     }
 }
 
@@ -116,7 +135,7 @@ fn key_of(id: &str) -> HashMap<String, AttributeValue> {
 #[async_trait]
 impl Store for DynamoStore {
     async fn create(&self, post: &Post) -> StoreResult<()> {
-        self.client
+        self.writer
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(post)))
@@ -182,7 +201,7 @@ impl Store for DynamoStore {
         let s = |v: &str| AttributeValue::S(v.to_owned());
         let (condition, names, values) = condition(unchanged);
         let out = self
-            .client
+            .writer
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_of(id)))
@@ -214,7 +233,7 @@ impl Store for DynamoStore {
     async fn delete(&self, id: &str, unchanged: Option<&Post>) -> StoreResult<()> {
         let (condition, names, values) = condition(unchanged);
         let out = self
-            .client
+            .writer
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key_of(id)))
