@@ -810,6 +810,28 @@ mod tests {
     }
 
     #[test]
+    fn a_placement_region_has_its_own_roles_and_the_home_table_by_name() {
+        let long = Owner {
+            namespace: "a-very-long-namespace-name-for-testing".into(),
+            name: "n".repeat(60),
+            uid: owner().uid,
+        };
+        for region in ["eu-central-1", "ap-southeast-2", "us-gov-west-1"] {
+            let names = Names::in_region(&long, region);
+            let home = Names::for_owner(&long);
+            for role in [&names.function_role, &names.execution_role, &names.task_role] {
+                assert!(role.len() <= 64 && role.starts_with("blog-"), "{role}");
+            }
+            assert_ne!(names.function_role, home.function_role);
+            assert_eq!((names.table, names.function), (home.table, home.function), "regional names stay");
+        }
+        assert_ne!(
+            Names::in_region(&owner(), "eu-central-1").task_role,
+            Names::in_region(&owner(), "eu-west-1").task_role
+        );
+    }
+
+    #[test]
     fn names_are_deterministic_and_within_aws_limits() {
         let names = Names::for_owner(&owner());
         assert_eq!(names.table, "blog-blogs-demo-1a2b3c4d");

@@ -876,4 +876,41 @@ container:
             ]
         );
     }
+
+    #[test]
+    fn a_placement_needs_a_domain_on_demand_tables_known_regions_and_an_objective_to_decide() {
+        let base = "image: i\nfunction: {}\ncontainer: {}\n";
+        let ok = format!(
+            "{base}domain: {{hostedZone: example.com}}\nplacement: {{home: us-east-1, host: blog.example.com, \
+             candidates: [{{region: eu-central-1, variant: container}}]}}\n"
+        );
+        assert_eq!(problems(&ok), Vec::<String>::new());
+        let found = problems(&format!(
+            "{base}table: {{billingMode: Provisioned, readCapacityUnits: 1, writeCapacityUnits: 1}}\n\
+             placement: {{mode: Auto, home: us-east-1, host: blog.example.com, \
+             candidates: [{{region: eu-central-1}}, {{region: eu-central-1}}, {{region: me-south-1}}], demand: {{af-south-1: 5}}}}\n"
+        ));
+        let expect = [
+            "needs spec.domain",
+            "names eu-central-1 twice",
+            "af-south-1, which is neither home nor a candidate",
+            "billingMode: PayPerRequest",
+            "no figures for me-south-1",
+            "needs an objective",
+        ];
+        for part in expect {
+            assert!(found.iter().any(|p| p.contains(part)), "{part:?} in {found:#?}");
+        }
+        let hosts = problems(&format!(
+            "{base}domain: {{hostedZone: example.com, functionHost: fn.example.com}}\nregion: us-west-2\n\
+             placement: {{home: us-east-1, host: blog.other.org}}\n"
+        ));
+        for part in [
+            "leave spec.domain.functionHost",
+            "not inside the hosted zone example.com",
+            "differs from spec.placement.home",
+        ] {
+            assert!(hosts.iter().any(|p| p.contains(part)), "{part:?} in {hosts:#?}");
+        }
+    }
 }
