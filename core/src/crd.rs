@@ -831,7 +831,7 @@ pub struct RegionStatus {
     /// The container's health check.
     pub container_health_check: Option<String>,
     /// What was made in this region (home's are in `status.resources`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "ResourceIds::is_empty")]
     pub resources: ResourceIds,
 }
 
@@ -962,6 +962,14 @@ pub struct ResourceIds {
     /// they leave `spec.domain` or the BlogDeployment is deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
+}
+
+impl ResourceIds {
+    /// Nothing recorded.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 fn yes() -> bool {

@@ -182,8 +182,10 @@ pub async fn bind(
         bound.container_url = Some(format!("https://{host}"));
         bound.container_alias = Some(alias.value);
     }
-    let urls: Vec<&str> =
+    let mut urls: Vec<&str> =
         [&bound.function_url, &bound.container_url].into_iter().flatten().map(String::as_str).collect();
+    // Under a placement both variants serve the one host.
+    urls.dedup();
     bound.state.message =
         format!("{} (certificate ISSUED; DNS changes reach resolvers within a minute or two)", urls.join(" and "));
     Ok(bound)
