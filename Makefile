@@ -37,8 +37,10 @@ test:
 
 # The operator's end-to-end suite again, on the second emulator (fakecloud), without what does not
 # depend on the emulator (the outage is all 503s from the realism layer, hostile specs make no AWS
-# call) or runs only on moto (the browser test's data plane reads moto's own state).
-FAKECLOUD_SKIP := --skip browser:: --skip chaos::an_outage --skip chaos::hostile
+# call) or runs only on moto (the browser test's data plane reads moto's own state; on fakecloud the
+# regions of a placement rewrote each other's API domain name, route, task definition and listener
+# at every resync, 3 of each per two resyncs, as if it kept them in one namespace for all regions).
+FAKECLOUD_SKIP := --skip browser:: --skip chaos::an_outage --skip chaos::hostile --skip placement::
 test-fakecloud:
 	scripts/local-stack.sh install-fakecloud
 	BLOG_AWS_EMULATOR=fakecloud scripts/local-stack.sh up "$(STACK_DIR)-fakecloud"

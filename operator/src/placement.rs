@@ -83,10 +83,10 @@ fn in_phase(since: Option<&Time>) -> Duration {
 async fn step(plan: &Plan<'_>, before: RegionStatus, wanted: Option<Option<PlacementVariant>>) -> Option<RegionStatus> {
     let phase = Phase::parse(&before.phase);
     let mut next = RegionStatus { message: String::new(), ..before.clone() };
-    let mut doors = None;
+    let (mut doors, mut replaced) = (None, Vec::new());
     let seen = match wanted {
-        Some(variant) => serve(plan, &mut next, phase, variant).await.map(|(seen, found)| {
-            doors = Some(found);
+        Some(variant) => serve(plan, &mut next, phase, variant).await.map(|(seen, found, stale)| {
+            (doors, replaced) = (Some(found), stale);
             seen
         }),
         None if phase == Phase::Removing => remove(plan, &mut next).await.map(|gone| Seen { gone, ..Seen::default() }),
@@ -106,6 +106,11 @@ async fn step(plan: &Plan<'_>, before: RegionStatus, wanted: Option<Option<Place
         (Phase::Serving, Some(doors)) => weigh_in(plan, &next, doors).await,
         (Phase::Draining, _) => weigh_out(plan, &next.region).await,
         _ => Ok(()),
+    };
+    // Checks replaced (their endpoint changed) go once no record names them any more.
+    let routed = match routed {
+        Ok(()) => delete_health_checks(plan, &replaced).await,
+        failed => failed,
     };
     if let Err(err) = routed {
         next.message = crate::status::tenant_message(&err.to_string());
@@ -127,30 +132,37 @@ fn waiting_for(phase: Phase) -> &'static str {
 }
 
 /// A wanted region: its stack (home's is already applied), then its health checks once the stack
-/// is ready.
+/// is ready. Returns what was seen, the front doors, and the health checks replaced.
 async fn serve(
     plan: &Plan<'_>,
     next: &mut RegionStatus,
     phase: Phase,
     variant: Option<PlacementVariant>,
-) -> CloudResult<(Seen, Doors)> {
+) -> CloudResult<(Seen, Doors, Vec<String>)> {
     let (ready, doors) = if next.region == plan.home.region {
         (stack_ready(plan.home_applied), plan.home_applied.front.clone())
     } else {
         deploy(plan, next).await?
     };
     let (function_weight, container_weight) = regions::weights(variant, plan.enabled());
+    let before = (next.variant, next.function_weight, next.container_weight);
     next.variant = variant;
     next.function_weight = function_weight;
     next.container_weight = container_weight;
     next.function_url.clone_from(&doors.api_endpoint);
     next.container_url = doors.balancer_dns.as_ref().map(|d| format!("https://{d}"));
     let mut seen = Seen { stack_ready: ready, ..Seen::default() };
+    let mut replaced = Vec::new();
     // Checks are made once the stack answers: a check of a stack on its way only reports failure.
     if ready && phase != Phase::Deploying {
-        seen.healthy = check(plan, next, &doors).await?;
+        (seen.healthy, replaced) = check(plan, next, &doors).await?;
     }
-    Ok((seen, doors))
+    // A serving region switching variants keeps its weights until the new variant's check is green.
+    if phase == Phase::Serving && !seen.healthy && before != (variant, function_weight, container_weight) {
+        (next.variant, next.function_weight, next.container_weight) = before;
+        next.message = "the variant taking over waits for its health check".to_owned();
+    }
+    Ok((seen, doors, replaced))
 }
 
 fn stack_ready(applied: &Applied) -> bool {
@@ -188,8 +200,8 @@ fn replica_arn(plan: &Plan<'_>, region: &str) -> Option<String> {
 }
 
 /// The health checks of the region's variants, made or kept; whether every weighted-in variant
-/// is healthy.
-async fn check(plan: &Plan<'_>, next: &mut RegionStatus, doors: &Doors) -> CloudResult<bool> {
+/// is healthy, and the checks replaced by new ones (their endpoint changed).
+async fn check(plan: &Plan<'_>, next: &mut RegionStatus, doors: &Doors) -> CloudResult<(bool, Vec<String>)> {
     let owner = &plan.home.owner;
     let clients = plan.cloud.clients(&plan.home.region);
     let function = doors.api_endpoint.as_deref().map(|e| e.trim_start_matches("https://").trim_end_matches('/'));
@@ -202,7 +214,7 @@ async fn check(plan: &Plan<'_>, next: &mut RegionStatus, doors: &Doors) -> Cloud
             next.container_health_check.clone(),
         ),
     ];
-    let mut healthy = true;
+    let (mut healthy, mut replaced) = (true, Vec::new());
     for (variant, fqdn, weight, known) in probes {
         let Some(fqdn) = fqdn.filter(|_| weight > 0) else { continue };
         let probe = Probe { fqdn: fqdn.to_owned(), path: HEALTH_PATH.to_owned() };
@@ -210,13 +222,22 @@ async fn check(plan: &Plan<'_>, next: &mut RegionStatus, doors: &Doors) -> Cloud
         let id = cloud::route53::ensure_health_check(&clients, owner, known.as_deref(), &probe, &name).await?;
         let state = cloud::route53::is_healthy(&clients, &id).await?;
         healthy &= state == Some(true);
+        replaced.extend(known.filter(|k| *k != id));
         match variant {
             PlacementVariant::Function => next.function_health_check = Some(id),
             PlacementVariant::Container => next.container_health_check = Some(id),
         }
     }
     next.health = if healthy { "Healthy" } else { "Unhealthy" }.to_owned();
-    Ok(healthy)
+    Ok((healthy, replaced))
+}
+
+async fn delete_health_checks(plan: &Plan<'_>, ids: &[String]) -> CloudResult<()> {
+    let clients = plan.cloud.clients(&plan.home.region);
+    for id in ids {
+        cloud::route53::delete_health_check(&clients, id).await?;
+    }
+    Ok(())
 }
 
 /// The region's weighted pair, then its latency record: traffic comes only once both exist.

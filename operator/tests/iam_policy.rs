@@ -85,17 +85,22 @@ fn the_iam_policy_grants_exactly_what_the_operator_calls() {
         // "DynamoDB global tables security": CreateTableReplica with item access in the new region).
         "dynamodb:CreateTableReplica",
         "dynamodb:DeleteTableReplica",
-        "dynamodb:Scan",
-        "dynamodb:Query",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem",
     ];
+    let implied: Vec<&str> = implied.into_iter().chain(REPLICA_FILL).collect();
     let unused: Vec<_> = granted.iter().filter(|a| !called.contains(*a) && !implied.contains(&a.as_str())).collect();
     assert!(unused.is_empty(), "the policy grants actions the operator never calls: {unused:?}");
 }
+
+/// The item actions DynamoDB checks on the caller when it fills a new replica.
+const REPLICA_FILL: [&str; 7] = [
+    "dynamodb:Scan",
+    "dynamodb:Query",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+];
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-west-1";
@@ -381,15 +386,7 @@ fn operator_calls(n: &Names) -> Vec<Request> {
         op("tag it", "route53:ChangeTagsForResource", &health_check, &[]),
         op("delete it", "route53:DeleteHealthCheck", &health_check, &[]),
     ];
-    for action in [
-        "dynamodb:Scan",
-        "dynamodb:Query",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem",
-    ] {
+    for action in REPLICA_FILL {
         calls.push(op("what DynamoDB checks on the caller when it fills a new replica", action, &replica, &[]));
     }
     for (action, resource) in [

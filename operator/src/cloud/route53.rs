@@ -61,23 +61,9 @@ pub async fn find_zone(clients: &AwsClients, zone: &ZoneRef) -> CloudResult<Zone
     }
 }
 
-/// The record set of exactly this name and type, if any.
+/// The record set of exactly this name and type, if any (the first, under routing).
 async fn read(clients: &AwsClients, zone_id: &str, name: &str, kind: &str) -> CloudResult<Option<RecordSet>> {
-    let out = clients
-        .route53
-        .list_resource_record_sets()
-        .hosted_zone_id(zone_id)
-        .start_record_name(name)
-        .start_record_type(RrType::from(kind))
-        .max_items(1)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "ListResourceRecordSets"))?;
-    Ok(out
-        .resource_record_sets()
-        .iter()
-        .find(|r| domain::fqdn(r.name()) == domain::fqdn(name) && r.r#type().as_str() == kind)
-        .map(from_sdk))
+    Ok(read_all(clients, zone_id, name, kind).await?.into_iter().next())
 }
 
 fn from_sdk(found: &ResourceRecordSet) -> RecordSet {

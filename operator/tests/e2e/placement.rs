@@ -89,6 +89,18 @@ impl World {
     }
 }
 
+/// A public hosted zone; its bare id.
+async fn create_zone(route53: &aws_sdk_route53::Client, zone: &str) -> String {
+    let created = route53
+        .create_hosted_zone()
+        .name(zone)
+        .caller_reference(uuid::Uuid::new_v4().to_string())
+        .send()
+        .await
+        .expect("zone");
+    created.hosted_zone().expect("zone").id().trim_start_matches("/hostedzone/").to_owned()
+}
+
 fn regions(bd: &BlogDeployment) -> Vec<RegionStatus> {
     bd.status.as_ref().and_then(|s| s.placement.as_ref()).map(|p| p.regions.clone()).unwrap_or_default()
 }
@@ -180,15 +192,7 @@ async fn a_placement_serves_three_regions_then_drains_one_in_order_and_deletion_
     };
     let zone = format!("{}.example.com", ns.name);
     let host = format!("blog.{zone}");
-    let created = world
-        .route53
-        .create_hosted_zone()
-        .name(&zone)
-        .caller_reference(uuid::Uuid::new_v4().to_string())
-        .send()
-        .await
-        .expect("zone");
-    let zone_id = created.hosted_zone().expect("zone").id().trim_start_matches("/hostedzone/").to_owned();
+    let zone_id = create_zone(&world.route53, &zone).await;
     let checks_before = world.health_checks().await;
     let operator = Operator::start_behind(stack, &ns.name, 3, &["--placement-drain-seconds", "3"], &realism.endpoint);
     let placement = json!({
@@ -321,13 +325,7 @@ async fn auto_adds_the_region_declared_demand_asks_for_and_removes_it_when_measu
     let route53 = aws_sdk_route53::Client::new(&config);
     let zone = format!("{}.example.com", ns.name);
     let host = format!("blog.{zone}");
-    route53
-        .create_hosted_zone()
-        .name(&zone)
-        .caller_reference(uuid::Uuid::new_v4().to_string())
-        .send()
-        .await
-        .expect("zone");
+    create_zone(&route53, &zone).await;
     let _operator = Operator::start_behind(stack, &ns.name, 3, &["--placement-drain-seconds", "2"], &realism.endpoint);
     // Readers are in Europe: a p95 of 120 ms cannot be met from us-west-1 alone.
     let placement = json!({
