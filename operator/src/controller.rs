@@ -212,7 +212,7 @@ async fn reconcile(bd: Arc<BlogDeployment>, ctx: Arc<Context>) -> Result<Action,
         // Someone else's finalizer keeps it: nothing of ours left to do.
         (true, false) => Ok(Action::await_change()),
         (true, true) => {
-            let action = cleanup_one(&bd, &ctx).await?;
+            let action = Box::pin(cleanup_one(&bd, &ctx)).await?;
             let kept = bd.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
             set_finalizers(&api, &bd, kept, "removing").await?;
             Ok(action)
@@ -223,11 +223,10 @@ async fn reconcile(bd: Arc<BlogDeployment>, ctx: Arc<Context>) -> Result<Action,
                 with_ours.push(FINALIZER.to_owned());
                 set_finalizers(&api, &bd, with_ours, "adding").await?;
             }
-            if resync {
-                crate::cloud::budget::as_resync(apply_one(&bd, &ctx)).await
-            } else {
-                apply_one(&bd, &ctx).await
-            }
+            // Boxed: every due object's reconcile waits for a worker, and an unboxed apply would
+            // make each waiting future as large as the whole apply's state machine.
+            let apply = Box::pin(apply_one(&bd, &ctx));
+            if resync { crate::cloud::budget::as_resync(apply).await } else { apply.await }
         }
     }
 }
