@@ -22,6 +22,8 @@ pub struct Applied {
     pub resources: ResourceIds,
     /// The front doors, for a placement's records and health checks.
     pub front: Doors,
+    /// The hosted zone of `spec.domain`, as the domain step found it.
+    pub zone: Option<cloud::route53::Zone>,
 }
 
 /// Each variant's regional front door: where its host points (an alias value) and the endpoint
@@ -197,6 +199,7 @@ pub async fn apply(
         container_tasks,
         resources,
         front,
+        zone: certificates.zone,
     })
 }
 

@@ -267,16 +267,27 @@ async fn weigh_out(plan: &Plan<'_>, region: &str) -> CloudResult<()> {
 /// A region leaving, after its drain: the latency record, the weighted pair and the health checks,
 /// then the stack, then the replica. `Ok(true)` once the replica is gone too.
 async fn remove(plan: &Plan<'_>, region: &mut RegionStatus) -> CloudResult<bool> {
-    remove_routing(plan.cloud, &plan.home.region, (&plan.zone.id, plan.host()), &plan.home.owner, region).await?;
-    if region.region == plan.home.region {
+    let home = (&plan.home.owner, plan.home.region.as_str(), plan.home.table.name.as_str());
+    remove_region(plan.cloud, home, (&plan.zone.id, plan.host()), region).await
+}
+
+/// One region's part: its records and health checks, then (but for home) its stack and then its
+/// replica. `Ok(true)` once the replica is gone too (home: once its routing is).
+async fn remove_region(
+    cloud: &cloud::Cloud,
+    (owner, home_region, table): (&Owner, &str, &str),
+    (zone_id, host): (&str, &str),
+    region: &mut RegionStatus,
+) -> CloudResult<bool> {
+    remove_routing(cloud, home_region, (zone_id, host), owner, region).await?;
+    if region.region == home_region {
         return Ok(true);
     }
-    let clients = plan.cloud.clients(&region.region);
-    let names = Names::in_region(&plan.home.owner, &region.region);
-    let shared = [crate::domain::host(plan.host())];
-    apply::cleanup(&clients, &plan.home.owner, &names, (None, &shared), &region.resources).await?;
-    let home = plan.cloud.clients(&plan.home.region);
-    cloud::dynamodb::remove_replica(&home, &plan.home.table.name, &region.region).await
+    let clients = cloud.clients(&region.region);
+    let names = Names::in_region(owner, &region.region);
+    // The host's validation record stays for the regions still serving it.
+    apply::cleanup(&clients, owner, &names, (None, &[crate::domain::host(host)]), &region.resources).await?;
+    cloud::dynamodb::remove_replica(&cloud.clients(home_region), table, &region.region).await
 }
 
 /// The region's records and health checks, whatever its phase.
@@ -314,14 +325,7 @@ pub async fn remove_all(
 ) -> CloudResult<bool> {
     let mut all_gone = true;
     for region in &mut status.regions {
-        remove_routing(cloud, home_region, (zone_id, host), owner, region).await?;
-        if region.region == home_region {
-            continue;
-        }
-        let clients = cloud.clients(&region.region);
-        let names = Names::in_region(owner, &region.region);
-        apply::cleanup(&clients, owner, &names, (None, &[crate::domain::host(host)]), &region.resources).await?;
-        all_gone &= cloud::dynamodb::remove_replica(&cloud.clients(home_region), table, &region.region).await?;
+        all_gone &= remove_region(cloud, (owner, home_region, table), (zone_id, host), region).await?;
     }
     Ok(all_gone)
 }
@@ -334,8 +338,8 @@ pub fn replicas_pending() -> CloudError {
 
 /// The placement part of one reconcile, after home's apply: the zone, the decision (Recommend,
 /// Auto), then every region. Returns the status to write, whether every region is settled, and the
-/// note of an Event when Auto changed a region or the recommendation changed. A failure to find
-/// the zone keeps the previous status.
+/// note of an Event when Auto changed a region or the recommendation changed. Without a zone (no
+/// `spec.domain`, which validation refuses) the previous status stays.
 pub async fn reconcile(
     ctx: &crate::controller::Context,
     spec: &crate::crd::BlogDeploymentSpec,
@@ -344,15 +348,9 @@ pub async fn reconcile(
     previous: Option<&PlacementStatus>,
 ) -> (PlacementStatus, bool, Option<String>) {
     let kept = previous.cloned().unwrap_or_default();
-    let (Some(placement), Some(domain)) = (&spec.placement, &spec.domain) else { return (kept, true, None) };
-    let clients = ctx.cloud.clients(&home.region);
-    let zone = match cloud::route53::find_zone(&clients, &crate::domain::ZoneRef::parse(&domain.hosted_zone)).await {
-        Ok(zone) => zone,
-        Err(err) => {
-            tracing::warn!(error = %err, "placement: no hosted zone");
-            return (kept, false, None);
-        }
-    };
+    let Some(placement) = &spec.placement else { return (kept, true, None) };
+    // Home's domain step found the zone; without it (no spec.domain) nothing can be routed.
+    let Some(zone) = home_applied.zone.clone() else { return (kept, false, None) };
     // Manual decides nothing, but the same reading prices each region for its status.
     let (decision, recommendation, costs) = recommend(ctx, (spec, placement), (home, home_applied), previous).await;
     let decided = (placement.mode != PlacementMode::Manual).then_some((decision, recommendation));
@@ -402,7 +400,8 @@ async fn recommend(
         let at_home = region.region == home.region;
         let desired = if at_home { home.clone() } else { home.in_region(&region.region, false) };
         let resources = if at_home { &home_applied.resources } else { &region.resources };
-        let key = format!("{}/{}", home.owner.uid, region.region);
+        // Home's reading is the sizing's (same key): one GetMetricData serves both.
+        let key = if at_home { home.owner.uid.clone() } else { format!("{}/{}", home.owner.uid, region.region) };
         if let Some(rps) = requests(ctx, &key, (&desired, resources.load_balancer_arn.as_deref()), window).await {
             measured.insert(region.region.clone(), rps);
         }
