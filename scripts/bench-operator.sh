@@ -34,7 +34,9 @@ AWS_REGION=us-west-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench RUST_LO
 pid=$!
 until curl -sf "http://127.0.0.1:$port/metrics" >/dev/null 2>&1; do sleep 0.2; done
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
-sleep 2; idle=$(rss)
+# What the resident set is made of: the heap and stacks (anonymous) and the binary's code paged in.
+parts() { awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} END {printf "%.0f MiB anonymous, %.0f MiB code and files", a/1024, f/1024}' "/proc/$pid/status"; }
+sleep 2; idle=$(rss); idle_parts=$(parts)
 curl -sf "http://127.0.0.1:$port/metrics" >"$work/m0"
 
 python3 - "$n" >"$work/objects.yaml" <<'PY'
@@ -76,9 +78,10 @@ while [ "$(date +%s)" -lt "$settle" ]; do
   sleep 1
 done
 curl -sf "http://127.0.0.1:$port/metrics" >"$work/m2"
-after=$(rss)
-python3 - "$work" "$n" "$took" "$idle" "$peak" "$after" "$resync" <<'PY'
+after=$(rss); after_parts=$(parts)
+python3 - "$work" "$n" "$took" "$idle" "$peak" "$after" "$resync" "$idle_parts" "$after_parts" <<'PY'
 import re, sys
+parts = sys.argv[8:10]
 work, n, took, idle, peak, after, resync = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *map(int, sys.argv[4:7]), int(sys.argv[7])
 def read(name):
     calls, totals = {}, {}
@@ -134,4 +137,5 @@ for (t0_, a), (t1_, b) in zip(samples, samples[1:]):
         peaks[s] = max(peaks.get(s, 0), rate)
 print("peak calls per second, creating and resyncing (1 s samples): " + ", ".join(f"{s} {v:.1f}" for s, v in sorted(peaks.items())))
 print(f"operator RSS: idle {idle / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB, after {after / 1024:.0f} MiB")
+print(f"  idle: {parts[0]}; after: {parts[1]}")
 PY
