@@ -93,10 +93,12 @@ ROUTE53_ROUTES = [
     ("GET", r"/2013-04-01/hostedzone/[^/]+/?$", "GetHostedZone"),
     ("POST", r"/2013-04-01/hostedzone/?$", "CreateHostedZone"),
     ("POST", r"/2013-04-01/healthcheck/?$", "CreateHealthCheck"),
+    ("GET", r"/2013-04-01/healthcheck/?$", "ListHealthChecks"),
     ("GET", r"/2013-04-01/healthcheck/[^/]+/status$", "GetHealthCheckStatus"),
     ("GET", r"/2013-04-01/healthcheck/[^/]+/?$", "GetHealthCheck"),
     ("DELETE", r"/2013-04-01/healthcheck/[^/]+/?$", "DeleteHealthCheck"),
     ("POST", r"/2013-04-01/tags/healthcheck/[^/]+$", "ChangeTagsForResource"),
+    ("POST", r"/2013-04-01/tags/healthcheck/?$", "ListTagsForResources"),
 ]
 LAMBDA_UPDATES = {"UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion"}
 

@@ -453,8 +453,9 @@ async fn requests(
     observed.map(|m| m.requests_per_second())
 }
 
-/// For a BlogDeployment being deleted: every placement region's part, before home's stack and
-/// table go. `Ok(())` once nothing but home's stack is left.
+/// For a BlogDeployment being deleted: every placement region's part, then any health check of
+/// this owner's left (found by caller reference and tags), before home's stack and table go.
+/// `Ok(())` once nothing but home's stack is left.
 ///
 /// # Errors
 /// The AWS failure, or [`replicas_pending`] while DynamoDB still deletes a replica.
@@ -472,5 +473,12 @@ pub async fn remove_for_deletion(
     let zone = cloud::route53::find_zone(&clients, &crate::domain::ZoneRef::parse(&domain.hosted_zone)).await?;
     let host = placement.host.as_str();
     let gone = remove_all(&ctx.cloud, (owner, home_region, table), (&zone.id, host), &mut status).await?;
-    if gone { Ok(()) } else { Err(replicas_pending()) }
+    if !gone {
+        return Err(replicas_pending());
+    }
+    // Health checks status no longer names (a replacement whose status write was lost).
+    for id in cloud::route53::owned_health_checks(&clients, owner).await? {
+        cloud::route53::delete_health_check(&clients, &id).await?;
+    }
+    Ok(())
 }

@@ -385,6 +385,8 @@ fn operator_calls(n: &Names) -> Vec<Request> {
         op("read its status", "route53:GetHealthCheckStatus", &health_check, &[]),
         op("tag it", "route53:ChangeTagsForResource", &health_check, &[]),
         op("delete it", "route53:DeleteHealthCheck", &health_check, &[]),
+        op("find the checks a lost status forgot", "route53:ListHealthChecks", "*", &[]),
+        op("and their owner's tags", "route53:ListTagsForResources", &health_check, &[]),
     ];
     for action in REPLICA_FILL {
         calls.push(op("what DynamoDB checks on the caller when it fills a new replica", action, &replica, &[]));

@@ -347,7 +347,45 @@ pub async fn ensure_health_check(
 /// At most 64 characters: the owner's UID and a digest of what the check probes.
 fn caller_reference(owner: &Owner, probe: &Probe) -> String {
     let digest = domain::idempotency_token(&owner.uid, &[probe.fqdn.clone(), probe.path.clone()]);
-    format!("blog-{}-{digest}", owner.uid.chars().take(8).collect::<String>())
+    format!("{}{digest}", caller_prefix(owner))
+}
+
+fn caller_prefix(owner: &Owner) -> String {
+    format!("blog-{}-", owner.uid.chars().take(8).collect::<String>())
+}
+
+/// Every health check `owner` made, whether or not a status still records its id: those whose
+/// caller reference starts as this owner's do, confirmed by their tags (the prefix is only part of
+/// the UID). The net under a check a lost status forgot (health checks are account-wide).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn owned_health_checks(clients: &AwsClients, owner: &Owner) -> CloudResult<Vec<String>> {
+    let prefix = caller_prefix(owner);
+    let mut candidates = Vec::new();
+    let mut pages = clients.route53.list_health_checks().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(map_sdk(SERVICE, "ListHealthChecks"))?;
+        let ours = page.health_checks().iter().filter(|h| h.caller_reference().starts_with(&prefix));
+        candidates.extend(ours.map(|h| h.id().to_owned()));
+    }
+    let mut owned = Vec::new();
+    // ListTagsForResources takes at most 10 ids.
+    for ids in candidates.chunks(10) {
+        let out = clients
+            .route53
+            .list_tags_for_resources()
+            .resource_type(aws_sdk_route53::types::TagResourceType::Healthcheck)
+            .set_resource_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "ListTagsForResources"))?;
+        for set in out.resource_tag_sets() {
+            let tags = super::tags::tag_map(set.tags().iter().map(|t| (t.key(), t.value())));
+            owned.extend(set.resource_id().filter(|_| owner.owns(&tags)).map(str::to_owned));
+        }
+    }
+    Ok(owned)
 }
 
 async fn tag_health_check(clients: &AwsClients, owner: &Owner, id: &str, name: &str) -> CloudResult<()> {

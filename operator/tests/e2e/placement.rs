@@ -57,6 +57,23 @@ impl World {
         out.health_checks().iter().map(|h| h.id().to_owned()).collect()
     }
 
+    /// A health check made behind the operator's back, as one whose id a lost status forgot.
+    async fn make_check(&self, reference: &str, tags: &std::collections::BTreeMap<String, String>) -> String {
+        use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType, Tag, TagResourceType};
+        let config = HealthCheckConfig::builder()
+            .r#type(HealthCheckType::Https)
+            .fully_qualified_domain_name(format!("{reference}.example.com"))
+            .resource_path("/readyz")
+            .build()
+            .expect("config");
+        let out = self.route53.create_health_check().caller_reference(reference).health_check_config(config).send();
+        let id = out.await.expect("create health check").health_check().expect("check").id().to_owned();
+        let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        let tagging = self.route53.change_tags_for_resource().resource_type(TagResourceType::Healthcheck);
+        tagging.resource_id(&id).set_add_tags(Some(tags)).send().await.expect("tag");
+        id
+    }
+
     async fn replicas(&self, table: &str) -> Vec<(String, String)> {
         let dynamodb = Self::in_region(&self.through, HOME, aws_sdk_dynamodb::Client::new);
         let out = dynamodb.describe_table().table_name(table).send().await;
@@ -286,13 +303,20 @@ async fn a_placement_serves_three_regions_then_drains_one_in_order_and_deletion_
     assert!(world.table_in(HOME, &names.table).await, "home's table stays");
     assert_eq!(regions(&bd).len(), 2);
 
-    // Delete: nothing left in any region, no routed record, no health check of ours.
+    // Delete: nothing left in any region, no routed record, no health check of ours, including
+    // one no status names; a check with the same caller-reference prefix but another owner's tags
+    // stays.
+    let prefix = format!("blog-{}-", owner.uid.chars().take(8).collect::<String>());
+    let forgotten = world.make_check(&format!("{prefix}forgotten"), &owner.tags()).await;
+    let someone_else = blog_operator::desired::Owner { uid: format!("{}-other", owner.uid), ..owner.clone() };
+    let lookalike = world.make_check(&format!("{prefix}lookalike"), &someone_else.tags()).await;
     api.delete("site", &DeleteParams::default()).await.expect("delete");
     wait_gone_within(&api, "site", Duration::from_secs(180)).await;
     assert_eq!(world.routed(&zone_id).await, Vec::<Routed>::new());
     let mut left = world.health_checks().await;
     left.retain(|c| !checks_before.contains(c));
-    assert_eq!(left, Vec::<String>::new(), "health checks left");
+    assert_eq!(left, vec![lookalike.clone()], "health checks left (the forgotten one was {forgotten})");
+    world.route53.delete_health_check().health_check_id(&lookalike).send().await.expect("delete lookalike");
     for region in REGIONS {
         assert!(!world.table_in(region, &names.table).await, "no table in {region}");
         assert!(!world.function_in(region, &names.function).await, "no function in {region}");
