@@ -55,7 +55,7 @@ health=$(load "$url/healthz"); report "GET /healthz" "$health"
 get=$(load "$url/blogs/$id"); report "GET /blogs/{id}" "$get"
 post=$(load -s "$work/post.lua" "$url/blogs"); report "POST /blogs" "$post"
 echo "server RSS after load: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
-ratio() { python3 -c "import sys; a, b = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f'{a / b:.2f}' if b else '?')" "$1" "$2"; }
+ratio() { python3 -c "import sys; a, b = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f'{a / b:.3f}' if b else '?')" "$1" "$2"; }
 echo "GET /blogs/{id} is $(ratio "$(rate "$get")" "$(rate "$health")") of GET /healthz"
 
 # The peer, in the same run: the seed's Flask app, in memory, under gunicorn with 2 workers.
