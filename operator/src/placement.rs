@@ -109,7 +109,7 @@ async fn step(plan: &Plan<'_>, before: RegionStatus, wanted: Option<Option<Place
     };
     // Checks replaced (their endpoint changed) go once no record names them any more.
     let routed = match routed {
-        Ok(()) => delete_health_checks(plan, &replaced).await,
+        Ok(()) => delete_health_checks(&plan.cloud.clients(&plan.home.region), &replaced).await,
         failed => failed,
     };
     if let Err(err) = routed {
@@ -232,10 +232,9 @@ async fn check(plan: &Plan<'_>, next: &mut RegionStatus, doors: &Doors) -> Cloud
     Ok((healthy, replaced))
 }
 
-async fn delete_health_checks(plan: &Plan<'_>, ids: &[String]) -> CloudResult<()> {
-    let clients = plan.cloud.clients(&plan.home.region);
+async fn delete_health_checks(clients: &cloud::AwsClients, ids: &[String]) -> CloudResult<()> {
     for id in ids {
-        cloud::route53::delete_health_check(&clients, id).await?;
+        cloud::route53::delete_health_check(clients, id).await?;
     }
     Ok(())
 }
@@ -306,10 +305,9 @@ async fn remove_routing(
         let id = format!("{}-{}", region.region, regions::variant_name(variant));
         cloud::route53::delete_routed_record(&clients, zone_id, owner, (&pair, "A", &id)).await?;
     }
-    for id in [region.function_health_check.take(), region.container_health_check.take()].into_iter().flatten() {
-        cloud::route53::delete_health_check(&clients, &id).await?;
-    }
-    Ok(())
+    let recorded: Vec<_> =
+        [region.function_health_check.take(), region.container_health_check.take()].into_iter().flatten().collect();
+    delete_health_checks(&clients, &recorded).await
 }
 
 /// Everything of every region but home's stack and table, for a BlogDeployment being deleted.
@@ -477,8 +475,5 @@ pub async fn remove_for_deletion(
         return Err(replicas_pending());
     }
     // Health checks status no longer names (a replacement whose status write was lost).
-    for id in cloud::route53::owned_health_checks(&clients, owner).await? {
-        cloud::route53::delete_health_check(&clients, &id).await?;
-    }
-    Ok(())
+    delete_health_checks(&clients, &cloud::route53::owned_health_checks(&clients, owner).await?).await
 }

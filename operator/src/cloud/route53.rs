@@ -350,7 +350,9 @@ fn caller_reference(owner: &Owner, probe: &Probe) -> String {
     format!("{}{digest}", caller_prefix(owner))
 }
 
-fn caller_prefix(owner: &Owner) -> String {
+/// The start of every caller reference `owner`'s health checks carry.
+#[must_use]
+pub fn caller_prefix(owner: &Owner) -> String {
     format!("blog-{}-", owner.uid.chars().take(8).collect::<String>())
 }
 

@@ -306,7 +306,7 @@ async fn a_placement_serves_three_regions_then_drains_one_in_order_and_deletion_
     // Delete: nothing left in any region, no routed record, no health check of ours, including
     // one no status names; a check with the same caller-reference prefix but another owner's tags
     // stays.
-    let prefix = format!("blog-{}-", owner.uid.chars().take(8).collect::<String>());
+    let prefix = blog_operator::cloud::route53::caller_prefix(&owner);
     let forgotten = world.make_check(&format!("{prefix}forgotten"), &owner.tags()).await;
     let someone_else = blog_operator::desired::Owner { uid: format!("{}-other", owner.uid), ..owner.clone() };
     let lookalike = world.make_check(&format!("{prefix}lookalike"), &someone_else.tags()).await;
