@@ -3,12 +3,19 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK_DIR ?= $(CURDIR)/target/test-state/make-test
 
-.PHONY: help demo test test-fakecloud test-unit lint sbom images stack-up stack-down lambda-zip bench bench-operator bench-placement chaos
+.PHONY: help demo test test-fakecloud test-unit docs lint sbom images stack-up stack-down lambda-zip bench bench-operator bench-placement chaos
+
+# The one build every command shares (tests, the test images, the demo, the docs generator): one
+# feature resolution, so `make demo` or `make docs` after `make test` rebuilds nothing.
+BUILD := cargo test --workspace --all-targets --locked --no-run
+PHASE := scripts/phase.sh
 
 help:
 	@echo "make demo        local stack + operator + demo BlogDeployment, then the blog on its table"
-	@echo "make test        everything: set-up (local stack, moto, fakecloud), unit, emulator and end-to-end tests"
-	@echo "make test-fakecloud  the operator's end-to-end tests on the second emulator (fakecloud)"
+	@echo "make test        set-up (local stack, moto, tools), the build, the book, unit, emulator and end-to-end tests on moto"
+	@echo "make test-unit   the pure tests only (no stack, no emulator); under a minute warm"
+	@echo "make test-fakecloud  the operator's end-to-end tests on the second emulator (fakecloud; CI runs it too)"
+	@echo "make docs        the book in target/book: generated reference, diagrams, every internal link checked"
 	@echo "make lint        rustfmt, clippy (warnings are errors), no second hyper/rustls stack, licences and sources (cargo-deny)"
 	@echo "make sbom        CycloneDX SBOMs of the operator and the blog service in target/sbom/"
 	@echo "make images      OCI images of the blog service and the operator in target/images/ (no Docker daemon)"
@@ -21,19 +28,19 @@ help:
 demo:
 	scripts/demo.sh
 
-# Set-up first (every tool, and the images a test inspects, before any test starts: no test
-# installs or builds anything), then one local stack for every test binary; it stops when the
-# tests end, however they end.
+# Set-up first (every tool, the build, and the images a test inspects, before any test starts: no
+# test installs or builds anything), then the book, then one local stack for every test binary; it
+# stops when the tests end, however they end. Each phase prints its wall time. The second
+# emulator's suite is `make test-fakecloud`, which CI (.ci/run) runs as its own phase.
 test:
-	scripts/local-stack.sh install
-	scripts/tools.sh install
-	scripts/local-stack.sh install-fakecloud
-	scripts/images.sh
-	scripts/local-stack.sh up "$(STACK_DIR)"
-	trap 'scripts/local-stack.sh down "$(STACK_DIR)"' EXIT; \
-	  eval "$$(scripts/local-stack.sh env "$(STACK_DIR)")"; \
-	  cargo test --workspace --all-targets --locked
-	$(MAKE) --no-print-directory test-fakecloud
+	@$(PHASE) set-up bash -c 'scripts/local-stack.sh install && scripts/tools.sh install'
+	@$(PHASE) build $(BUILD)
+	@$(PHASE) test-images scripts/images.sh --profile dev
+	@$(PHASE) docs $(MAKE) --no-print-directory docs
+	@$(PHASE) tests bash -c 'scripts/local-stack.sh up "$(STACK_DIR)" && \
+	  trap "scripts/local-stack.sh down \"$(STACK_DIR)\"" EXIT && \
+	  eval "$$(scripts/local-stack.sh env "$(STACK_DIR)")" && \
+	  cargo test --workspace --all-targets --locked'
 
 # The operator's end-to-end suite again, on the second emulator (fakecloud), without what does not
 # depend on the emulator (the outage is all 503s from the realism layer, hostile specs make no AWS
@@ -41,15 +48,25 @@ test:
 # regions of a placement rewrote each other's API domain name, route, task definition and listener
 # at every resync, 3 of each per two resyncs, as if it kept them in one namespace for all regions).
 FAKECLOUD_SKIP := --skip browser:: --skip chaos::an_outage --skip chaos::hostile --skip placement::
+# `--workspace --test e2e` resolves features as the workspace build does (`-p blog-operator` did
+# not, and rebuilt the AWS SDK crates).
 test-fakecloud:
-	scripts/local-stack.sh install-fakecloud
-	BLOG_AWS_EMULATOR=fakecloud scripts/local-stack.sh up "$(STACK_DIR)-fakecloud"
-	trap 'scripts/local-stack.sh down "$(STACK_DIR)-fakecloud"' EXIT; \
-	  eval "$$(scripts/local-stack.sh env "$(STACK_DIR)-fakecloud")"; \
-	  cargo test -p blog-operator --test e2e --locked -- $(FAKECLOUD_SKIP)
+	@$(PHASE) fakecloud-set-up bash -c 'scripts/local-stack.sh install && scripts/local-stack.sh install-fakecloud'
+	@$(PHASE) fakecloud-build $(BUILD)
+	@$(PHASE) fakecloud-e2e bash -c 'BLOG_AWS_EMULATOR=fakecloud scripts/local-stack.sh up "$(STACK_DIR)-fakecloud" && \
+	  trap "scripts/local-stack.sh down \"$(STACK_DIR)-fakecloud\"" EXIT && \
+	  eval "$$(scripts/local-stack.sh env "$(STACK_DIR)-fakecloud")" && \
+	  cargo test --workspace --test e2e --locked -- $(FAKECLOUD_SKIP)'
 
+# Every pure test (unit tests of each crate: no stack, no emulator, no tool).
 test-unit:
-	cargo test --workspace --lib --locked
+	cargo test --workspace --lib --bins --locked
+
+# The book: the reference pages regenerated from the code, the diagrams drawn from their dot
+# sources, mdBook's build, then every internal link and anchor checked.
+docs:
+	scripts/tools.sh install
+	scripts/docs.sh
 
 lint:
 	scripts/tools.sh install-lint
@@ -86,7 +103,7 @@ chaos:
 	mkdir -p target
 	trap 'scripts/local-stack.sh down "$(STACK_DIR)-chaos"' EXIT; \
 	  eval "$$(scripts/local-stack.sh env "$(STACK_DIR)-chaos")"; \
-	  env $(CHAOS_SIZES) cargo test -p blog-operator --test e2e --locked chaos:: -- --nocapture --test-threads 1 \
+	  env $(CHAOS_SIZES) cargo test --workspace --test e2e --locked chaos:: -- --nocapture --test-threads 1 \
 	    2>&1 | tee target/chaos.log | grep -E '^(\||test )'; \
 	  status=$${PIPESTATUS[0]}; echo "full log: target/chaos.log"; exit $$status
 

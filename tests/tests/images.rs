@@ -1,6 +1,8 @@
-//! The OCI images `make images` writes (`scripts/images.sh`; `make test` builds them before any test
-//! starts): each layout's amd64 image says linux/amd64, runs as 65532 and starts its binary; and the
-//! amd64 binary unpacked from its layers runs on the libraries the image carries.
+//! The OCI images `scripts/images.sh` writes (`make test` packs its debug binaries into
+//! `target/test-images` before any test starts; `make images` the release ones into `target/images`;
+//! `BLOG_TEST_IMAGES` names another folder): each layout's amd64 image says linux/amd64, runs as
+//! 65532 and starts its binary; and the amd64 binary unpacked from its layers runs on the libraries
+//! the image carries.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,8 +11,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 fn layout(name: &str) -> PathBuf {
-    let dir = blog_tests::workspace_root().join("target/images").join(name);
-    assert!(dir.join("index.json").is_file(), "{} is missing: run `make images`", dir.display());
+    let images = std::env::var_os("BLOG_TEST_IMAGES")
+        .map_or_else(|| blog_tests::workspace_root().join("target/test-images"), PathBuf::from);
+    let dir = images.join(name);
+    assert!(
+        dir.join("index.json").is_file(),
+        "{} is missing: run `scripts/images.sh --profile dev` (make test does)",
+        dir.display()
+    );
     dir
 }
 
