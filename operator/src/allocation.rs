@@ -28,22 +28,17 @@ pub async fn observe(
     let dimension = load_balancer_arn.and_then(crate::cloud::elb::metric_dimension);
     let balancer = dimension.map(|d| [("LoadBalancer", d)]);
     let mut reads: Vec<(Slot, MetricRead<'_>)> = Vec::new();
-    let mut add = |slot, namespace, metric, dimensions, percentile| {
+    for &(slot, namespace, metric, _, percentile) in &SIZING_METRICS {
+        let dimensions = match namespace {
+            "AWS/Lambda" if desired.function.is_some() => &function[..],
+            "AWS/ECS" if desired.container.is_some() => &service[..],
+            "AWS/ApplicationELB" if desired.container.is_some() => match &balancer {
+                Some(balancer) => &balancer[..],
+                None => continue,
+            },
+            _ => continue,
+        };
         reads.push((slot, MetricRead { namespace, metric, dimensions, percentile }));
-    };
-    if desired.function.is_some() {
-        add(Slot::Invocations, "AWS/Lambda", "Invocations", &function[..], false);
-        add(Slot::Duration, "AWS/Lambda", "Duration", &function[..], true);
-        add(Slot::Errors, "AWS/Lambda", "Errors", &function[..], false);
-        add(Slot::Throttles, "AWS/Lambda", "Throttles", &function[..], false);
-    }
-    if desired.container.is_some() {
-        add(Slot::Cpu, "AWS/ECS", "CPUUtilization", &service[..], false);
-        add(Slot::Memory, "AWS/ECS", "MemoryUtilization", &service[..], false);
-        if let Some(balancer) = &balancer {
-            add(Slot::AlbRequests, "AWS/ApplicationELB", "RequestCount", &balancer[..], false);
-            add(Slot::AlbResponse, "AWS/ApplicationELB", "TargetResponseTime", &balancer[..], true);
-        }
     }
     let mut observed = WindowMetrics { window_seconds: window.as_secs_f64(), ..WindowMetrics::default() };
     if reads.is_empty() {
@@ -56,9 +51,23 @@ pub async fn observe(
     Ok(observed)
 }
 
+/// Every CloudWatch metric sizing reads: where it goes, namespace, metric, the dimensions it is read
+/// by, and whether its p95 is read (else its sum or average). The chart's dashboard shows the same
+/// metrics; a test checks its queries against this table.
+pub const SIZING_METRICS: [(Slot, &str, &str, &[&str], bool); 8] = [
+    (Slot::Invocations, "AWS/Lambda", "Invocations", &["FunctionName"], false),
+    (Slot::Duration, "AWS/Lambda", "Duration", &["FunctionName"], true),
+    (Slot::Errors, "AWS/Lambda", "Errors", &["FunctionName"], false),
+    (Slot::Throttles, "AWS/Lambda", "Throttles", &["FunctionName"], false),
+    (Slot::Cpu, "AWS/ECS", "CPUUtilization", &["ClusterName", "ServiceName"], false),
+    (Slot::Memory, "AWS/ECS", "MemoryUtilization", &["ClusterName", "ServiceName"], false),
+    (Slot::AlbRequests, "AWS/ApplicationELB", "RequestCount", &["LoadBalancer"], false),
+    (Slot::AlbResponse, "AWS/ApplicationELB", "TargetResponseTime", &["LoadBalancer"], true),
+];
+
 /// Where a metric's summary goes in [`WindowMetrics`].
 #[derive(Debug, Clone, Copy)]
-enum Slot {
+pub enum Slot {
     Invocations,
     Duration,
     Errors,

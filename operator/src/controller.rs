@@ -204,7 +204,9 @@ async fn reconcile(bd: Arc<BlogDeployment>, ctx: Arc<Context>) -> Result<Action,
     let deleting = bd.metadata.deletion_timestamp.is_some();
     let settled = bd.status.as_ref().is_some_and(|s| status::is_resync(bd.metadata.generation, s));
     let resync = ours && !deleting && settled;
+    let queued = ctx.metrics.waiting_for_worker();
     let _worker = ctx.workers.slot(resync).await;
+    drop(queued);
     let _timer = ctx.metrics.reconcile_started();
     let namespace = bd.namespace().ok_or(Error::MissingMetadata)?;
     let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -489,6 +491,7 @@ async fn publish_status(
     next.conditions = status::conditions(observed, &previous.conditions, &now);
     let key = format!("{}/{}", bd.namespace().unwrap_or_default(), bd.name_any());
     ctx.metrics.set_ready(&key, status::ready_condition(&next).map(|c| (c.status.as_str(), c.reason.as_str())));
+    ctx.metrics.set_deployment(&bd.namespace().unwrap_or_default(), &bd.name_any(), Some(&next));
     if status::same_status(previous, &next) {
         return Ok(());
     }
@@ -541,6 +544,7 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
     match removed.await {
         Ok(()) => {
             ctx.metrics.set_ready(&format!("{}/{}", owner.namespace, owner.name), None);
+            ctx.metrics.set_deployment(&owner.namespace, &owner.name, None);
             ctx.metrics_cache.forget(&owner.uid);
             ctx.settled(&owner.uid);
             record(ctx, bd, EventType::Normal, "Deleted", "every AWS resource of this BlogDeployment is gone").await;

@@ -1,5 +1,6 @@
-//! Prometheus metrics: reconciles, failures by reason, reconcile duration, AWS calls by
-//! service/operation/outcome. Rendered at `/metrics` by the admin server.
+//! Prometheus metrics: reconciles, failures by reason, reconcile duration, the worker queue, AWS
+//! calls by service/operation/outcome, and per BlogDeployment its cost estimates, sizes and
+//! placement. Rendered at `/metrics` by the admin server; the chart's dashboard reads them.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -12,6 +13,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::crd::BlogDeploymentStatus;
+
+/// Label pairs of a per-BlogDeployment series (`namespace`, `name`, then the series' own).
+type Labels = Vec<(String, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FailureLabels {
@@ -47,6 +54,24 @@ struct Inner {
     aws_calls: Family<AwsCallLabels, Counter>,
     throttled_calls: Family<ServiceLabels, Counter>,
     throttled_seconds: Family<ServiceLabels, Counter<f64, AtomicU64>>,
+    waiting: Gauge,
+    per_deployment: [Family<Labels, FloatGauge>; 4],
+    /// Each BlogDeployment's per-deployment series, to remove when they change or it goes.
+    series_of: Mutex<HashMap<String, Vec<(Series, Labels)>>>,
+}
+
+/// The per-BlogDeployment families, by their index in `Inner::per_deployment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Series {
+    /// `monthly_cost_usd{variant}`.
+    Cost,
+    /// `allocation{resource, applied}`.
+    Size,
+    /// `placement_region{region, phase, variant}`: its estimated monthly cost.
+    Region,
+    /// `deployment_info{region, function_name, ecs_cluster, ecs_service, load_balancer}`: always 1; the
+    /// dashboard's CloudWatch panels take their dimensions from it.
+    Info,
 }
 
 /// Cheap to clone; every clone records into the same registry.
@@ -84,6 +109,12 @@ impl Default for Metrics {
         );
         let by_ready = Family::<ReadyLabels, Gauge>::default();
         registry.register("blogdeployments", "BlogDeployments by Ready status and reason", by_ready.clone());
+        let waiting = Gauge::default();
+        registry.register("reconciles_waiting", "Reconciles due and waiting for a worker (the queue)", waiting.clone());
+        let per_deployment: [Family<Labels, FloatGauge>; 4] = Default::default();
+        for (family, (name, help)) in per_deployment.iter().zip(SERIES_HELP) {
+            registry.register(name, help, family.clone());
+        }
         Self(Arc::new(Inner {
             registry,
             by_ready,
@@ -94,11 +125,68 @@ impl Default for Metrics {
             aws_calls,
             throttled_calls,
             throttled_seconds,
+            waiting,
+            per_deployment,
+            series_of: Mutex::new(HashMap::new()),
         }))
     }
 }
 
+const SERIES_HELP: [(&str, &str); 4] = [
+    ("monthly_cost_usd", "A BlogDeployment's estimated monthly cost per variant at the observed traffic, USD"),
+    (
+        "allocation",
+        "A BlogDeployment's sizes by resource (function_memory_mib, container_cpu_units, container_memory_mib, \
+         container_tasks): applied=true when in effect (Auto), false when only recommended",
+    ),
+    ("placement_region", "A placed region's estimated monthly cost, USD, by phase and serving variant"),
+    ("deployment_info", "Always 1; the AWS names of a BlogDeployment, as its CloudWatch metrics carry them"),
+];
+
 impl Metrics {
+    /// A registry with one sample in every family, so that its exposition shows each family's
+    /// labels (the book's metric reference is generated from it).
+    #[must_use]
+    pub fn sample() -> Self {
+        let metrics = Self::default();
+        drop(metrics.reconcile_started());
+        drop(metrics.waiting_for_worker());
+        metrics.reconcile_failed(crate::status::reason::AWS_ERROR);
+        metrics.aws_call("DynamoDB", "DescribeTable", "ok");
+        metrics.aws_throttled("route53", std::time::Duration::ZERO);
+        metrics.set_ready("blogs/demo", Some(("True", crate::status::reason::RECONCILED)));
+        for series in [Series::Cost, Series::Size, Series::Region, Series::Info] {
+            let labels = sample_labels(series);
+            metrics.0.per_deployment[series as usize].get_or_create(&labels).set(0.0);
+        }
+        metrics
+    }
+
+    /// Counts a reconcile waiting for a worker until the returned guard drops.
+    #[must_use]
+    pub fn waiting_for_worker(&self) -> WaitingGuard {
+        self.0.waiting.inc();
+        WaitingGuard(self.clone())
+    }
+
+    /// Records a BlogDeployment's cost estimates, sizes, regions and AWS names from its status
+    /// (`None` once it is gone), replacing the series it had.
+    pub fn set_deployment(&self, namespace: &str, name: &str, status: Option<&BlogDeploymentStatus>) {
+        let key = format!("{namespace}/{name}");
+        let next: Vec<(Series, Labels, f64)> =
+            status.map(|s| deployment_series(namespace, name, s)).unwrap_or_default();
+        let mut series_of = self.0.series_of.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (series, labels) in series_of.remove(&key).unwrap_or_default() {
+            self.0.per_deployment[series as usize].remove(&labels);
+        }
+        for (series, labels, value) in &next {
+            self.0.per_deployment[*series as usize].get_or_create(labels).set(*value);
+        }
+        if !next.is_empty() {
+            series_of.insert(key, next.into_iter().map(|(series, labels, _)| (series, labels)).collect());
+        }
+    }
+
     /// Counts a reconcile and times it until the returned guard drops.
     #[must_use]
     pub fn reconcile_started(&self) -> ReconcileTimer {
@@ -146,6 +234,90 @@ impl Metrics {
     }
 }
 
+/// Takes a reconcile out of the queue gauge when dropped.
+pub struct WaitingGuard(Metrics);
+
+impl Drop for WaitingGuard {
+    fn drop(&mut self) {
+        self.0.0.waiting.dec();
+    }
+}
+
+fn labels(namespace: &str, name: &str, own: &[(&str, &str)]) -> Labels {
+    let mut all = vec![("namespace".to_owned(), namespace.to_owned()), ("name".to_owned(), name.to_owned())];
+    all.extend(own.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    all
+}
+
+fn sample_labels(series: Series) -> Labels {
+    let own: &[(&str, &str)] = match series {
+        Series::Cost => &[("variant", "function")],
+        Series::Size => &[("resource", "function_memory_mib"), ("applied", "false")],
+        Series::Region => &[("region", "us-west-1"), ("phase", "Serving"), ("variant", "function")],
+        Series::Info => {
+            &[("region", ""), ("function_name", ""), ("ecs_cluster", ""), ("ecs_service", ""), ("load_balancer", "")]
+        }
+    };
+    labels("blogs", "demo", own)
+}
+
+/// The per-BlogDeployment series its status gives. Pure.
+fn deployment_series(namespace: &str, name: &str, status: &BlogDeploymentStatus) -> Vec<(Series, Labels, f64)> {
+    let mut out = Vec::new();
+    if let Some(a) = &status.allocation {
+        let applied = if a.applied { "true" } else { "false" };
+        for (variant, usd) in [("function", a.function_monthly_usd), ("container", a.container_monthly_usd)] {
+            if let Some(usd) = usd {
+                out.push((Series::Cost, labels(namespace, name, &[("variant", variant)]), usd));
+            }
+        }
+        for (resource, size) in [
+            ("function_memory_mib", a.function_memory_mib),
+            ("container_cpu_units", a.container_cpu),
+            ("container_memory_mib", a.container_memory_mib),
+            ("container_tasks", a.container_tasks),
+        ] {
+            if let Some(size) = size {
+                let own = [("resource", resource), ("applied", applied)];
+                out.push((Series::Size, labels(namespace, name, &own), f64::from(size)));
+            }
+        }
+    }
+    for region in status.placement.iter().flat_map(|p| &p.regions) {
+        let variant = match region.variant {
+            Some(crate::crd::PlacementVariant::Function) => "function",
+            Some(crate::crd::PlacementVariant::Container) => "container",
+            None => "both",
+        };
+        let own = [("region", region.region.as_str()), ("phase", region.phase.as_str()), ("variant", variant)];
+        out.push((Series::Region, labels(namespace, name, &own), region.monthly_usd.unwrap_or(0.0)));
+    }
+    out.push((Series::Info, labels(namespace, name, &info_labels(status)), 1.0));
+    out
+}
+
+/// The home region and the names CloudWatch's dimensions use, from the ARNs in status: FunctionName,
+/// ClusterName and ServiceName of AWS/ECS, LoadBalancer (`app/<name>/<id>`) of AWS/ApplicationELB.
+fn info_labels(status: &BlogDeploymentStatus) -> [(&'static str, &str); 5] {
+    let r = &status.resources;
+    fn last(arn: Option<&String>, sep: char) -> &str {
+        arn.and_then(|a| a.rsplit(sep).next()).unwrap_or("")
+    }
+    let function = r.function_arn.as_deref().and_then(|a| a.split(":function:").nth(1)).unwrap_or("");
+    let balancer = r.load_balancer_arn.as_deref().and_then(crate::cloud::elb::metric_dimension).unwrap_or("");
+    let region = [&r.table_arn, &r.function_arn, &r.load_balancer_arn]
+        .into_iter()
+        .find_map(|arn| arn.as_deref().and_then(|a| a.split(':').nth(3)))
+        .unwrap_or("");
+    [
+        ("region", region),
+        ("function_name", function.split(':').next().unwrap_or("")),
+        ("ecs_cluster", last(r.cluster_arn.as_ref(), '/')),
+        ("ecs_service", last(r.service_arn.as_ref(), '/')),
+        ("load_balancer", balancer),
+    ]
+}
+
 /// Records the reconcile's duration when dropped, whichever way the reconcile ends.
 pub struct ReconcileTimer {
     metrics: Metrics,
@@ -191,5 +363,43 @@ mod tests {
         assert!(text.contains("blog_operator_reconcile_duration_seconds_count 1"), "{text}");
         assert!(text.contains(r#"blog_operator_aws_budget_waits_total{service="route53"} 1"#), "{text}");
         assert!(text.contains(r#"blog_operator_aws_budget_wait_seconds_total{service="route53"} 0.25"#), "{text}");
+    }
+
+    #[test]
+    fn a_deployment_series_follow_its_status_and_go_with_it() {
+        let metrics = Metrics::default();
+        let mut status = BlogDeploymentStatus::default();
+        status.resources.function_arn = Some("arn:aws:lambda:us-west-1:123456789012:function:b-blogs-demo".into());
+        status.resources.load_balancer_arn =
+            Some("arn:aws:elasticloadbalancing:us-west-1:123456789012:loadbalancer/app/b-demo/50dc6c495c0c9188".into());
+        status.allocation = Some(crate::crd::AllocationStatus {
+            function_monthly_usd: Some(1.5),
+            container_tasks: Some(2),
+            ..Default::default()
+        });
+        metrics.set_deployment("blogs", "demo", Some(&status));
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"blog_operator_monthly_cost_usd{namespace="blogs",name="demo",variant="function"} 1.5"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"resource="container_tasks",applied="false"} 2"#), "{text}");
+        assert!(text.contains(r#"region="us-west-1",function_name="b-blogs-demo""#), "{text}");
+        assert!(text.contains(r#"load_balancer="app/b-demo/50dc6c495c0c9188""#), "{text}");
+
+        status.allocation = None;
+        metrics.set_deployment("blogs", "demo", Some(&status));
+        assert!(!metrics.render().contains("blog_operator_monthly_cost_usd{"), "a cost no longer estimated goes");
+        metrics.set_deployment("blogs", "demo", None);
+        assert!(!metrics.render().contains("blog_operator_deployment_info{"), "a deleted one leaves no series");
+    }
+
+    #[test]
+    fn the_queue_gauge_counts_only_while_waiting() {
+        let metrics = Metrics::default();
+        let waiting = metrics.waiting_for_worker();
+        assert!(metrics.render().contains("blog_operator_reconciles_waiting 1"));
+        drop(waiting);
+        assert!(metrics.render().contains("blog_operator_reconciles_waiting 0"));
     }
 }

@@ -287,3 +287,47 @@ fn every_example_passes_the_schema_and_the_operators_validation() {
     }
     assert!(checked >= 2, "only {checked} BlogDeployments in manifests/examples");
 }
+
+/// The chart ships the dashboard as a ConfigMap for the Grafana sidecar only when asked, and every
+/// CloudWatch query in it reads a metric the operator reads for sizing, by the same dimensions,
+/// with values the operator's `deployment_info` series gives (the live check of its Prometheus
+/// queries is the sizing end-to-end test).
+#[test]
+fn the_grafana_dashboard_ships_on_request_and_reads_what_the_operator_reads() {
+    let helm = tool("helm");
+    let chart = root().join("charts/blog-operator");
+    let plain = run(Command::new(&helm).args(["template", "x", "--set", ACCOUNT]).arg(&chart));
+    assert!(!plain.contains("grafana_dashboard"), "off by default");
+    let rendered = run(Command::new(&helm).args(["template", "x", "--set", ACCOUNT]).arg(&chart).args([
+        "--set",
+        "grafanaDashboard.enabled=true",
+        "--set",
+        "grafanaDashboard.folder=Platform",
+    ]));
+    let config_map =
+        rendered.split("\n---").find(|doc| doc.contains("blog-operator.json")).expect("a dashboard ConfigMap");
+    assert!(config_map.contains("grafana_dashboard: \"1\"") && config_map.contains("grafana_folder: \"Platform\""));
+    let parsed: serde_json::Value = serde_saphyr::from_str(config_map).expect("ConfigMap YAML");
+    let json = parsed["data"]["blog-operator.json"].as_str().expect("dashboard JSON");
+    let dashboard: serde_json::Value = serde_json::from_str(json).expect("the dashboard is JSON");
+    assert_eq!(dashboard, blog_tests::dashboard::shipped());
+
+    let variables = blog_tests::dashboard::variables(&dashboard);
+    let info = blog_operator::metrics::Metrics::sample().render();
+    for query in blog_tests::dashboard::cloudwatch_queries(&dashboard) {
+        let read = blog_operator::allocation::SIZING_METRICS
+            .iter()
+            .find(|(_, namespace, metric, ..)| *namespace == query.namespace && *metric == query.metric);
+        let Some((_, _, _, dimensions, percentile)) = read else {
+            panic!("{query:?}: the operator does not read this metric")
+        };
+        assert_eq!(query.dimensions.keys().collect::<Vec<_>>(), dimensions.iter().collect::<Vec<_>>(), "{query:?}");
+        let statistics: &[&str] = if *percentile { &["p95"] } else { &["Sum", "Average"] };
+        assert!(statistics.contains(&query.statistic.as_str()), "{query:?}: the operator reads {statistics:?}");
+        for value in query.dimensions.values() {
+            let variable = value.strip_prefix('$').expect("a dimension's value is a variable");
+            assert!(variables.iter().any(|v| v == variable), "{query:?}: no variable {variable}");
+            assert!(info.contains(&format!("{variable}=")), "{query:?}: deployment_info has no label {variable}");
+        }
+    }
+}

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+pub mod dashboard;
+
 /// The workspace's root folder: the nearest folder above the running test's package that holds
 /// `Cargo.lock`. Looked up at run time (cargo sets `CARGO_MANIFEST_DIR` for the test process), not
 /// baked in at compile time: CI shares one target folder between clones, and a compiled-in path

@@ -103,6 +103,7 @@ async fn allocation_recommends_from_metrics_then_auto_applies_and_holds() {
     );
     assert!(allocation.function_monthly_usd.is_some() && allocation.container_monthly_usd.is_some());
     assert!(allocation.cheaper.is_some() && allocation.break_even_requests_per_second.is_some());
+    dashboard_reads_the_live_metrics(&operator, &ns.name, &names.function, balancer).await;
     // Recommend changes nothing in AWS.
     let config = aws.lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
     assert_eq!(config.memory_size(), Some(1024));
@@ -324,4 +325,33 @@ async fn autoscaling_is_created_updated_and_removed_with_the_spec() {
     api.delete("scale", &DeleteParams::default()).await.expect("delete");
     wait_gone(&api, "scale").await;
     operator.kill().await;
+}
+
+/// The chart's Grafana dashboard asks the running operator's `/metrics` only for metrics and labels
+/// it exports (families with no sample yet, such as placement without `spec.placement`, are held
+/// against the labels the code gives them); and the series its CloudWatch panels take their
+/// dimensions from names this BlogDeployment's function and load balancer.
+async fn dashboard_reads_the_live_metrics(operator: &Operator, namespace: &str, function: &str, balancer: &str) {
+    let live = http_get(&format!("{}/metrics", operator.metrics)).await;
+    let sample = blog_operator::metrics::Metrics::sample().render();
+    let mut families = std::collections::BTreeMap::new();
+    for family in blog_operator::reference::metric_families(&live) {
+        let labels = if family.labels.is_empty() {
+            let from_code = blog_operator::reference::metric_families(&sample);
+            from_code.into_iter().find(|f| f.sample_name == family.sample_name).map(|f| f.labels).unwrap_or_default()
+        } else {
+            family.labels
+        };
+        families.insert(family.sample_name, labels);
+    }
+    let problems = blog_tests::dashboard::unknown_prometheus_names(&blog_tests::dashboard::shipped(), &families);
+    assert!(problems.is_empty(), "the dashboard asks for what /metrics does not have: {problems:#?}");
+    let info = live
+        .lines()
+        .find(|l| l.starts_with("blog_operator_deployment_info{") && l.contains(&format!("namespace=\"{namespace}\"")))
+        .unwrap_or_else(|| panic!("no deployment_info for {namespace} in {live}"));
+    for expected in [format!("function_name=\"{function}\""), format!("load_balancer=\"{balancer}\"")] {
+        assert!(info.contains(&expected), "{expected} not in {info}");
+    }
+    assert!(live.contains(&format!("blog_operator_monthly_cost_usd{{namespace=\"{namespace}\"")), "{live}");
 }
