@@ -8,12 +8,14 @@ pub use blog_core::{admission, aws, crd, crd_yaml, desired, domain, image, scali
 pub mod admin;
 pub mod allocation;
 pub mod apply;
+pub mod cli;
 pub mod cloud;
 pub mod controller;
 pub mod https;
 pub mod leader;
 pub mod metrics;
 pub mod placement;
+pub mod reference;
 pub mod retry;
 pub mod webhook;
 pub mod write_token;
