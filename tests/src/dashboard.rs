@@ -124,10 +124,10 @@ pub fn label_names(query: &str) -> Vec<String> {
             labels.extend(inside[..end].split(',').map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()));
         }
     }
-    if let Some(args) = query.strip_prefix("label_values(") {
-        if let Some(label) = args.trim_end_matches(')').rsplit(',').next() {
-            labels.push(label.trim().to_owned());
-        }
+    if let Some(label) =
+        query.strip_prefix("label_values(").and_then(|args| args.trim_end_matches(')').rsplit(',').next())
+    {
+        labels.push(label.trim().to_owned());
     }
     labels.sort();
     labels.dedup();
