@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK_DIR ?= $(CURDIR)/target/test-state/make-test
 
-.PHONY: help demo test test-fakecloud test-unit docs lint sbom images stack-up stack-down lambda-zip bench bench-operator bench-placement chaos
+.PHONY: help demo test test-fakecloud test-unit docs ci lint sbom images stack-up stack-down lambda-zip bench bench-operator bench-placement chaos
 
 # The one build every command shares (tests, the test images, the demo, the docs generator): one
 # feature resolution, so `make demo` or `make docs` after `make test` rebuilds nothing.
@@ -16,6 +16,7 @@ help:
 	@echo "make test-unit   the pure tests only (no stack, no emulator); under a minute warm"
 	@echo "make test-fakecloud  the operator's end-to-end tests on the second emulator (fakecloud; CI runs it too)"
 	@echo "make docs        the book in target/book: generated reference, diagrams, every internal link checked"
+	@echo "make ci          what CI runs (.ci/run): lint, sbom, test, test-fakecloud, each phase timed"
 	@echo "make lint        rustfmt, clippy (warnings are errors), no second hyper/rustls stack, licences and sources (cargo-deny)"
 	@echo "make sbom        CycloneDX SBOMs of the operator and the blog service in target/sbom/"
 	@echo "make images      OCI images of the blog service and the operator in target/images/ (no Docker daemon)"
@@ -67,6 +68,9 @@ test-unit:
 docs:
 	scripts/tools.sh install
 	scripts/docs.sh
+
+ci:
+	bash .ci/run
 
 lint:
 	scripts/tools.sh install-lint
