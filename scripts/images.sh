@@ -9,9 +9,9 @@
 #                            tests/tests/images.rs inspects these. Nothing in that test depends on
 #                            the release profile, and packing the debug build saves a release build.
 #
-# Each image holds the release binary at /usr/local/bin/<name> (its entrypoint), the shared
-# libraries `ldd` names (glibc, as a distroless base would carry), the CA roots, and a user 65532
-# it runs as. Debian's umoci writes the layout (scripts/tools.sh install gets it); push it with any
+# Each image holds the binary (release; or debug, its debug info stripped) at /usr/local/bin/<name>
+# (its entrypoint), the shared libraries `ldd` names (glibc, as a distroless base would carry), the
+# CA roots, and a user 65532 it runs as. Debian's umoci writes the layout (scripts/tools.sh install gets it); push it with any
 # OCI tool, e.g. `skopeo copy oci:target/images/blog-service:amd64 docker://<registry>/blog-service:1.0.0-amd64`.
 # linux/arm64 needs the aarch64 Rust standard library (`rustup target add aarch64-unknown-linux-gnu`)
 # and an aarch64 linker; where either is missing the script says so and builds amd64 only.

@@ -382,5 +382,5 @@ case "${1:-}" in
   env) cmd_env "${2:-}" ;;
   status) cmd_status "${2:-}" ;;
   down) cmd_down "${2:-}" ;;
-  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
