@@ -210,7 +210,7 @@ fakecloud_bin() { echo "$CACHE/tools/fakecloud-$FAKECLOUD_VERSION-o0/bin/fakeclo
 find_fakecloud() {
   local bin; bin=$(fakecloud_bin)
   if [ ! -x "$bin" ]; then
-    log "building fakecloud $FAKECLOUD_VERSION at opt-level 0 (once; about 20 minutes on 2 cores)"
+    log "building fakecloud $FAKECLOUD_VERSION at opt-level 0 (once; about 8 minutes on 2 cores)"
     local started=$SECONDS
     CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo install --quiet --locked fakecloud --version "$FAKECLOUD_VERSION" \
       --root "$(dirname "$(dirname "$bin")").partial" \
