@@ -489,16 +489,17 @@ async fn publish_status(
 ) -> Result<(), Error> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     next.conditions = status::conditions(observed, &previous.conditions, &now);
-    let key = format!("{}/{}", bd.namespace().unwrap_or_default(), bd.name_any());
+    let (namespace, name) = (bd.namespace().unwrap_or_default(), bd.name_any());
+    let key = format!("{namespace}/{name}");
     ctx.metrics.set_ready(&key, status::ready_condition(&next).map(|c| (c.status.as_str(), c.reason.as_str())));
-    ctx.metrics.set_deployment(&bd.namespace().unwrap_or_default(), &bd.name_any(), Some(&next));
+    ctx.metrics.set_deployment(&namespace, &name, Some(&next));
     if status::same_status(previous, &next) {
         return Ok(());
     }
     let event = status::transition_event(previous, &next);
-    let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &bd.namespace().unwrap_or_default());
+    let api: Api<BlogDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
     api.patch_status(
-        &bd.name_any(),
+        &name,
         &PatchParams::default(),
         &Patch::Merge(json!({ "status": status::merge_patch(previous, &next) })),
     )
