@@ -29,7 +29,7 @@ k create namespace bench >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 AWS_REGION=us-west-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench RUST_LOG=warn \
   "$bin" --namespace bench --resync-seconds "$resync" --concurrency "$workers" --container-readiness provisioned \
-  --allow-roles-without-boundary --admin-addr 127.0.0.1:0 --metrics-addr "127.0.0.1:$port" "${budget[@]}" \
+  --allow-roles-without-boundary --allow-any-tenant-spec --admin-addr 127.0.0.1:0 --metrics-addr "127.0.0.1:$port" "${budget[@]}" \
   >"$work/operator.log" 2>&1 &
 pid=$!
 until curl -sf "http://127.0.0.1:$port/metrics" >/dev/null 2>&1; do sleep 0.2; done

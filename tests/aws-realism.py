@@ -24,7 +24,8 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
                        CREATING in the home table's Replicas (or DELETING once removed); the emulator
                        ignores replica updates, so this layer lists them and, when one turns ACTIVE,
                        makes the replica table in its region (and drops it once deleted). Adding the
-                       home region or a region already listed is refused, as AWS does
+                       home region or a region already listed is refused, as AWS does; a replica's
+                       own DescribeTable lists the other members and the global table version
   route53_health       seconds a new Route 53 health check reports failure before its checkers report
                        success (the emulator reports success at once); CreateHealthCheck repeated with
                        the same CallerReference returns the same check, as AWS does
@@ -477,7 +478,7 @@ def rewrite(service, operation, path, data):
     if operation in ("DescribeTable", "UpdateTable") and "dynamodb_replica" in CONFIG:
         found = as_json(data)
         table = found.get("Table") or found.get("TableDescription") or {}
-        replicas = with_replicas(table)
+        replicas = with_replicas(table) or member_of(table)
         if replicas:
             table["Replicas"] = replicas
             table["GlobalTableVersion"] = "2019.11.21"
@@ -531,6 +532,18 @@ def with_replicas(table):
     with LOCK:
         REPLICAS[key] = listed
     return [{"RegionName": region, "ReplicaStatus": state} for region, state in sorted(listed.items())]
+
+
+def member_of(table):
+    """A replica's own DescribeTable lists the other members of its global table (the home table
+    among them) and the global table version, as AWS documents for every member."""
+    name, region = table.get("TableName", ""), REGION.get()
+    with LOCK:
+        for (home, home_name), listed in REPLICAS.items():
+            if home_name == name and listed.get(region) == "ACTIVE":
+                others = {home: "ACTIVE", **{r: s for r, s in listed.items() if r != region}}
+                return [{"RegionName": r, "ReplicaStatus": s} for r, s in sorted(others.items())]
+    return []
 
 
 def replica_table(region, operation, request):

@@ -4,7 +4,7 @@
 
 use crate::crd::BlogDeploymentSpec;
 use crate::status::reason;
-use crate::tenancy::TenantPolicy;
+use crate::tenancy::{Facts, TenantPolicy};
 use crate::validate;
 
 /// Every kind of refusal a spec meets, in order (invalid, outside the tenant policy, moving a
@@ -12,15 +12,15 @@ use crate::validate;
 #[must_use]
 pub fn refusals(
     spec: &BlogDeploymentSpec,
-    default_region: &str,
     policy: &TenantPolicy,
-    recorded_table_arn: Option<&str>,
+    facts: &Facts<'_>,
 ) -> Vec<(&'static str, String)> {
+    let (default_region, recorded_table_arn) = (facts.default_region, facts.recorded_table_arn);
     let mut found = Vec::new();
     if let Err(invalid) = validate::validate(spec) {
         found.push((reason::INVALID_SPEC, invalid.to_string()));
     }
-    if let Err(broken) = policy.check(spec, default_region) {
+    if let Err(broken) = policy.check(spec, facts) {
         found.push((
             reason::POLICY_VIOLATION,
             format!("refused by the platform's tenant policy: {}", broken.join("; ")),
@@ -40,16 +40,19 @@ pub fn refusals(
 #[must_use]
 pub fn refusal(
     spec: &BlogDeploymentSpec,
-    default_region: &str,
     policy: &TenantPolicy,
-    recorded_table_arn: Option<&str>,
+    facts: &Facts<'_>,
 ) -> Option<(&'static str, String)> {
-    refusals(spec, default_region, policy, recorded_table_arn).into_iter().next()
+    refusals(spec, policy, facts).into_iter().next()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at<'a>(default_region: &'a str, recorded_table_arn: Option<&'a str>) -> Facts<'a> {
+        Facts { namespace: "team", default_region, recorded_table_arn, reserved_elsewhere: None }
+    }
 
     fn spec(yaml: &str) -> BlogDeploymentSpec {
         serde_saphyr::from_str(yaml).expect("fixture parses")
@@ -60,19 +63,19 @@ mod tests {
         let policy: TenantPolicy = serde_saphyr::from_str("allowedRegions: [us-west-1]\n").expect("policy");
         let bad =
             spec("image: blog:1\ncontainer: {cpu: 1024, memoryMiB: 512}\nallocation: {minTasks: 5, maxTasks: 1}\n");
-        let (why, message) = refusal(&bad, "us-west-1", &policy, None).expect("invalid");
+        let (why, message) = refusal(&bad, &policy, &at("us-west-1", None)).expect("invalid");
         assert_eq!(why, reason::INVALID_SPEC);
         assert!(message.contains("memoryMiB 512") && message.contains("minTasks 5"), "{message}");
         let elsewhere = spec("image: blog:1\nregion: eu-west-1\nfunction: {}\n");
-        assert_eq!(refusal(&elsewhere, "us-west-1", &policy, None).map(|r| r.0), Some(reason::POLICY_VIOLATION));
+        assert_eq!(refusal(&elsewhere, &policy, &at("us-west-1", None)).map(|r| r.0), Some(reason::POLICY_VIOLATION));
         let moved = spec("image: blog:1\nregion: us-east-1\nfunction: {}\n");
         let arn = Some("arn:aws:dynamodb:us-west-1:1:table/blog-x");
         let open = TenantPolicy::default();
-        assert_eq!(refusal(&moved, "us-west-1", &open, arn).map(|r| r.0), Some(reason::REGION_CHANGE_REFUSED));
-        assert_eq!(refusal(&spec("image: blog:1\nfunction: {}\n"), "us-west-1", &policy, None), None);
+        assert_eq!(refusal(&moved, &open, &at("us-west-1", arn)).map(|r| r.0), Some(reason::REGION_CHANGE_REFUSED));
+        assert_eq!(refusal(&spec("image: blog:1\nfunction: {}\n"), &policy, &at("us-west-1", None)), None);
         // Invalid and outside the policy at once: both kinds, for the webhook's one message.
         let both = spec("image: blog:1\nregion: eu-west-1\nfunction: {enabled: false}\n");
-        let kinds: Vec<_> = refusals(&both, "us-west-1", &policy, None).into_iter().map(|r| r.0).collect();
+        let kinds: Vec<_> = refusals(&both, &policy, &at("us-west-1", None)).into_iter().map(|r| r.0).collect();
         assert_eq!(kinds, [reason::INVALID_SPEC, reason::POLICY_VIOLATION]);
     }
 }

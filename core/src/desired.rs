@@ -66,18 +66,28 @@ pub enum TableClaim {
     Refuse(String),
 }
 
-/// Whether `owner` may use the table `name` that carries `tags`. A table it did not make is taken
-/// only when the spec named it and it was retained by a BlogDeployment of the same namespace, or it
-/// carries none of the operator's tags and the spec says `adoptUntagged`. Another namespace's
-/// table, or one still in use, is never taken.
+/// Whether `owner` may use the table `name` that carries `tags` (`global`: DynamoDB lists replicas
+/// of it, so it is part of a global table). A table it did not make is taken only when the spec
+/// named it, no other BlogDeployment records it, it is no global table, and it was retained by a
+/// BlogDeployment of the same namespace or carries none of the operator's tags and the spec says
+/// `adoptUntagged`. Another namespace's table, or one still in use, is never taken; a refusal never
+/// names another namespace's BlogDeployment.
 #[must_use]
-pub fn claim_table(owner: &Owner, table: &DesiredTable, tags: &BTreeMap<String, String>) -> TableClaim {
+pub fn claim_table(owner: &Owner, table: &DesiredTable, tags: &BTreeMap<String, String>, global: bool) -> TableClaim {
     let name = &table.name;
     if owner.owns(tags) {
         return TableClaim::Ours;
     }
     if !table.named {
         return TableClaim::Refuse(format!("table {name} exists but is not tagged as this BlogDeployment's"));
+    }
+    if table.used_elsewhere {
+        return TableClaim::Refuse(format!("table {name} is in use by another BlogDeployment"));
+    }
+    if global {
+        return TableClaim::Refuse(format!(
+            "table {name} is part of a global table (it has replicas in other regions); the operator never takes one"
+        ));
     }
     let made_by = tags.get(OWNER_TAG).filter(|_| tags.get(MANAGED_BY_TAG).map(String::as_str) == Some(MANAGED_BY));
     let retained = tags.get(RETAINED_TAG).is_some_and(|v| v == "true");
@@ -191,6 +201,11 @@ pub struct DesiredTable {
     /// The spec named the table: a table found under that name may be taken back
     /// ([`claim_table`]) instead of refused.
     pub named: bool,
+    /// A name the operator did not generate for this owner: the table must exist already (the
+    /// operator creates tables only under its own names, so nobody squats another's).
+    pub must_exist: bool,
+    /// Another BlogDeployment records this table in its status: never taken.
+    pub used_elsewhere: bool,
     pub adopt_untagged: bool,
     pub billing_mode: BillingMode,
     pub read_capacity_units: Option<i64>,
@@ -400,6 +415,8 @@ pub struct Inputs<'a> {
     /// The table this BlogDeployment already uses (from `status.resources.tableArn`): it stays the
     /// table when the spec stops naming one.
     pub recorded_table: Option<&'a str>,
+    /// Another BlogDeployment records the table the spec names.
+    pub table_used_elsewhere: bool,
 }
 
 impl<'a> Inputs<'a> {
@@ -414,6 +431,7 @@ impl<'a> Inputs<'a> {
 #[must_use]
 pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, inputs: &Inputs<'_>) -> Desired {
     let mut desired = from_spec(owner, spec, inputs.default_region, inputs.recorded_table);
+    desired.table.used_elsewhere = inputs.table_used_elsewhere;
     if let (Some(container), Some(network)) = (desired.container.as_mut(), inputs.default_network)
         && container.vpc_id.is_none()
         && container.subnet_ids.is_empty()
@@ -452,8 +470,10 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
     // The spec's table, else the one in use (it stays when the spec stops naming one), else a new one.
     let table_name = spec.table.name.as_deref().or(recorded_table).map_or_else(|| names.table.clone(), str::to_owned);
     let table = DesiredTable {
+        must_exist: table_name != names.table,
         name: table_name,
         named: spec.table.name.is_some(),
+        used_elsewhere: false,
         adopt_untagged: spec.table.adopt_untagged,
         billing_mode: spec.table.billing_mode,
         read_capacity_units: spec.table.read_capacity_units,
@@ -697,6 +717,16 @@ pub fn table_of_arn(arn: &str) -> Option<&str> {
     crate::aws::Arn::parse(arn)?.resource.strip_prefix("table/").filter(|n| !n.is_empty())
 }
 
+/// Whether a status records the table `name`, in its home region or any placement region.
+#[must_use]
+pub fn records_table(status: &crate::crd::BlogDeploymentStatus, name: &str) -> bool {
+    let regions = status.placement.iter().flat_map(|p| &p.regions).map(|r| &r.resources);
+    std::iter::once(&status.resources)
+        .chain(regions)
+        .filter_map(|r| r.table_arn.as_deref())
+        .any(|arn| table_of_arn(arn) == Some(name))
+}
+
 /// The `execute-api` source ARN that may invoke the function: any stage, method and route of one API.
 #[must_use]
 pub fn api_source_arn(scope: &Scope, api_id: &str) -> String {
@@ -721,6 +751,8 @@ mod tests {
         let named = |adopt_untagged| DesiredTable {
             name: "blog-kept".into(),
             named: true,
+            must_exist: true,
+            used_elsewhere: false,
             adopt_untagged,
             billing_mode: BillingMode::PayPerRequest,
             read_capacity_units: None,
@@ -731,9 +763,9 @@ mod tests {
         let before = Owner { name: "old".into(), uid: "u0".into(), ..me.clone() };
         let mut kept = before.tags();
         kept.insert(RETAINED_TAG.into(), "true".into());
-        assert_eq!(claim_table(&me, &named(false), &me.tags()), TableClaim::Ours);
-        assert_eq!(claim_table(&me, &named(false), &kept), TableClaim::Adopt);
-        let in_use = claim_table(&me, &named(false), &before.tags());
+        assert_eq!(claim_table(&me, &named(false), &me.tags(), false), TableClaim::Ours);
+        assert_eq!(claim_table(&me, &named(false), &kept, false), TableClaim::Adopt);
+        let in_use = claim_table(&me, &named(false), &before.tags(), false);
         assert_eq!(
             in_use,
             TableClaim::Refuse(format!(
@@ -745,15 +777,29 @@ mod tests {
         let mut theirs = elsewhere.tags();
         theirs.insert(RETAINED_TAG.into(), "true".into());
         assert!(
-            matches!(claim_table(&me, &named(false), &theirs), TableClaim::Refuse(m) if m.contains("another namespace"))
+            matches!(claim_table(&me, &named(false), &theirs, false), TableClaim::Refuse(m) if m.contains("another namespace"))
         );
         let untagged = BTreeMap::from([("team".to_owned(), "blue".to_owned())]);
         assert!(
-            matches!(claim_table(&me, &named(false), &untagged), TableClaim::Refuse(m) if m.contains("adoptUntagged: true"))
+            matches!(claim_table(&me, &named(false), &untagged, false), TableClaim::Refuse(m) if m.contains("adoptUntagged: true"))
         );
-        assert_eq!(claim_table(&me, &named(true), &untagged), TableClaim::Adopt);
+        assert_eq!(claim_table(&me, &named(true), &untagged, false), TableClaim::Adopt);
         let generated = DesiredTable { named: false, ..named(true) };
-        assert!(matches!(claim_table(&me, &generated, &kept), TableClaim::Refuse(_)), "only a named table is taken");
+        assert!(matches!(claim_table(&me, &generated, &kept, false), TableClaim::Refuse(_)), "only a named table is taken");
+        // A replica (untagged in its region) and a table another BlogDeployment records: never taken.
+        let replica = claim_table(&me, &named(true), &untagged, true);
+        assert!(matches!(&replica, TableClaim::Refuse(m) if m.contains("part of a global table")), "{replica:?}");
+        let recorded = DesiredTable { used_elsewhere: true, ..named(true) };
+        let used = claim_table(&me, &recorded, &untagged, false);
+        assert_eq!(used, TableClaim::Refuse("table blog-kept is in use by another BlogDeployment".into()));
+    }
+
+    #[test]
+    fn only_the_generated_name_may_be_created() {
+        let generated = desired(&owner(), &spec("image: b:1\nfunction: {}\n"), &Inputs::region("r"));
+        assert!(!generated.table.must_exist);
+        let named = desired(&owner(), &spec("image: b:1\nfunction: {}\ntable: {name: blog-team-b-blog-1a2b3c4d}\n"), &Inputs::region("r"));
+        assert!(named.table.must_exist, "a named table is never created: no squatting on another's name");
     }
 
     #[test]
@@ -966,6 +1012,7 @@ mod tests {
             auto_sizes: Some(&sizes),
             default_network: None,
             recorded_table: Some("blog-kept"),
+            table_used_elsewhere: false,
         };
         let d = desired(&owner(), &spec("image: blog:1\nfunction: {}\ncontainer: {}\n"), &inputs);
         assert_eq!(d.function.as_ref().map(|f| f.memory_mib), Some(384));

@@ -190,10 +190,22 @@ pub fn marker_name(name: &str) -> String {
     format!("_blog-operator.{}", fqdn(name))
 }
 
-/// The marker record naming `owner` for the record(s) at `name`.
+/// The marker record naming `owner` for the record(s) at `name`. Its value is opaque: a digest
+/// of the owner's UID, which anyone can read in public DNS, while the UID itself (from which the
+/// operator's resource names follow) stays private.
 #[must_use]
 pub fn marker(owner: &Owner, name: &str) -> RecordSet {
-    let text = format!("\"heritage={MANAGED_BY},{OWNER_TAG}={},{UID_TAG}={}\"", owner.key(), owner.uid);
+    let digest = Sha256::digest(format!("blog-operator marker\n{}", owner.uid));
+    let opaque: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    marker_of(name, format!("\"heritage={MANAGED_BY},owner={opaque}\""))
+}
+
+/// The marker written before 0.x markers became opaque: still this owner's, rewritten when seen.
+fn legacy_marker(owner: &Owner, name: &str) -> RecordSet {
+    marker_of(name, format!("\"heritage={MANAGED_BY},{OWNER_TAG}={},{UID_TAG}={}\"", owner.key(), owner.uid))
+}
+
+fn marker_of(name: &str, text: String) -> RecordSet {
     RecordSet {
         name: marker_name(name),
         kind: "TXT".to_owned(),
@@ -202,10 +214,29 @@ pub fn marker(owner: &Owner, name: &str) -> RecordSet {
     }
 }
 
-/// Whether a marker found at `_blog-operator.<name>` names `owner`.
+/// Whether a marker found at `_blog-operator.<name>` names `owner` (in either form).
 #[must_use]
 pub fn marks_owner(found: Option<&RecordSet>, owner: &Owner) -> bool {
-    found.is_some_and(|found| found.value == marker(owner, "x").value)
+    found.is_some_and(|found| found.value == marker(owner, "x").value || found.value == legacy_marker(owner, "x").value)
+}
+
+/// A refusal when the name holds records of other types (`kinds_at_name`) that this owner's
+/// marker does not cover: a name that carries anything of someone else's is not taken.
+#[must_use]
+pub fn foreign_records(
+    owner: &Owner,
+    wanted: &RecordSet,
+    found_marker: Option<&RecordSet>,
+    kinds_at_name: &[String],
+) -> Option<String> {
+    let others: Vec<&str> = kinds_at_name.iter().map(String::as_str).filter(|k| *k != wanted.kind).collect();
+    (!others.is_empty() && !marks_owner(found_marker, owner)).then(|| {
+        format!(
+            "the zone already has {} record(s) at {} that this BlogDeployment did not write; choose another host",
+            others.join(", "),
+            wanted.name.trim_end_matches('.')
+        )
+    })
 }
 
 /// What to do about one record the operator wants.
@@ -228,9 +259,11 @@ pub fn record_step(
     found_marker: Option<&RecordSet>,
 ) -> RecordStep {
     let ours = marks_owner(found_marker, owner);
+    // A marker in the old form (it published the UID) is rewritten.
+    let current = found_marker.is_some_and(|m| m.value == marker(owner, "x").value);
     match found {
         None if found_marker.is_none() || ours => RecordStep::Write,
-        Some(found) if found == wanted && (ours || wanted.kind == "CNAME") => RecordStep::Keep,
+        Some(found) if found == wanted && (current || (wanted.kind == "CNAME" && !ours)) => RecordStep::Keep,
         Some(_) if ours => RecordStep::Write,
         Some(found) => RecordStep::Conflict(format!(
             "the zone already has a {} record {} that this BlogDeployment did not write; remove it or choose \
@@ -387,6 +420,28 @@ mod tests {
             assert!(why.contains("A record blog.example.com that this BlogDeployment did not write"), "{why}");
         }
         assert!(marks_owner(Some(&mine), &me) && !marks_owner(Some(&theirs), &me) && !marks_owner(None, &me));
+    }
+
+    #[test]
+    fn the_marker_is_opaque_and_an_old_one_is_rewritten() {
+        let me = owner("1a2b3c4d-0000-4000-8000-000000000000");
+        let RecordValue::Values { values, .. } = marker(&me, "blog.example.com").value else { panic!("TXT") };
+        assert!(!values[0].contains("1a2b3c4d") && !values[0].contains("blogs/demo"), "{values:?}");
+        let old = legacy_marker(&me, "blog.example.com");
+        assert!(marks_owner(Some(&old), &me), "an old marker still says ours");
+        let wanted = alias("dualstack.b-1.us-west-1.elb.amazonaws.com.");
+        assert_eq!(record_step(&me, &wanted, Some(&wanted), Some(&old)), RecordStep::Write, "rewritten in the new form");
+    }
+
+    #[test]
+    fn a_name_holding_someone_elses_record_of_any_type_is_refused() {
+        let me = owner("u1");
+        let wanted = alias("dualstack.b-1.us-west-1.elb.amazonaws.com.");
+        let kinds = ["AAAA".to_owned(), "MX".to_owned()];
+        let why = foreign_records(&me, &wanted, None, &kinds).expect("refused");
+        assert!(why.contains("AAAA, MX record(s) at blog.example.com"), "{why}");
+        assert_eq!(foreign_records(&me, &wanted, Some(&marker(&me, &wanted.name)), &kinds), None, "ours");
+        assert_eq!(foreign_records(&me, &wanted, None, &["A".to_owned()]), None, "the wanted type is record_step's");
     }
 
     #[test]

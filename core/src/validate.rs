@@ -14,8 +14,14 @@ pub struct InvalidSpec(pub Vec<String>);
 /// [`InvalidSpec`] listing each broken rule.
 pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
     let mut problems = Vec::new();
-    if let Err(why) = check_image_reference(&spec.image) {
-        problems.push(format!("spec.image {:?} is not an image reference: {why}", spec.image));
+    let overrides = [
+        ("spec.function.image", spec.function.as_ref().and_then(|f| f.image.as_deref())),
+        ("spec.container.image", spec.container.as_ref().and_then(|c| c.image.as_deref())),
+    ];
+    for (field, image) in std::iter::once(("spec.image", Some(spec.image.as_str()))).chain(overrides) {
+        if let Some(Err(why)) = image.map(check_image_reference) {
+            problems.push(format!("{field} {:?} is not an image reference: {why}", image.unwrap_or_default()));
+        }
     }
     if let Some(region) = &spec.region
         && !is_region(region)
@@ -716,6 +722,10 @@ container: {loadBalancer: {plainHttp: true}, cpu: 256, memoryMiB: 512}
         {
             assert!(check_image_reference(bad).is_err(), "{bad:?} should be refused");
         }
+        let overridden = problems("image: blog:1\nfunction: {image: 'Blog:1'}\ncontainer: {image: 'a/b c', loadBalancer: {plainHttp: true}}\n");
+        assert_eq!(overridden.len(), 2, "{overridden:?}");
+        assert!(overridden[0].starts_with("spec.function.image \"Blog:1\" is not an image reference"), "{overridden:?}");
+        assert!(overridden[1].starts_with("spec.container.image \"a/b c\""), "{overridden:?}");
     }
 
     #[test]

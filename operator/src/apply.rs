@@ -239,8 +239,7 @@ async fn apply_table(
     if let Some(home) = &desired.table.replica_of {
         return replica_table(clients, desired, recorded, home).await;
     }
-    let owner = (&desired.owner, recorded.table_arn.as_deref());
-    let table = cloud::dynamodb::ensure_table(clients, owner, &desired.table, &desired.tags).await?;
+    let table = cloud::dynamodb::ensure_table(clients, &desired.owner, &desired.table, &desired.tags).await?;
     let scope = Scope::of_arn(&table.arn).ok_or_else(|| {
         CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "table ARN has no region or account")
     })?;
@@ -257,7 +256,7 @@ async fn replica_table(
     home: &str,
 ) -> CloudResult<(PartState, String, Scope)> {
     let name = &desired.table.name;
-    let found = cloud::dynamodb::describe_replica(clients, name).await?;
+    let found = cloud::dynamodb::owned_replica(clients, &desired.owner, name).await?;
     let arn = found.as_ref().map(|t| t.arn.clone()).or_else(|| recorded.table_arn.clone()).unwrap_or_default();
     let scope = Scope::of_arn(&arn).ok_or_else(|| {
         CloudError::local("dynamodb", "DescribeTable", ErrorKind::Other, "the replica's ARN is not known yet")

@@ -74,10 +74,15 @@ pub struct Args {
     #[arg(long, env = "BLOG_OPERATOR_ALLOW_ROLES_WITHOUT_BOUNDARY", conflicts_with = "role_permissions_boundary")]
     pub allow_roles_without_boundary: bool,
     /// The platform team's guardrails (YAML or JSON): allowed regions, image prefixes, code buckets
-    /// and networks, size ceilings, load-balancer exposure. A spec outside them is refused with
-    /// reason PolicyViolation before any AWS call.
+    /// and networks, domains, certificates, tag keys, table adoption, size ceilings and counts,
+    /// load-balancer exposure, and a namespace's own rules. A spec outside them is refused with
+    /// reason PolicyViolation before any AWS call. Required, unless --allow-any-tenant-spec.
     #[arg(long, env = "BLOG_OPERATOR_TENANT_POLICY")]
     pub tenant_policy: Option<std::path::PathBuf>,
+    /// Explicit opt-out of a tenant policy: every spec may use any region, image, domain,
+    /// certificate or table (one team's own cluster, the local demo and the tests).
+    #[arg(long, env = "BLOG_OPERATOR_ALLOW_ANY_TENANT_SPEC", conflicts_with = "tenant_policy")]
+    pub allow_any_tenant_spec: bool,
     /// Watch only these namespaces (comma-separated; all namespaces when unset).
     #[arg(long, env = "BLOG_OPERATOR_NAMESPACE", value_delimiter = ',')]
     pub namespace: Vec<String>,

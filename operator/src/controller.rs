@@ -64,6 +64,8 @@ pub struct Context {
     pub waits: Backoffs,
     /// Who may reconcile now.
     pub workers: Workers,
+    /// The other BlogDeployments, from the watch caches.
+    pub peers: crate::peers::Peers,
 }
 
 /// The reconcile workers: first come, first served, with one kept for changes. kube's own limit
@@ -255,7 +257,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     let generation = bd.metadata.generation;
     let previous = bd.status.clone().unwrap_or_default();
 
-    if let Some((reason, message)) = refusal(bd, &ctx.settings, &previous) {
+    if let Some((reason, message)) = refusal(bd, ctx, &previous) {
         // No AWS call: wait for the next change of the spec.
         return refuse(bd, ctx, &previous, (reason, &message), Action::await_change()).await;
     }
@@ -369,13 +371,16 @@ async fn refuse(
 }
 
 /// Why a spec is refused before any AWS call: the same decision the admission webhook makes.
-fn refusal(
-    bd: &BlogDeployment,
-    settings: &Settings,
-    previous: &BlogDeploymentStatus,
-) -> Option<(&'static str, String)> {
-    let recorded = previous.resources.table_arn.as_deref();
-    crate::admission::refusal(&bd.spec, &settings.default_region, &settings.tenant_policy, recorded)
+fn refusal(bd: &BlogDeployment, ctx: &Context, previous: &BlogDeploymentStatus) -> Option<(&'static str, String)> {
+    let (settings, peers) = (&ctx.settings, &ctx.peers);
+    let namespace = bd.namespace().unwrap_or_default();
+    let facts = crate::tenancy::Facts {
+        namespace: &namespace,
+        default_region: &settings.default_region,
+        recorded_table_arn: previous.resources.table_arn.as_deref(),
+        reserved_elsewhere: Some(peers.reserved_concurrency(&namespace, bd.uid().as_deref())),
+    };
+    crate::admission::refusal(&bd.spec, &settings.tenant_policy, &facts)
 }
 
 /// The clients for the deployment's region, its final desired state and the allocation decided.
@@ -391,16 +396,18 @@ async fn desired_for(
     let as_written = desired::desired(owner, &bd.spec, &desired::Inputs::region(&settings.default_region));
     let clients = ctx.cloud.clients(&as_written.region);
     let allocation = allocate_one(bd, ctx, &clients, &as_written, previous).await;
+    let rules = settings.tenant_policy.for_namespace(&owner.namespace);
     let inputs = desired::Inputs {
         default_region: &settings.default_region,
         role_permissions_boundary: settings.role_permissions_boundary.as_deref(),
         auto_sizes: allocation.as_ref().filter(|_| bd.spec.allocation.mode == AllocationMode::Auto),
-        default_network: settings.tenant_policy.network.default.as_ref(),
+        default_network: rules.network.default.as_ref(),
         recorded_table: bd
             .status
             .as_ref()
             .and_then(|s| s.resources.table_arn.as_deref())
             .and_then(desired::table_of_arn),
+        table_used_elsewhere: ctx.peers.table_recorded_elsewhere(&as_written.table.name, Some(&owner.uid)),
     };
     (clients, desired::desired(owner, &bd.spec, &inputs), allocation)
 }
@@ -476,7 +483,8 @@ async fn allocate_one(
     };
     let ecs_desired = previous.container_tasks.as_ref().map(|t| t.desired);
     let running = allocation::running_sizes(desired, spec.mode, last, ecs_desired);
-    Some(allocation::decide(spec, &observed, running, last, &now, &ctx.settings.prices))
+    let limits = &ctx.settings.tenant_policy.for_namespace(&bd.namespace().unwrap_or_default()).limits;
+    Some(allocation::decide(spec, limits, &observed, running, last, &now, &ctx.settings.prices))
 }
 
 /// Writes the status when it says something new, and records an Event when `Ready` changes.
@@ -599,6 +607,7 @@ pub async fn run(ctx: Arc<Context>, namespaces: &[String]) {
 /// someone removed comes back at the next resync.
 async fn run_on(api: Api<BlogDeployment>, ctx: Arc<Context>) {
     let (reader, writer) = reflector::store();
+    ctx.peers.watch(reader.clone());
     let changes = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(forget_bookkeeping)

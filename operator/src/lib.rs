@@ -14,6 +14,7 @@ pub mod controller;
 pub mod https;
 pub mod leader;
 pub mod metrics;
+pub mod peers;
 pub mod placement;
 pub mod reference;
 pub mod retry;

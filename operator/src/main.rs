@@ -56,12 +56,22 @@ fn settings(args: &Args, cloud: &Cloud) -> anyhow::Result<Settings> {
             None => blog_operator::allocation::pricing::PriceTable::default(),
         },
         role_permissions_boundary: args.role_permissions_boundary.clone(),
-        tenant_policy: match &args.tenant_policy {
-            Some(path) => serde_saphyr::from_str(&std::fs::read_to_string(path)?)
-                .map_err(|e| anyhow::anyhow!("{}: not a tenant policy: {e}", path.display()))?,
-            None => blog_operator::tenancy::TenantPolicy::default(),
-        },
+        tenant_policy: tenant_policy(args)?,
     })
+}
+
+/// The policy file, or anything goes when asked for explicitly; never a silent "allow all".
+fn tenant_policy(args: &Args) -> anyhow::Result<blog_operator::tenancy::TenantPolicy> {
+    use blog_operator::tenancy::TenantPolicy;
+    match &args.tenant_policy {
+        Some(path) => TenantPolicy::parse(&std::fs::read_to_string(path)?)
+            .map_err(|e| anyhow::anyhow!("{}: not a tenant policy: {e}", path.display())),
+        None if args.allow_any_tenant_spec => Ok(TenantPolicy::open()),
+        None => Err(anyhow::anyhow!(
+            "no tenant policy: pass --tenant-policy FILE (the platform's guardrails on every BlogDeployment), or \
+             --allow-any-tenant-spec to let every spec use any region, image, domain and table"
+        )),
+    }
 }
 
 /// The admission webhook when an address is given; otherwise a future that never ends.
@@ -134,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
         failures,
         waits,
         workers: controller::Workers::new(args.concurrency),
+        peers: blog_operator::peers::Peers::default(),
     });
     let admin = tokio::spawn(blog_operator::admin::serve(args.admin_addr, args.metrics_addr, metrics, client.clone()));
     // Every replica answers admission requests, leader or not.

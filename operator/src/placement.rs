@@ -170,18 +170,22 @@ fn stack_ready(applied: &Applied) -> bool {
 }
 
 /// A region other than home: the replica through the home table, then the stack, with the ids
-/// this region recorded. The replica's ARN is known before DynamoDB makes it.
+/// this region recorded. The replica's ARN is recorded (in status) before the replica is asked
+/// for, so a region the home table lists but this owner never recorded is someone else's.
 async fn deploy(plan: &Plan<'_>, next: &mut RegionStatus) -> CloudResult<(bool, Doors)> {
     let home = plan.cloud.clients(&plan.home.region);
     let table = &plan.home.table.name;
-    let replica = cloud::dynamodb::ensure_replica(&home, table, &next.region).await?;
-    let desired = plan.home.in_region(&next.region, plan.spec.writes == crate::crd::PlacementWrites::Home);
-    let mut recorded = next.resources.clone();
-    if recorded.table_arn.is_none() {
-        recorded.table_arn = replica_arn(plan, &next.region);
+    if next.resources.table_arn.is_none() {
+        cloud::dynamodb::refuse_listed_replica(&home, table, &next.region).await?;
+        next.resources.table_arn = replica_arn(plan, &next.region);
+        next.message = "the table replica is recorded; it is asked for next".to_owned();
+        return Ok((false, Doors::default()));
     }
+    let replica = cloud::dynamodb::ensure_replica(&home, table, &next.region).await?;
     let clients = plan.cloud.clients(&next.region);
-    let applied = apply::apply(&clients, &desired, (&recorded, false), plan.readiness, plan.token)
+    cloud::dynamodb::claim_replica(&clients, &plan.home.owner, table, &plan.home.tags).await?;
+    let desired = plan.home.in_region(&next.region, plan.spec.writes == crate::crd::PlacementWrites::Home);
+    let applied = apply::apply(&clients, &desired, (&next.resources, false), plan.readiness, plan.token)
         .await
         .map_err(|failed| failed.error)?;
     next.resources = applied.resources.clone();
@@ -286,7 +290,12 @@ async fn remove_region(
     let names = Names::in_region(owner, &region.region);
     // The host's validation record stays for the regions still serving it.
     apply::cleanup(&clients, owner, &names, (None, &[crate::domain::host(host)]), &region.resources).await?;
-    cloud::dynamodb::remove_replica(&cloud.clients(home_region), table, &region.region).await
+    // Only a replica this owner recorded (before asking for it) is ever removed.
+    if region.resources.table_arn.is_none() {
+        return Ok(true);
+    }
+    let home = cloud.clients(home_region);
+    cloud::dynamodb::remove_replica((&home, &clients), owner, table, &region.region).await
 }
 
 /// The region's records and health checks, whatever its phase.

@@ -16,6 +16,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::controller::Settings;
 use crate::crd::BlogDeployment;
+use crate::tenancy::Facts;
 
 /// The answer to one admission request. Updates that leave the spec as it was (finalizers, labels:
 /// the operator's own writes) always pass, as do deletions.
@@ -36,7 +37,15 @@ pub fn review(request: &AdmissionRequest<DynamicObject>, settings: &Settings) ->
         return allowed;
     }
     let recorded = old.as_ref().and_then(|o| o.status.as_ref()).and_then(|s| s.resources.table_arn.as_deref());
-    let refusals = crate::admission::refusals(&bd.spec, &settings.default_region, &settings.tenant_policy, recorded);
+    let namespace = request.namespace.as_deref().or(bd.metadata.namespace.as_deref()).unwrap_or_default();
+    // The namespace's reserved-concurrency total is the reconciler's to check: it sees the others.
+    let facts = Facts {
+        namespace,
+        default_region: &settings.default_region,
+        recorded_table_arn: recorded,
+        reserved_elsewhere: None,
+    };
+    let refusals = crate::admission::refusals(&bd.spec, &settings.tenant_policy, &facts);
     if refusals.is_empty() {
         return allowed;
     }
@@ -106,7 +115,7 @@ mod tests {
             container_readiness: crate::status::ContainerReadiness::Running,
             prices: crate::allocation::pricing::PriceTable::default(),
             role_permissions_boundary: None,
-            tenant_policy: crate::tenancy::TenantPolicy::default(),
+            tenant_policy: crate::tenancy::TenantPolicy::open(),
         }
     }
 

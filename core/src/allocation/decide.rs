@@ -273,13 +273,14 @@ fn costs(
 #[must_use]
 pub fn decide(
     spec: &AllocationSpec,
+    limits: &crate::tenancy::Limits,
     observed: &WindowMetrics,
     running: Sizes,
     previous: Option<&AllocationStatus>,
     now: &Time,
     prices: &PriceTable,
 ) -> AllocationStatus {
-    let policy = Policy::from(spec);
+    let policy = Policy::from(spec).within(limits);
     let last_change = previous.and_then(|p| p.last_change_time.as_ref());
     let pace = Pace {
         auto: spec.mode == AllocationMode::Auto,
@@ -380,6 +381,7 @@ pub fn change_note(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tenancy::Limits;
 
     fn at(seconds: i64) -> Time {
         Time(k8s_openapi::jiff::Timestamp::from_second(seconds).expect("time"))
@@ -425,7 +427,7 @@ mod tests {
     #[test]
     fn recommend_reports_without_changing_anything() {
         let spec = AllocationSpec::default();
-        let status = decide(&spec, &metrics(), RUNNING, None, &at(1000), &PriceTable::default());
+        let status = decide(&spec, &Limits::default(), &metrics(), RUNNING, None, &at(1000), &PriceTable::default());
         // p95 falls back to the maximum (60 ms at 1024 MiB): 256 MiB predicts 240 ms × 1.2 > 200; 384 → 160 × 1.2 = 192.
         assert_eq!(status.function_memory_mib, Some(384));
         assert_eq!(status.function_p95_ms, Some(60.0));
@@ -440,13 +442,13 @@ mod tests {
         assert_eq!(status.cheaper.as_deref(), Some("function"));
         assert!(status.last_change_time.is_none(), "Recommend never changes anything");
         // Same data, same answer.
-        assert_eq!(decide(&spec, &metrics(), RUNNING, Some(&status), &at(2000), &PriceTable::default()), status);
+        assert_eq!(decide(&spec, &Limits::default(), &metrics(), RUNNING, Some(&status), &at(2000), &PriceTable::default()), status);
     }
 
     #[test]
     fn auto_applies_then_holds_still() {
         let spec = AllocationSpec { mode: AllocationMode::Auto, ..AllocationSpec::default() };
-        let first = decide(&spec, &metrics(), RUNNING, None, &at(1000), &PriceTable::default());
+        let first = decide(&spec, &Limits::default(), &metrics(), RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!(first.function_memory_mib, Some(384));
         assert_eq!(first.last_change_time, Some(at(1000)));
         // Within the cooldown, even new data changes nothing.
@@ -457,7 +459,7 @@ mod tests {
             container: Some(ContainerSize { cpu: 256, memory_mib: 512, tasks: 1 }),
             ..RUNNING
         };
-        let held = decide(&spec, &hotter, running, Some(&first), &at(1100), &PriceTable::default());
+        let held = decide(&spec, &Limits::default(), &hotter, running, Some(&first), &at(1100), &PriceTable::default());
         assert_eq!(held.function_memory_mib, Some(384));
         assert_eq!(held.last_change_time, Some(at(1000)));
         assert!(
@@ -467,7 +469,7 @@ mod tests {
             held.notes
         );
         // After the cooldown it grows.
-        let grown = decide(&spec, &hotter, running, Some(&first), &at(1000 + 31 * 60), &PriceTable::default());
+        let grown = decide(&spec, &Limits::default(), &hotter, running, Some(&first), &at(1000 + 31 * 60), &PriceTable::default());
         assert!(grown.function_memory_mib > Some(384));
     }
 
@@ -476,7 +478,7 @@ mod tests {
         let spec = AllocationSpec { mode: AllocationMode::Auto, ..AllocationSpec::default() };
         let mut throttled = metrics();
         throttled.throttles = Some(summary(0.5, 3.0, 12.0));
-        let status = decide(&spec, &throttled, RUNNING, None, &at(1000), &PriceTable::default());
+        let status = decide(&spec, &Limits::default(), &throttled, RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!((status.function_memory_mib, status.function_throttles), (Some(1024), Some(12)));
         assert!(
             status
@@ -487,12 +489,12 @@ mod tests {
         );
         let mut failing = metrics();
         failing.errors = Some(summary(0.1, 1.0, 2.0));
-        let status = decide(&spec, &failing, RUNNING, None, &at(1000), &PriceTable::default());
+        let status = decide(&spec, &Limits::default(), &failing, RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!((status.function_memory_mib, status.function_errors), (Some(1024), Some(2)));
         // Growth is still allowed: a slow, throttled function gets more memory.
         throttled.duration_ms = Some(summary(300.0, 400.0, 3000.0));
         assert!(
-            decide(&spec, &throttled, RUNNING, None, &at(1000), &PriceTable::default()).function_memory_mib
+            decide(&spec, &Limits::default(), &throttled, RUNNING, None, &at(1000), &PriceTable::default()).function_memory_mib
                 > Some(1024)
         );
     }
@@ -503,7 +505,7 @@ mod tests {
         let mut slow = metrics();
         // 350 ms at the load balancer against a 200 ms target: keep 3 × 1024/2048 although CPU is idle.
         slow.alb_response_seconds = Some(summary(0.2, 0.35, 100.0));
-        let status = decide(&spec, &slow, RUNNING, None, &at(1000), &PriceTable::default());
+        let status = decide(&spec, &Limits::default(), &slow, RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!(status.container_p95_ms, Some(350.0));
         assert_eq!(
             status.notes,
@@ -517,7 +519,7 @@ mod tests {
         );
         // Fast enough: the idle tasks shrink as before.
         slow.alb_response_seconds = Some(summary(0.02, 0.05, 10.0));
-        let status = decide(&spec, &slow, RUNNING, None, &at(1000), &PriceTable::default());
+        let status = decide(&spec, &Limits::default(), &slow, RUNNING, None, &at(1000), &PriceTable::default());
         assert_eq!((status.container_cpu, status.container_tasks), (Some(512), Some(1)));
     }
 
@@ -564,7 +566,7 @@ mod tests {
         let spec = AllocationSpec { mode: AllocationMode::Auto, ..AllocationSpec::default() };
         let quiet = WindowMetrics { cpu_percent: Some(summary(2.0, 3.0, 20.0)), ..metrics() };
         let running = Sizes { container: Some(ContainerSize { cpu: 1024, memory_mib: 2048, tasks: 8 }), ..running };
-        let decided = decide(&spec, &quiet, running, None, &at(1000), &PriceTable::default());
+        let decided = decide(&spec, &Limits::default(), &quiet, running, None, &at(1000), &PriceTable::default());
         assert_eq!(decided.container_tasks, Some(8));
         assert!(
             decided.notes.iter().any(|n| n.contains("Application Auto Scaling's (8 running")),
@@ -595,7 +597,7 @@ mod tests {
     fn no_metrics_keeps_the_running_sizes() {
         let spec = AllocationSpec { mode: AllocationMode::Auto, ..AllocationSpec::default() };
         let none = WindowMetrics { window_seconds: 3600.0, ..WindowMetrics::default() };
-        let status = decide(&spec, &none, RUNNING, None, &at(1), &PriceTable::default());
+        let status = decide(&spec, &Limits::default(), &none, RUNNING, None, &at(1), &PriceTable::default());
         assert_eq!(status.function_memory_mib, Some(1024));
         assert_eq!((status.container_cpu, status.container_tasks), (Some(1024), Some(3)));
         assert!(status.last_change_time.is_none());
@@ -603,5 +605,20 @@ mod tests {
             status.notes,
             ["function: no Duration metrics in the window", "container: no CPUUtilization metrics in the window"]
         );
+    }
+
+    #[test]
+    fn auto_stays_inside_the_platforms_task_ceilings() {
+        let spec = AllocationSpec { mode: AllocationMode::Auto, max_tasks: 10, ..AllocationSpec::default() };
+        let mut busy = metrics();
+        busy.cpu_percent = Some(summary(95.0, 99.0, 950.0));
+        busy.memory_percent = Some(summary(90.0, 95.0, 900.0));
+        let open = decide(&spec, &Limits::default(), &busy, RUNNING, None, &at(1000), &PriceTable::default());
+        assert!(open.container_cpu > Some(1024), "without ceilings the task grows: {open:?}");
+        let limits = Limits { max_task_cpu: Some(1024), max_task_memory_mib: Some(4096), max_tasks: Some(4), ..Limits::default() };
+        let capped = decide(&spec, &limits, &busy, RUNNING, None, &at(1000), &PriceTable::default());
+        assert!(capped.container_cpu <= Some(1024), "{capped:?}");
+        assert!(capped.container_memory_mib <= Some(4096), "{capped:?}");
+        assert!(capped.container_tasks <= Some(4), "{capped:?}");
     }
 }

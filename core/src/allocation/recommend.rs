@@ -44,6 +44,8 @@ pub struct Policy {
     pub max_memory_mib: i32,
     pub min_cpu: i32,
     pub max_cpu: i32,
+    /// The largest task memory (MiB) a size may have: the platform's ceiling, if any.
+    pub max_task_memory_mib: i32,
     pub min_tasks: i32,
     pub max_tasks: i32,
 }
@@ -60,8 +62,26 @@ impl From<&AllocationSpec> for Policy {
             max_memory_mib: spec.max_memory_mib,
             min_cpu: 256,
             max_cpu: 4096,
+            max_task_memory_mib: 30_720,
             min_tasks: spec.min_tasks,
             max_tasks: spec.max_tasks,
+        }
+    }
+}
+
+impl Policy {
+    /// These bounds, narrowed to the platform's ceilings: Auto never sizes above what a tenant may
+    /// write by hand.
+    #[must_use]
+    pub fn within(self, limits: &crate::tenancy::Limits) -> Self {
+        let (cpu, memory) = limits.task_bounds();
+        let narrow = |value: i32, ceiling: Option<i32>| ceiling.map_or(value, |c| value.min(c));
+        Self {
+            max_cpu: self.max_cpu.min(cpu),
+            max_task_memory_mib: self.max_task_memory_mib.min(memory),
+            max_memory_mib: narrow(self.max_memory_mib, limits.max_function_memory_mib),
+            max_tasks: narrow(self.max_tasks, limits.max_tasks),
+            ..self
         }
     }
 }
@@ -94,6 +114,7 @@ fn fargate_sizes(policy: &Policy) -> impl Iterator<Item = (i32, i32)> + '_ {
         .iter()
         .filter(|(cpu, _)| (policy.min_cpu..=policy.max_cpu).contains(cpu))
         .flat_map(|(cpu, memory)| memory.sizes().into_iter().map(move |mib| (*cpu, mib)))
+        .filter(|(_, mib)| *mib <= policy.max_task_memory_mib)
 }
 
 /// The cheapest valid task size and count, within bounds, that keeps CPU and memory utilization
@@ -111,12 +132,13 @@ pub fn container_size(
     let memory_room = policy.memory_percent / 100.0 / (1.0 + policy.headroom);
     let hourly = |s: &ContainerSize| fargate_hourly(prices, s);
     let mut best: Option<(f64, ContainerSize)> = None;
-    let mut biggest = current;
+    // Never the current size itself: it may lie above a ceiling set since.
+    let mut biggest: Option<ContainerSize> = None;
     for (cpu, memory) in fargate_sizes(policy) {
         for tasks in policy.min_tasks.max(1)..=policy.max_tasks.max(policy.min_tasks.max(1)) {
             let size = ContainerSize { cpu, memory_mib: memory, tasks };
-            if hourly(&size) > hourly(&biggest) || biggest.tasks < policy.min_tasks {
-                biggest = size;
+            if biggest.as_ref().is_none_or(|b| hourly(&size) > hourly(b) || b.tasks < policy.min_tasks) {
+                biggest = Some(size);
             }
             let fits = f64::from(cpu) * f64::from(tasks) * cpu_room >= demand_cpu
                 && f64::from(memory) * memory_room >= demand_memory;
@@ -129,7 +151,7 @@ pub fn container_size(
             }
         }
     }
-    best.map_or(biggest, |(_, size)| size)
+    best.map(|(_, size)| size).or(biggest).unwrap_or(current)
 }
 
 /// The least saving a shrink must bring to be worth a deployment.

@@ -95,7 +95,8 @@ async fn claim(
 ) -> CloudResult<()> {
     let arn = found.table_arn().unwrap_or_default();
     let found_tags = owner_tags(clients, arn).await?;
-    match claim_table(owner, table, &found_tags) {
+    let global = !found.replicas().is_empty() || found.global_table_version().is_some();
+    match claim_table(owner, table, &found_tags, global) {
         TableClaim::Ours if found_tags.contains_key(RETAINED_TAG) => take(clients, arn, tag_set).await,
         TableClaim::Ours => Ok(()),
         TableClaim::Adopt if has_blog_layout(found) => {
@@ -124,25 +125,30 @@ fn throughput(table: &DesiredTable) -> Option<ProvisionedThroughput> {
     }
 }
 
-/// Finds the table by name (checking the ownership tags), creates it when missing, and updates its
-/// billing when it differs. Creating it makes exactly the layout the blog service reads.
+/// Finds the table by name and confirms it is this owner's by its tags (every time: an ARN in
+/// status is no ownership check), creates it when missing under a name the operator generated, and
+/// updates its billing when it differs. Creating it makes exactly the layout the blog service reads.
 ///
 /// # Errors
-/// The AWS failure, or an `Invalid` error when the name belongs to someone else.
+/// The AWS failure, or a refusal when the name belongs to someone else or a named table is missing.
 pub async fn ensure_table(
     clients: &AwsClients,
-    (owner, known): (&Owner, Option<&str>),
+    owner: &Owner,
     table: &DesiredTable,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<TableObserved> {
     let Some(found) = describe(clients, &table.name).await? else {
+        if table.must_exist {
+            return Err(not_adoptable(format!(
+                "table {} does not exist; the operator creates tables only under the names it generates: create \
+                 it first, or drop spec.table.name",
+                table.name
+            )));
+        }
         return create_table(clients, table, tag_set).await;
     };
     let arn = found.table_arn().unwrap_or_default().to_owned();
-    // Its tags were checked (and a retained table taken) when its ARN was recorded in status.
-    if known != Some(arn.as_str()) {
-        claim(clients, owner, table, &found, tag_set).await?;
-    }
+    claim(clients, owner, table, &found, tag_set).await?;
     // DynamoDB refuses an update while the table is not ACTIVE; the next reconcile makes it.
     if found.table_status() == Some(&TableStatus::Active) && billing_differs(&found, table) {
         clients
@@ -283,17 +289,82 @@ pub async fn ensure_replica(home: &AwsClients, name: &str, region: &str) -> Clou
     Ok(ReplicaObserved { status: TableStatus::Creating.as_str().to_owned() })
 }
 
-/// Removes the home table's replica in `region` (never the home table itself). `Ok(true)` once
-/// the home table no longer lists it.
+/// Refuses a region the home table already lists before this owner recorded it: a replica made
+/// by someone else is never used (nor, later, removed).
 ///
 /// # Errors
-/// The AWS failure.
-pub async fn remove_replica(home: &AwsClients, name: &str, region: &str) -> CloudResult<bool> {
+/// A refusal naming the region, or the AWS failure.
+pub async fn refuse_listed_replica(home: &AwsClients, name: &str, region: &str) -> CloudResult<()> {
+    match replica_status(home, name, region).await? {
+        None => Ok(()),
+        Some(_) => Err(CloudError::not_owned(SERVICE, "DescribeTable", format!("the replica of table {name} in {region}"))),
+    }
+}
+
+/// Tags the replica in its own region as this owner's once DynamoDB made it (a replica carries
+/// none of the home table's tags), so that every later use and removal is a tag check. One carrying
+/// someone else's ownership tags is refused.
+///
+/// # Errors
+/// The refusal, or the AWS failure.
+pub async fn claim_replica(
+    clients: &AwsClients,
+    owner: &Owner,
+    name: &str,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<Option<TableObserved>> {
+    let Some(found) = describe(clients, name).await? else { return Ok(None) };
+    let observed = TableObserved {
+        arn: found.table_arn().unwrap_or_default().to_owned(),
+        status: found.table_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+    };
+    if found.table_status() != Some(&TableStatus::Active) {
+        return Ok(Some(observed));
+    }
+    let found_tags = owner_tags(clients, &observed.arn).await?;
+    if owner.owns(&found_tags) {
+        return Ok(Some(observed));
+    }
+    if found_tags.contains_key(crate::desired::UID_TAG) {
+        return Err(not_owned(name));
+    }
+    let tagged = clients.dynamodb.tag_resource().resource_arn(&observed.arn).set_tags(Some(tags(tag_set))).send().await;
+    tagged.map_err(map_sdk(SERVICE, "TagResource"))?;
+    Ok(Some(observed))
+}
+
+/// The replica in its own region, only when it carries this owner's tags (or is still being made,
+/// before it can be tagged).
+///
+/// # Errors
+/// A refusal when an ACTIVE replica is not tagged as this owner's, or the AWS failure.
+pub async fn owned_replica(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<Option<TableObserved>> {
+    let Some(found) = describe(clients, name).await? else { return Ok(None) };
+    let arn = found.table_arn().unwrap_or_default().to_owned();
+    if found.table_status() == Some(&TableStatus::Active) && !owner.owns(&owner_tags(clients, &arn).await?) {
+        return Err(not_owned(name));
+    }
+    let status = found.table_status().map(|s| s.as_str().to_owned()).unwrap_or_default();
+    Ok(Some(TableObserved { arn, status }))
+}
+
+/// Removes the home table's replica in `region` (never the home table itself) once its tags in
+/// `regional` say it is this owner's. `Ok(true)` once the home table no longer lists it.
+///
+/// # Errors
+/// The AWS failure, or a refusal when the replica is someone else's.
+pub async fn remove_replica(
+    (home, regional): (&AwsClients, &AwsClients),
+    owner: &Owner,
+    name: &str,
+    region: &str,
+) -> CloudResult<bool> {
     match replica_status(home, name, region).await?.as_deref() {
         None => return Ok(true),
         Some("DELETING") => return Ok(false),
         Some(_) => {}
     }
+    owned_replica(regional, owner, name).await?;
     let delete = aws_sdk_dynamodb::types::DeleteReplicationGroupMemberAction::builder()
         .region_name(region)
         .build()
@@ -302,15 +373,4 @@ pub async fn remove_replica(home: &AwsClients, name: &str, region: &str) -> Clou
     let sent = home.dynamodb.update_table().table_name(name).replica_updates(update).send().await;
     gone_is_done(sent.map(drop).map_err(map_sdk(SERVICE, "UpdateTable")))?;
     Ok(false)
-}
-
-/// The replica as its own region sees it: ARN and status, once DynamoDB made it there.
-///
-/// # Errors
-/// The AWS failure.
-pub async fn describe_replica(clients: &AwsClients, name: &str) -> CloudResult<Option<TableObserved>> {
-    Ok(describe(clients, name).await?.map(|t| TableObserved {
-        arn: t.table_arn().unwrap_or_default().to_owned(),
-        status: t.table_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-    }))
 }

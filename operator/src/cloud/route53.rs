@@ -161,9 +161,11 @@ async fn change(clients: &AwsClients, zone_id: &str, changes: &[(ChangeAction, &
 /// # Errors
 /// [`RECORD_CONFLICT`] naming the record, or the AWS failure.
 pub async fn ensure_record(clients: &AwsClients, zone: &Zone, owner: &Owner, wanted: &RecordSet) -> CloudResult<()> {
-    let found = read(clients, &zone.id, &wanted.name, &wanted.kind).await?;
+    let at_name = read_at(clients, &zone.id, &wanted.name).await?;
+    let found = at_name.iter().find(|r| r.kind == wanted.kind).cloned();
     let marker_name = domain::marker_name(&wanted.name);
     let found_marker = read(clients, &zone.id, &marker_name, "TXT").await?;
+    refuse_foreign(owner, wanted, &at_name, found_marker.as_ref())?;
     match domain::record_step(owner, wanted, found.as_ref(), found_marker.as_ref()) {
         RecordStep::Keep => Ok(()),
         RecordStep::Conflict(why) => Err(CloudError::refused(SERVICE, "ListResourceRecordSets", RECORD_CONFLICT, why)),
@@ -188,10 +190,7 @@ pub async fn delete_record(
     kind: &str,
 ) -> CloudResult<()> {
     let found_marker = read(clients, zone_id, &domain::marker_name(name), "TXT").await?;
-    if !domain::marks_owner(found_marker.as_ref(), owner) {
-        return Ok(());
-    }
-    let marker = domain::marker(owner, name);
+    let Some(marker) = found_marker.filter(|m| domain::marks_owner(Some(m), owner)) else { return Ok(()) };
     match read(clients, zone_id, name, kind).await? {
         // Routed records belong to a placement, which removes them and then the marker.
         Some(found) if found.routing.is_some() => Ok(()),
@@ -204,23 +203,31 @@ pub async fn delete_record(
 
 /// Every record set of exactly this name and type (several under weighted or latency routing).
 async fn read_all(clients: &AwsClients, zone_id: &str, name: &str, kind: &str) -> CloudResult<Vec<RecordSet>> {
+    Ok(read_at(clients, zone_id, name).await?.into_iter().filter(|r| r.kind == kind).collect())
+}
+
+/// Every record set at exactly `name`, of any type (one page: far more than one name holds).
+async fn read_at(clients: &AwsClients, zone_id: &str, name: &str) -> CloudResult<Vec<RecordSet>> {
     let out = clients
         .route53
         .list_resource_record_sets()
         .hosted_zone_id(zone_id)
         .start_record_name(name)
-        .start_record_type(RrType::from(kind))
         .max_items(100)
         .send()
         .await
         .map_err(map_sdk(SERVICE, "ListResourceRecordSets"))?;
     let wanted = domain::fqdn(name);
-    Ok(out
-        .resource_record_sets()
-        .iter()
-        .filter(|r| domain::fqdn(r.name()) == wanted && r.r#type().as_str() == kind)
-        .map(from_sdk)
-        .collect())
+    Ok(out.resource_record_sets().iter().filter(|r| domain::fqdn(r.name()) == wanted).map(from_sdk).collect())
+}
+
+/// Refuses a name that holds records of other types than `wanted`'s without this owner's marker.
+fn refuse_foreign(owner: &Owner, wanted: &RecordSet, at_name: &[RecordSet], marker: Option<&RecordSet>) -> CloudResult<()> {
+    let kinds: Vec<String> = at_name.iter().map(|r| r.kind.clone()).collect();
+    match domain::foreign_records(owner, wanted, marker, &kinds) {
+        Some(why) => Err(CloudError::refused(SERVICE, "ListResourceRecordSets", RECORD_CONFLICT, why)),
+        None => Ok(()),
+    }
 }
 
 fn same_set(a: &RecordSet, b: &RecordSet) -> bool {
@@ -238,9 +245,11 @@ pub async fn ensure_routed_record(
     owner: &Owner,
     wanted: &RecordSet,
 ) -> CloudResult<()> {
-    let all = read_all(clients, &zone.id, &wanted.name, &wanted.kind).await?;
+    let at_name = read_at(clients, &zone.id, &wanted.name).await?;
+    let all: Vec<RecordSet> = at_name.iter().filter(|r| r.kind == wanted.kind).cloned().collect();
     let found = all.iter().find(|r| same_set(r, wanted));
     let found_marker = read(clients, &zone.id, &domain::marker_name(&wanted.name), "TXT").await?;
+    refuse_foreign(owner, wanted, &at_name, found_marker.as_ref())?;
     // Records of the name under other identifiers are this owner's too when the marker says so.
     let unmarked_others = found_marker.is_none() && all.iter().any(|r| !same_set(r, wanted));
     match domain::record_step(owner, wanted, found, found_marker.as_ref()) {
@@ -271,13 +280,11 @@ pub async fn delete_routed_record(
     (name, kind, set_identifier): (&str, &str, &str),
 ) -> CloudResult<()> {
     let found_marker = read(clients, zone_id, &domain::marker_name(name), "TXT").await?;
-    if !domain::marks_owner(found_marker.as_ref(), owner) {
-        return Ok(());
-    }
+    // Deleted as found: a marker in the old form must be named exactly to go.
+    let Some(marker) = found_marker.filter(|m| domain::marks_owner(Some(m), owner)) else { return Ok(()) };
     let all = read_all(clients, zone_id, name, kind).await?;
     let (ours, others): (Vec<&RecordSet>, Vec<&RecordSet>) =
         all.iter().partition(|r| r.routing.as_ref().is_some_and(|r| r.set_identifier == set_identifier));
-    let marker = domain::marker(owner, name);
     let mut changes: Vec<(ChangeAction, &RecordSet)> = ours.into_iter().map(|r| (ChangeAction::Delete, r)).collect();
     if others.is_empty() {
         changes.push((ChangeAction::Delete, &marker));

@@ -91,6 +91,8 @@ impl Operator {
                     .all(|a| !a.starts_with("--role-permissions-boundary"))
                     .then_some("--allow-roles-without-boundary"),
             )
+            // Any spec unless the test gives a tenant policy.
+            .args(extra.iter().all(|a| !a.starts_with("--tenant-policy")).then_some("--allow-any-tenant-spec"))
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env("AWS_ENDPOINT_URL", endpoint)
