@@ -10,11 +10,7 @@ use crate::validate;
 /// Every kind of refusal a spec meets, in order (invalid, outside the tenant policy, moving a
 /// deployed region, switching tables), each with its reason and a message naming every broken rule of that kind.
 #[must_use]
-pub fn refusals(
-    spec: &BlogDeploymentSpec,
-    policy: &TenantPolicy,
-    facts: &Facts<'_>,
-) -> Vec<(&'static str, String)> {
+pub fn refusals(spec: &BlogDeploymentSpec, policy: &TenantPolicy, facts: &Facts<'_>) -> Vec<(&'static str, String)> {
     let (default_region, recorded_table_arn) = (facts.default_region, facts.recorded_table_arn);
     let mut found = Vec::new();
     if let Err(invalid) = validate::validate(spec) {
@@ -38,11 +34,7 @@ pub fn refusals(
 
 /// The first refusal: the reason the reconciler's conditions carry.
 #[must_use]
-pub fn refusal(
-    spec: &BlogDeploymentSpec,
-    policy: &TenantPolicy,
-    facts: &Facts<'_>,
-) -> Option<(&'static str, String)> {
+pub fn refusal(spec: &BlogDeploymentSpec, policy: &TenantPolicy, facts: &Facts<'_>) -> Option<(&'static str, String)> {
     refusals(spec, policy, facts).into_iter().next()
 }
 

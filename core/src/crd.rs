@@ -433,11 +433,16 @@ pub struct ContainerSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WriteTokenSpec {
-    /// A Secret in this namespace holding the token; omitted: the operator generates one into the
-    /// Secret `<name>-write-token`, owned by this BlogDeployment. A change to the Secret reaches both
-    /// variants at the next reconcile (within the resync period).
+    /// An `Opaque` Secret in this namespace, labelled `blogs.serverless.dev/write-token: "true"`
+    /// (the operator reads no other), holding a token of at least 32 characters; omitted: the
+    /// operator generates one into the Secret `<name>-write-token`, owned by this BlogDeployment,
+    /// where the platform lets it make Secrets. A change to the Secret reaches both variants at the
+    /// next reconcile (within the resync period).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub secret_name: Option<String>,
     /// The key in that Secret.
     #[serde(default = "default_token_key")]

@@ -785,7 +785,10 @@ mod tests {
         );
         assert_eq!(claim_table(&me, &named(true), &untagged, false), TableClaim::Adopt);
         let generated = DesiredTable { named: false, ..named(true) };
-        assert!(matches!(claim_table(&me, &generated, &kept, false), TableClaim::Refuse(_)), "only a named table is taken");
+        assert!(
+            matches!(claim_table(&me, &generated, &kept, false), TableClaim::Refuse(_)),
+            "only a named table is taken"
+        );
         // A replica (untagged in its region) and a table another BlogDeployment records: never taken.
         let replica = claim_table(&me, &named(true), &untagged, true);
         assert!(matches!(&replica, TableClaim::Refuse(m) if m.contains("part of a global table")), "{replica:?}");
@@ -798,7 +801,11 @@ mod tests {
     fn only_the_generated_name_may_be_created() {
         let generated = desired(&owner(), &spec("image: b:1\nfunction: {}\n"), &Inputs::region("r"));
         assert!(!generated.table.must_exist);
-        let named = desired(&owner(), &spec("image: b:1\nfunction: {}\ntable: {name: blog-team-b-blog-1a2b3c4d}\n"), &Inputs::region("r"));
+        let named = desired(
+            &owner(),
+            &spec("image: b:1\nfunction: {}\ntable: {name: blog-team-b-blog-1a2b3c4d}\n"),
+            &Inputs::region("r"),
+        );
         assert!(named.table.must_exist, "a named table is never created: no squatting on another's name");
     }
 

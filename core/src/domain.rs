@@ -430,7 +430,11 @@ mod tests {
         let old = legacy_marker(&me, "blog.example.com");
         assert!(marks_owner(Some(&old), &me), "an old marker still says ours");
         let wanted = alias("dualstack.b-1.us-west-1.elb.amazonaws.com.");
-        assert_eq!(record_step(&me, &wanted, Some(&wanted), Some(&old)), RecordStep::Write, "rewritten in the new form");
+        assert_eq!(
+            record_step(&me, &wanted, Some(&wanted), Some(&old)),
+            RecordStep::Write,
+            "rewritten in the new form"
+        );
     }
 
     #[test]

@@ -280,8 +280,10 @@ impl TenantPolicy {
         if let Some(code) = &function.code {
             if !allowed(&self.allowed_code_buckets, |b| *b == code.s3_bucket) {
                 let buckets = self.allowed_code_buckets.join(", ");
-                broken
-                    .push(format!("spec.function.code.s3Bucket {} is not an allowed bucket ({buckets})", code.s3_bucket));
+                broken.push(format!(
+                    "spec.function.code.s3Bucket {} is not an allowed bucket ({buckets})",
+                    code.s3_bucket
+                ));
             }
             if !allowed(&self.allowed_code_key_prefixes, |p| code.s3_key.starts_with(p.as_str())) {
                 let prefixes = self.allowed_code_key_prefixes.join(", ");
@@ -442,7 +444,8 @@ fn same_name(a: &str, b: &str) -> bool {
 
 /// `host` is `suffix` or a name below it (at a label boundary).
 fn under(host: &str, suffix: &str) -> bool {
-    let (host, suffix) = (host.trim_end_matches('.').to_ascii_lowercase(), suffix.trim_end_matches('.').to_ascii_lowercase());
+    let (host, suffix) =
+        (host.trim_end_matches('.').to_ascii_lowercase(), suffix.trim_end_matches('.').to_ascii_lowercase());
     !suffix.is_empty() && (host == suffix || host.ends_with(&format!(".{suffix}")))
 }
 
@@ -507,7 +510,10 @@ exposure: {allowInternetFacing: false, allowedIngressCidrs: [10.0.0.0/8]}
                network: {vpcId: vpc-0a1b2c3d, subnetIds: [subnet-0a1b2c3d, subnet-1a2b3c4d]}}\n",
         );
         assert_eq!(policy().check(&inside, &facts("us-west-1")), Ok(()));
-        assert_eq!(TenantPolicy::default().check(&spec("image: anything:1\nfunction: {}\n"), &facts("eu-west-1")), Ok(()));
+        assert_eq!(
+            TenantPolicy::default().check(&spec("image: anything:1\nfunction: {}\n"), &facts("eu-west-1")),
+            Ok(())
+        );
     }
 
     #[test]
@@ -599,10 +605,18 @@ exposure: {allowInternetFacing: false, allowedIngressCidrs: [10.0.0.0/8]}
         assert_eq!(policy.check(&host("Team-X.blogs.example.com."), &facts("r")), Ok(()));
         for other in ["shop.team-b.blogs.example.com", "evilteam-x.blogs.example.com", "blogs.example.com"] {
             let broken = policy.check(&host(other), &facts("r")).expect_err(other);
-            assert!(broken[0].contains("is not under a host suffix the platform allows (team-x.blogs.example.com)"), "{broken:?}");
+            assert!(
+                broken[0].contains("is not under a host suffix the platform allows (team-x.blogs.example.com)"),
+                "{broken:?}"
+            );
         }
-        let zone = spec(&format!("{IMAGE}function: {{}}\ndomain: {{hostedZone: corp.example.com, functionHost: a.team-x.blogs.example.com}}\n"));
-        assert!(policy.check(&zone, &facts("r")).expect_err("zone")[0].starts_with("spec.domain.hostedZone corp.example.com"));
+        let zone = spec(&format!(
+            "{IMAGE}function: {{}}\ndomain: {{hostedZone: corp.example.com, functionHost: a.team-x.blogs.example.com}}\n"
+        ));
+        assert!(
+            policy.check(&zone, &facts("r")).expect_err("zone")[0]
+                .starts_with("spec.domain.hostedZone corp.example.com")
+        );
     }
 
     #[test]
@@ -623,7 +637,8 @@ exposure: {allowInternetFacing: false, allowedIngressCidrs: [10.0.0.0/8]}
 
     #[test]
     fn counts_are_bounded_per_object_and_per_namespace() {
-        let policy = TenantPolicy::parse("limits: {maxCandidates: 1, maxReservedConcurrencyTotal: 100}\n").expect("policy");
+        let policy =
+            TenantPolicy::parse("limits: {maxCandidates: 1, maxReservedConcurrencyTotal: 100}\n").expect("policy");
         let placed = spec(&format!(
             "{IMAGE}function: {{reservedConcurrency: 60}}\nplacement: {{home: us-west-1, host: b.example.com, \
              candidates: [{{region: eu-west-1}}, {{region: us-east-1}}]}}\n"
@@ -631,7 +646,10 @@ exposure: {allowInternetFacing: false, allowedIngressCidrs: [10.0.0.0/8]}
         let crowded = Facts { reserved_elsewhere: Some(50), ..facts("us-west-1") };
         let broken = policy.check(&placed, &crowded).expect_err("too many");
         assert!(broken.iter().any(|b| b.starts_with("the number of spec.placement.candidates 2")), "{broken:?}");
-        assert!(broken.iter().any(|b| b.contains("with the 50 the namespace's other BlogDeployments reserve")), "{broken:?}");
+        assert!(
+            broken.iter().any(|b| b.contains("with the 50 the namespace's other BlogDeployments reserve")),
+            "{broken:?}"
+        );
         let room = Facts { reserved_elsewhere: Some(40), ..facts("us-west-1") };
         assert_eq!(policy.check(&placed, &room).expect_err("candidates").len(), 1);
     }

@@ -722,9 +722,14 @@ container: {loadBalancer: {plainHttp: true}, cpu: 256, memoryMiB: 512}
         {
             assert!(check_image_reference(bad).is_err(), "{bad:?} should be refused");
         }
-        let overridden = problems("image: blog:1\nfunction: {image: 'Blog:1'}\ncontainer: {image: 'a/b c', loadBalancer: {plainHttp: true}}\n");
+        let overridden = problems(
+            "image: blog:1\nfunction: {image: 'Blog:1'}\ncontainer: {image: 'a/b c', loadBalancer: {plainHttp: true}}\n",
+        );
         assert_eq!(overridden.len(), 2, "{overridden:?}");
-        assert!(overridden[0].starts_with("spec.function.image \"Blog:1\" is not an image reference"), "{overridden:?}");
+        assert!(
+            overridden[0].starts_with("spec.function.image \"Blog:1\" is not an image reference"),
+            "{overridden:?}"
+        );
         assert!(overridden[1].starts_with("spec.container.image \"a/b c\""), "{overridden:?}");
     }
 

@@ -32,37 +32,48 @@ pub fn generated_secret_name(bd: &BlogDeployment) -> String {
     format!("{}-write-token", bd.name_any())
 }
 
+/// The label a Secret must carry for the operator to read it as a write token: an opt-in, so a
+/// spec cannot copy any Secret of its namespace (a ServiceAccount token, a database password) out
+/// into AWS and into the blog's environment.
+pub const OPT_IN_LABEL: &str = "blogs.serverless.dev/write-token";
+
+/// The shortest token accepted: 32 characters (the generated ones have 64).
+pub const MIN_LENGTH: usize = 32;
+
 /// The token: from the spec's Secret, or from the operator's own (made on first use).
 ///
 /// # Errors
-/// `Missing` when the spec's Secret or key is absent or empty; `Kube` when the API fails.
+/// `Missing` when the spec's Secret is absent, not opted in, not `Opaque`, or its key is missing
+/// or too short, or when the operator may not make Secrets here; `Kube` when the API fails.
 pub async fn resolve(client: &kube::Client, bd: &BlogDeployment) -> Result<WriteToken, TokenError> {
     let namespace = bd.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let spec = &bd.spec.write_token;
     if let Some(name) = &spec.secret_name {
         let found = secrets.get_opt(name).await?;
-        let value = found.as_ref().and_then(|s| value_of(s, &spec.key));
-        return value.map(|value| WriteToken { secret: name.clone(), value }).ok_or_else(|| {
-            TokenError::Missing(format!(
-                "spec.writeToken: Secret {namespace}/{name} has no non-empty key {:?}; create it, or drop \
-                 secretName and the operator generates a token",
-                spec.key
-            ))
-        });
+        let value = usable(found.as_ref(), &spec.key)
+            .map_err(|why| TokenError::Missing(format!("spec.writeToken: Secret {namespace}/{name} {why}")))?;
+        return Ok(WriteToken { secret: name.clone(), value });
     }
     let name = generated_secret_name(bd);
-    if let Some(value) = secrets.get_opt(&name).await?.as_ref().and_then(|s| value_of(s, "token")) {
+    // The operator's own Secret, opted in or made before the label existed: owned by this object.
+    let own = secrets
+        .get_opt(&name)
+        .await?
+        .filter(|s| s.owner_references().iter().any(|r| Some(&r.uid) == bd.uid().as_ref()));
+    if let Some(value) = own.as_ref().and_then(|s| value_of(s, "token")).filter(|v| v.chars().count() >= MIN_LENGTH) {
         return Ok(WriteToken { secret: name, value });
     }
     let value = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let labels = [("app.kubernetes.io/managed-by", "blog-operator"), (OPT_IN_LABEL, "true")];
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(name.clone()),
             owner_references: bd.controller_owner_ref(&()).map(|r| vec![r]),
-            labels: Some(BTreeMap::from([("app.kubernetes.io/managed-by".to_owned(), "blog-operator".to_owned())])),
+            labels: Some(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
             ..ObjectMeta::default()
         },
+        type_: Some("Opaque".to_owned()),
         string_data: Some(BTreeMap::from([("token".to_owned(), value.clone())])),
         ..Secret::default()
     };
@@ -70,11 +81,61 @@ pub async fn resolve(client: &kube::Client, bd: &BlogDeployment) -> Result<Write
         Ok(_) => Ok(WriteToken { secret: name, value }),
         // Made by a reconcile cut off before it could use it: read it next time.
         Err(kube::Error::Api(e)) if e.code == 409 => Err(TokenError::Kube(kube::Error::Api(e))),
+        Err(kube::Error::Api(e)) if e.code == 403 => Err(TokenError::Missing(format!(
+            "spec.writeToken: the operator may not make Secrets in namespace {namespace}; create an Opaque Secret \
+             labelled {OPT_IN_LABEL}=true holding a token of at least {MIN_LENGTH} characters and name it in \
+             spec.writeToken.secretName"
+        ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The token in `secret` under `key`, if the Secret opted in, is `Opaque`, and the value is long
+/// enough; otherwise what is wrong, for a person to fix.
+fn usable(secret: Option<&Secret>, key: &str) -> Result<String, String> {
+    let secret = secret.ok_or("does not exist; create it, or drop secretName and the operator generates a token")?;
+    if secret.labels().get(OPT_IN_LABEL).map(String::as_str) != Some("true") {
+        return Err(format!("is not labelled {OPT_IN_LABEL}=true; the operator reads only Secrets that opt in"));
+    }
+    if secret.type_.as_deref().is_some_and(|t| t != "Opaque") {
+        return Err("is not of type Opaque".to_owned());
+    }
+    let value = value_of(secret, key).ok_or_else(|| format!("has no non-empty key {key:?}"))?;
+    if value.chars().count() < MIN_LENGTH {
+        return Err(format!("holds a token under {MIN_LENGTH} characters under {key:?}; use a longer, random one"));
+    }
+    Ok(value)
 }
 
 fn value_of(secret: &Secret, key: &str) -> Option<String> {
     let bytes = secret.data.as_ref()?.get(key).map(|ByteString(b)| b.clone())?;
     String::from_utf8(bytes).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(labelled: bool, kind: &str, value: &str) -> Secret {
+        let labels = labelled.then(|| BTreeMap::from([(OPT_IN_LABEL.to_owned(), "true".to_owned())]));
+        Secret {
+            metadata: ObjectMeta { labels, ..ObjectMeta::default() },
+            type_: Some(kind.to_owned()),
+            data: Some(BTreeMap::from([("token".to_owned(), ByteString(value.as_bytes().to_vec()))])),
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn only_an_opted_in_opaque_secret_with_a_long_token_is_read() {
+        let long = "0123456789abcdef0123456789abcdef";
+        assert_eq!(usable(Some(&secret(true, "Opaque", long)), "token").as_deref(), Ok(long));
+        let unlabelled = usable(Some(&secret(false, "Opaque", long)), "token").expect_err("no opt-in");
+        assert!(unlabelled.contains("is not labelled blogs.serverless.dev/write-token=true"), "{unlabelled}");
+        let token = usable(Some(&secret(true, "kubernetes.io/service-account-token", long)), "token");
+        assert_eq!(token.expect_err("not Opaque"), "is not of type Opaque");
+        let short = usable(Some(&secret(true, "Opaque", "hunter2")), "token").expect_err("short");
+        assert!(short.contains("under 32 characters"), "{short}");
+        assert!(usable(None, "token").is_err() && usable(Some(&secret(true, "Opaque", long)), "other").is_err());
+    }
 }

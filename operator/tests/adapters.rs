@@ -55,7 +55,7 @@ fn calls_of(metrics: &Metrics, operation: &str) -> u64 {
 /// `known_api` is the API id a status would have recorded.
 async fn ensure_all(clients: &AwsClients, d: &Desired, known_api: Option<&str>) -> Vec<String> {
     let (owner, names, tags) = (&d.owner, &d.names, &d.tags);
-    let table = cloud::dynamodb::ensure_table(clients, (owner, None), &d.table, tags).await.expect("table");
+    let table = cloud::dynamodb::ensure_table(clients, owner, &d.table, tags).await.expect("table");
     let secret = &names.write_token_secret;
     let token = cloud::secrets::ensure_write_token(clients, owner, secret, "t0ken", tags).await.expect("token");
     let scope = blog_operator::aws::Scope::of_arn(&table.arn).expect("scope");
@@ -152,7 +152,7 @@ async fn every_delete_on_nothing_is_done() {
 #[tokio::test]
 async fn a_name_another_owner_holds_is_refused_and_kept() {
     let (clients, _metrics, d) = setup("held").await;
-    let table = cloud::dynamodb::ensure_table(&clients, (&d.owner, None), &d.table, &d.tags).await.expect("table");
+    let table = cloud::dynamodb::ensure_table(&clients, &d.owner, &d.table, &d.tags).await.expect("table");
     let scope = blog_operator::aws::Scope::of_arn(&table.arn).expect("scope");
     let role = d.roles(&scope, &table.arn).function.expect("function role");
     cloud::iam::ensure_role(&clients, &d.owner, &role, &d.tags).await.expect("role");
@@ -166,7 +166,7 @@ async fn a_name_another_owner_holds_is_refused_and_kept() {
     let refused =
         cloud::ecs::ensure_cluster(&clients, &other, &d.names.cluster, false, &tags).await.expect_err("cluster");
     assert_eq!(refused.kind, ErrorKind::Invalid);
-    let refused = cloud::dynamodb::ensure_table(&clients, (&other, None), &d.table, &tags).await.expect_err("table");
+    let refused = cloud::dynamodb::ensure_table(&clients, &other, &d.table, &tags).await.expect_err("table");
     assert_eq!(refused.kind, ErrorKind::Invalid);
 
     // The other owner's deletes, aimed at these names, leave them alone.
@@ -177,7 +177,7 @@ async fn a_name_another_owner_holds_is_refused_and_kept() {
         .await
         .expect("the cluster is still ours");
     cloud::iam::ensure_role(&clients, &d.owner, &role, &d.tags).await.expect("the role is still ours");
-    let still = cloud::dynamodb::ensure_table(&clients, (&d.owner, None), &d.table, &d.tags).await.expect("table kept");
+    let still = cloud::dynamodb::ensure_table(&clients, &d.owner, &d.table, &d.tags).await.expect("table kept");
     assert_eq!(still.arn, table.arn);
     blog_operator::apply::cleanup(
         &clients,

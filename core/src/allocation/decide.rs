@@ -442,7 +442,10 @@ mod tests {
         assert_eq!(status.cheaper.as_deref(), Some("function"));
         assert!(status.last_change_time.is_none(), "Recommend never changes anything");
         // Same data, same answer.
-        assert_eq!(decide(&spec, &Limits::default(), &metrics(), RUNNING, Some(&status), &at(2000), &PriceTable::default()), status);
+        assert_eq!(
+            decide(&spec, &Limits::default(), &metrics(), RUNNING, Some(&status), &at(2000), &PriceTable::default()),
+            status
+        );
     }
 
     #[test]
@@ -469,7 +472,15 @@ mod tests {
             held.notes
         );
         // After the cooldown it grows.
-        let grown = decide(&spec, &Limits::default(), &hotter, running, Some(&first), &at(1000 + 31 * 60), &PriceTable::default());
+        let grown = decide(
+            &spec,
+            &Limits::default(),
+            &hotter,
+            running,
+            Some(&first),
+            &at(1000 + 31 * 60),
+            &PriceTable::default(),
+        );
         assert!(grown.function_memory_mib > Some(384));
     }
 
@@ -494,7 +505,8 @@ mod tests {
         // Growth is still allowed: a slow, throttled function gets more memory.
         throttled.duration_ms = Some(summary(300.0, 400.0, 3000.0));
         assert!(
-            decide(&spec, &Limits::default(), &throttled, RUNNING, None, &at(1000), &PriceTable::default()).function_memory_mib
+            decide(&spec, &Limits::default(), &throttled, RUNNING, None, &at(1000), &PriceTable::default())
+                .function_memory_mib
                 > Some(1024)
         );
     }
@@ -615,7 +627,12 @@ mod tests {
         busy.memory_percent = Some(summary(90.0, 95.0, 900.0));
         let open = decide(&spec, &Limits::default(), &busy, RUNNING, None, &at(1000), &PriceTable::default());
         assert!(open.container_cpu > Some(1024), "without ceilings the task grows: {open:?}");
-        let limits = Limits { max_task_cpu: Some(1024), max_task_memory_mib: Some(4096), max_tasks: Some(4), ..Limits::default() };
+        let limits = Limits {
+            max_task_cpu: Some(1024),
+            max_task_memory_mib: Some(4096),
+            max_tasks: Some(4),
+            ..Limits::default()
+        };
         let capped = decide(&spec, &limits, &busy, RUNNING, None, &at(1000), &PriceTable::default());
         assert!(capped.container_cpu <= Some(1024), "{capped:?}");
         assert!(capped.container_memory_mib <= Some(4096), "{capped:?}");

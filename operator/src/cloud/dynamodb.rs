@@ -297,7 +297,9 @@ pub async fn ensure_replica(home: &AwsClients, name: &str, region: &str) -> Clou
 pub async fn refuse_listed_replica(home: &AwsClients, name: &str, region: &str) -> CloudResult<()> {
     match replica_status(home, name, region).await? {
         None => Ok(()),
-        Some(_) => Err(CloudError::not_owned(SERVICE, "DescribeTable", format!("the replica of table {name} in {region}"))),
+        Some(_) => {
+            Err(CloudError::not_owned(SERVICE, "DescribeTable", format!("the replica of table {name} in {region}")))
+        }
     }
 }
 

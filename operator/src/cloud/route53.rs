@@ -222,7 +222,12 @@ async fn read_at(clients: &AwsClients, zone_id: &str, name: &str) -> CloudResult
 }
 
 /// Refuses a name that holds records of other types than `wanted`'s without this owner's marker.
-fn refuse_foreign(owner: &Owner, wanted: &RecordSet, at_name: &[RecordSet], marker: Option<&RecordSet>) -> CloudResult<()> {
+fn refuse_foreign(
+    owner: &Owner,
+    wanted: &RecordSet,
+    at_name: &[RecordSet],
+    marker: Option<&RecordSet>,
+) -> CloudResult<()> {
     let kinds: Vec<String> = at_name.iter().map(|r| r.kind.clone()).collect();
     match domain::foreign_records(owner, wanted, marker, &kinds) {
         Some(why) => Err(CloudError::refused(SERVICE, "ListResourceRecordSets", RECORD_CONFLICT, why)),

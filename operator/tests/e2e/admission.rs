@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use crate::support::*;
 
 /// A CA and a serving certificate for 127.0.0.1 in `dir` (`ca.crt`, `tls.crt`, `tls.key`).
-fn certificates(dir: &std::path::Path) -> Vec<u8> {
+pub(crate) fn certificates(dir: &std::path::Path) -> Vec<u8> {
     std::fs::create_dir_all(dir).expect("cert dir");
     let openssl = |args: &[&str]| {
         let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
@@ -67,7 +67,13 @@ fn certificates(dir: &std::path::Path) -> Vec<u8> {
     std::fs::read(dir.join("ca.crt")).expect("ca.crt")
 }
 
-fn webhook_config(name: &str, namespace: &str, port: u16, ca: &[u8], policy: &str) -> ValidatingWebhookConfiguration {
+pub(crate) fn webhook_config(
+    name: &str,
+    namespace: &str,
+    port: u16,
+    ca: &[u8],
+    policy: &str,
+) -> ValidatingWebhookConfiguration {
     ValidatingWebhookConfiguration {
         metadata: kube::api::ObjectMeta { name: Some(name.to_owned()), ..Default::default() },
         webhooks: Some(vec![ValidatingWebhook {
@@ -99,7 +105,7 @@ fn webhook_config(name: &str, namespace: &str, port: u16, ca: &[u8], policy: &st
 }
 
 /// `kubectl apply` of one BlogDeployment: (accepted, what kubectl printed).
-fn kubectl_apply(stack: &Stack, namespace: &str, name: &str, spec: &str) -> (bool, String) {
+pub(crate) fn kubectl_apply(stack: &Stack, namespace: &str, name: &str, spec: &str) -> (bool, String) {
     let manifest = format!(
         "apiVersion: blogs.serverless.dev/v1alpha1\nkind: BlogDeployment\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n{spec}"
     );

@@ -15,3 +15,4 @@ mod security;
 mod sizing;
 mod support;
 mod tables;
+mod tenancy;

@@ -61,12 +61,22 @@ async fn works_under_its_least_privilege_identity(mode: &str) {
     let election = ["--leader-election", "--lease-namespace", "blog-system", "--lease-name", &ns.name];
     let operator = Operator::start_with(stack, &ns.name, 60, &election, &kubeconfig).await;
 
-    api.create(
-        &PostParams::default(),
-        &blog("rbac", json!({"image": "blog:1", "function": {}, "container": {"loadBalancer": {"plainHttp": true}}})),
-    )
-    .await
-    .expect("create");
+    // No Secret create anywhere by default: the tenant makes the token's Secret, opted in.
+    use k8s_openapi::api::core::v1::Secret;
+    let token = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("token".into()),
+            labels: Some(BTreeMap::from([(blog_operator::write_token::OPT_IN_LABEL.to_owned(), "true".to_owned())])),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        string_data: Some(BTreeMap::from([("token".to_owned(), "0123456789abcdef0123456789abcdef".to_owned())])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), &ns.name).create(&PostParams::default(), &token).await.expect("secret");
+    let spec = json!({"image": "blog:1", "function": {}, "container": {"loadBalancer": {"plainHttp": true}},
+                      "writeToken": {"secretName": "token"}});
+    api.create(&PostParams::default(), &blog("rbac", spec)).await.expect("create");
     wait_for(&api, "rbac", "Ready under the ServiceAccount", ready).await;
     api.delete("rbac", &DeleteParams::default()).await.expect("delete");
     wait_gone(&api, "rbac").await;
@@ -85,6 +95,15 @@ async fn works_under_its_least_privilege_identity(mode: &str) {
     };
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::all(sa.clone());
     forbidden(secrets.list(&Default::default()).await.map(drop), "listing secrets");
+    // A stolen token cannot mint a ServiceAccount token Secret anywhere (kube-system included).
+    let minted: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "minted", "annotations": {"kubernetes.io/service-account.name": "default"}},
+        "type": "kubernetes.io/service-account-token"}))
+    .expect("secret");
+    for namespace in ["kube-system", ns.name.as_str()] {
+        let there: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(sa.clone(), namespace);
+        forbidden(there.create(&PostParams::default(), &minted).await.map(drop), "creating a Secret");
+    }
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(sa.clone(), &ns.name);
     forbidden(leases.list(&Default::default()).await.map(drop), "leases outside its namespace");
     let bds: Api<BlogDeployment> = Api::namespaced(sa.clone(), &ns.name);
@@ -248,11 +267,21 @@ async fn the_write_token_reaches_both_variants_as_a_reference_and_rotates() {
     let (lambda, ecs) = (aws_sdk_lambda::Client::new(&config), aws_sdk_ecs::Client::new(&config));
     let secrets_manager = aws_sdk_secretsmanager::Client::new(&config);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
-    let team_secret = |value: &str| Secret {
-        metadata: kube::api::ObjectMeta { name: Some("team-token".into()), ..Default::default() },
+    let labelled = |opt_in: bool| {
+        opt_in.then(|| BTreeMap::from([(blog_operator::write_token::OPT_IN_LABEL.to_owned(), "true".to_owned())]))
+    };
+    let secret_of = |value: &str, opt_in: bool| Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("team-token".into()),
+            labels: labelled(opt_in),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
         string_data: Some(BTreeMap::from([("token".to_owned(), value.to_owned())])),
         ..Default::default()
     };
+    let team_secret = |value: &str| secret_of(value, true);
+    let (first, second) = ("first-token-0123456789abcdef0123456789", "second-token-0123456789abcdef012345678");
 
     // Named but missing: refused, no AWS call.
     let spec = json!({"image": "blog:1", "function": {}, "container": {"loadBalancer": {"plainHttp": true}}, "allocation": {"mode": "Manual"},
@@ -264,8 +293,17 @@ async fn the_write_token_reaches_both_variants_as_a_reference_and_rotates() {
     .await;
     assert!(operator.aws_calls().await.is_empty(), "a missing token makes no AWS call");
 
+    // A Secret that did not opt in (a tenant may not read every Secret of its namespace): refused.
+    secrets.create(&PostParams::default(), &secret_of(first, false)).await.expect("secret");
+    let refused = wait_for(&api, "tok", "the unlabelled Secret refused", |bd| {
+        condition(bd, "Ready").is_some_and(|c| c.reason == "WriteTokenMissing" && c.message.contains("is not labelled"))
+    })
+    .await;
+    println!("{}", condition(&refused, "Ready").map(|c| c.message.clone()).unwrap_or_default());
+    assert!(operator.aws_calls().await.is_empty(), "an unlabelled Secret is never copied into AWS");
+
     // Given: both variants carry a reference, never the value.
-    secrets.create(&PostParams::default(), &team_secret("first-token")).await.expect("secret");
+    secrets.replace("team-token", &PostParams::default(), &team_secret(first)).await.expect("secret");
     let bd = wait_for(&api, "tok", "Ready", ready).await;
     assert_eq!(bd.status.as_ref().and_then(|s| s.write_token_secret.as_deref()), Some("team-token"));
     let names = names_of(&bd);
@@ -274,14 +312,14 @@ async fn the_write_token_reaches_both_variants_as_a_reference_and_rotates() {
         (out.secret_string().unwrap_or_default().to_owned(), out.arn().unwrap_or_default().to_owned())
     };
     let (value, secret_arn) = stored().await;
-    assert_eq!(value, "first-token");
+    assert_eq!(value, first);
     let environment = || async {
         let out = lambda.get_function_configuration().function_name(&names.function).send().await.expect("config");
         out.environment().and_then(|e| e.variables()).cloned().unwrap_or_default()
     };
     let env = environment().await;
     assert_eq!(env.get("WRITE_TOKEN_SECRET_ARN"), Some(&secret_arn));
-    assert!(!env.contains_key("WRITE_TOKEN") && !format!("{env:?}").contains("first-token"), "{env:?}");
+    assert!(!env.contains_key("WRITE_TOKEN") && !format!("{env:?}").contains(first), "{env:?}");
     let task_definition = || async {
         let current = api.get("tok").await.expect("bd");
         let arn = current.status.and_then(|s| s.resources.task_definition_arn).expect("task definition");
@@ -293,12 +331,12 @@ async fn the_write_token_reaches_both_variants_as_a_reference_and_rotates() {
         container.secrets().iter().map(|s| (s.name(), s.value_from())).collect::<Vec<_>>(),
         [("WRITE_TOKEN", secret_arn.as_str())]
     );
-    assert!(!format!("{container:?}").contains("first-token"), "the task definition holds no token");
+    assert!(!format!("{container:?}").contains(first), "the task definition holds no token");
 
     // Rotated: the secret, a new function configuration and a new task-definition revision.
-    secrets.replace("team-token", &PostParams::default(), &team_secret("second-token")).await.expect("rotate");
+    secrets.replace("team-token", &PostParams::default(), &team_secret(second)).await.expect("rotate");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while stored().await.0 != "second-token" || task_definition().await.0 == first_revision {
+    while stored().await.0 != second || task_definition().await.0 == first_revision {
         assert!(Instant::now() < deadline, "the rotation did not reach both variants");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -3,7 +3,7 @@
 use crate::support::*;
 
 /// Writes datapoints (now) into the emulator's CloudWatch.
-async fn put_metrics(
+pub(crate) async fn put_metrics(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     namespace: &str,
     metric: &str,
