@@ -9,6 +9,7 @@ pub mod aws;
 pub mod crd;
 pub mod desired;
 pub mod domain;
+pub mod iam_policy;
 pub mod image;
 pub mod placement;
 pub mod scaling;

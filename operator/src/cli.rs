@@ -83,6 +83,10 @@ pub struct Args {
     /// certificate or table (one team's own cluster, the local demo and the tests).
     #[arg(long, env = "BLOG_OPERATOR_ALLOW_ANY_TENANT_SPEC", conflicts_with = "tenant_policy")]
     pub allow_any_tenant_spec: bool,
+    /// Print the IAM policy (`operator`) or the roles' boundary (`boundary`) narrowed to the tenant
+    /// policy (record names to its host suffixes, regions, ECR repositories), then exit.
+    #[arg(long, value_enum)]
+    pub print_iam_policy: Option<IamDocument>,
     /// Watch only these namespaces (comma-separated; all namespaces when unset).
     #[arg(long, env = "BLOG_OPERATOR_NAMESPACE", value_delimiter = ',')]
     pub namespace: Vec<String>,
@@ -117,6 +121,13 @@ impl From<Readiness> for crate::status::ContainerReadiness {
             Readiness::Provisioned => Self::Provisioned,
         }
     }
+}
+
+/// Which IAM document `--print-iam-policy` renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IamDocument {
+    Operator,
+    Boundary,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

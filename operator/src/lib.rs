@@ -3,7 +3,9 @@
 //! are re-exported here under their own names.
 #![forbid(unsafe_code)]
 
-pub use blog_core::{admission, aws, crd, crd_yaml, desired, domain, image, scaling, status, tenancy, validate};
+pub use blog_core::{
+    admission, aws, crd, crd_yaml, desired, domain, iam_policy, image, scaling, status, tenancy, validate,
+};
 
 pub mod admin;
 pub mod allocation;

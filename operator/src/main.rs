@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use blog_operator::cli::{Args, LogFormat};
+use blog_operator::cli::{Args, IamDocument, LogFormat};
 use blog_operator::cloud::Cloud;
 use blog_operator::controller::{self, Context, Settings};
 use blog_operator::leader;
@@ -74,6 +74,18 @@ fn tenant_policy(args: &Args) -> anyhow::Result<blog_operator::tenancy::TenantPo
     }
 }
 
+/// The shipped IAM document narrowed to the tenant policy, on stdout.
+fn print_iam_policy(document: IamDocument, policy: &blog_operator::tenancy::TenantPolicy) -> anyhow::Result<()> {
+    use blog_operator::iam_policy::{operator_policy, role_boundary, scope};
+    let scope = scope(policy);
+    let rendered = match document {
+        IamDocument::Operator => operator_policy(&scope),
+        IamDocument::Boundary => role_boundary(&scope),
+    };
+    println!("{}", serde_json::to_string_pretty(&rendered)?);
+    Ok(())
+}
+
 /// The admission webhook when an address is given; otherwise a future that never ends.
 async fn webhook(args: &Args, settings: &Settings) -> anyhow::Result<()> {
     match args.webhook_addr {
@@ -113,6 +125,9 @@ async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Re
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(document) = args.print_iam_policy {
+        return print_iam_policy(document, &tenant_policy(&args)?);
+    }
     init_logs(args.log_format);
     require_boundary(&args)?;
     let metrics = Metrics::default();

@@ -20,6 +20,33 @@ fn policy(file: &str) -> Value {
     serde_json::from_str(&text).expect("policy JSON")
 }
 
+/// The operator's policy and the roles' boundary, as evaluated together.
+struct Policies {
+    operator: Value,
+    boundary: Value,
+}
+
+/// As shipped in `manifests/iam/` (open: one team's own account).
+fn shipped() -> Policies {
+    Policies { operator: policy("operator-policy.json"), boundary: policy("role-boundary.json") }
+}
+
+/// A platform's tenant policy: two regions, images from its ECR under `blogs/<namespace>/`, names
+/// under `<namespace>.blogs.example.com`.
+const PLATFORM: &str = "allowedRegions: [us-west-1, eu-central-1]\n\
+    allowedImagePrefixes: ['123456789012.dkr.ecr.us-west-1.amazonaws.com/blogs/${namespace}/']\n\
+    domains: {allowedZones: [blogs.example.com], hostSuffixes: ['${namespace}.blogs.example.com']}\n";
+
+/// The shipped policies rendered for [`PLATFORM`], as `blog-operator --print-iam-policy` does.
+fn rendered() -> Policies {
+    let tenants = blog_operator::tenancy::TenantPolicy::parse(PLATFORM).expect("tenant policy");
+    let scope = blog_operator::iam_policy::scope(&tenants);
+    Policies {
+        operator: blog_operator::iam_policy::operator_policy(&scope),
+        boundary: blog_operator::iam_policy::role_boundary(&scope),
+    }
+}
+
 /// Every AWS operation in `operator/src/cloud/` as an IAM action: `map_sdk(SERVICE, "Op")` calls,
 /// and the EC2 Query actions `call(region, "Op", ...)`. HTTP APIs are authorised by HTTP method.
 fn actions_the_operator_calls() -> std::collections::BTreeSet<String> {
@@ -103,10 +130,14 @@ const REPLICA_FILL: [&str; 7] = [
 ];
 
 const ACCOUNT: &str = "123456789012";
+/// A host of namespace `blogs` under [`PLATFORM`]'s suffix.
+const HOST: &str = "demo.blogs.blogs.example.com";
+const RECORD_NAMES: &str = "route53:ChangeResourceRecordSetsNormalizedRecordNames";
 const REGION: &str = "us-west-1";
 const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/blog-operator-role-boundary";
 
 /// One request to evaluate: who asks (the operator, or a role it made), what, on what, with what.
+#[derive(Clone)]
 struct Request {
     name: String,
     action: &'static str,
@@ -125,6 +156,10 @@ fn op(name: &str, action: &'static str, resource: impl Into<String>, context: &[
     if let Some(account) = resource.split(':').nth(4).filter(|a| !a.is_empty()) {
         context.insert("aws:ResourceAccount".into(), json!(account));
     }
+    // IAM and Route 53 are global (their endpoint is us-east-1); the rest name the resource's region.
+    let global = action.starts_with("iam:") || action.starts_with("route53:");
+    let region = resource.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or(REGION);
+    context.entry("aws:RequestedRegion".into()).or_insert_with(|| json!(if global { "us-east-1" } else { region }));
     Request { name: name.to_owned(), action, resource, context, role_policy: None }
 }
 
@@ -169,14 +204,14 @@ fn operator_calls(n: &Names) -> Vec<Request> {
     let health_check = "arn:aws:route53:::healthcheck/6a0e2b1c-0000-4000-8000-000000000000".to_owned();
     let domain_name = format!("arn:aws:apigateway:{REGION}::/domainnames/fn.blog.example.com");
     let mut calls = vec![
-        op("read an image's manifest", "ecr:BatchGetImage", arn("ecr", "repository/team/blog"), &[]),
+        op("read an image's manifest", "ecr:BatchGetImage", arn("ecr", "repository/blogs/blogs/blog"), &[]),
         op("create the table", "dynamodb:CreateTable", &table, &[]),
         op("describe the table", "dynamodb:DescribeTable", &table, &[]),
         op("update its billing", "dynamodb:UpdateTable", &table, &[]),
-        op("delete the table", "dynamodb:DeleteTable", &table, &[]),
+        op("delete the table", "dynamodb:DeleteTable", &table, &[tagged("resource")]),
         op("read the table's tags", "dynamodb:ListTagsOfResource", &table, &[]),
         op("tag the table", "dynamodb:TagResource", &table, &[]),
-        op("drop the retained mark of a table taken back", "dynamodb:UntagResource", &table, &[]),
+        op("drop the retained mark of a table taken back", "dynamodb:UntagResource", &table, &[tagged("resource")]),
         op(
             "create a role with the boundary",
             "iam:CreateRole",
@@ -200,13 +235,13 @@ fn operator_calls(n: &Names) -> Vec<Request> {
             std::slice::from_ref(&boundary),
         ),
         op("tag a new role", "iam:TagRole", role(&n.function_role), &[]),
-        op("delete its inline policy", "iam:DeleteRolePolicy", role(&n.function_role), &[]),
-        op("delete a role", "iam:DeleteRole", role(&n.function_role), &[]),
+        op("delete its inline policy", "iam:DeleteRolePolicy", role(&n.function_role), &[tagged("resource")]),
+        op("delete a role", "iam:DeleteRole", role(&n.function_role), &[tagged("resource")]),
         op(
             "delete an earlier version's role",
             "iam:DeleteRole",
             format!("arn:aws:iam::{ACCOUNT}:role/{}", n.function_role),
-            &[],
+            &[tagged("resource")],
         ),
         op(
             "pass the function role to Lambda",
@@ -333,11 +368,16 @@ fn operator_calls(n: &Names) -> Vec<Request> {
         op("create the token's secret, tagged", "secretsmanager:CreateSecret", &secret, &[tagged("request")]),
         op("tag it as it is created", "secretsmanager:TagResource", &secret, &[tagged("request")]),
         op("find it", "secretsmanager:DescribeSecret", &secret, &[]),
-        op("compare its value", "secretsmanager:GetSecretValue", &secret, &[]),
-        op("rotate it", "secretsmanager:PutSecretValue", &secret, &[]),
-        op("delete it", "secretsmanager:DeleteSecret", &secret, &[]),
+        op("compare its value", "secretsmanager:GetSecretValue", &secret, &[tagged("resource")]),
+        op("rotate it", "secretsmanager:PutSecretValue", &secret, &[tagged("resource")]),
+        op("delete it", "secretsmanager:DeleteSecret", &secret, &[tagged("resource")]),
         op("turn Container Insights on", "ecs:UpdateClusterSettings", &cluster, &[]),
-        op("request a tagged certificate", "acm:RequestCertificate", "*", &[tagged("request")]),
+        op(
+            "request a tagged certificate",
+            "acm:RequestCertificate",
+            "*",
+            &[tagged("request"), ("acm:DomainNames", json!([HOST]))],
+        ),
         op("tag it as it is requested", "acm:AddTagsToCertificate", &certificate, &[tagged("request")]),
         op("describe a certificate", "acm:DescribeCertificate", &certificate, &[]),
         op("read its tags", "acm:ListTagsForCertificate", &certificate, &[]),
@@ -350,13 +390,28 @@ fn operator_calls(n: &Names) -> Vec<Request> {
             "write an alias and its marker",
             "route53:ChangeResourceRecordSets",
             &zone,
-            &[("route53:ChangeResourceRecordSetsRecordTypes", json!(["A", "TXT"]))],
+            &[
+                ("route53:ChangeResourceRecordSetsRecordTypes", json!(["A", "TXT"])),
+                (RECORD_NAMES, json!([HOST, format!("_blog-operator.{HOST}")])),
+            ],
         ),
         op(
             "write a validation record and its marker",
             "route53:ChangeResourceRecordSets",
             &zone,
-            &[("route53:ChangeResourceRecordSetsRecordTypes", json!(["CNAME", "TXT"]))],
+            &[
+                ("route53:ChangeResourceRecordSetsRecordTypes", json!(["CNAME", "TXT"])),
+                (RECORD_NAMES, json!([format!("_0123abcd.{HOST}"), format!("_blog-operator._0123abcd.{HOST}")])),
+            ],
+        ),
+        op(
+            "write a placement region's latency record",
+            "route53:ChangeResourceRecordSets",
+            &zone,
+            &[
+                ("route53:ChangeResourceRecordSetsRecordTypes", json!(["A", "TXT"])),
+                (RECORD_NAMES, json!([format!("eu-central-1.{HOST}"), format!("_blog-operator.eu-central-1.{HOST}")])),
+            ],
         ),
         op(
             "create the custom domain, tagged",
@@ -368,8 +423,13 @@ fn operator_calls(n: &Names) -> Vec<Request> {
         op("move its certificate", "apigateway:PATCH", &domain_name, &[tagged("resource")]),
         op("delete its own custom domain", "apigateway:DELETE", &domain_name, &[tagged("resource")]),
         op("read its mappings", "apigateway:GET", format!("{domain_name}/apimappings"), &[]),
-        op("map the API", "apigateway:POST", format!("{domain_name}/apimappings"), &[]),
-        op("remove a stray mapping", "apigateway:DELETE", format!("{domain_name}/apimappings/m1"), &[]),
+        op("map the API", "apigateway:POST", format!("{domain_name}/apimappings"), &[tagged("resource")]),
+        op(
+            "remove a stray mapping",
+            "apigateway:DELETE",
+            format!("{domain_name}/apimappings/m1"),
+            &[tagged("resource")],
+        ),
         op("add or remove a replica through the home table", "dynamodb:UpdateTable", &table, &[]),
         op("the replica DynamoDB makes", "dynamodb:CreateTableReplica", &replica, &[]),
         op("the replica DynamoDB removes", "dynamodb:DeleteTableReplica", &replica, &[]),
@@ -412,7 +472,13 @@ fn operator_calls(n: &Names) -> Vec<Request> {
         ("lambda:PutProvisionedConcurrencyConfig", alias.clone()),
         ("lambda:DeleteProvisionedConcurrencyConfig", alias.clone()),
     ] {
-        calls.push(op("the function", action, resource, &[]));
+        // Created tagged; changed only with its tags (Lambda checks aws:ResourceTag on the function).
+        let context = match action {
+            "lambda:CreateFunction" => vec![tagged("request")],
+            read if read.starts_with("lambda:Get") => vec![],
+            _ => vec![tagged("resource")],
+        };
+        calls.push(op("the function", action, resource, &context));
     }
     for action in [
         "elasticloadbalancing:DescribeLoadBalancers",
@@ -578,20 +644,41 @@ fn escalations(n: &Names) -> Vec<Request> {
     ]
 }
 
-/// What a role the operator made can do under the boundary, even if its inline policy said more.
-fn bounded_roles(n: &Names) -> (Vec<Request>, Vec<Request>) {
+const UID: &str = "1a2b3c4d-0000-4000-8000-000000000000";
+
+/// A resource tagged as the BlogDeployment `uid`'s.
+fn owned_by(uid: &str) -> (&'static str, Value) {
+    ("aws:ResourceTag/blogs.serverless.dev/uid", json!(uid))
+}
+
+/// A request by a role the operator made for the BlogDeployment [`UID`] (its tags are the
+/// principal's), whose inline policy allows everything: only the boundary limits it.
+fn as_owners_role(name: &str, action: &'static str, resource: String, context: &[(&str, Value)]) -> Request {
     let everything =
         json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
-    let as_role = |name: &str, action: &'static str, resource: String| Request {
-        role_policy: Some(everything.clone()),
-        ..op(name, action, resource, &[])
-    };
+    let mut request = op(name, action, resource, context);
+    request.context.insert("aws:PrincipalTag/blogs.serverless.dev/uid".into(), json!(UID));
+    request.role_policy = Some(everything);
+    request
+}
+
+/// What a role the operator made can do under the boundary, even if its inline policy said more.
+fn bounded_roles(n: &Names) -> (Vec<Request>, Vec<Request>) {
+    let as_role = |name: &str, action: &'static str, resource: String| as_owners_role(name, action, resource, &[]);
+    let ours = [owned_by(UID)];
     let allowed = vec![
-        as_role("write a post", "dynamodb:PutItem", arn("dynamodb", &format!("table/{}", n.table))),
-        as_role(
+        as_owners_role("write a post", "dynamodb:PutItem", arn("dynamodb", &format!("table/{}", n.table)), &ours),
+        as_owners_role(
             "list posts through the index",
             "dynamodb:Query",
             arn("dynamodb", &format!("table/{}/index/byCreated", n.table)),
+            &ours,
+        ),
+        as_owners_role(
+            "read its write token",
+            "secretsmanager:GetSecretValue",
+            arn("secretsmanager", &format!("secret:{}-AbCdEf", n.write_token_secret)),
+            &ours,
         ),
         as_role("send X-Ray traces (tracing: XRay)", "xray:PutTraceSegments", "*".to_owned()),
         as_role(
@@ -616,13 +703,16 @@ fn bounded_roles(n: &Names) -> (Vec<Request>, Vec<Request>) {
 }
 
 /// Runs the evaluator over `requests`; returns each request's name and verdict.
-fn evaluate(requests: &[Request]) -> Vec<(String, String, Option<Value>)> {
-    evaluate_noting_gaps(requests).into_iter().map(|(name, verdict, errors, _)| (name, verdict, errors)).collect()
+fn evaluate(requests: &[Request], policies: &Policies) -> Vec<(String, String, Option<Value>)> {
+    evaluate_noting_gaps(requests, policies)
+        .into_iter()
+        .map(|(name, verdict, errors, _)| (name, verdict, errors))
+        .collect()
 }
 
 /// As [`evaluate`], with whether the evaluator skipped its resource-type check (its data lacks one).
-fn evaluate_noting_gaps(requests: &[Request]) -> Vec<(String, String, Option<Value>, bool)> {
-    let mut policies = json!({"operator": policy("operator-policy.json"), "boundary": policy("role-boundary.json")});
+fn evaluate_noting_gaps(requests: &[Request], given: &Policies) -> Vec<(String, String, Option<Value>, bool)> {
+    let mut policies = json!({"operator": given.operator, "boundary": given.boundary});
     let encoded: Vec<Value> = requests
         .iter()
         .enumerate()
@@ -660,11 +750,7 @@ fn evaluate_noting_gaps(requests: &[Request]) -> Vec<(String, String, Option<Val
 }
 
 fn names() -> Names {
-    Names::for_owner(&Owner {
-        namespace: "blogs".into(),
-        name: "demo".into(),
-        uid: "1a2b3c4d-0000-4000-8000-000000000000".into(),
-    })
+    Names::for_owner(&Owner { namespace: "blogs".into(), name: "demo".into(), uid: UID.into() })
 }
 
 #[test]
@@ -674,7 +760,14 @@ fn every_call_the_operator_makes_is_allowed_as_it_makes_it() {
     let covered: std::collections::BTreeSet<String> = calls.iter().map(|c| c.action.to_owned()).collect();
     let missing: Vec<_> = actions_the_operator_calls().into_iter().filter(|a| !covered.contains(a)).collect();
     assert!(missing.is_empty(), "no evaluated request for {missing:?}");
-    let verdicts = evaluate_noting_gaps(&calls);
+    for (which, policies) in [("shipped", shipped()), ("rendered for the platform's tenant policy", rendered())] {
+        println!("the {which} policies:");
+        every_call_allowed(&calls, &policies);
+    }
+}
+
+fn every_call_allowed(calls: &[Request], policies: &Policies) {
+    let verdicts = evaluate_noting_gaps(calls, policies);
     let gaps: Vec<&str> = verdicts.iter().filter(|v| v.3).map(|v| v.0.as_str()).collect();
     println!(
         "{} calls evaluated; {} without the evaluator's resource-type check:\n{}",
@@ -694,7 +787,7 @@ fn every_call_the_operator_makes_is_allowed_as_it_makes_it() {
 fn every_escalation_attempt_is_denied() {
     let attempts = escalations(&names());
     println!("{} escalation attempts evaluated", attempts.len());
-    let verdicts = evaluate(&attempts);
+    let verdicts = evaluate(&attempts, &rendered());
     let allowed: Vec<String> = verdicts
         .iter()
         .filter(|(_, verdict, _)| !verdict.ends_with("Denied"))
@@ -706,8 +799,435 @@ fn every_escalation_attempt_is_denied() {
 #[test]
 fn the_boundary_caps_every_role_the_operator_makes() {
     let (allowed, denied) = bounded_roles(&names());
-    let verdicts = evaluate(&allowed);
-    assert!(verdicts.iter().all(|(_, v, _)| v == "Allowed"), "{verdicts:#?}");
-    let verdicts = evaluate(&denied);
-    assert!(verdicts.iter().all(|(_, v, _)| v.ends_with("Denied")), "{verdicts:#?}");
+    for policies in [shipped(), rendered()] {
+        let verdicts = evaluate(&allowed, &policies);
+        assert!(verdicts.iter().all(|(_, v, _)| v == "Allowed"), "{verdicts:#?}");
+        let verdicts = evaluate(&denied, &policies);
+        assert!(verdicts.iter().all(|(_, v, _)| v.ends_with("Denied")), "{verdicts:#?}");
+    }
+}
+
+/// What stops a request of the review: IAM (the rendered policies deny it), or, where IAM cannot
+/// tell this owner's resource from another's, the code (the test that shows it) or the platform.
+enum Guard {
+    Iam,
+    Elsewhere(&'static str),
+}
+
+/// Every request of the security review's findings #1-#5, #9 and #12 (`shared/reviews/
+/// security-audit.md`), by finding: team X (the attacker, whose roles carry [`UID`]) against
+/// team B, and against what the operator never made.
+#[allow(clippy::too_many_lines)]
+fn review_requests() -> Vec<(u8, Request, Guard)> {
+    use Guard::{Elsewhere, Iam};
+    let b = Names::for_owner(&Owner { namespace: "team-b".into(), name: "blog".into(), uid: "b0b0b0b0-0000".into() });
+    let x = Names::for_owner(&Owner { namespace: "team-x".into(), name: "shop".into(), uid: UID.into() });
+    let b_own = [owned_by("b0b0b0b0-0000")];
+    let in_region = |region: &str, resource: &str| format!("arn:aws:{resource}").replace("REGION", region);
+    let home = in_region(REGION, &format!("dynamodb:REGION:{ACCOUNT}:table/{}", b.table));
+    let replica = in_region("eu-central-1", &format!("dynamodb:REGION:{ACCOUNT}:table/{}", b.table));
+    let zone = "arn:aws:route53:::hostedzone/ZCORP0123456789";
+    let records = |types: &[&str], names: &[&str]| {
+        vec![("route53:ChangeResourceRecordSetsRecordTypes", json!(types)), (RECORD_NAMES, json!(names))]
+    };
+    let role = |path: &str| format!("arn:aws:iam::{ACCOUNT}:role/{path}");
+    let foreign_tag = [("aws:ResourceTag/app.kubernetes.io/managed-by", json!("someone-else"))];
+    let b_token = arn("secretsmanager", &format!("secret:{}-AbCdEf", b.write_token_secret));
+    let db_password = arn("secretsmanager", "secret:blog-prod-db-password-AbCdEf");
+    let bounded = [("iam:PermissionsBoundary", json!(BOUNDARY))];
+    let claim =
+        "code: the table claim (e2e tenancy::another_namespace_can_neither_take_a_replica_nor_a_recorded_table)";
+    let deputy = "code: names follow the owner, ownership checked by tags (one managed-by tag spans tenants; an account per team separates them)";
+    let children =
+        "documented: HTTP API routes, integrations and stages carry no tags (an account per team, or an SCP)";
+    vec![
+        (
+            1,
+            as_owners_role("query B's untagged replica", "dynamodb:Query", format!("{replica}/index/byCreated"), &[]),
+            Iam,
+        ),
+        (1, as_owners_role("write B's replica", "dynamodb:PutItem", replica.clone(), &b_own), Iam),
+        (1, as_owners_role("delete from B's replica", "dynamodb:DeleteItem", replica.clone(), &b_own), Iam),
+        (1, as_owners_role("query B's home table", "dynamodb:Query", format!("{home}/index/byCreated"), &b_own), Iam),
+        (1, op("describe B's replica", "dynamodb:DescribeTable", &replica, &[]), Elsewhere(claim)),
+        (1, op("read its tags", "dynamodb:ListTagsOfResource", &replica, &[]), Elsewhere(claim)),
+        (1, op("retag it", "dynamodb:TagResource", &replica, &[]), Elsewhere(claim)),
+        (1, op("untag it", "dynamodb:UntagResource", &replica, &[tagged("resource")]), Elsewhere(claim)),
+        (
+            1,
+            op(
+                "grant X's function role",
+                "iam:PutRolePolicy",
+                role(&format!("blog-operator/{}", x.function_role)),
+                &bounded,
+            ),
+            Elsewhere(claim),
+        ),
+        (1, op("update the replica", "dynamodb:UpdateTable", &replica, &[]), Elsewhere(claim)),
+        (1, op("remove B's home through the replica", "dynamodb:DeleteTableReplica", &home, &[]), Elsewhere(claim)),
+        (
+            1,
+            op("delete the adopted replica", "dynamodb:DeleteTable", &replica, &[tagged("resource")]),
+            Elsewhere(claim),
+        ),
+        (
+            2,
+            op(
+                "an alias in the company zone",
+                "route53:ChangeResourceRecordSets",
+                zone,
+                &records(&["A", "TXT"], &["login.corp.example.com", "_blog-operator.login.corp.example.com"]),
+            ),
+            Iam,
+        ),
+        (
+            2,
+            op(
+                "its validation record",
+                "route53:ChangeResourceRecordSets",
+                zone,
+                &records(&["CNAME", "TXT"], &["_0123abcd.login.corp.example.com"]),
+            ),
+            Iam,
+        ),
+        (
+            2,
+            op(
+                "an ACME challenge",
+                "route53:ChangeResourceRecordSets",
+                zone,
+                &records(&["TXT"], &["_acme-challenge.corp.example.com"]),
+            ),
+            Iam,
+        ),
+        (
+            2,
+            op(
+                "a certificate for it",
+                "acm:RequestCertificate",
+                "*",
+                &[tagged("request"), ("acm:DomainNames", json!(["login.corp.example.com"]))],
+            ),
+            Iam,
+        ),
+        (
+            2,
+            op(
+                "another namespace's name under the suffix",
+                "route53:ChangeResourceRecordSets",
+                zone,
+                &records(&["A"], &["admin.team-b.blogs.example.com"]),
+            ),
+            Elsewhere(
+                "code: the namespace's host suffixes (e2e tenancy::the_tenant_policy_covers_every_field_at_apply_and_in_the_reconciler)",
+            ),
+        ),
+        (
+            3,
+            as_owners_role(
+                "pull B's private image",
+                "ecr:BatchGetImage",
+                arn("ecr", "repository/team-b/private-app"),
+                &[],
+            ),
+            Iam,
+        ),
+        (
+            3,
+            as_owners_role(
+                "its layers",
+                "ecr:GetDownloadUrlForLayer",
+                arn("ecr", "repository/team-b/private-app"),
+                &[],
+            ),
+            Iam,
+        ),
+        (3, op("read its manifest", "ecr:BatchGetImage", arn("ecr", "repository/team-b/private-app"), &[]), Iam),
+        (
+            4,
+            op("a role trusted from outside", "iam:CreateRole", role("blog-operator/blog-persist"), &bounded),
+            Elsewhere(
+                "documented: IAM has no condition on a trust policy (an RCP on sts:AssumeRole of /blog-operator/, or pre-made roles)",
+            ),
+        ),
+        (4, as_owners_role("read B's token", "secretsmanager:GetSecretValue", b_token.clone(), &b_own), Iam),
+        (
+            4,
+            as_owners_role(
+                "read a secret the operator never made",
+                "secretsmanager:GetSecretValue",
+                db_password.clone(),
+                &[],
+            ),
+            Iam,
+        ),
+        (4, as_owners_role("read B's posts", "dynamodb:GetItem", home.clone(), &b_own), Iam),
+        (
+            4,
+            as_owners_role(
+                "pull any image of the account",
+                "ecr:GetDownloadUrlForLayer",
+                arn("ecr", "repository/payments/api"),
+                &[],
+            ),
+            Iam,
+        ),
+        (
+            4,
+            op("scan B's table", "dynamodb:Scan", &home, &[]),
+            Elsewhere("documented: DynamoDB checks the caller's item actions when it fills a new replica"),
+        ),
+        (
+            4,
+            op("overwrite B's posts", "dynamodb:BatchWriteItem", &home, &[]),
+            Elsewhere("documented: DynamoDB checks the caller's item actions when it fills a new replica"),
+        ),
+        (
+            5,
+            op(
+                "repoint the company apex",
+                "route53:ChangeResourceRecordSets",
+                zone,
+                &records(&["A"], &["corp.example.com"]),
+            ),
+            Iam,
+        ),
+        (
+            5,
+            op(
+                "patch another app's route",
+                "apigateway:PATCH",
+                format!("arn:aws:apigateway:{REGION}::/apis/zzz999/routes/r1"),
+                &foreign_tag,
+            ),
+            Elsewhere(children),
+        ),
+        (
+            5,
+            op(
+                "add an integration to it",
+                "apigateway:POST",
+                format!("arn:aws:apigateway:{REGION}::/apis/zzz999/integrations"),
+                &foreign_tag,
+            ),
+            Elsewhere(children),
+        ),
+        (
+            5,
+            op(
+                "add a stage to it",
+                "apigateway:POST",
+                format!("arn:aws:apigateway:{REGION}::/apis/zzz999/stages"),
+                &foreign_tag,
+            ),
+            Elsewhere(children),
+        ),
+        (
+            5,
+            op(
+                "map onto another app's domain",
+                "apigateway:POST",
+                format!("arn:aws:apigateway:{REGION}::/domainnames/shop.example.com/apimappings"),
+                &foreign_tag,
+            ),
+            Iam,
+        ),
+        (
+            5,
+            op(
+                "unmap another app's path",
+                "apigateway:DELETE",
+                format!("arn:aws:apigateway:{REGION}::/domainnames/shop.example.com/apimappings/m1"),
+                &foreign_tag,
+            ),
+            Iam,
+        ),
+        (
+            9,
+            op("health checks without end", "route53:CreateHealthCheck", "*", &[]),
+            Elsewhere(
+                "code: limits.maxCandidates bounds each BlogDeployment's checks; a namespace ResourceQuota bounds their number",
+            ),
+        ),
+        (12, op("read a secret the operator never made", "secretsmanager:GetSecretValue", &db_password, &[]), Iam),
+        (12, op("delete it", "secretsmanager:DeleteSecret", &db_password, &[]), Iam),
+        (
+            12,
+            op("rotate B's token", "secretsmanager:PutSecretValue", &b_token, &[tagged("resource")]),
+            Elsewhere(deputy),
+        ),
+        (12, op("strip a CI role", "iam:DeleteRolePolicy", role("blog-ci-deployer"), &[]), Iam),
+        (12, op("delete it", "iam:DeleteRole", role("blog-ci-deployer"), &[]), Iam),
+        (
+            12,
+            op(
+                "invoke rights on a legacy function",
+                "lambda:AddPermission",
+                arn("lambda", "function:blog-legacy"),
+                &[],
+            ),
+            Iam,
+        ),
+        (12, op("drop a legacy table", "dynamodb:DeleteTable", arn("dynamodb", "table/blog-legacy-orders"), &[]), Iam),
+        (
+            12,
+            op(
+                "delete the company's failover check",
+                "route53:DeleteHealthCheck",
+                "arn:aws:route53:::healthcheck/00000000-0000-4000-8000-000000000000",
+                &[],
+            ),
+            Elsewhere(
+                "code: a check is deleted only once its tags name this owner (adapters::a_health_check_id_of_another_owner_is_neither_used_nor_deleted)",
+            ),
+        ),
+        (
+            12,
+            op(
+                "deregister another team's scaling",
+                "application-autoscaling:DeregisterScalableTarget",
+                arn("application-autoscaling", "scalable-target/0ec9ffff"),
+                &[("application-autoscaling:service-namespace", json!("ecs"))],
+            ),
+            Elsewhere(deputy),
+        ),
+        (
+            12,
+            op(
+                "delete its policy",
+                "application-autoscaling:DeleteScalingPolicy",
+                arn("application-autoscaling", "scalable-target/0ec9ffff"),
+                &[("application-autoscaling:service-namespace", json!("ecs"))],
+            ),
+            Elsewhere(deputy),
+        ),
+        (
+            12,
+            op("deregister any task definition", "ecs:DeregisterTaskDefinition", "*", &[]),
+            Elsewhere("documented: AWS authorises DeregisterTaskDefinition on * only"),
+        ),
+        (
+            12,
+            op(
+                "replicate to an unapproved region",
+                "dynamodb:CreateTableReplica",
+                in_region("ap-east-1", &format!("dynamodb:REGION:{ACCOUNT}:table/{}", x.table)),
+                &[],
+            ),
+            Iam,
+        ),
+        (
+            12,
+            op(
+                "a function in an unapproved region",
+                "lambda:CreateFunction",
+                in_region("ap-east-1", &format!("lambda:REGION:{ACCOUNT}:function:{}", x.function)),
+                &[tagged("request")],
+            ),
+            Iam,
+        ),
+        (
+            12,
+            op(
+                "a cluster there",
+                "ecs:CreateCluster",
+                in_region("ap-east-1", &format!("ecs:REGION:{ACCOUNT}:cluster/{}", x.cluster)),
+                &[],
+            ),
+            Iam,
+        ),
+        (
+            12,
+            op(
+                "open B's security group",
+                "ec2:AuthorizeSecurityGroupIngress",
+                arn("ec2", "security-group/sg-0b0b0b0b0b0b0b0b0"),
+                &[tagged("resource")],
+            ),
+            Elsewhere(deputy),
+        ),
+        (
+            12,
+            op(
+                "repoint B's listener",
+                "elasticloadbalancing:ModifyListener",
+                arn("elasticloadbalancing", &format!("listener/app/{}/1/2", b.load_balancer)),
+                &[],
+            ),
+            Elsewhere(deputy),
+        ),
+        (
+            12,
+            op(
+                "delete B's certificate",
+                "acm:DeleteCertificate",
+                arn("acm", "certificate/b0b0b0b0-0000-4000-8000-000000000000"),
+                &[tagged("resource")],
+            ),
+            Elsewhere(deputy),
+        ),
+        (
+            12,
+            op("retag B's role", "iam:TagRole", role(&format!("blog-operator/{}", b.function_role)), &[]),
+            Elsewhere(deputy),
+        ),
+        (
+            12,
+            op(
+                "hand B's role to a function",
+                "iam:PassRole",
+                role(&format!("blog-operator/{}", b.function_role)),
+                &[("iam:PassedToService", json!("lambda.amazonaws.com"))],
+            ),
+            Elsewhere(deputy),
+        ),
+        (
+            12,
+            op("an untagged function of its own", "lambda:CreateFunction", arn("lambda", "function:blog-evil"), &[]),
+            Iam,
+        ),
+        (
+            12,
+            op("a tagged one", "lambda:CreateFunction", arn("lambda", "function:blog-evil"), &[tagged("request")]),
+            Elsewhere(deputy),
+        ),
+    ]
+}
+
+/// Every request of the review against the policies rendered for the platform: IAM denies those it
+/// can; the rest stay allowed (so this list stays true) and name what refuses them instead.
+/// `IAM_REVIEW_POLICY_DIR=DIR` evaluates that folder's `operator-policy.json` and
+/// `role-boundary.json` as they are instead (the figures before the fix, from the reviewed commit).
+#[test]
+fn the_reviews_requests_are_denied_by_iam_or_refused_elsewhere() {
+    let requests = review_requests();
+    let policies = match std::env::var_os("IAM_REVIEW_POLICY_DIR") {
+        Some(dir) => {
+            let read = |f: &str| {
+                serde_json::from_str(&std::fs::read_to_string(PathBuf::from(&dir).join(f)).expect(f)).expect(f)
+            };
+            Policies { operator: read("operator-policy.json"), boundary: read("role-boundary.json") }
+        }
+        None => rendered(),
+    };
+    let list: Vec<Request> = requests.iter().map(|(_, r, _)| r.clone()).collect();
+    let verdicts = evaluate(&list, &policies);
+    let mut wrong = Vec::new();
+    let mut denied = 0;
+    for ((finding, _, guard), (name, verdict, _)) in requests.iter().zip(&verdicts) {
+        let is_denied = verdict.ends_with("Denied");
+        denied += usize::from(is_denied);
+        let why = match guard {
+            Guard::Iam => "IAM",
+            Guard::Elsewhere(why) => why,
+        };
+        println!("#{finding:<3} {verdict:<17} {name} [{why}]");
+        if is_denied != matches!(guard, Guard::Iam) {
+            wrong.push(format!("#{finding} {name}: {verdict}, expected {why}"));
+        }
+    }
+    println!("{} requests of the review: {denied} denied by IAM, {} allowed", requests.len(), requests.len() - denied);
+    if std::env::var_os("IAM_REVIEW_POLICY_DIR").is_none() {
+        assert!(wrong.is_empty(), "verdicts other than the guards listed:\n{}", wrong.join("\n"));
+    }
 }

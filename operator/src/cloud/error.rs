@@ -115,7 +115,8 @@ pub fn found<T>(result: CloudResult<T>) -> CloudResult<Option<T>> {
 #[must_use]
 pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
     match code {
-        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound" | "NoSuchHostedZone" => {
+        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound" | "NoSuchHostedZone"
+        | "NoSuchHealthCheck" => {
             ErrorKind::NotFound
         }
         c if c.ends_with("NotFound") || c.ends_with("NotFoundException") || c.ends_with(".NotFound") => {

@@ -322,6 +322,9 @@ pub async fn ensure_health_check(
     name: &str,
 ) -> CloudResult<String> {
     if let Some(id) = known {
+        if owned_among(clients, owner, &[id.to_owned()]).await?.is_empty() {
+            return create_health_check(clients, owner, probe, name).await;
+        }
         let out = clients.route53.get_health_check().health_check_id(id).send().await;
         let found = super::found(out.map_err(map_sdk(SERVICE, "GetHealthCheck")))?;
         let config = found.as_ref().and_then(|o| o.health_check()).and_then(|h| h.health_check_config());
@@ -332,6 +335,11 @@ pub async fn ensure_health_check(
         }
         // A check probing something else is replaced; the old one goes once the records moved.
     }
+    create_health_check(clients, owner, probe, name).await
+}
+
+/// A new health check for `probe`, tagged as `owner`'s (the same one again after a lost answer).
+async fn create_health_check(clients: &AwsClients, owner: &Owner, probe: &Probe, name: &str) -> CloudResult<String> {
     let reference = caller_reference(owner, probe);
     let config = aws_sdk_route53::types::HealthCheckConfig::builder()
         .r#type(aws_sdk_route53::types::HealthCheckType::Https)
@@ -383,17 +391,23 @@ pub async fn owned_health_checks(clients: &AwsClients, owner: &Owner) -> CloudRe
         let ours = page.health_checks().iter().filter(|h| h.caller_reference().starts_with(&prefix));
         candidates.extend(ours.map(|h| h.id().to_owned()));
     }
+    owned_among(clients, owner, &candidates).await
+}
+
+/// The checks among `ids` whose tags name `owner` (one already gone is not among them): an id
+/// from a status is a hint, never proof that the check is this owner's.
+async fn owned_among(clients: &AwsClients, owner: &Owner, ids: &[String]) -> CloudResult<Vec<String>> {
     let mut owned = Vec::new();
     // ListTagsForResources takes at most 10 ids.
-    for ids in candidates.chunks(10) {
+    for ids in ids.chunks(10) {
         let out = clients
             .route53
             .list_tags_for_resources()
             .resource_type(aws_sdk_route53::types::TagResourceType::Healthcheck)
             .set_resource_ids(Some(ids.to_vec()))
             .send()
-            .await
-            .map_err(map_sdk(SERVICE, "ListTagsForResources"))?;
+            .await;
+        let Some(out) = super::found(out.map_err(map_sdk(SERVICE, "ListTagsForResources")))? else { continue };
         for set in out.resource_tag_sets() {
             let tags = super::tags::tag_map(set.tags().iter().map(|t| (t.key(), t.value())));
             owned.extend(set.resource_id().filter(|_| owner.owns(&tags)).map(str::to_owned));
@@ -441,11 +455,16 @@ pub async fn is_healthy(clients: &AwsClients, id: &str) -> CloudResult<Option<bo
     Ok((!seen.is_empty()).then_some(ok * 2 > seen.len()))
 }
 
-/// Deletes a health check; one already gone is done.
+/// Deletes a health check once its tags say it is `owner`'s; one already gone, or someone
+/// else's (a status can name any id), is left alone.
 ///
 /// # Errors
 /// The AWS failure (`HealthCheckInUse` while a record still names it).
-pub async fn delete_health_check(clients: &AwsClients, id: &str) -> CloudResult<()> {
+pub async fn delete_health_check(clients: &AwsClients, owner: &Owner, id: &str) -> CloudResult<()> {
+    if owned_among(clients, owner, &[id.to_owned()]).await?.is_empty() {
+        tracing::warn!(id, "health check left alone: its tags do not name this BlogDeployment");
+        return Ok(());
+    }
     let sent = clients.route53.delete_health_check().health_check_id(id).send().await;
     super::gone_is_done(sent.map(drop).map_err(map_sdk(SERVICE, "DeleteHealthCheck")))
 }

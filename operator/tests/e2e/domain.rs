@@ -186,7 +186,10 @@ async fn a_domain_gives_both_variants_https_and_removing_it_leaves_only_what_was
     for host in [&fn_host, &blog_host] {
         let marker = format!("_blog-operator.{host}");
         let found = records.iter().find(|(n, k, _)| *n == marker && k == "TXT").expect("a marker per record");
-        assert!(found.2.contains(&bd.uid().expect("uid")), "{found:?}");
+        let expected = blog_operator::domain::marker(&owner_of(&bd), host);
+        let blog_operator::domain::RecordValue::Values { values, .. } = expected.value else { panic!("a TXT value") };
+        assert_eq!(values, std::slice::from_ref(&found.2), "the marker names its owner");
+        assert!(!found.2.contains(&bd.uid().expect("uid")), "the UID stays private: {found:?}");
     }
     assert!(records.iter().filter(|(_, k, _)| k == "CNAME").count() >= 2, "validation records: {records:?}");
     for record in &before_records {

@@ -41,7 +41,7 @@ async fn a_retained_table_is_taken_back_with_its_posts_and_only_here() {
     let grabber =
         wait_for(&api, "grabber", "TableNotAdoptable", |bd| reason_of(bd, "TableReady").0 == "TableNotAdoptable").await;
     assert!(
-        reason_of(&grabber, "TableReady").1.contains("which still uses it"),
+        reason_of(&grabber, "TableReady").1.contains("in use by another BlogDeployment"),
         "{:?}",
         reason_of(&grabber, "TableReady")
     );
