@@ -22,6 +22,7 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -68,9 +69,22 @@ def declared(resources):
         "function_memory": function.get("MemorySize", 512),
         "task_env": task_env,
         "port": container["portMappings"][0]["containerPort"],
-        "tasks": service["desiredCount"],
-        "health_path": group.get("HealthCheckPath", "/"),
+        # A few local processes stand for the service's tasks, however many it asks for.
+        "tasks": max(1, min(int(service["desiredCount"]), MAX_LOCAL_TASKS)),
+        "health_path": safe_path(group.get("HealthCheckPath", "/")),
     }
+
+
+# What the ALB accepts in a health-check path; anything else never reaches the HAProxy config.
+HEALTH_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}")
+MAX_LOCAL_TASKS = 4
+
+
+def safe_path(path):
+    # Strong (single) quotes in HAProxy: nothing inside is expanded; a quote could end them.
+    if not HEALTH_PATH.fullmatch(path) or "'" in path:
+        sys.exit(f"data-plane: health-check path {path!r} is not one the ALB accepts")
+    return path
 
 
 def haproxy_config(port, health_path, backends):
@@ -87,7 +101,7 @@ frontend alb
   default_backend tasks
 backend tasks
   balance roundrobin
-  option httpchk GET {health_path}
+  option httpchk GET '{health_path}'
   http-check expect status 200
 {servers}
 """
