@@ -76,7 +76,7 @@ def declared(resources):
 
 
 # What the ALB accepts in a health-check path; anything else never reaches the HAProxy config.
-HEALTH_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}")
+HEALTH_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,1023}")
 MAX_LOCAL_TASKS = 4
 
 

@@ -339,6 +339,39 @@ pub struct FunctionSpec {
     /// Environment variables for the function only; they win over `spec.env` on the same name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub env: std::collections::BTreeMap<String, String>,
+    /// The HTTP API's throttling (its `$default` stage's default route settings): requests beyond
+    /// it get 429 from API Gateway and never reach the function, so anonymous traffic cannot take
+    /// the account's Lambda concurrency in the region.
+    #[serde(default)]
+    pub throttle: ThrottleSpec,
+}
+
+/// Requests a second and burst the HTTP API admits (API Gateway's token bucket).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleSpec {
+    /// Steady requests a second (`ThrottlingRateLimit`); the account's own quota is 10,000.
+    #[serde(default = "default_throttle_rate")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub rate_per_second: i32,
+    /// Requests admitted at once above the rate (`ThrottlingBurstLimit`); the account's is 5,000.
+    #[serde(default = "default_throttle_burst")]
+    #[schemars(range(min = 0, max = 5000))]
+    pub burst: i32,
+}
+
+impl Default for ThrottleSpec {
+    fn default() -> Self {
+        Self { rate_per_second: default_throttle_rate(), burst: default_throttle_burst() }
+    }
+}
+
+fn default_throttle_rate() -> i32 {
+    100
+}
+
+fn default_throttle_burst() -> i32 {
+    200
 }
 
 impl Default for FunctionSpec {
@@ -353,6 +386,7 @@ impl Default for FunctionSpec {
             provisioned_concurrency: None,
             code: None,
             env: std::collections::BTreeMap::new(),
+            throttle: ThrottleSpec::default(),
         }
     }
 }
@@ -411,9 +445,10 @@ pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub image: Option<String>,
-    /// Path the load balancer probes for health.
+    /// Path the load balancer probes for health: `/` then the characters of a URL path (RFC 3986
+    /// `pchar`, `/` and `?`), at most 1024 in all (ELB `CreateTargetGroup` `HealthCheckPath`).
     #[serde(default = "default_health_check_path")]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = 1024), regex(pattern = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$"))]
     pub health_check_path: String,
     /// Task-count scaling through Application Auto Scaling.
     #[serde(default, skip_serializing_if = "Option::is_none")]

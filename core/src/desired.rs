@@ -237,6 +237,8 @@ pub struct DesiredFunction {
     pub environment: BTreeMap<String, String>,
     pub reserved_concurrency: Option<i32>,
     pub provisioned_concurrency: Option<i32>,
+    /// The HTTP API's throttling.
+    pub throttle: crate::crd::ThrottleSpec,
     /// Its host on the user's domain (an API Gateway custom domain), if any.
     pub host: Option<String>,
     /// Lambda active tracing (X-Ray).
@@ -499,6 +501,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
             .collect(),
         reserved_concurrency: f.reserved_concurrency,
         provisioned_concurrency: f.provisioned_concurrency,
+        throttle: f.throttle,
         host: domain.as_ref().and_then(|d| d.function_host.clone()),
         tracing,
     });

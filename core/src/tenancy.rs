@@ -120,6 +120,10 @@ pub struct Limits {
     /// the account's, shared with every other function).
     pub max_reserved_concurrency_total: Option<i32>,
     pub max_provisioned_concurrency: Option<i32>,
+    /// Ceiling of `spec.function.throttle.ratePerSecond` (the HTTP API's requests a second).
+    pub max_requests_per_second: Option<i32>,
+    /// Ceiling of `spec.function.throttle.burst`.
+    pub max_burst_requests: Option<i32>,
     /// Tasks: `desiredCount`, autoscaling and schedule `maxTasks`, allocation `maxTasks`.
     pub max_tasks: Option<i32>,
     pub max_task_cpu: Option<i32>,
@@ -277,6 +281,9 @@ impl TenantPolicy {
         }
         let provisioned = function.provisioned_concurrency;
         ceiling(broken, "spec.function.provisionedConcurrency", provisioned, limits.max_provisioned_concurrency);
+        let (rate, burst) = (function.throttle.rate_per_second, function.throttle.burst);
+        ceiling(broken, "spec.function.throttle.ratePerSecond", Some(rate), limits.max_requests_per_second);
+        ceiling(broken, "spec.function.throttle.burst", Some(burst), limits.max_burst_requests);
         if let Some(code) = &function.code {
             if !allowed(&self.allowed_code_buckets, |b| *b == code.s3_bucket) {
                 let buckets = self.allowed_code_buckets.join(", ");
@@ -652,6 +659,18 @@ exposure: {allowInternetFacing: false, allowedIngressCidrs: [10.0.0.0/8]}
         );
         let room = Facts { reserved_elsewhere: Some(40), ..facts("us-west-1") };
         assert_eq!(policy.check(&placed, &room).expect_err("candidates").len(), 1);
+    }
+
+    #[test]
+    fn the_http_apis_throttle_stays_under_the_ceilings() {
+        let policy =
+            TenantPolicy::parse("limits: {maxRequestsPerSecond: 50, maxBurstRequests: 100}\n").expect("policy");
+        let default = spec(&format!("{IMAGE}function: {{}}\n"));
+        let broken = policy.check(&default, &facts("us-west-1")).expect_err("the default 100/200 is above");
+        assert_eq!(broken.len(), 2, "{broken:?}");
+        assert!(broken[0].starts_with("spec.function.throttle.ratePerSecond 100"), "{broken:?}");
+        let within = spec(&format!("{IMAGE}function: {{throttle: {{ratePerSecond: 50, burst: 100}}}}\n"));
+        assert_eq!(policy.check(&within, &facts("us-west-1")), Ok(()));
     }
 
     #[test]

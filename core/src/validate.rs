@@ -162,6 +162,22 @@ fn check_allocation_bounds(allocation: &AllocationSpec, problems: &mut Vec<Strin
     }
 }
 
+/// ELB `CreateTargetGroup`: `HealthCheckPath` is 1 to 1024 characters and starts with `/`; the
+/// rest are a URL path's characters (RFC 3986 `pchar`, `/` and `?`), which also keeps it safe to quote
+/// wherever it is written (a load balancer's config, a shell).
+fn check_health_check_path(path: &str) -> Result<(), &'static str> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._~!$&'()*+,;=:@%/?-".contains(c);
+    if !path.starts_with('/') {
+        Err("must start with /")
+    } else if path.len() > 1024 {
+        Err("is longer than the 1024 characters ELB accepts")
+    } else if !path.chars().all(allowed) {
+        Err("may hold only letters, digits and ._~!$&'()*+,;=:@%/?- (a URL path; ELB CreateTargetGroup)")
+    } else {
+        Ok(())
+    }
+}
+
 fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
     if let Err(allowed) = check_fargate_size(container.cpu, container.memory_mib) {
         problems.push(format!(
@@ -169,8 +185,8 @@ fn check_container(container: &ContainerSpec, problems: &mut Vec<String>) {
             container.cpu, container.memory_mib
         ));
     }
-    if !container.health_check_path.starts_with('/') {
-        problems.push(format!("spec.container.healthCheckPath {:?} must start with /", container.health_check_path));
+    if let Err(why) = check_health_check_path(&container.health_check_path) {
+        problems.push(format!("spec.container.healthCheckPath {:?} {why}", container.health_check_path));
     }
     if let Some(scaling) = &container.autoscaling {
         check_autoscaling(container, scaling, problems);
@@ -731,6 +747,22 @@ container: {loadBalancer: {plainHttp: true}, cpu: 256, memoryMiB: 512}
             "{overridden:?}"
         );
         assert!(overridden[1].starts_with("spec.container.image \"a/b c\""), "{overridden:?}");
+    }
+
+    /// ELB `CreateTargetGroup` `HealthCheckPath`: `/`, a URL path's characters, at most 1024.
+    #[test]
+    fn a_health_check_path_is_one_the_load_balancer_accepts() {
+        let path = |p: &str| {
+            problems(&format!(
+                "image: blog:1\ncontainer: {{healthCheckPath: {p:?}, loadBalancer: {{plainHttp: true}}}}\n"
+            ))
+        };
+        assert_eq!(path("/a\"b"), vec!["spec.container.healthCheckPath \"/a\\\"b\" may hold only letters, digits and ._~!$&'()*+,;=:@%/?- (a URL path; ELB CreateTargetGroup)".to_owned()]);
+        assert_eq!(path("/api/v1/health;ok=true?deep=1&x=%20"), Vec::<String>::new());
+        for bad in ["healthz", "/x\nlua-load /tmp/e.lua", "/a b", "/#frag", "/\\x"] {
+            assert_eq!(path(bad).len(), 1, "{bad:?} is refused");
+        }
+        assert!(path(&format!("/{}", "a".repeat(1024)))[0].contains("longer than the 1024"));
     }
 
     #[test]

@@ -284,8 +284,8 @@ async fn ensure_function_door(
     let function_arn = scope.arn("lambda", &format!("function:{}", function.name));
     let alias_arn = cloud::lambda::alias_arn(&function_arn);
     let name = &function.api_name;
-    let api =
-        cloud::apigateway::ensure_api(clients, &desired.owner, (name, known_api), &alias_arn, &desired.tags).await?;
+    let settings = (&desired.tags, function.throttle);
+    let api = cloud::apigateway::ensure_api(clients, &desired.owner, (name, known_api), &alias_arn, settings).await?;
     resources.api_id = Some(api.id.clone());
     Ok(api)
 }
@@ -386,6 +386,10 @@ struct Placement {
     subnets: Vec<String>,
     lb_group: String,
     task_group: String,
+    /// The region's default VPC: public subnets with no NAT, so tasks need a public IP to pull
+    /// their image. A VPC the spec or the platform names gets none (its route out is a NAT or
+    /// endpoints), so internal-only blogs have no public task addresses.
+    public_ip: bool,
 }
 
 async fn ensure_placement(
@@ -408,7 +412,7 @@ async fn ensure_placement(
     let from_lb = vec![IngressRule { port: container.port, source: Source::Group(lb_group.clone()) }];
     let task_group =
         cloud::ec2::ensure_security_group(clients, owner, &vpc, &names.task_security_group, &from_lb, tags).await?;
-    Ok(Placement { vpc, subnets, lb_group, task_group })
+    Ok(Placement { vpc, subnets, lb_group, task_group, public_ip: container.vpc_id.is_none() })
 }
 
 /// The load balancer, its target group and listener; returns the target group's ARN too.
@@ -471,6 +475,7 @@ async fn ensure_service(
         subnets: &placement.subnets,
         security_group: &placement.task_group,
         target_group_arn: target_group,
+        public_ip: placement.public_ip,
     };
     let service = cloud::ecs::ensure_service(
         clients,

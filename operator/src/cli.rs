@@ -38,7 +38,8 @@ pub struct Args {
     #[arg(long, env = "BLOG_OPERATOR_AWS_CALLS_PER_SECOND", default_value_t = crate::cloud::budget::DEFAULT_PER_SECOND)]
     pub aws_calls_per_second: f64,
     /// A service's own budget, `SERVICE=CALLS_PER_SECOND` by AWS signing name (`route53=5`,
-    /// `elasticloadbalancing=8`), over the built-in ones (route53, logs, apigateway and acm: 5).
+    /// `elasticloadbalancing=8`), over the built-in ones (route53: 2, of the account's 5; logs,
+    /// apigateway and acm: 5).
     #[arg(long, env = "BLOG_OPERATOR_AWS_CALLS_PER_SECOND_FOR", value_delimiter = ',', value_parser = service_rate)]
     pub aws_calls_per_second_for: Vec<(String, f64)>,
     /// BlogDeployments reconciled at once.

@@ -56,13 +56,23 @@ pub async fn resolve(client: &kube::Client, bd: &BlogDeployment) -> Result<Write
         return Ok(WriteToken { secret: name.clone(), value });
     }
     let name = generated_secret_name(bd);
-    // The operator's own Secret, opted in or made before the label existed: owned by this object.
-    let own = secrets
-        .get_opt(&name)
-        .await?
-        .filter(|s| s.owner_references().iter().any(|r| Some(&r.uid) == bd.uid().as_ref()));
-    if let Some(value) = own.as_ref().and_then(|s| value_of(s, "token")).filter(|v| v.chars().count() >= MIN_LENGTH) {
+    let found = secrets.get_opt(&name).await?;
+    // The operator's own Secret, made before the label existed: owned by this object.
+    let own = found.as_ref().filter(|s| s.owner_references().iter().any(|r| Some(&r.uid) == bd.uid().as_ref()));
+    if let Some(value) = own.and_then(|s| value_of(s, "token")).filter(|v| v.chars().count() >= MIN_LENGTH) {
         return Ok(WriteToken { secret: name, value });
+    }
+    // Opted in: made by an earlier object of this name (garbage collection may not have run yet)
+    // or by the tenant; either way one meant for this blog.
+    if let Ok(value) = usable(found.as_ref(), "token") {
+        return Ok(WriteToken { secret: name, value });
+    }
+    if found.is_some() {
+        return Err(TokenError::Missing(format!(
+            "spec.writeToken: Secret {namespace}/{name} exists and is neither this BlogDeployment's nor an Opaque \
+             Secret labelled {OPT_IN_LABEL}=true with a token of {MIN_LENGTH}+ characters; label it, or delete it \
+             and the operator generates one"
+        )));
     }
     let value = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     let labels = [("app.kubernetes.io/managed-by", "blog-operator"), (OPT_IN_LABEL, "true")];

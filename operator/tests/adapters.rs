@@ -66,7 +66,8 @@ async fn ensure_all(clients: &AwsClients, d: &Desired, known_api: Option<&str>) 
     let function = d.function.as_ref().expect("function");
     let lambda = cloud::lambda::ensure_function(clients, owner, function, &role_arn, tags).await.expect("function");
     let known = known_api.map_or(cloud::apigateway::Known::Unknown, cloud::apigateway::Known::Id);
-    let api = cloud::apigateway::ensure_api(clients, owner, (&names.api, known), &lambda.arn, tags);
+    let settings = (tags, blog_operator::crd::ThrottleSpec::default());
+    let api = cloud::apigateway::ensure_api(clients, owner, (&names.api, known), &lambda.arn, settings);
     let api = api.await.expect("api");
     let cluster = cloud::ecs::ensure_cluster(clients, owner, &names.cluster, false, tags).await.expect("cluster");
     let vpc = cloud::ec2::default_vpc(clients).await.expect("vpcs").expect("a default VPC");
@@ -101,6 +102,10 @@ async fn every_ensure_makes_its_resource_once_and_then_changes_nothing() {
     let second = ensure_all(&clients, &desired, None).await;
     assert_eq!(second, first, "the same resources are found again");
     assert_eq!(mutating_calls(&metrics), after_first, "the second round changed something:\n{}", metrics.render());
+    // The HTTP API admits what the spec's throttle says (the default: 100 a second, 200 at once).
+    let stages = clients.apigateway.get_stages().api_id(&first[6]).send().await.expect("stages");
+    let settings = stages.items().first().and_then(|s| s.default_route_settings()).expect("route settings");
+    assert_eq!((settings.throttling_rate_limit(), settings.throttling_burst_limit()), (Some(100.0), Some(200)));
     // With the API's id recorded, it is read by id: no search through every API.
     let searches = calls_of(&metrics, "GetApis");
     let third = ensure_all(&clients, &desired, Some(&first[6])).await;

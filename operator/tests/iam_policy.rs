@@ -284,6 +284,7 @@ fn operator_calls(n: &Names) -> Vec<Request> {
         op("create its route", "apigateway:POST", format!("{api}/routes"), &[]),
         op("point its route", "apigateway:PATCH", format!("{api}/routes/r1"), &[]),
         op("create its stage", "apigateway:POST", format!("{api}/stages"), &[]),
+        op("throttle its stage", "apigateway:PATCH", format!("{api}/stages/$default"), &[]),
         op("delete its own API", "apigateway:DELETE", &api, &[tagged("resource")]),
         op("create the cluster", "ecs:CreateCluster", &cluster, &[]),
         op("describe it", "ecs:DescribeClusters", &cluster, &[]),

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType};
 
 use super::{AwsClients, CloudResult, gone_is_done, map_sdk};
+use crate::crd::ThrottleSpec;
 use crate::desired::Owner;
 
 const SERVICE: &str = "apigatewayv2";
@@ -66,7 +67,7 @@ pub async fn ensure_api(
     owner: &Owner,
     (name, known): (&str, Known<'_>),
     function_arn: &str,
-    tags: &BTreeMap<String, String>,
+    (tags, throttle): (&BTreeMap<String, String>, ThrottleSpec),
 ) -> CloudResult<ApiObserved> {
     let recorded = match known {
         Known::Id(id) => known_api(clients, owner, name, id).await?,
@@ -79,7 +80,7 @@ pub async fn ensure_api(
     };
     let integration_id = ensure_integration(clients, &api.id, function_arn).await?;
     ensure_default_route(clients, &api.id, &format!("integrations/{integration_id}")).await?;
-    ensure_default_stage(clients, &api.id, tags).await?;
+    ensure_default_stage(clients, &api.id, tags, throttle).await?;
     Ok(api)
 }
 
@@ -191,23 +192,55 @@ async fn ensure_default_route(clients: &AwsClients, api_id: &str, target: &str) 
     }
 }
 
-/// The auto-deployed `$default` stage.
-async fn ensure_default_stage(clients: &AwsClients, api_id: &str, tags: &BTreeMap<String, String>) -> CloudResult<()> {
+/// The auto-deployed `$default` stage, throttled as `throttle` says (made so, or changed to it).
+async fn ensure_default_stage(
+    clients: &AwsClients,
+    api_id: &str,
+    tags: &BTreeMap<String, String>,
+    throttle: ThrottleSpec,
+) -> CloudResult<()> {
     let stages = clients.apigateway.get_stages().api_id(api_id).send().await.map_err(map_sdk(SERVICE, "GetStages"))?;
-    if stages.items().iter().any(|s| s.stage_name() == Some(DEFAULT)) {
-        return Ok(());
+    let settings = route_settings(throttle);
+    match stages.items().iter().find(|s| s.stage_name() == Some(DEFAULT)) {
+        Some(stage) if throttled_as(stage.default_route_settings(), throttle) => Ok(()),
+        Some(_) => clients
+            .apigateway
+            .update_stage()
+            .api_id(api_id)
+            .stage_name(DEFAULT)
+            .default_route_settings(settings)
+            .send()
+            .await
+            .map(drop)
+            .map_err(map_sdk(SERVICE, "UpdateStage")),
+        None => clients
+            .apigateway
+            .create_stage()
+            .api_id(api_id)
+            .stage_name(DEFAULT)
+            .auto_deploy(true)
+            .default_route_settings(settings)
+            .set_tags(Some(aws_tags(tags)))
+            .send()
+            .await
+            .map(drop)
+            .map_err(map_sdk(SERVICE, "CreateStage")),
     }
-    clients
-        .apigateway
-        .create_stage()
-        .api_id(api_id)
-        .stage_name(DEFAULT)
-        .auto_deploy(true)
-        .set_tags(Some(aws_tags(tags)))
-        .send()
-        .await
-        .map(drop)
-        .map_err(map_sdk(SERVICE, "CreateStage"))
+}
+
+fn route_settings(throttle: ThrottleSpec) -> aws_sdk_apigatewayv2::types::RouteSettings {
+    aws_sdk_apigatewayv2::types::RouteSettings::builder()
+        .throttling_rate_limit(f64::from(throttle.rate_per_second))
+        .throttling_burst_limit(throttle.burst)
+        .build()
+}
+
+/// Whether a stage's default route settings throttle as `throttle` says.
+fn throttled_as(found: Option<&aws_sdk_apigatewayv2::types::RouteSettings>, throttle: ThrottleSpec) -> bool {
+    found.is_some_and(|s| {
+        s.throttling_burst_limit() == Some(throttle.burst)
+            && s.throttling_rate_limit() == Some(f64::from(throttle.rate_per_second))
+    })
 }
 
 async fn delete_api_id(clients: &AwsClients, id: &str) -> CloudResult<()> {

@@ -22,11 +22,12 @@ pub const DEFAULT_PER_SECOND: f64 = 10.0;
 
 /// The built-in limits of services whose documented control-plane quotas are lower than the
 /// default (per account and region, or per account for Route 53): Route 53 allows 5 requests a
-/// second, CloudWatch Logs' `DescribeLogGroups` 5, API Gateway's management API about 10 shared by
-/// every caller in the account, ACM's `RequestCertificate` 5.
+/// second for the whole account, of which the operator takes 2 and leaves the rest to external-dns,
+/// cert-manager and people; CloudWatch Logs' `DescribeLogGroups` 5, API Gateway's management API
+/// about 10 shared by every caller in the account, ACM's `RequestCertificate` 5.
 #[must_use]
 pub fn built_in_limits() -> BTreeMap<String, f64> {
-    [("route53", 5.0), ("logs", 5.0), ("apigateway", 5.0), ("acm", 5.0)]
+    [("route53", 2.0), ("logs", 5.0), ("apigateway", 5.0), ("acm", 5.0)]
         .into_iter()
         .map(|(service, rate)| (service.to_owned(), rate))
         .collect()

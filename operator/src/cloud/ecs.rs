@@ -278,6 +278,8 @@ pub struct ServicePlacement<'a> {
     pub subnets: &'a [String],
     pub security_group: &'a str,
     pub target_group_arn: &'a str,
+    /// Whether tasks get a public IP (only in the default VPC's public subnets).
+    pub public_ip: bool,
 }
 
 /// Makes the service run `task_definition` with the desired count: created when missing, updated
@@ -336,8 +338,7 @@ async fn create_service(
     let network = AwsVpcConfiguration::builder()
         .set_subnets(Some(placement.subnets.to_vec()))
         .security_groups(placement.security_group)
-        // Default-VPC subnets are public and have no NAT: tasks need a public IP to pull the image.
-        .assign_public_ip(AssignPublicIp::Enabled)
+        .assign_public_ip(if placement.public_ip { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
         .build()
         .map_err(|e| CloudError::local(SERVICE, "CreateService", ErrorKind::Other, e.to_string()))?;
     let balancer = LoadBalancer::builder()

@@ -232,8 +232,11 @@ async fn the_tenant_policy_refuses_before_any_aws_call_and_shapes_exposure() {
     }
     assert!(operator.aws_calls().await.is_empty(), "a refused spec makes no AWS call");
 
-    // Inside it: an internal load balancer that admits only the allowed block.
-    let inside = json!({"image": "blog:1", "container": {"desiredCount": 2,
+    // Inside it: an internal load balancer that admits only the allowed block, in a VPC the spec
+    // names (here the default one's id), so its tasks get no public IP.
+    let aws = Aws::new(stack).await;
+    let vpc = blog_operator::cloud::ec2::default_vpc(&aws.operator_clients).await.expect("vpcs").expect("default VPC");
+    let inside = json!({"image": "blog:1", "container": {"desiredCount": 2, "network": {"vpcId": vpc},
         "loadBalancer": {"internal": true, "ingressCidrs": ["10.20.0.0/16"], "plainHttp": true}}, "allocation": {"mode": "Manual"}});
     api.create(&PostParams::default(), &blog("inside", inside)).await.expect("create");
     let bd = wait_for(&api, "inside", "Ready", ready).await;
@@ -243,8 +246,13 @@ async fn the_tenant_policy_refuses_before_any_aws_call_and_shapes_exposure() {
     let found = elb.describe_load_balancers().load_balancer_arns(&arn).send().await.expect("describe");
     let scheme = found.load_balancers()[0].scheme().map(|s| s.as_str().to_owned());
     assert_eq!(scheme.as_deref(), Some("internal"));
-    let aws = Aws::new(stack).await;
     let names = names_of(&bd);
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let services =
+        ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await.expect("service");
+    let network = services.services()[0].network_configuration().and_then(|n| n.awsvpc_configuration());
+    let public_ip = network.and_then(|n| n.assign_public_ip()).map(|a| a.as_str().to_owned());
+    assert_eq!(public_ip.as_deref(), Some("DISABLED"), "no public task IP outside the default VPC's subnets");
     let vpcs =
         blog_operator::cloud::ec2::owned_group_vpcs(&aws.operator_clients, &owner_of(&bd), &names.lb_security_group)
             .await
