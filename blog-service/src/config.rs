@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How the service runs; see the README for every variable.
-#[derive(Debug, Clone)]
+/// How the service runs; see the README for every variable. Its `Debug` leaves the token out.
+#[derive(Clone)]
 pub struct Config {
     /// `PORT`: where the container server listens (default 8080).
     pub port: u16,
@@ -90,6 +90,27 @@ impl Config {
             json_logs: var("LOG_FORMAT").is_none_or(|f| f != "text"),
             in_lambda,
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("port", &self.port)
+            .field("table_name", &self.table_name)
+            .field("table_write_region", &self.table_write_region)
+            .field("data_dir", &self.data_dir)
+            .field("write_token", &self.write_token.as_ref().map(|_| "<redacted>"))
+            .field("write_token_secret_arn", &self.write_token_secret_arn)
+            .field("functions_url", &self.functions_url)
+            .field("containers_url", &self.containers_url)
+            .field("cors_origins", &self.cors_origins)
+            .field("cors_any_origin", &self.cors_any_origin)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("json_logs", &self.json_logs)
+            .field("in_lambda", &self.in_lambda)
+            .finish()
     }
 }
 

@@ -29,6 +29,23 @@ pub async fn resolve_write_token(config: &mut Config, sdk: &blog_aws::SdkConfig)
         config.write_token = Some(token.trim().to_owned()).filter(|t| !t.is_empty());
         anyhow::ensure!(config.write_token.is_some(), "the write token secret {arn} is empty");
     }
+    check_write_token(config)
+}
+
+/// The shortest write token the service accepts: 32 characters, out of reach of online guessing
+/// (the operator generates 64 and refuses shorter tenant tokens too).
+pub const MIN_WRITE_TOKEN_LENGTH: usize = 32;
+
+/// A configured write token is long enough.
+///
+/// # Errors
+/// When it is shorter than [`MIN_WRITE_TOKEN_LENGTH`].
+pub fn check_write_token(config: &Config) -> anyhow::Result<()> {
+    let length = config.write_token.as_deref().map_or(usize::MAX, |t| t.chars().count());
+    anyhow::ensure!(
+        length >= MIN_WRITE_TOKEN_LENGTH,
+        "the write token has {length} characters; use a random one of at least {MIN_WRITE_TOKEN_LENGTH}"
+    );
     Ok(())
 }
 

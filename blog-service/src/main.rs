@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
     if config.write_token.is_none() && config.write_token_secret_arn.is_some() {
         blog_service::resolve_write_token(&mut config, &blog_service::aws_sdk_config().await).await?;
     }
+    blog_service::check_write_token(&config)?;
     let store = open_store(&config).await?;
     let backend = config
         .table_name

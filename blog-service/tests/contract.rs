@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use blog_service::store::dynamo;
 use blog_tests::{Moto, free_port, unique_name};
 
-const TOKEN: &str = "contract-test-token";
+const TOKEN: &str = "contract-test-token-0123456789abcdef";
 
 /// The blog service as a server, or inside Lambda behind cargo lambda's runtime API.
 struct Service {

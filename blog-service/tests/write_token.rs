@@ -16,14 +16,14 @@ async fn the_token_comes_from_the_secret_the_configuration_names() {
     let created = secrets
         .create_secret()
         .name(blog_tests::unique_name("blog-token"))
-        .secret_string("s3cret-token")
+        .secret_string("s3cret-token-of-32-characters-at-least")
         .send()
         .await
         .expect("secret");
     let arn = created.arn().expect("ARN").to_owned();
     let mut config = Config { write_token_secret_arn: Some(arn.clone()), ..Config::default() };
     resolve_write_token(&mut config, &sdk).await.expect("resolve");
-    assert_eq!(config.write_token.as_deref(), Some("s3cret-token"));
+    assert_eq!(config.write_token.as_deref(), Some("s3cret-token-of-32-characters-at-least"));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
@@ -36,9 +36,17 @@ async fn the_token_comes_from_the_secret_the_configuration_names() {
         request.body(Body::from(r#"{"title":"t","author":"a","body":"b"}"#)).expect("request")
     };
     assert_eq!(router.clone().oneshot(post(None)).await.expect("reply").status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(router.clone().oneshot(post(Some("s3cret-token"))).await.expect("reply").status(), StatusCode::CREATED);
+    assert_eq!(
+        router.clone().oneshot(post(Some("s3cret-token-of-32-characters-at-least"))).await.expect("reply").status(),
+        StatusCode::CREATED
+    );
 
     // A secret that cannot be read stops the start: never a blog that takes anonymous writes.
+    let short = Config { write_token: Some("s3cret".into()), ..Config::default() };
+    let refused = blog_service::check_write_token(&short).expect_err("too short");
+    assert!(refused.to_string().contains("at least 32"), "{refused}");
+    assert!(!format!("{short:?}").contains("s3cret"), "Debug leaves the token out");
+
     let mut missing = Config { write_token_secret_arn: Some(format!("{arn}-gone")), ..Config::default() };
     assert!(resolve_write_token(&mut missing, &sdk).await.is_err());
 }

@@ -86,20 +86,37 @@ pub async fn serve(addr: SocketAddr, cert_dir: &Path, settings: Settings) -> any
     let app = Router::new().route("/validate", post(validate)).with_state(Arc::new(settings));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "admission webhook listening");
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // At most MAX_CONNECTIONS at once: a peer holding connections open waits its turn instead
+        // of growing the operator's memory past its limit.
+        let permit = Arc::clone(&open).acquire_owned().await?;
         let (stream, _) = listener.accept().await?;
         let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(stream).await else { return };
+            let _permit = permit;
+            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else { return };
             let service = hyper_util::service::TowerToHyperService::new(app);
-            let connection =
-                hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tls), service);
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "webhook connection ended");
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+            // The API server's own timeout is at most 30 s; nothing legitimate takes longer.
+            match tokio::time::timeout(CONNECTION_TIMEOUT, connection).await {
+                Ok(Err(e)) => tracing::debug!(error = %e, "webhook connection ended"),
+                Err(_) => tracing::debug!("webhook connection cut off after {CONNECTION_TIMEOUT:?}"),
+                Ok(Ok(())) => {}
             }
         });
     }
 }
+
+/// Connections served at once (the API server keeps a few alive; each costs a TLS session).
+const MAX_CONNECTIONS: usize = 64;
+/// How long a peer has for the TLS handshake and for each request's headers.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest a connection stays open (the API server reconnects as it needs).
+const CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {
