@@ -151,11 +151,16 @@ fn narrow(policy: &mut Value, scope: &Scope, image_sid: &str) {
 /// Whether every action of a statement is of a regional service (IAM and Route 53 are global:
 /// their requests name us-east-1, whatever the resource).
 fn regional(statement: &Value) -> bool {
-    let actions = match &statement["Action"] {
+    !actions(statement).iter().any(|a| a.starts_with("iam:") || a.starts_with("route53:") || a.starts_with("sts:"))
+}
+
+/// A statement's actions, whether IAM's JSON gives one as a string or several as a list.
+#[must_use]
+pub fn actions(statement: &Value) -> Vec<&str> {
+    match &statement["Action"] {
         Value::String(action) => vec![action.as_str()],
         actions => actions.as_array().into_iter().flatten().filter_map(Value::as_str).collect(),
-    };
-    !actions.iter().any(|a| a.starts_with("iam:") || a.starts_with("route53:") || a.starts_with("sts:"))
+    }
 }
 
 #[cfg(test)]

@@ -386,10 +386,6 @@ struct Placement {
     subnets: Vec<String>,
     lb_group: String,
     task_group: String,
-    /// The region's default VPC: public subnets with no NAT, so tasks need a public IP to pull
-    /// their image. A VPC the spec or the platform names gets none (its route out is a NAT or
-    /// endpoints), so internal-only blogs have no public task addresses.
-    public_ip: bool,
 }
 
 async fn ensure_placement(
@@ -412,7 +408,7 @@ async fn ensure_placement(
     let from_lb = vec![IngressRule { port: container.port, source: Source::Group(lb_group.clone()) }];
     let task_group =
         cloud::ec2::ensure_security_group(clients, owner, &vpc, &names.task_security_group, &from_lb, tags).await?;
-    Ok(Placement { vpc, subnets, lb_group, task_group, public_ip: container.vpc_id.is_none() })
+    Ok(Placement { vpc, subnets, lb_group, task_group })
 }
 
 /// The load balancer, its target group and listener; returns the target group's ARN too.
@@ -475,7 +471,6 @@ async fn ensure_service(
         subnets: &placement.subnets,
         security_group: &placement.task_group,
         target_group_arn: target_group,
-        public_ip: placement.public_ip,
     };
     let service = cloud::ecs::ensure_service(
         clients,

@@ -109,7 +109,10 @@ async fn step(plan: &Plan<'_>, before: RegionStatus, wanted: Option<Option<Place
     };
     // Checks replaced (their endpoint changed) go once no record names them any more.
     let routed = match routed {
-        Ok(()) => delete_health_checks(&plan.cloud.clients(&plan.home.region), &plan.home.owner, &replaced).await,
+        Ok(()) => {
+            cloud::route53::delete_health_checks(&plan.cloud.clients(&plan.home.region), &plan.home.owner, &replaced)
+                .await
+        }
         failed => failed,
     };
     if let Err(err) = routed {
@@ -236,13 +239,6 @@ async fn check(plan: &Plan<'_>, next: &mut RegionStatus, doors: &Doors) -> Cloud
     Ok((healthy, replaced))
 }
 
-async fn delete_health_checks(clients: &cloud::AwsClients, owner: &Owner, ids: &[String]) -> CloudResult<()> {
-    for id in ids {
-        cloud::route53::delete_health_check(clients, owner, id).await?;
-    }
-    Ok(())
-}
-
 /// The region's weighted pair, then its latency record: traffic comes only once both exist.
 async fn weigh_in(plan: &Plan<'_>, region: &RegionStatus, doors: &Doors) -> CloudResult<()> {
     let (clients, owner) = (plan.cloud.clients(&plan.home.region), &plan.home.owner);
@@ -316,7 +312,7 @@ async fn remove_routing(
     }
     let recorded: Vec<_> =
         [region.function_health_check.take(), region.container_health_check.take()].into_iter().flatten().collect();
-    delete_health_checks(&clients, owner, &recorded).await
+    cloud::route53::delete_health_checks(&clients, owner, &recorded).await
 }
 
 /// Everything of every region but home's stack and table, for a BlogDeployment being deleted.
@@ -484,5 +480,6 @@ pub async fn remove_for_deletion(
         return Err(replicas_pending());
     }
     // Health checks status no longer names (a replacement whose status write was lost).
-    delete_health_checks(&clients, owner, &cloud::route53::owned_health_checks(&clients, owner).await?).await
+    cloud::route53::delete_health_checks(&clients, owner, &cloud::route53::owned_health_checks(&clients, owner).await?)
+        .await
 }

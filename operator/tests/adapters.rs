@@ -206,15 +206,19 @@ async fn a_health_check_id_of_another_owner_is_neither_used_nor_deleted() {
 
     let mine = cloud::route53::ensure_health_check(&clients, &other, Some(&theirs), &probe, "mine").await.expect("own");
     assert_ne!(mine, theirs, "a recorded id that is not this owner's is not used");
-    cloud::route53::delete_health_check(&clients, &other, &theirs).await.expect("left alone");
+    cloud::route53::delete_health_checks(&clients, &other, std::slice::from_ref(&theirs)).await.expect("left alone");
     let kept = clients.route53.get_health_check().health_check_id(&theirs).send().await;
     assert!(kept.is_ok(), "another owner's check is not deleted: {kept:?}");
 
-    cloud::route53::delete_health_check(&clients, &other, &mine).await.expect("own deleted");
-    cloud::route53::delete_health_check(&clients, &d.owner, &theirs).await.expect("deleted by its owner");
+    cloud::route53::delete_health_checks(&clients, &other, std::slice::from_ref(&mine)).await.expect("own deleted");
+    cloud::route53::delete_health_checks(&clients, &d.owner, std::slice::from_ref(&theirs))
+        .await
+        .expect("deleted by its owner");
     for id in [&mine, &theirs] {
         let gone = clients.route53.get_health_check().health_check_id(id).send().await;
         assert!(gone.is_err(), "{id} is deleted by its owner");
     }
-    cloud::route53::delete_health_check(&clients, &d.owner, &theirs).await.expect("a check already gone is done");
+    cloud::route53::delete_health_checks(&clients, &d.owner, std::slice::from_ref(&theirs))
+        .await
+        .expect("a check already gone is done");
 }

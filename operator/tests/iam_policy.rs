@@ -83,13 +83,7 @@ fn the_iam_policy_grants_exactly_what_the_operator_calls() {
     let mut granted = std::collections::BTreeSet::new();
     for statement in policy["Statement"].as_array().expect("statements") {
         assert_eq!(statement["Effect"], "Allow");
-        match &statement["Action"] {
-            serde_json::Value::String(action) => {
-                granted.insert(action.clone());
-            }
-            actions => granted
-                .extend(actions.as_array().expect("actions").iter().map(|a| a.as_str().expect("action").to_owned())),
-        }
+        granted.extend(blog_operator::iam_policy::actions(statement).into_iter().map(str::to_owned));
     }
     let called = actions_the_operator_calls();
     assert!(called.len() > 60, "the scan found too few calls: {called:?}");
@@ -165,6 +159,11 @@ fn op(name: &str, action: &'static str, resource: impl Into<String>, context: &[
 
 fn arn(service: &str, resource: &str) -> String {
     format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}")
+}
+
+/// A `ChangeResourceRecordSets` request's context: the record types and normalized names it changes.
+fn record_change(types: &[&str], names: &[&str]) -> Vec<(&'static str, Value)> {
+    vec![("route53:ChangeResourceRecordSetsRecordTypes", json!(types)), (RECORD_NAMES, json!(names))]
 }
 
 fn tagged(key: &str) -> (&'static str, Value) {
@@ -391,28 +390,25 @@ fn operator_calls(n: &Names) -> Vec<Request> {
             "write an alias and its marker",
             "route53:ChangeResourceRecordSets",
             &zone,
-            &[
-                ("route53:ChangeResourceRecordSetsRecordTypes", json!(["A", "TXT"])),
-                (RECORD_NAMES, json!([HOST, format!("_blog-operator.{HOST}")])),
-            ],
+            &record_change(&["A", "TXT"], &[HOST, &format!("_blog-operator.{HOST}")]),
         ),
         op(
             "write a validation record and its marker",
             "route53:ChangeResourceRecordSets",
             &zone,
-            &[
-                ("route53:ChangeResourceRecordSetsRecordTypes", json!(["CNAME", "TXT"])),
-                (RECORD_NAMES, json!([format!("_0123abcd.{HOST}"), format!("_blog-operator._0123abcd.{HOST}")])),
-            ],
+            &record_change(
+                &["CNAME", "TXT"],
+                &[&format!("_0123abcd.{HOST}"), &format!("_blog-operator._0123abcd.{HOST}")],
+            ),
         ),
         op(
             "write a placement region's latency record",
             "route53:ChangeResourceRecordSets",
             &zone,
-            &[
-                ("route53:ChangeResourceRecordSetsRecordTypes", json!(["A", "TXT"])),
-                (RECORD_NAMES, json!([format!("eu-central-1.{HOST}"), format!("_blog-operator.eu-central-1.{HOST}")])),
-            ],
+            &record_change(
+                &["A", "TXT"],
+                &[&format!("eu-central-1.{HOST}"), &format!("_blog-operator.eu-central-1.{HOST}")],
+            ),
         ),
         op(
             "create the custom domain, tagged",
@@ -828,9 +824,6 @@ fn review_requests() -> Vec<(u8, Request, Guard)> {
     let home = in_region(REGION, &format!("dynamodb:REGION:{ACCOUNT}:table/{}", b.table));
     let replica = in_region("eu-central-1", &format!("dynamodb:REGION:{ACCOUNT}:table/{}", b.table));
     let zone = "arn:aws:route53:::hostedzone/ZCORP0123456789";
-    let records = |types: &[&str], names: &[&str]| {
-        vec![("route53:ChangeResourceRecordSetsRecordTypes", json!(types)), (RECORD_NAMES, json!(names))]
-    };
     let role = |path: &str| format!("arn:aws:iam::{ACCOUNT}:role/{path}");
     let foreign_tag = [("aws:ResourceTag/app.kubernetes.io/managed-by", json!("someone-else"))];
     let b_token = arn("secretsmanager", &format!("secret:{}-AbCdEf", b.write_token_secret));
@@ -877,7 +870,7 @@ fn review_requests() -> Vec<(u8, Request, Guard)> {
                 "an alias in the company zone",
                 "route53:ChangeResourceRecordSets",
                 zone,
-                &records(&["A", "TXT"], &["login.corp.example.com", "_blog-operator.login.corp.example.com"]),
+                &record_change(&["A", "TXT"], &["login.corp.example.com", "_blog-operator.login.corp.example.com"]),
             ),
             Iam,
         ),
@@ -887,7 +880,7 @@ fn review_requests() -> Vec<(u8, Request, Guard)> {
                 "its validation record",
                 "route53:ChangeResourceRecordSets",
                 zone,
-                &records(&["CNAME", "TXT"], &["_0123abcd.login.corp.example.com"]),
+                &record_change(&["CNAME", "TXT"], &["_0123abcd.login.corp.example.com"]),
             ),
             Iam,
         ),
@@ -897,7 +890,7 @@ fn review_requests() -> Vec<(u8, Request, Guard)> {
                 "an ACME challenge",
                 "route53:ChangeResourceRecordSets",
                 zone,
-                &records(&["TXT"], &["_acme-challenge.corp.example.com"]),
+                &record_change(&["TXT"], &["_acme-challenge.corp.example.com"]),
             ),
             Iam,
         ),
@@ -917,7 +910,7 @@ fn review_requests() -> Vec<(u8, Request, Guard)> {
                 "another namespace's name under the suffix",
                 "route53:ChangeResourceRecordSets",
                 zone,
-                &records(&["A"], &["admin.team-b.blogs.example.com"]),
+                &record_change(&["A"], &["admin.team-b.blogs.example.com"]),
             ),
             Elsewhere(
                 "code: the namespace's host suffixes (e2e tenancy::the_tenant_policy_covers_every_field_at_apply_and_in_the_reconciler)",
@@ -989,7 +982,7 @@ fn review_requests() -> Vec<(u8, Request, Guard)> {
                 "repoint the company apex",
                 "route53:ChangeResourceRecordSets",
                 zone,
-                &records(&["A"], &["corp.example.com"]),
+                &record_change(&["A"], &["corp.example.com"]),
             ),
             Iam,
         ),

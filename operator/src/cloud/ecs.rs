@@ -278,8 +278,13 @@ pub struct ServicePlacement<'a> {
     pub subnets: &'a [String],
     pub security_group: &'a str,
     pub target_group_arn: &'a str,
-    /// Whether tasks get a public IP (only in the default VPC's public subnets).
-    pub public_ip: bool,
+}
+
+/// Only the region's default VPC (no VPC named) gets public task IPs: its subnets are public with
+/// no NAT, so tasks need one to pull their image. A VPC the spec or the platform names has its own
+/// route out (a NAT or endpoints), so internal-only blogs have no public task addresses.
+fn public_ip(container: &DesiredContainer) -> AssignPublicIp {
+    if container.vpc_id.is_none() { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled }
 }
 
 /// Makes the service run `task_definition` with the desired count: created when missing, updated
@@ -338,7 +343,7 @@ async fn create_service(
     let network = AwsVpcConfiguration::builder()
         .set_subnets(Some(placement.subnets.to_vec()))
         .security_groups(placement.security_group)
-        .assign_public_ip(if placement.public_ip { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
+        .assign_public_ip(public_ip(container))
         .build()
         .map_err(|e| CloudError::local(SERVICE, "CreateService", ErrorKind::Other, e.to_string()))?;
     let balancer = LoadBalancer::builder()

@@ -455,16 +455,19 @@ pub async fn is_healthy(clients: &AwsClients, id: &str) -> CloudResult<Option<bo
     Ok((!seen.is_empty()).then_some(ok * 2 > seen.len()))
 }
 
-/// Deletes a health check once its tags say it is `owner`'s; one already gone, or someone
-/// else's (a status can name any id), is left alone.
+/// Deletes the health checks among `ids` whose tags say they are `owner`'s (one tag read per ten);
+/// one already gone, or someone else's (a status can name any id), is left alone.
 ///
 /// # Errors
-/// The AWS failure (`HealthCheckInUse` while a record still names it).
-pub async fn delete_health_check(clients: &AwsClients, owner: &Owner, id: &str) -> CloudResult<()> {
-    if owned_among(clients, owner, &[id.to_owned()]).await?.is_empty() {
-        tracing::warn!(id, "health check left alone: its tags do not name this BlogDeployment");
-        return Ok(());
+/// The AWS failure (`HealthCheckInUse` while a record still names one).
+pub async fn delete_health_checks(clients: &AwsClients, owner: &Owner, ids: &[String]) -> CloudResult<()> {
+    let owned = owned_among(clients, owner, ids).await?;
+    for id in ids.iter().filter(|id| !owned.contains(id)) {
+        tracing::warn!(id = %id, "health check left alone: its tags do not name this BlogDeployment");
     }
-    let sent = clients.route53.delete_health_check().health_check_id(id).send().await;
-    super::gone_is_done(sent.map(drop).map_err(map_sdk(SERVICE, "DeleteHealthCheck")))
+    for id in &owned {
+        let sent = clients.route53.delete_health_check().health_check_id(id).send().await;
+        super::gone_is_done(sent.map(drop).map_err(map_sdk(SERVICE, "DeleteHealthCheck")))?;
+    }
+    Ok(())
 }
