@@ -48,7 +48,10 @@ test:
 # call) or runs only on moto (the browser test's data plane reads moto's own state; on fakecloud the
 # regions of a placement rewrote each other's API domain name, route, task definition and listener
 # at every resync, 3 of each per two resyncs, as if it kept them in one namespace for all regions).
-FAKECLOUD_SKIP := --skip browser:: --skip chaos::an_outage --skip chaos::hostile --skip placement::
+# An account per team runs only on moto: fakecloud's AssumeRole needs the role to exist in the team's
+# account first, and a test has no credentials in that account to make it with.
+FAKECLOUD_SKIP := --skip browser:: --skip chaos::an_outage --skip chaos::hostile --skip placement:: \
+  --skip tenancy::a_namespace_mapped_to_its_own_account
 # `--workspace --test e2e` resolves features as the workspace build does (`-p blog-operator` did
 # not, and rebuilt the AWS SDK crates).
 test-fakecloud:

@@ -24,6 +24,8 @@ pub struct Scope {
     pub record_names: Option<Vec<String>>,
     /// ECR repository ARNs images may come from (`StringLike` patterns).
     pub repositories: Option<Vec<String>>,
+    /// Roles in team accounts the operator assumes (the tenant policy's `account`s).
+    pub account_roles: Vec<String>,
 }
 
 /// The union of what every namespace may do under `policy` (`${namespace}` becomes `*` in the
@@ -40,6 +42,13 @@ pub fn scope(policy: &TenantPolicy) -> Scope {
             [] => vec![ANY.to_owned()],
             prefixes => repositories(prefixes),
         }),
+        account_roles: {
+            let mut roles: Vec<String> =
+                rules.iter().filter_map(|r| Some(r.account.as_ref()?.role_arn.clone())).collect();
+            roles.sort();
+            roles.dedup();
+            roles
+        },
     }
 }
 
@@ -111,8 +120,31 @@ pub fn operator_policy(scope: &Scope) -> Value {
             statement["Condition"]["ForAllValues:StringLike"] = json!({ key: names });
         }
     }
+    if !scope.account_roles.is_empty() {
+        let assume = json!({"Sid": ASSUME_TEAM_ROLES, "Effect": "Allow", "Action": "sts:AssumeRole",
+                            "Resource": scope.account_roles});
+        policy["Statement"].as_array_mut().expect("statements").push(assume);
+    }
     policy
 }
+
+/// The trust policy of the role in a team account: only the operator's role may assume it, and
+/// only with the external id the tenant policy gives for that team.
+#[must_use]
+pub fn team_role_trust(operator_role_arn: &str, external_id: &str) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "OnlyTheBlogOperatorWithThisTeamsExternalId",
+        "Effect": "Allow",
+        "Principal": {"AWS": operator_role_arn},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": external_id}}
+    }]})
+}
+
+/// The statement that lets the operator act in the team accounts the tenant policy names, and no
+/// other role. The role in each team account trusts the operator's role with the external id, and
+/// carries this same policy without this statement.
+pub const ASSUME_TEAM_ROLES: &str = "AssumeTheTeamAccountRoles";
 
 /// The roles' boundary for `scope`.
 ///
@@ -203,6 +235,7 @@ mod tests {
             regions: Some(vec!["us-west-1".into()]),
             record_names: Some(vec!["*.blogs.example.com".into()]),
             repositories: Some(vec!["arn:aws:ecr:us-west-1:123456789012:repository/blogs/*".into()]),
+            account_roles: Vec::new(),
         };
         let operator = operator_policy(&scope);
         let statements = operator["Statement"].as_array().expect("statements");

@@ -3,6 +3,7 @@
 //! keeps deciding (here) apart from doing (the `blog-operator` crate).
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod admission;
 pub mod allocation;
 pub mod aws;

@@ -31,6 +31,8 @@ pub mod reason {
     pub const POLICY_VIOLATION: &str = "PolicyViolation";
     /// The Secret `spec.writeToken` names, or its key, is missing.
     pub const WRITE_TOKEN_MISSING: &str = "WriteTokenMissing";
+    /// STS refused the role the tenant policy maps the namespace to (trust policy, external id).
+    pub const ACCOUNT_ROLE_NOT_ASSUMABLE: &str = "AccountRoleNotAssumable";
     /// A part not reconciled because an earlier step failed.
     pub const BLOCKED: &str = "Blocked";
     pub const ACCESS_DENIED: &str = "AccessDenied";

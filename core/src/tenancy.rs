@@ -53,6 +53,10 @@ pub struct TenantPolicy {
     pub allowed_tag_keys: Vec<String>,
     #[serde(default)]
     pub table: TablePolicy,
+    /// The AWS account these BlogDeployments run in, through a role the operator assumes; none:
+    /// the operator's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<crate::account::AccountRole>,
     /// A namespace's own rules, replacing all of the ones above for its BlogDeployments.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub namespaces: BTreeMap<String, TenantPolicy>,
@@ -191,6 +195,13 @@ impl TenantPolicy {
         if let Some(ns) = policy.namespaces.iter().find(|(_, rules)| !rules.namespaces.is_empty()).map(|(ns, _)| ns) {
             return Err(format!("namespaces.{ns}: a namespace's rules cannot list namespaces of their own"));
         }
+        let accounts = std::iter::once(("account".to_owned(), &policy.account))
+            .chain(policy.namespaces.iter().map(|(ns, rules)| (format!("namespaces.{ns}.account"), &rules.account)));
+        let broken: Vec<String> =
+            accounts.filter_map(|(at, account)| account.as_ref()?.check(&at).err()).flatten().collect();
+        if !broken.is_empty() {
+            return Err(broken.join("; "));
+        }
         Ok(policy)
     }
 
@@ -220,7 +231,8 @@ impl TenantPolicy {
     /// The broken rules, in spec order.
     pub fn check(&self, spec: &BlogDeploymentSpec, facts: &Facts<'_>) -> Result<(), Vec<String>> {
         let rules = self.for_namespace(facts.namespace);
-        let mut broken = Vec::new();
+        let mut broken: Vec<String> =
+            self.account_moved(facts.namespace, facts.recorded_table_arn).into_iter().collect();
         rules.check_regions(spec, facts.default_region, &mut broken);
         rules.check_images(spec, &mut broken);
         if let Some(function) = spec.function_enabled() {
@@ -234,6 +246,30 @@ impl TenantPolicy {
         rules.check_domain(spec, &mut broken);
         rules.check_tags(spec, &mut broken);
         if broken.is_empty() { Ok(()) } else { Err(broken) }
+    }
+
+    /// Why the namespace's account no longer holds what this object made (its table's account),
+    /// when the policy moved the namespace: the operator would make everything again in the new
+    /// account and lose track of the old. Unmapped, only a move out of a mapped account is seen
+    /// (the operator's own account id is not known without a call).
+    #[must_use]
+    pub fn account_moved(&self, namespace: &str, recorded_table_arn: Option<&str>) -> Option<String> {
+        let recorded = crate::aws::Arn::parse(recorded_table_arn?)?.account;
+        let mapped = self.for_namespace(namespace).account;
+        let moved = match &mapped {
+            Some(account) => account.account() != recorded,
+            None => self.accounts().any(|a| a.account() == recorded),
+        };
+        let now = mapped.as_ref().map_or("the operator's own account", |a| a.account());
+        moved.then(|| {
+            format!(
+                "this BlogDeployment's resources are in account {recorded} and the tenant policy now maps namespace                  {namespace} to {now}: restore the mapping, or delete the BlogDeployment first"
+            )
+        })
+    }
+
+    fn accounts(&self) -> impl Iterator<Item = &crate::account::AccountRole> {
+        self.account.iter().chain(self.namespaces.values().filter_map(|rules| rules.account.as_ref()))
     }
 
     fn check_regions(&self, spec: &BlogDeploymentSpec, default_region: &str, broken: &mut Vec<String>) {
@@ -640,6 +676,43 @@ exposure: {allowInternetFacing: false, allowedIngressCidrs: [10.0.0.0/8]}
         let x = spec("image: docker.io/team-x/blog:1\nregion: eu-west-1\nfunction: {}\n");
         assert_eq!(policy.check(&x, &facts("us-west-1")), Ok(()));
         assert!(TenantPolicy::parse("namespaces: {a: {namespaces: {b: {}}}}\n").is_err(), "no nesting");
+    }
+
+    #[test]
+    fn a_namespace_can_run_in_its_own_account_and_a_malformed_role_is_refused_at_load() {
+        let policy = TenantPolicy::parse(
+            "namespaces:\n  team-b:\n    account: {roleArn: 'arn:aws:iam::222222222222:role/blog-operator', externalId: team-b-7f3a}\n",
+        )
+        .expect("policy");
+        let account = policy.for_namespace("team-b").account.expect("team-b's account");
+        assert_eq!(account.account(), "222222222222");
+        assert_eq!(policy.for_namespace("team-c").account, None, "the others stay in the operator's account");
+        let broken = TenantPolicy::parse(
+            "namespaces: {team-b: {account: {roleArn: 'arn:aws:iam::2222:role/x', externalId: 'a b'}}}\n",
+        )
+        .expect_err("malformed");
+        assert!(broken.contains("namespaces.team-b.account.roleArn") && broken.contains("externalId"), "{broken}");
+    }
+
+    #[test]
+    fn a_namespace_moved_to_another_account_is_refused_while_its_resources_are_in_the_old_one() {
+        let policy = TenantPolicy::parse(
+            "namespaces: {team-b: {account: {roleArn: 'arn:aws:iam::222222222222:role/r', externalId: xx}}}\n",
+        )
+        .expect("policy");
+        let s = spec(&format!("{IMAGE}function: {{}}\n"));
+        let at = |namespace, arn| Facts { namespace, recorded_table_arn: Some(arn), ..facts("us-west-1") };
+        let in_b = "arn:aws:dynamodb:us-west-1:222222222222:table/blog-b";
+        let in_own = "arn:aws:dynamodb:us-west-1:111111111111:table/blog-b";
+        assert_eq!(policy.check(&s, &at("team-b", in_b)), Ok(()));
+        let moved = policy.check(&s, &at("team-b", in_own)).expect_err("moved in");
+        assert!(
+            moved[0].contains("are in account 111111111111") && moved[0].contains("team-b to 222222222222"),
+            "{moved:?}"
+        );
+        let left = policy.check(&s, &at("team-c", in_b)).expect_err("moved out");
+        assert!(left[0].contains("to the operator's own account"), "{left:?}");
+        assert_eq!(policy.check(&s, &at("team-c", in_own)), Ok(()));
     }
 
     #[test]

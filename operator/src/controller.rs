@@ -272,7 +272,16 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         Err(e @ TokenError::Kube(_)) => return Err(Error::WriteToken(e)),
     };
 
-    let (clients, desired, allocation) = desired_for(bd, ctx, &owner, &previous).await;
+    let cloud = match cloud_for(bd, ctx, &owner).await {
+        Ok(cloud) => cloud,
+        Err(err) if err.is_retryable() => return Err(err.into()),
+        Err(err) => {
+            let refused = (status::reason::ACCOUNT_ROLE_NOT_ASSUMABLE, err.to_string());
+            let later = Action::requeue(ctx.next_resync(&owner.uid));
+            return refuse(bd, ctx, &previous, (refused.0, &refused.1), later).await;
+        }
+    };
+    let (clients, desired, allocation) = desired_for(bd, (ctx, &cloud), &owner, &previous).await;
     let first = bd.status.is_none();
     if first {
         mark_applying(bd, ctx).await?;
@@ -301,7 +310,7 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
             let previous = previous.placement.as_ref();
             let home = (&desired, &applied);
             let (placement, settled, note) =
-                crate::placement::reconcile(ctx, &bd.spec, home, &token.value, previous).await;
+                crate::placement::reconcile((ctx, &cloud), &bd.spec, home, &token.value, previous).await;
             if let Some(note) = note {
                 record(ctx, bd, EventType::Normal, "Placement", &note).await;
             }
@@ -383,23 +392,37 @@ fn refusal(bd: &BlogDeployment, ctx: &Context, previous: &BlogDeploymentStatus) 
     crate::admission::refusal(&bd.spec, &settings.tenant_policy, &facts)
 }
 
+/// The AWS account this object's calls run in: the operator's own, or the role the tenant policy
+/// maps its namespace to, in a session named for the object.
+async fn cloud_for(bd: &BlogDeployment, ctx: &Context, owner: &Owner) -> Result<Cloud, CloudError> {
+    match ctx.settings.tenant_policy.for_namespace(&owner.namespace).account {
+        Some(account) => {
+            let session = blog_core::account::session_name(&owner.namespace, &bd.name_any());
+            ctx.cloud.acting_for(&account, &session).await
+        }
+        None => Ok(ctx.cloud.clone()),
+    }
+}
+
 /// The clients for the deployment's region, its final desired state and the allocation decided.
 /// Allocation reads the spec's own sizes; the final desired state takes Auto's decision as one more
 /// input, so nothing changes it after it is built.
 async fn desired_for(
     bd: &BlogDeployment,
-    ctx: &Context,
+    (ctx, cloud): (&Context, &Cloud),
     owner: &Owner,
     previous: &BlogDeploymentStatus,
 ) -> (crate::cloud::AwsClients, desired::Desired, Option<AllocationStatus>) {
     let settings = &ctx.settings;
     let as_written = desired::desired(owner, &bd.spec, &desired::Inputs::region(&settings.default_region));
-    let clients = ctx.cloud.clients(&as_written.region);
+    let clients = cloud.clients(&as_written.region);
     let allocation = allocate_one(bd, ctx, &clients, &as_written, previous).await;
     let rules = settings.tenant_policy.for_namespace(&owner.namespace);
+    let boundary = settings.role_permissions_boundary.as_deref();
+    let boundary = rules.account.as_ref().map_or_else(|| boundary.map(str::to_owned), |a| a.boundary(boundary));
     let inputs = desired::Inputs {
         default_region: &settings.default_region,
-        role_permissions_boundary: settings.role_permissions_boundary.as_deref(),
+        role_permissions_boundary: boundary.as_deref(),
         auto_sizes: allocation.as_ref().filter(|_| bd.spec.allocation.mode == AllocationMode::Auto),
         default_network: rules.network.default.as_ref(),
         recorded_table: bd
@@ -536,21 +559,28 @@ async fn record(ctx: &Context, bd: &BlogDeployment, type_: EventType, reason: &s
     }
 }
 
+/// Every AWS resource of a BlogDeployment being deleted, in the account that holds them: placement
+/// regions first, then home's stack and table.
+async fn remove_everything(bd: &BlogDeployment, ctx: &Context, owner: &Owner) -> Result<(), CloudError> {
+    let recorded = bd.status.as_ref().map(|s| s.resources.clone()).unwrap_or_default();
+    if let Some(moved) = ctx.settings.tenant_policy.account_moved(&owner.namespace, recorded.table_arn.as_deref()) {
+        return Err(CloudError::refused("sts", "AssumeRole", "AccountMoved", moved));
+    }
+    let cloud = cloud_for(bd, ctx, owner).await?;
+    let clients = cloud.clients(&region_of(bd, &ctx.settings.default_region));
+    let table = table_of(bd, owner);
+    let placement = bd.status.as_ref().and_then(|s| s.placement.as_ref());
+    let home = (clients.region.as_str(), table.as_str());
+    crate::placement::remove_for_deletion(&cloud, &bd.spec, owner, home, placement).await?;
+    let names = desired::Names::for_owner(owner);
+    apply::cleanup(&clients, owner, &names, (Some((&table, bd.spec.table.deletion_policy)), &[]), &recorded).await
+}
+
 #[tracing::instrument(skip_all, fields(namespace = bd.namespace(), blogdeployment = bd.name_any()))]
 async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> {
     // Never waits on validation: a broken spec must not block deletion.
     let owner = owner_of(bd)?;
-    let clients = ctx.cloud.clients(&region_of(bd, &ctx.settings.default_region));
-    let table = table_of(bd, &owner);
-    let recorded = bd.status.as_ref().map(|s| s.resources.clone()).unwrap_or_default();
-    let placement = bd.status.as_ref().and_then(|s| s.placement.as_ref());
-    let home = (clients.region.as_str(), table.as_str());
-    let names = desired::Names::for_owner(&owner);
-    let removed = async {
-        crate::placement::remove_for_deletion(ctx, &bd.spec, &owner, home, placement).await?;
-        apply::cleanup(&clients, &owner, &names, (Some((&table, bd.spec.table.deletion_policy)), &[]), &recorded).await
-    };
-    match removed.await {
+    match remove_everything(bd, ctx, &owner).await {
         Ok(()) => {
             ctx.metrics.set_ready(&format!("{}/{}", owner.namespace, owner.name), None);
             ctx.metrics.set_deployment(&owner.namespace, &owner.name, None);

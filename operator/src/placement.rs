@@ -344,7 +344,7 @@ pub fn replicas_pending() -> CloudError {
 /// note of an Event when Auto changed a region or the recommendation changed. Without a zone (no
 /// `spec.domain`, which validation refuses) the previous status stays.
 pub async fn reconcile(
-    ctx: &crate::controller::Context,
+    (ctx, cloud): (&crate::controller::Context, &cloud::Cloud),
     spec: &crate::crd::BlogDeploymentSpec,
     (home, home_applied): (&Desired, &Applied),
     token: &str,
@@ -355,11 +355,12 @@ pub async fn reconcile(
     // Home's domain step found the zone; without it (no spec.domain) nothing can be routed.
     let Some(zone) = home_applied.zone.clone() else { return (kept, false, None) };
     // Manual decides nothing, but the same reading prices each region for its status.
-    let (decision, recommendation, costs) = recommend(ctx, (spec, placement), (home, home_applied), previous).await;
+    let (decision, recommendation, costs) =
+        recommend((ctx, cloud), (spec, placement), (home, home_applied), previous).await;
     let decided = (placement.mode != PlacementMode::Manual).then_some((decision, recommendation));
     let auto = placement.mode == PlacementMode::Auto;
     let plan = Plan {
-        cloud: &ctx.cloud,
+        cloud,
         spec: placement,
         home,
         home_applied,
@@ -391,7 +392,7 @@ pub async fn reconcile(
 /// `GetMetricData` per region per window, cached like the sizing's) and declared elsewhere; and
 /// what each region of the current placement costs a month at that demand.
 async fn recommend(
-    ctx: &crate::controller::Context,
+    (ctx, cloud): (&crate::controller::Context, &cloud::Cloud),
     (spec, placement): (&crate::crd::BlogDeploymentSpec, &PlacementSpec),
     (home, home_applied): (&Desired, &Applied),
     previous: Option<&PlacementStatus>,
@@ -405,7 +406,9 @@ async fn recommend(
         let resources = if at_home { &home_applied.resources } else { &region.resources };
         // Home's reading is the sizing's (same key): one GetMetricData serves both.
         let key = if at_home { home.owner.uid.clone() } else { format!("{}/{}", home.owner.uid, region.region) };
-        if let Some(rps) = requests(ctx, &key, (&desired, resources.load_balancer_arn.as_deref()), window).await {
+        if let Some(rps) =
+            requests((ctx, cloud), &key, (&desired, resources.load_balancer_arn.as_deref()), window).await
+        {
             measured.insert(region.region.clone(), rps);
         }
     }
@@ -436,7 +439,7 @@ async fn recommend(
 
 /// Requests per second a region served over the window; `None` when its metrics cannot be read.
 async fn requests(
-    ctx: &crate::controller::Context,
+    (ctx, cloud): (&crate::controller::Context, &cloud::Cloud),
     key: &str,
     (desired, balancer): (&Desired, Option<&str>),
     window: Duration,
@@ -446,7 +449,7 @@ async fn requests(
     if let Some(cached) = ctx.metrics_cache.fresh(key, window, max_age, now) {
         return cached.map(|m| m.requests_per_second());
     }
-    let clients = ctx.cloud.clients(&desired.region);
+    let clients = cloud.clients(&desired.region);
     let observed = crate::allocation::observe(&clients, desired, balancer, window).await;
     if let Err(err) = &observed {
         tracing::warn!(region = desired.region, error = %err, "placement: cannot read the region's metrics");
@@ -463,7 +466,7 @@ async fn requests(
 /// # Errors
 /// The AWS failure, or [`replicas_pending`] while DynamoDB still deletes a replica.
 pub async fn remove_for_deletion(
-    ctx: &crate::controller::Context,
+    cloud: &cloud::Cloud,
     spec: &crate::crd::BlogDeploymentSpec,
     owner: &Owner,
     (home_region, table): (&str, &str),
@@ -472,10 +475,10 @@ pub async fn remove_for_deletion(
     let (Some(mut status), Some(placement), Some(domain)) = (previous.cloned(), &spec.placement, &spec.domain) else {
         return Ok(());
     };
-    let clients = ctx.cloud.clients(home_region);
+    let clients = cloud.clients(home_region);
     let zone = cloud::route53::find_zone(&clients, &crate::domain::ZoneRef::parse(&domain.hosted_zone)).await?;
     let host = placement.host.as_str();
-    let gone = remove_all(&ctx.cloud, (owner, home_region, table), (&zone.id, host), &mut status).await?;
+    let gone = remove_all(cloud, (owner, home_region, table), (&zone.id, host), &mut status).await?;
     if !gone {
         return Err(replicas_pending());
     }

@@ -140,6 +140,8 @@ struct Request {
     /// `None`: the operator; `Some(inline)`: a role the operator made, with this inline policy,
     /// under the shipped boundary.
     role_policy: Option<Value>,
+    /// The resource's own policy (a role's trust policy), for a request across accounts.
+    resource_policy: Option<Value>,
 }
 
 fn op(name: &str, action: &'static str, resource: impl Into<String>, context: &[(&str, Value)]) -> Request {
@@ -154,7 +156,7 @@ fn op(name: &str, action: &'static str, resource: impl Into<String>, context: &[
     let global = action.starts_with("iam:") || action.starts_with("route53:");
     let region = resource.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or(REGION);
     context.entry("aws:RequestedRegion".into()).or_insert_with(|| json!(if global { "us-east-1" } else { region }));
-    Request { name: name.to_owned(), action, resource, context, role_policy: None }
+    Request { name: name.to_owned(), action, resource, context, role_policy: None, resource_policy: None }
 }
 
 fn arn(service: &str, resource: &str) -> String {
@@ -721,8 +723,13 @@ fn evaluate_noting_gaps(requests: &[Request], given: &Policies) -> Vec<(String, 
                     (json!([format!("inline{i}")]), json!("boundary"), format!("blog-operator/{}", "blog-x-task"))
                 }
             };
+            let resource_policy = r.resource_policy.as_ref().map(|p| {
+                policies[format!("resource{i}")] = p.clone();
+                format!("resource{i}")
+            });
             json!({"name": format!("{i}: {} ({} on {})", r.name, r.action, r.resource), "action": r.action, "resource": r.resource,
-                   "context": r.context, "identityPolicies": identity, "boundary": boundary, "role": role})
+                   "context": r.context, "identityPolicies": identity, "boundary": boundary, "role": role,
+                   "resourcePolicy": resource_policy})
         })
         .collect();
     let file = std::env::temp_dir().join(format!("{}.json", blog_tests::unique_name("iam-requests")));
@@ -1224,4 +1231,41 @@ fn the_reviews_requests_are_denied_by_iam_or_refused_elsewhere() {
     if std::env::var_os("IAM_REVIEW_POLICY_DIR").is_none() {
         assert!(wrong.is_empty(), "verdicts other than the guards listed:\n{}", wrong.join("\n"));
     }
+}
+
+#[test]
+fn the_operator_assumes_only_the_team_account_roles_the_tenant_policy_names() {
+    let team_role = "arn:aws:iam::222222222222:role/blog-operator";
+    let tenants = format!(
+        "{PLATFORM}namespaces:\n  team-b:\n    allowedRegions: [us-west-1]\n    allowedImagePrefixes: [registry.example.com/team-b/]\n    \
+         account: {{roleArn: '{team_role}', externalId: team-b-7f3a}}\n"
+    );
+    let tenants = blog_operator::tenancy::TenantPolicy::parse(&tenants).expect("tenant policy");
+    let scope = blog_operator::iam_policy::scope(&tenants);
+    let with_accounts = Policies {
+        operator: blog_operator::iam_policy::operator_policy(&scope),
+        boundary: blog_operator::iam_policy::role_boundary(&scope),
+    };
+    // The team role's trust policy, as the install guide renders it, names the operator's role.
+    let operator_role = format!("arn:aws:iam::{ACCOUNT}:role/blog-operator");
+    let trust = blog_operator::iam_policy::team_role_trust(&operator_role, "team-b-7f3a");
+    let assume = |name: &str, role: &str, external_id: &str| Request {
+        resource_policy: Some(trust.clone()),
+        ..op(name, "sts:AssumeRole", role, &[("sts:ExternalId", json!(external_id))])
+    };
+    let named = [assume("team-b's role", team_role, "team-b-7f3a")];
+    let others = [
+        assume("another role in team-b's account", "arn:aws:iam::222222222222:role/admin", "team-b-7f3a"),
+        assume("the same name in another account", "arn:aws:iam::333333333333:role/blog-operator", "team-b-7f3a"),
+        assume("team-b's role without its external id", team_role, "guessed"),
+    ];
+    let verdicts = evaluate(&named, &with_accounts);
+    assert!(verdicts.iter().all(|v| v.1 == "Allowed"), "{verdicts:?}");
+    for policies in [&with_accounts, &rendered(), &shipped()] {
+        let verdicts = evaluate(&others, policies);
+        println!("{verdicts:?}");
+        assert!(verdicts.iter().all(|v| v.1.ends_with("Denied")), "{verdicts:?}");
+    }
+    let verdicts = evaluate(&named, &shipped());
+    assert!(verdicts.iter().all(|v| v.1.ends_with("Denied")), "no tenant policy, no role to assume: {verdicts:?}");
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_config::timeout::TimeoutConfig;
 
@@ -15,7 +15,10 @@ use aws_smithy_types::config_bag::ConfigBag;
 
 use super::budget::{Budget, BudgetedClient};
 use super::ec2;
+use super::{CloudError, CloudResult, ErrorKind};
 use crate::metrics::Metrics;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use blog_core::account::AccountRole;
 
 /// Counts every AWS call by service, operation and outcome, for `/metrics` and the reports.
 #[derive(Debug, Clone)]
@@ -97,13 +100,30 @@ impl Timeouts {
 /// names cannot grow it without bound.
 const MAX_REGIONS: usize = 32;
 
-/// Clients per region, made on first use from one base configuration.
+/// Clients per region, made on first use from one base configuration: the operator's own account,
+/// or (through [`Cloud::acting_for`]) a team's account by a role it assumes.
+#[derive(Clone)]
 pub struct Cloud {
     base: aws_config::SdkConfig,
     metrics: Metrics,
     ec2: ec2::Ec2,
-    by_region: Mutex<HashMap<String, AwsClients>>,
+    by_region: Arc<Mutex<HashMap<String, AwsClients>>>,
+    /// Assumed sessions by role and session name, shared by every view.
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
 }
+
+/// An assumed role's clients while its credentials last.
+#[derive(Clone)]
+struct Session {
+    cloud: Cloud,
+    expires: SystemTime,
+}
+
+/// Sessions are renewed this long before they expire, so no reconcile runs on stale credentials.
+const RENEW_BEFORE: Duration = Duration::from_secs(15 * 60);
+
+/// Sessions kept at once; past this they start over (each costs one AssumeRole to make again).
+const MAX_SESSIONS: usize = 1024;
 
 impl Cloud {
     /// The standard AWS configuration chain (environment, profile, IRSA, container or instance
@@ -147,7 +167,62 @@ impl Cloud {
             }
             _ => base,
         };
-        Ok(Self { base, metrics, ec2, by_region: Mutex::new(HashMap::new()) })
+        Ok(Self { base, metrics, ec2, by_region: Arc::default(), sessions: Arc::default() })
+    }
+
+    /// The clients for one BlogDeployment whose namespace runs in `account`: its role assumed with
+    /// the external id, the session named for the object. Credentials are fetched here, once per
+    /// session and again shortly before they expire, so a role the operator cannot assume fails
+    /// here with STS's answer, before any call.
+    ///
+    /// # Errors
+    /// STS refused or could not be reached.
+    pub async fn acting_for(&self, account: &AccountRole, session_name: &str) -> CloudResult<Self> {
+        let key = format!("{} {session_name}", account.role_arn);
+        let now = SystemTime::now();
+        if let Some(session) = self.locked_sessions().get(&key).filter(|s| s.expires > now + RENEW_BEFORE) {
+            return Ok(session.cloud.clone());
+        }
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.base).interceptor(CallCounter(self.metrics.clone())).build(),
+        );
+        let assumed = sts
+            .assume_role()
+            .role_arn(&account.role_arn)
+            .external_id(&account.external_id)
+            .role_session_name(session_name)
+            .send()
+            .await
+            .map_err(super::error::map_sdk("sts", "AssumeRole"))?;
+        let given = assumed.credentials.ok_or_else(|| {
+            CloudError::local("sts", "AssumeRole", ErrorKind::Other, "STS answered without credentials")
+        })?;
+        let expires = SystemTime::try_from(given.expiration).unwrap_or(now + RENEW_BEFORE * 2);
+        let credentials = aws_credential_types::Credentials::new(
+            given.access_key_id,
+            given.secret_access_key,
+            Some(given.session_token),
+            Some(expires),
+            "blog-operator-assumed-role",
+        );
+        let shared = SharedCredentialsProvider::new(credentials);
+        let cloud = Self {
+            base: self.base.clone().into_builder().credentials_provider(shared.clone()).build(),
+            metrics: self.metrics.clone(),
+            ec2: self.ec2.clone().with_credentials(shared),
+            by_region: Arc::default(),
+            sessions: Arc::clone(&self.sessions),
+        };
+        let mut sessions = self.locked_sessions();
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.clear();
+        }
+        sessions.insert(key, Session { cloud: cloud.clone(), expires });
+        Ok(cloud)
+    }
+
+    fn locked_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The clients for `region`.

@@ -94,6 +94,11 @@ impl Ec2 {
         Self { budget: Some(budget), ..self }
     }
 
+    /// This client signing with other credentials (an assumed role's).
+    pub(super) fn with_credentials(self, credentials: SharedCredentialsProvider) -> Self {
+        Self { credentials: Some(credentials), ..self }
+    }
+
     /// Calls one action and returns the response XML; retries transient failures with backoff.
     async fn call(&self, region: &str, action: &'static str, params: Params) -> CloudResult<String> {
         let mut attempt = 0;

@@ -300,7 +300,12 @@ pub struct Aws {
 
 impl Aws {
     pub async fn new(stack: &Stack) -> Self {
-        let config = stack.sdk_config().await;
+        Self::from_config(&stack.sdk_config().await)
+    }
+
+    /// The clients of whichever account `config`'s credentials are in.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        let config = config.clone();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             lambda: aws_sdk_lambda::Client::new(&config),

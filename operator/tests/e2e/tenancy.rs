@@ -256,3 +256,69 @@ async fn auto_sizing_stays_inside_the_platforms_task_ceilings() {
     wait_gone(&api, "busy").await;
     operator.kill().await;
 }
+
+/// The role the tenant policy maps team B's namespace to, in an account of its own.
+const TEAM_ACCOUNT_ROLE: &str = "arn:aws:iam::222222222222:role/blog-operator";
+const TEAM_EXTERNAL_ID: &str = "team-b-7f3a";
+
+/// Clients in team B's account, through the same role the operator assumes (the emulator keeps
+/// accounts apart by the credentials an AssumeRole returns).
+async fn in_team_account(own: &aws_config::SdkConfig) -> Aws {
+    let provider = aws_config::sts::AssumeRoleProvider::builder(TEAM_ACCOUNT_ROLE)
+        .external_id(TEAM_EXTERNAL_ID)
+        .session_name("e2e-inspector")
+        .configure(own)
+        .build()
+        .await;
+    let shared = aws_credential_types::provider::SharedCredentialsProvider::new(provider);
+    Aws::from_config(&own.clone().into_builder().credentials_provider(shared).build())
+}
+
+#[tokio::test]
+async fn a_namespace_mapped_to_its_own_account_runs_only_there() {
+    let (stack, client, own_ns, own_api) = setup("own-account").await;
+    let _logs = stack.logs_on_failure();
+    let team_ns = TestNamespace::create(&client, "team-account").await.expect("namespace");
+    let team_api: Api<BlogDeployment> = Api::namespaced(client.clone(), &team_ns.name);
+    let policy = stack.dir.join(format!("tenant-policy-{}.yaml", team_ns.name));
+    std::fs::write(
+        &policy,
+        format!(
+            "namespaces:\n  {}:\n    account: {{roleArn: '{TEAM_ACCOUNT_ROLE}', externalId: {TEAM_EXTERNAL_ID}}}\n",
+            team_ns.name
+        ),
+    )
+    .expect("policy file");
+    let flags = [format!("--tenant-policy={}", policy.display()), "--namespace".into(), team_ns.name.clone()];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let operator = Operator::start_with(stack, &own_ns.name, 2, &flags, &stack.kubeconfig).await;
+    let spec = json!({"image": "blog:1", "function": {}, "table": {"deletionPolicy": "Delete"}});
+    own_api.create(&PostParams::default(), &blog("blog", spec.clone())).await.expect("create");
+    team_api.create(&PostParams::default(), &blog("blog", spec)).await.expect("create");
+    let own = wait_for(&own_api, "blog", "Ready in the operator's account", ready).await;
+    let team = wait_for(&team_api, "blog", "Ready in the team's account", ready).await;
+
+    let own_account = Aws::new(stack).await;
+    let team_account = in_team_account(&stack.sdk_config().await).await;
+    let none = one_of_each().into_keys().map(|kind| (kind, 0)).collect::<BTreeMap<_, _>>();
+    assert_eq!(team_account.count(&names_of(&team)).await, one_of_each(), "team B's resources are in B's account");
+    assert_eq!(own_account.count(&names_of(&team)).await, none, "and nothing of B's in the operator's account");
+    assert_eq!(own_account.count(&names_of(&own)).await, one_of_each());
+    assert_eq!(team_account.count(&names_of(&own)).await, none, "nothing of the other team is visible from B's");
+    let table_arn = team.status.as_ref().and_then(|s| s.resources.table_arn.clone()).expect("table ARN");
+    assert!(table_arn.contains(":222222222222:table/"), "{table_arn}");
+
+    // One session per object, kept across its reconciles: AssumeRole is not called per reconcile.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let calls = operator.aws_calls().await;
+    let assumed: u64 = calls.iter().filter(|(call, _)| call.contains("AssumeRole")).map(|(_, n)| n).sum();
+    println!("AssumeRole calls: {assumed}, reconciles: {}", operator.reconciles().await);
+    assert_eq!(assumed, 1, "{calls:?}");
+
+    team_api.delete("blog", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&team_api, "blog").await;
+    assert_eq!(team_account.count(&names_of(&team)).await, none, "deletion ran in B's account");
+    own_api.delete("blog", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&own_api, "blog").await;
+    operator.kill().await;
+}

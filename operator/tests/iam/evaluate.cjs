@@ -1,6 +1,7 @@
 // Evaluates IAM requests with @cloud-copilot/iam-simulate (installed by `scripts/tools.sh install`).
 // Usage: node evaluate.cjs NODE_MODULES_DIR REQUESTS.json  → prints [{name, result, errors, unvalidated}].
-// Each request: {name, action, resource, context, identityPolicies: [names], boundary: name|null};
+// Each request: {name, action, resource, context, identityPolicies: [names], boundary: name|null,
+// resourcePolicy: name|null};
 // the file also holds {policies: {name: document}}.
 'use strict'
 const { createRequire } = require('node:module')
@@ -27,6 +28,7 @@ async function main() {
       permissionBoundaryPolicies: r.boundary ? [{ name: r.boundary, policy: input.policies[r.boundary] }] : undefined,
       serviceControlPolicies: [],
       resourceControlPolicies: [],
+      resourcePolicy: r.resourcePolicy ? input.policies[r.resourcePolicy] : undefined,
     }
     let out = await runSimulation(simulation, {})
     // Where the evaluator's own service data lacks a resource type AWS documents (API Gateway's
