@@ -78,7 +78,7 @@ fn check_role_arn(arn: &str) -> Result<(), &'static str> {
     if parsed.service != "iam" || !parsed.region.is_empty() {
         return Err("not an IAM ARN");
     }
-    if parsed.account.len() != 12 || !parsed.account.bytes().all(|b| b.is_ascii_digit()) {
+    if !crate::aws_format::is_account_id(parsed.account) {
         return Err("the account must be 12 digits");
     }
     let path_and_name = parsed.resource.strip_prefix("role/").ok_or("not a role")?;

@@ -6,6 +6,14 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The shape of an ACM certificate ARN, for the schema (`aws_format::acm_certificate_arn` checks it
+/// again and says which part is wrong).
+const ACM_CERTIFICATE_ARN: &str = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// The shape of an Application Auto Scaling schedule, for the schema: `at()`, `rate()` or a
+/// six-field `cron()` (`aws_format::schedule` checks each field's values).
+const SCHEDULE: &str = r"^(at\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\)|rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+\))$";
+
 /// A blog application on AWS, run as two serverless variants side by side: an AWS Lambda function
 /// behind an API Gateway HTTP API, and an ECS Fargate service behind an Application Load Balancer,
 /// both backed by one DynamoDB table.
@@ -218,7 +226,7 @@ pub struct DomainSpec {
     /// An ISSUED ACM certificate in the deployment's region that covers both hosts; the operator
     /// requests one (DNS-validated through the zone) when omitted, and deletes only that one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 20, max = 2048))]
+    #[schemars(length(min = 20, max = 2048), regex(pattern = ACM_CERTIFICATE_ARN))]
     pub certificate_arn: Option<String>,
 }
 
@@ -396,7 +404,7 @@ impl Default for FunctionSpec {
 #[serde(rename_all = "camelCase")]
 pub struct S3Code {
     /// The bucket holding the package, in the function's region.
-    #[schemars(length(min = 3, max = 63))]
+    #[schemars(length(min = 3, max = 63), regex(pattern = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$"))]
     pub s3_bucket: String,
     /// The object key of the package (a zip with a `bootstrap` executable).
     #[schemars(length(min = 1, max = 1024))]
@@ -481,7 +489,7 @@ pub struct WriteTokenSpec {
     pub secret_name: Option<String>,
     /// The key in that Secret.
     #[serde(default = "default_token_key")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
     pub key: String,
 }
 
@@ -511,7 +519,7 @@ pub struct LoadBalancerSpec {
     /// An ISSUED ACM certificate for the HTTPS:443 listener when `spec.domain` gives the container
     /// no host (you point your own DNS name at the load balancer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 20, max = 2048))]
+    #[schemars(length(min = 20, max = 2048), regex(pattern = ACM_CERTIFICATE_ARN))]
     pub certificate_arn: Option<String>,
     /// Serve plain HTTP on port 80 without a certificate. Writes then cross the network in clear
     /// text; the container URL in status says `http://`. Without it, the container variant needs
@@ -658,10 +666,14 @@ pub struct ScheduledScaling {
     #[schemars(length(min = 1, max = 64))]
     pub name: String,
     /// `cron(minutes hours day-of-month month day-of-week year)`, `rate(value unit)` or `at(yyyy-mm-ddThh:mm:ss)`.
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = 256), regex(pattern = SCHEDULE))]
     pub schedule: String,
     /// IANA time zone of the schedule, e.g. `Europe/Berlin`; UTC when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z][A-Za-z0-9_+-]*){0,2}$")
+    )]
     pub timezone: Option<String>,
     /// The fewest tasks from this time on.
     #[schemars(range(min = 0, max = 1000))]
@@ -677,9 +689,11 @@ pub struct ScheduledScaling {
 pub struct NetworkSpec {
     /// `vpc-...`; required when `subnetIds` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"))]
     pub vpc_id: Option<String>,
     /// At least two `subnet-...` ids in distinct availability zones (an ALB needs two).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")))]
     pub subnet_ids: Vec<String>,
 }
 

@@ -7,6 +7,7 @@ pub mod account;
 pub mod admission;
 pub mod allocation;
 pub mod aws;
+pub mod aws_format;
 pub mod crd;
 pub mod desired;
 pub mod domain;

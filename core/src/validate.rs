@@ -41,6 +41,9 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
         ));
     }
     let table = &spec.table;
+    if let Some(Err(why)) = table.name.as_deref().map(crate::aws_format::table_name) {
+        problems.push(format!("spec.table.name {:?} {why}", table.name.as_deref().unwrap_or_default()));
+    }
     match table.billing_mode {
         BillingMode::Provisioned if table.read_capacity_units.is_none() || table.write_capacity_units.is_none() => {
             problems
@@ -57,6 +60,7 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
     check_allocation_bounds(&spec.allocation, &mut problems);
     check_env("spec.env", &spec.env, &mut problems);
     if let Some(function) = spec.function_enabled() {
+        check_function_code(function, &mut problems);
         check_env("spec.function.env", &function.env, &mut problems);
         // Lambda keeps at most 4 KB of variables; the operator's own take well under 1 KB.
         let bytes: usize = merged_env(&spec.env, &function.env).iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -77,6 +81,9 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
         check_placement(spec, placement, &mut problems);
     }
     check_tags(&spec.tags, &mut problems);
+    if let Err(why) = crate::aws_format::secret_key(&spec.write_token.key) {
+        problems.push(format!("spec.writeToken.key {why}"));
+    }
     if problems.is_empty() { Ok(()) } else { Err(InvalidSpec(problems)) }
 }
 
@@ -148,6 +155,17 @@ fn check_env(at: &str, env: &std::collections::BTreeMap<String, String>, problem
     }
 }
 
+/// The package Lambda fetches: S3's bucket naming rules and its key length in bytes.
+fn check_function_code(function: &crate::crd::FunctionSpec, problems: &mut Vec<String>) {
+    let Some(code) = &function.code else { return };
+    if let Err(why) = crate::aws_format::s3_bucket(&code.s3_bucket) {
+        problems.push(format!("spec.function.code.s3Bucket {:?} {why} (S3 bucket naming rules)", code.s3_bucket));
+    }
+    if let Err(why) = crate::aws_format::s3_key(&code.s3_key) {
+        problems.push(format!("spec.function.code.s3Key {why}"));
+    }
+}
+
 /// The recommender clamps to these bounds: a minimum above the maximum has no answer, so it is
 /// refused instead of being silently ignored.
 fn check_allocation_bounds(allocation: &AllocationSpec, problems: &mut Vec<String>) {
@@ -211,10 +229,11 @@ fn check_autoscaling(container: &ContainerSpec, scaling: &crate::crd::Autoscalin
         let at = format!("spec.container.autoscaling.scheduled[{}]", action.name);
         let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
         check_list_name(&at, &action.name, &mut seen, allowed, "letters, digits, '-' and '_'", problems);
-        let well_formed =
-            ["cron(", "rate(", "at("].iter().any(|p| action.schedule.starts_with(p)) && action.schedule.ends_with(')');
-        if !well_formed {
-            problems.push(format!("{at}: schedule {:?} is not cron(...), rate(...) or at(...)", action.schedule));
+        if let Err(why) = crate::aws_format::schedule(&action.schedule) {
+            problems.push(format!("{at}.schedule {:?} {why} (Application Auto Scaling)", action.schedule));
+        }
+        if let Some(Err(why)) = action.timezone.as_deref().map(crate::aws_format::time_zone) {
+            problems.push(format!("{at}.timezone {:?} {why}", action.timezone.as_deref().unwrap_or_default()));
         }
         if action.min_tasks > action.max_tasks {
             problems.push(format!("{at}: minTasks {} is above maxTasks {}", action.min_tasks, action.max_tasks));
@@ -227,9 +246,11 @@ fn check_autoscaling(container: &ContainerSpec, scaling: &crate::crd::Autoscalin
 fn check_network(container: &ContainerSpec, problems: &mut Vec<String>) {
     let network = &container.network;
     if let Some(vpc) = &network.vpc_id
-        && !is_aws_id(vpc, "vpc-")
+        && !crate::aws_format::is_ec2_id(vpc, "vpc-")
     {
-        problems.push(format!("spec.container.network.vpcId {vpc:?} is not a VPC id (vpc-...)"));
+        problems.push(format!(
+            "spec.container.network.vpcId {vpc:?} is not a VPC id (vpc- and 8 or 17 lowercase hex digits)"
+        ));
     }
     if !network.subnet_ids.is_empty() {
         if network.vpc_id.is_none() {
@@ -239,8 +260,10 @@ fn check_network(container: &ContainerSpec, problems: &mut Vec<String>) {
             problems
                 .push("spec.container.network.subnetIds needs at least two subnets (an ALB spans two zones)".into());
         }
-        for subnet in network.subnet_ids.iter().filter(|s| !is_aws_id(s, "subnet-")) {
-            problems.push(format!("spec.container.network.subnetIds: {subnet:?} is not a subnet id (subnet-...)"));
+        for subnet in network.subnet_ids.iter().filter(|s| !crate::aws_format::is_ec2_id(s, "subnet-")) {
+            problems.push(format!(
+                "spec.container.network.subnetIds: {subnet:?} is not a subnet id (subnet- and 8 or 17 lowercase hex digits)"
+            ));
         }
     }
     for cidr in container.load_balancer.ingress_cidrs.iter().filter(|c| crate::aws::Cidr::parse(c).is_none()) {
@@ -405,8 +428,8 @@ fn check_placement(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementS
 /// An ACM certificate ARN, in the deployment's region when the spec names one (API Gateway's
 /// regional domains and the ALB take only a certificate of their own region).
 fn check_certificate_arn(at: &str, arn: &str, region: Option<&str>, problems: &mut Vec<String>) {
-    match crate::aws::Arn::parse(arn) {
-        Some(parsed) if parsed.service == "acm" && parsed.resource.starts_with("certificate/") => {
+    match crate::aws_format::acm_certificate_arn(arn) {
+        Ok(parsed) => {
             if let Some(region) = region.filter(|r| *r != parsed.region) {
                 problems.push(format!(
                     "{at} is in region {}, but the deployment is in {region}: ACM certificates serve their own region only",
@@ -414,8 +437,8 @@ fn check_certificate_arn(at: &str, arn: &str, region: Option<&str>, problems: &m
                 ));
             }
         }
-        _ => problems.push(format!(
-            "{at} {arn:?} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"
+        Err(why) => problems.push(format!(
+            "{at} {arn:?} {why}: an ACM certificate ARN is arn:aws:acm:<region>:<account>:certificate/<uuid>"
         )),
     }
 }
@@ -519,11 +542,6 @@ fn is_region(region: &str) -> bool {
         && parts[0].len() == 2
         && parts.iter().take(parts.len() - 1).all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts.last().is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn is_aws_id(id: &str, prefix: &str) -> bool {
-    id.strip_prefix(prefix)
-        .is_some_and(|hex| (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Checks an OCI image reference: `[host[:port]/]path[:tag][@sha256:digest]`, as `docker pull` takes it.
@@ -802,7 +820,12 @@ container:
         };
         let mut found = Vec::new();
         check_container(&container, &mut found);
-        assert_eq!(found, ["spec.container.network.subnetIds: \"subnet-nothex!\" is not a subnet id (subnet-...)"]);
+        assert_eq!(
+            found,
+            [
+                "spec.container.network.subnetIds: \"subnet-nothex!\" is not a subnet id (subnet- and 8 or 17 lowercase hex digits)"
+            ]
+        );
         container.network.subnet_ids[1] = "subnet-0def5678".into();
         container.autoscaling = Some(AutoscalingSpec {
             min_tasks: 5,
@@ -825,7 +848,7 @@ container:
         );
         assert_eq!(found.len(), 3, "{found:#?}");
         assert!(
-            found[0].contains("used twice") && found[1].contains("not cron") && found[2].contains("above maxTasks")
+            found[0].contains("used twice") && found[1].contains("is not at(") && found[2].contains("above maxTasks")
         );
     }
 
@@ -866,18 +889,18 @@ container:
         let needs = problems(&format!("{image}container: {{}}\n"));
         assert_eq!(needs.len(), 1);
         assert!(needs[0].starts_with("spec.container needs HTTPS"), "{needs:?}");
-        let cert = "arn:aws:acm:us-west-1:123456789012:certificate/0a1b";
+        let cert = "arn:aws:acm:us-west-1:123456789012:certificate/0a1b2c3d-1234-4abc-8def-0123456789ab";
         assert!(problems(&format!("{image}container: {{loadBalancer: {{certificateArn: {cert}}}}}\n")).is_empty());
         let both =
             problems(&format!("{image}container: {{loadBalancer: {{certificateArn: {cert}, plainHttp: true}}}}\n"));
         assert!(both[0].contains("plainHttp contradicts"), "{both:?}");
         let elsewhere = problems(&format!(
-            "{image}container: {{loadBalancer: {{certificateArn: 'arn:aws:acm:us-east-1:1:certificate/x'}}}}\n"
+            "{image}container: {{loadBalancer: {{certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1234-4abc-8def-0123456789ab'}}}}\n"
         ));
         assert!(elsewhere[0].contains("ACM certificates serve their own region only"), "{elsewhere:?}");
         let not_acm =
             problems(&format!("{image}container: {{loadBalancer: {{certificateArn: 'arn:aws:iam::1:role/x'}}}}\n"));
-        assert!(not_acm[0].contains("is not an ACM certificate ARN"), "{not_acm:?}");
+        assert!(not_acm[0].contains("is not an ACM ARN"), "{not_acm:?}");
     }
 
     #[test]

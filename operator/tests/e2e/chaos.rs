@@ -236,7 +236,7 @@ fn realism_age(realism: &Realism) -> Duration {
     Duration::from_secs_f64(realism.stats()["uptime"].as_f64().unwrap_or(0.0))
 }
 
-/// One entry of `operator/tests/fixtures/hostile-specs.yaml`.
+/// One entry of `operator/tests/fixtures/hostile-specs.yaml` or `aws-formats.yaml`.
 #[derive(serde::Deserialize)]
 struct Hostile {
     name: String,
@@ -249,14 +249,22 @@ async fn hostile_specs_are_refused_naming_the_field_without_an_aws_call() {
     let (stack, _client, ns, api) = setup("hostile").await;
     let _logs = stack.logs_on_failure();
     let operator = Operator::start(stack, &ns.name, 60).await;
-    let path = blog_tests::workspace_root().join("operator/tests/fixtures/hostile-specs.yaml");
-    let corpus: Vec<Hostile> = serde_saphyr::from_str(&std::fs::read_to_string(path).expect("corpus")).expect("YAML");
-    assert!(corpus.len() >= 30, "the corpus holds {} specs", corpus.len());
+    let read = |file: &str, prefix: &str| {
+        let path = blog_tests::workspace_root().join("operator/tests/fixtures").join(file);
+        let cases: Vec<Hostile> =
+            serde_saphyr::from_str(&std::fs::read_to_string(path).expect("corpus")).expect("YAML");
+        let prefix = prefix.to_owned();
+        cases.into_iter().map(move |c| Hostile { name: format!("{prefix}-{}", c.name), ..c })
+    };
+    // The hostile specs, and the values AWS refuses that the emulators take.
+    let corpus: Vec<Hostile> =
+        read("hostile-specs.yaml", "hostile").chain(read("aws-formats.yaml", "format")).collect();
+    assert!(corpus.len() >= 60, "the corpora hold {} specs", corpus.len());
     let (mut by_schema, mut by_operator) = (Vec::new(), Vec::new());
     for case in &corpus {
         let manifest = json!({
             "apiVersion": "blogs.serverless.dev/v1alpha1", "kind": "BlogDeployment",
-            "metadata": {"name": format!("hostile-{}", case.name), "namespace": ns.name}, "spec": case.spec,
+            "metadata": {"name": case.name, "namespace": ns.name}, "spec": case.spec,
         });
         let applied = kubectl_apply_stdin(stack, &manifest.to_string());
         let said = String::from_utf8_lossy(&applied.stderr).into_owned();
@@ -268,14 +276,14 @@ async fn hostile_specs_are_refused_naming_the_field_without_an_aws_call() {
         }
     }
     for case in &by_operator {
-        let name = format!("hostile-{}", case.name);
-        let bd = wait_for(&api, &name, "InvalidSpec", |bd| {
+        let bd = wait_for(&api, &case.name, "InvalidSpec", |bd| {
             condition(bd, "Ready").is_some_and(|c| c.status == "False" && c.reason == "InvalidSpec")
         })
         .await;
         let message = &condition(&bd, "Ready").expect("Ready").message;
         assert!(message.contains(&case.field), "{}: the condition names {}: {message}", case.name, case.field);
     }
+    eprintln!("refused by the schema: {}", by_schema.join(", "));
     eprintln!(
         "| hostile specs | {} in the corpus | {} refused by the schema | {} InvalidSpec | {} AWS calls |",
         corpus.len(),
