@@ -16,6 +16,8 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
   dynamodb_creating    seconds a new table stays CREATING
   ecs_start            seconds before a service's tasks run and its rollout is COMPLETED;
                        ecs_health "fail" makes the circuit breaker roll it back (FAILED) instead
+  lose_first           {operation: n}: the first n calls of each take effect and lose their answer
+                       (a 500, which the SDK retries), whatever the rates above say
   outage               [start, end] seconds after the proxy starts during which every call is a 503
   API Gateway domain names get the regional endpoint AWS gives them (the emulator leaves it out).
   GetMetricData percentile queries (p95) are left out: moto cannot compute them and fails the whole
@@ -101,6 +103,30 @@ ROUTE53_ROUTES = [
     ("POST", r"/2013-04-01/tags/healthcheck/[^/]+$", "ChangeTagsForResource"),
     ("POST", r"/2013-04-01/tags/healthcheck/?$", "ListTagsForResources"),
 ]
+# API Gateway v2's calls by route, so a configuration can name them (`lose_first`, `throttle`).
+APIGATEWAY_ROUTES = [
+    ("POST", r"/v2/apis/?$", "CreateApi"),
+    ("GET", r"/v2/apis/?$", "GetApis"),
+    ("GET", r"/v2/apis/[^/]+/?$", "GetApi"),
+    ("PATCH", r"/v2/apis/[^/]+/?$", "UpdateApi"),
+    ("DELETE", r"/v2/apis/[^/]+/?$", "DeleteApi"),
+    ("POST", r"/v2/apis/[^/]+/integrations/?$", "CreateIntegration"),
+    ("GET", r"/v2/apis/[^/]+/integrations/?$", "GetIntegrations"),
+    ("PATCH", r"/v2/apis/[^/]+/integrations/[^/]+/?$", "UpdateIntegration"),
+    ("POST", r"/v2/apis/[^/]+/routes/?$", "CreateRoute"),
+    ("GET", r"/v2/apis/[^/]+/routes/?$", "GetRoutes"),
+    ("PATCH", r"/v2/apis/[^/]+/routes/[^/]+/?$", "UpdateRoute"),
+    ("POST", r"/v2/apis/[^/]+/stages/?$", "CreateStage"),
+    ("GET", r"/v2/apis/[^/]+/stages/?$", "GetStages"),
+    ("GET", r"/v2/apis/[^/]+/stages/[^/]+/?$", "GetStage"),
+    ("PATCH", r"/v2/apis/[^/]+/stages/[^/]+/?$", "UpdateStage"),
+    ("POST", r"/v2/domainnames/?$", "CreateDomainName"),
+    ("GET", r"/v2/domainnames/[^/]+/?$", "GetDomainName"),
+    ("DELETE", r"/v2/domainnames/[^/]+/?$", "DeleteDomainName"),
+    ("POST", r"/v2/domainnames/[^/]+/apimappings/?$", "CreateApiMapping"),
+    ("GET", r"/v2/domainnames/[^/]+/apimappings/?$", "GetApiMappings"),
+    ("DELETE", r"/v2/domainnames/[^/]+/apimappings/[^/]+/?$", "DeleteApiMapping"),
+]
 LAMBDA_UPDATES = {"UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion"}
 
 
@@ -126,7 +152,7 @@ def operation_of(method, path, headers, body):
     if body.startswith(b"Action=") or b"&Action=" in body:
         return urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", ["?"])[0]
     route = path.split("?")[0]
-    for verb, pattern, name in LAMBDA_ROUTES + ROUTE53_ROUTES:
+    for verb, pattern, name in LAMBDA_ROUTES + ROUTE53_ROUTES + APIGATEWAY_ROUTES:
         if method == verb and re.search(pattern, route):
             return name
     return f"{method}:{re.sub(r'/[a-z0-9]{6,}(?=/|$)', '/{id}', route)}"
@@ -222,7 +248,7 @@ class Proxy(BaseHTTPRequestHandler):
 
     def forward(self, body):
         if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
-            existing = self.existing_balancer(body)
+            existing = self.existing_by_name(body)
             if existing is not None:
                 return existing
             body = without_percentiles(body)
@@ -235,19 +261,59 @@ class Proxy(BaseHTTPRequestHandler):
         conn.close()
         return response.status, dict(response.getheaders()), data
 
-    def existing_balancer(self, body):
-        """ELB's CreateLoadBalancer is idempotent on the name (AWS answers with the load balancer
-        that exists); the emulator makes a second one, which a lookup by name then cannot see."""
-        request = form(body)
-        if request.get("Action") != "CreateLoadBalancer" or not request.get("Name"):
+    def existing_listener(self, request):
+        """ELB's CreateListener is idempotent too: a repeat on a port the load balancer already
+        listens on, with the same settings, answers with that listener (the emulator adds one)."""
+        lookup = urllib.parse.urlencode({"Action": "DescribeListeners", "Version": request.get("Version", ""),
+                                         "LoadBalancerArn": request.get("LoadBalancerArn", "")}).encode()
+        status, headers, data = self.forward(lookup)
+        port = f"<Port>{request.get('Port')}</Port>".encode()
+        # The listener's own port, not a redirect's inside its actions.
+        own = lambda m: re.sub(rb"<(DefaultActions|Certificates)>.*?</\1>", b"", m, flags=re.S)
+        same = [m for m in members(data, b"Listeners") if port in own(m)]
+        if status != 200 or not same:
             return None
-        lookup = urllib.parse.urlencode({"Action": "DescribeLoadBalancers", "Version": request.get("Version", ""),
+        count_fault("idempotent CreateListener", "CreateListener")
+        body = (b'<CreateListenerResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
+                b"<CreateListenerResult><Listeners>" + same[0] + b"</Listeners></CreateListenerResult>"
+                b"<ResponseMetadata><RequestId>realism</RequestId></ResponseMetadata></CreateListenerResponse>")
+        return status, headers, body
+
+    def existing_by_name(self, body):
+        """ELB's CreateLoadBalancer and CreateTargetGroup are idempotent on the name: AWS answers a
+        repeat with the settings it already has with the one that exists. The emulator makes a second
+        load balancer (which a lookup by name then cannot see) and refuses a second target group."""
+        request = form(body)
+        if request.get("Action") == "CreateListener":
+            return self.existing_listener(request)
+        describe = {"CreateLoadBalancer": ("DescribeLoadBalancers", b"<LoadBalancerArn>"),
+                    "CreateTargetGroup": ("DescribeTargetGroups", b"<TargetGroupArn>")}.get(request.get("Action"))
+        if describe is None or not request.get("Name"):
+            return None
+        lookup = urllib.parse.urlencode({"Action": describe[0], "Version": request.get("Version", ""),
                                          "Names.member.1": request["Name"]}).encode()
         status, headers, data = self.forward(lookup)
-        if status != 200 or b"<LoadBalancerArn>" not in data:
+        if status != 200 or describe[1] not in data:
             return None
-        count_fault("idempotent CreateLoadBalancer", "CreateLoadBalancer")
-        return status, headers, data.replace(b"DescribeLoadBalancers", b"CreateLoadBalancer")
+        count_fault("idempotent " + request["Action"], request["Action"])
+        return status, headers, data.replace(describe[0].encode(), request["Action"].encode())
+
+
+def members(data, container):
+    """The top-level <member> elements of <container> in a query-protocol XML answer, as bytes."""
+    start, end = data.find(b"<" + container + b">"), data.find(b"</" + container + b">")
+    if start < 0 or end < 0:
+        return []
+    found, depth, begin = [], 0, 0
+    for tag in re.finditer(rb"<(/?)member>", data[start:end]):
+        if not tag.group(1):
+            begin = tag.start() if depth == 0 else begin
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                found.append(data[start + begin:start + tag.end()])
+    return found
 
 
 def without_percentiles(body):
@@ -320,6 +386,12 @@ def decide(self, service, operation, body):
         if earlier is not None:
             count_fault("idempotent CreateHealthCheck", operation)
             return 201, "text/xml", earlier, {}
+    if lost_first(operation):
+        status, headers, data = self.forward(body)
+        if 200 <= status < 300:
+            remember(service, operation, self.path, body, data)
+        count_fault("lost answer", operation)
+        return (500, *error_body(service, "InternalFailure", "injected: the call took effect, its answer was lost"))
     refusal = realism_refusal(service, operation, self.path, body)
     if refusal:
         count_fault(refusal[0], operation)
@@ -340,6 +412,14 @@ def decide(self, service, operation, body):
         count_fault("after " + fault[1], operation)
         return (fault[0], *error_body(service, fault[1], fault[2]))
     return status, headers.get("Content-Type", "application/json"), data, headers
+
+
+def lost_first(operation):
+    """Whether this call is among the first `lose_first[operation]` of its operation, which take
+    effect and lose their answer."""
+    with LOCK:
+        seen = SEEN.get(operation, 0)
+    return seen < CONFIG.get("lose_first", {}).get(operation, 0)
 
 
 def form(body):

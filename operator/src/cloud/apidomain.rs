@@ -98,7 +98,7 @@ async fn create(
         .send()
         .await
         // Taken meanwhile (an earlier, interrupted run): the next look reads it and its tags.
-        .map_err(|err| super::lost_create_race(map_sdk(SERVICE, "CreateDomainName")(err)))?;
+        .map_err(map_sdk(SERVICE, "CreateDomainName"))?;
     Ok(DomainName::builder()
         .domain_name(out.domain_name.unwrap_or_default())
         .set_domain_name_configurations(out.domain_name_configurations)

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     BillingMode as SdkBillingMode, ProvisionedThroughput, TableDescription, TableStatus, Tag,
 };
 
-use super::{AwsClients, CloudError, CloudResult, gone_is_done, lost_create_race, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, gone_is_done, map_sdk};
 use crate::crd::BillingMode;
 use crate::desired::{DesiredTable, Owner, RETAINED_TAG, TableClaim, claim_table};
 
@@ -208,7 +208,7 @@ async fn create_table(
             .collect();
         create = create.set_global_secondary_indexes(Some(indexes));
     }
-    let out = create.send().await.map_err(map_sdk(SERVICE, "CreateTable")).map_err(lost_create_race)?;
+    let out = create.send().await.map_err(map_sdk(SERVICE, "CreateTable"))?;
     let description = out.table_description();
     Ok(TableObserved {
         arn: description.and_then(|d| d.table_arn()).unwrap_or_default().to_owned(),

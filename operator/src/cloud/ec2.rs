@@ -258,7 +258,11 @@ impl Ec2 {
         let missing: Vec<&IngressRule> = wanted.iter().copied().filter(|r| !current.contains(r)).collect();
         let extra: Vec<&IngressRule> = current.iter().filter(|r| !wanted.contains(r)).collect();
         if !missing.is_empty() {
-            self.call(region, "AuthorizeSecurityGroupIngress", permission_params(&id, &missing)).await?;
+            match self.call(region, "AuthorizeSecurityGroupIngress", permission_params(&id, &missing)).await {
+                // A retry after a lost answer finds the rules there (InvalidPermission.Duplicate).
+                Err(err) if err.kind != ErrorKind::AlreadyExists => return Err(err),
+                _ => {}
+            }
         }
         if !extra.is_empty() {
             self.call(region, "RevokeSecurityGroupIngress", permission_params(&id, &extra)).await?;

@@ -163,8 +163,7 @@ pub async fn ensure_load_balancer(
         .set_tags(Some(tags(tag_set)))
         .send()
         .await
-        .map_err(map_sdk(SERVICE, "CreateLoadBalancer"))
-        .map_err(super::lost_create_race)?;
+        .map_err(map_sdk(SERVICE, "CreateLoadBalancer"))?;
     let balancer = created.load_balancers().first().ok_or_else(|| {
         CloudError::local(SERVICE, "CreateLoadBalancer", ErrorKind::Transient, "no load balancer returned")
     })?;
@@ -223,8 +222,7 @@ pub async fn ensure_target_group(
         .set_tags(Some(tags(tag_set)))
         .send()
         .await
-        .map_err(map_sdk(SERVICE, "CreateTargetGroup"))
-        .map_err(super::lost_create_race)?;
+        .map_err(map_sdk(SERVICE, "CreateTargetGroup"))?;
     Ok(created.target_groups().first().and_then(|g| g.target_group_arn()).unwrap_or_default().to_owned())
 }
 

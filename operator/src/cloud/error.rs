@@ -81,11 +81,18 @@ pub const NOT_OWNED: &str = "NotOwnedByThisBlogDeployment";
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
-/// A create that found its name taken lost a race with an earlier, interrupted run: retry, and the
-/// next look-up finds the resource and checks its ownership tags.
+/// A create that found its name taken lost a race with an earlier, interrupted run, or its answer
+/// was lost after AWS acted (the SDK's retry then finds the name taken): retry, and the next
+/// look-up finds the resource and checks its ownership tags. [`map_sdk`] applies it to every SDK
+/// `Create*` call, so no kind can forget it; the EC2 client's one create applies it after its own
+/// retries.
 #[must_use]
 pub fn lost_create_race(err: CloudError) -> CloudError {
-    if err.kind == ErrorKind::AlreadyExists { CloudError { kind: ErrorKind::Transient, ..err } } else { err }
+    if err.kind == ErrorKind::AlreadyExists && err.operation.starts_with("Create") {
+        CloudError { kind: ErrorKind::Transient, ..err }
+    } else {
+        err
+    }
 }
 
 /// A delete's result where "not found" means done: deletes are idempotent.
@@ -126,9 +133,16 @@ pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
         // update sent while the last one is still InProgress: either way, retry soon (a lost
         // create race is retried too, see `lost_create_race`).
         "ResourceConflictException" => ErrorKind::Transient,
-        "ResourceInUseException" | "EntityAlreadyExists" | "ResourceAlreadyExistsException" | "ConflictException" => {
-            ErrorKind::AlreadyExists
-        }
+        "ResourceInUseException"
+        | "EntityAlreadyExists"
+        | "ResourceAlreadyExistsException"
+        | "ConflictException"
+        // The name-taken answers of EC2 and ELB (their API references, Errors).
+        | "InvalidGroup.Duplicate"
+        | "InvalidPermission.Duplicate"
+        | "DuplicateTargetGroupName"
+        | "DuplicateLoadBalancerName"
+        | "DuplicateListener" => ErrorKind::AlreadyExists,
         "Throttling"
         | "ThrottlingException"
         | "TooManyRequestsException"
@@ -188,13 +202,13 @@ where
             SdkError::ServiceError(service_err) => {
                 let inner = service_err.err();
                 let code = inner.code().unwrap_or("Unknown").to_owned();
-                CloudError {
+                lost_create_race(CloudError {
                     service,
                     operation,
                     kind: classify(&code, status),
                     message: inner.message().map_or_else(|| inner.to_string(), str::to_owned),
                     code,
-                }
+                })
             }
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => CloudError {
                 service,
@@ -236,6 +250,23 @@ mod tests {
         assert_eq!(classify("InvalidGroup.NotFound", Some(400)), ErrorKind::NotFound);
         assert_eq!(classify("LoadBalancerNotFound", Some(400)), ErrorKind::NotFound);
         assert_eq!(classify("EntityAlreadyExists", Some(409)), ErrorKind::AlreadyExists);
+        // A create whose answer was lost finds its name taken on the SDK's retry: look it up again.
+        for (service, operation, code) in [
+            ("ec2", "CreateSecurityGroup", "InvalidGroup.Duplicate"),
+            ("elasticloadbalancing", "CreateTargetGroup", "DuplicateTargetGroupName"),
+            ("lambda", "CreateAlias", "ConflictException"),
+        ] {
+            let taken = CloudError {
+                service,
+                operation,
+                kind: classify(code, Some(400)),
+                code: code.into(),
+                message: "x".into(),
+            };
+            assert!(lost_create_race(taken).is_retryable(), "{operation} {code}");
+        }
+        let not_a_create = CloudError::local("secretsmanager", "PutSecretValue", ErrorKind::AlreadyExists, "x");
+        assert!(!lost_create_race(not_a_create).is_retryable());
         assert_eq!(classify("ThrottlingException", Some(400)), ErrorKind::Transient);
         // Lambda's "An update is in progress for resource" is a retry, not a 5-minute wait.
         let in_progress = CloudError {

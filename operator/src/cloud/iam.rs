@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::types::{Role, Tag};
 use serde_json::Value;
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::Owner;
 
 const SERVICE: &str = "iam";
@@ -121,8 +121,7 @@ async fn create_role(
         .set_tags(Some(tags))
         .send()
         .await
-        .map_err(map_sdk(SERVICE, "CreateRole"))
-        .map_err(lost_create_race)?;
+        .map_err(map_sdk(SERVICE, "CreateRole"))?;
     Ok(created.role.map(|r| r.arn).unwrap_or_default())
 }
 

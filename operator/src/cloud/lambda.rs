@@ -10,7 +10,7 @@ use aws_sdk_lambda::types::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::crd::Architecture;
 use crate::desired::{DesiredFunction, FunctionCode, Owner};
 
@@ -217,12 +217,7 @@ async fn create_function(
             create.package_type(PackageType::Zip).runtime(Runtime::Providedal2023).handler("bootstrap")
         }
     };
-    let created = create
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "CreateFunction"))
-        .map_err(role_not_ready)
-        .map_err(lost_create_race)?;
+    let created = create.send().await.map_err(map_sdk(SERVICE, "CreateFunction")).map_err(role_not_ready)?;
     let state = match created.state() {
         Some(State::Active) => FunctionState::Active,
         _ => FunctionState::Pending("Lambda is creating the function".to_owned()),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::types::Tag;
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, lost_create_race, map_sdk};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::{Owner, WriteTokenRef};
 
 const SERVICE: &str = "secretsmanager";
@@ -37,8 +37,7 @@ pub async fn ensure_write_token(
             .set_tags(Some(super::tags::sdk_tags(tags, |k, v| Some(Tag::builder().key(k).value(v).build()))))
             .send()
             .await
-            .map_err(map_sdk(SERVICE, "CreateSecret"))
-            .map_err(lost_create_race)?;
+            .map_err(map_sdk(SERVICE, "CreateSecret"))?;
         return remembered(clients, name, value, reference(created.arn, created.version_id));
     };
     super::tags::claim(owner, &tag_map(found.tags()), SERVICE, "DescribeSecret", format!("secret {name}"))?;

@@ -364,3 +364,70 @@ async fn the_call_budget_holds_every_service_under_its_rate() {
     }
     operator.kill().await;
 }
+
+/// Every create the two variants make, as the realism layer names them.
+const CREATES: [&str; 21] = [
+    "CreateTable",
+    "CreateRole",
+    "CreateLogGroup",
+    "CreateSecret",
+    "CreateFunction",
+    "PublishVersion",
+    "CreateAlias",
+    "AddPermission",
+    "CreateApi",
+    "CreateIntegration",
+    "CreateRoute",
+    "CreateStage",
+    "CreateCluster",
+    "RegisterTaskDefinition",
+    "CreateService",
+    "CreateSecurityGroup",
+    "AuthorizeSecurityGroupIngress",
+    "CreateLoadBalancer",
+    "CreateTargetGroup",
+    "CreateListener",
+    "PutRolePolicy",
+];
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_found_for_every_kind() {
+    let (stack, _client, ns, api) = setup("lostanswers").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    // The first call of every create takes effect and its answer is lost: the SDK's retry then
+    // finds the name taken (InvalidGroup.Duplicate, DuplicateTargetGroupName, ConflictException...),
+    // which must mean "look it up and claim it", not a refusal that waits for the resync.
+    let lose: serde_json::Map<String, serde_json::Value> =
+        CREATES.iter().map(|op| ((*op).to_owned(), json!(1))).collect();
+    let realism = Realism::start(&stack.aws_endpoint, &json!({"seed": seed(), "lose_first": lose})).expect("realism");
+    let operator = Operator::start_behind(stack, &ns.name, 300, &[], &realism.endpoint);
+    let names: Vec<String> = (1..=5).map(|i| format!("lost-{i}")).collect();
+    for name in &names {
+        api.create(&PostParams::default(), &blog(name, both("blog:1"))).await.expect("create");
+    }
+    let mut owners = Vec::new();
+    for name in &names {
+        // Well inside the 300 s resync: a refusal would wait for it.
+        let bd = wait_for_within(&api, name, "Ready", Duration::from_secs(150), ready).await;
+        owners.push((owner_of(&bd), names_of(&bd)));
+    }
+    let stats = realism.stats();
+    let lost: BTreeMap<&str, u64> =
+        CREATES.iter().map(|op| (*op, stats["faults"][format!("lost answer {op}")].as_u64().unwrap_or(0))).collect();
+    println!("answers lost: {lost:?}");
+    let never: Vec<&&str> = CREATES.iter().filter(|op| lost[**op] == 0).collect();
+    assert!(never.is_empty(), "these creates were never called: {never:?}");
+    let mut each = one_of_each();
+    each.extend(container_each(1));
+    let each: BTreeMap<&str, usize> = each.into_iter().map(|(kind, n)| (kind, n * owners.len())).collect();
+    assert_eq!(left_behind(&aws, &owners).await, each, "exactly one of each per object");
+    for name in &names {
+        api.delete(name, &DeleteParams::default()).await.expect("delete");
+    }
+    for name in &names {
+        wait_gone_within(&api, name, Duration::from_secs(150)).await;
+    }
+    assert_eq!(left_behind(&aws, &owners).await, BTreeMap::new(), "nothing left after the delete");
+    operator.kill().await;
+}
