@@ -97,13 +97,27 @@ pub struct Failure {
     pub message: String,
 }
 
-/// What one apply had observed of the parts it finished before a step failed (parts run in the
-/// order table, domain, function, container).
+/// What one apply observed of the other parts when a step failed: a shared part's failure (table,
+/// domain) stops the plan, so the parts after it are not reached; a variant's failure skips only
+/// that variant, so the other one is observed (or failed too: then it carries its own reason).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reached {
     pub table: Option<PartState>,
     pub domain: Option<PartState>,
     pub function: Option<PartState>,
+    pub container: Option<PartState>,
+}
+
+impl Reached {
+    /// What was observed of `part`.
+    pub fn part_mut(&mut self, part: Part) -> &mut Option<PartState> {
+        match part {
+            Part::Table => &mut self.table,
+            Part::Domain => &mut self.domain,
+            Part::Function => &mut self.function,
+            Part::Container => &mut self.container,
+        }
+    }
 }
 
 /// When the container variant counts as ready.
@@ -232,7 +246,7 @@ pub fn failed(generation: Option<i64>, failure: &Failure, reached: &Reached) -> 
         table: state(Part::Table, reached.table.as_ref()),
         domain: state(Part::Domain, reached.domain.as_ref()),
         function: state(Part::Function, reached.function.as_ref()),
-        container: state(Part::Container, None),
+        container: state(Part::Container, reached.container.as_ref()),
     }
 }
 
@@ -315,7 +329,8 @@ pub fn function_state(endpoint: &str, alias: &str, version: &str, provisioned: &
     }
 }
 
-/// The container variant's condition from what ECS and ELB report.
+/// The container variant's condition from what ECS and ELB report; `url` is `None` while the
+/// HTTPS listener waits for its certificate.
 #[must_use]
 pub fn container_state(
     readiness: ContainerReadiness,
@@ -323,6 +338,12 @@ pub fn container_state(
     balancer_state: &str,
     url: Option<&str>,
 ) -> PartState {
+    let Some(url) = url else {
+        return PartState::not_ready(
+            reason::CERTIFICATE_PENDING,
+            "the HTTPS listener waits for ACM to issue the certificate (see DomainReady)",
+        );
+    };
     let counts = format!("{} of {} tasks running, rollout {}", tasks.running, tasks.desired, tasks.rollout);
     if tasks.rollout == "FAILED" {
         return PartState::not_ready(
@@ -335,7 +356,7 @@ pub fn container_state(
     }
     match readiness {
         ContainerReadiness::Running if tasks.running >= tasks.desired && tasks.rollout == "COMPLETED" => {
-            PartState::ready(reason::AVAILABLE, format!("serving at {}; {counts}", url.unwrap_or("?")))
+            PartState::ready(reason::AVAILABLE, format!("serving at {url}; {counts}"))
         }
         ContainerReadiness::Running => PartState::not_ready(reason::PROGRESSING, counts),
         ContainerReadiness::Provisioned => PartState::ready(
@@ -582,6 +603,7 @@ mod tests {
             table: Some(table_state("blog-x", "CREATING")),
             domain: None,
             function: Some(PartState::ready(reason::AVAILABLE, "serving")),
+            container: None,
         };
         let denied = Failure { part: Part::Container, reason: reason::ACCESS_DENIED, message: "iam CreateRole".into() };
         let seen = failed(Some(2), &denied, &reached);
@@ -652,6 +674,8 @@ mod tests {
             state(ContainerReadiness::Running, &tasks(2, "COMPLETED"), "failed").reason,
             reason::LOAD_BALANCER_FAILED
         );
+        let waiting = container_state(ContainerReadiness::Provisioned, &tasks(0, "COMPLETED"), "active", None);
+        assert_eq!((waiting.ready, waiting.reason.as_str()), (false, reason::CERTIFICATE_PENDING));
     }
 
     #[test]
