@@ -19,6 +19,9 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
   lose_first           {operation: n}: the first n calls of each take effect and lose their answer
                        (a 500, which the SDK retries), whatever the rates above say
   outage               [start, end] seconds after the proxy starts during which every call is a 503
+  deny                 {region: [operation, ...]}: calls of those operations (or "*") signed for that
+                       region are refused with AccessDenied, as a service control policy that
+                       denies them there makes AWS answer
   API Gateway domain names get the regional endpoint AWS gives them (the emulator leaves it out).
   GetMetricData percentile queries (p95) are left out: moto cannot compute them and fails the whole
   request; the caller sees no percentile data instead.
@@ -374,6 +377,12 @@ def decide(self, service, operation, body):
     if outage and outage[0] <= time.monotonic() - STARTED < outage[1]:
         count_fault("outage", operation)
         return (503, *error_body(service, "ServiceUnavailable", "injected outage"))
+    denied = CONFIG.get("deny", {}).get(REGION.get(), [])
+    if operation in denied or "*" in denied:
+        count_fault("denied", operation)
+        code = {"ec2": "UnauthorizedOperation", "iam": "AccessDenied", "elasticloadbalancing": "AccessDenied"}
+        why = f"not authorized to perform: {operation} in {REGION.get()} with an explicit deny in a service control policy"
+        return (403, *error_body(service, code.get(service, "AccessDeniedException"), why))
     if draw(operation, "stall") < rate("stall", operation):
         count_fault("stall", operation)
         time.sleep(CONFIG.get("stall_seconds", 30))

@@ -875,6 +875,10 @@ pub struct RegionStatus {
     /// What the region waits for, or what failed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// The reason (as a condition's, such as `AccessDenied`) of the failure that stopped the
+    /// region's last step; absent while it works. Any region with one sets `Degraded=True`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     /// When the region entered its phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,

@@ -13,42 +13,12 @@ use crate::aws::Scope;
 use crate::crd::{Architecture, BillingMode, BlogDeploymentSpec, DeletionPolicy, Tracing};
 pub use crate::domain::{CertificateSource, ContainerTls, DesiredDomain};
 
-/// Tag keys every resource carries.
-pub const OWNER_TAG: &str = "blogs.serverless.dev/owner";
-pub const UID_TAG: &str = "blogs.serverless.dev/uid";
-pub const MANAGED_BY_TAG: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY: &str = "blog-operator";
+pub use crate::owner::{MANAGED_BY, MANAGED_BY_TAG, OWNER_TAG, Owner, UID_TAG};
 
-/// Which BlogDeployment a resource belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-}
-
-impl Owner {
-    /// `namespace/name`, the value of the owner tag.
-    #[must_use]
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
-    }
-
-    /// The tags every resource of this owner carries.
-    #[must_use]
-    pub fn tags(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (OWNER_TAG.to_owned(), self.key()),
-            (UID_TAG.to_owned(), self.uid.clone()),
-            (MANAGED_BY_TAG.to_owned(), MANAGED_BY.to_owned()),
-        ])
-    }
-
-    /// Whether tags found on a resource say this owner made it.
-    #[must_use]
-    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
-        tags.get(UID_TAG) == Some(&self.uid) && tags.get(OWNER_TAG) == Some(&self.key())
-    }
+/// The shared variables with a variant's own on top.
+#[must_use]
+pub fn merged_env(shared: &BTreeMap<String, String>, own: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    shared.iter().chain(own).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// Set to `true` on a table kept (`deletionPolicy: Retain`) when its BlogDeployment was deleted:
@@ -495,7 +465,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
         memory_mib: f.memory_mib,
         timeout_seconds: f.timeout_seconds,
         architecture: f.architecture,
-        environment: crate::validate::merged_env(&spec.env, &f.env)
+        environment: merged_env(&spec.env, &f.env)
             .into_iter()
             .chain([("TABLE_NAME".to_owned(), table.name.clone())])
             .collect(),
@@ -519,7 +489,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
         vpc_id: c.network.vpc_id.clone(),
         subnet_ids: c.network.subnet_ids.clone(),
         scaling: c.autoscaling.as_ref().map(|a| crate::scaling::plan(&names.cluster, &names.service, a)),
-        environment: crate::validate::merged_env(&spec.env, &c.env)
+        environment: merged_env(&spec.env, &c.env)
             .into_iter()
             .chain([("TABLE_NAME".to_owned(), table.name.clone()), ("PORT".to_owned(), c.port.to_string())])
             .collect(),

@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::crd::BlogDeploymentSpec;
-use crate::desired::{MANAGED_BY, OWNER_TAG, Owner, UID_TAG};
+use crate::owner::{MANAGED_BY, OWNER_TAG, Owner, UID_TAG};
 
 /// Where a hosted zone is named: by id or by name.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@ pub mod desired;
 pub mod domain;
 pub mod iam_policy;
 pub mod image;
+pub mod owner;
 pub mod placement;
 pub mod scaling;
 pub mod status;

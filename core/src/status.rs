@@ -4,13 +4,15 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::{BlogDeploymentStatus, ContainerTasks};
+use crate::crd::{BlogDeploymentStatus, ContainerTasks, RegionStatus};
 
 pub const READY: &str = "Ready";
 pub const TABLE_READY: &str = "TableReady";
 pub const DOMAIN_READY: &str = "DomainReady";
 pub const FUNCTION_READY: &str = "FunctionReady";
 pub const CONTAINER_READY: &str = "ContainerReady";
+/// Only with a placement: True while a region's last step failed, whatever `Ready` says of home.
+pub const DEGRADED: &str = "Degraded";
 
 /// Every condition reason the operator writes, in one place: kstatus, Flux, Argo CD, alerts and
 /// people match on them.
@@ -58,6 +60,10 @@ pub mod reason {
     pub const DOMAIN_CONFLICT: &str = "DomainConflict";
     /// `spec.domain.hostedZone` names no zone the operator can see, or more than one.
     pub const HOSTED_ZONE_NOT_FOUND: &str = "HostedZoneNotFound";
+    /// `Degraded`: a placement region's last step failed; the message names each such region.
+    pub const REGION_FAILING: &str = "RegionFailing";
+    /// `Degraded` is False: every placement region's last step went through.
+    pub const REGIONS_WORKING: &str = "RegionsWorking";
 
     /// Reasons that mean "wait, AWS is on it", not "a person must act".
     #[must_use]
@@ -168,6 +174,23 @@ pub struct Observed {
     pub domain: PartState,
     pub function: PartState,
     pub container: PartState,
+    /// With a placement: whether its regions work (see [`regions_state`]), shown as `Degraded`.
+    pub regions: Option<PartState>,
+}
+
+/// The placement's regions as one state: not ready (so `Degraded=True`) while any region's last
+/// step failed, naming each with what failed.
+#[must_use]
+pub fn regions_state(regions: &[RegionStatus]) -> PartState {
+    let failing: Vec<String> = regions
+        .iter()
+        .filter(|r| r.failure.is_some())
+        .map(|r| format!("{} ({}): {}", r.region, r.failure.as_deref().unwrap_or_default(), r.message))
+        .collect();
+    if failing.is_empty() {
+        return PartState::ready(reason::REGIONS_WORKING, format!("{} regions placed", regions.len()));
+    }
+    PartState::not_ready(reason::REGION_FAILING, format!("failing: {}", failing.join("; ")))
 }
 
 fn condition(kind: &str, state: &PartState, generation: Option<i64>, now: &Time) -> Condition {
@@ -212,9 +235,10 @@ pub fn conditions(observed: &Observed, previous: &[Condition], now: &Time) -> Ve
         (CONTAINER_READY, &observed.container),
     ]
     .into_iter()
-    .map(|(kind, state)| {
-        let mut new = condition(kind, state, observed.generation, now);
-        if let Some(old) = previous.iter().find(|c| c.type_ == kind && c.status == new.status) {
+    .map(|(kind, state)| condition(kind, state, observed.generation, now))
+    .chain(observed.regions.as_ref().map(|regions| degraded(regions, observed.generation, now)))
+    .map(|mut new| {
+        if let Some(old) = previous.iter().find(|c| c.type_ == new.type_ && c.status == new.status) {
             new.last_transition_time = old.last_transition_time.clone();
         }
         new
@@ -222,11 +246,19 @@ pub fn conditions(observed: &Observed, previous: &[Condition], now: &Time) -> Ve
     .collect()
 }
 
+/// `Degraded` says the opposite of its state's readiness: True when something is wrong.
+fn degraded(regions: &PartState, generation: Option<i64>, now: &Time) -> Condition {
+    let mut condition = condition(DEGRADED, regions, generation, now);
+    condition.status = if regions.ready { "False" } else { "True" }.to_owned();
+    condition
+}
+
 /// A spec refused before any AWS call: every condition false with `reason` and `message`.
 #[must_use]
 pub fn refused(generation: Option<i64>, reason: &str, message: &str) -> Observed {
     let state = PartState::not_ready(reason, message);
-    Observed { generation, table: state.clone(), domain: state.clone(), function: state.clone(), container: state }
+    let (table, domain, function) = (state.clone(), state.clone(), state.clone());
+    Observed { generation, table, domain, function, container: state, regions: None }
 }
 
 /// The conditions after a step failed: the failed part says why; a part finished before the
@@ -247,6 +279,7 @@ pub fn failed(generation: Option<i64>, failure: &Failure, reached: &Reached) -> 
         domain: state(Part::Domain, reached.domain.as_ref()),
         function: state(Part::Function, reached.function.as_ref()),
         container: state(Part::Container, reached.container.as_ref()),
+        regions: None,
     }
 }
 
@@ -478,7 +511,34 @@ mod tests {
                 PartState::not_ready("Creating", "waiting for the function to become Active")
             },
             container: PartState::ready("Disabled", "the container variant is disabled"),
+            regions: None,
         }
+    }
+
+    #[test]
+    fn a_failing_region_degrades_a_ready_deployment_and_names_the_region() {
+        let region = |name: &str, failure: Option<&str>, message: &str| RegionStatus {
+            region: name.into(),
+            phase: "Deploying".into(),
+            failure: failure.map(str::to_owned),
+            message: message.into(),
+            ..RegionStatus::default()
+        };
+        let placed = [region("us-west-1", None, ""), region("ap-northeast-1", Some("AccessDenied"), "lambda denied")];
+        let seen = Observed { regions: Some(regions_state(&placed)), ..observed(true) };
+        let all = conditions(&seen, &[], &at(1));
+        let of = |kind: &str| all.iter().find(|c| c.type_ == kind).cloned().expect(kind);
+        assert_eq!(of(READY).status, "True", "home serves");
+        let degraded = of(DEGRADED);
+        assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", reason::REGION_FAILING));
+        assert_eq!(degraded.message, "failing: ap-northeast-1 (AccessDenied): lambda denied");
+
+        let healed = Observed { regions: Some(regions_state(&placed[..1])), ..observed(true) };
+        let later = conditions(&healed, &all, &at(2));
+        let degraded = later.iter().find(|c| c.type_ == DEGRADED).expect("still shown");
+        assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("False", reason::REGIONS_WORKING));
+        assert_eq!(degraded.last_transition_time, at(2), "it changed");
+        assert!(!conditions(&observed(true), &[], &at(1)).iter().any(|c| c.type_ == DEGRADED), "no placement");
     }
 
     #[test]

@@ -134,14 +134,7 @@ pub const RESERVED_ENV: [&str; 8] = [
     "CONTAINERS_URL",
 ];
 
-/// The shared variables with a variant's own on top.
-#[must_use]
-pub fn merged_env(
-    shared: &std::collections::BTreeMap<String, String>,
-    own: &std::collections::BTreeMap<String, String>,
-) -> std::collections::BTreeMap<String, String> {
-    shared.iter().chain(own).map(|(k, v)| (k.clone(), v.clone())).collect()
-}
+use crate::desired::merged_env;
 
 fn check_env(at: &str, env: &std::collections::BTreeMap<String, String>, problems: &mut Vec<String>) {
     for name in env.keys() {

@@ -112,6 +112,12 @@ impl Context {
         crate::retry::next_resync(self.settings.resync, uid)
     }
 
+    /// How old a metrics reading may be: at most one read per minute, and none between two
+    /// resyncs that come closer than that.
+    fn metrics_max_age(&self) -> Duration {
+        (self.settings.resync / 2).min(Duration::from_secs(60))
+    }
+
     fn settled(&self, uid: &str) {
         self.failures.reset(uid);
         self.waits.reset(uid);
@@ -309,8 +315,16 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         Some(_) => {
             let previous = previous.placement.as_ref();
             let home = (&desired, &applied);
+            let runtime = crate::placement::Runtime {
+                cloud: &cloud,
+                readiness: ctx.settings.container_readiness,
+                drain: ctx.settings.placement_drain,
+                prices: &ctx.settings.prices,
+                metrics_max_age: ctx.metrics_max_age(),
+                metrics_cache: &ctx.metrics_cache,
+            };
             let (placement, settled, note) =
-                crate::placement::reconcile((ctx, &cloud), &bd.spec, home, &token.value, previous).await;
+                crate::placement::reconcile(&runtime, &bd.spec, home, &token.value, previous).await;
             if let Some(note) = note {
                 record(ctx, bd, EventType::Normal, "Placement", &note).await;
             }
@@ -318,7 +332,8 @@ async fn apply_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         }
         None => (None, true),
     };
-    let (observed, mut next) = applied_status(generation, &previous, applied, allocation, token.secret);
+    let (mut observed, mut next) = applied_status(generation, &previous, applied, allocation, token.secret);
+    observed.regions = placement.as_ref().map(|p| status::regions_state(&p.regions));
     next.placement = placement;
     let summary = status::summary(&observed);
     tracing::info!(ready = summary.ready, reason = %summary.reason, "reconciled");
@@ -449,6 +464,7 @@ fn applied_status(
         domain: applied.domain,
         function: applied.function,
         container: applied.container,
+        regions: None,
     };
     let next = BlogDeploymentStatus {
         observed_generation: generation,
@@ -486,8 +502,7 @@ async fn allocate_one(
     );
     let balancer = previous.resources.load_balancer_arn.as_deref();
     let key = bd.uid().unwrap_or_default();
-    // At most one read per minute, and none between two resyncs that come closer than that.
-    let max_age = (ctx.settings.resync / 2).min(Duration::from_secs(60));
+    let max_age = ctx.metrics_max_age();
     let observed = match ctx.metrics_cache.fresh(&key, window, max_age, std::time::Instant::now()) {
         Some(Some(observed)) => observed,
         // The last read failed a moment ago: not again before it ages out.
@@ -601,6 +616,7 @@ async fn cleanup_one(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
                 domain: stuck.clone(),
                 function: stuck.clone(),
                 container: stuck,
+                regions: None,
             };
             let next = BlogDeploymentStatus { ..previous.clone() };
             publish_status(bd, ctx, &previous, next, &observed).await?;

@@ -21,6 +21,19 @@ use blog_core::placement::{Decision, Model};
 /// Where the health checks probe: the blog's readiness, which fails while its table is unreachable.
 pub const HEALTH_PATH: &str = "/readyz";
 
+/// What a placement reconcile takes from the operator: the account to act in, its settings, and
+/// the metrics cache it shares with sizing.
+pub struct Runtime<'a> {
+    pub cloud: &'a cloud::Cloud,
+    pub readiness: crate::status::ContainerReadiness,
+    /// How long a region leaving stays out of latency routing before it is removed.
+    pub drain: Duration,
+    pub prices: &'a crate::allocation::pricing::PriceTable,
+    /// How old a metrics reading may be before it is read again.
+    pub metrics_max_age: Duration,
+    pub metrics_cache: &'a crate::allocation::MetricsCache,
+}
+
 /// Everything one placement reconcile works from.
 pub struct Plan<'a> {
     pub cloud: &'a cloud::Cloud,
@@ -82,7 +95,7 @@ fn in_phase(since: Option<&Time>) -> Duration {
 /// leaving region is gone.
 async fn step(plan: &Plan<'_>, before: RegionStatus, wanted: Option<Option<PlacementVariant>>) -> Option<RegionStatus> {
     let phase = Phase::parse(&before.phase);
-    let mut next = RegionStatus { message: String::new(), ..before.clone() };
+    let mut next = RegionStatus { message: String::new(), failure: None, ..before.clone() };
     let (mut doors, mut replaced) = (None, Vec::new());
     let seen = match wanted {
         Some(variant) => serve(plan, &mut next, phase, variant).await.map(|(seen, found, stale)| {
@@ -94,7 +107,7 @@ async fn step(plan: &Plan<'_>, before: RegionStatus, wanted: Option<Option<Place
     };
     let seen = seen.unwrap_or_else(|err| {
         tracing::warn!(region = next.region, error = %err, "placement step failed");
-        next.message = crate::status::tenant_message(&err.to_string());
+        failing(&mut next, &err);
         Seen::default()
     });
     let moved = regions::next_phase(phase, wanted.is_some(), seen, in_phase(before.since.as_ref()), plan.drain)?;
@@ -116,12 +129,18 @@ async fn step(plan: &Plan<'_>, before: RegionStatus, wanted: Option<Option<Place
         failed => failed,
     };
     if let Err(err) = routed {
-        next.message = crate::status::tenant_message(&err.to_string());
+        failing(&mut next, &err);
     }
     if next.message.is_empty() {
         next.message = waiting_for(moved).to_owned();
     }
     Some(next)
+}
+
+/// Says what stopped the region, for its status and the `Degraded` condition.
+fn failing(region: &mut RegionStatus, err: &CloudError) {
+    region.message = crate::status::tenant_message(&err.to_string());
+    region.failure = Some(apply::failure_reason(err).to_owned());
 }
 
 fn waiting_for(phase: Phase) -> &'static str {
@@ -344,7 +363,7 @@ pub fn replicas_pending() -> CloudError {
 /// note of an Event when Auto changed a region or the recommendation changed. Without a zone (no
 /// `spec.domain`, which validation refuses) the previous status stays.
 pub async fn reconcile(
-    (ctx, cloud): (&crate::controller::Context, &cloud::Cloud),
+    runtime: &Runtime<'_>,
     spec: &crate::crd::BlogDeploymentSpec,
     (home, home_applied): (&Desired, &Applied),
     token: &str,
@@ -355,19 +374,18 @@ pub async fn reconcile(
     // Home's domain step found the zone; without it (no spec.domain) nothing can be routed.
     let Some(zone) = home_applied.zone.clone() else { return (kept, false, None) };
     // Manual decides nothing, but the same reading prices each region for its status.
-    let (decision, recommendation, costs) =
-        recommend((ctx, cloud), (spec, placement), (home, home_applied), previous).await;
+    let (decision, recommendation, costs) = recommend(runtime, (spec, placement), (home, home_applied), previous).await;
     let decided = (placement.mode != PlacementMode::Manual).then_some((decision, recommendation));
     let auto = placement.mode == PlacementMode::Auto;
     let plan = Plan {
-        cloud,
+        cloud: runtime.cloud,
         spec: placement,
         home,
         home_applied,
         zone,
         token,
-        readiness: ctx.settings.container_readiness,
-        drain: ctx.settings.placement_drain,
+        readiness: runtime.readiness,
+        drain: runtime.drain,
         applied: decided.as_ref().filter(|_| auto).map(|(d, _)| regions::as_wanted(&d.placement)),
     };
     let (mut regions, settled) = run(&plan, previous).await;
@@ -392,7 +410,7 @@ pub async fn reconcile(
 /// `GetMetricData` per region per window, cached like the sizing's) and declared elsewhere; and
 /// what each region of the current placement costs a month at that demand.
 async fn recommend(
-    (ctx, cloud): (&crate::controller::Context, &cloud::Cloud),
+    runtime: &Runtime<'_>,
     (spec, placement): (&crate::crd::BlogDeploymentSpec, &PlacementSpec),
     (home, home_applied): (&Desired, &Applied),
     previous: Option<&PlacementStatus>,
@@ -406,16 +424,14 @@ async fn recommend(
         let resources = if at_home { &home_applied.resources } else { &region.resources };
         // Home's reading is the sizing's (same key): one GetMetricData serves both.
         let key = if at_home { home.owner.uid.clone() } else { format!("{}/{}", home.owner.uid, region.region) };
-        if let Some(rps) =
-            requests((ctx, cloud), &key, (&desired, resources.load_balancer_arn.as_deref()), window).await
-        {
+        if let Some(rps) = requests(runtime, &key, (&desired, resources.load_balancer_arn.as_deref()), window).await {
             measured.insert(region.region.clone(), rps);
         }
     }
     let cooldown = Duration::from_secs(u64::try_from(placement.cooldown_minutes).unwrap_or(60) * 60);
     let cooldown_over =
         previous.and_then(|p| p.last_change_time.as_ref()).is_none_or(|t| in_phase(Some(t)) >= cooldown);
-    let model = Model { prices: ctx.settings.prices.clone(), ..Model::default() };
+    let model = Model::sized_as(runtime.prices.clone(), home);
     let regions::Decided { decision, demand, current } =
         regions::decision(placement, &model, (current, &measured), cooldown_over);
     let objective = blog_core::placement::Objective {
@@ -439,23 +455,23 @@ async fn recommend(
 
 /// Requests per second a region served over the window; `None` when its metrics cannot be read.
 async fn requests(
-    (ctx, cloud): (&crate::controller::Context, &cloud::Cloud),
+    runtime: &Runtime<'_>,
     key: &str,
     (desired, balancer): (&Desired, Option<&str>),
     window: Duration,
 ) -> Option<f64> {
-    let max_age = (ctx.settings.resync / 2).min(Duration::from_secs(60));
+    let max_age = runtime.metrics_max_age;
     let now = std::time::Instant::now();
-    if let Some(cached) = ctx.metrics_cache.fresh(key, window, max_age, now) {
+    if let Some(cached) = runtime.metrics_cache.fresh(key, window, max_age, now) {
         return cached.map(|m| m.requests_per_second());
     }
-    let clients = cloud.clients(&desired.region);
+    let clients = runtime.cloud.clients(&desired.region);
     let observed = crate::allocation::observe(&clients, desired, balancer, window).await;
     if let Err(err) = &observed {
         tracing::warn!(region = desired.region, error = %err, "placement: cannot read the region's metrics");
     }
     let observed = observed.ok();
-    ctx.metrics_cache.store(key, window, observed, now);
+    runtime.metrics_cache.store(key, window, observed, now);
     observed.map(|m| m.requests_per_second())
 }
 

@@ -209,7 +209,8 @@ fn conditions_page(status_source: &str) -> String {
     let mut page = format!(
         "{HEADER}# Conditions and reasons\n\nEvery BlogDeployment reports `Ready` (the summary kstatus, \
          Flux and Argo CD read) and one condition per part: `TableReady`, `DomainReady`, \
-         `FunctionReady`, `ContainerReady`. Each carries one of these reasons; \
+         `FunctionReady`, `ContainerReady`; with a placement also `Degraded`, True while a region's \
+         last step failed. Each carries one of these reasons; \
          [Troubleshooting](../guides/troubleshooting.md) says what to do about each.\n\n\
          | Reason | Meaning |\n|---|---|\n"
     );

@@ -7,6 +7,7 @@ use crate::allocation::pricing::{
     ContainerSize, FunctionSize, HOURS_PER_MONTH, PriceTable, Traffic, container_monthly, function_monthly,
 };
 use crate::crd::Architecture;
+use crate::desired::Desired;
 
 const SECONDS_PER_MONTH: f64 = HOURS_PER_MONTH * 3600.0;
 
@@ -80,6 +81,26 @@ impl Default for Model {
             latency_query_per_million: 0.60,
             queries_per_request: 0.02,
         }
+    }
+}
+
+impl Model {
+    /// The model at `prices` with the deployment's own sizes (its spec's, or what Auto sizing
+    /// applied): a region is priced as it would run, not at the defaults.
+    #[must_use]
+    pub fn sized_as(prices: PriceTable, desired: &Desired) -> Self {
+        let mut model = Self { prices, ..Self::default() };
+        if let Some(function) = &desired.function {
+            model.function = FunctionSize {
+                memory_mib: function.memory_mib,
+                architecture: function.architecture,
+                provisioned: function.provisioned_concurrency.unwrap_or(0),
+            };
+        }
+        if let Some(container) = &desired.container {
+            model.task = ContainerSize { cpu: container.cpu, memory_mib: container.memory_mib, tasks: 1 };
+        }
+        model
     }
 }
 
@@ -421,6 +442,29 @@ mod tests {
             current,
             hysteresis: 0.1,
             cooldown_over: true,
+        }
+    }
+
+    #[test]
+    fn regions_are_priced_at_the_deployments_own_sizes() {
+        let spec = serde_json::from_value(serde_json::json!({
+            "image": "blog:1",
+            "function": {"memoryMiB": 2048, "architecture": "x86_64"},
+            "container": {"cpu": 1024, "memoryMiB": 2048}
+        }))
+        .expect("spec");
+        let owner = crate::desired::Owner { namespace: "ns".into(), name: "blog".into(), uid: "u1".into() };
+        let inputs = crate::desired::Inputs { default_region: "us-east-1", ..Default::default() };
+        let desired = crate::desired::desired(&owner, &spec, &inputs);
+        let sized = Model::sized_as(PriceTable::default(), &desired);
+        assert_eq!((sized.function.memory_mib, sized.function.architecture), (2048, Architecture::X86_64));
+        assert_eq!((sized.task.cpu, sized.task.memory_mib), (1024, 2048));
+        let demand = Demand::from([("us-east-1".to_owned(), 20.0)]);
+        for variant in [Variant::Function, Variant::Container] {
+            let placement = Placement::from([("us-east-1".to_owned(), variant)]);
+            let cost = |model: &Model| evaluate(model, &placement, &demand, &Objective::default()).cost.compute;
+            let (own, default) = (cost(&sized), cost(&Model::default()));
+            assert!(own > default * 1.2, "{variant:?} at its own size: {own} vs {default}");
         }
     }
 

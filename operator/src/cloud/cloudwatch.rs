@@ -1,8 +1,8 @@
 //! CloudWatch: summaries of the metrics the recommender reads, over a window, in one request; and the alarms that
 //! drive step scaling.
 
-use crate::allocation::Series;
-pub use crate::allocation::Summary;
+use blog_core::allocation::Series;
+pub use blog_core::allocation::Summary;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 

@@ -40,12 +40,7 @@ pub struct IngressRule {
     pub source: Source,
 }
 
-/// A subnet and its availability zone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subnet {
-    pub id: String,
-    pub zone: String,
-}
+pub use super::memo::Subnet;
 
 /// The EC2 Query client for every region.
 #[derive(Clone)]

@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::ec2::Subnet;
+/// A subnet and its availability zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub id: String,
+    pub zone: String,
+}
 
 /// How long the region's default VPC and its subnets are taken as read.
 pub const NETWORK_TTL: Duration = Duration::from_secs(600);

@@ -389,3 +389,54 @@ async fn auto_adds_the_region_declared_demand_asks_for_and_removes_it_when_measu
     api.delete("site", &DeleteParams::default()).await.expect("delete");
     wait_gone_within(&api, "site", Duration::from_secs(180)).await;
 }
+
+/// A region the account may not use (a service control policy denies Lambda's CreateFunction
+/// there, as the realism layer answers): home keeps serving, so `Ready` stays True, and `Degraded`
+/// says which region fails and why; once the region is dropped, its partial stack is removed and
+/// `Degraded` turns False.
+#[tokio::test]
+async fn a_region_that_fails_degrades_the_deployment_naming_it_while_home_serves() {
+    let (stack, _client, ns, api) = setup("degraded").await;
+    let _logs = stack.logs_on_failure();
+    let config = stack.sdk_config().await;
+    let realism_config = json!({
+        "seed": 13, "acm_dns_validation": 1, "dynamodb_replica": 1, "route53_health": 1,
+        "deny": {"ap-northeast-1": ["CreateFunction"]},
+    });
+    let realism = Realism::start(&stack.aws_endpoint, &realism_config).expect("realism");
+    let route53 = aws_sdk_route53::Client::new(&config);
+    let zone = format!("{}.example.com", ns.name);
+    let host = format!("blog.{zone}");
+    create_zone(&route53, &zone).await;
+    let _operator = Operator::start_behind(stack, &ns.name, 3, &["--placement-drain-seconds", "2"], &realism.endpoint);
+    let candidates = json!([{"region": "eu-central-1", "variant": "container"}, {"region": "ap-northeast-1", "variant": "function"}]);
+    let spec = json!({
+        "image": "blog:1", "function": {}, "container": {}, "table": {"deletionPolicy": "Delete"},
+        "domain": {"hostedZone": zone}, "placement": {"home": HOME, "host": host, "candidates": candidates},
+    });
+    api.create(&PostParams::default(), &blog("site", spec)).await.expect("create");
+    let degraded = |bd: &BlogDeployment| {
+        let failing = regions(bd).iter().any(|r| r.region == "ap-northeast-1" && r.failure.is_some());
+        let serving = ["us-west-1", "eu-central-1"].map(|r| phase_of(bd, r).as_deref() == Some("Serving"));
+        ready(bd) && failing && serving == [true, true] && condition(bd, "Degraded").is_some_and(|c| c.status == "True")
+    };
+    let bd = wait_for_within(&api, "site", "Degraded naming ap-northeast-1", Duration::from_secs(240), degraded).await;
+    let (reason, message) = reason_of(&bd, "Degraded");
+    assert_eq!(reason, "RegionFailing");
+    assert!(message.contains("ap-northeast-1 (AccessDenied)") && message.contains("CreateFunction"), "{message}");
+    assert!(!message.contains("eu-central-1"), "only the failing region is named: {message}");
+    let failing = regions(&bd).into_iter().find(|r| r.region == "ap-northeast-1").expect("region");
+    assert_eq!((failing.phase.as_str(), failing.failure.as_deref()), ("Deploying", Some("AccessDenied")));
+
+    let dropped = json!({"spec": {"placement": {"candidates": [{"region": "eu-central-1", "variant": "container"}]}}});
+    api.patch("site", &PatchParams::default(), &Patch::Merge(&dropped)).await.expect("patch");
+    let healed =
+        |bd: &BlogDeployment| all_serving(bd, 2) && condition(bd, "Degraded").is_some_and(|c| c.status == "False");
+    let bd = wait_for_within(&api, "site", "ap-northeast-1 removed", Duration::from_secs(180), healed).await;
+    assert_eq!(reason_of(&bd, "Degraded").0, "RegionsWorking");
+    let names = names_of(&bd);
+    let tokyo = World::in_region(&config, "ap-northeast-1", aws_sdk_dynamodb::Client::new);
+    assert!(tokyo.describe_table().table_name(&names.table).send().await.is_err(), "the replica is gone");
+    api.delete("site", &DeleteParams::default()).await.expect("delete");
+    wait_gone_within(&api, "site", Duration::from_secs(180)).await;
+}
