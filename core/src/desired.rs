@@ -419,7 +419,7 @@ pub fn desired(owner: &Owner, spec: &BlogDeploymentSpec, inputs: &Inputs<'_>) ->
 }
 
 /// Auto's sizes in place of the spec's.
-fn with_sizes(desired: &mut Desired, decided: &crate::crd::AllocationStatus) {
+pub fn with_sizes(desired: &mut Desired, decided: &crate::crd::AllocationStatus) {
     if let (Some(function), Some(memory)) = (desired.function.as_mut(), decided.function_memory_mib) {
         function.memory_mib = memory;
     }

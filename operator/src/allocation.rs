@@ -8,31 +8,32 @@ pub use blog_core::allocation::*;
 
 use crate::cloud::cloudwatch::{self, MetricRead};
 use crate::cloud::{AwsClients, CloudResult};
-use crate::desired::Desired;
+use crate::desired::Names;
 
-/// Reads the metrics of whichever variants are enabled, in one CloudWatch request.
+/// Reads the metrics of the enabled variants (`(function, container)`) named `names`, in one
+/// CloudWatch request.
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn observe(
     clients: &AwsClients,
-    desired: &Desired,
+    (names, (function_on, container_on)): (&Names, (bool, bool)),
     load_balancer_arn: Option<&str>,
     window: Duration,
 ) -> CloudResult<WindowMetrics> {
     if window.is_zero() {
         return Ok(WindowMetrics::default());
     }
-    let function = [("FunctionName", desired.names.function.as_str())];
-    let service = [("ClusterName", desired.names.cluster.as_str()), ("ServiceName", desired.names.service.as_str())];
+    let function = [("FunctionName", names.function.as_str())];
+    let service = [("ClusterName", names.cluster.as_str()), ("ServiceName", names.service.as_str())];
     let dimension = load_balancer_arn.and_then(crate::cloud::elb::metric_dimension);
     let balancer = dimension.map(|d| [("LoadBalancer", d)]);
     let mut reads: Vec<(Slot, MetricRead<'_>)> = Vec::new();
     for &(slot, namespace, metric, _, percentile) in &SIZING_METRICS {
         let dimensions = match namespace {
-            "AWS/Lambda" if desired.function.is_some() => &function[..],
-            "AWS/ECS" if desired.container.is_some() => &service[..],
-            "AWS/ApplicationELB" if desired.container.is_some() => match &balancer {
+            "AWS/Lambda" if function_on => &function[..],
+            "AWS/ECS" if container_on => &service[..],
+            "AWS/ApplicationELB" if container_on => match &balancer {
                 Some(balancer) => &balancer[..],
                 None => continue,
             },

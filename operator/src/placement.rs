@@ -466,7 +466,8 @@ async fn requests(
         return cached.map(|m| m.requests_per_second());
     }
     let clients = runtime.cloud.clients(&desired.region);
-    let observed = crate::allocation::observe(&clients, desired, balancer, window).await;
+    let variants = (desired.function.is_some(), desired.container.is_some());
+    let observed = crate::allocation::observe(&clients, (&desired.names, variants), balancer, window).await;
     if let Err(err) = &observed {
         tracing::warn!(region = desired.region, error = %err, "placement: cannot read the region's metrics");
     }

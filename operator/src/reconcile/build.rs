@@ -1,0 +1,69 @@
+//! Build: the desired state of the whole stack, pure and once per reconcile, from the validated
+//! spec, the tenant policy's rules, the operator's settings and what was dereferenced; Auto's sizes
+//! are decided here from the metrics read and applied to it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::dereference::Reading;
+use super::validate::Validated;
+use crate::allocation::{self, pricing::PriceTable};
+use crate::crd::{AllocationMode, AllocationStatus, BlogDeploymentStatus};
+use crate::desired::{self, Desired};
+
+/// What the build needs besides the spec: operator settings and facts from outside the object.
+pub struct Facts<'a> {
+    pub default_region: &'a str,
+    /// The operator's permissions boundary for every role it makes.
+    pub boundary: Option<&'a str>,
+    pub prices: &'a PriceTable,
+    /// The status as the last reconcile left it.
+    pub previous: &'a BlogDeploymentStatus,
+    /// Whether another BlogDeployment records the table of this name (the peers' watch cache).
+    pub table_used_elsewhere: &'a (dyn Fn(&str) -> bool + Sync),
+    pub metrics: &'a Reading,
+}
+
+/// The desired state to apply and the allocation to report.
+pub struct Built {
+    pub desired: Desired,
+    pub allocation: Option<AllocationStatus>,
+}
+
+/// The desired state as the spec writes it, then (under Auto) at the sizes decided for it.
+#[must_use]
+pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
+    let rules = &validated.rules;
+    let boundary = facts.boundary.map(str::to_owned);
+    let boundary = rules.account.as_ref().map_or(boundary, |a| a.boundary(facts.boundary));
+    let inputs = desired::Inputs {
+        default_region: facts.default_region,
+        role_permissions_boundary: boundary.as_deref(),
+        auto_sizes: None,
+        default_network: rules.network.default.as_ref(),
+        recorded_table: facts.previous.resources.table_arn.as_deref().and_then(desired::table_of_arn),
+        table_used_elsewhere: false,
+    };
+    let mut desired = desired::desired(&validated.owner, validated.spec, &inputs);
+    desired.table.used_elsewhere = (facts.table_used_elsewhere)(&desired.table.name);
+    let allocation = allocate(validated, facts, &desired);
+    if let Some(sizes) = allocation.as_ref().filter(|_| validated.spec.allocation.mode == AllocationMode::Auto) {
+        desired::with_sizes(&mut desired, sizes);
+    }
+    Built { desired, allocation }
+}
+
+/// Decides sizes from the metrics read, unless allocation is Manual or they could not be read
+/// (then the previous allocation stays). Reads the spec's own sizes, before Auto's are applied.
+fn allocate(validated: &Validated<'_>, facts: &Facts<'_>, as_written: &Desired) -> Option<AllocationStatus> {
+    let observed = match facts.metrics {
+        Reading::NotNeeded => return None,
+        Reading::Unreadable => return facts.previous.allocation.clone(),
+        Reading::Read(observed) => observed.as_ref(),
+    };
+    let spec = &validated.spec.allocation;
+    let last = facts.previous.allocation.as_ref();
+    let ecs_desired = facts.previous.container_tasks.as_ref().map(|t| t.desired);
+    let running = allocation::running_sizes(as_written, spec.mode, last, ecs_desired);
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    Some(allocation::decide(spec, &validated.rules.limits, observed, running, last, &now, facts.prices))
+}

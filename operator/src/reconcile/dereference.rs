@@ -1,0 +1,148 @@
+//! Dereference: what the spec points at outside itself, read before the build: the write token's
+//! Secret, the AWS account its namespace maps to (an STS session named for the object), and the
+//! metrics Auto sizing decides from (through the cache sizing and placement share).
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{Client, ResourceExt};
+
+use super::validate::{Refused, Validated};
+use crate::allocation::{self, MetricsCache, WindowMetrics};
+use crate::cloud::{Cloud, CloudError};
+use crate::context::Error;
+use crate::crd::{AllocationMode, BlogDeployment, BlogDeploymentStatus};
+use crate::desired::{Names, Owner};
+use crate::tenancy::TenantPolicy;
+use crate::write_token::{self, TokenError, WriteToken};
+
+/// What the spec points at, as read now.
+pub struct Dereferenced {
+    pub token: WriteToken,
+    /// The account the object's calls run in.
+    pub cloud: Cloud,
+    pub metrics: Reading,
+}
+
+/// The sizing's reading of the variants' metrics.
+#[derive(Debug, Clone)]
+pub enum Reading {
+    /// Manual allocation reads nothing.
+    NotNeeded,
+    /// The read failed (now or a moment ago): the last allocation stays.
+    Unreadable,
+    Read(Box<WindowMetrics>),
+}
+
+/// Why dereferencing stopped the reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum DereferenceError {
+    /// A person must act (a missing Secret, a role STS refuses); looked at again at the resync pace.
+    #[error(transparent)]
+    Refused(Refused),
+    /// Clears up by itself: retried with backoff.
+    #[error(transparent)]
+    Retry(Error),
+}
+
+/// Where the metrics come from, and how old a reading may be.
+pub struct MetricsSource<'a> {
+    pub cache: &'a MetricsCache,
+    pub max_age: Duration,
+}
+
+/// Reads the write token, opens the account, and reads the metrics Auto sizing needs.
+///
+/// # Errors
+/// [`DereferenceError`]: refused (a person must act) or worth a retry.
+pub async fn dereference(
+    bd: &BlogDeployment,
+    validated: &Validated<'_>,
+    (client, cloud): (&Client, &Cloud),
+    (metrics, default_region): (MetricsSource<'_>, &str),
+) -> Result<Dereferenced, DereferenceError> {
+    let token = match write_token::resolve(client, bd).await {
+        Ok(token) => token,
+        Err(TokenError::Missing(message)) => {
+            let reason = crate::status::reason::WRITE_TOKEN_MISSING;
+            return Err(DereferenceError::Refused(Refused { reason, message }));
+        }
+        Err(e @ TokenError::Kube(_)) => return Err(DereferenceError::Retry(Error::WriteToken(e))),
+    };
+    let cloud = match cloud_for(bd, (cloud, &validated.rules), &validated.owner).await {
+        Ok(cloud) => cloud,
+        Err(err) if err.is_retryable() => return Err(DereferenceError::Retry(err.into())),
+        Err(err) => {
+            let reason = crate::status::reason::ACCOUNT_ROLE_NOT_ASSUMABLE;
+            return Err(DereferenceError::Refused(Refused { reason, message: err.to_string() }));
+        }
+    };
+    let region = bd.spec.home_region(default_region);
+    let metrics = read_metrics(bd, validated, (&cloud.clients(region), metrics)).await;
+    Ok(Dereferenced { token, cloud, metrics })
+}
+
+/// The AWS account this object's calls run in: the operator's own, or the role the tenant policy
+/// maps its namespace to, in a session named for the object.
+///
+/// # Errors
+/// STS's refusal, or a failure worth a retry.
+pub async fn cloud_for(
+    bd: &BlogDeployment,
+    (cloud, rules): (&Cloud, &TenantPolicy),
+    owner: &Owner,
+) -> Result<Cloud, CloudError> {
+    match &rules.account {
+        Some(account) => {
+            let session = blog_core::account::session_name(&owner.namespace, &bd.name_any());
+            cloud.acting_for(account, &session).await
+        }
+        None => Ok(cloud.clone()),
+    }
+}
+
+/// The variants' metrics over the sizing window, unless allocation is Manual. A failure to read
+/// never blocks the reconcile: the previous allocation stays.
+async fn read_metrics(
+    bd: &BlogDeployment,
+    validated: &Validated<'_>,
+    (clients, source): (&crate::cloud::AwsClients, MetricsSource<'_>),
+) -> Reading {
+    let spec = &bd.spec.allocation;
+    if spec.mode == AllocationMode::Manual {
+        return Reading::NotNeeded;
+    }
+    let previous = bd.status.clone().unwrap_or_default();
+    let window = window(spec, &previous);
+    let key = &validated.owner.uid;
+    let now = std::time::Instant::now();
+    match source.cache.fresh(key, window, source.max_age, now) {
+        Some(Some(observed)) => return Reading::Read(Box::new(observed)),
+        // The last read failed a moment ago: not again before it ages out.
+        Some(None) => return Reading::Unreadable,
+        None => {}
+    }
+    let names = Names::for_owner(&validated.owner);
+    let variants = (bd.spec.function_enabled().is_some(), bd.spec.container_enabled().is_some());
+    let balancer = previous.resources.load_balancer_arn.as_deref();
+    match allocation::observe(clients, (&names, variants), balancer, window).await {
+        Ok(observed) => {
+            source.cache.store(key, window, Some(observed), now);
+            Reading::Read(Box::new(observed))
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read metrics; keeping the last allocation");
+            source.cache.store(key, window, None, now);
+            Reading::Unreadable
+        }
+    }
+}
+
+/// The window sizing reads: the spec's, cut short after the last change so a decision never
+/// reads the traffic of the sizes it replaced.
+fn window(spec: &crate::crd::AllocationSpec, previous: &BlogDeploymentStatus) -> Duration {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let last = previous.allocation.as_ref().and_then(|a| a.last_change_time.as_ref());
+    let minutes = u64::try_from(spec.window_minutes).unwrap_or(60);
+    allocation::effective_window(Duration::from_secs(minutes * 60), last, &now)
+}
