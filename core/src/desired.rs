@@ -453,51 +453,8 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
         deletion_policy: spec.table.deletion_policy,
         replica_of: None,
     };
-    let function = spec.function_enabled().map(|f| DesiredFunction {
-        name: names.function.clone(),
-        role_name: names.function_role.clone(),
-        log_group: names.function_log_group.clone(),
-        api_name: names.api.clone(),
-        code: match &f.code {
-            Some(s3) => FunctionCode::S3 { bucket: s3.s3_bucket.clone(), key: s3.s3_key.clone() },
-            None => FunctionCode::Image(f.image.clone().unwrap_or_else(|| spec.image.clone())),
-        },
-        memory_mib: f.memory_mib,
-        timeout_seconds: f.timeout_seconds,
-        architecture: f.architecture,
-        environment: merged_env(&spec.env, &f.env)
-            .into_iter()
-            .chain([("TABLE_NAME".to_owned(), table.name.clone())])
-            .collect(),
-        reserved_concurrency: f.reserved_concurrency,
-        provisioned_concurrency: f.provisioned_concurrency,
-        throttle: f.throttle,
-        host: domain.as_ref().and_then(|d| d.function_host.clone()),
-        tracing,
-    });
-    let container = spec.container_enabled().map(|c| DesiredContainer {
-        image: c.image.clone().unwrap_or_else(|| spec.image.clone()),
-        architecture: c.architecture,
-        cpu: c.cpu,
-        memory_mib: c.memory_mib,
-        port: c.port,
-        desired_count: c.desired_count,
-        health_check_path: c.health_check_path.clone(),
-        internal: c.load_balancer.internal,
-        ingress_cidrs: c.load_balancer.ingress_cidrs.clone(),
-        secrets: BTreeMap::new(),
-        vpc_id: c.network.vpc_id.clone(),
-        subnet_ids: c.network.subnet_ids.clone(),
-        scaling: c.autoscaling.as_ref().map(|a| crate::scaling::plan(&names.cluster, &names.service, a)),
-        environment: merged_env(&spec.env, &c.env)
-            .into_iter()
-            .chain([("TABLE_NAME".to_owned(), table.name.clone()), ("PORT".to_owned(), c.port.to_string())])
-            .collect(),
-        tls: crate::domain::container_tls(spec, domain.as_ref()),
-        host: domain.as_ref().and_then(|d| d.container_host.clone()),
-        tracing,
-        container_insights: spec.observability.container_insights,
-    });
+    let function = desired_function(spec, (&names, &table.name), domain.as_ref(), tracing);
+    let container = desired_container(spec, (&names, &table.name), domain.as_ref(), tracing);
     Desired {
         region: spec.home_region(default_region).to_owned(),
         owner: owner.clone(),
@@ -513,6 +470,69 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
         log_retention_days: spec.observability.log_retention_days,
         writes_to: None,
     }
+}
+
+/// The function variant as the spec writes it, when enabled.
+fn desired_function(
+    spec: &BlogDeploymentSpec,
+    (names, table): (&Names, &str),
+    domain: Option<&DesiredDomain>,
+    tracing: bool,
+) -> Option<DesiredFunction> {
+    spec.function_enabled().map(|f| DesiredFunction {
+        name: names.function.clone(),
+        role_name: names.function_role.clone(),
+        log_group: names.function_log_group.clone(),
+        api_name: names.api.clone(),
+        code: match &f.code {
+            Some(s3) => FunctionCode::S3 { bucket: s3.s3_bucket.clone(), key: s3.s3_key.clone() },
+            None => FunctionCode::Image(f.image.clone().unwrap_or_else(|| spec.image.clone())),
+        },
+        memory_mib: f.memory_mib,
+        timeout_seconds: f.timeout_seconds,
+        architecture: f.architecture,
+        environment: merged_env(&spec.env, &f.env)
+            .into_iter()
+            .chain([("TABLE_NAME".to_owned(), table.to_owned())])
+            .collect(),
+        reserved_concurrency: f.reserved_concurrency,
+        provisioned_concurrency: f.provisioned_concurrency,
+        throttle: f.throttle,
+        host: domain.and_then(|d| d.function_host.clone()),
+        tracing,
+    })
+}
+
+/// The container variant as the spec writes it, when enabled.
+fn desired_container(
+    spec: &BlogDeploymentSpec,
+    (names, table): (&Names, &str),
+    domain: Option<&DesiredDomain>,
+    tracing: bool,
+) -> Option<DesiredContainer> {
+    spec.container_enabled().map(|c| DesiredContainer {
+        image: c.image.clone().unwrap_or_else(|| spec.image.clone()),
+        architecture: c.architecture,
+        cpu: c.cpu,
+        memory_mib: c.memory_mib,
+        port: c.port,
+        desired_count: c.desired_count,
+        health_check_path: c.health_check_path.clone(),
+        internal: c.load_balancer.internal,
+        ingress_cidrs: c.load_balancer.ingress_cidrs.clone(),
+        secrets: BTreeMap::new(),
+        vpc_id: c.network.vpc_id.clone(),
+        subnet_ids: c.network.subnet_ids.clone(),
+        scaling: c.autoscaling.as_ref().map(|a| crate::scaling::plan(&names.cluster, &names.service, a)),
+        environment: merged_env(&spec.env, &c.env)
+            .into_iter()
+            .chain([("TABLE_NAME".to_owned(), table.to_owned()), ("PORT".to_owned(), c.port.to_string())])
+            .collect(),
+        tls: crate::domain::container_tls(spec, domain),
+        host: domain.and_then(|d| d.container_host.clone()),
+        tracing,
+        container_insights: spec.observability.container_insights,
+    })
 }
 
 /// The IAM path of every role the operator makes: the operator's own policy lets it create, pass

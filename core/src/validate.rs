@@ -14,46 +14,12 @@ pub struct InvalidSpec(pub Vec<String>);
 /// [`InvalidSpec`] listing each broken rule.
 pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
     let mut problems = Vec::new();
-    let overrides = [
-        ("spec.function.image", spec.function.as_ref().and_then(|f| f.image.as_deref())),
-        ("spec.container.image", spec.container.as_ref().and_then(|c| c.image.as_deref())),
-    ];
-    for (field, image) in std::iter::once(("spec.image", Some(spec.image.as_str()))).chain(overrides) {
-        if let Some(Err(why)) = image.map(check_image_reference) {
-            problems.push(format!("{field} {:?} is not an image reference: {why}", image.unwrap_or_default()));
-        }
-    }
-    if let Some(region) = &spec.region
-        && !is_region(region)
-    {
-        problems.push(format!("spec.region {region:?} is not an AWS region name such as us-west-1"));
-    }
+    check_images_and_region(spec, &mut problems);
     if spec.function_enabled().is_none() && spec.container_enabled().is_none() {
         problems.push("enable at least one variant: spec.function or spec.container".to_owned());
     }
-    if let Some(function) = spec.function_enabled()
-        && let (Some(provisioned), Some(reserved)) = (function.provisioned_concurrency, function.reserved_concurrency)
-        && provisioned > reserved
-    {
-        problems.push(format!(
-            "spec.function.provisionedConcurrency {provisioned} is above reservedConcurrency {reserved}: Lambda \
-             cannot keep more environments ready than the function may run"
-        ));
-    }
-    let table = &spec.table;
-    if let Some(Err(why)) = table.name.as_deref().map(crate::aws_format::table_name) {
-        problems.push(format!("spec.table.name {:?} {why}", table.name.as_deref().unwrap_or_default()));
-    }
-    match table.billing_mode {
-        BillingMode::Provisioned if table.read_capacity_units.is_none() || table.write_capacity_units.is_none() => {
-            problems
-                .push("spec.table.billingMode Provisioned needs readCapacityUnits and writeCapacityUnits".to_owned());
-        }
-        BillingMode::PayPerRequest if table.read_capacity_units.is_some() || table.write_capacity_units.is_some() => {
-            problems.push("spec.table capacity units apply only with billingMode: Provisioned".to_owned());
-        }
-        _ => {}
-    }
+    check_concurrency(spec, &mut problems);
+    check_table(&spec.table, &mut problems);
     if let Some(container) = spec.container_enabled() {
         check_container(container, &mut problems);
     }
@@ -85,6 +51,51 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
         problems.push(format!("spec.writeToken.key {why}"));
     }
     if problems.is_empty() { Ok(()) } else { Err(InvalidSpec(problems)) }
+}
+
+fn check_images_and_region(spec: &BlogDeploymentSpec, problems: &mut Vec<String>) {
+    let overrides = [
+        ("spec.function.image", spec.function.as_ref().and_then(|f| f.image.as_deref())),
+        ("spec.container.image", spec.container.as_ref().and_then(|c| c.image.as_deref())),
+    ];
+    for (field, image) in std::iter::once(("spec.image", Some(spec.image.as_str()))).chain(overrides) {
+        if let Some(Err(why)) = image.map(check_image_reference) {
+            problems.push(format!("{field} {:?} is not an image reference: {why}", image.unwrap_or_default()));
+        }
+    }
+    if let Some(region) = &spec.region
+        && !is_region(region)
+    {
+        problems.push(format!("spec.region {region:?} is not an AWS region name such as us-west-1"));
+    }
+}
+
+fn check_concurrency(spec: &BlogDeploymentSpec, problems: &mut Vec<String>) {
+    if let Some(function) = spec.function_enabled()
+        && let (Some(provisioned), Some(reserved)) = (function.provisioned_concurrency, function.reserved_concurrency)
+        && provisioned > reserved
+    {
+        problems.push(format!(
+            "spec.function.provisionedConcurrency {provisioned} is above reservedConcurrency {reserved}: Lambda \
+             cannot keep more environments ready than the function may run"
+        ));
+    }
+}
+
+fn check_table(table: &crate::crd::TableSpec, problems: &mut Vec<String>) {
+    if let Some(Err(why)) = table.name.as_deref().map(crate::aws_format::table_name) {
+        problems.push(format!("spec.table.name {:?} {why}", table.name.as_deref().unwrap_or_default()));
+    }
+    match table.billing_mode {
+        BillingMode::Provisioned if table.read_capacity_units.is_none() || table.write_capacity_units.is_none() => {
+            problems
+                .push("spec.table.billingMode Provisioned needs readCapacityUnits and writeCapacityUnits".to_owned());
+        }
+        BillingMode::PayPerRequest if table.read_capacity_units.is_some() || table.write_capacity_units.is_some() => {
+            problems.push("spec.table capacity units apply only with billingMode: Provisioned".to_owned());
+        }
+        _ => {}
+    }
 }
 
 /// A deployment's region is fixed once its resources exist: moving would strand the old region's
@@ -328,7 +339,38 @@ fn check_domain(spec: &BlogDeploymentSpec, domain: &crate::crd::DomainSpec, prob
 
 /// A placement: its domain, its regions, its table and its objective.
 fn check_placement(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementSpec, problems: &mut Vec<String>) {
-    use crate::crd::PlacementMode;
+    let at = "spec.placement";
+    check_placement_domain(spec, placement, problems);
+    if !is_region(&placement.home) {
+        problems.push(format!("{at}.home {:?} is not an AWS region name such as us-west-1", placement.home));
+    }
+    if let Some(region) = spec.region.as_ref().filter(|r| **r != placement.home) {
+        problems
+            .push(format!("spec.region {region} differs from {at}.home {}: leave spec.region unset", placement.home));
+    }
+    if spec.container_enabled().is_some_and(|c| c.load_balancer.certificate_arn.is_some()) {
+        problems.push(format!(
+            "{at}: leave spec.container.loadBalancer.certificateArn unset: a certificate serves one region, and each \
+             region requests its own for {}",
+            placement.host
+        ));
+    }
+    if spec.table.billing_mode != BillingMode::PayPerRequest {
+        problems.push(format!(
+            "{at} replicates the table to every region: a global table needs billingMode: PayPerRequest (or write \
+             auto scaling, which the operator does not manage)"
+        ));
+    }
+    check_candidates(spec, placement, problems);
+    check_placement_mode(placement, problems);
+}
+
+/// The placement's host lives in `spec.domain`'s zone, which holds its records.
+fn check_placement_domain(
+    spec: &BlogDeploymentSpec,
+    placement: &crate::crd::PlacementSpec,
+    problems: &mut Vec<String>,
+) {
     let at = "spec.placement";
     match &spec.domain {
         None => problems.push(format!(
@@ -357,13 +399,12 @@ fn check_placement(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementS
             }
         }
     }
-    if !is_region(&placement.home) {
-        problems.push(format!("{at}.home {:?} is not an AWS region name such as us-west-1", placement.home));
-    }
-    if let Some(region) = spec.region.as_ref().filter(|r| **r != placement.home) {
-        problems
-            .push(format!("spec.region {region} differs from {at}.home {}: leave spec.region unset", placement.home));
-    }
+}
+
+/// Candidates are region names, each once, pinned only to an enabled variant; demand names only
+/// home or a candidate.
+fn check_candidates(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementSpec, problems: &mut Vec<String>) {
+    let at = "spec.placement";
     let mut seen = std::collections::BTreeSet::new();
     for candidate in &placement.candidates {
         if !is_region(&candidate.region) {
@@ -383,19 +424,12 @@ fn check_placement(spec: &BlogDeploymentSpec, placement: &crate::crd::PlacementS
     for region in placement.demand.keys().filter(|r| **r != placement.home && !seen.contains(r.as_str())) {
         problems.push(format!("{at}.demand names {region}, which is neither home nor a candidate"));
     }
-    if spec.container_enabled().is_some_and(|c| c.load_balancer.certificate_arn.is_some()) {
-        problems.push(format!(
-            "{at}: leave spec.container.loadBalancer.certificateArn unset: a certificate serves one region, and each \
-             region requests its own for {}",
-            placement.host
-        ));
-    }
-    if spec.table.billing_mode != BillingMode::PayPerRequest {
-        problems.push(format!(
-            "{at} replicates the table to every region: a global table needs billingMode: PayPerRequest (or write \
-             auto scaling, which the operator does not manage)"
-        ));
-    }
+}
+
+/// Recommend and Auto decide from the shipped latency matrix, toward an objective.
+fn check_placement_mode(placement: &crate::crd::PlacementSpec, problems: &mut Vec<String>) {
+    use crate::crd::PlacementMode;
+    let at = "spec.placement";
     if placement.mode != PlacementMode::Manual {
         let matrix = crate::placement::latency::Matrix::default();
         let regions = std::iter::once(&placement.home).chain(placement.candidates.iter().map(|c| &c.region));

@@ -8,6 +8,59 @@ use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::Owner;
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "CertificatesRequestedTagged",
+    "Effect": "Allow",
+    "Action": [
+      "acm:RequestCertificate",
+      "acm:AddTagsToCertificate"
+    ],
+    "Resource": "*",
+    "Condition": {
+      "StringEquals": {
+        "aws:RequestTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "CertificateReads",
+    "Effect": "Allow",
+    "Action": [
+      "acm:DescribeCertificate",
+      "acm:ListTagsForCertificate"
+    ],
+    "Resource": [
+      "arn:aws:acm:*:*:certificate/*"
+    ]
+  },
+  {
+    "Sid": "CertificateList",
+    "Effect": "Allow",
+    "Action": [
+      "acm:ListCertificates"
+    ],
+    "Resource": "*"
+  },
+  {
+    "Sid": "CertificateDeleteOnlyItsOwn",
+    "Effect": "Allow",
+    "Action": [
+      "acm:DeleteCertificate"
+    ],
+    "Resource": [
+      "arn:aws:acm:*:*:certificate/*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:ResourceTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  }
+]"#;
+
 const SERVICE: &str = "acm";
 
 /// A certificate as ACM describes it.

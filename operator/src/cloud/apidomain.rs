@@ -9,6 +9,70 @@ use aws_sdk_apigatewayv2::types::{DomainName, DomainNameConfiguration, EndpointT
 use super::{AwsClients, CloudError, CloudResult, gone_is_done, map_sdk};
 use crate::desired::Owner;
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "CustomDomainReads",
+    "Effect": "Allow",
+    "Action": [
+      "apigateway:GET"
+    ],
+    "Resource": [
+      "arn:aws:apigateway:*::/domainnames/*",
+      "arn:aws:apigateway:*::/domainnames/*/apimappings"
+    ]
+  },
+  {
+    "Sid": "CustomDomainCreateTagged",
+    "Effect": "Allow",
+    "Action": [
+      "apigateway:POST"
+    ],
+    "Resource": [
+      "arn:aws:apigateway:*::/domainnames"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:RequestTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "CustomDomainChangeOnlyItsOwn",
+    "Effect": "Allow",
+    "Action": [
+      "apigateway:PATCH",
+      "apigateway:DELETE"
+    ],
+    "Resource": [
+      "arn:aws:apigateway:*::/domainnames/*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:ResourceTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "ApiMappingsOfItsCustomDomains",
+    "Effect": "Allow",
+    "Action": [
+      "apigateway:POST",
+      "apigateway:DELETE"
+    ],
+    "Resource": [
+      "arn:aws:apigateway:*::/domainnames/*/apimappings",
+      "arn:aws:apigateway:*::/domainnames/*/apimappings/*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:ResourceTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  }
+]"#;
+
 const SERVICE: &str = "apigatewayv2";
 const STAGE: &str = "$default";
 

@@ -9,6 +9,68 @@ use super::{AwsClients, CloudResult, gone_is_done, map_sdk};
 use crate::crd::ThrottleSpec;
 use crate::desired::Owner;
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "HttpApiReads",
+    "Effect": "Allow",
+    "Action": [
+      "apigateway:GET"
+    ],
+    "Resource": [
+      "arn:aws:apigateway:*::/apis",
+      "arn:aws:apigateway:*::/apis/*"
+    ]
+  },
+  {
+    "Sid": "HttpApiCreateTagged",
+    "Effect": "Allow",
+    "Action": [
+      "apigateway:POST"
+    ],
+    "Resource": [
+      "arn:aws:apigateway:*::/apis",
+      "arn:aws:apigateway:*::/tags/*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:RequestTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "HttpApiDeleteOnlyItsOwn",
+    "Effect": "Allow",
+    "Action": [
+      "apigateway:DELETE"
+    ],
+    "Resource": [
+      "arn:aws:apigateway:*::/apis/*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:ResourceTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "HttpApiChildrenUntaggedForIam",
+    "Effect": "Allow",
+    "Action": [
+      "apigateway:POST",
+      "apigateway:PATCH"
+    ],
+    "Resource": [
+      "arn:aws:apigateway:*::/apis/*/integrations",
+      "arn:aws:apigateway:*::/apis/*/routes",
+      "arn:aws:apigateway:*::/apis/*/routes/*",
+      "arn:aws:apigateway:*::/apis/*/stages",
+      "arn:aws:apigateway:*::/apis/*/stages/*"
+    ]
+  }
+]"#;
+
 const SERVICE: &str = "apigatewayv2";
 const DEFAULT: &str = "$default";
 

@@ -18,6 +18,39 @@ use crate::scaling::{
     alarm_prefix, resource_id,
 };
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "TaskScalingOfEcsServicesOnly",
+    "Effect": "Allow",
+    "Action": [
+      "application-autoscaling:RegisterScalableTarget",
+      "application-autoscaling:DeregisterScalableTarget",
+      "application-autoscaling:PutScalingPolicy",
+      "application-autoscaling:DeleteScalingPolicy",
+      "application-autoscaling:PutScheduledAction",
+      "application-autoscaling:DeleteScheduledAction"
+    ],
+    "Resource": "*",
+    "Condition": {
+      "StringEquals": {
+        "application-autoscaling:service-namespace": "ecs"
+      }
+    }
+  },
+  {
+    "Sid": "TaskScalingReads",
+    "Effect": "Allow",
+    "Action": [
+      "application-autoscaling:DescribeScalableTargets",
+      "application-autoscaling:DescribeScalingPolicies",
+      "application-autoscaling:DescribeScheduledActions"
+    ],
+    "Resource": "*"
+  }
+]"#;
+
 const SERVICE: &str = "application-autoscaling";
 
 /// The `ALBRequestCountPerTarget` resource label from the load balancer and target group ARNs.

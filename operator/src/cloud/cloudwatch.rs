@@ -12,6 +12,33 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricAlarm, MetricDataQuery,
 
 use super::{AwsClients, CloudResult, map_sdk};
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "MetricReads",
+    "Effect": "Allow",
+    "Action": [
+      "cloudwatch:GetMetricData",
+      "cloudwatch:DescribeAlarms"
+    ],
+    "Resource": "*"
+  },
+  {
+    "Sid": "OnlyItsAlarmsAndTargetTrackingOnes",
+    "Effect": "Allow",
+    "Action": [
+      "cloudwatch:PutMetricAlarm",
+      "cloudwatch:DeleteAlarms",
+      "cloudwatch:TagResource"
+    ],
+    "Resource": [
+      "arn:aws:cloudwatch:*:*:alarm:blog-*",
+      "arn:aws:cloudwatch:*:*:alarm:TargetTracking-service/blog-*"
+    ]
+  }
+]"#;
+
 const SERVICE: &str = "cloudwatch";
 
 /// One metric the recommender reads; `percentile` asks for its p95 too (latencies).

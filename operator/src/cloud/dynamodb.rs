@@ -10,6 +10,59 @@ use super::{AwsClients, CloudError, CloudResult, gone_is_done, map_sdk};
 use crate::crd::BillingMode;
 use crate::desired::{DesiredTable, Owner, RETAINED_TAG, TableClaim, claim_table};
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "Tables",
+    "Effect": "Allow",
+    "Action": [
+      "dynamodb:CreateTable",
+      "dynamodb:DescribeTable",
+      "dynamodb:UpdateTable",
+      "dynamodb:ListTagsOfResource",
+      "dynamodb:TagResource"
+    ],
+    "Resource": [
+      "arn:aws:dynamodb:*:*:table/blog-*"
+    ]
+  },
+  {
+    "Sid": "DeleteAndUntagOnlyItsTables",
+    "Effect": "Allow",
+    "Action": [
+      "dynamodb:DeleteTable",
+      "dynamodb:UntagResource"
+    ],
+    "Resource": [
+      "arn:aws:dynamodb:*:*:table/blog-*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:ResourceTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "ReplicasOfItsTables",
+    "Effect": "Allow",
+    "Action": [
+      "dynamodb:CreateTableReplica",
+      "dynamodb:DeleteTableReplica",
+      "dynamodb:Scan",
+      "dynamodb:Query",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:BatchWriteItem"
+    ],
+    "Resource": [
+      "arn:aws:dynamodb:*:*:table/blog-*"
+    ]
+  }
+]"#;
+
 const SERVICE: &str = "dynamodb";
 
 /// What was found or made.

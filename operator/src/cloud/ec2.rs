@@ -22,6 +22,78 @@ use super::{AwsClients, CloudError, CloudResult, ErrorKind, classify};
 use crate::desired::Owner;
 use crate::metrics::Metrics;
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "NetworkLookup",
+    "Effect": "Allow",
+    "Action": [
+      "ec2:DescribeVpcs",
+      "ec2:DescribeSubnets",
+      "ec2:DescribeSecurityGroups"
+    ],
+    "Resource": "*"
+  },
+  {
+    "Sid": "CreateSecurityGroupsInAnyVpc",
+    "Effect": "Allow",
+    "Action": [
+      "ec2:CreateSecurityGroup"
+    ],
+    "Resource": [
+      "arn:aws:ec2:*:*:vpc/*"
+    ]
+  },
+  {
+    "Sid": "CreateOnlyTaggedSecurityGroups",
+    "Effect": "Allow",
+    "Action": [
+      "ec2:CreateSecurityGroup"
+    ],
+    "Resource": [
+      "arn:aws:ec2:*:*:security-group/*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:RequestTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "TagSecurityGroupsOnlyOnCreate",
+    "Effect": "Allow",
+    "Action": [
+      "ec2:CreateTags"
+    ],
+    "Resource": [
+      "arn:aws:ec2:*:*:security-group/*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "ec2:CreateAction": "CreateSecurityGroup"
+      }
+    }
+  },
+  {
+    "Sid": "ChangeOnlyItsSecurityGroups",
+    "Effect": "Allow",
+    "Action": [
+      "ec2:AuthorizeSecurityGroupIngress",
+      "ec2:RevokeSecurityGroupIngress",
+      "ec2:DeleteSecurityGroup"
+    ],
+    "Resource": [
+      "arn:aws:ec2:*:*:security-group/*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:ResourceTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  }
+]"#;
+
 const SERVICE: &str = "ec2";
 const API_VERSION: &str = "2016-11-15";
 const ATTEMPTS: u32 = 3;

@@ -9,6 +9,26 @@ use crate::aws::Scope;
 use crate::crd::Architecture;
 use crate::image::{self, ImageReference, Runner};
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "ImageManifestReadsInThisAccount",
+    "Effect": "Allow",
+    "Action": [
+      "ecr:BatchGetImage"
+    ],
+    "Resource": [
+      "arn:aws:ecr:*:*:repository/*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:ResourceAccount": "${aws:PrincipalAccount}"
+      }
+    }
+  }
+]"#;
+
 const SERVICE: &str = "ecr";
 
 /// The error code of a refused image; [`crate::apply::failure_reason`] turns it into the

@@ -15,6 +15,68 @@ use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sd
 use crate::crd::Architecture;
 use crate::desired::{CONTAINER_NAME, DesiredContainer, Owner};
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "EcsClustersAndServices",
+    "Effect": "Allow",
+    "Action": [
+      "ecs:CreateCluster",
+      "ecs:DescribeClusters",
+      "ecs:DeleteCluster",
+      "ecs:UpdateClusterSettings",
+      "ecs:CreateService",
+      "ecs:DescribeServices",
+      "ecs:UpdateService",
+      "ecs:DeleteService",
+      "ecs:TagResource"
+    ],
+    "Resource": [
+      "arn:aws:ecs:*:*:cluster/blog-*",
+      "arn:aws:ecs:*:*:service/blog-*/blog-*"
+    ]
+  },
+  {
+    "Sid": "EcsTaskDefinitionsTagged",
+    "Effect": "Allow",
+    "Action": [
+      "ecs:RegisterTaskDefinition"
+    ],
+    "Resource": "*",
+    "Condition": {
+      "StringEquals": {
+        "aws:RequestTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "EcsTaskDefinitionTags",
+    "Effect": "Allow",
+    "Action": [
+      "ecs:TagResource"
+    ],
+    "Resource": [
+      "arn:aws:ecs:*:*:task-definition/blog-*:*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "ecs:CreateAction": "RegisterTaskDefinition"
+      }
+    }
+  },
+  {
+    "Sid": "EcsTaskDefinitionReadsAndDeregister",
+    "Effect": "Allow",
+    "Action": [
+      "ecs:DescribeTaskDefinition",
+      "ecs:ListTaskDefinitions",
+      "ecs:DeregisterTaskDefinition"
+    ],
+    "Resource": "*"
+  }
+]"#;
+
 const SERVICE: &str = "ecs";
 
 fn tags(tag_set: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -180,21 +242,47 @@ pub async fn ensure_task_definition(
             return Ok(arn.to_owned());
         }
     }
+    let definitions = container_definitions(&clients.region, container, roles)?;
+    let registered = clients
+        .ecs
+        .register_task_definition()
+        .family(family)
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .runtime_platform(runtime_platform(container.architecture))
+        .cpu(container.cpu.to_string())
+        .memory(container.memory_mib.to_string())
+        .execution_role_arn(roles.execution_role_arn)
+        .task_role_arn(roles.task_role_arn)
+        .set_container_definitions(Some(definitions))
+        .set_tags(Some(tags(tag_set)))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "RegisterTaskDefinition"))?;
+    Ok(registered.task_definition().and_then(|d| d.task_definition_arn()).unwrap_or_default().to_owned())
+}
+
+/// The blog's container, and the X-Ray daemon beside it when tracing is on; both log to the
+/// variant's log group.
+fn container_definitions(
+    region: &str,
+    container: &DesiredContainer,
+    roles: &TaskRoles<'_>,
+) -> CloudResult<Vec<ContainerDefinition>> {
     let log = LogConfiguration::builder()
         .log_driver(LogDriver::Awslogs)
         .options("awslogs-group", roles.log_group)
-        .options("awslogs-region", &clients.region)
+        .options("awslogs-region", region)
         .options("awslogs-stream-prefix", CONTAINER_NAME)
         .build()
         .map_err(|e| CloudError::local(SERVICE, "RegisterTaskDefinition", ErrorKind::Other, e.to_string()))?;
-    let definition = ContainerDefinition::builder()
+    let environment = container.environment.iter().map(|(k, v)| KeyValuePair::builder().name(k).value(v).build());
+    let blog = ContainerDefinition::builder()
         .name(CONTAINER_NAME)
         .image(&container.image)
         .essential(true)
         .port_mappings(PortMapping::builder().container_port(container.port).protocol(TransportProtocol::Tcp).build())
-        .set_environment(Some(
-            container.environment.iter().map(|(k, v)| KeyValuePair::builder().name(k).value(v).build()).collect(),
-        ))
+        .set_environment(Some(environment.collect()))
         .set_secrets(Some(secrets_of(container)?))
         .log_configuration(log.clone())
         .build();
@@ -209,23 +297,7 @@ pub async fn ensure_task_definition(
             .log_configuration(log)
             .build()
     });
-    let registered = clients
-        .ecs
-        .register_task_definition()
-        .family(family)
-        .requires_compatibilities(Compatibility::Fargate)
-        .network_mode(NetworkMode::Awsvpc)
-        .runtime_platform(runtime_platform(container.architecture))
-        .cpu(container.cpu.to_string())
-        .memory(container.memory_mib.to_string())
-        .execution_role_arn(roles.execution_role_arn)
-        .task_role_arn(roles.task_role_arn)
-        .set_container_definitions(Some(std::iter::once(definition).chain(daemon).collect()))
-        .set_tags(Some(tags(tag_set)))
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "RegisterTaskDefinition"))?;
-    Ok(registered.task_definition().and_then(|d| d.task_definition_arn()).unwrap_or_default().to_owned())
+    Ok(std::iter::once(blog).chain(daemon).collect())
 }
 
 /// How the service stands.

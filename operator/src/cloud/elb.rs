@@ -14,6 +14,60 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::{ContainerTls, HTTPS_PORT, LISTENER_PORT, Owner};
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "LoadBalancers",
+    "Effect": "Allow",
+    "Action": [
+      "elasticloadbalancing:CreateLoadBalancer",
+      "elasticloadbalancing:DeleteLoadBalancer",
+      "elasticloadbalancing:CreateTargetGroup",
+      "elasticloadbalancing:ModifyTargetGroup",
+      "elasticloadbalancing:DeleteTargetGroup",
+      "elasticloadbalancing:CreateListener",
+      "elasticloadbalancing:ModifyListener",
+      "elasticloadbalancing:DeleteListener"
+    ],
+    "Resource": [
+      "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/b-*/*",
+      "arn:aws:elasticloadbalancing:*:*:targetgroup/b-*/*",
+      "arn:aws:elasticloadbalancing:*:*:listener/app/b-*/*"
+    ]
+  },
+  {
+    "Sid": "LoadBalancerTagsOnlyOnCreate",
+    "Effect": "Allow",
+    "Action": [
+      "elasticloadbalancing:AddTags"
+    ],
+    "Resource": [
+      "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/b-*/*",
+      "arn:aws:elasticloadbalancing:*:*:targetgroup/b-*/*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "elasticloadbalancing:CreateAction": [
+          "CreateLoadBalancer",
+          "CreateTargetGroup"
+        ]
+      }
+    }
+  },
+  {
+    "Sid": "LoadBalancerLookup",
+    "Effect": "Allow",
+    "Action": [
+      "elasticloadbalancing:DescribeLoadBalancers",
+      "elasticloadbalancing:DescribeTargetGroups",
+      "elasticloadbalancing:DescribeListeners",
+      "elasticloadbalancing:DescribeTags"
+    ],
+    "Resource": "*"
+  }
+]"#;
+
 const SERVICE: &str = "elasticloadbalancing";
 
 /// The load balancer's CloudWatch dimension (and the first half of a request-count label): the tail

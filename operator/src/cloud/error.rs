@@ -118,75 +118,108 @@ pub fn found<T>(result: CloudResult<T>) -> CloudResult<Option<T>> {
     }
 }
 
+/// The codes AWS answers with, by what they mean here (the SDKs' common errors and the services'
+/// own). Codes ending in `NotFound` are NotFound whatever their service.
+const CODES: [(ErrorKind, &[&str]); 5] = [
+    (
+        ErrorKind::NotFound,
+        &[
+            "ResourceNotFoundException",
+            "NoSuchEntity",
+            "NotFoundException",
+            "ResourceNotFound",
+            "NoSuchHostedZone",
+            "NoSuchHealthCheck",
+        ],
+    ),
+    // Lambda answers ResourceConflictException both to a create whose name is taken and to an
+    // update sent while the last one is still InProgress: either way, retry soon (a lost create
+    // race is retried too, see `lost_create_race`). Route 53's PriorRequestNotComplete: the last
+    // change to this zone is still being applied.
+    (
+        ErrorKind::Transient,
+        &[
+            "ResourceConflictException",
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+            "RequestLimitExceeded",
+            "ProvisionedThroughputExceededException",
+            "ServiceUnavailable",
+            "ServiceUnavailableException",
+            "InternalFailure",
+            "InternalServerError",
+            "ServiceException",
+            "PriorRequestNotComplete",
+            "RequestTimeout",
+        ],
+    ),
+    // With the name-taken answers of EC2 and ELB (their API references, Errors).
+    (
+        ErrorKind::AlreadyExists,
+        &[
+            "ResourceInUseException",
+            "EntityAlreadyExists",
+            "ResourceAlreadyExistsException",
+            "ConflictException",
+            "InvalidGroup.Duplicate",
+            "InvalidPermission.Duplicate",
+            "DuplicateTargetGroupName",
+            "DuplicateLoadBalancerName",
+            "DuplicateListener",
+        ],
+    ),
+    (
+        ErrorKind::AccessDenied,
+        &[
+            "AccessDenied",
+            "AccessDeniedException",
+            "UnauthorizedOperation",
+            "UnrecognizedClientException",
+            "InvalidClientTokenId",
+            "ExpiredToken",
+            "ExpiredTokenException",
+            "InvalidSignatureException",
+            "SignatureDoesNotMatch",
+        ],
+    ),
+    (
+        ErrorKind::Invalid,
+        &[
+            "ValidationException",
+            "ValidationError",
+            "InvalidParameterValueException",
+            "InvalidParameterException",
+            "InvalidParameterCombination",
+            "MalformedPolicyDocument",
+            "MalformedPolicyDocumentException",
+            "BadRequestException",
+            "InvalidInput",
+            "InvalidParameterValue",
+            "LimitExceeded",
+            "LimitExceededException",
+        ],
+    ),
+];
+
 /// Classifies an AWS error code; `status` is the HTTP status when there was a response.
 #[must_use]
 pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
-    match code {
-        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound" | "NoSuchHostedZone"
-        | "NoSuchHealthCheck" => {
-            ErrorKind::NotFound
-        }
-        c if c.ends_with("NotFound") || c.ends_with("NotFoundException") || c.ends_with(".NotFound") => {
-            ErrorKind::NotFound
-        }
-        // Lambda answers ResourceConflictException both to a create whose name is taken and to an
-        // update sent while the last one is still InProgress: either way, retry soon (a lost
-        // create race is retried too, see `lost_create_race`).
-        "ResourceConflictException" => ErrorKind::Transient,
-        "ResourceInUseException"
-        | "EntityAlreadyExists"
-        | "ResourceAlreadyExistsException"
-        | "ConflictException"
-        // The name-taken answers of EC2 and ELB (their API references, Errors).
-        | "InvalidGroup.Duplicate"
-        | "InvalidPermission.Duplicate"
-        | "DuplicateTargetGroupName"
-        | "DuplicateLoadBalancerName"
-        | "DuplicateListener" => ErrorKind::AlreadyExists,
-        "Throttling"
-        | "ThrottlingException"
-        | "TooManyRequestsException"
-        | "RequestLimitExceeded"
-        | "ProvisionedThroughputExceededException"
-        | "ServiceUnavailable"
-        | "ServiceUnavailableException"
-        | "InternalFailure"
-        | "InternalServerError"
-        | "ServiceException"
-        // Route 53: the last change to this zone is still being applied.
-        | "PriorRequestNotComplete"
-        | "RequestTimeout" => ErrorKind::Transient,
-        "AccessDenied"
-        | "AccessDeniedException"
-        | "UnauthorizedOperation"
-        | "UnrecognizedClientException"
-        | "InvalidClientTokenId"
-        | "ExpiredToken"
-        | "ExpiredTokenException"
-        | "InvalidSignatureException"
-        | "SignatureDoesNotMatch" => ErrorKind::AccessDenied,
-        "ValidationException"
-        | "ValidationError"
-        | "InvalidParameterValueException"
-        | "InvalidParameterException"
-        | "InvalidParameterCombination"
-        | "MalformedPolicyDocument"
-        | "MalformedPolicyDocumentException"
-        | "BadRequestException"
-        | "InvalidInput"
-        | "InvalidParameterValue"
-        | "LimitExceeded"
-        | "LimitExceededException" => ErrorKind::Invalid,
-        // An unknown code: the status class decides. An unknown 4xx (ECS ClientException, ELB
-        // InvalidConfigurationRequest, ...) is AWS refusing this request; retrying it every few
-        // seconds changes nothing.
-        _ => match status {
-            Some(s) if s >= 500 || s == 429 => ErrorKind::Transient,
-            Some(403) => ErrorKind::AccessDenied,
-            Some(404) => ErrorKind::NotFound,
-            Some(_) => ErrorKind::Invalid,
-            None => ErrorKind::Transient,
-        },
+    if let Some((kind, _)) = CODES.iter().find(|(_, codes)| codes.contains(&code)) {
+        return *kind;
+    }
+    if code.ends_with("NotFound") || code.ends_with("NotFoundException") {
+        return ErrorKind::NotFound;
+    }
+    // An unknown code: the status class decides. An unknown 4xx (ECS ClientException, ELB
+    // InvalidConfigurationRequest, ...) is AWS refusing this request; retrying it every few
+    // seconds changes nothing.
+    match status {
+        Some(s) if s >= 500 || s == 429 => ErrorKind::Transient,
+        Some(403) => ErrorKind::AccessDenied,
+        Some(404) => ErrorKind::NotFound,
+        Some(_) => ErrorKind::Invalid,
+        None => ErrorKind::Transient,
     }
 }
 

@@ -8,6 +8,104 @@ use serde_json::Value;
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::Owner;
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "RoleLookup",
+    "Effect": "Allow",
+    "Action": [
+      "iam:GetRole",
+      "iam:GetRolePolicy",
+      "iam:ListRoleTags"
+    ],
+    "Resource": [
+      "arn:aws:iam::*:role/blog-operator/blog-*",
+      "arn:aws:iam::*:role/blog-*"
+    ]
+  },
+  {
+    "Sid": "RolesOnlyWithTheShippedBoundary",
+    "Effect": "Allow",
+    "Action": [
+      "iam:CreateRole",
+      "iam:PutRolePolicy",
+      "iam:PutRolePermissionsBoundary"
+    ],
+    "Resource": [
+      "arn:aws:iam::*:role/blog-operator/blog-*"
+    ],
+    "Condition": {
+      "StringLike": {
+        "iam:PermissionsBoundary": "arn:*:iam::${aws:PrincipalAccount}:policy/blog-operator-role-boundary"
+      }
+    }
+  },
+  {
+    "Sid": "TagRolesOnItsPath",
+    "Effect": "Allow",
+    "Action": [
+      "iam:TagRole"
+    ],
+    "Resource": [
+      "arn:aws:iam::*:role/blog-operator/blog-*"
+    ]
+  },
+  {
+    "Sid": "RoleCleanupOnlyOfItsRoles",
+    "Effect": "Allow",
+    "Action": [
+      "iam:DeleteRolePolicy",
+      "iam:DeleteRole"
+    ],
+    "Resource": [
+      "arn:aws:iam::*:role/blog-operator/blog-*",
+      "arn:aws:iam::*:role/blog-*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:ResourceTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "PassOnlyItsRolesToLambdaAndEcsTasks",
+    "Effect": "Allow",
+    "Action": [
+      "iam:PassRole"
+    ],
+    "Resource": [
+      "arn:aws:iam::*:role/blog-operator/blog-*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "iam:PassedToService": [
+          "lambda.amazonaws.com",
+          "ecs-tasks.amazonaws.com"
+        ]
+      }
+    }
+  },
+  {
+    "Sid": "ServiceLinkedRolesOnFirstUse",
+    "Effect": "Allow",
+    "Action": [
+      "iam:CreateServiceLinkedRole"
+    ],
+    "Resource": "*",
+    "Condition": {
+      "StringEquals": {
+        "iam:AWSServiceName": [
+          "ecs.amazonaws.com",
+          "elasticloadbalancing.amazonaws.com",
+          "ecs.application-autoscaling.amazonaws.com",
+          "replication.dynamodb.amazonaws.com"
+        ]
+      }
+    }
+  }
+]"#;
+
 const SERVICE: &str = "iam";
 /// The one inline policy each role carries.
 pub const POLICY_NAME: &str = "blog-operator";

@@ -14,6 +14,71 @@ use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sd
 use crate::crd::Architecture;
 use crate::desired::{DesiredFunction, FunctionCode, Owner};
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "FunctionReads",
+    "Effect": "Allow",
+    "Action": [
+      "lambda:GetFunction",
+      "lambda:GetAlias",
+      "lambda:GetPolicy",
+      "lambda:GetFunctionConcurrency",
+      "lambda:GetProvisionedConcurrencyConfig"
+    ],
+    "Resource": [
+      "arn:aws:lambda:*:*:function:blog-*",
+      "arn:aws:lambda:*:*:function:blog-*:*"
+    ]
+  },
+  {
+    "Sid": "FunctionsCreatedTagged",
+    "Effect": "Allow",
+    "Action": [
+      "lambda:CreateFunction",
+      "lambda:TagResource"
+    ],
+    "Resource": [
+      "arn:aws:lambda:*:*:function:blog-*",
+      "arn:aws:lambda:*:*:function:blog-*:*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:RequestTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "ChangeOnlyItsFunctions",
+    "Effect": "Allow",
+    "Action": [
+      "lambda:UpdateFunctionConfiguration",
+      "lambda:UpdateFunctionCode",
+      "lambda:DeleteFunction",
+      "lambda:TagResource",
+      "lambda:PublishVersion",
+      "lambda:CreateAlias",
+      "lambda:UpdateAlias",
+      "lambda:AddPermission",
+      "lambda:RemovePermission",
+      "lambda:PutFunctionConcurrency",
+      "lambda:DeleteFunctionConcurrency",
+      "lambda:PutProvisionedConcurrencyConfig",
+      "lambda:DeleteProvisionedConcurrencyConfig"
+    ],
+    "Resource": [
+      "arn:aws:lambda:*:*:function:blog-*",
+      "arn:aws:lambda:*:*:function:blog-*:*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:ResourceTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  }
+]"#;
+
 const SERVICE: &str = "lambda";
 /// The permission statement the operator owns on each function.
 pub const INVOKE_STATEMENT_ID: &str = "blog-operator-http-api";

@@ -6,6 +6,33 @@ use aws_sdk_cloudwatchlogs::types::LogGroup;
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "LogGroups",
+    "Effect": "Allow",
+    "Action": [
+      "logs:CreateLogGroup",
+      "logs:DeleteLogGroup",
+      "logs:PutRetentionPolicy",
+      "logs:TagResource"
+    ],
+    "Resource": [
+      "arn:aws:logs:*:*:log-group:/aws/lambda/blog-*",
+      "arn:aws:logs:*:*:log-group:/ecs/blog-*"
+    ]
+  },
+  {
+    "Sid": "LogGroupLookup",
+    "Effect": "Allow",
+    "Action": [
+      "logs:DescribeLogGroups"
+    ],
+    "Resource": "*"
+  }
+]"#;
+
 const SERVICE: &str = "logs";
 
 /// Makes the log group exist with this retention; returns its ARN (without the trailing `:*`).

@@ -24,6 +24,66 @@ mod error;
 pub mod tags;
 
 pub use clients::{AwsClients, Cloud, Timeouts};
+
+/// Each adapter's IAM statements, in the order the shipped policy lists them.
+const IAM: [&str; 15] = [
+    dynamodb::IAM,
+    iam::IAM,
+    logs::IAM,
+    lambda::IAM,
+    ecr::IAM,
+    apigateway::IAM,
+    apidomain::IAM,
+    ecs::IAM,
+    elb::IAM,
+    ec2::IAM,
+    autoscaling::IAM,
+    cloudwatch::IAM,
+    secrets::IAM,
+    acm::IAM,
+    route53::IAM,
+];
+
+/// The operator's own IAM policy, assembled from the statements each adapter declares beside its
+/// calls. `manifests/iam/operator-policy.json` is this, generated (`cargo run -p blog-operator
+/// --bin iamgen`) and checked in; a test fails when it is stale.
+///
+/// Statements that are not JSON are left out, which the staleness test shows at once.
+#[must_use]
+pub fn operator_policy() -> serde_json::Value {
+    let parse = |text: &&str| serde_json::from_str::<Vec<serde_json::Value>>(text).unwrap_or_default();
+    let statements: Vec<serde_json::Value> = IAM.iter().flat_map(parse).collect();
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// [`operator_policy`] as the checked-in file holds it: each adapter's statements as written
+/// there, keys in their order.
+#[must_use]
+pub fn operator_policy_file() -> String {
+    let statements: Vec<String> = IAM
+        .iter()
+        .map(|text| {
+            let inner = text.trim().trim_start_matches('[').trim_end_matches(']').trim_matches('\n');
+            inner.lines().map(|line| format!("  {line}")).collect::<Vec<_>>().join("\n")
+        })
+        .collect();
+    format!("{{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n{}\n  ]\n}}\n", statements.join(",\n"))
+}
+
 pub use error::{
     CloudError, CloudResult, ErrorKind, HttpStatus, classify, found, gone_is_done, lost_create_race, map_sdk,
 };
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_shipped_operator_policy_is_the_adapters_statements() {
+        let shipped = include_str!("../../../manifests/iam/operator-policy.json");
+        let parsed: serde_json::Value = serde_json::from_str(&super::operator_policy_file()).expect("JSON");
+        assert_eq!(parsed, super::operator_policy(), "the file and the statements say the same");
+        assert!(
+            shipped == super::operator_policy_file(),
+            "manifests/iam/operator-policy.json is stale: cargo run -p blog-operator --bin iamgen > manifests/iam/operator-policy.json"
+        );
+    }
+}

@@ -9,6 +9,72 @@ use super::{AwsClients, CloudError, CloudResult, ErrorKind, map_sdk};
 use crate::desired::Owner;
 use crate::domain::{self, RecordSet, RecordStep, RecordValue, Routing, RoutingPolicy, ZoneRef};
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "HostedZoneLookup",
+    "Effect": "Allow",
+    "Action": [
+      "route53:ListHostedZonesByName"
+    ],
+    "Resource": "*"
+  },
+  {
+    "Sid": "HostedZoneRecords",
+    "Effect": "Allow",
+    "Action": [
+      "route53:GetHostedZone",
+      "route53:ListResourceRecordSets"
+    ],
+    "Resource": [
+      "arn:aws:route53:::hostedzone/*"
+    ]
+  },
+  {
+    "Sid": "OnlyAliasValidationAndMarkerRecords",
+    "Effect": "Allow",
+    "Action": [
+      "route53:ChangeResourceRecordSets"
+    ],
+    "Resource": [
+      "arn:aws:route53:::hostedzone/*"
+    ],
+    "Condition": {
+      "ForAllValues:StringEquals": {
+        "route53:ChangeResourceRecordSetsRecordTypes": [
+          "A",
+          "CNAME",
+          "TXT"
+        ]
+      }
+    }
+  },
+  {
+    "Sid": "HealthChecksAccountWide",
+    "Effect": "Allow",
+    "Action": [
+      "route53:CreateHealthCheck",
+      "route53:ListHealthChecks"
+    ],
+    "Resource": "*"
+  },
+  {
+    "Sid": "HealthChecks",
+    "Effect": "Allow",
+    "Action": [
+      "route53:GetHealthCheck",
+      "route53:GetHealthCheckStatus",
+      "route53:DeleteHealthCheck",
+      "route53:ChangeTagsForResource",
+      "route53:ListTagsForResources"
+    ],
+    "Resource": [
+      "arn:aws:route53:::healthcheck/*"
+    ]
+  }
+]"#;
+
 const SERVICE: &str = "route53";
 
 /// The code of a zone the spec names that cannot be found, or that is ambiguous.

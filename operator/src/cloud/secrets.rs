@@ -9,6 +9,54 @@ use aws_sdk_secretsmanager::types::Tag;
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::{Owner, WriteTokenRef};
 
+/// The operator's IAM statements for the calls in this file: the shipped policy
+/// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
+pub const IAM: &str = r#"[
+  {
+    "Sid": "WriteTokenSecretsCreatedTagged",
+    "Effect": "Allow",
+    "Action": [
+      "secretsmanager:CreateSecret",
+      "secretsmanager:TagResource"
+    ],
+    "Resource": [
+      "arn:aws:secretsmanager:*:*:secret:blog-*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:RequestTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  },
+  {
+    "Sid": "WriteTokenSecretLookup",
+    "Effect": "Allow",
+    "Action": [
+      "secretsmanager:DescribeSecret"
+    ],
+    "Resource": [
+      "arn:aws:secretsmanager:*:*:secret:blog-*"
+    ]
+  },
+  {
+    "Sid": "OnlyItsWriteTokenSecrets",
+    "Effect": "Allow",
+    "Action": [
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:DeleteSecret"
+    ],
+    "Resource": [
+      "arn:aws:secretsmanager:*:*:secret:blog-*"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "aws:ResourceTag/app.kubernetes.io/managed-by": "blog-operator"
+      }
+    }
+  }
+]"#;
+
 const SERVICE: &str = "secretsmanager";
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
