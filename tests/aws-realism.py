@@ -22,6 +22,9 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
   deny                 {region: [operation, ...]}: calls of those operations (or "*") signed for that
                        region are refused with AccessDenied, as a service control policy that
                        denies them there makes AWS answer
+  DynamoDB item writes (PutItem, UpdateItem, DeleteItem, TransactWriteItems) are sent on one at a
+  time: DynamoDB checks a write's condition and applies it atomically, while the emulator, serving
+  requests on many threads, can let two conditional writes of one item both pass their check.
   API Gateway domain names get the regional endpoint AWS gives them (the emulator leaves it out).
   GetMetricData percentile queries (p95) are left out: moto cannot compute them and fails the whole
   request; the caller sees no percentile data instead.
@@ -75,6 +78,8 @@ REPLICAS = {}  # (home region, table) -> {replica region: "CREATING" | "ACTIVE" 
 HEALTH_CHECKS = {}  # CallerReference -> the CreateHealthCheck answer
 RECENT = {}  # signing service -> monotonic times of its requests in the last second
 PEAK = {}  # signing service -> most requests seen within one second
+ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
+ITEM_WRITE_LOCK = threading.Lock()  # DynamoDB applies a conditional write atomically; the emulator does not
 
 LAMBDA_ROUTES = [
     ("POST", r"/2015-03-31/functions/?$", "CreateFunction"),
@@ -413,7 +418,11 @@ def decide(self, service, operation, body):
     if fault and draw(operation, "after") >= CONFIG.get("after_effect", 0):
         count_fault("before " + fault[1], operation)
         return (fault[0], *error_body(service, fault[1], fault[2]))
-    status, headers, data = self.forward(body)
+    if service == "dynamodb" and operation in ITEM_WRITES:
+        with ITEM_WRITE_LOCK:
+            status, headers, data = self.forward(body)
+    else:
+        status, headers, data = self.forward(body)
     if 200 <= status < 300:
         remember(service, operation, self.path, body, data)
         data = rewrite(service, operation, self.path, data)

@@ -196,10 +196,15 @@ fn embedded() -> (Arc<dyn Store>, tempfile::TempDir) {
     (Arc::new(EmbeddedStore::open(dir.path()).expect("open")), dir)
 }
 
-/// A fresh table of the blog's layout on the emulator.
+/// A fresh table of the blog's layout on the emulator, reached through the realism layer, which
+/// applies each item write atomically as DynamoDB does (the emulator's threads can let two
+/// conditional writes of one item both pass: one test in five lost an update without it).
 async fn dynamodb() -> Arc<dyn Store> {
+    static REALISM: std::sync::OnceLock<blog_tests::Realism> = std::sync::OnceLock::new();
     let moto = Moto::shared();
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let realism = REALISM
+        .get_or_init(|| blog_tests::Realism::start(&moto.endpoint, &serde_json::json!({})).expect("realism layer"));
+    let client = aws_sdk_dynamodb::Client::new(&blog_tests::sdk_config_for(&realism.endpoint).await);
     let table = unique_name("blog-test");
     dynamo::table_schema(client.create_table().table_name(&table)).send().await.expect("create table on the emulator");
     Arc::new(DynamoStore::new(client, table))

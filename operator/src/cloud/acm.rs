@@ -61,7 +61,10 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "acm";
+pub(crate) const SERVICE: &str = "acm";
+
+/// No codes beyond the common ones.
+pub const CODES: &[(&str, ErrorKind)] = &[];
 
 /// A certificate as ACM describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

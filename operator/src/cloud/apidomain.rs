@@ -73,7 +73,10 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "apigatewayv2";
+pub(crate) const SERVICE: &str = "apigatewayv2";
+
+/// No codes beyond the common ones.
+pub const CODES: &[(&str, super::ErrorKind)] = &[];
 const STAGE: &str = "$default";
 
 /// Where the custom domain answers: the alias target for Route 53.

@@ -71,7 +71,10 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "apigatewayv2";
+pub(crate) const SERVICE: &str = "apigatewayv2";
+
+/// No codes beyond the common ones.
+pub const CODES: &[(&str, super::ErrorKind)] = &[];
 const DEFAULT: &str = "$default";
 
 /// The API as found or made.

@@ -51,7 +51,10 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "application-autoscaling";
+pub(crate) const SERVICE: &str = "application-autoscaling";
+
+/// No codes beyond the common ones.
+pub const CODES: &[(&str, ErrorKind)] = &[];
 
 /// The `ALBRequestCountPerTarget` resource label from the load balancer and target group ARNs.
 #[must_use]

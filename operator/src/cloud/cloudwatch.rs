@@ -39,7 +39,10 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "cloudwatch";
+pub(crate) const SERVICE: &str = "cloudwatch";
+
+/// No codes beyond the common ones.
+pub const CODES: &[(&str, super::ErrorKind)] = &[];
 
 /// One metric the recommender reads; `percentile` asks for its p95 too (latencies).
 #[derive(Debug, Clone, Copy)]

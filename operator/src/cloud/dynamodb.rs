@@ -63,7 +63,10 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "dynamodb";
+pub(crate) const SERVICE: &str = "dynamodb";
+
+/// No codes beyond the common ones.
+pub const CODES: &[(&str, super::ErrorKind)] = &[];
 
 /// What was found or made.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::{AwsClients, CloudError, CloudResult, ErrorKind, classify};
+use super::{AwsClients, CloudError, CloudResult, ErrorKind, classify_in};
 use crate::desired::Owner;
 use crate::metrics::Metrics;
 
@@ -94,7 +94,11 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "ec2";
+pub(crate) const SERVICE: &str = "ec2";
+
+/// EC2's name-taken answers (its API reference, Errors): a lost create's retry finds the group.
+pub const CODES: &[(&str, ErrorKind)] =
+    &[("InvalidGroup.Duplicate", ErrorKind::AlreadyExists), ("InvalidPermission.Duplicate", ErrorKind::AlreadyExists)];
 const API_VERSION: &str = "2016-11-15";
 const ATTEMPTS: u32 = 3;
 
@@ -237,7 +241,7 @@ impl Ec2 {
             return Ok(text);
         }
         let (code, message) = parse_error(&text).unwrap_or_else(|| ("Unknown".to_owned(), text.clone()));
-        Err(CloudError { service: SERVICE, operation: action, kind: classify(&code, Some(status)), code, message })
+        Err(CloudError { service: SERVICE, operation: action, kind: classify_in(SERVICE, &code, Some(status)), code, message })
     }
 
     /// The region's default VPC, if it has one.
@@ -569,7 +573,7 @@ mod tests {
     fn reads_errors_and_builds_permissions() {
         let xml = "<Response><Errors><Error><Code>InvalidGroup.NotFound</Code><Message>no such group</Message></Error></Errors><RequestID>x</RequestID></Response>";
         assert_eq!(parse_error(xml), Some(("InvalidGroup.NotFound".into(), "no such group".into())));
-        assert_eq!(classify("InvalidGroup.NotFound", Some(400)), ErrorKind::NotFound);
+        assert_eq!(classify_in(SERVICE, "InvalidGroup.NotFound", Some(400)), ErrorKind::NotFound);
         let rule = IngressRule { port: 8080, source: Source::Group("sg-alb".into()) };
         let params = permission_params("sg-1", &[&rule]);
         assert!(params.contains(&param("IpPermissions.1.Groups.1.GroupId", "sg-alb")));

@@ -29,7 +29,10 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "ecr";
+pub(crate) const SERVICE: &str = "ecr";
+
+/// No codes beyond the common ones.
+pub const CODES: &[(&str, super::ErrorKind)] = &[];
 
 /// The error code of a refused image; [`crate::apply::failure_reason`] turns it into the
 /// `ImageNotRunnable` reason.

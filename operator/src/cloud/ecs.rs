@@ -77,7 +77,10 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "ecs";
+pub(crate) const SERVICE: &str = "ecs";
+
+/// No codes beyond the common ones.
+pub const CODES: &[(&str, ErrorKind)] = &[];
 
 fn tags(tag_set: &BTreeMap<String, String>) -> Vec<Tag> {
     super::tags::sdk_tags(tag_set, |k, v| Some(Tag::builder().key(k).value(v).build()))

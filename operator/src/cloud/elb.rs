@@ -68,7 +68,14 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "elasticloadbalancing";
+pub(crate) const SERVICE: &str = "elasticloadbalancing";
+
+/// ELB's name-taken answers (its API reference, Errors).
+pub const CODES: &[(&str, ErrorKind)] = &[
+    ("DuplicateTargetGroupName", ErrorKind::AlreadyExists),
+    ("DuplicateLoadBalancerName", ErrorKind::AlreadyExists),
+    ("DuplicateListener", ErrorKind::AlreadyExists),
+];
 
 /// The load balancer's CloudWatch dimension (and the first half of a request-count label): the tail
 /// of its ARN, `app/<name>/<id>`.

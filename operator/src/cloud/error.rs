@@ -118,28 +118,13 @@ pub fn found<T>(result: CloudResult<T>) -> CloudResult<Option<T>> {
     }
 }
 
-/// The codes AWS answers with, by what they mean here (the SDKs' common errors and the services'
-/// own). Codes ending in `NotFound` are NotFound whatever their service.
+/// The codes every service may answer, by what they mean here; a service's own codes live with its
+/// adapter (`CODES`). Codes ending in `NotFound` are NotFound whatever their service.
 const CODES: [(ErrorKind, &[&str]); 5] = [
-    (
-        ErrorKind::NotFound,
-        &[
-            "ResourceNotFoundException",
-            "NoSuchEntity",
-            "NotFoundException",
-            "ResourceNotFound",
-            "NoSuchHostedZone",
-            "NoSuchHealthCheck",
-        ],
-    ),
-    // Lambda answers ResourceConflictException both to a create whose name is taken and to an
-    // update sent while the last one is still InProgress: either way, retry soon (a lost create
-    // race is retried too, see `lost_create_race`). Route 53's PriorRequestNotComplete: the last
-    // change to this zone is still being applied.
+    (ErrorKind::NotFound, &["ResourceNotFoundException", "NotFoundException", "ResourceNotFound"]),
     (
         ErrorKind::Transient,
         &[
-            "ResourceConflictException",
             "Throttling",
             "ThrottlingException",
             "TooManyRequestsException",
@@ -150,25 +135,10 @@ const CODES: [(ErrorKind, &[&str]); 5] = [
             "InternalFailure",
             "InternalServerError",
             "ServiceException",
-            "PriorRequestNotComplete",
             "RequestTimeout",
         ],
     ),
-    // With the name-taken answers of EC2 and ELB (their API references, Errors).
-    (
-        ErrorKind::AlreadyExists,
-        &[
-            "ResourceInUseException",
-            "EntityAlreadyExists",
-            "ResourceAlreadyExistsException",
-            "ConflictException",
-            "InvalidGroup.Duplicate",
-            "InvalidPermission.Duplicate",
-            "DuplicateTargetGroupName",
-            "DuplicateLoadBalancerName",
-            "DuplicateListener",
-        ],
-    ),
+    (ErrorKind::AlreadyExists, &["ResourceInUseException", "ResourceAlreadyExistsException", "ConflictException"]),
     (
         ErrorKind::AccessDenied,
         &[
@@ -202,7 +172,17 @@ const CODES: [(ErrorKind, &[&str]); 5] = [
     ),
 ];
 
-/// Classifies an AWS error code; `status` is the HTTP status when there was a response.
+/// Classifies an AWS error code of `service`: the adapter's own codes first, then the common ones.
+#[must_use]
+pub fn classify_in(service: &str, code: &str, status: Option<u16>) -> ErrorKind {
+    match super::codes_of(service).find(|(known, _)| *known == code) {
+        Some((_, kind)) => *kind,
+        None => classify(code, status),
+    }
+}
+
+/// Classifies an AWS error code any service may answer; `status` is the HTTP status when there was
+/// a response.
 #[must_use]
 pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
     if let Some((kind, _)) = CODES.iter().find(|(_, codes)| codes.contains(&code)) {
@@ -238,7 +218,7 @@ where
                 lost_create_race(CloudError {
                     service,
                     operation,
-                    kind: classify(&code, status),
+                    kind: classify_in(service, &code, status),
                     message: inner.message().map_or_else(|| inner.to_string(), str::to_owned),
                     code,
                 })
@@ -279,10 +259,13 @@ mod tests {
     #[test]
     fn error_codes_decide_retry_or_report() {
         assert_eq!(classify("ResourceNotFoundException", Some(400)), ErrorKind::NotFound);
-        assert_eq!(classify("NoSuchEntity", Some(404)), ErrorKind::NotFound);
+        assert_eq!(classify_in("iam", "NoSuchEntity", Some(404)), ErrorKind::NotFound);
         assert_eq!(classify("InvalidGroup.NotFound", Some(400)), ErrorKind::NotFound);
         assert_eq!(classify("LoadBalancerNotFound", Some(400)), ErrorKind::NotFound);
-        assert_eq!(classify("EntityAlreadyExists", Some(409)), ErrorKind::AlreadyExists);
+        assert_eq!(classify_in("iam", "EntityAlreadyExists", Some(409)), ErrorKind::AlreadyExists);
+        // A service's own codes are its adapter's: Route 53's is no other service's.
+        assert_eq!(classify_in("route53", "PriorRequestNotComplete", Some(400)), ErrorKind::Transient);
+        assert_eq!(classify_in("ecs", "PriorRequestNotComplete", Some(400)), ErrorKind::Invalid);
         // A create whose answer was lost finds its name taken on the SDK's retry: look it up again.
         for (service, operation, code) in [
             ("ec2", "CreateSecurityGroup", "InvalidGroup.Duplicate"),
@@ -292,7 +275,7 @@ mod tests {
             let taken = CloudError {
                 service,
                 operation,
-                kind: classify(code, Some(400)),
+                kind: classify_in(service, code, Some(400)),
                 code: code.into(),
                 message: "x".into(),
             };
@@ -305,7 +288,7 @@ mod tests {
         let in_progress = CloudError {
             service: "lambda",
             operation: "UpdateFunctionConfiguration",
-            kind: classify("ResourceConflictException", Some(409)),
+            kind: classify_in("lambda", "ResourceConflictException", Some(409)),
             code: "ResourceConflictException".into(),
             message: "An update is in progress for resource".into(),
         };

@@ -106,7 +106,11 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "iam";
+pub(crate) const SERVICE: &str = "iam";
+
+/// IAM's own codes.
+pub const CODES: &[(&str, ErrorKind)] =
+    &[("NoSuchEntity", ErrorKind::NotFound), ("EntityAlreadyExists", ErrorKind::AlreadyExists)];
 /// The one inline policy each role carries.
 pub const POLICY_NAME: &str = "blog-operator";
 

@@ -79,7 +79,12 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "lambda";
+pub(crate) const SERVICE: &str = "lambda";
+
+/// Lambda answers ResourceConflictException both to a create whose name is taken and to an update
+/// sent while the last one is still InProgress: either way, retry soon (a lost create race is
+/// retried too, see `lost_create_race`).
+pub const CODES: &[(&str, ErrorKind)] = &[("ResourceConflictException", ErrorKind::Transient)];
 /// The permission statement the operator owns on each function.
 pub const INVOKE_STATEMENT_ID: &str = "blog-operator-http-api";
 /// The alias the HTTP API invokes. It moves to a new version only once `$LATEST` is fully updated,

@@ -33,7 +33,10 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "logs";
+pub(crate) const SERVICE: &str = "logs";
+
+/// No codes beyond the common ones.
+pub const CODES: &[(&str, ErrorKind)] = &[];
 
 /// Makes the log group exist with this retention; returns its ARN (without the trailing `:*`).
 ///

@@ -1,23 +1,8 @@
 //! The thin adapter over the AWS SDK: one module per service, errors mapped once here.
 //! `SdkError` never leaves this module tree; callers see [`CloudError`] and its [`ErrorKind`].
 
-pub mod acm;
-pub mod apidomain;
-pub mod apigateway;
-pub mod autoscaling;
 pub mod budget;
-pub mod cloudwatch;
-pub mod dynamodb;
-pub mod ec2;
-pub mod ecr;
-pub mod ecs;
-pub mod elb;
-pub mod iam;
-pub mod lambda;
-pub mod logs;
 pub mod memo;
-pub mod route53;
-pub mod secrets;
 
 mod clients;
 mod error;
@@ -25,24 +10,42 @@ pub mod tags;
 
 pub use clients::{AwsClients, Cloud, Timeouts};
 
-/// Each adapter's IAM statements, in the order the shipped policy lists them.
-const IAM: [&str; 15] = [
-    dynamodb::IAM,
-    iam::IAM,
-    logs::IAM,
-    lambda::IAM,
-    ecr::IAM,
-    apigateway::IAM,
-    apidomain::IAM,
-    ecs::IAM,
-    elb::IAM,
-    ec2::IAM,
-    autoscaling::IAM,
-    cloudwatch::IAM,
-    secrets::IAM,
-    acm::IAM,
-    route53::IAM,
-];
+/// Registers the adapters, one name a line: the module, its IAM statements (in the order the
+/// shipped policy lists them) and the error codes its service answers beyond the common ones.
+macro_rules! adapters {
+    ($($module:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// Each adapter's IAM statements.
+        const IAM: &[&str] = &[$($module::IAM),*];
+
+        /// The codes `service` answers beyond the common ones, from every adapter that speaks it.
+        fn codes_of(service: &str) -> impl Iterator<Item = &'static (&'static str, ErrorKind)> + '_ {
+            [$(($module::SERVICE, $module::CODES)),*]
+                .into_iter()
+                .filter(move |(speaks, _)| *speaks == service)
+                .flat_map(|(_, codes)| codes.iter())
+        }
+    };
+}
+
+adapters!(
+    dynamodb,
+    iam,
+    logs,
+    lambda,
+    ecr,
+    apigateway,
+    apidomain,
+    ecs,
+    elb,
+    ec2,
+    autoscaling,
+    cloudwatch,
+    secrets,
+    acm,
+    route53,
+);
 
 /// The operator's own IAM policy, assembled from the statements each adapter declares beside its
 /// calls. `manifests/iam/operator-policy.json` is this, generated (`cargo run -p blog-operator
@@ -71,7 +74,8 @@ pub fn operator_policy_file() -> String {
 }
 
 pub use error::{
-    CloudError, CloudResult, ErrorKind, HttpStatus, classify, found, gone_is_done, lost_create_race, map_sdk,
+    CloudError, CloudResult, ErrorKind, HttpStatus, classify, classify_in, found, gone_is_done, lost_create_race,
+    map_sdk,
 };
 
 #[cfg(test)]

@@ -75,7 +75,15 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "route53";
+pub(crate) const SERVICE: &str = "route53";
+
+/// Route 53's own codes; PriorRequestNotComplete: the last change to this zone is still being
+/// applied.
+pub const CODES: &[(&str, ErrorKind)] = &[
+    ("NoSuchHostedZone", ErrorKind::NotFound),
+    ("NoSuchHealthCheck", ErrorKind::NotFound),
+    ("PriorRequestNotComplete", ErrorKind::Transient),
+];
 
 /// The code of a zone the spec names that cannot be found, or that is ambiguous.
 pub const ZONE_NOT_FOUND: &str = "HostedZoneNotFound";

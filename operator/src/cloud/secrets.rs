@@ -57,7 +57,10 @@ pub const IAM: &str = r#"[
   }
 ]"#;
 
-const SERVICE: &str = "secretsmanager";
+pub(crate) const SERVICE: &str = "secretsmanager";
+
+/// No codes beyond the common ones.
+pub const CODES: &[(&str, ErrorKind)] = &[];
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     super::tags::tag_map(tags.iter().map(|t| (t.key(), t.value())))
