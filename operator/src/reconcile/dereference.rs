@@ -112,8 +112,8 @@ async fn read_metrics(
     if spec.mode == AllocationMode::Manual {
         return Reading::NotNeeded;
     }
-    let previous = bd.status.clone().unwrap_or_default();
-    let window = window(spec, &previous);
+    let previous = bd.status.as_ref();
+    let window = window(spec, previous);
     let key = &validated.owner.uid;
     let now = std::time::Instant::now();
     match source.cache.fresh(key, window, source.max_age, now) {
@@ -124,7 +124,7 @@ async fn read_metrics(
     }
     let names = Names::for_owner(&validated.owner);
     let variants = (bd.spec.function_enabled().is_some(), bd.spec.container_enabled().is_some());
-    let balancer = previous.resources.load_balancer_arn.as_deref();
+    let balancer = previous.and_then(|p| p.resources.load_balancer_arn.as_deref());
     match allocation::observe(clients, (&names, variants), balancer, window).await {
         Ok(observed) => {
             source.cache.store(key, window, Some(observed), now);
@@ -140,9 +140,9 @@ async fn read_metrics(
 
 /// The window sizing reads: the spec's, cut short after the last change so a decision never
 /// reads the traffic of the sizes it replaced.
-fn window(spec: &crate::crd::AllocationSpec, previous: &BlogDeploymentStatus) -> Duration {
+fn window(spec: &crate::crd::AllocationSpec, previous: Option<&BlogDeploymentStatus>) -> Duration {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let last = previous.allocation.as_ref().and_then(|a| a.last_change_time.as_ref());
+    let last = previous.and_then(|p| p.allocation.as_ref()).and_then(|a| a.last_change_time.as_ref());
     let minutes = u64::try_from(spec.window_minutes).unwrap_or(60);
     allocation::effective_window(Duration::from_secs(minutes * 60), last, &now)
 }

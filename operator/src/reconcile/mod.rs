@@ -18,7 +18,7 @@ use crate::cloud::CloudError;
 use crate::context::{Context, Error};
 use crate::crd::{BlogDeployment, BlogDeploymentStatus, PlacementStatus};
 use crate::desired::{self, Desired, Owner};
-use crate::status::{self, Observed, PartState};
+use crate::status::{self, Observed};
 use dereference::{DereferenceError, Dereferenced, MetricsSource};
 use update_status::Reporter;
 
@@ -209,8 +209,8 @@ pub async fn cleanup(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error
     if let Err(err) = remove_everything(bd, ctx, &owner).await {
         tracing::warn!(error = %err, "deletion blocked");
         let previous = bd.status.clone().unwrap_or_default();
-        let stuck = PartState::not_ready(status::reason::DELETION_BLOCKED, status::tenant_message(&err.to_string()));
-        let observed = status::refused(bd.metadata.generation, &stuck.reason, &stuck.message);
+        let why = status::tenant_message(&err.to_string());
+        let observed = status::refused(bd.metadata.generation, status::reason::DELETION_BLOCKED, &why);
         report.publish(&previous, previous.clone(), &observed).await?;
         return Err(err.into());
     }
