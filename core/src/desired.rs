@@ -230,10 +230,9 @@ pub struct DesiredContainer {
     pub vpc_id: Option<String>,
     pub subnet_ids: Vec<String>,
     pub environment: BTreeMap<String, String>,
-    /// An internal load balancer (reachable only inside the VPC) instead of an internet-facing one.
-    pub internal: bool,
-    /// The CIDR blocks the load balancer's security group admits on the listener port.
-    pub ingress_cidrs: Vec<String>,
+    /// The load balancer as the spec writes it: its scheme (`internal`), the CIDR blocks its
+    /// security group admits, and what stands in front of it.
+    pub load_balancer: crate::crd::LoadBalancerSpec,
     /// Environment variables ECS fills from Secrets Manager (name → secret ARN).
     pub secrets: BTreeMap<String, String>,
     /// Task-count scaling, planned in full; when set, Application Auto Scaling owns the running count.
@@ -518,8 +517,7 @@ fn desired_container(
         port: c.port,
         desired_count: c.desired_count,
         health_check_path: c.health_check_path.clone(),
-        internal: c.load_balancer.internal,
-        ingress_cidrs: c.load_balancer.ingress_cidrs.clone(),
+        load_balancer: c.load_balancer.clone(),
         secrets: BTreeMap::new(),
         vpc_id: c.network.vpc_id.clone(),
         subnet_ids: c.network.subnet_ids.clone(),
@@ -989,10 +987,16 @@ mod tests {
         assert!(!f.environment.contains_key("C"));
         let c2 = d2.container.expect("container");
         assert_eq!((c2.environment["B"].as_str(), c2.environment["C"].as_str()), ("shared", "tasks"));
-        assert_eq!((c.internal, c.ingress_cidrs.as_slice()), (false, ["0.0.0.0/0".to_owned()].as_slice()));
+        assert_eq!(
+            (c.load_balancer.internal, c.load_balancer.ingress_cidrs.as_slice()),
+            (false, ["0.0.0.0/0".to_owned()].as_slice())
+        );
         let inside = spec("image: b:1\ncontainer: {loadBalancer: {internal: true, ingressCidrs: [10.0.0.0/8]}}\n");
         let c = desired(&owner(), &inside, &Inputs::region("us-west-1")).container.expect("container");
-        assert_eq!((c.internal, c.ingress_cidrs.as_slice()), (true, ["10.0.0.0/8".to_owned()].as_slice()));
+        assert_eq!(
+            (c.load_balancer.internal, c.load_balancer.ingress_cidrs.as_slice()),
+            (true, ["10.0.0.0/8".to_owned()].as_slice())
+        );
         assert_eq!(c.environment["TABLE_NAME"], d.names.table);
         assert!(d.function.is_none());
     }

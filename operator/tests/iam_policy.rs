@@ -89,39 +89,13 @@ fn the_iam_policy_grants_exactly_what_the_operator_calls() {
     assert!(called.len() > 60, "the scan found too few calls: {called:?}");
     let missing: Vec<_> = called.difference(&granted).collect();
     assert!(missing.is_empty(), "manifests/iam/operator-policy.json lacks {missing:?}");
-    // Granted without a call of that name: tagging on create, handing roles to Lambda and ECS,
-    // and the service-linked roles ECS, ELB and Application Auto Scaling make on first use.
-    let implied = [
-        "iam:TagRole",
-        "iam:PassRole",
-        "iam:CreateServiceLinkedRole",
-        "logs:TagResource",
-        "ecs:TagResource",
-        "elasticloadbalancing:AddTags",
-        "ec2:CreateTags",
-        "cloudwatch:TagResource",
-        "secretsmanager:TagResource",
-        "acm:AddTagsToCertificate",
-        // What DynamoDB checks on the caller when UpdateTable adds or removes a replica (AWS's
-        // "DynamoDB global tables security": CreateTableReplica with item access in the new region).
-        "dynamodb:CreateTableReplica",
-        "dynamodb:DeleteTableReplica",
-    ];
-    let implied: Vec<&str> = implied.into_iter().chain(REPLICA_FILL).collect();
-    let unused: Vec<_> = granted.iter().filter(|a| !called.contains(*a) && !implied.contains(&a.as_str())).collect();
+    // Granted without a call of that name (tagging on create, handing roles to Lambda and ECS,
+    // the service-linked roles, what DynamoDB checks when it fills a replica): declared beside
+    // the call that causes it.
+    let declared: std::collections::BTreeSet<&str> = blog_operator::cloud::declared_calls().map(|c| c.action).collect();
+    let unused: Vec<_> = granted.iter().filter(|a| !called.contains(*a) && !declared.contains(a.as_str())).collect();
     assert!(unused.is_empty(), "the policy grants actions the operator never calls: {unused:?}");
 }
-
-/// The item actions DynamoDB checks on the caller when it fills a new replica.
-const REPLICA_FILL: [&str; 7] = [
-    "dynamodb:Scan",
-    "dynamodb:Query",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
-];
 
 const ACCOUNT: &str = "123456789012";
 /// A host of namespace `blogs` under [`PLATFORM`]'s suffix.
@@ -179,326 +153,76 @@ fn tagged(key: &str) -> (&'static str, Value) {
     )
 }
 
-/// Every call the operator makes, as it makes it.
-fn operator_calls(n: &Names) -> Vec<Request> {
-    let role = |name: &str| format!("arn:aws:iam::{ACCOUNT}:role{ROLE_PATH}{name}");
-    let table = arn("dynamodb", &format!("table/{}", n.table));
-    let function = arn("lambda", &format!("function:{}", n.function));
-    let alias = format!("{function}:live");
-    let logs = arn("logs", &format!("log-group:{}", n.function_log_group));
-    let api = format!("arn:aws:apigateway:{REGION}::/apis/a1b2c3");
-    let cluster = arn("ecs", &format!("cluster/{}", n.cluster));
-    let service = arn("ecs", &format!("service/{}/{}", n.cluster, n.service));
-    let lb = arn("elasticloadbalancing", &format!("loadbalancer/app/{}/50dc6c495c0c9188", n.load_balancer));
-    let tg = arn("elasticloadbalancing", &format!("targetgroup/{}/943f017f100becff", n.target_group));
-    let listener =
-        arn("elasticloadbalancing", &format!("listener/app/{}/50dc6c495c0c9188/f2f7dc8efc522ab2", n.load_balancer));
-    let sg = arn("ec2", "security-group/sg-0123456789abcdef0");
-    let alarm = arn("cloudwatch", &format!("alarm:{}-step-cpu-out", n.service));
-    let target = arn("application-autoscaling", "scalable-target/0ec9a1b2c3d4e5f60718293a4b5c6d7e8f90");
-    let secret = arn("secretsmanager", &format!("secret:{}-AbCdEf", n.write_token_secret));
-    let boundary = ("iam:PermissionsBoundary", json!(BOUNDARY));
-    let ecs_ns = ("application-autoscaling:service-namespace", json!("ecs"));
-    let certificate = arn("acm", "certificate/0a1b2c3d-0000-4000-8000-000000000000");
-    let zone = "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ".to_owned();
-    let replica = format!("arn:aws:dynamodb:eu-central-1:{ACCOUNT}:table/{}", n.table);
-    let health_check = "arn:aws:route53:::healthcheck/6a0e2b1c-0000-4000-8000-000000000000".to_owned();
-    let domain_name = format!("arn:aws:apigateway:{REGION}::/domainnames/fn.blog.example.com");
-    let mut calls = vec![
-        op("read an image's manifest", "ecr:BatchGetImage", arn("ecr", "repository/blogs/blogs/blog"), &[]),
-        op("create the table", "dynamodb:CreateTable", &table, &[]),
-        op("describe the table", "dynamodb:DescribeTable", &table, &[]),
-        op("update its billing", "dynamodb:UpdateTable", &table, &[]),
-        op("delete the table", "dynamodb:DeleteTable", &table, &[tagged("resource")]),
-        op("read the table's tags", "dynamodb:ListTagsOfResource", &table, &[]),
-        op("tag the table", "dynamodb:TagResource", &table, &[]),
-        op("drop the retained mark of a table taken back", "dynamodb:UntagResource", &table, &[tagged("resource")]),
-        op(
-            "create a role with the boundary",
-            "iam:CreateRole",
-            role(&n.function_role),
-            std::slice::from_ref(&boundary),
-        ),
-        op("read a role", "iam:GetRole", role(&n.function_role), &[]),
-        op(
-            "read an earlier version's role",
-            "iam:GetRole",
-            format!("arn:aws:iam::{ACCOUNT}:role/{}", n.function_role),
-            &[],
-        ),
-        op("read a role's tags", "iam:ListRoleTags", role(&n.task_role), &[]),
-        op("read its inline policy", "iam:GetRolePolicy", role(&n.task_role), &[]),
-        op("put its inline policy", "iam:PutRolePolicy", role(&n.task_role), std::slice::from_ref(&boundary)),
-        op(
-            "set the boundary",
-            "iam:PutRolePermissionsBoundary",
-            role(&n.execution_role),
-            std::slice::from_ref(&boundary),
-        ),
-        op("tag a new role", "iam:TagRole", role(&n.function_role), &[]),
-        op("delete its inline policy", "iam:DeleteRolePolicy", role(&n.function_role), &[tagged("resource")]),
-        op("delete a role", "iam:DeleteRole", role(&n.function_role), &[tagged("resource")]),
-        op(
-            "delete an earlier version's role",
-            "iam:DeleteRole",
-            format!("arn:aws:iam::{ACCOUNT}:role/{}", n.function_role),
-            &[tagged("resource")],
-        ),
-        op(
-            "pass the function role to Lambda",
-            "iam:PassRole",
-            role(&n.function_role),
-            &[("iam:PassedToService", json!("lambda.amazonaws.com"))],
-        ),
-        op(
-            "pass the task role to ECS",
-            "iam:PassRole",
-            role(&n.task_role),
-            &[("iam:PassedToService", json!("ecs-tasks.amazonaws.com"))],
-        ),
-        op(
-            "ECS's service-linked role",
-            "iam:CreateServiceLinkedRole",
-            format!("arn:aws:iam::{ACCOUNT}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"),
-            &[("iam:AWSServiceName", json!("ecs.amazonaws.com"))],
-        ),
-        op("create a log group", "logs:CreateLogGroup", &logs, &[]),
-        op("set its retention", "logs:PutRetentionPolicy", &logs, &[]),
-        op("tag it", "logs:TagResource", &logs, &[]),
-        op("delete it", "logs:DeleteLogGroup", &logs, &[]),
-        op("find log groups", "logs:DescribeLogGroups", "*", &[]),
-        op(
-            "create the HTTP API",
-            "apigateway:POST",
-            format!("arn:aws:apigateway:{REGION}::/apis"),
-            &[tagged("request")],
-        ),
-        op(
-            "tag the stage it creates",
-            "apigateway:POST",
-            format!("arn:aws:apigateway:{REGION}::/tags/{}", "a1b2c3"),
-            &[tagged("request")],
-        ),
-        op("list HTTP APIs", "apigateway:GET", format!("arn:aws:apigateway:{REGION}::/apis"), &[]),
-        op("read an API's integrations", "apigateway:GET", format!("{api}/integrations"), &[]),
-        op("create its integration", "apigateway:POST", format!("{api}/integrations"), &[]),
-        op("create its route", "apigateway:POST", format!("{api}/routes"), &[]),
-        op("point its route", "apigateway:PATCH", format!("{api}/routes/r1"), &[]),
-        op("create its stage", "apigateway:POST", format!("{api}/stages"), &[]),
-        op("throttle its stage", "apigateway:PATCH", format!("{api}/stages/$default"), &[]),
-        op("delete its own API", "apigateway:DELETE", &api, &[tagged("resource")]),
-        op("create the cluster", "ecs:CreateCluster", &cluster, &[]),
-        op("describe it", "ecs:DescribeClusters", &cluster, &[]),
-        op("delete it", "ecs:DeleteCluster", &cluster, &[]),
-        op("tag it", "ecs:TagResource", &cluster, &[]),
-        op("create the service", "ecs:CreateService", &service, &[]),
-        op("describe it", "ecs:DescribeServices", &service, &[]),
-        op("update it", "ecs:UpdateService", &service, &[]),
-        op("delete it", "ecs:DeleteService", &service, &[]),
-        op("register a tagged task definition", "ecs:RegisterTaskDefinition", "*", &[tagged("request")]),
-        op(
-            "tag it as it is registered",
-            "ecs:TagResource",
-            arn("ecs", &format!("task-definition/{}:3", n.task_family)),
-            &[("ecs:CreateAction", json!("RegisterTaskDefinition"))],
-        ),
-        op("describe a task definition", "ecs:DescribeTaskDefinition", "*", &[]),
-        op("list task definitions", "ecs:ListTaskDefinitions", "*", &[]),
-        op("deregister a task definition", "ecs:DeregisterTaskDefinition", "*", &[]),
-        op("create the load balancer", "elasticloadbalancing:CreateLoadBalancer", &lb, &[]),
-        op(
-            "tag it as it is created",
-            "elasticloadbalancing:AddTags",
-            &lb,
-            &[("elasticloadbalancing:CreateAction", json!("CreateLoadBalancer"))],
-        ),
-        op("delete it", "elasticloadbalancing:DeleteLoadBalancer", &lb, &[]),
-        op("create the target group", "elasticloadbalancing:CreateTargetGroup", &tg, &[]),
-        op(
-            "tag it as it is created",
-            "elasticloadbalancing:AddTags",
-            &tg,
-            &[("elasticloadbalancing:CreateAction", json!("CreateTargetGroup"))],
-        ),
-        op("change its health check", "elasticloadbalancing:ModifyTargetGroup", &tg, &[]),
-        op("delete it", "elasticloadbalancing:DeleteTargetGroup", &tg, &[]),
-        op("create the listener", "elasticloadbalancing:CreateListener", &lb, &[]),
-        op("point the listener", "elasticloadbalancing:ModifyListener", &listener, &[]),
-        op("delete the listener", "elasticloadbalancing:DeleteListener", &listener, &[]),
-        op("create a tagged security group", "ec2:CreateSecurityGroup", &sg, &[tagged("request")]),
-        op("in a VPC", "ec2:CreateSecurityGroup", arn("ec2", "vpc/vpc-0a1b2c3d"), &[]),
-        op("tag it as it is created", "ec2:CreateTags", &sg, &[("ec2:CreateAction", json!("CreateSecurityGroup"))]),
-        op("open its port", "ec2:AuthorizeSecurityGroupIngress", &sg, &[tagged("resource")]),
-        op("close a port", "ec2:RevokeSecurityGroupIngress", &sg, &[tagged("resource")]),
-        op("delete it", "ec2:DeleteSecurityGroup", &sg, &[tagged("resource")]),
-        op(
-            "register the scalable target",
-            "application-autoscaling:RegisterScalableTarget",
-            &target,
-            std::slice::from_ref(&ecs_ns),
-        ),
-        op("deregister it", "application-autoscaling:DeregisterScalableTarget", &target, std::slice::from_ref(&ecs_ns)),
-        op("put a scaling policy", "application-autoscaling:PutScalingPolicy", &target, std::slice::from_ref(&ecs_ns)),
-        op(
-            "delete a scaling policy",
-            "application-autoscaling:DeleteScalingPolicy",
-            &target,
-            std::slice::from_ref(&ecs_ns),
-        ),
-        op(
-            "put a scheduled action",
-            "application-autoscaling:PutScheduledAction",
-            &target,
-            std::slice::from_ref(&ecs_ns),
-        ),
-        op(
-            "delete a scheduled action",
-            "application-autoscaling:DeleteScheduledAction",
-            &target,
-            std::slice::from_ref(&ecs_ns),
-        ),
-        op("put a step alarm", "cloudwatch:PutMetricAlarm", &alarm, &[]),
-        op("tag it", "cloudwatch:TagResource", &alarm, &[]),
-        op("delete it", "cloudwatch:DeleteAlarms", &alarm, &[]),
-        op(
-            "target tracking's alarm",
-            "cloudwatch:PutMetricAlarm",
-            arn("cloudwatch", &format!("alarm:TargetTracking-service/{}/{}-AlarmHigh-1", n.cluster, n.service)),
-            &[],
-        ),
-        op("read metrics", "cloudwatch:GetMetricData", "*", &[]),
-        op("create the token's secret, tagged", "secretsmanager:CreateSecret", &secret, &[tagged("request")]),
-        op("tag it as it is created", "secretsmanager:TagResource", &secret, &[tagged("request")]),
-        op("find it", "secretsmanager:DescribeSecret", &secret, &[]),
-        op("compare its value", "secretsmanager:GetSecretValue", &secret, &[tagged("resource")]),
-        op("rotate it", "secretsmanager:PutSecretValue", &secret, &[tagged("resource")]),
-        op("delete it", "secretsmanager:DeleteSecret", &secret, &[tagged("resource")]),
-        op("turn Container Insights on", "ecs:UpdateClusterSettings", &cluster, &[]),
-        op(
-            "request a tagged certificate",
-            "acm:RequestCertificate",
-            "*",
-            &[tagged("request"), ("acm:DomainNames", json!([HOST]))],
-        ),
-        op("tag it as it is requested", "acm:AddTagsToCertificate", &certificate, &[tagged("request")]),
-        op("describe a certificate", "acm:DescribeCertificate", &certificate, &[]),
-        op("read its tags", "acm:ListTagsForCertificate", &certificate, &[]),
-        op("list certificates", "acm:ListCertificates", "*", &[]),
-        op("delete its own certificate", "acm:DeleteCertificate", &certificate, &[tagged("resource")]),
-        op("find the zone by name", "route53:ListHostedZonesByName", "*", &[]),
-        op("read the zone", "route53:GetHostedZone", &zone, &[]),
-        op("read its records", "route53:ListResourceRecordSets", &zone, &[]),
-        op(
-            "write an alias and its marker",
-            "route53:ChangeResourceRecordSets",
-            &zone,
-            &record_change(&["A", "TXT"], &[HOST, &format!("_blog-operator.{HOST}")]),
-        ),
-        op(
-            "write a validation record and its marker",
-            "route53:ChangeResourceRecordSets",
-            &zone,
-            &record_change(
-                &["CNAME", "TXT"],
-                &[&format!("_0123abcd.{HOST}"), &format!("_blog-operator._0123abcd.{HOST}")],
-            ),
-        ),
-        op(
-            "write a placement region's latency record",
-            "route53:ChangeResourceRecordSets",
-            &zone,
-            &record_change(
-                &["A", "TXT"],
-                &[&format!("eu-central-1.{HOST}"), &format!("_blog-operator.eu-central-1.{HOST}")],
-            ),
-        ),
-        op(
-            "create the custom domain, tagged",
-            "apigateway:POST",
-            format!("arn:aws:apigateway:{REGION}::/domainnames"),
-            &[tagged("request")],
-        ),
-        op("read it", "apigateway:GET", &domain_name, &[]),
-        op("move its certificate", "apigateway:PATCH", &domain_name, &[tagged("resource")]),
-        op("delete its own custom domain", "apigateway:DELETE", &domain_name, &[tagged("resource")]),
-        op("read its mappings", "apigateway:GET", format!("{domain_name}/apimappings"), &[]),
-        op("map the API", "apigateway:POST", format!("{domain_name}/apimappings"), &[tagged("resource")]),
-        op(
-            "remove a stray mapping",
-            "apigateway:DELETE",
-            format!("{domain_name}/apimappings/m1"),
-            &[tagged("resource")],
-        ),
-        op("add or remove a replica through the home table", "dynamodb:UpdateTable", &table, &[]),
-        op("the replica DynamoDB makes", "dynamodb:CreateTableReplica", &replica, &[]),
-        op("the replica DynamoDB removes", "dynamodb:DeleteTableReplica", &replica, &[]),
-        op("read the replica's table", "dynamodb:DescribeTable", &replica, &[]),
-        op(
-            "DynamoDB's replication role, on first use",
-            "iam:CreateServiceLinkedRole",
-            "*",
-            &[("iam:AWSServiceName", json!("replication.dynamodb.amazonaws.com"))],
-        ),
-        op("create a health check", "route53:CreateHealthCheck", "*", &[]),
-        op("read it", "route53:GetHealthCheck", &health_check, &[]),
-        op("read its status", "route53:GetHealthCheckStatus", &health_check, &[]),
-        op("tag it", "route53:ChangeTagsForResource", &health_check, &[]),
-        op("delete it", "route53:DeleteHealthCheck", &health_check, &[]),
-        op("find the checks a lost status forgot", "route53:ListHealthChecks", "*", &[]),
-        op("and their owner's tags", "route53:ListTagsForResources", &health_check, &[]),
+/// The values of the `{placeholders}` in the adapters' declared calls, for the object `n`.
+/// How many of [`placeholders`] are not the object's names.
+const FIXED: usize = 4;
+
+fn placeholders(n: &Names) -> Vec<(&'static str, String)> {
+    let fixed = [("region", REGION), ("account", ACCOUNT), ("host", HOST), ("boundary", BOUNDARY)];
+    let named = [
+        ("role_path", &ROLE_PATH.to_owned()),
+        ("table", &n.table),
+        ("function", &n.function),
+        ("function_role", &n.function_role),
+        ("function_log_group", &n.function_log_group),
+        ("write_token_secret", &n.write_token_secret),
+        ("api", &n.api),
+        ("cluster", &n.cluster),
+        ("service", &n.service),
+        ("task_family", &n.task_family),
+        ("execution_role", &n.execution_role),
+        ("task_role", &n.task_role),
+        ("container_log_group", &n.container_log_group),
+        ("load_balancer", &n.load_balancer),
+        ("target_group", &n.target_group),
     ];
-    for action in REPLICA_FILL {
-        calls.push(op("what DynamoDB checks on the caller when it fills a new replica", action, &replica, &[]));
-    }
-    for (action, resource) in [
-        ("lambda:CreateFunction", function.clone()),
-        ("lambda:GetFunction", function.clone()),
-        ("lambda:UpdateFunctionConfiguration", function.clone()),
-        ("lambda:UpdateFunctionCode", function.clone()),
-        ("lambda:DeleteFunction", function.clone()),
-        ("lambda:TagResource", function.clone()),
-        ("lambda:PublishVersion", function.clone()),
-        ("lambda:GetAlias", alias.clone()),
-        ("lambda:CreateAlias", alias.clone()),
-        ("lambda:UpdateAlias", alias.clone()),
-        ("lambda:GetPolicy", alias.clone()),
-        ("lambda:AddPermission", alias.clone()),
-        ("lambda:RemovePermission", alias.clone()),
-        ("lambda:GetFunctionConcurrency", function.clone()),
-        ("lambda:PutFunctionConcurrency", function.clone()),
-        ("lambda:DeleteFunctionConcurrency", function.clone()),
-        ("lambda:GetProvisionedConcurrencyConfig", alias.clone()),
-        ("lambda:PutProvisionedConcurrencyConfig", alias.clone()),
-        ("lambda:DeleteProvisionedConcurrencyConfig", alias.clone()),
-    ] {
-        // Created tagged; changed only with its tags (Lambda checks aws:ResourceTag on the function).
-        let context = match action {
-            "lambda:CreateFunction" => vec![tagged("request")],
-            read if read.starts_with("lambda:Get") => vec![],
-            _ => vec![tagged("resource")],
-        };
-        calls.push(op("the function", action, resource, &context));
-    }
-    for action in [
-        "elasticloadbalancing:DescribeLoadBalancers",
-        "elasticloadbalancing:DescribeTargetGroups",
-        "elasticloadbalancing:DescribeListeners",
-        "elasticloadbalancing:DescribeTags",
-        "ec2:DescribeVpcs",
-        "ec2:DescribeSubnets",
-        "ec2:DescribeSecurityGroups",
-        "cloudwatch:DescribeAlarms",
-    ] {
-        calls.push(op("a read that takes no resource", action, "*", &[]));
-    }
-    for action in [
-        "application-autoscaling:DescribeScalableTargets",
-        "application-autoscaling:DescribeScalingPolicies",
-        "application-autoscaling:DescribeScheduledActions",
-    ] {
-        calls.push(op("an ECS scaling read", action, "*", std::slice::from_ref(&ecs_ns)));
-    }
-    calls
+    fixed.into_iter().map(|(k, v)| (k, v.to_owned())).chain(named.into_iter().map(|(k, v)| (k, v.clone()))).collect()
+}
+
+fn expand(text: &str, values: &[(&str, String)]) -> String {
+    let expanded = values.iter().fold(text.to_owned(), |t, (k, v)| t.replace(&format!("{{{k}}}"), v));
+    assert!(!expanded.contains('{') || expanded.starts_with('{'), "a placeholder without a value in {text}");
+    expanded
+}
+
+/// Every call the operator makes, as it makes it: the calls each adapter declares beside its code
+/// ([`blog_operator::cloud::Call`]), for the object `n`.
+fn operator_calls(n: &Names) -> Vec<Request> {
+    declared_as(&placeholders(n))
+}
+
+fn declared_as(values: &[(&str, String)]) -> Vec<Request> {
+    blog_operator::cloud::declared_calls()
+        .map(|call| {
+            let context: Vec<(&str, Value)> = call
+                .context
+                .iter()
+                .map(|(key, value)| (*key, serde_json::from_str(&expand(value, values)).expect("a JSON context value")))
+                .collect();
+            op(call.what, call.action, expand(call.resource, values), &context)
+        })
+        .collect()
+}
+
+/// The declared calls that name one of the object's resources, made on another app's resource of
+/// the same kind (a name the operator did not derive).
+fn on_another_apps_resources(n: &Names) -> Vec<Request> {
+    let theirs: Vec<(&str, String)> = placeholders(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, v))| match (i < FIXED, k) {
+            (true, _) => (k, v),
+            (_, "role_path") => (k, "/payments/".to_owned()),
+            _ => (k, format!("payments-{}", k.replace('_', "-"))),
+        })
+        .collect();
+    let ours = operator_calls(n);
+    declared_as(&theirs)
+        .into_iter()
+        .zip(ours)
+        .filter(|(theirs, ours)| theirs.resource != ours.resource)
+        .map(|(t, _)| t)
+        .collect()
 }
 
 /// What someone holding the operator's credentials might try; each must be denied.
@@ -785,6 +509,20 @@ fn every_call_allowed(calls: &[Request], policies: &Policies) {
         .map(|(name, verdict, errors, _)| format!("{name}: {verdict} {}", errors.unwrap_or_default()))
         .collect();
     assert!(refused.is_empty(), "the shipped policy refuses calls the operator makes:\n{}", refused.join("\n"));
+}
+
+#[test]
+fn every_declared_call_on_another_apps_resource_is_denied() {
+    let attempts = on_another_apps_resources(&names());
+    assert!(attempts.len() > 40, "too few declared calls name a resource: {}", attempts.len());
+    let verdicts = evaluate(&attempts, &rendered());
+    let allowed: Vec<String> = verdicts
+        .iter()
+        .filter(|(_, verdict, _)| !verdict.ends_with("Denied"))
+        .map(|(name, verdict, _)| format!("{name}: {verdict}"))
+        .collect();
+    println!("{} calls on another app's resources evaluated", attempts.len());
+    assert!(allowed.is_empty(), "the policy lets the operator at another app's resources:\n{}", allowed.join("\n"));
 }
 
 #[test]

@@ -94,7 +94,7 @@ pub(super) async fn ensure_security_groups(stack: &mut Stack<'_>) -> CloudResult
     let (container, clients) = (wanted(stack)?, stack.clients);
     let (names, owner, tags) = (&stack.desired.names, &stack.desired.owner, &stack.desired.tags);
     let (vpc, subnets) = network(clients, &container).await?;
-    let cidrs = &container.ingress_cidrs;
+    let cidrs = &container.load_balancer.ingress_cidrs;
     let admitted: Vec<IngressRule> = (front(stack, &container).ports().iter())
         .flat_map(|port| cidrs.iter().map(|cidr| IngressRule { port: *port, source: Source::Cidr(cidr.clone()) }))
         .collect();
@@ -144,7 +144,7 @@ pub(super) async fn ensure_load_balancer(stack: &mut Stack<'_>) -> CloudResult<(
     let wanted = cloud::elb::BalancerPlacement {
         subnets: &network.subnets,
         security_group: &network.lb_group,
-        internal: container.internal,
+        internal: container.load_balancer.internal,
     };
     let known = stack.recorded.load_balancer_arn.as_deref();
     let balancer =

@@ -1,6 +1,7 @@
 //! AWS Certificate Manager: the certificate the HTTPS endpoints use, requested with DNS validation
 //! when the spec gives none, found again by its ownership tags, and deleted only when it is ours.
 
+use super::{Call, CREATED_TAGGED, OWN_TAGGED};
 use std::collections::BTreeMap;
 
 use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
@@ -62,6 +63,19 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "acm";
+
+const CERTIFICATE: &str = "arn:aws:acm:{region}:{account}:certificate/0a1b2c3d-0000-4000-8000-000000000000";
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("request a tagged certificate", "acm:RequestCertificate", "*")
+        .with(&[CREATED_TAGGED, ("acm:DomainNames", r#"["{host}"]"#)]),
+    Call::new("tag it as it is requested", "acm:AddTagsToCertificate", CERTIFICATE).with(&[CREATED_TAGGED]),
+    Call::new("describe a certificate", "acm:DescribeCertificate", CERTIFICATE),
+    Call::new("read its tags", "acm:ListTagsForCertificate", CERTIFICATE),
+    Call::new("list certificates", "acm:ListCertificates", "*"),
+    Call::new("delete its own certificate", "acm:DeleteCertificate", CERTIFICATE).with(&[OWN_TAGGED]),
+];
 
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, ErrorKind)] = &[];

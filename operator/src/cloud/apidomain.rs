@@ -2,6 +2,7 @@
 //! ACM certificate, mapped to the HTTP API's `$default` stage. A domain name is one per account and
 //! region, so one without this owner's tags is never changed or deleted.
 
+use super::{Call, CREATED_TAGGED, OWN_TAGGED};
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_apigatewayv2::types::{DomainName, DomainNameConfiguration, EndpointType, SecurityPolicy};
@@ -74,6 +75,26 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "apigatewayv2";
+
+const DOMAIN_NAME: &str = "arn:aws:apigateway:{region}::/domainnames/fn.blog.example.com";
+const MAPPINGS: &str = "arn:aws:apigateway:{region}::/domainnames/fn.blog.example.com/apimappings";
+
+/// The calls above as IAM sees them (see [`Call`]): API Gateway authorises by HTTP method.
+pub const CALLS: &[Call] = &[
+    Call::new("create the custom domain, tagged", "apigateway:POST", "arn:aws:apigateway:{region}::/domainnames")
+        .with(&[CREATED_TAGGED]),
+    Call::new("read it", "apigateway:GET", DOMAIN_NAME),
+    Call::new("move its certificate", "apigateway:PATCH", DOMAIN_NAME).with(&[OWN_TAGGED]),
+    Call::new("delete its own custom domain", "apigateway:DELETE", DOMAIN_NAME).with(&[OWN_TAGGED]),
+    Call::new("read its mappings", "apigateway:GET", MAPPINGS),
+    Call::new("map the API", "apigateway:POST", MAPPINGS).with(&[OWN_TAGGED]),
+    Call::new(
+        "remove a stray mapping",
+        "apigateway:DELETE",
+        "arn:aws:apigateway:{region}::/domainnames/fn.blog.example.com/apimappings/m1",
+    )
+    .with(&[OWN_TAGGED]),
+];
 
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, super::ErrorKind)] = &[];

@@ -1,6 +1,7 @@
 //! API Gateway HTTP API: one API per function, with an AWS_PROXY integration (payload 2.0), the
 //! `$default` route and an auto-deployed `$default` stage.
 
+use super::{Call, CREATED_TAGGED, OWN_TAGGED};
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType};
@@ -72,6 +73,24 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "apigatewayv2";
+
+const APIS: &str = "arn:aws:apigateway:{region}::/apis";
+const API: &str = "arn:aws:apigateway:{region}::/apis/a1b2c3";
+
+/// The calls above as IAM sees them (see [`Call`]): API Gateway authorises by HTTP method.
+pub const CALLS: &[Call] = &[
+    Call::new("create the HTTP API, tagged", "apigateway:POST", APIS).with(&[CREATED_TAGGED]),
+    Call::new("tag the stage it creates", "apigateway:POST", "arn:aws:apigateway:{region}::/tags/a1b2c3")
+        .with(&[CREATED_TAGGED]),
+    Call::new("list HTTP APIs", "apigateway:GET", APIS),
+    Call::new("read an API's integrations", "apigateway:GET", "arn:aws:apigateway:{region}::/apis/a1b2c3/integrations"),
+    Call::new("create its integration", "apigateway:POST", "arn:aws:apigateway:{region}::/apis/a1b2c3/integrations"),
+    Call::new("create its route", "apigateway:POST", "arn:aws:apigateway:{region}::/apis/a1b2c3/routes"),
+    Call::new("point its route", "apigateway:PATCH", "arn:aws:apigateway:{region}::/apis/a1b2c3/routes/r1"),
+    Call::new("create its stage", "apigateway:POST", "arn:aws:apigateway:{region}::/apis/a1b2c3/stages"),
+    Call::new("throttle its stage", "apigateway:PATCH", "arn:aws:apigateway:{region}::/apis/a1b2c3/stages/$default"),
+    Call::new("delete its own API", "apigateway:DELETE", API).with(&[OWN_TAGGED]),
+];
 
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, super::ErrorKind)] = &[];

@@ -3,6 +3,7 @@
 //! CloudWatch alarms that drive them, and scheduled actions, each changed only when it differs
 //! from the spec.
 
+use super::Call;
 use std::collections::BTreeMap;
 
 use aws_sdk_applicationautoscaling::types::{
@@ -52,6 +53,22 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "application-autoscaling";
+
+const TARGET: &str = "arn:aws:application-autoscaling:{region}:{account}:scalable-target/0ec9a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const ECS: &[(&str, &str)] = &[("application-autoscaling:service-namespace", r#""ecs""#)];
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("register the scalable target", "application-autoscaling:RegisterScalableTarget", TARGET).with(ECS),
+    Call::new("deregister it", "application-autoscaling:DeregisterScalableTarget", TARGET).with(ECS),
+    Call::new("put a scaling policy", "application-autoscaling:PutScalingPolicy", TARGET).with(ECS),
+    Call::new("delete a scaling policy", "application-autoscaling:DeleteScalingPolicy", TARGET).with(ECS),
+    Call::new("put a scheduled action", "application-autoscaling:PutScheduledAction", TARGET).with(ECS),
+    Call::new("delete a scheduled action", "application-autoscaling:DeleteScheduledAction", TARGET).with(ECS),
+    Call::new("read scalable targets", "application-autoscaling:DescribeScalableTargets", "*").with(ECS),
+    Call::new("read scaling policies", "application-autoscaling:DescribeScalingPolicies", "*").with(ECS),
+    Call::new("read scheduled actions", "application-autoscaling:DescribeScheduledActions", "*").with(ECS),
+];
 
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, ErrorKind)] = &[];

@@ -69,6 +69,26 @@ pub struct AwsClients {
     pub ec2: ec2::Ec2,
     /// The region's reads worth keeping between reconciles.
     pub memo: Arc<super::memo::Memo>,
+    /// The region's configuration, for an adapter that makes its client on use ([`sdk_client!`]).
+    pub config: aws_config::SdkConfig,
+    counter: CallCounter,
+}
+
+impl AwsClients {
+    /// What every client of this region counts its calls with.
+    #[must_use]
+    pub fn counter(&self) -> impl Intercept + Clone + 'static {
+        self.counter.clone()
+    }
+}
+
+/// The `$sdk` client of a region's [`AwsClients`], counting its calls like the others: an adapter
+/// makes its service's client with it, so adding a service needs no field here.
+#[macro_export]
+macro_rules! sdk_client {
+    ($clients:expr, $sdk:ident) => {
+        $sdk::Client::from_conf($sdk::config::Builder::from(&$clients.config).interceptor($clients.counter()).build())
+    };
 }
 
 /// How long one AWS call may take: a stalled answer must not hold a reconcile worker forever.
@@ -263,6 +283,8 @@ impl Cloud {
                     route53: client!(aws_sdk_route53),
                     ec2: self.ec2.clone(),
                     memo: Arc::default(),
+                    config: self.base.clone().into_builder().region(region_cfg).build(),
+                    counter,
                 }
             })
             .clone()

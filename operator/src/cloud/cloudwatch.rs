@@ -1,6 +1,7 @@
 //! CloudWatch: summaries of the metrics the recommender reads, over a window, in one request; and the alarms that
 //! drive step scaling.
 
+use super::Call;
 use blog_core::allocation::Series;
 pub use blog_core::allocation::Summary;
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +41,22 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "cloudwatch";
+
+const ALARM: &str = "arn:aws:cloudwatch:{region}:{account}:alarm:{service}-step-cpu-out";
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("put a step alarm", "cloudwatch:PutMetricAlarm", ALARM),
+    Call::new("tag it", "cloudwatch:TagResource", ALARM),
+    Call::new("delete it", "cloudwatch:DeleteAlarms", ALARM),
+    Call::new(
+        "target tracking's alarm",
+        "cloudwatch:PutMetricAlarm",
+        "arn:aws:cloudwatch:{region}:{account}:alarm:TargetTracking-service/{cluster}/{service}-AlarmHigh-1",
+    ),
+    Call::new("find alarms", "cloudwatch:DescribeAlarms", "*"),
+    Call::new("read metrics", "cloudwatch:GetMetricData", "*"),
+];
 
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, super::ErrorKind)] = &[];

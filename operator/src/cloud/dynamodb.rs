@@ -1,5 +1,6 @@
 //! DynamoDB: the blog's table, found by name and checked for ownership before any change.
 
+use super::{Call, OWN_TAGGED};
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{
@@ -64,6 +65,36 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "dynamodb";
+
+const TABLE: &str = "arn:aws:dynamodb:{region}:{account}:table/{table}";
+/// The table's replica in a placement region.
+const REPLICA: &str = "arn:aws:dynamodb:eu-central-1:{account}:table/{table}";
+/// What DynamoDB checks on the caller when UpdateTable adds or removes a replica (AWS's
+/// "DynamoDB global tables security": CreateTableReplica with item access in the new region).
+const FILL: &str = "what DynamoDB checks on the caller when it fills a new replica";
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("create the table", "dynamodb:CreateTable", TABLE),
+    Call::new("describe the table", "dynamodb:DescribeTable", TABLE),
+    Call::new("change its billing, add or remove a replica", "dynamodb:UpdateTable", TABLE),
+    Call::new("delete the table", "dynamodb:DeleteTable", TABLE).with(&[OWN_TAGGED]),
+    Call::new("read the table's tags", "dynamodb:ListTagsOfResource", TABLE),
+    Call::new("tag the table", "dynamodb:TagResource", TABLE),
+    Call::new("drop the retained mark of a table taken back", "dynamodb:UntagResource", TABLE).with(&[OWN_TAGGED]),
+    Call::new("the replica DynamoDB makes", "dynamodb:CreateTableReplica", REPLICA),
+    Call::new("the replica DynamoDB removes", "dynamodb:DeleteTableReplica", REPLICA),
+    Call::new("read the replica's table", "dynamodb:DescribeTable", REPLICA),
+    Call::new(FILL, "dynamodb:Scan", REPLICA),
+    Call::new(FILL, "dynamodb:Query", REPLICA),
+    Call::new(FILL, "dynamodb:GetItem", REPLICA),
+    Call::new(FILL, "dynamodb:PutItem", REPLICA),
+    Call::new(FILL, "dynamodb:UpdateItem", REPLICA),
+    Call::new(FILL, "dynamodb:DeleteItem", REPLICA),
+    Call::new(FILL, "dynamodb:BatchWriteItem", REPLICA),
+    Call::new("DynamoDB's replication role, on first use", "iam:CreateServiceLinkedRole", "*")
+        .with(&[("iam:AWSServiceName", r#""replication.dynamodb.amazonaws.com""#)]),
+];
 
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, super::ErrorKind)] = &[];

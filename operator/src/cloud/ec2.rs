@@ -6,6 +6,7 @@
 //! same `aws-config` chain as every other client, errors map through [`classify`], and transient
 //! failures are retried with backoff like the SDK's standard retry mode.
 
+use super::{Call, CREATED_TAGGED, OWN_TAGGED};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -95,6 +96,22 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "ec2";
+
+const SECURITY_GROUP: &str = "arn:aws:ec2:{region}:{account}:security-group/sg-0123456789abcdef0";
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("create a tagged security group", "ec2:CreateSecurityGroup", SECURITY_GROUP).with(&[CREATED_TAGGED]),
+    Call::new("in a VPC", "ec2:CreateSecurityGroup", "arn:aws:ec2:{region}:{account}:vpc/vpc-0a1b2c3d"),
+    Call::new("tag it as it is created", "ec2:CreateTags", SECURITY_GROUP)
+        .with(&[("ec2:CreateAction", r#""CreateSecurityGroup""#)]),
+    Call::new("open its port", "ec2:AuthorizeSecurityGroupIngress", SECURITY_GROUP).with(&[OWN_TAGGED]),
+    Call::new("close a port", "ec2:RevokeSecurityGroupIngress", SECURITY_GROUP).with(&[OWN_TAGGED]),
+    Call::new("delete it", "ec2:DeleteSecurityGroup", SECURITY_GROUP).with(&[OWN_TAGGED]),
+    Call::new("find the VPC", "ec2:DescribeVpcs", "*"),
+    Call::new("find its subnets", "ec2:DescribeSubnets", "*"),
+    Call::new("find security groups", "ec2:DescribeSecurityGroups", "*"),
+];
 
 /// EC2's name-taken answers (its API reference, Errors): a lost create's retry finds the group.
 pub const CODES: &[(&str, ErrorKind)] =

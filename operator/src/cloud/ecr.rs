@@ -2,6 +2,7 @@
 //! Fargate would refuse (an index for Lambda, an index without the task's platform, a tag that is
 //! not there) is named in a condition before anything is created or rolled out.
 
+use super::Call;
 use aws_sdk_ecr::types::ImageIdentifier;
 
 use super::{AwsClients, CloudError, CloudResult, map_sdk};
@@ -30,6 +31,10 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "ecr";
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] =
+    &[Call::new("read an image's manifest", "ecr:BatchGetImage", "arn:aws:ecr:{region}:{account}:repository/blogs/blogs/blog")];
 
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, super::ErrorKind)] = &[];

@@ -1,6 +1,7 @@
 //! ECS: the cluster, the task definition (a new revision whenever it changes) and the Fargate
 //! service behind the target group, with the deployment circuit breaker and rollback on.
 
+use super::{Call, CREATED_TAGGED};
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
@@ -78,6 +79,34 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "ecs";
+
+const CLUSTER: &str = "arn:aws:ecs:{region}:{account}:cluster/{cluster}";
+const SERVICE_ARN: &str = "arn:aws:ecs:{region}:{account}:service/{cluster}/{service}";
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("create the cluster", "ecs:CreateCluster", CLUSTER),
+    Call::new("describe it", "ecs:DescribeClusters", CLUSTER),
+    Call::new("delete it", "ecs:DeleteCluster", CLUSTER),
+    Call::new("tag it", "ecs:TagResource", CLUSTER),
+    Call::new("turn Container Insights on", "ecs:UpdateClusterSettings", CLUSTER),
+    Call::new("create the service", "ecs:CreateService", SERVICE_ARN),
+    Call::new("describe it", "ecs:DescribeServices", SERVICE_ARN),
+    Call::new("update it", "ecs:UpdateService", SERVICE_ARN),
+    Call::new("delete it", "ecs:DeleteService", SERVICE_ARN),
+    Call::new("register a tagged task definition", "ecs:RegisterTaskDefinition", "*").with(&[CREATED_TAGGED]),
+    Call::new("tag it as it is registered", "ecs:TagResource", "arn:aws:ecs:{region}:{account}:task-definition/{task_family}:3")
+        .with(&[("ecs:CreateAction", r#""RegisterTaskDefinition""#)]),
+    Call::new("describe a task definition", "ecs:DescribeTaskDefinition", "*"),
+    Call::new("list task definitions", "ecs:ListTaskDefinitions", "*"),
+    Call::new("deregister a task definition", "ecs:DeregisterTaskDefinition", "*"),
+    Call::new(
+        "ECS's service-linked role",
+        "iam:CreateServiceLinkedRole",
+        "arn:aws:iam::{account}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+    )
+    .with(&[("iam:AWSServiceName", r#""ecs.amazonaws.com""#)]),
+];
 
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, ErrorKind)] = &[];

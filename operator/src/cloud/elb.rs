@@ -4,6 +4,7 @@
 //! second ALB or listener of the same name or port, so duplicates left by an interrupted run are
 //! found by name and tags and deleted.
 
+use super::Call;
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types::{
@@ -69,6 +70,31 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "elasticloadbalancing";
+
+const LOAD_BALANCER: &str = "arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/app/{load_balancer}/50dc6c495c0c9188";
+const TARGET_GROUP: &str = "arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{target_group}/943f017f100becff";
+const LISTENER: &str =
+    "arn:aws:elasticloadbalancing:{region}:{account}:listener/app/{load_balancer}/50dc6c495c0c9188/f2f7dc8efc522ab2";
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("create the load balancer", "elasticloadbalancing:CreateLoadBalancer", LOAD_BALANCER),
+    Call::new("tag it as it is created", "elasticloadbalancing:AddTags", LOAD_BALANCER)
+        .with(&[("elasticloadbalancing:CreateAction", r#""CreateLoadBalancer""#)]),
+    Call::new("delete it", "elasticloadbalancing:DeleteLoadBalancer", LOAD_BALANCER),
+    Call::new("create the target group", "elasticloadbalancing:CreateTargetGroup", TARGET_GROUP),
+    Call::new("tag it as it is created", "elasticloadbalancing:AddTags", TARGET_GROUP)
+        .with(&[("elasticloadbalancing:CreateAction", r#""CreateTargetGroup""#)]),
+    Call::new("change its health check", "elasticloadbalancing:ModifyTargetGroup", TARGET_GROUP),
+    Call::new("delete it", "elasticloadbalancing:DeleteTargetGroup", TARGET_GROUP),
+    Call::new("create the listener", "elasticloadbalancing:CreateListener", LOAD_BALANCER),
+    Call::new("point the listener", "elasticloadbalancing:ModifyListener", LISTENER),
+    Call::new("delete the listener", "elasticloadbalancing:DeleteListener", LISTENER),
+    Call::new("find load balancers", "elasticloadbalancing:DescribeLoadBalancers", "*"),
+    Call::new("find target groups", "elasticloadbalancing:DescribeTargetGroups", "*"),
+    Call::new("find listeners", "elasticloadbalancing:DescribeListeners", "*"),
+    Call::new("read tags", "elasticloadbalancing:DescribeTags", "*"),
+];
 
 /// ELB's name-taken answers (its API reference, Errors).
 pub const CODES: &[(&str, ErrorKind)] = &[

@@ -1,5 +1,6 @@
 //! IAM: service roles with one inline policy each, found by name and checked for ownership.
 
+use super::{Call, OWN_TAGGED};
 use std::collections::BTreeMap;
 
 use aws_sdk_iam::types::{Role, Tag};
@@ -107,6 +108,32 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "iam";
+
+const FUNCTION_ROLE: &str = "arn:aws:iam::{account}:role{role_path}{function_role}";
+const TASK_ROLE: &str = "arn:aws:iam::{account}:role{role_path}{task_role}";
+const EXECUTION_ROLE: &str = "arn:aws:iam::{account}:role{role_path}{execution_role}";
+/// A role an earlier version made outside the role path.
+const EARLIER_ROLE: &str = "arn:aws:iam::{account}:role/{function_role}";
+const BOUNDED: (&str, &str) = ("iam:PermissionsBoundary", r#""{boundary}""#);
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("create a role with the boundary", "iam:CreateRole", FUNCTION_ROLE).with(&[BOUNDED]),
+    Call::new("read a role", "iam:GetRole", FUNCTION_ROLE),
+    Call::new("read an earlier version's role", "iam:GetRole", EARLIER_ROLE),
+    Call::new("read a role's tags", "iam:ListRoleTags", TASK_ROLE),
+    Call::new("read its inline policy", "iam:GetRolePolicy", TASK_ROLE),
+    Call::new("put its inline policy", "iam:PutRolePolicy", TASK_ROLE).with(&[BOUNDED]),
+    Call::new("set the boundary", "iam:PutRolePermissionsBoundary", EXECUTION_ROLE).with(&[BOUNDED]),
+    Call::new("tag a new role", "iam:TagRole", FUNCTION_ROLE),
+    Call::new("delete its inline policy", "iam:DeleteRolePolicy", FUNCTION_ROLE).with(&[OWN_TAGGED]),
+    Call::new("delete a role", "iam:DeleteRole", FUNCTION_ROLE).with(&[OWN_TAGGED]),
+    Call::new("delete an earlier version's role", "iam:DeleteRole", EARLIER_ROLE).with(&[OWN_TAGGED]),
+    Call::new("pass the function role to Lambda", "iam:PassRole", FUNCTION_ROLE)
+        .with(&[("iam:PassedToService", r#""lambda.amazonaws.com""#)]),
+    Call::new("pass the task role to ECS", "iam:PassRole", TASK_ROLE)
+        .with(&[("iam:PassedToService", r#""ecs-tasks.amazonaws.com""#)]),
+];
 
 /// IAM's own codes.
 pub const CODES: &[(&str, ErrorKind)] =

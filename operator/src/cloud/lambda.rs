@@ -2,6 +2,7 @@
 //! the `live` alias that serves it (with its provisioned concurrency), and the permission that
 //! lets one HTTP API invoke that alias.
 
+use super::{Call, CREATED_TAGGED, OWN_TAGGED};
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::types::{
@@ -80,6 +81,33 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "lambda";
+
+const FUNCTION: &str = "arn:aws:lambda:{region}:{account}:function:{function}";
+const ALIAS_ARN: &str = "arn:aws:lambda:{region}:{account}:function:{function}:live";
+
+/// The calls above as IAM sees them (see [`Call`]): created tagged, changed only with its tags
+/// (Lambda checks `aws:ResourceTag` on the function).
+pub const CALLS: &[Call] = &[
+    Call::new("create the function", "lambda:CreateFunction", FUNCTION).with(&[CREATED_TAGGED]),
+    Call::new("read it", "lambda:GetFunction", FUNCTION),
+    Call::new("change it", "lambda:UpdateFunctionConfiguration", FUNCTION).with(&[OWN_TAGGED]),
+    Call::new("change its code", "lambda:UpdateFunctionCode", FUNCTION).with(&[OWN_TAGGED]),
+    Call::new("delete it", "lambda:DeleteFunction", FUNCTION).with(&[OWN_TAGGED]),
+    Call::new("tag it", "lambda:TagResource", FUNCTION).with(&[OWN_TAGGED]),
+    Call::new("publish a version", "lambda:PublishVersion", FUNCTION).with(&[OWN_TAGGED]),
+    Call::new("read the alias", "lambda:GetAlias", ALIAS_ARN),
+    Call::new("create the alias", "lambda:CreateAlias", ALIAS_ARN).with(&[OWN_TAGGED]),
+    Call::new("move the alias", "lambda:UpdateAlias", ALIAS_ARN).with(&[OWN_TAGGED]),
+    Call::new("read who may invoke it", "lambda:GetPolicy", ALIAS_ARN),
+    Call::new("let the API invoke it", "lambda:AddPermission", ALIAS_ARN).with(&[OWN_TAGGED]),
+    Call::new("drop a stale permission", "lambda:RemovePermission", ALIAS_ARN).with(&[OWN_TAGGED]),
+    Call::new("read its concurrency", "lambda:GetFunctionConcurrency", FUNCTION),
+    Call::new("reserve concurrency", "lambda:PutFunctionConcurrency", FUNCTION).with(&[OWN_TAGGED]),
+    Call::new("release it", "lambda:DeleteFunctionConcurrency", FUNCTION).with(&[OWN_TAGGED]),
+    Call::new("read provisioned concurrency", "lambda:GetProvisionedConcurrencyConfig", ALIAS_ARN),
+    Call::new("provision concurrency", "lambda:PutProvisionedConcurrencyConfig", ALIAS_ARN).with(&[OWN_TAGGED]),
+    Call::new("release it", "lambda:DeleteProvisionedConcurrencyConfig", ALIAS_ARN).with(&[OWN_TAGGED]),
+];
 
 /// Lambda answers ResourceConflictException both to a create whose name is taken and to an update
 /// sent while the last one is still InProgress: either way, retry soon (a lost create race is

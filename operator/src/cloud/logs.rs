@@ -1,5 +1,6 @@
 //! CloudWatch Logs: one log group per variant, with a retention, so logs neither vanish nor pile up.
 
+use super::Call;
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_cloudwatchlogs::types::LogGroup;
@@ -34,6 +35,17 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "logs";
+
+const LOG_GROUP: &str = "arn:aws:logs:{region}:{account}:log-group:{function_log_group}";
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("create a log group", "logs:CreateLogGroup", LOG_GROUP),
+    Call::new("set its retention", "logs:PutRetentionPolicy", LOG_GROUP),
+    Call::new("tag it", "logs:TagResource", LOG_GROUP),
+    Call::new("delete it", "logs:DeleteLogGroup", LOG_GROUP),
+    Call::new("find log groups", "logs:DescribeLogGroups", "*"),
+];
 
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, ErrorKind)] = &[];

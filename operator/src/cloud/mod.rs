@@ -19,6 +19,11 @@ macro_rules! adapters {
         /// Each adapter's IAM statements.
         const IAM: &[&str] = &[$($module::IAM),*];
 
+        /// Every call the adapters declare, as IAM sees it.
+        pub fn declared_calls() -> impl Iterator<Item = &'static Call> {
+            [$($module::CALLS),*].into_iter().flatten()
+        }
+
         /// The codes `service` answers beyond the common ones, from every adapter that speaks it.
         fn codes_of(service: &str) -> impl Iterator<Item = &'static (&'static str, ErrorKind)> + '_ {
             [$(($module::SERVICE, $module::CODES)),*]
@@ -46,6 +51,39 @@ adapters!(
     acm,
     route53,
 );
+
+/// One call an adapter makes, as IAM sees it, declared beside the call for the policy evaluator
+/// test: the action, the resource's ARN and the request context the call carries. The resource
+/// and the context's values (JSON) may hold `{placeholders}`: `{region}`, `{account}`, `{host}`
+/// (a host of the object's domain), `{boundary}` (the roles' permissions boundary), `{role_path}`
+/// ([`crate::desired::ROLE_PATH`]) and the fields
+/// of [`crate::desired::Names`] (`{table}`, `{function}`, `{load_balancer}`, ...).
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    /// What the call is for, in a few words.
+    pub what: &'static str,
+    pub action: &'static str,
+    pub resource: &'static str,
+    pub context: &'static [(&'static str, &'static str)],
+}
+
+impl Call {
+    #[must_use]
+    pub const fn new(what: &'static str, action: &'static str, resource: &'static str) -> Self {
+        Self { what, action, resource, context: &[] }
+    }
+
+    /// The call with this request context.
+    #[must_use]
+    pub const fn with(self, context: &'static [(&'static str, &'static str)]) -> Self {
+        Self { context, ..self }
+    }
+}
+
+/// A create that tags its resource as the operator's (`aws:RequestTag`).
+pub const CREATED_TAGGED: (&str, &str) = ("aws:RequestTag/app.kubernetes.io/managed-by", r#""blog-operator""#);
+/// A call on a resource tagged as the operator's (`aws:ResourceTag`).
+pub const OWN_TAGGED: (&str, &str) = ("aws:ResourceTag/app.kubernetes.io/managed-by", r#""blog-operator""#);
 
 /// The operator's own IAM policy, assembled from the statements each adapter declares beside its
 /// calls. `manifests/iam/operator-policy.json` is this, generated (`cargo run -p blog-operator

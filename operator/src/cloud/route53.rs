@@ -1,6 +1,7 @@
 //! Route 53: finds the user's hosted zone, and reads, writes and deletes the records the domain
 //! needs, each with its ownership marker in the same atomic change (see `domain`).
 
+use super::Call;
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, ResourceRecordSetRegion, RrType,
 };
@@ -76,6 +77,35 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "route53";
+
+const ZONE: &str = "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ";
+const HEALTH_CHECK: &str = "arn:aws:route53:::healthcheck/6a0e2b1c-0000-4000-8000-000000000000";
+const TYPES: &str = "route53:ChangeResourceRecordSetsRecordTypes";
+const NAMES: &str = "route53:ChangeResourceRecordSetsNormalizedRecordNames";
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("find the zone by name", "route53:ListHostedZonesByName", "*"),
+    Call::new("read the zone", "route53:GetHostedZone", ZONE),
+    Call::new("read its records", "route53:ListResourceRecordSets", ZONE),
+    Call::new("write an alias and its marker", "route53:ChangeResourceRecordSets", ZONE)
+        .with(&[(TYPES, r#"["A", "TXT"]"#), (NAMES, r#"["{host}", "_blog-operator.{host}"]"#)]),
+    Call::new("write a validation record and its marker", "route53:ChangeResourceRecordSets", ZONE).with(&[
+        (TYPES, r#"["CNAME", "TXT"]"#),
+        (NAMES, r#"["_0123abcd.{host}", "_blog-operator._0123abcd.{host}"]"#),
+    ]),
+    Call::new("write a placement region's latency record", "route53:ChangeResourceRecordSets", ZONE).with(&[
+        (TYPES, r#"["A", "TXT"]"#),
+        (NAMES, r#"["eu-central-1.{host}", "_blog-operator.eu-central-1.{host}"]"#),
+    ]),
+    Call::new("create a health check", "route53:CreateHealthCheck", "*"),
+    Call::new("read it", "route53:GetHealthCheck", HEALTH_CHECK),
+    Call::new("read its status", "route53:GetHealthCheckStatus", HEALTH_CHECK),
+    Call::new("tag it", "route53:ChangeTagsForResource", HEALTH_CHECK),
+    Call::new("delete it", "route53:DeleteHealthCheck", HEALTH_CHECK),
+    Call::new("find the checks a lost status forgot", "route53:ListHealthChecks", "*"),
+    Call::new("and their owner's tags", "route53:ListTagsForResources", HEALTH_CHECK),
+];
 
 /// Route 53's own codes; PriorRequestNotComplete: the last change to this zone is still being
 /// applied.

@@ -1,6 +1,7 @@
 //! Secrets Manager: the write token's secret, made and updated with the value the Kubernetes
 //! Secret holds, found by name and checked for ownership; deleted without a recovery window.
 
+use super::{Call, CREATED_TAGGED, OWN_TAGGED};
 use std::collections::BTreeMap;
 
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
@@ -58,6 +59,18 @@ pub const IAM: &str = r#"[
 ]"#;
 
 pub(crate) const SERVICE: &str = "secretsmanager";
+
+const SECRET: &str = "arn:aws:secretsmanager:{region}:{account}:secret:{write_token_secret}-AbCdEf";
+
+/// The calls above as IAM sees them (see [`Call`]).
+pub const CALLS: &[Call] = &[
+    Call::new("create the token's secret, tagged", "secretsmanager:CreateSecret", SECRET).with(&[CREATED_TAGGED]),
+    Call::new("tag it as it is created", "secretsmanager:TagResource", SECRET).with(&[CREATED_TAGGED]),
+    Call::new("find it", "secretsmanager:DescribeSecret", SECRET),
+    Call::new("compare its value", "secretsmanager:GetSecretValue", SECRET).with(&[OWN_TAGGED]),
+    Call::new("rotate it", "secretsmanager:PutSecretValue", SECRET).with(&[OWN_TAGGED]),
+    Call::new("delete it", "secretsmanager:DeleteSecret", SECRET).with(&[OWN_TAGGED]),
+];
 
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, ErrorKind)] = &[];
