@@ -495,6 +495,18 @@ async fn delete_load_balancer_arn(clients: &AwsClients, arn: &str) -> CloudResul
     )
 }
 
+/// The ARNs of this owner's load balancers of this name (none when the name is someone else's):
+/// what a kind attached to the load balancer detaches before it goes.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn owned_load_balancer_arns(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<Vec<String>> {
+    match owned_load_balancers(clients, owner, name, None).await {
+        Err(err) if err.is_not_owned() => Ok(Vec::new()),
+        found => Ok(found?.into_iter().map(|b| b.arn).collect()),
+    }
+}
+
 /// Deletes every load balancer of this name this owner made (their listeners go with them).
 ///
 /// # Errors
