@@ -4,7 +4,7 @@
 //! ownership tags (its claim), so a step may run twice or be cut off halfway.
 
 use super::{Removal, Stack, container, function, shared};
-use crate::cloud::CloudResult;
+use crate::cloud::{self, CloudResult};
 use crate::desired::Desired;
 use crate::status::Part;
 
@@ -27,6 +27,8 @@ pub enum Step {
     LoadBalancer,
     /// The listeners (they go with the load balancer).
     Listeners,
+    /// The AWS WAF web ACL in front of the load balancer, while the spec asks for one.
+    WebAcl,
     /// The API's custom domain and the alias records of both hosts.
     DomainBinding,
     /// The function's image is one Lambda can run (nothing is made).
@@ -48,7 +50,7 @@ pub enum Step {
 
 /// The plan. The front doors (API, load balancer) come before the domain binding, and the binding
 /// before both variants, because every URL goes into both variants' settings.
-pub const PLAN: [Step; 19] = [
+pub const PLAN: [Step; 20] = [
     Step::Table,
     Step::WriteToken,
     Step::Certificates,
@@ -58,6 +60,7 @@ pub const PLAN: [Step; 19] = [
     Step::TargetGroup,
     Step::LoadBalancer,
     Step::Listeners,
+    Step::WebAcl,
     Step::DomainBinding,
     Step::FunctionImage,
     Step::FunctionLogGroup,
@@ -85,6 +88,7 @@ impl Step {
             | Self::TargetGroup
             | Self::LoadBalancer
             | Self::Listeners
+            | Self::WebAcl
             | Self::ContainerImage
             | Self::ContainerLogGroup
             | Self::TaskRoles
@@ -96,6 +100,9 @@ impl Step {
     /// Whether `desired` has this kind: a variant's kinds only while the variant is enabled.
     #[must_use]
     pub fn wanted(self, desired: &Desired) -> bool {
+        if self == Self::WebAcl {
+            return desired.container.as_ref().is_some_and(|c| c.load_balancer.waf.is_some());
+        }
         match self.part() {
             Part::Function => desired.function.is_some(),
             Part::Container => desired.container.is_some(),
@@ -120,6 +127,7 @@ impl Step {
             Self::TargetGroup => container::ensure_target_group(stack).await,
             Self::LoadBalancer => container::ensure_load_balancer(stack).await,
             Self::Listeners => container::ensure_listeners(stack).await,
+            Self::WebAcl => ensure_web_acl(stack).await,
             Self::ContainerImage => container::check_image(stack).await,
             Self::ContainerLogGroup => container::ensure_log_group(stack).await,
             Self::TaskRoles => container::ensure_task_roles(stack).await,
@@ -147,6 +155,11 @@ impl Step {
             Self::TaskRoles => container::remove_task_roles(removal).await,
             Self::Service => container::remove_service(removal).await,
             Self::Scaling => container::remove_scaling(removal).await,
+            Self::WebAcl => {
+                let name = &removal.names.load_balancer;
+                let balancers = cloud::elb::owned_load_balancer_arns(removal.clients, &removal.owner, name).await?;
+                cloud::wafv2::delete_web_acl(removal.clients, &removal.owner, name, &balancers).await
+            }
             // Checks make nothing; listeners go with their load balancer.
             Self::FunctionImage | Self::ContainerImage | Self::Listeners => Ok(()),
         }
@@ -160,6 +173,14 @@ impl Step {
             _ => Ok(()),
         }
     }
+}
+
+/// The web ACL, named like the load balancer it guards.
+async fn ensure_web_acl(stack: &mut Stack<'_>) -> CloudResult<()> {
+    let (Some(container), Some(balancer)) = (&stack.desired.container, &stack.balancer) else { return Ok(()) };
+    let Some(waf) = &container.load_balancer.waf else { return Ok(()) };
+    let target = (stack.desired.names.load_balancer.as_str(), balancer.arn.as_str());
+    cloud::wafv2::ensure_web_acl(stack.clients, &stack.desired.owner, target, waf, &stack.desired.tags).await.map(drop)
 }
 
 #[cfg(test)]
@@ -186,6 +207,7 @@ mod tests {
             (Step::DomainBinding, Step::Listeners),
             (Step::Listeners, Step::LoadBalancer),
             (Step::Listeners, Step::TargetGroup),
+            (Step::WebAcl, Step::LoadBalancer),
             (Step::LoadBalancer, Step::SecurityGroups),
             (Step::Function, Step::FunctionRole),
             (Step::Function, Step::DomainBinding),
@@ -205,6 +227,6 @@ mod tests {
     fn a_variant_step_reports_to_its_variant() {
         let function = PLAN.iter().filter(|s| s.part() == Part::Function).count();
         let container = PLAN.iter().filter(|s| s.part() == Part::Container).count();
-        assert_eq!((function, container), (5, 10));
+        assert_eq!((function, container), (5, 11));
     }
 }

@@ -50,6 +50,7 @@ adapters!(
     secrets,
     acm,
     route53,
+    wafv2,
 );
 
 /// One call an adapter makes, as IAM sees it, declared beside the call for the policy evaluator
