@@ -142,6 +142,7 @@ async fn every_delete_on_nothing_is_done() {
     assert!(vpcs.is_empty());
     cloud::dynamodb::delete_table(&clients, owner, &names.table).await.expect("table");
     cloud::secrets::delete_write_token(&clients, owner, &names.write_token_secret).await.expect("token secret");
+    cloud::wafv2::delete_web_acl(&clients, owner, &names.load_balancer, &[]).await.expect("web ACL");
     // And the whole cleanup, which walks them all in dependency order.
     blog_operator::apply::cleanup(
         &clients,
@@ -221,4 +222,31 @@ async fn a_health_check_id_of_another_owner_is_neither_used_nor_deleted() {
     cloud::route53::delete_health_checks(&clients, &d.owner, std::slice::from_ref(&theirs))
         .await
         .expect("a check already gone is done");
+}
+
+#[tokio::test]
+async fn the_web_acl_is_made_once_then_changed_only_when_its_rules_differ_and_refused_to_another_owner() {
+    let (clients, metrics, d) = setup("waf").await;
+    let balancer = format!(
+        "arn:aws:elasticloadbalancing:us-west-1:123456789012:loadbalancer/app/{}/50dc6c495c0c9188",
+        d.names.load_balancer
+    );
+    let target = (d.names.load_balancer.as_str(), balancer.as_str());
+    let spec = blog_operator::crd::WafSpec { rate_limit: 500, managed_rule_groups: vec![] };
+    let first = cloud::wafv2::ensure_web_acl(&clients, &d.owner, target, &spec, &d.tags).await.expect("web ACL");
+    let after_first = mutating_calls(&metrics);
+    let second = cloud::wafv2::ensure_web_acl(&clients, &d.owner, target, &spec, &d.tags).await.expect("again");
+    assert_eq!((second.as_str(), mutating_calls(&metrics)), (first.as_str(), after_first), "found, nothing changed");
+    let changed = blog_operator::crd::WafSpec { rate_limit: 900, ..spec.clone() };
+    cloud::wafv2::ensure_web_acl(&clients, &d.owner, target, &changed, &d.tags).await.expect("changed");
+    assert_eq!(calls_of(&metrics, "UpdateWebACL"), 1, "one update for the new limit");
+    let other = Owner { uid: "ffffffff-0000-4000-8000-000000000000".into(), ..d.owner.clone() };
+    let refused = cloud::wafv2::ensure_web_acl(&clients, &other, target, &spec, &d.tags).await.expect_err("not theirs");
+    assert!(refused.is_not_owned(), "{refused}");
+    cloud::wafv2::delete_web_acl(&clients, &other, &d.names.load_balancer, std::slice::from_ref(&balancer))
+        .await
+        .expect("kept");
+    assert_eq!(calls_of(&metrics, "DeleteWebACL"), 0, "another owner's delete leaves it");
+    cloud::wafv2::delete_web_acl(&clients, &d.owner, &d.names.load_balancer, &[balancer]).await.expect("deleted");
+    assert_eq!(calls_of(&metrics, "DeleteWebACL"), 1);
 }

@@ -390,3 +390,60 @@ async fn both_variants_update_disable_and_delete() {
     assert_eq!(aws.count_container(&owner, &names).await, container_each(0));
     operator.kill().await;
 }
+
+/// The web ACL on the load balancer (`container.loadBalancer.waf`), as WAF itself reads it.
+async fn web_acl(stack: &Stack, names: &blog_operator::desired::Names) -> Option<(i64, Vec<String>, bool)> {
+    use aws_sdk_wafv2::types::Scope;
+    let waf = aws_sdk_wafv2::Client::new(&stack.sdk_config().await);
+    let listed = waf.list_web_acls().scope(Scope::Regional).limit(100).send().await.expect("web ACLs");
+    let summary = listed.web_acls().iter().find(|s| s.name() == Some(names.load_balancer.as_str()))?.clone();
+    let (name, id, arn) = (summary.name()?, summary.id()?, summary.arn()?);
+    let read = waf.get_web_acl().scope(Scope::Regional).name(name).id(id).send().await.expect("web ACL");
+    let rules = read.web_acl().map(|w| w.rules().to_vec()).unwrap_or_default();
+    let limit = rules.iter().find_map(|r| r.statement()?.rate_based_statement()).map_or(0, |s| s.limit());
+    let groups = rules.iter().filter_map(|r| Some(r.statement()?.managed_rule_group_statement()?.name().to_owned()));
+    let balancers = Aws::new(stack).await.elb.describe_load_balancers().names(&names.load_balancer).send().await;
+    let balancer = balancers.expect("load balancer").load_balancers()[0].load_balancer_arn().map(str::to_owned);
+    let guarding = waf.get_web_acl_for_resource().resource_arn(balancer.unwrap_or_default()).send().await;
+    let guards = guarding.ok().and_then(|g| g.web_acl().map(|w| w.arn().to_owned())).as_deref() == Some(arn);
+    Some((limit, groups.collect(), guards))
+}
+
+#[tokio::test]
+async fn a_web_acl_guards_the_load_balancer_as_the_spec_says_and_goes_with_the_field() {
+    let (stack, _client, ns, api) = setup("waf").await;
+    let _logs = stack.logs_on_failure();
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let waf = json!({"rateLimit": 500});
+    let spec = json!({"image": "blog-service:1.0.0", "function": {"enabled": false},
+                      "container": {"loadBalancer": {"plainHttp": true, "waf": waf}}, "table": {"deletionPolicy": "Delete"}});
+    api.create(&PostParams::default(), &blog("waf", spec)).await.expect("create");
+    let bd = wait_for(&api, "waf", "Ready", ready).await;
+    let names = names_of(&bd);
+    assert_eq!(web_acl(stack, &names).await, Some((500, vec![], true)), "made with the rate rule, in front of the ALB");
+    let mutated = mutations_over_resyncs(&operator, 1).await;
+    assert!(mutated.is_empty(), "a no-op resync mutated AWS: {mutated:?}");
+
+    let changed = json!({"rateLimit": 1000, "managedRuleGroups": ["AWSManagedRulesCommonRuleSet"]});
+    let patch = json!({"spec": {"container": {"loadBalancer": {"waf": changed}}}});
+    api.patch("waf", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
+    wait_for(&api, "waf", "Ready at generation 2", |bd| ready(bd) && bd.metadata.generation == Some(2)).await;
+    let expected = Some((1000, vec!["AWSManagedRulesCommonRuleSet".to_owned()], true));
+    assert_eq!(web_acl(stack, &names).await, expected, "the same web ACL, its rules changed");
+
+    let patch = json!({"spec": {"container": {"loadBalancer": {"waf": null}}}});
+    api.patch("waf", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
+    wait_for(&api, "waf", "Ready at generation 3", |bd| ready(bd) && bd.metadata.generation == Some(3)).await;
+    assert_eq!(web_acl(stack, &names).await, None, "the web ACL went with the field");
+    let refused = api
+        .patch(
+            "waf",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"container": {"loadBalancer": {"waf": {"rateLimit": 5}}}}})),
+        )
+        .await;
+    assert!(refused.is_err(), "a rate limit AWS refuses is refused at kubectl apply");
+    api.delete("waf", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&api, "waf").await;
+    operator.kill().await;
+}
