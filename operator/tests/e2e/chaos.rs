@@ -366,7 +366,7 @@ async fn the_call_budget_holds_every_service_under_its_rate() {
 }
 
 /// Every create the two variants make, as the realism layer names them.
-const CREATES: [&str; 21] = [
+const CREATES: [&str; 22] = [
     "CreateTable",
     "CreateRole",
     "CreateLogGroup",
@@ -388,7 +388,17 @@ const CREATES: [&str; 21] = [
     "CreateTargetGroup",
     "CreateListener",
     "PutRolePolicy",
+    "CreateWebACL",
 ];
+
+/// How many web ACLs each owner's load balancer name holds (WAF lists them by name only).
+async fn web_acls(stack: &Stack, owners: &[(Owner, Names)]) -> Vec<usize> {
+    let waf = aws_sdk_wafv2::Client::new(&stack.sdk_config().await);
+    let scope = aws_sdk_wafv2::types::Scope::Regional;
+    let listed = waf.list_web_acls().scope(scope).limit(100).send().await.expect("web ACLs");
+    let count = |name: &str| listed.web_acls().iter().filter(|s| s.name() == Some(name)).count();
+    owners.iter().map(|(_, names)| count(&names.load_balancer)).collect()
+}
 
 #[tokio::test]
 async fn a_create_whose_answer_is_lost_is_found_for_every_kind() {
@@ -403,8 +413,10 @@ async fn a_create_whose_answer_is_lost_is_found_for_every_kind() {
     let realism = Realism::start(&stack.aws_endpoint, &json!({"seed": seed(), "lose_first": lose})).expect("realism");
     let operator = Operator::start_behind(stack, &ns.name, 300, &[], &realism.endpoint);
     let names: Vec<String> = (1..=5).map(|i| format!("lost-{i}")).collect();
+    let mut spec = both("blog:1");
+    spec["container"]["loadBalancer"]["waf"] = json!({"rateLimit": 1000});
     for name in &names {
-        api.create(&PostParams::default(), &blog(name, both("blog:1"))).await.expect("create");
+        api.create(&PostParams::default(), &blog(name, spec.clone())).await.expect("create");
     }
     let mut owners = Vec::new();
     for name in &names {
@@ -422,6 +434,7 @@ async fn a_create_whose_answer_is_lost_is_found_for_every_kind() {
     each.extend(container_each(1));
     let each: BTreeMap<&str, usize> = each.into_iter().map(|(kind, n)| (kind, n * owners.len())).collect();
     assert_eq!(left_behind(&aws, &owners).await, each, "exactly one of each per object");
+    assert_eq!(web_acls(stack, &owners).await, vec![1; owners.len()], "one web ACL per object");
     for name in &names {
         api.delete(name, &DeleteParams::default()).await.expect("delete");
     }
@@ -429,5 +442,6 @@ async fn a_create_whose_answer_is_lost_is_found_for_every_kind() {
         wait_gone_within(&api, name, Duration::from_secs(150)).await;
     }
     assert_eq!(left_behind(&aws, &owners).await, BTreeMap::new(), "nothing left after the delete");
+    assert_eq!(web_acls(stack, &owners).await, vec![0; owners.len()], "no web ACL left after the delete");
     operator.kill().await;
 }
