@@ -1,6 +1,7 @@
-//! Build: the desired state of the whole stack, pure and once per reconcile, from the validated
-//! spec, the tenant policy's rules, the operator's settings and what was dereferenced; Auto's sizes
-//! are decided here from the metrics read and applied to it.
+//! Build: the desired state of every region, pure and once per reconcile, from the validated
+//! spec, the tenant policy's rules, the operator's settings and what was dereferenced. Auto's sizes
+//! are decided here from the metrics read and applied to it; then the placement (Recommend, Auto)
+//! decides which regions serve, each with the home stack's desired state moved to it.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -9,6 +10,7 @@ use super::validate::Validated;
 use crate::allocation::{self, pricing::PriceTable};
 use crate::crd::{AllocationMode, AllocationStatus, BlogDeploymentStatus};
 use crate::desired::{self, Desired};
+use crate::placement::{self, Placed};
 
 /// What the build needs besides the spec: operator settings and facts from outside the object.
 pub struct Facts<'a> {
@@ -21,12 +23,31 @@ pub struct Facts<'a> {
     /// Whether another BlogDeployment records the table of this name (the peers' watch cache).
     pub table_used_elsewhere: &'a (dyn Fn(&str) -> bool + Sync),
     pub metrics: &'a Reading,
+    /// Requests per second each serving placement region measured.
+    pub demand: &'a std::collections::BTreeMap<String, f64>,
 }
 
-/// The desired state to apply and the allocation to report.
+/// The desired states to apply and the allocation and placement to report.
 pub struct Built {
-    pub desired: Desired,
+    /// One desired state per region, home's first, then each placement region wanted now.
+    pub regions: Vec<Desired>,
     pub allocation: Option<AllocationStatus>,
+    /// What the placement decided, when the spec places.
+    pub placement: Option<Placed>,
+}
+
+impl Built {
+    /// The home region's desired state.
+    #[must_use]
+    pub fn home(&self) -> &Desired {
+        &self.regions[0]
+    }
+
+    /// A placement region's desired state, when the placement wants it now.
+    #[must_use]
+    pub fn region(&self, name: &str) -> Option<&Desired> {
+        self.regions.iter().find(|d| d.region == name)
+    }
 }
 
 /// The desired state as the spec writes it, then (under Auto) at the sizes decided for it.
@@ -49,7 +70,15 @@ pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
     if let Some(sizes) = allocation.as_ref().filter(|_| validated.spec.allocation.mode == AllocationMode::Auto) {
         desired::with_sizes(&mut desired, sizes);
     }
-    Built { desired, allocation }
+    let placement = validated.spec.placement.as_ref().map(|spec| {
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        placement::decide(spec, (&desired, facts.prices), facts.demand, facts.previous.placement.as_ref(), &now)
+    });
+    let writes_home = validated.spec.placement.as_ref().is_some_and(|p| p.writes == crate::crd::PlacementWrites::Home);
+    let others = placement.iter().flat_map(|p| p.wanted.keys()).filter(|r| **r != desired.region);
+    let others: Vec<Desired> = others.map(|region| desired.in_region(region, writes_home)).collect();
+    let regions = std::iter::once(desired).chain(others).collect();
+    Built { regions, allocation, placement }
 }
 
 /// Decides sizes from the metrics read, unless allocation is Manual or they could not be read

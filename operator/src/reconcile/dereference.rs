@@ -1,7 +1,8 @@
 //! Dereference: what the spec points at outside itself, read before the build: the write token's
 //! Secret, the AWS account its namespace maps to (an STS session named for the object), and the
-//! metrics Auto sizing decides from (through the cache sizing and placement share).
+//! metrics Auto sizing and the placement decide from (through the cache they share).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -15,6 +16,7 @@ use crate::crd::{AllocationMode, BlogDeployment, BlogDeploymentStatus};
 use crate::desired::{Names, Owner};
 use crate::tenancy::TenantPolicy;
 use crate::write_token::{self, TokenError, WriteToken};
+use blog_core::placement::regions::Phase;
 
 /// What the spec points at, as read now.
 pub struct Dereferenced {
@@ -22,6 +24,10 @@ pub struct Dereferenced {
     /// The account the object's calls run in.
     pub cloud: Cloud,
     pub metrics: Reading,
+    /// Requests per second each serving placement region handled over the window: what the
+    /// placement decides from. Empty without a placement; a region whose metrics cannot be read
+    /// is left out.
+    pub demand: BTreeMap<String, f64>,
 }
 
 /// The sizing's reading of the variants' metrics.
@@ -78,8 +84,9 @@ pub async fn dereference(
         }
     };
     let region = bd.spec.home_region(default_region);
-    let metrics = read_metrics(bd, validated, (&cloud.clients(region), metrics)).await;
-    Ok(Dereferenced { token, cloud, metrics })
+    let sizing = read_metrics(bd, validated, (&cloud.clients(region), &metrics)).await;
+    let demand = read_demand(bd, &validated.owner, (&cloud, &metrics), region).await;
+    Ok(Dereferenced { token, cloud, metrics: sizing, demand })
 }
 
 /// The AWS account this object's calls run in: the operator's own, or the role the tenant policy
@@ -106,7 +113,7 @@ pub async fn cloud_for(
 async fn read_metrics(
     bd: &BlogDeployment,
     validated: &Validated<'_>,
-    (clients, source): (&crate::cloud::AwsClients, MetricsSource<'_>),
+    (clients, source): (&crate::cloud::AwsClients, &MetricsSource<'_>),
 ) -> Reading {
     let spec = &bd.spec.allocation;
     if spec.mode == AllocationMode::Manual {
@@ -145,4 +152,54 @@ fn window(spec: &crate::crd::AllocationSpec, previous: Option<&BlogDeploymentSta
     let last = previous.and_then(|p| p.allocation.as_ref()).and_then(|a| a.last_change_time.as_ref());
     let minutes = u64::try_from(spec.window_minutes).unwrap_or(60);
     allocation::effective_window(Duration::from_secs(minutes * 60), last, &now)
+}
+
+/// Requests per second of each placement region serving now, over the allocation window: one
+/// `GetMetricData` per region per window, through the cache (home's key is the sizing's, so one
+/// reading may serve both).
+async fn read_demand(
+    bd: &BlogDeployment,
+    owner: &Owner,
+    (cloud, source): (&Cloud, &MetricsSource<'_>),
+    home: &str,
+) -> BTreeMap<String, f64> {
+    let (Some(_), Some(status)) = (&bd.spec.placement, bd.status.as_ref()) else { return BTreeMap::new() };
+    let window = Duration::from_secs(u64::try_from(bd.spec.allocation.window_minutes).unwrap_or(60) * 60);
+    let variants = (bd.spec.function_enabled().is_some(), bd.spec.container_enabled().is_some());
+    let serving = status.placement.iter().flat_map(|p| &p.regions).filter(|r| r.phase == Phase::Serving.as_str());
+    let mut measured = BTreeMap::new();
+    for region in serving {
+        let at_home = region.region == home;
+        let (key, names, resources) = if at_home {
+            (owner.uid.clone(), Names::for_owner(owner), &status.resources)
+        } else {
+            (format!("{}/{}", owner.uid, region.region), Names::in_region(owner, &region.region), &region.resources)
+        };
+        let balancer = resources.load_balancer_arn.as_deref();
+        let clients = cloud.clients(&region.region);
+        if let Some(rps) = requests(&clients, (&key, source, window), (&names, variants), balancer).await {
+            measured.insert(region.region.clone(), rps);
+        }
+    }
+    measured
+}
+
+/// Requests per second a region served over the window; `None` when its metrics cannot be read.
+async fn requests(
+    clients: &crate::cloud::AwsClients,
+    (key, source, window): (&str, &MetricsSource<'_>, Duration),
+    (names, variants): (&Names, (bool, bool)),
+    balancer: Option<&str>,
+) -> Option<f64> {
+    let now = std::time::Instant::now();
+    if let Some(cached) = source.cache.fresh(key, window, source.max_age, now) {
+        return cached.map(|m| m.requests_per_second());
+    }
+    let observed = allocation::observe(clients, (names, variants), balancer, window).await;
+    if let Err(err) = &observed {
+        tracing::warn!(region = clients.region, error = %err, "placement: cannot read the region's metrics");
+    }
+    let observed = observed.ok();
+    source.cache.store(key, window, observed, now);
+    observed.map(|m| m.requests_per_second())
 }

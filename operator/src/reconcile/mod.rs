@@ -1,25 +1,29 @@
 //! One reconcile of a BlogDeployment, as a pipeline with one file and one error type per step:
 //! [`validate`] (the webhook's decision, before any AWS call) → [`dereference`] (the write token,
-//! the account, the metrics) → [`build`] (the desired state, pure, once) → apply (the plan of
-//! resource steps, per region) → [`update_status`]. Deletion runs the plan backward. The
-//! controller keeps only the Kubernetes wiring.
+//! the account, the metrics) → [`build`] (a desired state per region, pure, once) → [`apply`]
+//! (the plan of resource steps in each region, the placement's routing around them) →
+//! [`update_status`]. Deletion runs the plan backward. The controller keeps only the Kubernetes
+//! wiring.
 
+pub mod apply;
 pub mod build;
+pub mod delete;
 pub mod dereference;
 pub mod update_status;
 pub mod validate;
+
+pub use delete::cleanup;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use crate::apply::{self, Applied, ApplyError};
-use crate::cloud::CloudError;
+use crate::apply::ApplyError;
 use crate::context::{Context, Error};
-use crate::crd::{BlogDeployment, BlogDeploymentStatus, PlacementStatus};
-use crate::desired::{self, Desired, Owner};
+use crate::crd::{BlogDeployment, BlogDeploymentStatus};
+use crate::desired::Owner;
 use crate::status::{self, Observed};
-use dereference::{DereferenceError, Dereferenced, MetricsSource};
+use dereference::{DereferenceError, MetricsSource};
 use update_status::Reporter;
 
 /// The object's owner: namespace, name and UID, which every AWS name and tag derives from.
@@ -71,25 +75,37 @@ pub async fn apply(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         previous: &previous,
         table_used_elsewhere: &used_elsewhere,
         metrics: &found.metrics,
+        demand: &found.demand,
     };
     let built = build::build(&validated, &facts);
     let first = bd.status.is_none();
     if first {
         report.mark_applying().await?;
     }
-    let previous = report.remember_domain(previous, &built.desired).await?;
-    let clients = found.cloud.clients(&built.desired.region);
-    let (readiness, token) = (settings.container_readiness, found.token.value.as_str());
-    let applied = match apply::apply(&clients, &built.desired, (&previous.resources, first), readiness, token).await {
+    let previous = report.remember_domain(previous, built.home()).await?;
+    let stage = apply::Stage {
+        cloud: &found.cloud,
+        readiness: settings.container_readiness,
+        write_token: &found.token.value,
+        drain: settings.placement_drain,
+    };
+    let applied = match apply::home(&stage, &built, (&previous.resources, first)).await {
         Ok(applied) => applied,
         Err(failed) if failed.error.is_retryable() => return Err(failed.error.into()),
         Err(failed) => return refused_by_aws(&report, ctx, &previous, &failed).await,
     };
-    let (placement, placed) = place(bd, ctx, (&found, &built.desired, &applied), &previous).await;
+    let placing = match &bd.spec.placement {
+        Some(spec) => apply::placement(&stage, (spec, &built), &applied, previous.placement.as_ref()).await,
+        None => None,
+    };
+    if let Some(note) = placing.as_ref().and_then(|p| p.note.as_deref()) {
+        report.record(EventType::Normal, "Placement", note).await;
+    }
+    let placed = placing.as_ref().is_none_or(|p| p.settled);
     let (mut observed, mut next) =
         update_status::applied(bd.metadata.generation, &previous, applied, (built.allocation, found.token.secret));
-    observed.regions = placement.as_ref().map(|p| status::regions_state(&p.regions));
-    next.placement = placement;
+    next.placement = placing.map(|p| p.status);
+    observed.regions = next.placement.as_ref().map(|p| status::regions_state(&p.regions));
     settle(&report, ctx, (&previous, next, &observed), placed).await
 }
 
@@ -113,33 +129,6 @@ async fn refused_by_aws(
     Ok(Action::requeue(ctx.next_resync(&uid)))
 }
 
-/// The placement regions after home's apply; whether every region is settled.
-async fn place(
-    bd: &BlogDeployment,
-    ctx: &Context,
-    (found, home, applied): (&Dereferenced, &Desired, &Applied),
-    previous: &BlogDeploymentStatus,
-) -> (Option<PlacementStatus>, bool) {
-    if bd.spec.placement.is_none() {
-        return (None, true);
-    }
-    let runtime = crate::placement::Runtime {
-        cloud: &found.cloud,
-        readiness: ctx.settings.container_readiness,
-        drain: ctx.settings.placement_drain,
-        prices: &ctx.settings.prices,
-        metrics_max_age: ctx.metrics_max_age(),
-        metrics_cache: &ctx.metrics_cache,
-    };
-    let before = previous.placement.as_ref();
-    let (placement, settled, note) =
-        crate::placement::reconcile(&runtime, &bd.spec, (home, applied), &found.token.value, before).await;
-    if let Some(note) = note {
-        reporter(bd, ctx).record(EventType::Normal, "Placement", &note).await;
-    }
-    (Some(placement), settled)
-}
-
 /// Publishes what the apply saw and picks the next look: the resync once settled, the wait
 /// backoff while AWS works.
 async fn settle(
@@ -159,65 +148,4 @@ async fn settle(
         return Ok(Action::requeue(ctx.next_resync(&uid)));
     }
     Ok(Action::requeue(ctx.waits.next(&uid, &summary.message)))
-}
-
-/// The region a BlogDeployment's resources live in: the one its recorded ARNs name, else the spec's,
-/// else the default. Cleanup uses the ARN first, so a later spec edit never strands resources.
-fn region_of(bd: &BlogDeployment, default_region: &str) -> String {
-    let from_arn = bd.status.as_ref().and_then(|s| s.resources.table_arn.as_deref()).and_then(desired::region_of_arn);
-    from_arn.map(str::to_owned).or_else(|| bd.spec.region.clone()).unwrap_or_else(|| default_region.to_owned())
-}
-
-/// The table's name: the one in the recorded ARN first (what was made or taken), then the spec's,
-/// then the generated one.
-fn table_of(bd: &BlogDeployment, owner: &Owner) -> String {
-    let recorded = bd.status.as_ref().and_then(|s| s.resources.table_arn.as_deref()).and_then(desired::table_of_arn);
-    recorded
-        .map(str::to_owned)
-        .or_else(|| bd.spec.table.name.clone())
-        .unwrap_or_else(|| desired::Names::for_owner(owner).table)
-}
-
-/// Every AWS resource of a BlogDeployment being deleted, in the account that holds them: placement
-/// regions first, then home's stack and table.
-async fn remove_everything(bd: &BlogDeployment, ctx: &Context, owner: &Owner) -> Result<(), CloudError> {
-    let recorded = bd.status.as_ref().map(|s| s.resources.clone()).unwrap_or_default();
-    let policy = &ctx.settings.tenant_policy;
-    if let Some(moved) = policy.account_moved(&owner.namespace, recorded.table_arn.as_deref()) {
-        return Err(CloudError::refused("sts", "AssumeRole", "AccountMoved", moved));
-    }
-    let rules = policy.for_namespace(&owner.namespace);
-    let cloud = dereference::cloud_for(bd, (&ctx.cloud, &rules), owner).await?;
-    let clients = cloud.clients(&region_of(bd, &ctx.settings.default_region));
-    let table = table_of(bd, owner);
-    let placement = bd.status.as_ref().and_then(|s| s.placement.as_ref());
-    let home = (clients.region.as_str(), table.as_str());
-    crate::placement::remove_for_deletion(&cloud, &bd.spec, owner, home, placement).await?;
-    let names = desired::Names::for_owner(owner);
-    apply::cleanup(&clients, owner, &names, (Some((&table, bd.spec.table.deletion_policy)), &[]), &recorded).await
-}
-
-/// Removes everything the object made. Never waits on validation: a broken spec must not block
-/// deletion.
-///
-/// # Errors
-/// The AWS failure, after saying on every condition why the deletion cannot finish.
-#[tracing::instrument(skip_all, fields(namespace = bd.namespace(), blogdeployment = bd.name_any()))]
-pub async fn cleanup(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> {
-    let owner = owner_of(bd)?;
-    let report = reporter(bd, ctx);
-    if let Err(err) = remove_everything(bd, ctx, &owner).await {
-        tracing::warn!(error = %err, "deletion blocked");
-        let previous = bd.status.clone().unwrap_or_default();
-        let why = status::tenant_message(&err.to_string());
-        let observed = status::refused(bd.metadata.generation, status::reason::DELETION_BLOCKED, &why);
-        report.publish(&previous, previous.clone(), &observed).await?;
-        return Err(err.into());
-    }
-    ctx.metrics.set_ready(&format!("{}/{}", owner.namespace, owner.name), None);
-    ctx.metrics.set_deployment(&owner.namespace, &owner.name, None);
-    ctx.metrics_cache.forget(&owner.uid);
-    ctx.settled(&owner.uid);
-    report.record(EventType::Normal, "Deleted", "every AWS resource of this BlogDeployment is gone").await;
-    Ok(Action::await_change())
 }

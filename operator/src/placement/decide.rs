@@ -1,0 +1,86 @@
+//! The placement's decision, pure, for the build: from the demand measured where regions serve
+//! (read by dereference) and declared elsewhere, the regions to serve now (Auto's decision, or the
+//! spec's candidates), the recommendation (Recommend, Auto) and what each region costs a month.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::allocation::pricing::PriceTable;
+use crate::crd::{PlacementMode, PlacementRecommendation, PlacementSpec, PlacementStatus};
+use crate::desired::Desired;
+use blog_core::placement::regions::{self, Wanted};
+use blog_core::placement::{Decision, Model, Objective};
+
+/// What the build decided for a placement.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    /// The regions to serve now, home first among them, each with its variant (`None`: both).
+    pub wanted: Wanted,
+    /// Recommend's and Auto's decision and the recommendation it makes; `None` under Manual.
+    pub decided: Option<(Decision, PlacementRecommendation)>,
+    /// The monthly cost of each region of the placement in effect, at the measured demand.
+    pub costs: BTreeMap<String, f64>,
+}
+
+impl Placed {
+    /// The note of an Event: Auto changed a region, or the recommendation changed.
+    #[must_use]
+    pub fn note(&self, mode: PlacementMode, previous: Option<&PlacementStatus>) -> Option<String> {
+        let (decision, recommendation) = self.decided.as_ref()?;
+        let recommended_before = previous.and_then(|p| p.recommendation.as_ref()).map(|r| &r.regions);
+        match mode {
+            PlacementMode::Auto if decision.change.is_some() => Some(format!("placement changed: {}", decision.why)),
+            PlacementMode::Recommend if recommended_before != Some(&recommendation.regions) => {
+                Some(format!("placement recommended: {}", decision.why))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether Auto changed the placement now.
+    #[must_use]
+    pub fn changed(&self, mode: PlacementMode) -> bool {
+        mode == PlacementMode::Auto && self.decided.as_ref().is_some_and(|(d, _)| d.change.is_some())
+    }
+}
+
+/// Decides the placement. `home` is the home region's desired state at the sizes it runs at, so
+/// the prices are the deployment's own; `measured` holds requests per second per serving region.
+#[must_use]
+pub fn decide(
+    spec: &PlacementSpec,
+    (home, prices): (&Desired, &PriceTable),
+    measured: &BTreeMap<String, f64>,
+    previous: Option<&PlacementStatus>,
+    now: &Time,
+) -> Placed {
+    let current = previous.map_or(&[][..], |p| p.regions.as_slice());
+    let cooldown = Duration::from_secs(u64::try_from(spec.cooldown_minutes).unwrap_or(60) * 60);
+    let since_change = previous.and_then(|p| p.last_change_time.as_ref()).map(|t| now.0.duration_since(t.0));
+    let cooldown_over = since_change.is_none_or(|d| d.as_secs_f64() >= cooldown.as_secs_f64());
+    let model = Model::sized_as(prices.clone(), home);
+    let regions::Decided { decision, demand, current } =
+        regions::decision(spec, &model, (current, measured), cooldown_over);
+    let objective = Objective {
+        p95_ms: spec.objective.p95_latency_ms.map(f64::from),
+        monthly_budget: spec.objective.monthly_budget_usd.map(f64::from),
+    };
+    tracing::debug!(?measured, ?demand, why = decision.why, "placement decision");
+    let auto = spec.mode == PlacementMode::Auto;
+    // Auto applies the decision now; otherwise the placement in effect stays.
+    let costed = if auto { &decision.placement } else { &current };
+    let costs = blog_core::placement::evaluate(&model, costed, &demand, &objective).regional;
+    let evaluation = blog_core::placement::evaluate(&model, &decision.target, &demand, &objective);
+    let recommendation = PlacementRecommendation {
+        regions: decision.target.iter().map(|(r, v)| format!("{r}={}", format!("{v:?}").to_lowercase())).collect(),
+        monthly_usd: (evaluation.cost.total() * 100.0).round() / 100.0,
+        p95_ms: evaluation.p95_ms.round(),
+        within_target: (evaluation.within_target * 1000.0).round() / 1000.0,
+        why: decision.why.clone(),
+    };
+    let wanted = regions::wanted(spec, auto.then(|| regions::as_wanted(&decision.placement)).as_ref());
+    let decided = (spec.mode != PlacementMode::Manual).then_some((decision, recommendation));
+    Placed { wanted, decided, costs }
+}
