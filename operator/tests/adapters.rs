@@ -60,7 +60,8 @@ async fn ensure_all(clients: &AwsClients, d: &Desired, known_api: Option<&str>) 
     let token = cloud::secrets::ensure_write_token(clients, owner, secret, "t0ken", tags).await.expect("token");
     let scope = blog_operator::aws::Scope::of_arn(&table.arn).expect("scope");
     let roles = d.roles(&scope, &table.arn);
-    let log_group = cloud::logs::ensure_log_group(clients, &names.function_log_group, 14, tags).await.expect("logs");
+    let log_group =
+        cloud::logs::ensure_log_group(clients, owner, &names.function_log_group, 14, tags).await.expect("logs");
     let role = roles.function.as_ref().expect("function role");
     let role_arn = cloud::iam::ensure_role(clients, owner, role, tags).await.expect("role");
     let function = d.function.as_ref().expect("function");
@@ -130,7 +131,7 @@ async fn every_delete_on_nothing_is_done() {
     let (owner, names) = (&d.owner, &d.names);
     cloud::apigateway::delete_api(&clients, owner, &names.api).await.expect("api");
     cloud::lambda::delete_function(&clients, owner, &names.function).await.expect("function");
-    cloud::logs::delete_log_group(&clients, &names.function_log_group).await.expect("log group");
+    cloud::logs::delete_log_group(&clients, owner, &names.function_log_group).await.expect("log group");
     cloud::iam::delete_role(&clients, owner, &names.function_role).await.expect("role");
     cloud::autoscaling::remove_scaling(&clients, &names.cluster, &names.service).await.expect("scaling");
     cloud::ecs::delete_service(&clients, owner, &names.cluster, &names.service).await.expect("service");
@@ -163,6 +164,8 @@ async fn a_name_another_owner_holds_is_refused_and_kept() {
     let role = d.roles(&scope, &table.arn).function.expect("function role");
     cloud::iam::ensure_role(&clients, &d.owner, &role, &d.tags).await.expect("role");
     cloud::ecs::ensure_cluster(&clients, &d.owner, &d.names.cluster, false, &d.tags).await.expect("cluster");
+    let group = &d.names.function_log_group;
+    cloud::logs::ensure_log_group(&clients, &d.owner, group, 14, &d.tags).await.expect("log group");
 
     let other = Owner { uid: "ffffffff".into(), ..d.owner.clone() };
     let tags: BTreeMap<String, String> = other.tags();
@@ -174,11 +177,15 @@ async fn a_name_another_owner_holds_is_refused_and_kept() {
     assert_eq!(refused.kind, ErrorKind::Invalid);
     let refused = cloud::dynamodb::ensure_table(&clients, &other, &d.table, &tags).await.expect_err("table");
     assert_eq!(refused.kind, ErrorKind::Invalid);
+    let refused = cloud::logs::ensure_log_group(&clients, &other, group, 3, &tags).await.expect_err("log group");
+    assert!(refused.is_not_owned(), "{refused}");
 
     // The other owner's deletes, aimed at these names, leave them alone.
     cloud::iam::delete_role(&clients, &other, &d.names.function_role).await.expect("skipped");
     cloud::ecs::delete_cluster(&clients, &other, &d.names.cluster).await.expect("skipped");
     cloud::dynamodb::delete_table(&clients, &other, &d.names.table).await.expect("skipped");
+    cloud::logs::delete_log_group(&clients, &other, group).await.expect("skipped");
+    cloud::logs::ensure_log_group(&clients, &d.owner, group, 14, &d.tags).await.expect("the log group is still ours");
     cloud::ecs::ensure_cluster(&clients, &d.owner, &d.names.cluster, false, &d.tags)
         .await
         .expect("the cluster is still ours");

@@ -176,12 +176,13 @@ pub(super) async fn check_image(stack: &mut Stack<'_>) -> CloudResult<()> {
 pub(super) async fn ensure_log_group(stack: &mut Stack<'_>) -> CloudResult<()> {
     let desired = &stack.desired;
     let group = &desired.names.container_log_group;
-    cloud::logs::ensure_log_group(stack.clients, group, desired.log_retention_days, &desired.tags).await?;
+    cloud::logs::ensure_log_group(stack.clients, &desired.owner, group, desired.log_retention_days, &desired.tags)
+        .await?;
     Ok(())
 }
 
 pub(super) async fn remove_log_group(removal: &Removal<'_>) -> CloudResult<()> {
-    cloud::logs::delete_log_group(removal.clients, &removal.names.container_log_group).await
+    cloud::logs::delete_log_group(removal.clients, &removal.owner, &removal.names.container_log_group).await
 }
 
 pub(super) async fn ensure_task_roles(stack: &mut Stack<'_>) -> CloudResult<()> {

@@ -56,12 +56,12 @@ pub(super) async fn check_image(stack: &mut Stack<'_>) -> CloudResult<()> {
 pub(super) async fn ensure_log_group(stack: &mut Stack<'_>) -> CloudResult<()> {
     let function = wanted(stack)?;
     let (retention, tags) = (stack.desired.log_retention_days, &stack.desired.tags);
-    cloud::logs::ensure_log_group(stack.clients, &function.log_group, retention, tags).await?;
+    cloud::logs::ensure_log_group(stack.clients, &stack.desired.owner, &function.log_group, retention, tags).await?;
     Ok(())
 }
 
 pub(super) async fn remove_log_group(removal: &Removal<'_>) -> CloudResult<()> {
-    cloud::logs::delete_log_group(removal.clients, &removal.names.function_log_group).await
+    cloud::logs::delete_log_group(removal.clients, &removal.owner, &removal.names.function_log_group).await
 }
 
 pub(super) async fn ensure_role(stack: &mut Stack<'_>) -> CloudResult<()> {

@@ -1,7 +1,8 @@
 //! The plan of resource steps: every AWS kind of a stack once, in dependency order, with the part
-//! it reports to, how it is made ([`Step::ensure`]) and how it goes ([`Step::remove`]). Apply runs
-//! the plan forward; removal runs it backward. Each step's adapter finds what it made by name and
-//! ownership tags (its claim), so a step may run twice or be cut off halfway.
+//! it reports to, how it is made ([`Step::ensure`]), how it goes ([`Step::remove`]) and how it
+//! tells its own resource from another owner's ([`Step::claim`]). Apply runs the plan forward;
+//! removal runs it backward. Each step's adapter finds what it made by name and claims it before
+//! it adopts, changes or deletes it, so a step may run twice or be cut off halfway.
 
 use super::{Removal, Stack, container, function, shared};
 use crate::cloud::{self, CloudResult};
@@ -73,7 +74,45 @@ pub const PLAN: [Step; 20] = [
     Step::Scaling,
 ];
 
+/// How a step tells what it finds under its names from another owner's before it adopts,
+/// changes or deletes it. Every path ends in the same check, `Owner::owns`, on the owner's tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The resource's own ownership tags, read with this IAM action.
+    Tags(&'static str),
+    /// The custom domain's tags (read with this action); the records beside it carry no tags, so
+    /// the owner's TXT marker next to each name claims them.
+    TagsAndMarker(&'static str),
+    /// No tags of its own: reached only through the resource the named step claimed.
+    Through(Step),
+    /// Nothing is made: a check.
+    Nothing,
+}
+
 impl Step {
+    /// How this step claims what it finds.
+    #[must_use]
+    pub const fn claim(self) -> Claim {
+        match self {
+            Self::Table => Claim::Tags("dynamodb:ListTagsOfResource"),
+            Self::WriteToken => Claim::Tags("secretsmanager:DescribeSecret"),
+            Self::Certificates => Claim::Tags("acm:ListTagsForCertificate"),
+            Self::Api => Claim::Tags("apigateway:GET"),
+            Self::Cluster => Claim::Tags("ecs:DescribeClusters"),
+            Self::SecurityGroups => Claim::Tags("ec2:DescribeSecurityGroups"),
+            Self::TargetGroup | Self::LoadBalancer => Claim::Tags("elasticloadbalancing:DescribeTags"),
+            Self::Listeners => Claim::Through(Self::LoadBalancer),
+            Self::WebAcl => Claim::Tags("wafv2:ListTagsForResource"),
+            Self::DomainBinding => Claim::TagsAndMarker("apigateway:GET"),
+            Self::FunctionLogGroup | Self::ContainerLogGroup => Claim::Tags("logs:ListTagsForResource"),
+            Self::FunctionRole | Self::TaskRoles => Claim::Tags("iam:GetRole"),
+            Self::Function => Claim::Tags("lambda:GetFunction"),
+            Self::Service => Claim::Tags("ecs:DescribeServices"),
+            Self::Scaling => Claim::Through(Self::Service),
+            Self::FunctionImage | Self::ContainerImage => Claim::Nothing,
+        }
+    }
+
     /// The part whose condition a failure of this step lands on.
     #[must_use]
     pub const fn part(self) -> Part {
@@ -220,6 +259,21 @@ mod tests {
         ];
         for (step, needed) in needs {
             assert!(position(needed) < position(step), "{step:?} needs {needed:?} first");
+        }
+    }
+
+    #[test]
+    fn every_step_claims_through_a_declared_read_or_a_step_before_it() {
+        let declared: Vec<&str> = cloud::declared_calls().map(|c| c.action).collect();
+        for step in PLAN {
+            match step.claim() {
+                Claim::Tags(read) | Claim::TagsAndMarker(read) => {
+                    assert!(declared.contains(&read), "{step:?} claims with {read}, which no adapter declares");
+                }
+                Claim::Through(parent) => assert!(position(parent) < position(step), "{step:?} through {parent:?}"),
+                // A check reads; only its adapter's calls say so, and none of them makes anything.
+                Claim::Nothing => {}
+            }
         }
     }
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
+use crate::desired::Owner;
 
 /// The operator's IAM statements for the calls in this file: the shipped policy
 /// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
@@ -16,6 +17,7 @@ pub const IAM: &str = r#"[
     "Action": [
       "logs:CreateLogGroup",
       "logs:DeleteLogGroup",
+      "logs:ListTagsForResource",
       "logs:PutRetentionPolicy",
       "logs:TagResource"
     ],
@@ -43,6 +45,7 @@ pub const CALLS: &[Call] = &[
     Call::new("create a log group", "logs:CreateLogGroup", LOG_GROUP),
     Call::new("set its retention", "logs:PutRetentionPolicy", LOG_GROUP),
     Call::new("tag it", "logs:TagResource", LOG_GROUP),
+    Call::new("read its tags, to claim it", "logs:ListTagsForResource", LOG_GROUP),
     Call::new("delete it", "logs:DeleteLogGroup", LOG_GROUP),
     Call::new("find log groups", "logs:DescribeLogGroups", "*"),
 ];
@@ -51,17 +54,22 @@ pub const CALLS: &[Call] = &[
 pub const CODES: &[(&str, ErrorKind)] = &[];
 
 /// Makes the log group exist with this retention; returns its ARN (without the trailing `:*`).
+/// One found under the name is used only when its tags say `owner` made it.
 ///
 /// # Errors
-/// The AWS failure.
+/// The AWS failure; [`CloudError::not_owned`] for another owner's log group.
 pub async fn ensure_log_group(
     clients: &AwsClients,
+    owner: &Owner,
     name: &str,
     retention_days: i32,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
     let group = match find_log_group(clients, name).await? {
-        Some(group) => group,
+        Some(group) => {
+            claim(clients, owner, &group).await?;
+            group
+        }
         None => {
             let created = clients
                 .logs
@@ -71,18 +79,23 @@ pub async fn ensure_log_group(
                 .send()
                 .await
                 .map_err(map_sdk(SERVICE, "CreateLogGroup"));
-            match created {
+            // Taken already: a lost answer of ours, or another owner's made in between.
+            let taken = match created {
                 Err(err) if err.kind != ErrorKind::AlreadyExists => return Err(err),
-                _ => {}
-            }
-            find_log_group(clients, name).await?.ok_or_else(|| {
+                created => created.is_err(),
+            };
+            let group = find_log_group(clients, name).await?.ok_or_else(|| {
                 CloudError::local(
                     SERVICE,
                     "CreateLogGroup",
                     ErrorKind::Transient,
                     format!("log group {name} not visible yet"),
                 )
-            })?
+            })?;
+            if taken {
+                claim(clients, owner, &group).await?;
+            }
+            group
         }
     };
     if group.retention_in_days() != Some(retention_days) {
@@ -98,6 +111,21 @@ pub async fn ensure_log_group(
     Ok(group.arn().unwrap_or_default().trim_end_matches(":*").to_owned())
 }
 
+/// Ok when the log group's tags say `owner` made it (a log group made here is tagged at create).
+async fn claim(clients: &AwsClients, owner: &Owner, group: &LogGroup) -> CloudResult<()> {
+    let name = group.log_group_name().unwrap_or_default();
+    let arn = group.arn().unwrap_or_default().trim_end_matches(":*");
+    let found = clients
+        .logs
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "ListTagsForResource"))?;
+    let found: BTreeMap<String, String> = found.tags.unwrap_or_default().into_iter().collect();
+    super::tags::claim(owner, &found, SERVICE, "ListTagsForResource", format!("log group {name}"))
+}
+
 /// The log group of exactly this name (the API matches by prefix).
 async fn find_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<LogGroup>> {
     let out = clients
@@ -110,14 +138,16 @@ async fn find_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<
     Ok(out.log_groups.unwrap_or_default().into_iter().find(|g| g.log_group_name() == Some(name)))
 }
 
-/// Deletes the log group; gone already counts as done.
+/// Deletes the owner's log group; gone already, or another owner's, counts as done.
 ///
 /// # Errors
 /// The AWS failure.
-pub async fn delete_log_group(clients: &AwsClients, name: &str) -> CloudResult<()> {
+pub async fn delete_log_group(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
     // Look first: a reconcile of a disabled variant must make no mutating call.
-    if find_log_group(clients, name).await?.is_none() {
-        return Ok(());
+    let Some(group) = find_log_group(clients, name).await? else { return Ok(()) };
+    match claim(clients, owner, &group).await {
+        Err(err) if err.is_not_owned() => return Ok(()),
+        claimed => claimed?,
     }
     gone_is_done(
         clients.logs.delete_log_group().log_group_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteLogGroup")),

@@ -418,3 +418,50 @@ pub async fn remove_routing(
 pub fn replicas_pending() -> CloudError {
     CloudError::local("dynamodb", "UpdateTable", ErrorKind::Transient, "waiting for the table replicas to be deleted")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(region: &str, phase: Phase) -> RegionStatus {
+        RegionStatus { region: region.to_owned(), phase: phase.as_str().to_owned(), ..RegionStatus::default() }
+    }
+
+    #[test]
+    fn home_comes_first_and_only_a_region_leaving_after_its_drain_has_its_stack_removed() {
+        let wanted = Wanted::from([("us-east-1".to_owned(), None), ("eu-central-1".to_owned(), None)]);
+        let previous = PlacementStatus {
+            regions: vec![
+                recorded("ap-south-1", Phase::Removing),
+                recorded("eu-west-1", Phase::Draining),
+                recorded("us-east-1", Phase::Serving),
+            ],
+            ..PlacementStatus::default()
+        };
+        let all = regions("us-east-1", &wanted, Some(&previous));
+        let seen: Vec<(&str, StackWork)> = all.iter().map(|r| (r.name(), r.stack_work())).collect();
+        assert_eq!(
+            seen,
+            [
+                ("us-east-1", StackWork::Keep),
+                ("ap-south-1", StackWork::Remove),
+                ("eu-central-1", StackWork::Keep),
+                ("eu-west-1", StackWork::Keep),
+            ],
+            "home's stack is the ordinary apply; a new region waits for its replica; a draining one still serves"
+        );
+        assert!(all[0].is_home() && !all[1].is_home());
+    }
+
+    #[test]
+    fn a_region_applies_its_stack_once_its_replica_is_there_and_not_after_a_failed_step() {
+        let wanted = Wanted::from([("us-east-1".to_owned(), None), ("eu-central-1".to_owned(), None)]);
+        let mut all = regions("us-east-1", &wanted, None);
+        let region = &mut all[1];
+        region.replica = Some("CREATING".to_owned());
+        assert_eq!(region.stack_work(), StackWork::Apply);
+        region.fail(&CloudError::local("dynamodb", "UpdateTable", ErrorKind::AccessDenied, "denied"));
+        assert_eq!(region.stack_work(), StackWork::Keep);
+        assert_eq!(region.status.failure.as_deref(), Some(crate::status::reason::ACCESS_DENIED));
+    }
+}

@@ -43,14 +43,15 @@ pub struct Placing {
 }
 
 /// Every placement region after home's apply: routing before, each region's stack, routing after.
-/// Without a zone (no `spec.domain`, which validation refuses) the previous status stays.
+/// `None` without a placement; without a zone (no `spec.domain`, which validation refuses) the
+/// previous status stays.
 pub async fn placement(
     stage: &Stage<'_>,
-    (spec, built): (&PlacementSpec, &Built),
+    (spec, built): (Option<&PlacementSpec>, &Built),
     home_applied: &Applied,
     previous: Option<&PlacementStatus>,
 ) -> Option<Placing> {
-    let placed = built.placement.as_ref()?;
+    let (spec, placed) = (spec?, built.placement.as_ref()?);
     let kept = previous.cloned().unwrap_or_default();
     // Home's domain step found the zone; without it nothing can be routed.
     let Some(zone) = home_applied.zone.as_ref() else {

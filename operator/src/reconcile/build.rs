@@ -96,3 +96,60 @@ fn allocate(validated: &Validated<'_>, facts: &Facts<'_>, as_written: &Desired) 
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     Some(allocation::decide(spec, &validated.rules.limits, observed, running, last, &now, facts.prices))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::crd::{BlogDeploymentSpec, PlacementVariant};
+    use crate::desired::Owner;
+
+    const PLACED: &str = "image: i\nregion: us-east-1\nfunction: {}\ncontainer: {}\n\
+        domain: {hostedZone: example.com}\nplacement: {home: us-east-1, host: blog.example.com, writes: Home, \
+        candidates: [{region: eu-central-1, variant: container}, {region: ap-northeast-1}]}\n";
+
+    fn built(yaml: &str) -> Built {
+        let spec: BlogDeploymentSpec = serde_saphyr::from_str(yaml).expect("fixture parses");
+        let owner = Owner { namespace: "team".into(), name: "blog".into(), uid: "0123abcd-0000".into() };
+        let validated = Validated { spec: &spec, owner, rules: crate::tenancy::TenantPolicy::default() };
+        let previous = BlogDeploymentStatus::default();
+        let facts = Facts {
+            default_region: "us-west-2",
+            boundary: None,
+            prices: &PriceTable::default(),
+            previous: &previous,
+            table_used_elsewhere: &|_| false,
+            metrics: &Reading::NotNeeded,
+            demand: &BTreeMap::new(),
+        };
+        build(&validated, &facts)
+    }
+
+    #[test]
+    fn a_placement_builds_one_desired_state_per_region_home_first() {
+        let built = built(PLACED);
+        let regions: Vec<&str> = built.regions.iter().map(|d| d.region.as_str()).collect();
+        assert_eq!(regions, ["us-east-1", "ap-northeast-1", "eu-central-1"]);
+        let home = built.home();
+        for region in &built.regions[1..] {
+            assert_eq!(region.table.replica_of.as_deref(), Some("us-east-1"), "{}", region.region);
+            assert_eq!(region.writes_to.as_deref(), Some("us-east-1"), "writes go home");
+            assert_ne!(region.names.function_role, home.names.function_role, "roles are global: one per region");
+            assert_eq!(region.table.name, home.table.name, "the replica keeps the home table's name");
+        }
+        let placed = built.placement.expect("placed");
+        assert_eq!(placed.wanted.get("eu-central-1"), Some(&Some(PlacementVariant::Container)));
+        assert!(placed.decided.is_none(), "Manual decides nothing");
+        let priced: Vec<&String> = placed.costs.keys().collect();
+        assert_eq!(priced, ["us-east-1"], "the placement in effect is priced: home alone, before any region serves");
+    }
+
+    #[test]
+    fn without_a_placement_the_build_gives_home_alone() {
+        let built = built("image: i\nregion: us-east-1\nfunction: {}\n");
+        assert_eq!(built.regions.len(), 1);
+        assert_eq!((built.home().region.as_str(), built.home().table.replica_of.as_ref()), ("us-east-1", None));
+        assert!(built.placement.is_none());
+    }
+}

@@ -94,10 +94,8 @@ pub async fn apply(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         Err(failed) if failed.error.is_retryable() => return Err(failed.error.into()),
         Err(failed) => return refused_by_aws(&report, ctx, &previous, &failed).await,
     };
-    let placing = match &bd.spec.placement {
-        Some(spec) => apply::placement(&stage, (spec, &built), &applied, previous.placement.as_ref()).await,
-        None => None,
-    };
+    let placing =
+        apply::placement(&stage, (bd.spec.placement.as_ref(), &built), &applied, previous.placement.as_ref()).await;
     if let Some(note) = placing.as_ref().and_then(|p| p.note.as_deref()) {
         report.record(EventType::Normal, "Placement", note).await;
     }
