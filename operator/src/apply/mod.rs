@@ -147,6 +147,22 @@ pub async fn cleanup(
     Ok(())
 }
 
+/// A placement region's stack, by the plan backward, under the region's names: its replica stays
+/// (it goes through the home table), and so does the host's validation record, which the regions
+/// still serving share.
+///
+/// # Errors
+/// The first AWS failure.
+pub async fn cleanup_region(
+    clients: &AwsClients,
+    owner: &Owner,
+    host: &str,
+    recorded: &ResourceIds,
+) -> CloudResult<()> {
+    let names = Names::in_region(owner, &clients.region);
+    cleanup(clients, owner, &names, (None, &[crate::domain::host(host)]), recorded).await
+}
+
 /// What removing needs: who owns what, under which names, and what stays.
 pub(super) struct Removal<'a> {
     clients: &'a AwsClients,

@@ -5,7 +5,6 @@
 use crate::apply::{self as plan, Applied, ApplyError, ContainerReadiness};
 use crate::cloud::Cloud;
 use crate::crd::{PlacementSpec, PlacementStatus};
-use crate::desired::Names;
 use crate::placement::{Region, Routing, StackWork, routing};
 
 use super::build::Built;
@@ -97,10 +96,7 @@ async fn stack(stage: &Stage<'_>, (built, host): (&Built, &str), region: &mut Re
         }
         StackWork::Remove => {
             let owner = &built.home().owner;
-            let names = Names::in_region(owner, region.name());
-            // The host's validation record stays for the regions still serving it.
-            let kept = [crate::domain::host(host)];
-            let removed = plan::cleanup(&clients, owner, &names, (None, &kept), &region.status.resources).await;
+            let removed = plan::cleanup_region(&clients, owner, host, &region.status.resources).await;
             region.removed(removed);
         }
     }

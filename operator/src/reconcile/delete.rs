@@ -95,10 +95,7 @@ async fn remove_placement(
     for region in &mut status.regions {
         routing::remove_routing(&clients, owner, (&zone.id, host), region).await?;
         if region.region != home_region {
-            let names = desired::Names::in_region(owner, &region.region);
-            // The host's validation record stays for the regions still serving it.
-            let kept = [crate::domain::host(host)];
-            apply::cleanup(&cloud.clients(&region.region), owner, &names, (None, &kept), &region.resources).await?;
+            apply::cleanup_region(&cloud.clients(&region.region), owner, host, &region.resources).await?;
         }
         all_gone &= routing::remove_replica(cloud, (owner, home_region, table), region).await?;
     }

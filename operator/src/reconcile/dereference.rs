@@ -121,27 +121,13 @@ async fn read_metrics(
     }
     let previous = bd.status.as_ref();
     let window = window(spec, previous);
-    let key = &validated.owner.uid;
-    let now = std::time::Instant::now();
-    match source.cache.fresh(key, window, source.max_age, now) {
-        Some(Some(observed)) => return Reading::Read(Box::new(observed)),
-        // The last read failed a moment ago: not again before it ages out.
-        Some(None) => return Reading::Unreadable,
-        None => {}
-    }
     let names = Names::for_owner(&validated.owner);
     let variants = (bd.spec.function_enabled().is_some(), bd.spec.container_enabled().is_some());
     let balancer = previous.and_then(|p| p.resources.load_balancer_arn.as_deref());
-    match allocation::observe(clients, (&names, variants), balancer, window).await {
-        Ok(observed) => {
-            source.cache.store(key, window, Some(observed), now);
-            Reading::Read(Box::new(observed))
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot read metrics; keeping the last allocation");
-            source.cache.store(key, window, None, now);
-            Reading::Unreadable
-        }
+    let reading = (validated.owner.uid.as_str(), source, window);
+    match observe_cached(clients, reading, (&names, variants), balancer, "keeping the last allocation").await {
+        Some(observed) => Reading::Read(Box::new(observed)),
+        None => Reading::Unreadable,
     }
 }
 
@@ -177,29 +163,34 @@ async fn read_demand(
         };
         let balancer = resources.load_balancer_arn.as_deref();
         let clients = cloud.clients(&region.region);
-        if let Some(rps) = requests(&clients, (&key, source, window), (&names, variants), balancer).await {
-            measured.insert(region.region.clone(), rps);
+        let reading = (key.as_str(), source, window);
+        let observed =
+            observe_cached(&clients, reading, (&names, variants), balancer, "the region's demand is left out").await;
+        if let Some(observed) = observed {
+            measured.insert(region.region.clone(), observed.requests_per_second());
         }
     }
     measured
 }
 
-/// Requests per second a region served over the window; `None` when its metrics cannot be read.
-async fn requests(
+/// The variants' metrics over the window, through the cache: a reading younger than the cache's
+/// age is used as it is, a failed one included (`None`, not read again before it ages out).
+async fn observe_cached(
     clients: &crate::cloud::AwsClients,
     (key, source, window): (&str, &MetricsSource<'_>, Duration),
     (names, variants): (&Names, (bool, bool)),
     balancer: Option<&str>,
-) -> Option<f64> {
+    on_failure: &str,
+) -> Option<WindowMetrics> {
     let now = std::time::Instant::now();
     if let Some(cached) = source.cache.fresh(key, window, source.max_age, now) {
-        return cached.map(|m| m.requests_per_second());
+        return cached;
     }
     let observed = allocation::observe(clients, (names, variants), balancer, window).await;
     if let Err(err) = &observed {
-        tracing::warn!(region = clients.region, error = %err, "placement: cannot read the region's metrics");
+        tracing::warn!(region = clients.region, error = %err, "cannot read metrics; {on_failure}");
     }
     let observed = observed.ok();
     source.cache.store(key, window, observed, now);
-    observed.map(|m| m.requests_per_second())
+    observed
 }
