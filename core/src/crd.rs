@@ -33,6 +33,7 @@ const SCHEDULE: &str = r"^(at\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Function URL","type":"string","jsonPath":".status.functionUrl"}"#,
     printcolumn = r#"{"name":"Container URL","type":"string","jsonPath":".status.containerUrl"}"#,
+    printcolumn = r#"{"name":"Rollout","type":"string","jsonPath":".status.rollout.phase"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -95,6 +96,12 @@ pub struct BlogDeploymentSpec {
     /// `spec.domain` (its hosted zone holds the records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<PlacementSpec>,
+    /// How a new version of either variant reaches readers: at once (the default), or step by
+    /// step, each step judged on the new version's own metrics against the stable one's and
+    /// rolled back by itself when they fail. `function.rollout` and `container.rollout` override
+    /// it field by field. The operator's own changes (Auto sizing) roll out the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollout::RolloutSpec>,
 }
 
 /// Where the blog runs: the home region and the candidates, each served by the function, the
@@ -310,7 +317,7 @@ pub enum DeletionPolicy {
 }
 
 /// The Lambda function and its HTTP API.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionSpec {
     /// Set to `false` to remove this variant's resources and keep the rest.
@@ -352,6 +359,9 @@ pub struct FunctionSpec {
     /// the account's Lambda concurrency in the region.
     #[serde(default)]
     pub throttle: ThrottleSpec,
+    /// This variant's rollout, over `spec.rollout` field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollout::RolloutSpec>,
 }
 
 /// Requests a second and burst the HTTP API admits (API Gateway's token bucket).
@@ -395,6 +405,7 @@ impl Default for FunctionSpec {
             code: None,
             env: std::collections::BTreeMap::new(),
             throttle: ThrottleSpec::default(),
+            rollout: None,
         }
     }
 }
@@ -421,7 +432,7 @@ pub enum Architecture {
 }
 
 /// The Fargate service and its load balancer.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerSpec {
     /// Set to `false` to remove this variant's resources and keep the rest.
@@ -470,6 +481,11 @@ pub struct ContainerSpec {
     /// Environment variables for the tasks only; they win over `spec.env` on the same name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub env: std::collections::BTreeMap<String, String>,
+    /// This variant's rollout, over `spec.rollout` field by field. Until the container's own
+    /// strategies are built, its new revisions roll out as ECS's rolling deployment with the
+    /// circuit breaker, and status says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollout::RolloutSpec>,
 }
 
 /// Where the write token comes from.
@@ -579,6 +595,7 @@ impl Default for ContainerSpec {
             network: NetworkSpec::default(),
             load_balancer: LoadBalancerSpec::default(),
             env: std::collections::BTreeMap::new(),
+            rollout: None,
         }
     }
 }
@@ -852,6 +869,9 @@ pub struct BlogDeploymentStatus {
     /// Each region serving or on its way in or out, and the placement recommended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<PlacementStatus>,
+    /// Each variant's rollout of its latest version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollout::RolloutStatus>,
 }
 
 /// The regions of a placement.
@@ -1145,7 +1165,7 @@ mod tests {
             .iter()
             .filter_map(|c| c["name"].as_str())
             .collect();
-        assert_eq!(columns, ["Ready", "Reason", "Function URL", "Container URL", "Age"]);
+        assert_eq!(columns, ["Ready", "Reason", "Function URL", "Container URL", "Rollout", "Age"]);
         assert_eq!(crd["spec"]["names"]["categories"], serde_json::json!(["blogs", "all"]));
     }
 

@@ -44,6 +44,13 @@ pub mod reason {
     pub const FUNCTION_FAILED: &str = "FunctionFailed";
     pub const PROVISIONED_CONCURRENCY_FAILED: &str = "ProvisionedConcurrencyFailed";
     pub const ROLLOUT_FAILED: &str = "RolloutFailed";
+    /// A new version is reaching readers step by step (`spec.rollout`).
+    pub const ROLLING_OUT: &str = "RollingOut";
+    /// The new version failed its verdicts (or was aborted): every reader is back on the stable
+    /// one, and this configuration is not tried again until the spec changes.
+    pub const ROLLED_BACK: &str = "RolledBack";
+    /// The rollout annotation holds the rollout at its step.
+    pub const ROLLOUT_PAUSED: &str = "RolloutPaused";
     pub const LOAD_BALANCER_FAILED: &str = "LoadBalancerFailed";
     /// The image is missing from ECR, or its manifest cannot run where the variant puts it.
     pub const IMAGE_NOT_RUNNABLE: &str = "ImageNotRunnable";
@@ -68,7 +75,7 @@ pub mod reason {
     /// Reasons that mean "wait, AWS is on it", not "a person must act".
     #[must_use]
     pub fn is_progress(reason: &str) -> bool {
-        matches!(reason, PROGRESSING | CREATING | CERTIFICATE_PENDING)
+        matches!(reason, PROGRESSING | CREATING | CERTIFICATE_PENDING | ROLLING_OUT)
     }
 }
 
@@ -359,6 +366,20 @@ pub fn function_state(endpoint: &str, alias: &str, version: &str, provisioned: &
             reason::PROVISIONED_CONCURRENCY_FAILED,
             format!("{serving}; provisioned concurrency: {}", tenant_message(why)),
         ),
+    }
+}
+
+/// A variant's condition while its rollout is not done: rolling out, paused or rolled back;
+/// `None` once the new version serves every reader (the variant's own state applies).
+#[must_use]
+pub fn rollout_state(rollout: &crate::rollout::VariantRollout) -> Option<PartState> {
+    use crate::rollout::function::{BAKING, PAUSED, PROGRESSING, ROLLED_BACK};
+    let why = rollout.message.clone();
+    match rollout.phase.as_str() {
+        PROGRESSING | BAKING => Some(PartState::not_ready(reason::ROLLING_OUT, why)),
+        PAUSED => Some(PartState::not_ready(reason::ROLLOUT_PAUSED, why)),
+        ROLLED_BACK => Some(PartState::not_ready(reason::ROLLED_BACK, why)),
+        _ => None,
     }
 }
 

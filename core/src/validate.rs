@@ -47,10 +47,40 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
         check_placement(spec, placement, &mut problems);
     }
     check_tags(&spec.tags, &mut problems);
+    check_rollout(spec, &mut problems);
     if let Err(why) = crate::aws_format::secret_key(&spec.write_token.key) {
         problems.push(format!("spec.writeToken.key {why}"));
     }
     if problems.is_empty() { Ok(()) } else { Err(InvalidSpec(problems)) }
+}
+
+/// Each variant's rollout resolves (durations read, at most a day), `BlueGreen` only for the
+/// container, alarm names CloudWatch would take.
+fn check_rollout(spec: &BlogDeploymentSpec, problems: &mut Vec<String>) {
+    use crate::rollout::{Strategy, policy};
+    let top = spec.rollout.as_ref();
+    if let Some(function) = spec.function_enabled() {
+        match policy::resolve(top, function.rollout.as_ref(), "spec.function.rollout") {
+            Ok(p) if p.strategy == Strategy::BlueGreen => problems.push(
+                "the function's rollout strategy is BlueGreen, which only the container has: set spec.function.rollout.strategy to AllAtOnce, Canary or Linear".to_owned(),
+            ),
+            Ok(_) => {}
+            Err(why) => problems.push(why),
+        }
+    }
+    if let Some(container) = spec.container_enabled()
+        && let Err(why) = policy::resolve(top, container.rollout.as_ref(), "spec.container.rollout")
+    {
+        problems.push(why);
+    }
+    let blocks = [("spec.rollout", top), ("spec.function.rollout", spec.function.as_ref().and_then(|f| f.rollout.as_ref()))];
+    let blocks = blocks.into_iter().chain([("spec.container.rollout", spec.container.as_ref().and_then(|c| c.rollout.as_ref()))]);
+    for (at, block) in blocks {
+        let alarms = block.and_then(|b| b.analysis.as_ref()).map(|a| a.alarms.as_slice()).unwrap_or_default();
+        for alarm in alarms.iter().filter(|a| a.is_empty() || a.len() > 255 || a.chars().any(char::is_control)) {
+            problems.push(format!("{at}.analysis.alarms has {alarm:?}; a CloudWatch alarm name is 1 to 255 printable characters"));
+        }
+    }
 }
 
 fn check_images_and_region(spec: &BlogDeploymentSpec, problems: &mut Vec<String>) {
@@ -675,6 +705,22 @@ region: us-west-1
 function: {memoryMiB: 512}
 container: {loadBalancer: {plainHttp: true}, cpu: 256, memoryMiB: 512}
 ";
+
+    #[test]
+    fn rollouts_resolve_per_variant_and_blue_green_is_the_containers() {
+        let ok = "image: i\nfunction: {}\ncontainer: {loadBalancer: {plainHttp: true}, rollout: {strategy: BlueGreen}}\nrollout: {strategy: Canary, canary: {bake: 90s}}\n";
+        assert_eq!(problems(ok), Vec::<String>::new());
+        let bad = "image: i\nfunction: {}\nrollout: {strategy: BlueGreen, finalBake: 2d, analysis: {alarms: ['']}}\n";
+        assert_eq!(
+            problems(bad),
+            [
+                "spec.function.rollout.finalBake is \"2d\"; write a whole number of s, m or h, such as 5m",
+                "spec.rollout.analysis.alarms has \"\"; a CloudWatch alarm name is 1 to 255 printable characters",
+            ]
+        );
+        let blue = "image: i\nfunction: {rollout: {strategy: BlueGreen}}\n";
+        assert!(problems(blue)[0].starts_with("the function's rollout strategy is BlueGreen"), "{:?}", problems(blue));
+    }
 
     #[test]
     fn a_complete_spec_passes() {

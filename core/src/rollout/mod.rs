@@ -1,0 +1,12 @@
+//! Progressive delivery: a new version reaches readers step by step, each step judged on the new
+//! version's own metrics against the stable one's, promoted or rolled back. Pure: the policy
+//! ([`policy`]), the verdict on a window ([`verdict`]) and the function alias's next move
+//! ([`function`]); the operator reads the metrics and moves the alias.
+
+pub mod function;
+pub mod policy;
+mod types;
+pub mod verdict;
+
+pub use policy::{Judging, Policy};
+pub use types::{Analysis, CanaryRollout, LinearRollout, RolloutCheck, RolloutSpec, RolloutStatus, Strategy, VariantRollout};
