@@ -1186,4 +1186,31 @@ mod tests {
         let root = schema["description"].as_str().unwrap_or_default();
         assert!(!root.starts_with("Auto-generated"), "the root description is schemars' default: {root}");
     }
+
+    /// Kubernetes 1.20's API server refuses an enum holding `null` (what schemars makes of an
+    /// optional enum without a `schema_with`).
+    #[test]
+    fn no_enum_holds_null() {
+        fn walk(at: &str, value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if map
+                        .get("enum")
+                        .and_then(|e| e.as_array())
+                        .is_some_and(|e| e.iter().any(serde_json::Value::is_null))
+                    {
+                        found.push(at.to_owned());
+                    }
+                    for (key, inner) in map {
+                        walk(&format!("{at}.{key}"), inner, found);
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|inner| walk(at, inner, found)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        walk("", &serde_json::to_value(super::BlogDeployment::crd()).expect("json"), &mut found);
+        assert!(found.is_empty(), "enums with null: {found:#?}");
+    }
 }

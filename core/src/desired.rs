@@ -194,7 +194,7 @@ pub enum FunctionCode {
 }
 
 /// The Lambda variant: role, log group, function and HTTP API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DesiredFunction {
     pub name: String,
     pub role_name: String,
@@ -213,6 +213,8 @@ pub struct DesiredFunction {
     pub host: Option<String>,
     /// Lambda active tracing (X-Ray).
     pub tracing: bool,
+    /// How the alias moves to a new version; none: at once (the build sets it for home).
+    pub release: Option<crate::rollout::function::Release>,
 }
 
 /// The container variant: roles, log group, cluster, task definition, security groups, load
@@ -330,6 +332,8 @@ impl Desired {
         next.table.replica_of = Some(self.region.clone());
         if let Some(function) = next.function.as_mut() {
             function.role_name.clone_from(&next.names.function_role);
+            // Status records home's rollout only: other regions take a new version at once.
+            function.release = None;
         }
         if writes_home {
             next.writes_to = Some(self.region.clone());
@@ -479,6 +483,7 @@ fn desired_function(
     tracing: bool,
 ) -> Option<DesiredFunction> {
     spec.function_enabled().map(|f| DesiredFunction {
+        release: None,
         name: names.function.clone(),
         role_name: names.function_role.clone(),
         log_group: names.function_log_group.clone(),

@@ -73,12 +73,17 @@ fn check_rollout(spec: &BlogDeploymentSpec, problems: &mut Vec<String>) {
     {
         problems.push(why);
     }
-    let blocks = [("spec.rollout", top), ("spec.function.rollout", spec.function.as_ref().and_then(|f| f.rollout.as_ref()))];
-    let blocks = blocks.into_iter().chain([("spec.container.rollout", spec.container.as_ref().and_then(|c| c.rollout.as_ref()))]);
+    let blocks =
+        [("spec.rollout", top), ("spec.function.rollout", spec.function.as_ref().and_then(|f| f.rollout.as_ref()))];
+    let blocks = blocks
+        .into_iter()
+        .chain([("spec.container.rollout", spec.container.as_ref().and_then(|c| c.rollout.as_ref()))]);
     for (at, block) in blocks {
         let alarms = block.and_then(|b| b.analysis.as_ref()).map(|a| a.alarms.as_slice()).unwrap_or_default();
         for alarm in alarms.iter().filter(|a| a.is_empty() || a.len() > 255 || a.chars().any(char::is_control)) {
-            problems.push(format!("{at}.analysis.alarms has {alarm:?}; a CloudWatch alarm name is 1 to 255 printable characters"));
+            problems.push(format!(
+                "{at}.analysis.alarms has {alarm:?}; a CloudWatch alarm name is 1 to 255 printable characters"
+            ));
         }
     }
 }

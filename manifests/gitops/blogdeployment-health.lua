@@ -1,7 +1,8 @@
 -- Argo CD health check for blogs.serverless.dev/BlogDeployment (resource.customizations).
 -- Healthy: Ready=True for the current generation. Progressing: no status yet, an older
--- generation, or Ready=False while AWS works (reasons Progressing, Creating). Degraded: Ready=False
--- for any other reason (InvalidSpec, AccessDenied, InvalidRequest, RolloutFailed, ...).
+-- generation, or Ready=False while AWS works or a new version rolls out step by step (reasons
+-- Progressing, Creating, RollingOut). Degraded: Ready=False for any other reason (InvalidSpec,
+-- AccessDenied, InvalidRequest, RolloutFailed, RolledBack, ...).
 local hs = {status = "Progressing", message = "Waiting for the operator"}
 if obj.status == nil or obj.status.conditions == nil then
   return hs
@@ -15,7 +16,7 @@ for _, condition in ipairs(obj.status.conditions) do
   if condition.type == "Ready" then
     if condition.status == "True" then
       hs.status = "Healthy"
-    elseif condition.reason == "Progressing" or condition.reason == "Creating" then
+    elseif condition.reason == "Progressing" or condition.reason == "Creating" or condition.reason == "RollingOut" then
       hs.status = "Progressing"
     else
       hs.status = "Degraded"

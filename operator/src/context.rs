@@ -116,6 +116,8 @@ pub enum Error {
     Aws(#[from] CloudError),
     #[error("patching status: {0}")]
     PatchStatus(#[source] kube::Error),
+    #[error("clearing an annotation: {0}")]
+    Annotate(#[source] kube::Error),
     #[error("{step} the finalizer: {source}")]
     Finalizer {
         /// `adding` or `removing`.
@@ -136,7 +138,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Aws(err) => err.is_retryable(),
-            Self::PatchStatus(_) | Self::WriteToken(_) | Self::Finalizer { .. } => true,
+            Self::PatchStatus(_) | Self::Annotate(_) | Self::WriteToken(_) | Self::Finalizer { .. } => true,
             Self::MissingMetadata => false,
         }
     }
@@ -158,6 +160,7 @@ impl Error {
         match self {
             Self::Aws(_) => "aws",
             Self::PatchStatus(_) => "patch_status",
+            Self::Annotate(_) => "annotate",
             Self::Finalizer { .. } => "finalizer",
             Self::MissingMetadata => "missing_metadata",
             Self::WriteToken(_) => "write_token",

@@ -96,8 +96,8 @@ pub async fn run(ctx: Arc<Context>, namespaces: &[String]) {
     futures::future::join_all(each).await;
 }
 
-/// Reconciles on a change of the spec (generation, which deletion bumps too), never on the
-/// operator's own writes (status, its finalizer); everything else comes from requeues. A finalizer
+/// Reconciles on a change of the spec (generation, which deletion bumps too) or of the rollout
+/// annotation, never on the operator's own writes (status, its finalizer); everything else comes from requeues. A finalizer
 /// someone removed comes back at the next resync.
 async fn run_on(api: Api<BlogDeployment>, ctx: Arc<Context>) {
     let (reader, writer) = reflector::store();
@@ -107,7 +107,7 @@ async fn run_on(api: Api<BlogDeployment>, ctx: Arc<Context>) {
         .modify(forget_bookkeeping)
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .predicate_filter(spec_or_command, Default::default());
     let sweep = unclaimed_sweep(reader.clone(), ctx.settings.resync.min(Duration::from_secs(60)));
     Controller::for_stream(changes, reader)
         .reconcile_on(sweep)
@@ -119,6 +119,16 @@ async fn run_on(api: Api<BlogDeployment>, ctx: Arc<Context>) {
             }
         })
         .await;
+}
+
+/// What a reconcile follows: the spec (its generation, which deletion bumps too) and the rollout
+/// annotation, which promotes, aborts or pauses without a spec edit.
+fn spec_or_command(bd: &BlogDeployment) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    predicates::generation(bd).hash(&mut hasher);
+    bd.annotations().get(blog_core::rollout::function::ANNOTATION).hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 /// The cached copy drops what the operator never reads and the apiserver keeps for others: the
@@ -186,6 +196,22 @@ mod tests {
         assert_eq!(bd.metadata.managed_fields, Some(vec![]));
         assert_eq!(bd.annotations().keys().collect::<Vec<_>>(), ["team"]);
         assert_eq!(bd.spec.image, "blog:1");
+    }
+
+    #[test]
+    fn the_spec_and_the_rollout_annotation_start_a_reconcile_other_writes_do_not() {
+        let spec = serde_json::from_value(json!({"image": "blog:1"})).expect("spec");
+        let mut bd = BlogDeployment::new("blog", spec);
+        bd.metadata.generation = Some(1);
+        let first = spec_or_command(&bd);
+        bd.status = Some(crate::crd::BlogDeploymentStatus { observed_generation: Some(1), ..Default::default() });
+        bd.annotations_mut().insert("team".into(), "blog".into());
+        assert_eq!(spec_or_command(&bd), first, "status and other annotations");
+        bd.annotations_mut().insert(blog_core::rollout::function::ANNOTATION.into(), "promote".into());
+        let promoted = spec_or_command(&bd);
+        assert_ne!(promoted, first);
+        bd.metadata.generation = Some(2);
+        assert_ne!(spec_or_command(&bd), promoted);
     }
 
     #[test]

@@ -22,5 +22,6 @@ pub mod placement;
 pub mod reconcile;
 pub mod reference;
 pub mod retry;
+pub mod rollout;
 pub mod webhook;
 pub mod write_token;

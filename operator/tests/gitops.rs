@@ -65,6 +65,8 @@ fn progressing_without_status_for_an_old_generation_or_while_aws_works() {
     assert_eq!((status.as_str(), message.as_str()), ("Progressing", "The operator has not yet seen generation 4"));
     assert_eq!(health(&blog(2, Some(2), Some(("False", "Progressing", "function: updating")))).0, "Progressing");
     assert_eq!(health(&blog(2, Some(2), Some(("False", "Creating", "table is CREATING")))).0, "Progressing");
+    let canary = ("False", "RollingOut", "version 8 at 10 % (step 1/1), stable 7");
+    assert_eq!(health(&blog(2, Some(2), Some(canary))).0, "Progressing");
 }
 
 #[test]
@@ -74,6 +76,8 @@ fn degraded_with_the_operators_reason() {
     assert_eq!((status.as_str(), message.as_str()), ("Degraded", "InvalidSpec: spec.image is not an image reference"));
     assert_eq!(health(&blog(2, Some(2), Some(("False", "AccessDenied", "iam CreateRole failed")))).0, "Degraded");
     assert_eq!(health(&blog(2, Some(2), Some(("False", "RolloutFailed", "rolled back")))).0, "Degraded");
+    let rolled_back = ("False", "RolledBack", "version 8 rolled back to 7: 2 failed verdicts in a row");
+    assert_eq!(health(&blog(2, Some(2), Some(rolled_back))).0, "Degraded");
 }
 
 #[test]

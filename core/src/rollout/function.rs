@@ -39,6 +39,55 @@ pub enum Command {
     Abort,
 }
 
+/// The annotation that promotes (`promote`), aborts (`abort`) or holds (`pause`) a rollout
+/// without a spec edit. The operator clears `promote` and `abort` once it acted on them.
+pub const ANNOTATION: &str = "blogs.serverless.dev/rollout";
+
+/// What the annotation's value asks: a command, and whether the rollout is held.
+#[must_use]
+pub fn annotation(value: Option<&str>) -> (Option<Command>, bool) {
+    match value.map(str::trim) {
+        Some("promote") => (Some(Command::Promote), false),
+        Some("abort") => (Some(Command::Abort), false),
+        Some("pause") => (None, true),
+        _ => (None, false),
+    }
+}
+
+/// The function's release as the build decides it: the policy and every fact the alias's next
+/// move depends on but the alias itself and the role check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    pub policy: Policy,
+    pub record: Option<VariantRollout>,
+    pub check: Option<RolloutCheck>,
+    pub command: Option<Command>,
+    pub paused: bool,
+    pub now: Time,
+}
+
+impl Release {
+    /// Every reader moves at once, nothing recorded: a placement region, or no rollout.
+    #[must_use]
+    pub fn at_once(now: Time) -> Self {
+        Self { policy: Policy::all_at_once(), record: None, check: None, command: None, paused: false, now }
+    }
+
+    /// The facts of the next move, given whether both versions share one role.
+    #[must_use]
+    pub fn facts(&self, same_role: bool) -> Facts<'_> {
+        Facts {
+            policy: &self.policy,
+            record: self.record.as_ref(),
+            check: self.check.as_ref(),
+            command: self.command,
+            paused: self.paused,
+            same_role,
+            now: &self.now,
+        }
+    }
+}
+
 /// Everything but the alias and the new version that the next move depends on.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
@@ -129,7 +178,7 @@ pub fn next(alias: Option<&Alias>, target: &Version, facts: &Facts<'_>) -> Move 
 fn hold_back(alias: &Alias, record: &VariantRollout) -> Move {
     let stable = stable_of(record);
     let off = alias.version == stable.number && alias.canary.is_none();
-    let route = (!off).then(|| Route { primary: stable, canary: None });
+    let route = (!off).then_some(Route { primary: stable, canary: None });
     Move { route, record: Some(record.clone()), event: None }
 }
 
@@ -144,7 +193,8 @@ fn all_at_once(target: &Version, fallback: Option<&str>) -> Move {
         message: format!("all at once: {why}"),
         ..VariantRollout::default()
     });
-    let event = fallback.map(|why| Event { warning: true, reason: "RolloutFallback", note: format!("all at once: {why}") });
+    let event =
+        fallback.map(|why| Event { warning: true, reason: "RolloutFallback", note: format!("all at once: {why}") });
     Move { route, record, event }
 }
 
@@ -154,7 +204,8 @@ fn start(alias: &Alias, target: &Version, facts: &Facts<'_>) -> Move {
         return promoted(target, &fresh(alias, target, facts, 0), facts, true);
     }
     let record = fresh(alias, target, facts, 0);
-    let note = format!("version {} at {} % (step 1/{}), stable {}", target.number, record.weight, record.steps, alias.version);
+    let note =
+        format!("version {} at {} % (step 1/{}), stable {}", target.number, record.weight, record.steps, alias.version);
     let route = Route { primary: stable_of(&record), canary: Some((target.number.clone(), record.weight)) };
     Move { route: Some(route), record: Some(record), event: Some(normal("RolloutStarted", note)) }
 }
@@ -275,7 +326,8 @@ fn rolled_back(record: &VariantRollout, why: String) -> Move {
     let mut record = record.clone();
     record.phase = ROLLED_BACK.to_owned();
     record.weight = 0;
-    record.message = format!("version {} rolled back to {}: {why}", record.canary.as_deref().unwrap_or("?"), stable.number);
+    record.message =
+        format!("version {} rolled back to {}: {why}", record.canary.as_deref().unwrap_or("?"), stable.number);
     let event = Event { warning: true, reason: "RolledBack", note: record.message.clone() };
     Move { route: Some(Route { primary: stable, canary: None }), record: Some(record), event: Some(event) }
 }
@@ -384,7 +436,13 @@ mod tests {
     }
 
     fn check(verdict: &str, now: &Time) -> RolloutCheck {
-        RolloutCheck { time: Some(now.clone()), verdict: verdict.into(), requests: 50.0, reason: verdict.into(), ..RolloutCheck::default() }
+        RolloutCheck {
+            time: Some(now.clone()),
+            verdict: verdict.into(),
+            requests: 50.0,
+            reason: verdict.into(),
+            ..RolloutCheck::default()
+        }
     }
 
     #[test]
@@ -441,7 +499,8 @@ mod tests {
         let started = next(Some(&live("1", None)), &v("2"), &facts(&policy, None, &at(0))).record.expect("record");
         let alias = live("1", Some(("2", 40)));
         let fail = check(verdict::FAIL, &at(30));
-        let once = next(Some(&alias), &v("2"), &Facts { check: Some(&fail), ..facts(&policy, Some(&started), &at(30)) });
+        let once =
+            next(Some(&alias), &v("2"), &Facts { check: Some(&fail), ..facts(&policy, Some(&started), &at(30)) });
         assert_eq!(once.route, None, "one failure of two allowed");
         let once = once.record.expect("record");
         let fail = check(verdict::FAIL, &at(60));
@@ -465,7 +524,8 @@ mod tests {
         let started = next(Some(&live("1", None)), &v("2"), &facts(&policy, None, &at(0))).record.expect("record");
         let alias = live("1", Some(("2", 40)));
         let thin = check(verdict::INCONCLUSIVE, &at(601));
-        let moved = next(Some(&alias), &v("2"), &Facts { check: Some(&thin), ..facts(&policy, Some(&started), &at(601)) });
+        let moved =
+            next(Some(&alias), &v("2"), &Facts { check: Some(&thin), ..facts(&policy, Some(&started), &at(601)) });
         assert_eq!(moved.route, Some(Route { primary: v("1"), canary: None }));
         assert!(moved.record.expect("record").message.contains("no verdict within maxStepDuration"));
     }
@@ -507,7 +567,8 @@ mod tests {
         let started = next(Some(&live("1", None)), &v("2"), &facts(&policy, None, &at(0))).record.expect("record");
         let pass = check(verdict::PASS, &at(61));
         let alias = live("1", Some(("2", 40)));
-        let baking = next(Some(&alias), &v("2"), &Facts { check: Some(&pass), ..facts(&policy, Some(&started), &at(61)) });
+        let baking =
+            next(Some(&alias), &v("2"), &Facts { check: Some(&pass), ..facts(&policy, Some(&started), &at(61)) });
         assert_eq!(baking.route, Some(Route { primary: v("2"), canary: None }));
         let baking = baking.record.expect("record");
         assert_eq!(baking.phase, BAKING);
@@ -515,7 +576,8 @@ mod tests {
         let fail = check(verdict::FAIL, &at(70));
         let judging = Judging { failure_limit: 1, ..policy.judging.clone().expect("judging") };
         let strict = Policy { judging: Some(judging), ..policy.clone() };
-        let back = next(Some(&promoted), &v("2"), &Facts { check: Some(&fail), ..facts(&strict, Some(&baking), &at(70)) });
+        let back =
+            next(Some(&promoted), &v("2"), &Facts { check: Some(&fail), ..facts(&strict, Some(&baking), &at(70)) });
         assert_eq!(back.route, Some(Route { primary: v("1"), canary: None }));
         let done = next(Some(&promoted), &v("2"), &facts(&policy, Some(&baking), &at(190)));
         assert_eq!((done.route, done.record.map(|r| r.phase)), (None, Some(SUCCEEDED.to_owned())));

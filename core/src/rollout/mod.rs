@@ -9,4 +9,6 @@ mod types;
 pub mod verdict;
 
 pub use policy::{Judging, Policy};
-pub use types::{Analysis, CanaryRollout, LinearRollout, RolloutCheck, RolloutSpec, RolloutStatus, Strategy, VariantRollout};
+pub use types::{
+    Analysis, CanaryRollout, LinearRollout, RolloutCheck, RolloutSpec, RolloutStatus, Strategy, VariantRollout,
+};

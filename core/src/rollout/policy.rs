@@ -175,9 +175,12 @@ mod tests {
     fn durations_are_read_or_refused_by_name() {
         assert_eq!(duration("90s", "x"), Ok(Duration::from_secs(90)));
         assert_eq!(duration("2h", "x"), Ok(Duration::from_secs(7200)));
-        assert!(duration("5", "x").unwrap_err().starts_with("x is \"5\""));
+        assert!(duration("5", "x").expect_err("no unit").starts_with("x is \"5\""));
         assert!(duration("m", "x").is_err());
         let long = spec("strategy: Canary\ncanary: {bake: 25h}\n");
-        assert_eq!(resolve(Some(&long), None, "spec.rollout"), Err("spec.rollout.canary.bake is 25h; at most 24h".into()));
+        assert_eq!(
+            resolve(Some(&long), None, "spec.rollout"),
+            Err("spec.rollout.canary.bake is 25h; at most 24h".into())
+        );
     }
 }

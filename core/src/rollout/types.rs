@@ -17,6 +17,7 @@ pub struct RolloutSpec {
     /// `Linear` (equal steps), `BlueGreen` (the container only: the new tasks take every reader
     /// at once, the old ones stay for the final bake).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_strategy")]
     pub strategy: Option<Strategy>,
     /// The share and how long it bakes, for `Canary`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,6 +34,11 @@ pub struct RolloutSpec {
     /// How each step is judged; omitted: steps advance on time alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
+}
+
+/// A strategy or none, as the API server takes it (no `null` among the enum's values).
+fn optional_strategy(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["AllAtOnce", "Canary", "Linear", "BlueGreen"]})
 }
 
 /// The rollout strategies.

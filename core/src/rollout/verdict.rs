@@ -61,7 +61,10 @@ fn decide(judging: &Judging, window: &Window, baseline: Option<&Measured>) -> (&
     }
     if canary.requests < judging.min_requests {
         let wanted = judging.min_requests;
-        return (INCONCLUSIVE, format!("{} requests to the new version, {wanted} needed for a verdict", canary.requests));
+        return (
+            INCONCLUSIVE,
+            format!("{} requests to the new version, {wanted} needed for a verdict", canary.requests),
+        );
     }
     let errors = canary.error_percent();
     if errors > judging.max_error_percent {
@@ -82,7 +85,10 @@ fn decide(judging: &Judging, window: &Window, baseline: Option<&Measured>) -> (&
     if let (Some(increase), Some(stable)) = (judging.max_p95_increase_percent, baseline.and_then(|b| b.p95_ms)) {
         let limit = stable * (1.0 + increase / 100.0);
         if p95 > limit {
-            return (FAIL, format!("p95 {p95:.0} ms against the stable version's {stable:.0} ms, at most +{increase:.0} %"));
+            return (
+                FAIL,
+                format!("p95 {p95:.0} ms against the stable version's {stable:.0} ms, at most +{increase:.0} %"),
+            );
         }
     }
     (PASS, format!("{errors:.2} % errors, p95 {p95:.0} ms"))
@@ -124,7 +130,8 @@ mod tests {
 
     #[test]
     fn a_healthy_version_passes_with_its_figures() {
-        let check = verdict(&Window { canary: at(400.0, 1.0, 80.0), baseline: Some(at(3600.0, 9.0, 75.0)), firing: vec![] });
+        let check =
+            verdict(&Window { canary: at(400.0, 1.0, 80.0), baseline: Some(at(3600.0, 9.0, 75.0)), firing: vec![] });
         assert_eq!((check.verdict.as_str(), check.requests, check.error_percent), (PASS, 400.0, 0.25));
         assert_eq!((check.p95_ms, check.baseline_p95_ms), (Some(80.0), Some(75.0)));
     }
@@ -138,22 +145,26 @@ mod tests {
 
     #[test]
     fn errors_or_latency_past_a_limit_fail_the_new_version() {
-        let errors = verdict(&Window { canary: at(200.0, 6.0, 80.0), baseline: Some(at(2000.0, 2.0, 80.0)), firing: vec![] });
+        let errors =
+            verdict(&Window { canary: at(200.0, 6.0, 80.0), baseline: Some(at(2000.0, 2.0, 80.0)), firing: vec![] });
         assert_eq!((errors.verdict.as_str(), errors.error_percent), (FAIL, 3.0));
         let slow = verdict(&Window { canary: at(200.0, 0.0, 450.0), baseline: None, firing: vec![] });
         assert_eq!(slow.verdict, FAIL);
         assert!(slow.reason.contains("p95 450 ms"), "{}", slow.reason);
-        let slower = verdict(&Window { canary: at(200.0, 0.0, 130.0), baseline: Some(at(900.0, 0.0, 100.0)), firing: vec![] });
+        let slower =
+            verdict(&Window { canary: at(200.0, 0.0, 130.0), baseline: Some(at(900.0, 0.0, 100.0)), firing: vec![] });
         assert_eq!(slower.verdict, FAIL, "30 % slower than the stable version, 20 % allowed");
     }
 
     #[test]
     fn a_baseline_as_bad_as_the_canary_holds_the_verdict() {
-        let both = verdict(&Window { canary: at(200.0, 6.0, 80.0), baseline: Some(at(2000.0, 100.0, 80.0)), firing: vec![] });
+        let both =
+            verdict(&Window { canary: at(200.0, 6.0, 80.0), baseline: Some(at(2000.0, 100.0, 80.0)), firing: vec![] });
         assert_eq!(both.verdict, INCONCLUSIVE, "{}", both.reason);
         assert!(both.reason.contains("stable version shows 5.00 %"), "{}", both.reason);
         // A baseline with too few requests of its own says nothing.
-        let thin = verdict(&Window { canary: at(200.0, 6.0, 80.0), baseline: Some(at(10.0, 5.0, 80.0)), firing: vec![] });
+        let thin =
+            verdict(&Window { canary: at(200.0, 6.0, 80.0), baseline: Some(at(10.0, 5.0, 80.0)), firing: vec![] });
         assert_eq!(thin.verdict, FAIL);
     }
 

@@ -6,6 +6,7 @@ use crate::cloud::{self, CloudError, CloudResult, ErrorKind};
 use crate::desired::{self, DesiredFunction};
 use crate::image::Runner;
 use crate::status::{self, PartState, reason};
+use blog_core::rollout::function as rollout;
 
 /// The step runs only while the variant is enabled ([`super::Step::wanted`]).
 fn wanted(stack: &Stack<'_>) -> CloudResult<DesiredFunction> {
@@ -97,18 +98,54 @@ pub(super) async fn ensure_function(stack: &mut Stack<'_>) -> CloudResult<()> {
     Ok(())
 }
 
-/// Publishes what `$LATEST` holds behind the alias and lets the API invoke it.
-async fn serve(stack: &Stack<'_>, function: &DesiredFunction, role_arn: &str) -> CloudResult<PartState> {
+/// Moves the alias one step of the rollout toward what `$LATEST` holds and lets the API invoke it.
+async fn serve(stack: &mut Stack<'_>, function: &DesiredFunction, role_arn: &str) -> CloudResult<PartState> {
+    let serving = release(stack, function, role_arn).await?;
     let clients = stack.clients;
     let api = stack.api.as_ref().ok_or_else(|| super::unknown("the function's API"))?;
-    let fingerprint = cloud::lambda::fingerprint(function, role_arn);
-    let version = cloud::lambda::ensure_alias(clients, &function.name, &fingerprint).await?;
     let source_arn = desired::api_source_arn(stack.scope()?, &api.id);
     cloud::lambda::ensure_invoke_permission(clients, &function.name, &source_arn).await?;
     let provisioned =
         cloud::lambda::ensure_provisioned_concurrency(clients, &function.name, function.provisioned_concurrency)
             .await?;
-    Ok(status::function_state(&api.endpoint, cloud::lambda::ALIAS, &version, &provisioned))
+    let state = status::function_state(&api.endpoint, cloud::lambda::ALIAS, &serving, &provisioned);
+    let rolling = stack.function_rollout.as_ref().and_then(|moved| moved.record.as_ref());
+    Ok(rolling.and_then(status::rollout_state).unwrap_or(state))
+}
+
+/// The alias's next move under the function's release ([`rollout::next`]): publishes the
+/// configuration only when neither the alias nor the record names its version yet, reads the
+/// stable version's role only before weighting a new one. Returns the version most readers get.
+async fn release(stack: &mut Stack<'_>, function: &DesiredFunction, role_arn: &str) -> CloudResult<String> {
+    let (clients, name) = (stack.clients, function.name.as_str());
+    let now = || k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    let release = function.release.clone().unwrap_or_else(|| rollout::Release::at_once(now()));
+    let fingerprint = cloud::lambda::fingerprint(function, role_arn);
+    let alias = cloud::lambda::read_alias(clients, name).await?;
+    let target = match rollout::known_version(alias.as_ref(), release.record.as_ref(), &fingerprint) {
+        Some(number) => cloud::lambda::Version { number, revision: fingerprint },
+        None => cloud::lambda::publish(clients, name, &fingerprint).await?,
+    };
+    let same_role = match alias.as_ref().filter(|a| starts_weighting(a, &target, &release)) {
+        Some(stable) => cloud::lambda::version_role(clients, name, &stable.version).await?.as_deref() == Some(role_arn),
+        None => true,
+    };
+    let moved = rollout::next(alias.as_ref(), &target, &release.facts(same_role));
+    if let Some(route) = &moved.route {
+        cloud::lambda::route_alias(clients, name, route, alias.is_some()).await?;
+    }
+    let serving = moved.route.as_ref().map(|r| r.primary.number.clone());
+    let serving = serving.or_else(|| alias.map(|a| a.version)).unwrap_or_default();
+    stack.function_rollout = Some(moved);
+    Ok(serving)
+}
+
+/// Whether this move may put a second version on the alias: the one case where Lambda's
+/// one-role rule matters.
+fn starts_weighting(alias: &rollout::Alias, target: &cloud::lambda::Version, release: &rollout::Release) -> bool {
+    release.policy.is_progressive()
+        && alias.revision != target.revision
+        && alias.canary.as_ref().is_none_or(|(version, _)| *version != target.number)
 }
 
 /// The function; its permission, versions and alias go with it.

@@ -17,7 +17,7 @@ use crate::status::{self, Part, PartState, Reached, reason};
 pub use plan::{PLAN, Step};
 
 /// What one apply saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     pub table: PartState,
     pub domain: PartState,
@@ -31,6 +31,8 @@ pub struct Applied {
     pub front: Doors,
     /// The hosted zone of `spec.domain`, as the domain step found it.
     pub zone: Option<cloud::route53::Zone>,
+    /// The function alias's move in this apply: the rollout to record and an Event.
+    pub function_rollout: Option<blog_core::rollout::function::Move>,
 }
 
 /// Each variant's regional front door: where its host points (an alias value) and the endpoint
@@ -204,6 +206,7 @@ pub(super) struct Stack<'a> {
     function_role: Option<String>,
     task_roles: Option<container::TaskRoleArns>,
     service: Option<cloud::ecs::ServiceObserved>,
+    function_rollout: Option<blog_core::rollout::function::Move>,
     /// The parts' states as the steps observed them.
     reached: Reached,
     /// Variant failures, in plan order: each skips the rest of its variant.
@@ -237,6 +240,7 @@ impl<'a> Stack<'a> {
             function_role: None,
             task_roles: None,
             service: None,
+            function_rollout: None,
             reached: Reached::default(),
             failures: Vec::new(),
         }
@@ -322,6 +326,7 @@ impl<'a> Stack<'a> {
                 balancer_dns: self.balancer.map(|b| b.dns_name),
             },
             zone: self.certificates.zone,
+            function_rollout: self.function_rollout,
         })
     }
 

@@ -255,3 +255,22 @@ pub async fn ensure_alarms(
     }
     Ok(())
 }
+
+/// Which of the alarms named `names` are in `ALARM` now (one `DescribeAlarms`, at most 100 names).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn firing(clients: &AwsClients, names: &[String]) -> CloudResult<Vec<String>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = clients
+        .cloudwatch
+        .describe_alarms()
+        .set_alarm_names(Some(names.to_vec()))
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeAlarms"))?;
+    Ok(out.metric_alarms().iter().filter_map(|a| a.alarm_name().map(str::to_owned)).collect())
+}

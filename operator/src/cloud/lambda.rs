@@ -6,7 +6,7 @@ use super::{Call, CREATED_TAGGED, OWN_TAGGED};
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::types::{
-    Architecture as SdkArchitecture, Environment, FunctionCode as SdkCode, FunctionConfiguration, LastUpdateStatus,
+    AliasRoutingConfiguration, Architecture as SdkArchitecture, Environment, FunctionCode as SdkCode, FunctionConfiguration, LastUpdateStatus,
     PackageType, ProvisionedConcurrencyStatusEnum, Runtime, State, TracingConfig, TracingMode,
 };
 use sha2::{Digest, Sha256};
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::crd::Architecture;
 use crate::desired::{DesiredFunction, FunctionCode, Owner};
+pub use blog_core::rollout::function::{Alias, Route, Version};
 
 /// The operator's IAM statements for the calls in this file: the shipped policy
 /// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
@@ -470,16 +471,12 @@ pub fn fingerprint(function: &DesiredFunction, role_arn: &str) -> String {
     format!("blog-operator configuration {digest}")
 }
 
-/// Points [`ALIAS`] at a version published from `$LATEST`, publishing only when the alias does not
-/// already serve this configuration. Call it only once `$LATEST` is Active with the desired
-/// configuration. Returns the version the alias serves.
-///
-/// Cut off between publishing and moving the alias, the next run publishes again: Lambda hands back
-/// the same version when nothing changed, so no version is made twice.
+/// The alias as Lambda reports it (its version, that version's digest, the weighted second
+/// version); `None` before it is made.
 ///
 /// # Errors
 /// The AWS failure.
-pub async fn ensure_alias(clients: &AwsClients, function: &str, fingerprint: &str) -> CloudResult<String> {
+pub async fn read_alias(clients: &AwsClients, function: &str) -> CloudResult<Option<Alias>> {
     let found = super::found(
         clients
             .lambda
@@ -490,12 +487,33 @@ pub async fn ensure_alias(clients: &AwsClients, function: &str, fingerprint: &st
             .await
             .map_err(map_sdk(SERVICE, "GetAlias")),
     )?;
-    if let Some(alias) = &found
-        && alias.description() == Some(fingerprint)
-    {
-        return Ok(alias.function_version().unwrap_or_default().to_owned());
-    }
-    let version = clients
+    Ok(found.map(|alias| {
+        let weights = alias.routing_config().and_then(|r| r.additional_version_weights());
+        let canary = weights.and_then(|w| w.iter().next()).map(|(version, weight)| (version.clone(), percent(*weight)));
+        Alias {
+            version: alias.function_version().unwrap_or_default().to_owned(),
+            revision: alias.description().unwrap_or_default().to_owned(),
+            canary,
+        }
+    }))
+}
+
+/// A weight of 0.0–1.0 as a whole percentage.
+fn percent(weight: f64) -> i32 {
+    // Weights come from this operator, whole percentages; the cast cannot overflow.
+    #[allow(clippy::cast_possible_truncation)]
+    let percent = (weight * 100.0).round() as i32;
+    percent.clamp(0, 100)
+}
+
+/// Publishes what `$LATEST` holds, with its digest as description. Call it only once `$LATEST` is
+/// Active with the desired configuration. Cut off after publishing, the next run publishes again:
+/// Lambda hands back the same version when nothing changed, so no version is made twice.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn publish(clients: &AwsClients, function: &str, fingerprint: &str) -> CloudResult<Version> {
+    let number = clients
         .lambda
         .publish_version()
         .function_name(function)
@@ -505,14 +523,44 @@ pub async fn ensure_alias(clients: &AwsClients, function: &str, fingerprint: &st
         .map_err(map_sdk(SERVICE, "PublishVersion"))?
         .version
         .unwrap_or_default();
-    if found.is_some() {
+    Ok(Version { number, revision: fingerprint.to_owned() })
+}
+
+/// The execution role a published version runs under.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn version_role(clients: &AwsClients, function: &str, version: &str) -> CloudResult<Option<String>> {
+    let out = clients
+        .lambda
+        .get_function()
+        .function_name(function)
+        .qualifier(version)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "GetFunction"))?;
+    Ok(out.configuration().and_then(|c| c.role()).map(str::to_owned))
+}
+
+/// Points [`ALIAS`] where `route` says: its version (the digest as description) and the second
+/// version's weight, or none. Makes the alias when `exists` is false.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn route_alias(clients: &AwsClients, function: &str, route: &Route, exists: bool) -> CloudResult<()> {
+    let weights: HashMap<String, f64> =
+        route.canary.iter().map(|(version, percent)| (version.clone(), f64::from(*percent) / 100.0)).collect();
+    let routing = AliasRoutingConfiguration::builder().set_additional_version_weights(Some(weights)).build();
+    let (version, description) = (&route.primary.number, &route.primary.revision);
+    if exists {
         clients
             .lambda
             .update_alias()
             .function_name(function)
             .name(ALIAS)
-            .function_version(&version)
-            .description(fingerprint)
+            .function_version(version)
+            .description(description)
+            .routing_config(routing)
             .send()
             .await
             .map_err(map_sdk(SERVICE, "UpdateAlias"))?;
@@ -522,13 +570,13 @@ pub async fn ensure_alias(clients: &AwsClients, function: &str, fingerprint: &st
             .create_alias()
             .function_name(function)
             .name(ALIAS)
-            .function_version(&version)
-            .description(fingerprint)
+            .function_version(version)
+            .description(description)
             .send()
             .await
             .map_err(map_sdk(SERVICE, "CreateAlias"))?;
     }
-    Ok(version)
+    Ok(())
 }
 
 pub use crate::status::Provisioned;

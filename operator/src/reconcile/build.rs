@@ -11,6 +11,8 @@ use crate::allocation::{self, pricing::PriceTable};
 use crate::crd::{AllocationMode, AllocationStatus, BlogDeploymentStatus};
 use crate::desired::{self, Desired};
 use crate::placement::{self, Placed};
+use blog_core::rollout::function::{self as rollout, Release};
+use blog_core::rollout::{policy, verdict, verdict::Window};
 
 /// What the build needs besides the spec: operator settings and facts from outside the object.
 pub struct Facts<'a> {
@@ -25,6 +27,10 @@ pub struct Facts<'a> {
     pub metrics: &'a Reading,
     /// Requests per second each serving placement region measured.
     pub demand: &'a std::collections::BTreeMap<String, f64>,
+    /// The function rollout's window, when a verdict was due.
+    pub rollout: Option<&'a Window>,
+    /// The rollout annotation's value.
+    pub annotation: Option<&'a str>,
 }
 
 /// The desired states to apply and the allocation and placement to report.
@@ -70,6 +76,10 @@ pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
     if let Some(sizes) = allocation.as_ref().filter(|_| validated.spec.allocation.mode == AllocationMode::Auto) {
         desired::with_sizes(&mut desired, sizes);
     }
+    // After Auto's sizes: a size the operator chose rolls out like any other change.
+    if let Some(function) = desired.function.as_mut() {
+        function.release = release(validated, facts);
+    }
     let placement = validated.spec.placement.as_ref().map(|spec| {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         placement::decide(spec, (&desired, facts.prices), facts.demand, facts.previous.placement.as_ref(), &now)
@@ -79,6 +89,21 @@ pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
     let others: Vec<Desired> = others.map(|region| desired.in_region(region, writes_home)).collect();
     let regions = std::iter::once(desired).chain(others).collect();
     Built { regions, allocation, placement }
+}
+
+/// The function's release: its policy, the rollout recorded, this reconcile's verdict (when a
+/// window was read) and the annotation's command.
+fn release(validated: &Validated<'_>, facts: &Facts<'_>) -> Option<Release> {
+    let spec = validated.spec;
+    let own = spec.function_enabled().and_then(|f| f.rollout.as_ref());
+    // Validation refused a policy that does not resolve.
+    let policy = policy::resolve(spec.rollout.as_ref(), own, "spec.function.rollout").ok()?;
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let check =
+        policy.judging.as_ref().zip(facts.rollout).map(|(judging, window)| verdict::judge(judging, window, &now));
+    let (command, paused) = rollout::annotation(facts.annotation);
+    let record = facts.previous.rollout.as_ref().and_then(|r| r.function.clone());
+    Some(Release { policy, record, check, command, paused, now })
 }
 
 /// Decides sizes from the metrics read, unless allocation is Manual or they could not be read
@@ -110,6 +135,10 @@ mod tests {
         candidates: [{region: eu-central-1, variant: container}, {region: ap-northeast-1}]}\n";
 
     fn built(yaml: &str) -> Built {
+        built_with(yaml, None, None)
+    }
+
+    fn built_with(yaml: &str, rollout: Option<&Window>, annotation: Option<&str>) -> Built {
         let spec: BlogDeploymentSpec = serde_saphyr::from_str(yaml).expect("fixture parses");
         let owner = Owner { namespace: "team".into(), name: "blog".into(), uid: "0123abcd-0000".into() };
         let validated = Validated { spec: &spec, owner, rules: crate::tenancy::TenantPolicy::default() };
@@ -122,8 +151,29 @@ mod tests {
             table_used_elsewhere: &|_| false,
             metrics: &Reading::NotNeeded,
             demand: &BTreeMap::new(),
+            rollout,
+            annotation,
         };
         build(&validated, &facts)
+    }
+
+    #[test]
+    fn home_releases_under_the_rollout_judged_from_the_window_and_other_regions_at_once() {
+        let spec = format!("{PLACED}rollout: {{strategy: Canary, analysis: {{minRequests: 10}}}}\n");
+        let window = Window {
+            canary: verdict::Measured { requests: 50.0, errors: 25.0, p95_ms: Some(40.0) },
+            ..Window::default()
+        };
+        let placed = built_with(&spec, Some(&window), Some("abort"));
+        let release = placed.home().function.as_ref().and_then(|f| f.release.clone()).expect("home's release");
+        assert_eq!((release.policy.weights, release.command), (vec![10], Some(rollout::Command::Abort)));
+        assert_eq!(release.check.map(|c| c.verdict), Some(verdict::FAIL.to_owned()));
+        for region in &placed.regions[1..] {
+            assert_eq!(region.function.as_ref().map(|f| f.release.is_none()), Some(true), "{}", region.region);
+        }
+        let plain = built("image: i\nregion: us-east-1\nfunction: {}\n");
+        let release = plain.home().function.as_ref().and_then(|f| f.release.clone()).expect("release");
+        assert!(!release.policy.is_progressive() && release.check.is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::desired::{Names, Owner};
 use crate::tenancy::TenantPolicy;
 use crate::write_token::{self, TokenError, WriteToken};
 use blog_core::placement::regions::Phase;
+use blog_core::rollout::verdict::Window;
 
 /// What the spec points at, as read now.
 pub struct Dereferenced {
@@ -28,6 +29,8 @@ pub struct Dereferenced {
     /// placement decides from. Empty without a placement; a region whose metrics cannot be read
     /// is left out.
     pub demand: BTreeMap<String, f64>,
+    /// The function rollout's window, when a verdict is due and it could be read.
+    pub rollout: Option<Window>,
 }
 
 /// The sizing's reading of the variants' metrics.
@@ -86,7 +89,8 @@ pub async fn dereference(
     let region = bd.spec.home_region(default_region);
     let sizing = read_metrics(bd, validated, (&cloud.clients(region), &metrics)).await;
     let demand = read_demand(bd, &validated.owner, (&cloud, &metrics), region).await;
-    Ok(Dereferenced { token, cloud, metrics: sizing, demand })
+    let rollout = read_rollout(bd, &validated.owner, &cloud.clients(region)).await;
+    Ok(Dereferenced { token, cloud, metrics: sizing, demand, rollout })
 }
 
 /// The AWS account this object's calls run in: the operator's own, or the role the tenant policy
@@ -171,6 +175,26 @@ async fn read_demand(
         }
     }
     measured
+}
+
+/// The function rollout's window when its analysis is due: once per interval, never cached (each
+/// verdict needs a window of its own). A failure to read makes no verdict this time.
+async fn read_rollout(bd: &BlogDeployment, owner: &Owner, clients: &crate::cloud::AwsClients) -> Option<Window> {
+    let function = bd.spec.function_enabled()?;
+    let policy = blog_core::rollout::policy::resolve(bd.spec.rollout.as_ref(), function.rollout.as_ref(), "").ok()?;
+    let judging = policy.judging.as_ref()?;
+    let record = bd.status.as_ref()?.rollout.as_ref()?.function.as_ref()?;
+    if !crate::rollout::due(record, judging, &Time(k8s_openapi::jiff::Timestamp::now())) {
+        return None;
+    }
+    let name = Names::for_owner(owner).function;
+    match crate::rollout::read_window(clients, &name, record, judging).await {
+        Ok(window) => Some(window),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the rollout's metrics; no verdict this time");
+            None
+        }
+    }
 }
 
 /// The variants' metrics over the window, through the cache: a reading younger than the cache's

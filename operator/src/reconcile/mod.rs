@@ -23,6 +23,8 @@ use crate::context::{Context, Error};
 use crate::crd::{BlogDeployment, BlogDeploymentStatus};
 use crate::desired::Owner;
 use crate::status::{self, Observed};
+use blog_core::rollout::function as rollout;
+use blog_core::rollout::{Policy, RolloutStatus};
 use dereference::{DereferenceError, MetricsSource};
 use update_status::Reporter;
 
@@ -76,6 +78,8 @@ pub async fn apply(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         table_used_elsewhere: &used_elsewhere,
         metrics: &found.metrics,
         demand: &found.demand,
+        rollout: found.rollout.as_ref(),
+        annotation: bd.annotations().get(rollout::ANNOTATION).map(String::as_str),
     };
     let built = build::build(&validated, &facts);
     let first = bd.status.is_none();
@@ -100,11 +104,48 @@ pub async fn apply(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         report.record(EventType::Normal, "Placement", note).await;
     }
     let placed = placing.as_ref().is_none_or(|p| p.settled);
-    let (mut observed, mut next) =
-        update_status::applied(bd.metadata.generation, &previous, applied, (built.allocation, found.token.secret));
+    let moved = applied.function_rollout.clone();
+    let (mut observed, mut next) = update_status::applied(
+        bd.metadata.generation,
+        &previous,
+        applied,
+        (built.allocation.clone(), found.token.secret),
+    );
     next.placement = placing.map(|p| p.status);
     observed.regions = next.placement.as_ref().map(|p| status::regions_state(&p.regions));
-    settle(&report, ctx, (&previous, next, &observed), placed).await
+    next.rollout = released(&report, built.home(), (previous.rollout.as_ref(), moved.as_ref())).await?;
+    let soonest = next_look(built.home(), next.rollout.as_ref());
+    settle(&report, ctx, (&previous, next, &observed), (placed, soonest)).await
+}
+
+/// The rollout to record after an apply: its Event, and the one-shot annotation (`promote`,
+/// `abort`) cleared once acted on, so a later rollout is not promoted by an old command.
+async fn released(
+    report: &Reporter<'_>,
+    home: &crate::desired::Desired,
+    (previous, moved): (Option<&RolloutStatus>, Option<&rollout::Move>),
+) -> Result<Option<RolloutStatus>, Error> {
+    if let Some(event) = moved.and_then(|m| m.event.as_ref()) {
+        let type_ = if event.warning { EventType::Warning } else { EventType::Normal };
+        report.record(type_, event.reason, &event.note).await;
+    }
+    let release = home.function.as_ref().and_then(|f| f.release.as_ref());
+    if moved.is_some() && release.is_some_and(|r| r.command.is_some()) {
+        report.clear_annotation(rollout::ANNOTATION).await?;
+    }
+    let spec = &report.bd.spec;
+    let container = spec.container_enabled().map(|c| {
+        let own = c.rollout.as_ref();
+        blog_core::rollout::policy::resolve(spec.rollout.as_ref(), own, "").unwrap_or_else(|_| Policy::all_at_once())
+    });
+    Ok(update_status::rollout(previous, moved, container.as_ref()))
+}
+
+/// When the function's rollout wants its next look: its next verdict or the end of its step.
+fn next_look(home: &crate::desired::Desired, rollout: Option<&RolloutStatus>) -> Option<std::time::Duration> {
+    let release = home.function.as_ref()?.release.as_ref()?;
+    let record = rollout?.function.as_ref()?;
+    crate::rollout::next_look(record, &release.policy, &release.now)
 }
 
 /// A person must act (permissions, a refused parameter): say it on the part that failed and look
@@ -133,7 +174,7 @@ async fn settle(
     report: &Reporter<'_>,
     ctx: &Context,
     (previous, next, observed): (&BlogDeploymentStatus, BlogDeploymentStatus, &Observed),
-    placed: bool,
+    (placed, soonest): (bool, Option<std::time::Duration>),
 ) -> Result<Action, Error> {
     let summary = status::summary(observed);
     tracing::info!(ready = summary.ready, reason = %summary.reason, "reconciled");
@@ -145,5 +186,6 @@ async fn settle(
         ctx.waits.reset(&uid);
         return Ok(Action::requeue(ctx.next_resync(&uid)));
     }
-    Ok(Action::requeue(ctx.waits.next(&uid, &summary.message)))
+    let wait = ctx.waits.next(&uid, &summary.message);
+    Ok(Action::requeue(soonest.map_or(wait, |soonest| soonest.min(wait))))
 }

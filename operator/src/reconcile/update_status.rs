@@ -1,6 +1,7 @@
 //! Update status: the write-ahead patches before apply makes anything, the conditions after it,
 //! and the Events on transitions. Writes only when the status says something new.
 
+use blog_core::rollout::{Policy, RolloutStatus, Strategy, VariantRollout, function as rollout};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -56,6 +57,17 @@ impl Reporter<'_> {
         let api: Api<BlogDeployment> = Api::namespaced(self.client.clone(), &self.bd.namespace().unwrap_or_default());
         let params = PatchParams::default();
         api.patch_status(&self.bd.name_any(), &params, &Patch::Merge(patch)).await.map_err(Error::PatchStatus)?;
+        Ok(())
+    }
+
+    /// Removes annotation `key` from the object (a one-shot command the operator acted on).
+    ///
+    /// # Errors
+    /// The patch failed.
+    pub async fn clear_annotation(&self, key: &str) -> Result<(), Error> {
+        let api: Api<BlogDeployment> = Api::namespaced(self.client.clone(), &self.bd.namespace().unwrap_or_default());
+        let patch = json!({"metadata": {"annotations": {key: null}}});
+        api.patch(&self.bd.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await.map_err(Error::Annotate)?;
         Ok(())
     }
 
@@ -145,6 +157,33 @@ pub fn applied(
         allocation,
         write_token_secret: Some(write_token_secret),
         placement: None,
+        rollout: None,
     };
     (observed, next)
+}
+
+/// Each variant's rollout as this apply left it: the function's from the alias's move (the last
+/// status's when the apply did not reach the alias), and a note when the container was asked for
+/// steps it cannot take yet.
+#[must_use]
+pub fn rollout(
+    previous: Option<&RolloutStatus>,
+    function: Option<&rollout::Move>,
+    container_policy: Option<&Policy>,
+) -> Option<RolloutStatus> {
+    let function = match function {
+        Some(moved) => moved.record.clone(),
+        None => previous.and_then(|p| p.function.clone()),
+    };
+    let container = container_policy.filter(|p| p.strategy != Strategy::AllAtOnce).map(|p| VariantRollout {
+        phase: rollout::SUCCEEDED.to_owned(),
+        strategy: Strategy::AllAtOnce,
+        message: format!(
+            "{:?} is not built for the container yet: new revisions roll out as ECS's rolling deployment with the circuit breaker",
+            p.strategy
+        ),
+        ..VariantRollout::default()
+    });
+    let phase = function.as_ref().or(container.as_ref()).map(|r| r.phase.clone());
+    (function.is_some() || container.is_some()).then_some(RolloutStatus { phase, function, container })
 }

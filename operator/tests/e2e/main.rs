@@ -11,6 +11,7 @@ mod images;
 mod lifecycle;
 mod placement;
 mod recovery;
+mod rollout;
 mod security;
 mod sizing;
 mod support;

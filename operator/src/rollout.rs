@@ -1,0 +1,124 @@
+//! The rollout's reading: when a verdict is due, the new and the stable function version's
+//! requests, errors and p95 over the analysis window (one `GetMetricData`, by Lambda's
+//! `ExecutedVersion` dimension on the `live` alias) and the states of the alarms the analysis names.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::cloud::cloudwatch::{self, MetricRead};
+use crate::cloud::{AwsClients, CloudResult};
+use blog_core::rollout::function::{BAKING, PROGRESSING};
+use blog_core::rollout::verdict::{Measured, Window};
+use blog_core::rollout::{Judging, Policy, VariantRollout};
+
+/// CloudWatch keeps Lambda's metrics per minute: a shorter window could hold no datapoint.
+const SHORTEST_WINDOW: Duration = Duration::from_secs(60);
+
+/// Whether `record`'s rollout is judged and its last verdict is an interval old.
+#[must_use]
+pub fn due(record: &VariantRollout, judging: &Judging, now: &Time) -> bool {
+    let rolling = record.phase == PROGRESSING || record.phase == BAKING;
+    rolling && until_due(record, judging, now).is_zero()
+}
+
+/// How long until the next verdict is due (zero: now).
+#[must_use]
+pub fn until_due(record: &VariantRollout, judging: &Judging, now: &Time) -> Duration {
+    let last = record.last_check.as_ref().and_then(|c| c.time.as_ref());
+    let since = last.map_or(i64::MAX, |t| now.0.as_second().saturating_sub(t.0.as_second()));
+    let since = Duration::from_secs(u64::try_from(since).unwrap_or(0));
+    judging.interval.saturating_sub(since)
+}
+
+/// How long until `record`'s rollout wants its next look: its next verdict or the end of its step
+/// (bake), whichever comes first; at least a second. `None` when nothing is under way.
+#[must_use]
+pub fn next_look(record: &VariantRollout, policy: &Policy, now: &Time) -> Option<Duration> {
+    let bake = match record.phase.as_str() {
+        PROGRESSING => policy.step_bake,
+        BAKING => policy.final_bake,
+        _ => return None,
+    };
+    let started = record.step_started.as_ref().map_or(now.0.as_second(), |t| t.0.as_second());
+    let baked = Duration::from_secs(u64::try_from(now.0.as_second().saturating_sub(started)).unwrap_or(0));
+    let step_end = bake.saturating_sub(baked);
+    let verdict = policy.judging.as_ref().map_or(step_end, |j| until_due(record, j, now));
+    Some(step_end.min(verdict).max(Duration::from_secs(1)))
+}
+
+/// The window a verdict is made from: the canary's figures, the stable version's while it still
+/// serves readers, and the named alarms in `ALARM`.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn read_window(
+    clients: &AwsClients,
+    function: &str,
+    record: &VariantRollout,
+    judging: &Judging,
+) -> CloudResult<Window> {
+    let alias = format!("{function}:{}", crate::cloud::lambda::ALIAS);
+    let canary = record.canary.clone().unwrap_or_default();
+    let stable = record.stable.clone().filter(|_| record.phase == PROGRESSING);
+    let versions: Vec<&str> = std::iter::once(canary.as_str()).chain(stable.as_deref()).collect();
+    let dimensions: Vec<[(&str, &str); 3]> = versions
+        .iter()
+        .map(|v| [("FunctionName", function), ("Resource", alias.as_str()), ("ExecutedVersion", *v)])
+        .collect();
+    let reads: Vec<MetricRead<'_>> = dimensions
+        .iter()
+        .flat_map(|dimensions| {
+            ["Invocations", "Errors", "Duration"].map(|metric| MetricRead {
+                namespace: "AWS/Lambda",
+                metric,
+                dimensions,
+                percentile: metric == "Duration",
+            })
+        })
+        .collect();
+    let summaries = cloudwatch::summaries(clients, &reads, judging.interval.max(SHORTEST_WINDOW)).await?;
+    let measured: Vec<Measured> = summaries
+        .chunks(3)
+        .map(|s| Measured {
+            requests: s[0].map_or(0.0, |x| x.sum),
+            errors: s[1].map_or(0.0, |x| x.sum),
+            // Where CloudWatch computes no percentile (the emulator), the maximum bounds it.
+            p95_ms: s[2].map(|x| x.p95.unwrap_or(x.maximum)),
+        })
+        .collect();
+    let firing = cloudwatch::firing(clients, &judging.alarms).await?;
+    Ok(Window { canary: measured[0], baseline: measured.get(1).copied(), firing })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blog_core::rollout::RolloutCheck;
+
+    fn at(second: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(1_800_000_000 + second).expect("time"))
+    }
+
+    #[test]
+    fn a_verdict_is_due_an_interval_after_the_last_one_and_only_while_rolling() {
+        let judging = Judging {
+            interval: Duration::from_secs(60),
+            min_requests: 1.0,
+            max_step: Duration::from_secs(600),
+            max_error_percent: 1.0,
+            max_p95_ms: None,
+            max_p95_increase_percent: None,
+            failure_limit: 1,
+            alarms: Vec::new(),
+        };
+        let mut record = VariantRollout { phase: PROGRESSING.into(), ..VariantRollout::default() };
+        assert!(due(&record, &judging, &at(0)), "never judged");
+        record.last_check = Some(RolloutCheck { time: Some(at(0)), ..RolloutCheck::default() });
+        assert!(!due(&record, &judging, &at(59)));
+        assert_eq!(until_due(&record, &judging, &at(20)), Duration::from_secs(40));
+        assert!(due(&record, &judging, &at(60)));
+        record.phase = "Paused".into();
+        assert!(!due(&record, &judging, &at(600)));
+    }
+}

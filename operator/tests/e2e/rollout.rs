@@ -1,0 +1,211 @@
+//! Progressive delivery of the function: a good version promoted through every step, a bad one
+//! rolled back on its own metrics, a restart mid-rollout, a spec change mid-rollout, and the
+//! promote / abort / pause annotations. Lambda's metrics by `ExecutedVersion` are written into the
+//! emulator's CloudWatch, as Lambda publishes them for each version behind the weighted alias.
+
+use crate::sizing::put_metrics;
+use crate::support::*;
+use blog_core::rollout::VariantRollout;
+
+const ANNOTATION: &str = "blogs.serverless.dev/rollout";
+
+/// Linear 40 % → 80 % → all, `bake` per step, a verdict every 3 s from at least 20 requests.
+fn spec(bake: &str, release: &str) -> serde_json::Value {
+    json!({
+        "image": "blog-service:1.0.0",
+        "function": {},
+        "env": {"RELEASE": release},
+        "rollout": {
+            "strategy": "Linear",
+            "linear": {"stepPercent": 40, "stepBake": bake},
+            "analysis": {"interval": "3s", "minRequests": 20, "maxErrorPercent": 5, "failureLimit": 2, "maxStepDuration": "5m"}
+        }
+    })
+}
+
+fn rollout_of(bd: &BlogDeployment) -> Option<VariantRollout> {
+    bd.status.as_ref()?.rollout.as_ref()?.function.clone()
+}
+
+fn phase_is(bd: &BlogDeployment, phase: &str, canary: &str) -> bool {
+    rollout_of(bd).is_some_and(|r| r.phase == phase && r.canary.as_deref() == Some(canary))
+}
+
+/// The alias `live`: its version and the weighted second version (% of readers).
+async fn alias(aws: &Aws, function: &str) -> (String, Vec<(String, i64)>) {
+    let alias = aws.lambda.get_alias().function_name(function).name("live").send().await.expect("alias");
+    let weights = alias.routing_config().and_then(|r| r.additional_version_weights()).cloned().unwrap_or_default();
+    #[allow(clippy::cast_possible_truncation)]
+    let weights = weights.into_iter().map(|(v, w)| (v, (w * 100.0).round() as i64)).collect();
+    (alias.function_version().unwrap_or_default().to_owned(), weights)
+}
+
+/// Writes, every second until aborted, what Lambda would publish for each `(version, errors)`
+/// behind the alias: 30 invocations, `errors` of them failed, 40 ms.
+fn feed(stack: &'static Stack, function: String, versions: Vec<(&'static str, f64)>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
+        let alias = format!("{function}:live");
+        loop {
+            for (version, errors) in &versions {
+                let dims =
+                    [("FunctionName", function.as_str()), ("Resource", alias.as_str()), ("ExecutedVersion", *version)];
+                put_metrics(&cloudwatch, "AWS/Lambda", "Invocations", &dims, &[30.0]).await;
+                put_metrics(&cloudwatch, "AWS/Lambda", "Errors", &dims, &[*errors]).await;
+                put_metrics(&cloudwatch, "AWS/Lambda", "Duration", &dims, &[40.0]).await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}
+
+async fn event_notes(client: &Client, namespace: &str, name: &str) -> Vec<(String, String)> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), namespace);
+    let mut listed: Vec<_> = events.list(&Default::default()).await.expect("list events").items;
+    listed.retain(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name));
+    listed.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
+    listed.into_iter().map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default())).collect()
+}
+
+async fn set_release(api: &Api<BlogDeployment>, release: &str) {
+    let patch = json!({"spec": {"env": {"RELEASE": release}}});
+    api.patch("blog", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
+}
+
+async fn annotate(api: &Api<BlogDeployment>, value: &str) {
+    let patch = json!({"metadata": {"annotations": {ANNOTATION: value}}});
+    api.patch("blog", &PatchParams::default(), &Patch::Merge(patch)).await.expect("annotate");
+}
+
+#[tokio::test]
+async fn a_good_version_is_promoted_step_by_step_and_a_bad_one_rolled_back() {
+    let (stack, client, ns, api) = setup("canary").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    api.create(&PostParams::default(), &blog("blog", spec("6s", "1"))).await.expect("create");
+    let bd = wait_for(&api, "blog", "Ready", ready).await;
+    let function = names_of(&bd).function;
+    assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![]), "the first version goes out at once");
+
+    // Version 2 is good: 0 errors, as the stable version.
+    set_release(&api, "2").await;
+    let started = wait_for(&api, "blog", "version 2 at its first step", |bd| phase_is(bd, "Progressing", "2")).await;
+    assert_eq!(reason_of(&started, "FunctionReady").0, "RollingOut");
+    assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![("2".to_owned(), 40)]));
+    let feeder = feed(stack, function.clone(), vec![("1", 0.0), ("2", 0.0)]);
+    let mut weights = Vec::new();
+    let promoted = wait_for_within(&api, "blog", "version 2 promoted", Duration::from_secs(120), |bd| {
+        eprintln!("rollout: {:?}", rollout_of(bd).map(|r| (r.phase, r.weight, r.step)));
+        phase_is(bd, "Succeeded", "2")
+    })
+    .await;
+    feeder.abort();
+    let record = rollout_of(&promoted).expect("record");
+    let check = record.last_check.clone().expect("a verdict");
+    eprintln!("last verdict of version 2: {check:?}");
+    assert_eq!((check.verdict.as_str(), check.error_percent), ("Pass", 0.0));
+    assert!(check.requests >= 20.0 && check.baseline_requests.is_some_and(|r| r >= 20.0), "{check:?}");
+    assert_eq!(alias(&aws, &function).await, ("2".to_owned(), vec![]), "every reader on version 2");
+    let notes = event_notes(&client, &ns.name, "blog").await;
+    for (reason, note) in &notes {
+        if reason.starts_with("Rollout") {
+            weights.push(note.clone());
+        }
+    }
+    eprintln!("events of version 2: {weights:#?}");
+    assert!(weights.iter().any(|n| n.contains("version 2 at 40 % (step 1/2)")), "{weights:?}");
+    assert!(weights.iter().any(|n| n.contains("version 2 at 80 % (step 2/2)")), "{weights:?}");
+    wait_for(&api, "blog", "Ready on version 2", ready).await;
+
+    // Version 3 fails a third of its requests; the stable version 2 none.
+    set_release(&api, "3").await;
+    wait_for(&api, "blog", "version 3 at its first step", |bd| phase_is(bd, "Progressing", "3")).await;
+    assert_eq!(alias(&aws, &function).await, ("2".to_owned(), vec![("3".to_owned(), 40)]));
+    let feeder = feed(stack, function.clone(), vec![("2", 0.0), ("3", 10.0)]);
+    let first_fail = Instant::now();
+    let rolled_back = wait_for_within(&api, "blog", "version 3 rolled back", Duration::from_secs(60), |bd| {
+        phase_is(bd, "RolledBack", "3")
+    })
+    .await;
+    feeder.abort();
+    eprintln!("version 3 rolled back {:?} after its metrics began", first_fail.elapsed());
+    let record = rollout_of(&rolled_back).expect("record");
+    let check = record.last_check.clone().expect("the failing verdict");
+    eprintln!("verdict on version 3: {check:?}");
+    assert_eq!(check.verdict, "Fail");
+    assert!(check.error_percent > 30.0 && check.baseline_error_percent == Some(0.0), "{check:?}");
+    let (reason, message) = reason_of(&rolled_back, "FunctionReady");
+    assert_eq!(reason, "RolledBack", "{message}");
+    assert!(message.contains("rolled back to 2") && message.contains("failed verdicts"), "{message}");
+    assert_eq!(alias(&aws, &function).await, ("2".to_owned(), vec![]), "no reader reaches version 3");
+    let notes = event_notes(&client, &ns.name, "blog").await;
+    let warning = notes.iter().find(|(reason, _)| reason == "RolledBack").expect("a RolledBack Event");
+    assert!(warning.1.contains("% errors"), "{warning:?}");
+
+    // Held: resyncs neither retry version 3 nor change anything.
+    let mutated = mutations_over_resyncs(&operator, 2).await;
+    assert!(mutated.is_empty(), "a settled rollback's resyncs mutated AWS: {mutated:?}");
+    assert_eq!(alias(&aws, &function).await, ("2".to_owned(), vec![]));
+    operator.kill().await;
+}
+
+#[tokio::test]
+async fn a_rollout_resumes_after_a_restart_starts_over_on_a_new_spec_and_obeys_annotations() {
+    let (stack, client, ns, api) = setup("rollctl").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    // Steps bake for 10 minutes: only the annotations end this rollout within the test.
+    api.create(&PostParams::default(), &blog("blog", spec("10m", "1"))).await.expect("create");
+    let bd = wait_for(&api, "blog", "Ready", ready).await;
+    let function = names_of(&bd).function;
+
+    set_release(&api, "2").await;
+    let before = wait_for(&api, "blog", "version 2 rolling out", |bd| phase_is(bd, "Progressing", "2")).await;
+    let started = rollout_of(&before).and_then(|r| r.step_started);
+    // A restarted operator picks the rollout up where it was: same step, same start, no new Event.
+    operator.kill().await;
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let resumed = operator.reconciles().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while operator.reconciles().await < resumed + 3 {
+        assert!(Instant::now() < deadline, "the restarted operator did not reconcile");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let after = api.get("blog").await.expect("get");
+    let record = rollout_of(&after).expect("record");
+    assert_eq!((record.step, record.weight, record.step_started), (1, 40, started));
+    assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![("2".to_owned(), 40)]));
+    let starts =
+        event_notes(&client, &ns.name, "blog").await.into_iter().filter(|(r, _)| r == "RolloutStarted").count();
+    assert_eq!(starts, 1, "the restart did not start the rollout again");
+
+    // A new spec mid-rollout starts over from the stable version 1.
+    set_release(&api, "3").await;
+    wait_for(&api, "blog", "version 3 rolling out", |bd| phase_is(bd, "Progressing", "3")).await;
+    assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![("3".to_owned(), 40)]));
+
+    // abort: every reader back on version 1, the annotation cleared.
+    annotate(&api, "abort").await;
+    let aborted = wait_for(&api, "blog", "version 3 aborted", |bd| phase_is(bd, "RolledBack", "3")).await;
+    assert!(rollout_of(&aborted).is_some_and(|r| r.message.contains("aborted by annotation")));
+    assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![]));
+    wait_for(&api, "blog", "the abort annotation cleared", |bd| !bd.annotations().contains_key(ANNOTATION)).await;
+
+    // pause holds version 4 at its step; promote then puts every reader on it.
+    set_release(&api, "4").await;
+    wait_for(&api, "blog", "version 4 rolling out", |bd| phase_is(bd, "Progressing", "4")).await;
+    annotate(&api, "pause").await;
+    let paused = wait_for(&api, "blog", "version 4 paused", |bd| phase_is(bd, "Paused", "4")).await;
+    assert_eq!(reason_of(&paused, "FunctionReady").0, "RolloutPaused");
+    annotate(&api, "promote").await;
+    wait_for(&api, "blog", "version 4 promoted", |bd| phase_is(bd, "Succeeded", "4") && ready(bd)).await;
+    assert_eq!(alias(&aws, &function).await, ("4".to_owned(), vec![]));
+    wait_for(&api, "blog", "the promote annotation cleared", |bd| !bd.annotations().contains_key(ANNOTATION)).await;
+    let reasons: Vec<String> = event_notes(&client, &ns.name, "blog").await.into_iter().map(|(r, _)| r).collect();
+    for expected in ["RolloutStarted", "RolledBack", "RolloutPaused", "RolloutSucceeded"] {
+        assert!(reasons.iter().any(|r| r == expected), "no {expected} Event in {reasons:?}");
+    }
+    operator.kill().await;
+}
