@@ -14,6 +14,17 @@ const ACM_CERTIFICATE_ARN: &str = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:cer
 /// six-field `cron()` (`aws_format::schedule` checks each field's values).
 const SCHEDULE: &str = r"^(at\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\)|rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+\))$";
 
+/// The annotation that pauses a BlogDeployment (`"true"`): the operator keeps reading its AWS
+/// resources and reports drift on the conditions, but changes nothing (no create, update or
+/// delete, deletion included) until it is removed. The observe-only switch for incidents.
+pub const PAUSED_ANNOTATION: &str = "blogs.serverless.dev/paused";
+
+/// Whether `annotations` pause the object.
+#[must_use]
+pub fn is_paused(annotations: &std::collections::BTreeMap<String, String>) -> bool {
+    annotations.get(PAUSED_ANNOTATION).is_some_and(|v| v.trim() == "true")
+}
+
 /// A blog application on AWS, run as two serverless variants side by side: an AWS Lambda function
 /// behind an API Gateway HTTP API, and an ECS Fargate service behind an Application Load Balancer,
 /// both backed by one DynamoDB table.

@@ -51,6 +51,9 @@ pub mod reason {
     pub const ROLLED_BACK: &str = "RolledBack";
     /// The rollout annotation holds the rollout at its step.
     pub const ROLLOUT_PAUSED: &str = "RolloutPaused";
+    /// The object is paused (`blogs.serverless.dev/paused`): this part drifted from the spec, and
+    /// the change that would repair it was not made.
+    pub const PAUSED: &str = "Paused";
     pub const LOAD_BALANCER_FAILED: &str = "LoadBalancerFailed";
     /// The image is missing from ECR, or its manifest cannot run where the variant puts it.
     pub const IMAGE_NOT_RUNNABLE: &str = "ImageNotRunnable";

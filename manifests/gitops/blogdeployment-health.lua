@@ -1,8 +1,9 @@
 -- Argo CD health check for blogs.serverless.dev/BlogDeployment (resource.customizations).
 -- Healthy: Ready=True for the current generation. Progressing: no status yet, an older
 -- generation, or Ready=False while AWS works or a new version rolls out step by step (reasons
--- Progressing, Creating, RollingOut). Degraded: Ready=False for any other reason (InvalidSpec,
--- AccessDenied, InvalidRequest, RolloutFailed, RolledBack, ...).
+-- Progressing, Creating, RollingOut). Suspended: held by a person (reasons Paused, RolloutPaused).
+-- Degraded: Ready=False for any other reason (InvalidSpec, AccessDenied, InvalidRequest,
+-- RolloutFailed, RolledBack, ...).
 local hs = {status = "Progressing", message = "Waiting for the operator"}
 if obj.status == nil or obj.status.conditions == nil then
   return hs
@@ -18,6 +19,8 @@ for _, condition in ipairs(obj.status.conditions) do
       hs.status = "Healthy"
     elseif condition.reason == "Progressing" or condition.reason == "Creating" or condition.reason == "RollingOut" then
       hs.status = "Progressing"
+    elseif condition.reason == "Paused" or condition.reason == "RolloutPaused" then
+      hs.status = "Suspended"
     else
       hs.status = "Degraded"
     end

@@ -121,13 +121,14 @@ async fn run_on(api: Api<BlogDeployment>, ctx: Arc<Context>) {
         .await;
 }
 
-/// What a reconcile follows: the spec (its generation, which deletion bumps too) and the rollout
-/// annotation, which promotes, aborts or pauses without a spec edit.
+/// What a reconcile follows: the spec (its generation, which deletion bumps too), the rollout
+/// annotation (promote, abort, pause without a spec edit) and the paused annotation.
 fn spec_or_command(bd: &BlogDeployment) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     predicates::generation(bd).hash(&mut hasher);
     bd.annotations().get(blog_core::rollout::function::ANNOTATION).hash(&mut hasher);
+    crate::crd::is_paused(bd.annotations()).hash(&mut hasher);
     Some(hasher.finish())
 }
 
@@ -210,8 +211,11 @@ mod tests {
         bd.annotations_mut().insert(blog_core::rollout::function::ANNOTATION.into(), "promote".into());
         let promoted = spec_or_command(&bd);
         assert_ne!(promoted, first);
+        bd.annotations_mut().insert(crate::crd::PAUSED_ANNOTATION.into(), "true".into());
+        let paused = spec_or_command(&bd);
+        assert_ne!(paused, promoted);
         bd.metadata.generation = Some(2);
-        assert_ne!(spec_or_command(&bd), promoted);
+        assert_ne!(spec_or_command(&bd), paused);
     }
 
     #[test]

@@ -76,6 +76,10 @@ fn degraded_with_the_operators_reason() {
     assert_eq!((status.as_str(), message.as_str()), ("Degraded", "InvalidSpec: spec.image is not an image reference"));
     assert_eq!(health(&blog(2, Some(2), Some(("False", "AccessDenied", "iam CreateRole failed")))).0, "Degraded");
     assert_eq!(health(&blog(2, Some(2), Some(("False", "RolloutFailed", "rolled back")))).0, "Degraded");
+    let held = ("False", "RolloutPaused", "paused by annotation at 40 % (step 1/2)");
+    assert_eq!(health(&blog(2, Some(2), Some(held))).0, "Suspended");
+    let paused = ("False", "Paused", "paused: drift not repaired (lambda UpdateFunctionConfiguration would change it)");
+    assert_eq!(health(&blog(2, Some(2), Some(paused))).0, "Suspended");
     let rolled_back = ("False", "RolledBack", "version 8 rolled back to 7: 2 failed verdicts in a row");
     assert_eq!(health(&blog(2, Some(2), Some(rolled_back))).0, "Degraded");
 }

@@ -74,6 +74,7 @@ pub fn failure_reason(error: &CloudError) -> &'static str {
         cloud::dynamodb::NOT_ADOPTABLE => return reason::TABLE_NOT_ADOPTABLE,
         cloud::route53::ZONE_NOT_FOUND => return reason::HOSTED_ZONE_NOT_FOUND,
         cloud::route53::RECORD_CONFLICT => return reason::DOMAIN_CONFLICT,
+        cloud::WITHHELD => return reason::PAUSED,
         // An API Gateway domain name is one per account and region: someone else's is a conflict.
         _ if error.is_not_owned() && error.operation == "GetDomainName" => return reason::DOMAIN_CONFLICT,
         _ => {}

@@ -20,13 +20,46 @@ use crate::metrics::Metrics;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use blog_core::account::AccountRole;
 
-/// Counts every AWS call by service, operation and outcome, for `/metrics` and the reports.
+/// Counts every AWS call by service, operation and outcome, for `/metrics` and the reports; for
+/// an object paused to observe only, refuses every call that would change something before it is
+/// sent ([`Withheld`]).
 #[derive(Debug, Clone)]
-struct CallCounter(Metrics);
+struct CallCounter {
+    metrics: Metrics,
+    observe_only: bool,
+}
+
+/// A call a paused object's clients did not send: it would have changed something.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("paused (observe only): {service} {operation} not sent")]
+pub struct Withheld {
+    pub service: String,
+    pub operation: String,
+}
+
+/// Whether an operation only reads, by the verbs AWS names its reads with.
+#[must_use]
+pub fn only_reads(operation: &str) -> bool {
+    ["Get", "Describe", "List", "BatchGet", "Query", "Scan"].iter().any(|verb| operation.starts_with(verb))
+}
 
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "blog-operator-call-counter"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        match cfg.load::<Metadata>() {
+            Some(meta) if self.observe_only && !only_reads(meta.name()) => {
+                Err(Box::new(Withheld { service: meta.service().to_owned(), operation: meta.name().to_owned() }))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn read_after_execution(
@@ -41,8 +74,9 @@ impl Intercept for CallCounter {
             (_, Some(response)) => format!("http_{}", response.status().as_u16()),
             _ => "unreachable".to_owned(),
         };
-        if let Some(meta) = cfg.load::<Metadata>() {
-            self.0.aws_call(meta.service(), meta.name(), &outcome);
+        // A withheld call was never sent: it is no AWS call.
+        if let Some(meta) = cfg.load::<Metadata>().filter(|m| !self.observe_only || only_reads(m.name())) {
+            self.metrics.aws_call(meta.service(), meta.name(), &outcome);
         }
         Ok(())
     }
@@ -130,6 +164,8 @@ pub struct Cloud {
     by_region: Arc<Mutex<HashMap<String, AwsClients>>>,
     /// Assumed sessions by role and session name, shared by every view.
     sessions: Arc<Mutex<HashMap<String, Session>>>,
+    /// Reads only: every other call is refused before it is sent ([`Cloud::observing`]).
+    observe_only: bool,
 }
 
 /// An assumed role's clients while its credentials last.
@@ -187,7 +223,7 @@ impl Cloud {
             }
             _ => base,
         };
-        Ok(Self { base, metrics, ec2, by_region: Arc::default(), sessions: Arc::default() })
+        Ok(Self { base, metrics, ec2, by_region: Arc::default(), sessions: Arc::default(), observe_only: false })
     }
 
     /// The clients for one BlogDeployment whose namespace runs in `account`: its role assumed with
@@ -204,7 +240,9 @@ impl Cloud {
             return Ok(session.cloud.clone());
         }
         let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&self.base).interceptor(CallCounter(self.metrics.clone())).build(),
+            aws_sdk_sts::config::Builder::from(&self.base)
+                .interceptor(CallCounter { metrics: self.metrics.clone(), observe_only: false })
+                .build(),
         );
         let assumed = sts
             .assume_role()
@@ -232,6 +270,7 @@ impl Cloud {
             ec2: self.ec2.clone().with_credentials(shared),
             by_region: Arc::default(),
             sessions: Arc::clone(&self.sessions),
+            observe_only: false,
         };
         let mut sessions = self.locked_sessions();
         if sessions.len() >= MAX_SESSIONS {
@@ -255,7 +294,7 @@ impl Cloud {
             .entry(region.to_owned())
             .or_insert_with(|| {
                 let region_cfg = aws_config::Region::new(region.to_owned());
-                let counter = CallCounter(self.metrics.clone());
+                let counter = CallCounter { metrics: self.metrics.clone(), observe_only: self.observe_only };
                 macro_rules! client {
                     ($sdk:ident) => {
                         $sdk::Client::from_conf(
@@ -290,9 +329,49 @@ impl Cloud {
             .clone()
     }
 
+    /// These clients for an object paused to observe only: they read as usual and refuse every
+    /// call that would change something ([`Withheld`]), so drift is seen and not repaired.
+    #[must_use]
+    pub fn observing(&self) -> Self {
+        Self { ec2: self.ec2.clone().observing(), by_region: Arc::default(), observe_only: true, ..self.clone() }
+    }
+
     /// The region of the base configuration, if the environment names one.
     #[must_use]
     pub fn default_region(&self) -> Option<String> {
         self.base.region().map(ToString::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing listens on this port: a call that is sent fails as unreachable, one withheld never
+    /// gets that far.
+    fn cloud() -> Cloud {
+        let base = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(SharedCredentialsProvider::new(aws_credential_types::Credentials::for_tests()))
+            .build();
+        Cloud::from_config(base, Metrics::default()).expect("cloud")
+    }
+
+    #[tokio::test]
+    async fn an_observing_cloud_withholds_changes_and_sends_reads() {
+        let clients = cloud().observing().clients("us-east-1");
+        let update = clients.lambda.update_function_configuration().function_name("blog-x").memory_size(256).send();
+        let err =
+            update.await.map_err(crate::cloud::map_sdk("lambda", "UpdateFunctionConfiguration")).expect_err("withheld");
+        assert_eq!(err.code, crate::cloud::WITHHELD, "{err}");
+        let read = clients.lambda.get_function().function_name("blog-x").send().await;
+        let err = read.map_err(crate::cloud::map_sdk("lambda", "GetFunction")).expect_err("unreachable");
+        assert_eq!(err.code, "Unreachable", "a read is sent: {err}");
+        let plain = cloud().clients("us-east-1");
+        let update = plain.lambda.update_function_configuration().function_name("blog-x").send().await;
+        let err =
+            update.map_err(crate::cloud::map_sdk("lambda", "UpdateFunctionConfiguration")).expect_err("unreachable");
+        assert_eq!(err.code, "Unreachable", "not paused: sent");
     }
 }

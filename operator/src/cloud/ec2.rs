@@ -144,6 +144,8 @@ pub struct Ec2 {
     metrics: Metrics,
     attempt_timeout: Duration,
     budget: Option<std::sync::Arc<super::budget::Budget>>,
+    /// Reads only (a paused object): any other action is refused before it is sent.
+    observe_only: bool,
 }
 
 type Params = Vec<(String, String)>;
@@ -174,6 +176,7 @@ impl Ec2 {
             endpoint,
             metrics,
             budget: None,
+            observe_only: false,
         })
     }
 
@@ -187,8 +190,16 @@ impl Ec2 {
         Self { credentials: Some(credentials), ..self }
     }
 
+    /// This client refusing every action that would change something.
+    pub(super) fn observing(self) -> Self {
+        Self { observe_only: true, ..self }
+    }
+
     /// Calls one action and returns the response XML; retries transient failures with backoff.
     async fn call(&self, region: &str, action: &'static str, params: Params) -> CloudResult<String> {
+        if self.observe_only && !super::clients::only_reads(action) {
+            return Err(super::error::withheld(SERVICE, action));
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;

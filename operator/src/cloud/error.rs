@@ -230,6 +230,7 @@ where
                 code: "Unreachable".to_owned(),
                 message: format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err)),
             },
+            _ if std::error::Error::source(&err).is_some_and(is_withheld) => withheld(service, operation),
             _ => CloudError {
                 service,
                 operation,
@@ -239,6 +240,28 @@ where
             },
         }
     }
+}
+
+/// The code of a call a paused object's clients did not send.
+pub const WITHHELD: &str = "Withheld";
+
+/// A call not sent because the object is paused: a person lifts the pause, nothing to retry.
+#[must_use]
+pub fn withheld(service: &'static str, operation: &'static str) -> CloudError {
+    let message = format!("paused: drift not repaired ({service} {operation} would change it)");
+    CloudError { service, operation, kind: ErrorKind::Other, code: WITHHELD.to_owned(), message }
+}
+
+/// Whether the SDK refused the call because the object is paused ([`super::clients::Withheld`]).
+fn is_withheld(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(current) = next {
+        if current.is::<super::clients::Withheld>() {
+            return true;
+        }
+        next = current.source();
+    }
+    false
 }
 
 /// The HTTP status of a raw response, whatever the response type.

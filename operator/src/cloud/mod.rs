@@ -113,8 +113,8 @@ pub fn operator_policy_file() -> String {
 }
 
 pub use error::{
-    CloudError, CloudResult, ErrorKind, HttpStatus, classify, classify_in, found, gone_is_done, lost_create_race,
-    map_sdk,
+    CloudError, CloudResult, ErrorKind, HttpStatus, WITHHELD, classify, classify_in, found, gone_is_done,
+    lost_create_race, map_sdk,
 };
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ async fn remove_everything(bd: &BlogDeployment, ctx: &Context, owner: &Owner) ->
     }
     let rules = policy.for_namespace(&owner.namespace);
     let cloud = dereference::cloud_for(bd, (&ctx.cloud, &rules), owner).await?;
+    // Paused: deletion waits too, saying what it would remove first.
+    let cloud = if crate::crd::is_paused(bd.annotations()) { cloud.observing() } else { cloud };
     let clients = cloud.clients(&region_of(bd, &ctx.settings.default_region));
     let table = table_of(bd, owner);
     let placement = bd.status.as_ref().and_then(|s| s.placement.as_ref());

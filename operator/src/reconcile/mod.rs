@@ -87,8 +87,10 @@ pub async fn apply(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         report.mark_applying().await?;
     }
     let previous = report.remember_domain(previous, built.home()).await?;
+    // Paused: every read as usual, no change; drift shows on the part that would change.
+    let cloud = if crate::crd::is_paused(bd.annotations()) { found.cloud.observing() } else { found.cloud.clone() };
     let stage = apply::Stage {
-        cloud: &found.cloud,
+        cloud: &cloud,
         readiness: settings.container_readiness,
         write_token: &found.token.value,
         drain: settings.placement_drain,

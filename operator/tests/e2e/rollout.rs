@@ -209,3 +209,38 @@ async fn a_rollout_resumes_after_a_restart_starts_over_on_a_new_spec_and_obeys_a
     }
     operator.kill().await;
 }
+
+#[tokio::test]
+async fn a_paused_object_reports_drift_and_changes_nothing_until_resumed() {
+    let (stack, _client, ns, api) = setup("paused").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let spec = json!({"image": "blog-service:1.0.0", "function": {"memoryMiB": 512}});
+    api.create(&PostParams::default(), &blog("blog", spec)).await.expect("create");
+    let bd = wait_for(&api, "blog", "Ready", ready).await;
+    let function = names_of(&bd).function;
+    let memory = || async {
+        let config = aws.lambda.get_function_configuration().function_name(&function).send().await.expect("config");
+        config.memory_size().unwrap_or_default()
+    };
+
+    let patch = json!({"metadata": {"annotations": {"blogs.serverless.dev/paused": "true"}}});
+    api.patch("blog", &PatchParams::default(), &Patch::Merge(patch)).await.expect("pause");
+    // Someone changes the function by hand, and the spec asks for more memory: neither is repaired.
+    aws.lambda.update_function_configuration().function_name(&function).memory_size(1024).send().await.expect("drift");
+    let patch = json!({"spec": {"function": {"memoryMiB": 768}}});
+    api.patch("blog", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
+    let drifted = wait_for(&api, "blog", "drift reported", |bd| reason_of(bd, "FunctionReady").0 == "Paused").await;
+    let message = reason_of(&drifted, "FunctionReady").1;
+    assert!(message.contains("UpdateFunctionConfiguration"), "{message}");
+    let mutated = mutations_over_resyncs(&operator, 2).await;
+    assert!(mutated.is_empty(), "a paused object's reconciles mutated AWS: {mutated:?}");
+    assert_eq!(memory().await, 1024, "the drift stays while paused");
+
+    let patch = json!({"metadata": {"annotations": {"blogs.serverless.dev/paused": null}}});
+    api.patch("blog", &PatchParams::default(), &Patch::Merge(patch)).await.expect("resume");
+    wait_for(&api, "blog", "Ready once resumed", ready).await;
+    assert_eq!(memory().await, 768, "the spec's memory once resumed");
+    operator.kill().await;
+}
