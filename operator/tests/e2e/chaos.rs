@@ -11,7 +11,7 @@ fn knob(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     knob("CHAOS_SEED", 7)
 }
 

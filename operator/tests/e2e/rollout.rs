@@ -244,3 +244,93 @@ async fn a_paused_object_reports_drift_and_changes_nothing_until_resumed() {
     assert_eq!(memory().await, 768, "the spec's memory once resumed");
     operator.kill().await;
 }
+
+/// Auto sizing's own change goes through the rollout: a memory it chose that fails its verdicts
+/// is rolled back like a bad image, every reader back on the spec's size.
+#[tokio::test]
+async fn an_auto_sizing_change_rolls_out_and_a_bad_one_is_rolled_back() {
+    let (stack, _client, ns, api) = setup("autoroll").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let spec = json!({
+        "image": "blog-service:1.0.0",
+        "function": {"memoryMiB": 1024},
+        "allocation": {"mode": "Auto", "cooldownMinutes": 0},
+        "rollout": {
+            "strategy": "Canary",
+            "canary": {"percent": 50, "bake": "4s"},
+            "analysis": {"interval": "3s", "minRequests": 20, "maxErrorPercent": 5, "failureLimit": 1, "maxStepDuration": "5m"}
+        }
+    });
+    api.create(&PostParams::default(), &blog("blog", spec)).await.expect("create");
+    let bd = wait_for(&api, "blog", "Ready", ready).await;
+    let function = names_of(&bd).function;
+    let served_memory = || async {
+        let live = aws.lambda.get_function_configuration().function_name(&function).qualifier("live").send().await;
+        live.expect("live").memory_size().unwrap_or_default()
+    };
+    assert_eq!(served_memory().await, 1024);
+
+    // A light load: Auto shrinks the function to 384 MiB, which becomes version 2 at 50 %.
+    let by_name = [("FunctionName", function.as_str())];
+    put_metrics(&cloudwatch, "AWS/Lambda", "Duration", &by_name, &[40.0, 45.0, 50.0, 60.0]).await;
+    put_metrics(&cloudwatch, "AWS/Lambda", "Invocations", &by_name, &[900.0, 900.0, 900.0, 900.0]).await;
+    put_metrics(&cloudwatch, "AWS/Lambda", "Errors", &by_name, &[0.0]).await;
+    put_metrics(&cloudwatch, "AWS/Lambda", "Throttles", &by_name, &[0.0]).await;
+    wait_for_within(&api, "blog", "Auto's size rolling out", Duration::from_secs(120), |bd| {
+        phase_is(bd, "Progressing", "2")
+    })
+    .await;
+    assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![("2".to_owned(), 50)]));
+    let canary = aws.lambda.get_function_configuration().function_name(&function).qualifier("2").send().await;
+    assert_eq!(canary.expect("version 2").memory_size(), Some(384), "version 2 is Auto's size");
+
+    // At 384 MiB the function fails: rolled back, every reader on 1024 MiB again.
+    let feeder = feed(stack, function.clone(), vec![("1", 0.0), ("2", 12.0)]);
+    let rolled_back = wait_for(&api, "blog", "Auto's size rolled back", |bd| phase_is(bd, "RolledBack", "2")).await;
+    feeder.abort();
+    let message = reason_of(&rolled_back, "FunctionReady").1;
+    assert!(message.contains("rolled back to 1"), "{message}");
+    assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![]));
+    assert_eq!(served_memory().await, 1024, "every reader on the size that worked");
+    operator.kill().await;
+}
+
+/// Every alias move's answer lost at first (the move took effect; the SDK retries it), the new
+/// version's publish too, and Lambda `InProgress` after each update: the rollout ends the same,
+/// with one version per configuration.
+#[tokio::test]
+async fn a_rollout_whose_answers_are_lost_ends_the_same() {
+    let (stack, _client, ns, api) = setup("lostalias").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let config = json!({
+        "seed": crate::chaos::seed(),
+        "lose_first": {"UpdateAlias": 3, "PublishVersion": 2, "CreateAlias": 1},
+        "lambda_pending": 2
+    });
+    let realism = blog_tests::Realism::start(&stack.aws_endpoint, &config).expect("realism layer");
+    let operator = Operator::start_behind(stack, &ns.name, 2, &[], &realism.endpoint);
+    api.create(&PostParams::default(), &blog("blog", spec("4s", "1"))).await.expect("create");
+    let bd = wait_for_within(&api, "blog", "Ready", Duration::from_secs(120), ready).await;
+    let function = names_of(&bd).function;
+    set_release(&api, "2").await;
+    wait_for(&api, "blog", "version 2 rolling out", |bd| phase_is(bd, "Progressing", "2")).await;
+    let feeder = feed(stack, function.clone(), vec![("1", 0.0), ("2", 0.0)]);
+    wait_for_within(&api, "blog", "version 2 promoted", Duration::from_secs(120), |bd| {
+        phase_is(bd, "Succeeded", "2") && ready(bd)
+    })
+    .await;
+    feeder.abort();
+    assert_eq!(alias(&aws, &function).await, ("2".to_owned(), vec![]));
+    let versions = aws.lambda.list_versions_by_function().function_name(&function).send().await.expect("versions");
+    let numbers: Vec<&str> = versions.versions().iter().filter_map(|v| v.version()).collect();
+    assert_eq!(numbers, ["$LATEST", "1", "2"], "one version per configuration");
+    let stats = realism.stats();
+    let lost = |op: &str| stats["faults"][format!("lost answer {op}")].as_u64().unwrap_or(0);
+    println!("answers lost: UpdateAlias {}, PublishVersion {}", lost("UpdateAlias"), lost("PublishVersion"));
+    assert!(lost("UpdateAlias") >= 2 && lost("PublishVersion") >= 1, "the faults were played: {stats}");
+    operator.kill().await;
+}
