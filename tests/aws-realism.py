@@ -37,6 +37,10 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
   route53_health       seconds a new Route 53 health check reports failure before its checkers report
                        success (the emulator reports success at once); CreateHealthCheck repeated with
                        the same CallerReference returns the same check, as AWS does
+  (always)             Invoke: the emulator runs no function, so a direct invoke of a version is
+                       answered as the blog's handler answers an HTTP API GET: statusCode 200, or
+                       the status that version's REALISM_INVOKE_STATUS variable names (how a test
+                       makes a version fail the operator's pre-traffic check)
   standalone           true: run on after the process that started it exits (the local stack's
                        CloudWatch proxy); otherwise the proxy follows its parent
   acm_dns_validation   seconds ACM takes to issue a DNS-validated certificate once every validation
@@ -96,6 +100,7 @@ LAMBDA_ROUTES = [
     ("POST", r"/2015-03-31/functions/[^/]+/policy$", "AddPermission"),
     ("GET", r"/2015-03-31/functions/[^/]+/policy$", "GetPolicy"),
     ("DELETE", r"/2015-03-31/functions/[^/]+/policy/[^/]+$", "RemovePermission"),
+    ("POST", r"/2015-03-31/functions/[^/]+/invocations$", "Invoke"),
 ]
 ROUTE53_ROUTES = [
     ("POST", r"/2013-04-01/hostedzone/[^/]+/rrset/?$", "ChangeResourceRecordSets"),
@@ -269,6 +274,26 @@ class Proxy(BaseHTTPRequestHandler):
         conn.close()
         return response.status, dict(response.getheaders()), data
 
+    def invoke(self):
+        """A direct invoke of a version, answered from that version's configuration (see above)."""
+        route, _, query = self.path.partition("?")
+        qualifier = urllib.parse.parse_qs(query).get("Qualifier", ["$LATEST"])[0]
+        name = route.split("/functions/", 1)[1].split("/", 1)[0]
+        conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
+        target = f"/2015-03-31/functions/{name}/configuration?Qualifier={urllib.parse.quote(qualifier)}"
+        conn.request("GET", target, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        conn.close()
+        if response.status != 200:
+            return response.status, response.getheader("Content-Type", "application/json"), data, {}
+        variables = as_json(data).get("Environment", {}).get("Variables", {})
+        status = int(variables.get("REALISM_INVOKE_STATUS", "200"))
+        count_fault(f"played invoke {status}", "Invoke")
+        answer = {"statusCode": status, "headers": {"content-type": "application/json"}, "body": "{}"}
+        return 200, "application/json", json.dumps(answer).encode(), {"X-Amz-Executed-Version": qualifier}
+
     def existing_listener(self, request):
         """ELB's CreateListener is idempotent too: a repeat on a port the load balancer already
         listens on, with the same settings, answers with that listener (the emulator adds one)."""
@@ -400,6 +425,8 @@ def decide(self, service, operation, body):
         if earlier is not None:
             count_fault("idempotent CreateHealthCheck", operation)
             return 201, "text/xml", earlier, {}
+    if operation == "Invoke":
+        return self.invoke()
     if lost_first(operation):
         status, headers, data = self.forward(body)
         if 200 <= status < 300:

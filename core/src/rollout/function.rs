@@ -15,6 +15,9 @@ pub const PAUSED: &str = "Paused";
 pub const SUCCEEDED: &str = "Succeeded";
 pub const ROLLED_BACK: &str = "RolledBack";
 
+/// The Event of a rollout's first step.
+const STARTED: &str = "RolloutStarted";
+
 /// The alias as Lambda reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alias {
@@ -173,6 +176,26 @@ pub fn next(alias: Option<&Alias>, target: &Version, facts: &Facts<'_>) -> Move 
     }
 }
 
+/// Whether `moved` puts a new version before readers for the first time: the moment a
+/// pre-traffic check must pass.
+#[must_use]
+pub fn reaches_readers(moved: &Move) -> bool {
+    moved.event.as_ref().is_some_and(|e| e.reason == STARTED)
+}
+
+/// `moved` (a start) turned down because the new version failed its pre-traffic check: the alias
+/// stays on the stable version, and the configuration is held as rolled back.
+#[must_use]
+pub fn refused_before_traffic(moved: Move, why: &str) -> Move {
+    let Some(mut record) = moved.record else { return moved };
+    record.phase = ROLLED_BACK.to_owned();
+    record.weight = 0;
+    let version = record.canary.clone().unwrap_or_default();
+    record.message = format!("version {version} rolled back before any reader reached it: {why}");
+    let event = Event { warning: true, reason: "RolledBack", note: record.message.clone() };
+    Move { route: None, record: Some(record), event: Some(event) }
+}
+
 /// A rolled-back configuration stays off until the spec changes: finish the rollback if the
 /// alias still routes to it (the answer of that `UpdateAlias` was lost).
 fn hold_back(alias: &Alias, record: &VariantRollout) -> Move {
@@ -203,11 +226,11 @@ fn start(alias: &Alias, target: &Version, facts: &Facts<'_>) -> Move {
     if facts.command == Some(Command::Promote) {
         return promoted(target, &fresh(alias, target, facts, 0), facts, true);
     }
-    let record = fresh(alias, target, facts, 0);
-    let note =
-        format!("version {} at {} % (step 1/{}), stable {}", target.number, record.weight, record.steps, alias.version);
+    let mut record = fresh(alias, target, facts, 0);
+    record.message = waiting(&record);
+    let note = record.message.clone();
     let route = Route { primary: stable_of(&record), canary: Some((target.number.clone(), record.weight)) };
-    Move { route: Some(route), record: Some(record), event: Some(normal("RolloutStarted", note)) }
+    Move { route: Some(route), record: Some(record), event: Some(normal(STARTED, note)) }
 }
 
 /// The record of a rollout at `step` (0-based) starting now, the alias's version as stable.
@@ -462,6 +485,8 @@ mod tests {
         assert_eq!(moved.route, Some(Route { primary: v("1"), canary: Some(("2".into(), 40)) }));
         let record = moved.record.expect("record");
         assert_eq!((record.phase.as_str(), record.step, record.steps, record.weight), (PROGRESSING, 1, 2, 40));
+        // Never empty: the status patch would write it as null, which the API server refuses.
+        assert_eq!(record.message, "version 2 at 40 % (step 1/2), stable 1");
         assert_eq!(moved.event.map(|e| e.reason), Some("RolloutStarted"));
     }
 
@@ -593,6 +618,20 @@ mod tests {
         let resumed = next(Some(&live("1", Some(("2", 80)))), &v("2"), &facts(&policy, None, &at(0)));
         assert_eq!(resumed.route, None);
         assert_eq!(resumed.record.map(|r| (r.step, r.weight)), Some((2, 80)));
+    }
+
+    #[test]
+    fn a_start_refused_before_traffic_leaves_the_alias_and_holds_the_version() {
+        let policy = linear();
+        let start = next(Some(&live("1", None)), &v("2"), &facts(&policy, None, &at(0)));
+        assert!(reaches_readers(&start));
+        let refused = refused_before_traffic(start, "GET /readyz answered 503");
+        assert_eq!(refused.route, None, "no reader reaches version 2");
+        let record = refused.record.expect("record");
+        assert_eq!(record.phase, ROLLED_BACK);
+        assert!(record.message.ends_with("before any reader reached it: GET /readyz answered 503"));
+        let held = next(Some(&live("1", None)), &v("2"), &facts(&policy, Some(&record), &at(5)));
+        assert!(!reaches_readers(&held) && held.route.is_none());
     }
 
     #[test]

@@ -10,5 +10,6 @@ pub mod verdict;
 
 pub use policy::{Judging, Policy};
 pub use types::{
-    Analysis, CanaryRollout, LinearRollout, RolloutCheck, RolloutSpec, RolloutStatus, Strategy, VariantRollout,
+    Analysis, CanaryRollout, LinearRollout, PreTraffic, RolloutCheck, RolloutSpec, RolloutStatus, Strategy,
+    VariantRollout,
 };

@@ -20,6 +20,8 @@ pub struct Policy {
     /// How long every reader stays on the new version, still judged, before it is final.
     pub final_bake: Duration,
     pub judging: Option<Judging>,
+    /// The path a new version must answer before any reader reaches it.
+    pub pre_traffic: Option<String>,
 }
 
 /// How a step is judged ([`Analysis`], parsed).
@@ -45,6 +47,7 @@ impl Policy {
             step_bake: Duration::ZERO,
             final_bake: Duration::ZERO,
             judging: None,
+            pre_traffic: None,
         }
     }
 
@@ -80,7 +83,8 @@ pub fn resolve(top: Option<&RolloutSpec>, own: Option<&RolloutSpec>, at: &str) -
         None => Duration::ZERO,
     };
     let judging = merged.analysis.as_ref().map(|a| judging(a, &format!("{at}.analysis"))).transpose()?;
-    Ok(Policy { strategy, weights, step_bake, final_bake, judging })
+    let pre_traffic = merged.pre_traffic.map(|p| p.path);
+    Ok(Policy { strategy, weights, step_bake, final_bake, judging, pre_traffic })
 }
 
 /// `own`'s fields where it sets them, `top`'s elsewhere.
@@ -92,6 +96,7 @@ fn merge(top: Option<&RolloutSpec>, own: Option<&RolloutSpec>) -> RolloutSpec {
         linear: own.linear.or(top.linear),
         final_bake: own.final_bake.or(top.final_bake),
         analysis: own.analysis.or(top.analysis),
+        pre_traffic: own.pre_traffic.or(top.pre_traffic),
     }
 }
 

@@ -34,6 +34,19 @@ pub struct RolloutSpec {
     /// How each step is judged; omitted: steps advance on time alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
+    /// A path the new version must answer with 2xx before any reader reaches it (function: the
+    /// operator invokes the new version with an HTTP API `GET` event); a failure rolls it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_traffic: Option<PreTraffic>,
+}
+
+/// The check before any reader reaches a new version.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreTraffic {
+    /// A path of the blog, e.g. `/readyz`.
+    #[schemars(length(min = 1, max = 256), regex(pattern = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"))]
+    pub path: String,
 }
 
 /// A strategy or none, as the API server takes it (no `null` among the enum's values).

@@ -115,7 +115,8 @@ async fn serve(stack: &mut Stack<'_>, function: &DesiredFunction, role_arn: &str
 
 /// The alias's next move under the function's release ([`rollout::next`]): publishes the
 /// configuration only when neither the alias nor the record names its version yet, reads the
-/// stable version's role only before weighting a new one. Returns the version most readers get.
+/// stable version's role only before weighting a new one, and invokes the new version with the
+/// pre-traffic path before its first reader. Returns the version most readers get.
 async fn release(stack: &mut Stack<'_>, function: &DesiredFunction, role_arn: &str) -> CloudResult<String> {
     let (clients, name) = (stack.clients, function.name.as_str());
     let now = || k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
@@ -130,7 +131,13 @@ async fn release(stack: &mut Stack<'_>, function: &DesiredFunction, role_arn: &s
         Some(stable) => cloud::lambda::version_role(clients, name, &stable.version).await?.as_deref() == Some(role_arn),
         None => true,
     };
-    let moved = rollout::next(alias.as_ref(), &target, &release.facts(same_role));
+    let mut moved = rollout::next(alias.as_ref(), &target, &release.facts(same_role));
+    if let Some(path) = release.policy.pre_traffic.as_deref().filter(|_| rollout::reaches_readers(&moved)) {
+        let status = cloud::lambda::answer_to_get(clients, name, &target.number, path).await?;
+        if !(200..300).contains(&status) {
+            moved = rollout::refused_before_traffic(moved, &format!("GET {path} answered {status}"));
+        }
+    }
     if let Some(route) = &moved.route {
         cloud::lambda::route_alias(clients, name, route, alias.is_some()).await?;
     }

@@ -67,7 +67,8 @@ pub const IAM: &str = r#"[
       "lambda:PutFunctionConcurrency",
       "lambda:DeleteFunctionConcurrency",
       "lambda:PutProvisionedConcurrencyConfig",
-      "lambda:DeleteProvisionedConcurrencyConfig"
+      "lambda:DeleteProvisionedConcurrencyConfig",
+      "lambda:InvokeFunction"
     ],
     "Resource": [
       "arn:aws:lambda:*:*:function:blog-*",
@@ -97,6 +98,12 @@ pub const CALLS: &[Call] = &[
     Call::new("tag it", "lambda:TagResource", FUNCTION).with(&[OWN_TAGGED]),
     Call::new("publish a version", "lambda:PublishVersion", FUNCTION).with(&[OWN_TAGGED]),
     Call::new("read the alias", "lambda:GetAlias", ALIAS_ARN),
+    Call::new(
+        "check a new version before traffic",
+        "lambda:InvokeFunction",
+        "arn:aws:lambda:{region}:{account}:function:{function}:2",
+    )
+    .with(&[OWN_TAGGED]),
     Call::new("create the alias", "lambda:CreateAlias", ALIAS_ARN).with(&[OWN_TAGGED]),
     Call::new("move the alias", "lambda:UpdateAlias", ALIAS_ARN).with(&[OWN_TAGGED]),
     Call::new("read who may invoke it", "lambda:GetPolicy", ALIAS_ARN),
@@ -540,6 +547,43 @@ pub async fn version_role(clients: &AwsClients, function: &str, version: &str) -
         .await
         .map_err(map_sdk(SERVICE, "GetFunction"))?;
     Ok(out.configuration().and_then(|c| c.role()).map(str::to_owned))
+}
+
+/// What a published version answers to an HTTP API `GET path` event, invoked directly (no reader
+/// reaches it): its `statusCode`, 502 when the function itself failed.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn answer_to_get(clients: &AwsClients, function: &str, version: &str, path: &str) -> CloudResult<u16> {
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "pre-traffic.blog-operator", "user-agent": "blog-operator pre-traffic check"},
+        "requestContext": {
+            "routeKey": "$default", "stage": "$default", "requestId": "blog-operator-pre-traffic",
+            "apiId": "pre-traffic", "domainName": "pre-traffic.blog-operator", "domainPrefix": "pre-traffic",
+            "accountId": "anonymous", "time": "01/Jan/2026:00:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "blog-operator"}
+        },
+        "isBase64Encoded": false
+    });
+    let out = clients
+        .lambda
+        .invoke()
+        .function_name(function)
+        .qualifier(version)
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        // Named by its IAM action (the API calls it Invoke), as the policy scan reads it.
+        .map_err(map_sdk(SERVICE, "InvokeFunction"))?;
+    if out.function_error().is_some() {
+        return Ok(502);
+    }
+    let answer: serde_json::Value = out.payload().map(|p| serde_json::from_slice(p.as_ref())).transpose().ok().flatten().unwrap_or_default();
+    Ok(answer.get("statusCode").and_then(serde_json::Value::as_u64).and_then(|s| u16::try_from(s).ok()).unwrap_or(502))
 }
 
 /// Points [`ALIAS`] where `route` says: its version (the digest as description) and the second

@@ -334,3 +334,39 @@ async fn a_rollout_whose_answers_are_lost_ends_the_same() {
     assert!(lost("UpdateAlias") >= 2 && lost("PublishVersion") >= 1, "the faults were played: {stats}");
     operator.kill().await;
 }
+
+/// A new version that does not answer the pre-traffic path reaches no reader: rolled back before
+/// its first weight; the next one that answers rolls out.
+#[tokio::test]
+async fn a_version_failing_its_pre_traffic_check_reaches_no_reader() {
+    let (stack, _client, ns, api) = setup("pretraffic").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    // The layer plays the invoke: moto runs no function.
+    let realism =
+        blog_tests::Realism::start(&stack.aws_endpoint, &json!({"seed": crate::chaos::seed()})).expect("realism layer");
+    let operator = Operator::start_behind(stack, &ns.name, 2, &[], &realism.endpoint);
+    let mut spec = spec("10m", "1");
+    spec["rollout"]["preTraffic"] = json!({"path": "/readyz"});
+    api.create(&PostParams::default(), &blog("blog", spec)).await.expect("create");
+    let bd = wait_for(&api, "blog", "Ready", ready).await;
+    let function = names_of(&bd).function;
+
+    let moves = operator.aws_calls().await.get("Lambda/UpdateAlias").copied().unwrap_or(0);
+    let patch = json!({"spec": {"env": {"RELEASE": "2", "REALISM_INVOKE_STATUS": "503"}}});
+    api.patch("blog", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
+    let refused = wait_for(&api, "blog", "version 2 refused", |bd| phase_is(bd, "RolledBack", "2")).await;
+    let message = rollout_of(&refused).map(|r| r.message).unwrap_or_default();
+    assert!(message.contains("before any reader reached it: GET /readyz answered 503"), "{message}");
+    assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![]));
+    let moved = operator.aws_calls().await.get("Lambda/UpdateAlias").copied().unwrap_or(0);
+    assert_eq!(moved, moves, "the alias never weighted version 2");
+
+    let patch = json!({"spec": {"env": {"RELEASE": "3", "REALISM_INVOKE_STATUS": null}}});
+    api.patch("blog", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
+    wait_for(&api, "blog", "version 3 rolling out", |bd| phase_is(bd, "Progressing", "3")).await;
+    assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![("3".to_owned(), 40)]));
+    let played = realism.stats()["faults"].clone();
+    println!("invokes played: {played}");
+    operator.kill().await;
+}
