@@ -102,22 +102,30 @@ pub async fn apply(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
     };
     let placing =
         apply::placement(&stage, (bd.spec.placement.as_ref(), &built), &applied, previous.placement.as_ref()).await;
+    report_applied(&report, ctx, (&previous, &built, found.token.secret), applied, placing).await
+}
+
+/// Reports what the apply and the placement saw (status, Events) and picks the next look.
+async fn report_applied(
+    report: &Reporter<'_>,
+    ctx: &Context,
+    (previous, built, token_secret): (&BlogDeploymentStatus, &build::Built, String),
+    applied: crate::apply::Applied,
+    placing: Option<apply::Placing>,
+) -> Result<Action, Error> {
     if let Some(note) = placing.as_ref().and_then(|p| p.note.as_deref()) {
         report.record(EventType::Normal, "Placement", note).await;
     }
     let placed = placing.as_ref().is_none_or(|p| p.settled);
     let moved = applied.function_rollout.clone();
-    let (mut observed, mut next) = update_status::applied(
-        bd.metadata.generation,
-        &previous,
-        applied,
-        (built.allocation.clone(), found.token.secret),
-    );
+    let generation = report.bd.metadata.generation;
+    let (mut observed, mut next) =
+        update_status::applied(generation, previous, applied, (built.allocation.clone(), token_secret));
     next.placement = placing.map(|p| p.status);
     observed.regions = next.placement.as_ref().map(|p| status::regions_state(&p.regions));
-    next.rollout = released(&report, built.home(), (previous.rollout.as_ref(), moved.as_ref())).await?;
+    next.rollout = released(report, built.home(), (previous.rollout.as_ref(), moved.as_ref())).await?;
     let soonest = next_look(built.home(), next.rollout.as_ref());
-    settle(&report, ctx, (&previous, next, &observed), (placed, soonest)).await
+    settle(report, ctx, (previous, next, &observed), (placed, soonest)).await
 }
 
 /// The rollout to record after an apply: its Event, and the one-shot annotation (`promote`,
