@@ -143,6 +143,12 @@ async fn a_good_version_is_promoted_step_by_step_and_a_bad_one_rolled_back() {
     let warning = notes.iter().find(|(reason, _)| reason == "RolledBack").expect("a RolledBack Event");
     assert!(warning.1.contains("% errors"), "{warning:?}");
 
+    let calls = operator.aws_calls().await;
+    let rollout_calls: Vec<_> = calls
+        .iter()
+        .filter(|(op, _)| ["Lambda/", "CloudWatch/"].iter().any(|p| op.starts_with(p)))
+        .collect();
+    eprintln!("Lambda and CloudWatch calls over both rollouts: {rollout_calls:?}");
     // Held: resyncs neither retry version 3 nor change anything.
     let mutated = mutations_over_resyncs(&operator, 2).await;
     assert!(mutated.is_empty(), "a settled rollback's resyncs mutated AWS: {mutated:?}");
