@@ -167,10 +167,14 @@ pub fn next(alias: Option<&Alias>, target: &Version, facts: &Facts<'_>) -> Move 
     match (&alias.canary, record) {
         (Some((canary, _)), Some(record)) if *canary == target.number => progress(target, record, facts),
         (Some((canary, weight)), None) if *canary == target.number => {
-            // The status that recorded this step was lost: pick it up from the alias, step restarted.
+            // The status (and the Event) of this step were lost: picked up from the alias, the
+            // step restarted, and said again.
             let step = facts.policy.weights.iter().position(|w| w == weight).unwrap_or(0);
-            let record = fresh(alias, target, facts, step);
-            progress(target, &record, facts)
+            let mut record = fresh(alias, target, facts, step);
+            record.message = waiting(&record);
+            let moved = progress(target, &record, facts);
+            let resumed = normal("RolloutResumed", format!("{} (picked up from the alias)", record.message));
+            Move { event: moved.event.or(Some(resumed)), ..moved }
         }
         _ => start(alias, target, facts),
     }
@@ -617,6 +621,12 @@ mod tests {
         // The alias routes 80 % to version 2 and the status says nothing: picked up at step 2.
         let resumed = next(Some(&live("1", Some(("2", 80)))), &v("2"), &facts(&policy, None, &at(0)));
         assert_eq!(resumed.route, None);
+        let event = resumed.event.clone().expect("the lost Event said again");
+        assert_eq!(
+            (event.reason, event.note.as_str()),
+            ("RolloutResumed", "version 2 at 80 % (step 2/2), stable 1 (picked up from the alias)")
+        );
+        assert!(!reaches_readers(&resumed), "readers reached it already: no pre-traffic check");
         assert_eq!(resumed.record.map(|r| (r.step, r.weight)), Some((2, 80)));
     }
 

@@ -117,6 +117,8 @@ async fn a_good_version_is_promoted_step_by_step_and_a_bad_one_rolled_back() {
     assert!(weights.iter().any(|n| n.contains("version 2 at 40 % (step 1/2)")), "{weights:?}");
     assert!(weights.iter().any(|n| n.contains("version 2 at 80 % (step 2/2)")), "{weights:?}");
     wait_for(&api, "blog", "Ready on version 2", ready).await;
+    let mutated = mutations_over_resyncs(&operator, 2).await;
+    assert!(mutated.is_empty(), "a promoted rollout's resyncs mutated AWS: {mutated:?}");
 
     // Version 3 fails a third of its requests; the stable version 2 none.
     set_release(&api, "3").await;
@@ -144,10 +146,8 @@ async fn a_good_version_is_promoted_step_by_step_and_a_bad_one_rolled_back() {
     assert!(warning.1.contains("% errors"), "{warning:?}");
 
     let calls = operator.aws_calls().await;
-    let rollout_calls: Vec<_> = calls
-        .iter()
-        .filter(|(op, _)| ["Lambda/", "CloudWatch/"].iter().any(|p| op.starts_with(p)))
-        .collect();
+    let rollout_calls: Vec<_> =
+        calls.iter().filter(|(op, _)| ["Lambda/", "CloudWatch/"].iter().any(|p| op.starts_with(p))).collect();
     eprintln!("Lambda and CloudWatch calls over both rollouts: {rollout_calls:?}");
     // Held: resyncs neither retry version 3 nor change anything.
     let mutated = mutations_over_resyncs(&operator, 2).await;
