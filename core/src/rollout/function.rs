@@ -14,6 +14,8 @@ pub const BAKING: &str = "Baking";
 pub const PAUSED: &str = "Paused";
 pub const SUCCEEDED: &str = "Succeeded";
 pub const ROLLED_BACK: &str = "RolledBack";
+/// The variant cannot take the spec's strategy yet (the container's): it rolls out at once.
+pub const UNSUPPORTED: &str = "Unsupported";
 
 /// The Event of a rollout's first step.
 const STARTED: &str = "RolloutStarted";

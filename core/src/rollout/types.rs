@@ -191,7 +191,8 @@ pub struct RolloutStatus {
 #[serde(rename_all = "camelCase")]
 pub struct VariantRollout {
     /// `Progressing`, `Baking` (every reader on the new version, still judged), `Paused`,
-    /// `Succeeded`, `RolledBack`.
+    /// `Succeeded`, `RolledBack`; `Unsupported` when the variant cannot take the spec's strategy
+    /// yet (the container: it rolls out as ECS's rolling deployment, and `message` says so).
     pub phase: String,
     /// The strategy in effect, and why another one was used instead of the spec's, if it was.
     pub strategy: Strategy,

@@ -176,7 +176,7 @@ pub fn rollout(
         None => previous.and_then(|p| p.function.clone()),
     };
     let container = container_policy.filter(|p| p.strategy != Strategy::AllAtOnce).map(|p| VariantRollout {
-        phase: rollout::SUCCEEDED.to_owned(),
+        phase: rollout::UNSUPPORTED.to_owned(),
         strategy: Strategy::AllAtOnce,
         message: format!(
             "{:?} is not built for the container yet: new revisions roll out as ECS's rolling deployment with the circuit breaker",
@@ -186,4 +186,28 @@ pub fn rollout(
     });
     let phase = function.as_ref().or(container.as_ref()).map(|r| r.phase.clone());
     (function.is_some() || container.is_some()).then_some(RolloutStatus { phase, function, container })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_container_asked_for_steps_says_it_rolls_out_at_once_and_the_function_keeps_its_record() {
+        let canary = blog_core::rollout::policy::resolve(
+            Some(&serde_json::from_str(r#"{"strategy": "Canary"}"#).expect("spec")),
+            None,
+            "spec.rollout",
+        )
+        .expect("policy");
+        let reported = rollout(None, None, Some(&canary)).expect("a container note");
+        let container = reported.container.expect("container");
+        assert_eq!((container.phase.as_str(), reported.phase.as_deref()), (rollout::UNSUPPORTED, Some("Unsupported")));
+        assert!(container.message.starts_with("Canary is not built for the container yet"), "{}", container.message);
+        assert_eq!(rollout(None, None, Some(&Policy::all_at_once())), None, "nothing asked, nothing said");
+        let kept = VariantRollout { phase: rollout::PROGRESSING.into(), ..VariantRollout::default() };
+        let previous = RolloutStatus { function: Some(kept.clone()), ..RolloutStatus::default() };
+        let carried = rollout(Some(&previous), None, None).expect("the function's record");
+        assert_eq!((carried.function, carried.phase), (Some(kept), Some(rollout::PROGRESSING.to_owned())));
+    }
 }
