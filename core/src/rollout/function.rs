@@ -154,9 +154,11 @@ pub fn next(alias: Option<&Alias>, target: &Version, facts: &Facts<'_>) -> Move 
         return hold_back(alias, rolled_back);
     }
     if alias.revision == target.revision && alias.canary.is_none() {
+        // Settled: the record of this configuration's rollout stays; one of another (a
+        // rolled-back version the spec moved away from) goes.
         return match record.filter(|r| r.phase == BAKING) {
             Some(baking) => bake(target, baking, facts),
-            None => Move { route: None, record: facts.record.cloned(), event: None },
+            None => Move { route: None, record: record.cloned(), event: None },
         };
     }
     if !facts.policy.is_progressive() {
@@ -547,6 +549,9 @@ mod tests {
         // A rollback whose answer was lost is finished.
         let lost = next(Some(&alias), &v("2"), &facts(&policy, Some(&record), &at(90)));
         assert_eq!(lost.route, Some(Route { primary: v("1"), canary: None }));
+        // The spec back on version 1's configuration: settled, the rollback no longer reported.
+        let reverted = next(Some(&live("1", None)), &v("1"), &facts(&policy, Some(&record), &at(95)));
+        assert_eq!(reverted, Move { route: None, record: None, event: None });
     }
 
     #[test]

@@ -153,6 +153,11 @@ async fn a_good_version_is_promoted_step_by_step_and_a_bad_one_rolled_back() {
     let mutated = mutations_over_resyncs(&operator, 2).await;
     assert!(mutated.is_empty(), "a settled rollback's resyncs mutated AWS: {mutated:?}");
     assert_eq!(alias(&aws, &function).await, ("2".to_owned(), vec![]));
+
+    // The spec reverted to version 2's settings: Ready again, the rollback no longer reported.
+    set_release(&api, "2").await;
+    let reverted = wait_for(&api, "blog", "Ready on the reverted spec", ready).await;
+    assert_eq!(rollout_of(&reverted), None, "{:?}", reverted.status.as_ref().map(|s| &s.rollout));
     operator.kill().await;
 }
 
