@@ -381,3 +381,51 @@ async fn a_version_failing_its_pre_traffic_check_reaches_no_reader() {
     println!("invokes played: {played}");
     operator.kill().await;
 }
+
+/// An alarm the analysis names, in `ALARM`, fails the verdicts however good the figures are.
+#[tokio::test]
+async fn a_named_alarm_in_alarm_rolls_the_new_version_back() {
+    let (stack, _client, ns, api) = setup("alarmed").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let alarm = format!("{}-checkout-slo", ns.name);
+    let mut spec = spec("1m", "1");
+    spec["rollout"]["analysis"]["alarms"] = json!([alarm]);
+    api.create(&PostParams::default(), &blog("blog", spec)).await.expect("create");
+    let bd = wait_for(&api, "blog", "Ready", ready).await;
+    let function = names_of(&bd).function;
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&alarm)
+        .namespace("Team")
+        .metric_name("CheckoutErrors")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("alarm");
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("checkout failing")
+        .send()
+        .await
+        .expect("alarm state");
+
+    set_release(&api, "2").await;
+    wait_for(&api, "blog", "version 2 rolling out", |bd| phase_is(bd, "Progressing", "2")).await;
+    let feeder = feed(stack, function.clone(), vec![("1", 0.0), ("2", 0.0)]);
+    let rolled_back = wait_for(&api, "blog", "version 2 rolled back", |bd| phase_is(bd, "RolledBack", "2")).await;
+    feeder.abort();
+    let check = rollout_of(&rolled_back).and_then(|r| r.last_check).expect("verdict");
+    assert_eq!((check.verdict.as_str(), check.error_percent), ("Fail", 0.0), "{check:?}");
+    assert_eq!(check.reason, format!("alarm {alarm} is in ALARM"));
+    assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![]));
+    operator.kill().await;
+}
