@@ -203,12 +203,15 @@ pub fn regions_state(regions: &[RegionStatus]) -> PartState {
     PartState::not_ready(reason::REGION_FAILING, format!("failing: {}", failing.join("; ")))
 }
 
+/// A condition never carries an empty message: Kubernetes 1.20's API server reads `""` there as
+/// `null` and refuses the whole status patch, so the reason stands in.
 fn condition(kind: &str, state: &PartState, generation: Option<i64>, now: &Time) -> Condition {
+    let message = if state.message.is_empty() { state.reason.clone() } else { state.message.clone() };
     Condition {
         type_: kind.to_owned(),
         status: if state.ready { "True" } else { "False" }.to_owned(),
         reason: state.reason.clone(),
-        message: state.message.clone(),
+        message,
         observed_generation: generation,
         last_transition_time: now.clone(),
     }
@@ -504,6 +507,15 @@ pub fn is_resync(generation: Option<i64>, previous: &BlogDeploymentStatus) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_condition_has_an_empty_message() {
+        let quiet = Observed { container: PartState::not_ready(reason::PROGRESSING, ""), ..observed(true) };
+        let written = conditions(&quiet, &[], &at(5));
+        let container = written.iter().find(|c| c.type_ == CONTAINER_READY).expect("ContainerReady");
+        assert_eq!(container.message, "Progressing");
+        assert!(written.iter().all(|c| !c.message.is_empty()), "{written:?}");
+    }
 
     #[test]
     fn a_resync_is_a_settled_object_at_the_generation_it_answered() {
