@@ -59,18 +59,14 @@ pub fn validate(spec: &BlogDeploymentSpec) -> Result<(), InvalidSpec> {
 fn check_rollout(spec: &BlogDeploymentSpec, problems: &mut Vec<String>) {
     use crate::rollout::{Strategy, policy};
     let top = spec.rollout.as_ref();
-    if let Some(function) = spec.function_enabled() {
-        match policy::resolve(top, function.rollout.as_ref(), "spec.function.rollout") {
-            Ok(p) if p.strategy == Strategy::BlueGreen => problems.push(
-                "the function's rollout strategy is BlueGreen, which only the container has: set spec.function.rollout.strategy to AllAtOnce, Canary or Linear".to_owned(),
-            ),
-            Ok(_) => {}
-            Err(why) => problems.push(why),
-        }
+    match policy::of_function(spec) {
+        Some(Ok(p)) if p.strategy == Strategy::BlueGreen => problems.push(
+            "the function's rollout strategy is BlueGreen, which only the container has: set spec.function.rollout.strategy to AllAtOnce, Canary or Linear".to_owned(),
+        ),
+        Some(Err(why)) => problems.push(why),
+        _ => {}
     }
-    if let Some(container) = spec.container_enabled()
-        && let Err(why) = policy::resolve(top, container.rollout.as_ref(), "spec.container.rollout")
-    {
+    if let Some(Err(why)) = policy::of_container(spec) {
         problems.push(why);
     }
     let blocks =

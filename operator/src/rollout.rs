@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::cloud::cloudwatch::{self, MetricRead};
 use crate::cloud::{AwsClients, CloudResult};
-use blog_core::rollout::function::{BAKING, PROGRESSING};
+use blog_core::rollout::function::{BAKING, PROGRESSING, between, elapsed};
 use blog_core::rollout::verdict::{Measured, Window};
 use blog_core::rollout::{Judging, Policy, VariantRollout};
 
@@ -25,10 +25,9 @@ pub fn due(record: &VariantRollout, judging: &Judging, now: &Time) -> bool {
 /// How long until the next verdict is due (zero: now).
 #[must_use]
 pub fn until_due(record: &VariantRollout, judging: &Judging, now: &Time) -> Duration {
+    // Never judged: due now.
     let last = record.last_check.as_ref().and_then(|c| c.time.as_ref());
-    let since = last.map_or(i64::MAX, |t| now.0.as_second().saturating_sub(t.0.as_second()));
-    let since = Duration::from_secs(u64::try_from(since).unwrap_or(0));
-    judging.interval.saturating_sub(since)
+    last.map_or(Duration::ZERO, |last| judging.interval.saturating_sub(between(last, now)))
 }
 
 /// How long until `record`'s rollout wants its next look: its next verdict or the end of its step
@@ -40,9 +39,7 @@ pub fn next_look(record: &VariantRollout, policy: &Policy, now: &Time) -> Option
         BAKING => policy.final_bake,
         _ => return None,
     };
-    let started = record.step_started.as_ref().map_or(now.0.as_second(), |t| t.0.as_second());
-    let baked = Duration::from_secs(u64::try_from(now.0.as_second().saturating_sub(started)).unwrap_or(0));
-    let step_end = bake.saturating_sub(baked);
+    let step_end = bake.saturating_sub(elapsed(record, now));
     let verdict = policy.judging.as_ref().map_or(step_end, |j| until_due(record, j, now));
     Some(step_end.min(verdict).max(Duration::from_secs(1)))
 }

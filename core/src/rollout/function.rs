@@ -174,8 +174,7 @@ pub fn next(alias: Option<&Alias>, target: &Version, facts: &Facts<'_>) -> Move 
             // The status (and the Event) of this step were lost: picked up from the alias, the
             // step restarted, and said again.
             let step = facts.policy.weights.iter().position(|w| w == weight).unwrap_or(0);
-            let mut record = fresh(alias, target, facts, step);
-            record.message = waiting(&record);
+            let record = fresh(alias, target, facts, step);
             let moved = progress(target, &record, facts);
             let resumed = normal("RolloutResumed", format!("{} (picked up from the alias)", record.message));
             Move { event: moved.event.or(Some(resumed)), ..moved }
@@ -234,8 +233,7 @@ fn start(alias: &Alias, target: &Version, facts: &Facts<'_>) -> Move {
     if facts.command == Some(Command::Promote) {
         return promoted(target, &fresh(alias, target, facts, 0), facts, true);
     }
-    let mut record = fresh(alias, target, facts, 0);
-    record.message = waiting(&record);
+    let record = fresh(alias, target, facts, 0);
     let note = record.message.clone();
     let route = Route { primary: stable_of(&record), canary: Some((target.number.clone(), record.weight)) };
     Move { route: Some(route), record: Some(record), event: Some(normal(STARTED, note)) }
@@ -244,7 +242,7 @@ fn start(alias: &Alias, target: &Version, facts: &Facts<'_>) -> Move {
 /// The record of a rollout at `step` (0-based) starting now, the alias's version as stable.
 fn fresh(alias: &Alias, target: &Version, facts: &Facts<'_>, step: usize) -> VariantRollout {
     let weights = &facts.policy.weights;
-    VariantRollout {
+    let mut record = VariantRollout {
         phase: PROGRESSING.to_owned(),
         strategy: facts.policy.strategy,
         stable: Some(alias.version.clone()),
@@ -258,7 +256,9 @@ fn fresh(alias: &Alias, target: &Version, facts: &Facts<'_>, step: usize) -> Var
         failures: 0,
         last_check: None,
         message: String::new(),
-    }
+    };
+    record.message = waiting(&record);
+    record
 }
 
 /// A step under way: a command, the verdict, a pause, then the clock.
@@ -406,9 +406,16 @@ fn step_done(record: &VariantRollout, bake: std::time::Duration, facts: &Facts<'
         })
 }
 
-fn elapsed(record: &VariantRollout, now: &Time) -> std::time::Duration {
-    let started = record.step_started.as_ref().map_or(now.0, |t| t.0);
-    let seconds = now.0.as_second().saturating_sub(started.as_second());
+/// How long the record's current step has run (zero before it started).
+#[must_use]
+pub fn elapsed(record: &VariantRollout, now: &Time) -> std::time::Duration {
+    record.step_started.as_ref().map_or(std::time::Duration::ZERO, |started| between(started, now))
+}
+
+/// The whole seconds from `then` to `now` (zero when `then` is later).
+#[must_use]
+pub fn between(then: &Time, now: &Time) -> std::time::Duration {
+    let seconds = now.0.as_second().saturating_sub(then.0.as_second());
     std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
 }
 

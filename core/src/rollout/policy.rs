@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::types::{Analysis, RolloutSpec, Strategy};
+use crate::crd::BlogDeploymentSpec;
 
 /// The longest bake or step AWS lets an ECS deployment stage wait (1,440 minutes), kept for both
 /// variants so one policy reads the same on each.
@@ -85,6 +86,25 @@ pub fn resolve(top: Option<&RolloutSpec>, own: Option<&RolloutSpec>, at: &str) -
     let judging = merged.analysis.as_ref().map(|a| judging(a, &format!("{at}.analysis"))).transpose()?;
     let pre_traffic = merged.pre_traffic.map(|p| p.path);
     Ok(Policy { strategy, weights, step_bake, final_bake, judging, pre_traffic })
+}
+
+/// The enabled function's policy, `None` without the variant; errors name `spec.function.rollout`.
+///
+/// # Errors
+/// As [`resolve`].
+pub fn of_function(spec: &BlogDeploymentSpec) -> Option<Result<Policy, String>> {
+    let function = spec.function_enabled()?;
+    Some(resolve(spec.rollout.as_ref(), function.rollout.as_ref(), "spec.function.rollout"))
+}
+
+/// The enabled container's policy, `None` without the variant; errors name
+/// `spec.container.rollout`.
+///
+/// # Errors
+/// As [`resolve`].
+pub fn of_container(spec: &BlogDeploymentSpec) -> Option<Result<Policy, String>> {
+    let container = spec.container_enabled()?;
+    Some(resolve(spec.rollout.as_ref(), container.rollout.as_ref(), "spec.container.rollout"))
 }
 
 /// `own`'s fields where it sets them, `top`'s elsewhere.

@@ -94,10 +94,8 @@ pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
 /// The function's release: its policy, the rollout recorded, this reconcile's verdict (when a
 /// window was read) and the annotation's command.
 fn release(validated: &Validated<'_>, facts: &Facts<'_>) -> Option<Release> {
-    let spec = validated.spec;
-    let own = spec.function_enabled().and_then(|f| f.rollout.as_ref());
     // Validation refused a policy that does not resolve.
-    let policy = policy::resolve(spec.rollout.as_ref(), own, "spec.function.rollout").ok()?;
+    let policy = policy::of_function(validated.spec)?.ok()?;
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let check =
         policy.judging.as_ref().zip(facts.rollout).map(|(judging, window)| verdict::judge(judging, window, &now));

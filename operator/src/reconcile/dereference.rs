@@ -180,8 +180,7 @@ async fn read_demand(
 /// The function rollout's window when its analysis is due: once per interval, never cached (each
 /// verdict needs a window of its own). A failure to read makes no verdict this time.
 async fn read_rollout(bd: &BlogDeployment, owner: &Owner, clients: &crate::cloud::AwsClients) -> Option<Window> {
-    let function = bd.spec.function_enabled()?;
-    let policy = blog_core::rollout::policy::resolve(bd.spec.rollout.as_ref(), function.rollout.as_ref(), "").ok()?;
+    let policy = blog_core::rollout::policy::of_function(&bd.spec)?.ok()?;
     let judging = policy.judging.as_ref()?;
     let record = bd.status.as_ref()?.rollout.as_ref()?.function.as_ref()?;
     if !crate::rollout::due(record, judging, &Time(k8s_openapi::jiff::Timestamp::now())) {

@@ -143,11 +143,8 @@ async fn released(
     if moved.is_some() && release.is_some_and(|r| r.command.is_some()) {
         report.clear_annotation(rollout::ANNOTATION).await?;
     }
-    let spec = &report.bd.spec;
-    let container = spec.container_enabled().map(|c| {
-        let own = c.rollout.as_ref();
-        blog_core::rollout::policy::resolve(spec.rollout.as_ref(), own, "").unwrap_or_else(|_| Policy::all_at_once())
-    });
+    let container = blog_core::rollout::policy::of_container(&report.bd.spec)
+        .map(|policy| policy.unwrap_or_else(|_| Policy::all_at_once()));
     Ok(update_status::rollout(previous, moved, container.as_ref()))
 }
 
