@@ -43,6 +43,10 @@ does instead (see README "What the emulators cannot show"), from a JSON configur
                        makes a version fail the operator's pre-traffic check)
   standalone           true: run on after the process that started it exits (the local stack's
                        CloudWatch proxy); otherwise the proxy follows its parent
+  ecs_step             seconds each stage of a progressive ECS service deployment takes (default 2):
+                       the emulator keeps no deployment strategy and has no service-deployment API,
+                       so CANARY / LINEAR / BLUE_GREEN deployments with a PAUSE hook are played here,
+                       shifting the production listener rule's weights (tests/realism_ecs.py)
   acm_dns_validation   seconds ACM takes to issue a DNS-validated certificate once every validation
                        CNAME it asked for is in Route 53 (written through this proxy); until then it
                        stays PENDING_VALIDATION, whatever the emulator says, and ELB and API Gateway
@@ -66,6 +70,8 @@ import urllib.parse
 import contextvars
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import realism_ecs
+
 UPSTREAM = urllib.parse.urlparse(sys.argv[1])
 REGION = contextvars.ContextVar("region", default="us-east-1")  # the region of the request being handled
 CONFIG = json.loads(sys.argv[2])
@@ -84,6 +90,7 @@ RECENT = {}  # signing service -> monotonic times of its requests in the last se
 PEAK = {}  # signing service -> most requests seen within one second
 ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 ITEM_WRITE_LOCK = threading.Lock()  # DynamoDB applies a conditional write atomically; the emulator does not
+ECS = realism_ecs.Deployments(UPSTREAM, CONFIG)  # ECS's progressive service deployments (realism_ecs.py)
 
 LAMBDA_ROUTES = [
     ("POST", r"/2015-03-31/functions/?$", "CreateFunction"),
@@ -427,6 +434,11 @@ def decide(self, service, operation, body):
             return 201, "text/xml", earlier, {}
     if operation == "Invoke":
         return self.invoke()
+    if service == "ecs":
+        played = ECS.answer(operation, as_json(body))
+        if played:
+            count_fault(f"played {operation}", operation)
+            return played[0], "application/x-amz-json-1.1", json.dumps(played[1]).encode(), {}
     if lost_first(operation):
         status, headers, data = self.forward(body)
         if 200 <= status < 300:
@@ -577,6 +589,7 @@ def remember(service, operation, path, body, data):
     elif operation in ("CreateService", "UpdateService"):
         request = as_json(body)
         mark("service", (request.get("serviceName") or request.get("service", "")).rsplit("/", 1)[-1])
+        ECS.remember(REGION.get(), operation, request, data)
 
 
 def rewrite(service, operation, path, data):
@@ -624,12 +637,12 @@ def rewrite(service, operation, path, data):
         return with_endpoints(as_json(data))
     if operation == "DescribeCertificate" and "acm_dns_validation" in CONFIG:
         return validated(as_json(data))
-    if operation == "DescribeServices" and "ecs_start" in CONFIG:
+    if operation == "DescribeServices":
         found = as_json(data)
-        for service_found in found.get("services", []):
+        for service_found in found.get("services", []) if "ecs_start" in CONFIG else []:
             if tasks(service_found) != "COMPLETED":
                 count_fault("shown ecs_start", operation)
-        return json.dumps(found).encode()
+        return json.dumps(ECS.rewrite_services(REGION.get(), found)).encode()
     return data
 
 

@@ -97,6 +97,10 @@ pub struct Names {
     /// ALB and target group names: at most 32 characters.
     pub load_balancer: String,
     pub target_group: String,
+    /// The second target group a progressive container rollout starts the new tasks in.
+    pub alternate_target_group: String,
+    /// The role ECS assumes to shift the production listener rule between the two target groups.
+    pub infrastructure_role: String,
     pub lb_security_group: String,
     pub task_security_group: String,
 }
@@ -124,6 +128,7 @@ impl Names {
         // IAM role names stop at 64 characters, Lambda function names at 64, ALB/TG names at 32.
         let base = format!("blog-{}-{uid8}", slug(&who, 40));
         let short = format!("b-{}-{uid8}", slug(&who, 20));
+        let alternate = format!("g-{}-{uid8}", slug(&who, 20));
         Self {
             table: base.clone(),
             function: base.clone(),
@@ -139,6 +144,8 @@ impl Names {
             container_log_group: format!("/ecs/{base}"),
             load_balancer: short.clone(),
             target_group: short,
+            alternate_target_group: alternate,
+            infrastructure_role: format!("{base}-ecs"),
             lb_security_group: format!("{base}-alb"),
             task_security_group: format!("{base}-tasks"),
         }
@@ -159,6 +166,7 @@ impl Names {
             function_role: format!("{base}-fn"),
             execution_role: format!("{base}-exec"),
             task_role: format!("{base}-task"),
+            infrastructure_role: format!("{base}-ecs"),
             ..Self::for_owner(owner)
         }
     }
@@ -247,6 +255,9 @@ pub struct DesiredContainer {
     pub tracing: bool,
     /// CloudWatch Container Insights on the cluster.
     pub container_insights: bool,
+    /// How a new revision reaches readers; none: ECS's rolling deployment (the build sets it
+    /// for home).
+    pub release: Option<crate::rollout::function::Release>,
 }
 
 /// The one container in the task definition.
@@ -334,6 +345,9 @@ impl Desired {
             function.role_name.clone_from(&next.names.function_role);
             // Status records home's rollout only: other regions take a new version at once.
             function.release = None;
+        }
+        if let Some(container) = next.container.as_mut() {
+            container.release = None;
         }
         if writes_home {
             next.writes_to = Some(self.region.clone());
@@ -535,6 +549,7 @@ fn desired_container(
         host: domain.and_then(|d| d.container_host.clone()),
         tracing,
         container_insights: spec.observability.container_insights,
+        release: None,
     })
 }
 
@@ -558,6 +573,8 @@ pub struct Roles {
     pub function: Option<DesiredRole>,
     pub execution: Option<DesiredRole>,
     pub task: Option<DesiredRole>,
+    /// The role ECS assumes to shift a progressive container rollout's traffic.
+    pub infrastructure: Option<DesiredRole>,
 }
 
 impl Desired {
@@ -604,8 +621,49 @@ impl Desired {
             .container
             .as_ref()
             .map(|c| role(&self.names.task_role, ecs, with_tracing(task_policy(table_arn), c.tracing), false));
-        Roles { function, execution, task }
+        let infrastructure = self.container.as_ref().filter(|c| c.progressive()).map(|_| DesiredRole {
+            name: self.names.infrastructure_role.clone(),
+            // ECS documents this trust without a source condition for its infrastructure role.
+            trust: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            policy: infrastructure_policy(scope, &self.names),
+            boundary: self.role_permissions_boundary.clone(),
+        });
+        Roles { function, execution, task, infrastructure }
     }
+}
+
+impl DesiredContainer {
+    /// A new revision rolls out under ECS's canary, linear or blue/green strategy (two target
+    /// groups, the production listener rule, the infrastructure role), not its rolling one.
+    #[must_use]
+    pub fn progressive(&self) -> bool {
+        self.release.as_ref().is_some_and(|r| crate::rollout::container::ecs_strategy(&r.policy).is_some())
+    }
+}
+
+/// What ECS needs to run a progressive deployment of this owner's service (AWS's
+/// `AmazonECSInfrastructureRolePolicyForLoadBalancers`, narrowed): read the load balancing, move
+/// tasks between the two target groups, and shift this load balancer's listener rules.
+#[must_use]
+pub fn infrastructure_policy(scope: &Scope, names: &Names) -> Value {
+    let elb = |resource: String| scope.arn("elasticloadbalancing", &resource);
+    let balancer = &names.load_balancer;
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadLoadBalancing", "Effect": "Allow", "Resource": "*", "Action": [
+                "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
+                "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]},
+            {"Sid": "OwnTargetGroups", "Effect": "Allow",
+             "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+             "Resource": [elb(format!("targetgroup/{}/*", names.target_group)),
+                          elb(format!("targetgroup/{}/*", names.alternate_target_group))]},
+            {"Sid": "OwnListenerRules", "Effect": "Allow",
+             "Action": ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
+             "Resource": [elb(format!("listener/app/{balancer}/*")), elb(format!("listener-rule/app/{balancer}/*"))]}
+        ]
+    })
 }
 
 /// The X-Ray actions a traced function or the X-Ray daemon needs (AWS's `AWSXRayDaemonWriteAccess`);

@@ -1,6 +1,7 @@
-//! The rollout's reading: when a verdict is due, the new and the stable function version's
-//! requests, errors and p95 over the analysis window (one `GetMetricData`, by Lambda's
-//! `ExecutedVersion` dimension on the `live` alias) and the states of the alarms the analysis names.
+//! The rollout's reading: when a verdict is due, the new and the stable version's requests,
+//! errors and p95 over the analysis window (one `GetMetricData`: the function's by Lambda's
+//! `ExecutedVersion` dimension on the `live` alias, the container's by the load balancer's two
+//! target groups) and the states of the alarms the analysis names.
 
 use std::time::Duration;
 
@@ -44,6 +45,20 @@ pub fn next_look(record: &VariantRollout, policy: &Policy, now: &Time) -> Option
     Some(step_end.min(verdict).max(Duration::from_secs(1)))
 }
 
+/// How often a running ECS deployment is looked at: its hooks wait for the operator's answer.
+pub const ECS_POLL: Duration = Duration::from_secs(5);
+
+/// How long until the container's rollout wants its next look: its next verdict or ECS's next
+/// stage; `None` when no deployment runs (or a person paused it).
+#[must_use]
+pub fn next_ecs_look(record: &VariantRollout, policy: &Policy, now: &Time) -> Option<Duration> {
+    if record.phase != PROGRESSING && record.phase != BAKING {
+        return None;
+    }
+    let verdict = policy.judging.as_ref().map_or(ECS_POLL, |j| until_due(record, j, now));
+    Some(verdict.min(ECS_POLL).max(Duration::from_secs(1)))
+}
+
 /// The window a verdict is made from: the canary's figures, the stable version's while it still
 /// serves readers, and the named alarms in `ALARM`.
 ///
@@ -74,18 +89,63 @@ pub async fn read_window(
             })
         })
         .collect();
-    let summaries = cloudwatch::summaries(clients, &reads, judging.interval.max(SHORTEST_WINDOW)).await?;
+    windowed(clients, &reads, judging, 1.0).await
+}
+
+/// The container's window: the new revision's target group against the stable one's while it
+/// still serves readers. `None` until the record names the target groups.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn read_target_window(
+    clients: &AwsClients,
+    balancer_arn: &str,
+    record: &VariantRollout,
+    judging: &Judging,
+) -> CloudResult<Option<Window>> {
+    // A target group's dimension is the tail of its ARN, `targetgroup/<name>/<id>`.
+    let dimension = |arn: &str| arn.rsplit_once(':').map(|(_, tail)| tail.to_owned());
+    let Some(balancer) = crate::cloud::elb::metric_dimension(balancer_arn) else { return Ok(None) };
+    let Some(canary) = record.canary_target.as_deref().and_then(dimension) else { return Ok(None) };
+    let stable = record.stable_target.as_deref().and_then(dimension).filter(|_| record.phase == PROGRESSING);
+    let groups: Vec<&str> = std::iter::once(canary.as_str()).chain(stable.as_deref()).collect();
+    let dimensions: Vec<[(&str, &str); 2]> =
+        groups.iter().map(|group| [("LoadBalancer", balancer), ("TargetGroup", *group)]).collect();
+    let reads: Vec<MetricRead<'_>> = dimensions
+        .iter()
+        .flat_map(|dimensions| {
+            ["RequestCount", "HTTPCode_Target_5XX_Count", "TargetResponseTime"].map(|metric| MetricRead {
+                namespace: "AWS/ApplicationELB",
+                metric,
+                dimensions,
+                percentile: metric == "TargetResponseTime",
+            })
+        })
+        .collect();
+    // The load balancer reports response times in seconds.
+    windowed(clients, &reads, judging, 1000.0).await.map(Some)
+}
+
+/// One `GetMetricData` of (requests, errors, latency) triples, the canary's first, and the
+/// named alarms in `ALARM`; latency scaled to milliseconds by `to_ms`.
+async fn windowed(
+    clients: &AwsClients,
+    reads: &[MetricRead<'_>],
+    judging: &Judging,
+    to_ms: f64,
+) -> CloudResult<Window> {
+    let summaries = cloudwatch::summaries(clients, reads, judging.interval.max(SHORTEST_WINDOW)).await?;
     let measured: Vec<Measured> = summaries
         .chunks(3)
         .map(|s| Measured {
             requests: s[0].map_or(0.0, |x| x.sum),
             errors: s[1].map_or(0.0, |x| x.sum),
             // Where CloudWatch computes no percentile (the emulator), the maximum bounds it.
-            p95_ms: s[2].map(|x| x.p95.unwrap_or(x.maximum)),
+            p95_ms: s[2].map(|x| x.p95.unwrap_or(x.maximum) * to_ms),
         })
         .collect();
     let firing = cloudwatch::firing(clients, &judging.alarms).await?;
-    Ok(Window { canary: measured[0], baseline: measured.get(1).copied(), firing })
+    Ok(Window { canary: measured.first().copied().unwrap_or_default(), baseline: measured.get(1).copied(), firing })
 }
 
 #[cfg(test)]

@@ -175,6 +175,8 @@ fn placeholders(n: &Names) -> Vec<(&'static str, String)> {
         ("container_log_group", &n.container_log_group),
         ("load_balancer", &n.load_balancer),
         ("target_group", &n.target_group),
+        ("alternate_target_group", &n.alternate_target_group),
+        ("infrastructure_role", &n.infrastructure_role),
     ];
     fixed.into_iter().map(|(k, v)| (k, v.to_owned())).chain(named.into_iter().map(|(k, v)| (k, v.clone()))).collect()
 }

@@ -14,11 +14,9 @@ pub const BAKING: &str = "Baking";
 pub const PAUSED: &str = "Paused";
 pub const SUCCEEDED: &str = "Succeeded";
 pub const ROLLED_BACK: &str = "RolledBack";
-/// The variant cannot take the spec's strategy yet (the container's): it rolls out at once.
-pub const UNSUPPORTED: &str = "Unsupported";
 
 /// The Event of a rollout's first step.
-const STARTED: &str = "RolloutStarted";
+pub(super) const STARTED: &str = "RolloutStarted";
 
 /// The alias as Lambda reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,6 +254,7 @@ fn fresh(alias: &Alias, target: &Version, facts: &Facts<'_>, step: usize) -> Var
         failures: 0,
         last_check: None,
         message: String::new(),
+        ..VariantRollout::default()
     };
     record.message = waiting(&record);
     record
@@ -364,7 +363,7 @@ fn rolled_back(record: &VariantRollout, why: String) -> Move {
 }
 
 /// The record with this reconcile's verdict counted.
-fn judged(record: &VariantRollout, facts: &Facts<'_>) -> VariantRollout {
+pub(super) fn judged(record: &VariantRollout, facts: &Facts<'_>) -> VariantRollout {
     let mut record = record.clone();
     if let Some(check) = facts.check {
         record.failures = if check.verdict == verdict::FAIL { record.failures + 1 } else { 0 };
@@ -374,7 +373,7 @@ fn judged(record: &VariantRollout, facts: &Facts<'_>) -> VariantRollout {
 }
 
 /// Why the new version must go: failed verdicts up to the limit, or no verdict for too long.
-fn failed(record: &VariantRollout, facts: &Facts<'_>) -> Option<String> {
+pub(super) fn failed(record: &VariantRollout, facts: &Facts<'_>) -> Option<String> {
     let judging = facts.policy.judging.as_ref()?;
     let check = record.last_check.as_ref();
     if record.failures >= judging.failure_limit {
@@ -437,7 +436,7 @@ fn stable_of(record: &VariantRollout) -> Version {
     }
 }
 
-fn normal(reason: &'static str, note: String) -> Event {
+pub(super) fn normal(reason: &'static str, note: String) -> Event {
     Event { warning: false, reason, note }
 }
 

@@ -191,8 +191,7 @@ pub struct RolloutStatus {
 #[serde(rename_all = "camelCase")]
 pub struct VariantRollout {
     /// `Progressing`, `Baking` (every reader on the new version, still judged), `Paused`,
-    /// `Succeeded`, `RolledBack`; `Unsupported` when the variant cannot take the spec's strategy
-    /// yet (the container: it rolls out as ECS's rolling deployment, and `message` says so).
+    /// `Succeeded`, `RolledBack`.
     pub phase: String,
     /// The strategy in effect, and why another one was used instead of the spec's, if it was.
     pub strategy: Strategy,
@@ -226,6 +225,15 @@ pub struct VariantRollout {
     /// Why the rollout stands where it does, in a sentence.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// The ECS service deployment running it (the container).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// The target group the stable revision serves from (the container).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_target: Option<String>,
+    /// The target group the new revision's tasks join (the container).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_target: Option<String>,
 }
 
 /// One verdict on a window of metrics.

@@ -8,6 +8,7 @@ use crate::cloud::{self, AwsClients, CloudError, CloudResult, ErrorKind};
 use crate::crd::ContainerTasks;
 use crate::desired::DesiredContainer;
 use crate::image::Runner;
+use blog_core::rollout::container as rollout;
 
 /// Where the load balancer and the tasks sit: the VPC, its subnets and the two security groups.
 pub(super) struct Network {
@@ -128,13 +129,25 @@ pub(super) async fn ensure_target_group(stack: &mut Stack<'_>) -> CloudResult<()
     let known = (owner, stack.recorded.target_group_arn.as_deref());
     let (name, vpc, path) = (&names.target_group, &network_of(stack)?.vpc, &container.health_check_path);
     let arn = cloud::elb::ensure_target_group(stack.clients, known, name, vpc, path, tags).await?;
+    // A progressive rollout starts the new revision's tasks in a second group.
+    let alternate = match container.progressive() {
+        true => {
+            let name = &names.alternate_target_group;
+            Some(cloud::elb::ensure_target_group(stack.clients, (owner, None), name, vpc, path, tags).await?)
+        }
+        false => None,
+    };
     stack.resources.target_group_arn = Some(arn.clone());
     stack.target_group = Some(arn);
+    stack.alternate_target_group = alternate;
     Ok(())
 }
 
+/// Both target groups (the second is gone already when no rollout made it).
 pub(super) async fn remove_target_group(removal: &Removal<'_>) -> CloudResult<()> {
-    cloud::elb::delete_target_group(removal.clients, &removal.owner, &removal.names.target_group).await
+    let (clients, owner, names) = (removal.clients, &removal.owner, &removal.names);
+    cloud::elb::delete_target_group(clients, owner, &names.alternate_target_group).await?;
+    cloud::elb::delete_target_group(clients, owner, &names.target_group).await
 }
 
 pub(super) async fn ensure_load_balancer(stack: &mut Stack<'_>) -> CloudResult<()> {
@@ -163,7 +176,18 @@ pub(super) async fn ensure_listeners(stack: &mut Stack<'_>) -> CloudResult<()> {
     let container = wanted(stack)?;
     let balancer = stack.balancer.as_ref().ok_or_else(|| super::unknown("the load balancer"))?;
     let target_group = stack.target_group.as_deref().ok_or_else(|| super::unknown("the target group"))?;
-    cloud::elb::ensure_listeners(stack.clients, &balancer.arn, target_group, front(stack, &container)).await
+    let front = front(stack, &container);
+    cloud::elb::ensure_listeners(stack.clients, &balancer.arn, target_group, front).await?;
+    // The production rule ECS shifts, on the listener that forwards (none while HTTPS waits).
+    let port = match front {
+        Front::Plain => crate::desired::LISTENER_PORT,
+        Front::Https(_) => crate::desired::HTTPS_PORT,
+    };
+    if let (Some(alternate), Some(_)) = (stack.alternate_target_group.as_deref(), front.scheme()) {
+        let groups = (target_group, alternate);
+        stack.production_rule = cloud::elb::ensure_production_rule(stack.clients, &balancer.arn, port, groups).await?;
+    }
+    Ok(())
 }
 
 /// An image Fargate cannot run is refused before the service is made for it.
@@ -190,47 +214,95 @@ pub(super) async fn ensure_task_roles(stack: &mut Stack<'_>) -> CloudResult<()> 
     let execution = roles.execution.as_ref().ok_or_else(|| missing_role("execution"))?;
     let task = roles.task.as_ref().ok_or_else(|| missing_role("task"))?;
     let (clients, owner, tags) = (stack.clients, &stack.desired.owner, &stack.desired.tags);
+    let infrastructure = roles.infrastructure.clone();
     let execution = cloud::iam::ensure_role(clients, owner, execution, tags).await?;
     let task = cloud::iam::ensure_role(clients, owner, task, tags).await?;
     stack.task_roles = Some(TaskRoleArns { execution, task });
+    if let Some(role) = &infrastructure {
+        stack.infrastructure_role = Some(cloud::iam::ensure_role(clients, owner, role, tags).await?);
+    }
     Ok(())
 }
 
 pub(super) async fn remove_task_roles(removal: &Removal<'_>) -> CloudResult<()> {
     let (clients, owner, names) = (removal.clients, &removal.owner, &removal.names);
+    cloud::iam::delete_role(clients, owner, &names.infrastructure_role).await?;
     cloud::iam::delete_role(clients, owner, &names.execution_role).await?;
     cloud::iam::delete_role(clients, owner, &names.task_role).await
 }
 
-/// The task definition (a new revision only when it changed) and the service running it.
+/// The task definition (a new revision only when it changed) and the service running it; under
+/// a progressive rollout, ECS's deployment answered instead while it runs.
 pub(super) async fn ensure_service(stack: &mut Stack<'_>) -> CloudResult<()> {
-    let (container, clients) = (wanted(stack)?, stack.clients);
-    let (names, owner, tags) = (&stack.desired.names, &stack.desired.owner, &stack.desired.tags);
-    let roles = stack.task_roles.as_ref().ok_or_else(|| super::unknown("the task roles"))?;
-    let (network, target_group) = (network_of(stack)?, stack.target_group.as_deref().unwrap_or_default());
+    let container = wanted(stack)?;
+    let (clients, names, owner) = (stack.clients, &stack.desired.names, &stack.desired.owner);
     let existing = cloud::ecs::find_service(clients, owner, &names.cluster, &names.service).await?;
+    let task_definition = task_definition(stack, &container, existing.as_ref()).await?;
+    let strategy = container.release.as_ref().and_then(|r| rollout::ecs_strategy(&r.policy));
+    let release = container.release.as_ref().filter(|_| strategy.is_some() && advanced(stack).is_some());
+    if let (Some(release), Some(service)) = (release, &existing)
+        && super::rollout::gate(stack, release, service, &task_definition).await?
+    {
+        stack.service = existing;
+        return Ok(());
+    }
+    let progressive = strategy.as_ref().filter(|_| release.is_some());
+    let observed = run_service(stack, &container, (existing.as_ref(), &task_definition), progressive).await?;
+    let before = existing.filter(|s| s.task_definition != task_definition);
+    if let (Some(before), Some(release)) = (before, release) {
+        super::rollout::started(stack, release, &before.task_definition, &task_definition);
+    }
+    stack.resources.task_definition_arn = Some(task_definition);
+    stack.resources.service_arn = Some(observed.arn.clone());
+    stack.service = Some(observed);
+    Ok(())
+}
+
+/// The task definition `container` asks for: the service's, a held-back revision's, or a new one.
+async fn task_definition(
+    stack: &Stack<'_>,
+    container: &DesiredContainer,
+    existing: Option<&cloud::ecs::ServiceObserved>,
+) -> CloudResult<String> {
+    let (names, tags) = (&stack.desired.names, &stack.desired.tags);
+    let roles = stack.task_roles.as_ref().ok_or_else(|| super::unknown("the task roles"))?;
     let task_roles = cloud::ecs::TaskRoles {
         execution_role_arn: &roles.execution,
         task_role_arn: &roles.task,
         log_group: &names.container_log_group,
     };
-    let current = existing.as_ref().map(|s| s.task_definition.as_str());
-    let task_definition =
-        cloud::ecs::ensure_task_definition(clients, &names.task_family, current, &container, &task_roles, tags).await?;
+    let known = super::rollout::known_revisions(existing, container.release.as_ref());
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    cloud::ecs::ensure_task_definition(stack.clients, &names.task_family, &known, container, &task_roles, tags).await
+}
+
+/// Creates the service or updates it to `task_definition` under the rollout's strategy.
+async fn run_service(
+    stack: &Stack<'_>,
+    container: &DesiredContainer,
+    (existing, task_definition): (Option<&cloud::ecs::ServiceObserved>, &str),
+    strategy: Option<&rollout::EcsStrategy>,
+) -> CloudResult<cloud::ecs::ServiceObserved> {
+    let (names, tags) = (&stack.desired.names, &stack.desired.tags);
+    let (network, target_group) = (network_of(stack)?, stack.target_group.as_deref().unwrap_or_default());
     let placement = cloud::ecs::ServicePlacement {
         subnets: &network.subnets,
         security_group: &network.task_group,
         target_group_arn: target_group,
+        progressive: strategy.zip(advanced(stack)),
     };
     let (cluster, service) = (&names.cluster, &names.service);
-    let settings = (existing.as_ref(), task_definition.as_str());
-    let observed =
-        cloud::ecs::ensure_service(clients, cluster, service, settings.0, settings.1, &container, &placement, tags)
-            .await?;
-    stack.resources.task_definition_arn = Some(task_definition);
-    stack.resources.service_arn = Some(observed.arn.clone());
-    stack.service = Some(observed);
-    Ok(())
+    let clients = stack.clients;
+    cloud::ecs::ensure_service(clients, cluster, service, existing, task_definition, container, &placement, tags).await
+}
+
+/// What ECS shifts traffic with, once the second group, the production rule and the role stand.
+fn advanced<'s>(stack: &'s Stack<'_>) -> Option<cloud::ecs::Advanced<'s>> {
+    Some(cloud::ecs::Advanced {
+        alternate_target_group_arn: stack.alternate_target_group.as_deref()?,
+        production_rule_arn: &stack.production_rule.as_ref()?.arn,
+        role_arn: stack.infrastructure_role.as_deref()?,
+    })
 }
 
 /// The service, then every revision of its task family.

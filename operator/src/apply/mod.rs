@@ -5,6 +5,7 @@
 mod container;
 mod function;
 mod plan;
+mod rollout;
 mod shared;
 
 use crate::aws::Scope;
@@ -33,6 +34,8 @@ pub struct Applied {
     pub zone: Option<cloud::route53::Zone>,
     /// The function alias's move in this apply: the rollout to record and an Event.
     pub function_rollout: Option<blog_core::rollout::function::Move>,
+    /// The container's rollout as this apply left it, and an Event.
+    pub container_rollout: Option<blog_core::rollout::function::Move>,
 }
 
 /// Each variant's regional front door: where its host points (an alias value) and the endpoint
@@ -201,6 +204,10 @@ pub(super) struct Stack<'a> {
     api: Option<cloud::apigateway::ApiObserved>,
     network: Option<container::Network>,
     target_group: Option<String>,
+    /// The second target group, under a progressive container rollout.
+    alternate_target_group: Option<String>,
+    production_rule: Option<cloud::elb::ProductionRule>,
+    infrastructure_role: Option<String>,
     balancer: Option<cloud::elb::LoadBalancerObserved>,
     bound: https::Bound,
     urls: VariantUrls,
@@ -208,6 +215,7 @@ pub(super) struct Stack<'a> {
     task_roles: Option<container::TaskRoleArns>,
     service: Option<cloud::ecs::ServiceObserved>,
     function_rollout: Option<blog_core::rollout::function::Move>,
+    container_rollout: Option<blog_core::rollout::function::Move>,
     /// The parts' states as the steps observed them.
     reached: Reached,
     /// Variant failures, in plan order: each skips the rest of its variant.
@@ -235,6 +243,9 @@ impl<'a> Stack<'a> {
             api: None,
             network: None,
             target_group: None,
+            alternate_target_group: None,
+            production_rule: None,
+            infrastructure_role: None,
             balancer: None,
             bound: https::Bound::default(),
             urls: VariantUrls::default(),
@@ -242,6 +253,7 @@ impl<'a> Stack<'a> {
             task_roles: None,
             service: None,
             function_rollout: None,
+            container_rollout: None,
             reached: Reached::default(),
             failures: Vec::new(),
         }
@@ -328,6 +340,7 @@ impl<'a> Stack<'a> {
             },
             zone: self.certificates.zone,
             function_rollout: self.function_rollout,
+            container_rollout: self.container_rollout,
         })
     }
 
@@ -342,10 +355,12 @@ impl<'a> Stack<'a> {
         if self.desired.container.is_none() {
             return PartState::ready(reason::DISABLED, "the container variant is disabled");
         }
+        let rolling = self.container_rollout.as_ref().and_then(|m| m.record.as_ref()).and_then(status::rollout_state);
         match (&self.service, self.container_door()) {
             (Some(service), Some(balancer)) => {
                 let url = self.urls.containers.as_deref();
-                status::container_state(readiness, &container::tasks(service), &balancer.state, url)
+                let state = status::container_state(readiness, &container::tasks(service), &balancer.state, url);
+                rolling.unwrap_or(state)
             }
             _ => PartState::not_ready(reason::PROGRESSING, ""),
         }

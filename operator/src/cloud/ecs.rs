@@ -5,11 +5,15 @@ use super::{Call, CREATED_TAGGED};
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Cluster, ClusterField, ClusterSetting, ClusterSettingName, Compatibility,
-    ContainerDefinition, CpuArchitecture, DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LaunchType,
-    LoadBalancer, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, OsFamily, PortMapping,
-    RuntimePlatform, Secret, ServiceField, Tag, TaskDefinition, TransportProtocol,
+    AdvancedConfiguration, AssignPublicIp, AwsVpcConfiguration, CanaryConfiguration, Cluster, ClusterField,
+    ClusterSetting, ClusterSettingName, Compatibility, ContainerDefinition, CpuArchitecture, DeploymentCircuitBreaker,
+    DeploymentConfiguration, DeploymentLifecycleHook, DeploymentLifecycleHookAction, DeploymentLifecycleHookStage,
+    DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType, DeploymentLifecycleHookTimeoutConfiguration,
+    DeploymentStrategy, KeyValuePair, LaunchType, LinearConfiguration, LoadBalancer, LogConfiguration, LogDriver,
+    NetworkConfiguration, NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret, ServiceDeployment,
+    ServiceField, StopServiceDeploymentStopType, Tag, TaskDefinition, TransportProtocol,
 };
+use blog_core::rollout::container::{Answer, Deployment, EcsStrategy};
 
 use super::tags::claim;
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
@@ -31,11 +35,24 @@ pub const IAM: &str = r#"[
       "ecs:DescribeServices",
       "ecs:UpdateService",
       "ecs:DeleteService",
-      "ecs:TagResource"
+      "ecs:TagResource",
+      "ecs:ListServiceDeployments"
     ],
     "Resource": [
       "arn:aws:ecs:*:*:cluster/blog-*",
       "arn:aws:ecs:*:*:service/blog-*/blog-*"
+    ]
+  },
+  {
+    "Sid": "EcsServiceDeployments",
+    "Effect": "Allow",
+    "Action": [
+      "ecs:DescribeServiceDeployments",
+      "ecs:ContinueServiceDeployment",
+      "ecs:StopServiceDeployment"
+    ],
+    "Resource": [
+      "arn:aws:ecs:*:*:service-deployment/blog-*/blog-*/*"
     ]
   },
   {
@@ -82,6 +99,7 @@ pub(crate) const SERVICE: &str = "ecs";
 
 const CLUSTER: &str = "arn:aws:ecs:{region}:{account}:cluster/{cluster}";
 const SERVICE_ARN: &str = "arn:aws:ecs:{region}:{account}:service/{cluster}/{service}";
+const SERVICE_DEPLOYMENT: &str = "arn:aws:ecs:{region}:{account}:service-deployment/{cluster}/{service}/Ab1Cd2Ef3";
 
 /// The calls above as IAM sees them (see [`Call`]).
 pub const CALLS: &[Call] = &[
@@ -94,6 +112,10 @@ pub const CALLS: &[Call] = &[
     Call::new("describe it", "ecs:DescribeServices", SERVICE_ARN),
     Call::new("update it", "ecs:UpdateService", SERVICE_ARN),
     Call::new("delete it", "ecs:DeleteService", SERVICE_ARN),
+    Call::new("list its deployments", "ecs:ListServiceDeployments", SERVICE_ARN),
+    Call::new("describe a deployment", "ecs:DescribeServiceDeployments", SERVICE_DEPLOYMENT),
+    Call::new("answer its pause hook", "ecs:ContinueServiceDeployment", SERVICE_DEPLOYMENT),
+    Call::new("roll it back", "ecs:StopServiceDeployment", SERVICE_DEPLOYMENT),
     Call::new("register a tagged task definition", "ecs:RegisterTaskDefinition", "*").with(&[CREATED_TAGGED]),
     Call::new("tag it as it is registered", "ecs:TagResource", "arn:aws:ecs:{region}:{account}:task-definition/{task_family}:3")
         .with(&[("ecs:CreateAction", r#""RegisterTaskDefinition""#)]),
@@ -249,29 +271,29 @@ fn matches(definition: &TaskDefinition, container: &DesiredContainer, roles: &Ta
             == runtime_platform(container.architecture).cpu_architecture()
 }
 
-/// Returns the ARN of a task definition that matches `container`: `current` (the service's) when it
-/// does, otherwise a newly registered revision of `family`.
+/// Returns the ARN of a task definition that matches `container`: the first of `known` (the
+/// service's, a held-back one) that does, otherwise a newly registered revision of `family`.
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_task_definition(
     clients: &AwsClients,
     family: &str,
-    current: Option<&str>,
+    known: &[&str],
     container: &DesiredContainer,
     roles: &TaskRoles<'_>,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    if let Some(arn) = current {
+    for arn in known {
         let found = clients
             .ecs
             .describe_task_definition()
-            .task_definition(arn)
+            .task_definition(*arn)
             .send()
             .await
             .map_err(map_sdk(SERVICE, "DescribeTaskDefinition"))?;
         if found.task_definition().is_some_and(|d| matches(d, container, roles)) {
-            return Ok(arn.to_owned());
+            return Ok((*arn).to_owned());
         }
     }
     let definitions = container_definitions(&clients.region, container, roles)?;
@@ -341,6 +363,8 @@ pub struct ServiceObserved {
     pub running_count: i32,
     /// The primary deployment's rollout state (`COMPLETED`, `IN_PROGRESS`, `FAILED`).
     pub rollout: String,
+    /// Its deployment strategy: `ROLLING`, `CANARY`, `LINEAR` or `BLUE_GREEN`.
+    pub strategy: String,
 }
 
 /// The service, if it exists and is not INACTIVE; `Invalid` when it is someone else's.
@@ -374,14 +398,59 @@ pub async fn find_service(
         rollout: primary
             .and_then(|d| d.rollout_state())
             .map_or_else(|| "UNKNOWN".to_owned(), |r| r.as_str().to_owned()),
+        strategy: strategy_of(service.deployment_configuration()),
     }))
 }
 
-/// Where the service runs and whom it serves.
+fn strategy_of(config: Option<&DeploymentConfiguration>) -> String {
+    config.and_then(DeploymentConfiguration::strategy).map_or("ROLLING", DeploymentStrategy::as_str).to_owned()
+}
+
+/// Where the service runs, whom it serves and how a new revision reaches them.
 pub struct ServicePlacement<'a> {
     pub subnets: &'a [String],
     pub security_group: &'a str,
     pub target_group_arn: &'a str,
+    /// A progressive rollout: ECS's strategy and the second target group, production rule and
+    /// infrastructure role it shifts traffic with; none: the rolling deployment.
+    pub progressive: Option<(&'a EcsStrategy, Advanced<'a>)>,
+}
+
+/// What ECS needs to shift traffic between two target groups.
+#[derive(Debug, Clone, Copy)]
+pub struct Advanced<'a> {
+    pub alternate_target_group_arn: &'a str,
+    pub production_rule_arn: &'a str,
+    pub role_arn: &'a str,
+}
+
+impl ServicePlacement<'_> {
+    fn strategy(&self) -> &'static str {
+        self.progressive.as_ref().map_or("ROLLING", |(strategy, _)| strategy.name)
+    }
+
+    fn load_balancer(&self, port: i32) -> LoadBalancer {
+        let advanced = self.progressive.as_ref().map(|(_, a)| {
+            AdvancedConfiguration::builder()
+                .alternate_target_group_arn(a.alternate_target_group_arn)
+                .production_listener_rule(a.production_rule_arn)
+                .role_arn(a.role_arn)
+                .build()
+        });
+        LoadBalancer::builder()
+            .target_group_arn(self.target_group_arn)
+            .container_name(CONTAINER_NAME)
+            .container_port(port)
+            .set_advanced_configuration(advanced)
+            .build()
+    }
+
+    fn deployment_configuration(&self) -> DeploymentConfiguration {
+        match &self.progressive {
+            None => deployment_configuration(),
+            Some((strategy, _)) => progressive_configuration(strategy),
+        }
+    }
 }
 
 /// Only the region's default VPC (no VPC named) gets public task IPs: its subnets are public with
@@ -413,9 +482,15 @@ pub async fn ensure_service(
     // With autoscaling on, Application Auto Scaling owns the count: only the task definition is
     // the operator's to change.
     let count = if container.scaling.is_some() { service.desired_count } else { container.desired_count };
-    if service.task_definition == task_definition && service.desired_count == count {
+    let restrategized = service.strategy != placement.strategy();
+    if service.task_definition == task_definition && service.desired_count == count && !restrategized {
         return Ok(service.clone());
     }
+    // The strategy and its load balancer settings are sent only when they change.
+    let (config, balancer) = match restrategized {
+        true => (Some(placement.deployment_configuration()), Some(vec![placement.load_balancer(container.port)])),
+        false => (None, None),
+    };
     let updated = clients
         .ecs
         .update_service()
@@ -423,6 +498,8 @@ pub async fn ensure_service(
         .service(name)
         .task_definition(task_definition)
         .desired_count(count)
+        .set_deployment_configuration(config)
+        .set_load_balancers(balancer)
         .send()
         .await
         .map_err(map_sdk(SERVICE, "UpdateService"))?;
@@ -432,6 +509,7 @@ pub async fn ensure_service(
         arn: updated.service().and_then(|s| s.service_arn()).unwrap_or(&service.arn).to_owned(),
         running_count: service.running_count,
         rollout: "IN_PROGRESS".to_owned(),
+        strategy: placement.strategy().to_owned(),
     })
 }
 
@@ -450,11 +528,6 @@ async fn create_service(
         .assign_public_ip(public_ip(container))
         .build()
         .map_err(|e| CloudError::local(SERVICE, "CreateService", ErrorKind::Other, e.to_string()))?;
-    let balancer = LoadBalancer::builder()
-        .target_group_arn(placement.target_group_arn)
-        .container_name(CONTAINER_NAME)
-        .container_port(container.port)
-        .build();
     let created = clients
         .ecs
         .create_service()
@@ -464,8 +537,8 @@ async fn create_service(
         .desired_count(container.desired_count)
         .launch_type(LaunchType::Fargate)
         .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(network).build())
-        .load_balancers(balancer)
-        .deployment_configuration(deployment_configuration())
+        .load_balancers(placement.load_balancer(container.port))
+        .deployment_configuration(placement.deployment_configuration())
         .health_check_grace_period_seconds(60)
         .set_tags(Some(tags(tag_set)))
         .send()
@@ -478,6 +551,7 @@ async fn create_service(
         desired_count: container.desired_count,
         running_count: 0,
         rollout: "IN_PROGRESS".to_owned(),
+        strategy: placement.strategy().to_owned(),
     })
 }
 
@@ -500,6 +574,125 @@ pub fn deployment_configuration() -> DeploymentConfiguration {
         .minimum_healthy_percent(100)
         .maximum_percent(200)
         .build()
+}
+
+/// ECS's canary, linear or blue/green deployment of `strategy`, with a PAUSE hook before every
+/// production traffic shift: the operator answers it after its analysis, and a hook nobody
+/// answers for a day rolls the deployment back.
+#[must_use]
+pub fn progressive_configuration(strategy: &EcsStrategy) -> DeploymentConfiguration {
+    let hook = DeploymentLifecycleHook::builder()
+        .target_type(DeploymentLifecycleHookTargetType::Pause)
+        .lifecycle_stages(DeploymentLifecycleHookStage::PreProductionTrafficShift)
+        .timeout_configuration(
+            DeploymentLifecycleHookTimeoutConfiguration::builder()
+                .timeout_in_minutes(1440)
+                .action(DeploymentLifecycleHookAction::Rollback)
+                .build(),
+        )
+        .build();
+    let builder = DeploymentConfiguration::builder()
+        .strategy(DeploymentStrategy::from(strategy.name))
+        .bake_time_in_minutes(strategy.bake_minutes)
+        .lifecycle_hooks(hook)
+        .minimum_healthy_percent(100)
+        .maximum_percent(200);
+    match strategy.name {
+        "CANARY" => builder.canary_configuration(
+            CanaryConfiguration::builder()
+                .canary_percent(strategy.percent)
+                .canary_bake_time_in_minutes(strategy.step_bake_minutes)
+                .build(),
+        ),
+        "LINEAR" => builder.linear_configuration(
+            LinearConfiguration::builder()
+                .step_percent(strategy.percent)
+                .step_bake_time_in_minutes(strategy.step_bake_minutes)
+                .build(),
+        ),
+        _ => builder,
+    }
+    .build()
+}
+
+/// The service's newest deployment as ECS reports it: described in full (stage, hook, weights)
+/// while it is still moving.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn latest_deployment(clients: &AwsClients, cluster: &str, service: &str) -> CloudResult<Option<Deployment>> {
+    let listed = clients
+        .ecs
+        .list_service_deployments()
+        .cluster(cluster)
+        .service(service)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "ListServiceDeployments"))?;
+    let newest = listed.service_deployments().iter().max_by_key(|d| d.created_at().map(|t| (t.secs(), t.subsec_nanos())));
+    let Some(newest) = newest else { return Ok(None) };
+    let brief = Deployment {
+        arn: newest.service_deployment_arn().unwrap_or_default().to_owned(),
+        status: newest.status().map_or("", |s| s.as_str()).to_owned(),
+        stage: String::new(),
+        awaiting: None,
+        weight: 0,
+        reason: newest.status_reason().unwrap_or_default().to_owned(),
+    };
+    if !brief.in_flight() {
+        return Ok(Some(brief));
+    }
+    let described = clients
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(&brief.arn)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeServiceDeployments"))?;
+    Ok(Some(described.service_deployments().first().map_or(brief, deployment_of)))
+}
+
+fn deployment_of(found: &ServiceDeployment) -> Deployment {
+    let awaiting = found.lifecycle_hook_details().iter().find(|h| h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction));
+    let weight = found.target_service_revision().and_then(|r| r.requested_production_traffic_weight()).unwrap_or(0.0);
+    Deployment {
+        arn: found.service_deployment_arn().unwrap_or_default().to_owned(),
+        status: found.status().map_or("", |s| s.as_str()).to_owned(),
+        stage: found.lifecycle_stage().map_or("", |s| s.as_str()).to_owned(),
+        awaiting: awaiting.and_then(|h| h.hook_id()).map(str::to_owned),
+        #[allow(clippy::cast_possible_truncation)] // a percentage
+        weight: weight.round() as i32,
+        reason: found.status_reason().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Sends the operator's answer to the deployment `arn`.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn answer(clients: &AwsClients, arn: &str, answer: &Answer) -> CloudResult<()> {
+    let continued = |hook: &str, action| {
+        clients.ecs.continue_service_deployment().service_deployment_arn(arn).hook_id(hook).action(action).send()
+    };
+    match answer {
+        Answer::Continue(hook) => continued(hook, DeploymentLifecycleHookAction::Continue)
+            .await
+            .map(|_| ())
+            .map_err(map_sdk(SERVICE, "ContinueServiceDeployment")),
+        Answer::Rollback(Some(hook)) => continued(hook, DeploymentLifecycleHookAction::Rollback)
+            .await
+            .map(|_| ())
+            .map_err(map_sdk(SERVICE, "ContinueServiceDeployment")),
+        Answer::Rollback(None) => clients
+            .ecs
+            .stop_service_deployment()
+            .service_deployment_arn(arn)
+            .stop_type(StopServiceDeploymentStopType::Rollback)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(map_sdk(SERVICE, "StopServiceDeployment")),
+    }
 }
 
 /// Deletes the service (forced: it need not be scaled to zero first) if it is ours.

@@ -1,6 +1,8 @@
 //! Elastic Load Balancing v2: an internet-facing ALB, an IP target group with the health-check
 //! path, and its listeners: HTTPS:443 forwarding with the certificate and HTTP:80 redirecting to
-//! it, or HTTP:80 forwarding where the spec chose plain HTTP. AWS (and even more so the emulator) accepts a
+//! it, or HTTP:80 forwarding where the spec chose plain HTTP; for a progressive container rollout,
+//! a second target group and a catch-all production rule on the forwarding listener that ECS
+//! shifts between the two. AWS (and even more so the emulator) accepts a
 //! second ALB or listener of the same name or port, so duplicates left by an interrupted run are
 //! found by name and tags and deleted.
 
@@ -8,8 +10,9 @@ use super::Call;
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, Listener, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
-    RedirectActionConfig, RedirectActionStatusCodeEnum, Tag, TargetGroup, TargetTypeEnum,
+    Action, ActionTypeEnum, Certificate, ForwardActionConfig, Listener, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+    PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, Rule,
+    RuleCondition, Tag, TargetGroup, TargetGroupTuple, TargetTypeEnum,
 };
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
@@ -29,12 +32,16 @@ pub const IAM: &str = r#"[
       "elasticloadbalancing:DeleteTargetGroup",
       "elasticloadbalancing:CreateListener",
       "elasticloadbalancing:ModifyListener",
-      "elasticloadbalancing:DeleteListener"
+      "elasticloadbalancing:DeleteListener",
+      "elasticloadbalancing:CreateRule",
+      "elasticloadbalancing:ModifyRule"
     ],
     "Resource": [
       "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/b-*/*",
       "arn:aws:elasticloadbalancing:*:*:targetgroup/b-*/*",
-      "arn:aws:elasticloadbalancing:*:*:listener/app/b-*/*"
+      "arn:aws:elasticloadbalancing:*:*:targetgroup/g-*/*",
+      "arn:aws:elasticloadbalancing:*:*:listener/app/b-*/*",
+      "arn:aws:elasticloadbalancing:*:*:listener-rule/app/b-*/*"
     ]
   },
   {
@@ -45,7 +52,8 @@ pub const IAM: &str = r#"[
     ],
     "Resource": [
       "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/b-*/*",
-      "arn:aws:elasticloadbalancing:*:*:targetgroup/b-*/*"
+      "arn:aws:elasticloadbalancing:*:*:targetgroup/b-*/*",
+      "arn:aws:elasticloadbalancing:*:*:targetgroup/g-*/*"
     ],
     "Condition": {
       "StringEquals": {
@@ -63,6 +71,7 @@ pub const IAM: &str = r#"[
       "elasticloadbalancing:DescribeLoadBalancers",
       "elasticloadbalancing:DescribeTargetGroups",
       "elasticloadbalancing:DescribeListeners",
+      "elasticloadbalancing:DescribeRules",
       "elasticloadbalancing:DescribeTags"
     ],
     "Resource": "*"
@@ -75,6 +84,9 @@ const LOAD_BALANCER: &str = "arn:aws:elasticloadbalancing:{region}:{account}:loa
 const TARGET_GROUP: &str = "arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{target_group}/943f017f100becff";
 const LISTENER: &str =
     "arn:aws:elasticloadbalancing:{region}:{account}:listener/app/{load_balancer}/50dc6c495c0c9188/f2f7dc8efc522ab2";
+const ALTERNATE_TARGET_GROUP: &str =
+    "arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{alternate_target_group}/5d3e0d5a8a1b2c3d";
+const RULE: &str = "arn:aws:elasticloadbalancing:{region}:{account}:listener-rule/app/{load_balancer}/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
 
 /// The calls above as IAM sees them (see [`Call`]).
 pub const CALLS: &[Call] = &[
@@ -90,6 +102,13 @@ pub const CALLS: &[Call] = &[
     Call::new("create the listener", "elasticloadbalancing:CreateListener", LOAD_BALANCER),
     Call::new("point the listener", "elasticloadbalancing:ModifyListener", LISTENER),
     Call::new("delete the listener", "elasticloadbalancing:DeleteListener", LISTENER),
+    Call::new("create the second target group", "elasticloadbalancing:CreateTargetGroup", ALTERNATE_TARGET_GROUP),
+    Call::new("tag it as it is created", "elasticloadbalancing:AddTags", ALTERNATE_TARGET_GROUP)
+        .with(&[("elasticloadbalancing:CreateAction", r#""CreateTargetGroup""#)]),
+    Call::new("delete it", "elasticloadbalancing:DeleteTargetGroup", ALTERNATE_TARGET_GROUP),
+    Call::new("create the production rule", "elasticloadbalancing:CreateRule", LISTENER),
+    Call::new("point the production rule at both groups", "elasticloadbalancing:ModifyRule", RULE),
+    Call::new("read the listener's rules", "elasticloadbalancing:DescribeRules", "*"),
     Call::new("find load balancers", "elasticloadbalancing:DescribeLoadBalancers", "*"),
     Call::new("find target groups", "elasticloadbalancing:DescribeTargetGroups", "*"),
     Call::new("find listeners", "elasticloadbalancing:DescribeListeners", "*"),
@@ -545,4 +564,94 @@ pub async fn delete_target_group(clients: &AwsClients, owner: &Owner, name: &str
         }
     }
     Ok(())
+}
+
+/// The production rule's priority: the last one, so a rule a platform adds before it wins.
+pub const PRODUCTION_PRIORITY: &str = "50000";
+
+/// The production rule ECS shifts: its ARN and each target group's weight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductionRule {
+    pub arn: String,
+    pub weights: Vec<(String, i32)>,
+}
+
+/// The target groups a rule forwards to, with their weights.
+fn forwarded(rule: &Rule) -> Vec<(String, i32)> {
+    let tuples = rule.actions().iter().filter_map(|a| a.forward_config()).flat_map(ForwardActionConfig::target_groups);
+    tuples.filter_map(|t| Some((t.target_group_arn()?.to_owned(), t.weight().unwrap_or(1)))).collect()
+}
+
+/// Makes the forwarding listener (on `port`) carry the catch-all production rule that forwards to
+/// both target groups. Its weights are ECS's while a deployment shifts them: a rule that names both
+/// groups is left as it is; one that names others is pointed back, all readers on `groups.0`.
+/// `None` while that listener does not exist yet (HTTPS waiting for its certificate).
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_production_rule(
+    clients: &AwsClients,
+    load_balancer_arn: &str,
+    port: i32,
+    groups: (&str, &str),
+) -> CloudResult<Option<ProductionRule>> {
+    let listeners = clients
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(load_balancer_arn)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeListeners"))?;
+    let Some(listener) = listeners.listeners().iter().find(|l| l.port() == Some(port)).and_then(|l| l.listener_arn())
+    else {
+        return Ok(None);
+    };
+    let rules =
+        clients.elb.describe_rules().listener_arn(listener).send().await.map_err(map_sdk(SERVICE, "DescribeRules"))?;
+    let found = rules.rules().iter().find(|r| r.priority() == Some(PRODUCTION_PRIORITY));
+    let both = |weights: &[(String, i32)]| {
+        weights.len() == 2 && [groups.0, groups.1].iter().all(|g| weights.iter().any(|(arn, _)| arn == g))
+    };
+    let forward = Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(
+            ForwardActionConfig::builder()
+                .target_groups(TargetGroupTuple::builder().target_group_arn(groups.0).weight(1).build())
+                .target_groups(TargetGroupTuple::builder().target_group_arn(groups.1).weight(0).build())
+                .build(),
+        )
+        .build();
+    let initial = vec![(groups.0.to_owned(), 1), (groups.1.to_owned(), 0)];
+    match found.map(|r| (r.rule_arn().unwrap_or_default(), forwarded(r))) {
+        Some((arn, weights)) if both(&weights) => Ok(Some(ProductionRule { arn: arn.to_owned(), weights })),
+        Some((arn, _)) => {
+            clients
+                .elb
+                .modify_rule()
+                .rule_arn(arn)
+                .actions(forward)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "ModifyRule"))?;
+            Ok(Some(ProductionRule { arn: arn.to_owned(), weights: initial }))
+        }
+        None => {
+            let everything = RuleCondition::builder()
+                .field("path-pattern")
+                .path_pattern_config(PathPatternConditionConfig::builder().values("/*").build())
+                .build();
+            let created = clients
+                .elb
+                .create_rule()
+                .listener_arn(listener)
+                .priority(PRODUCTION_PRIORITY.parse().unwrap_or(50_000))
+                .conditions(everything)
+                .actions(forward)
+                .send()
+                .await
+                .map_err(map_sdk(SERVICE, "CreateRule"))?;
+            let arn = created.rules().first().and_then(|r| r.rule_arn()).unwrap_or_default().to_owned();
+            Ok(Some(ProductionRule { arn, weights: initial }))
+        }
+    }
 }

@@ -88,6 +88,21 @@ pub const IAM: &str = r#"[
     }
   },
   {
+    "Sid": "PassOnlyItsInfrastructureRolesToEcs",
+    "Effect": "Allow",
+    "Action": [
+      "iam:PassRole"
+    ],
+    "Resource": [
+      "arn:aws:iam::*:role/blog-operator/blog-*-ecs"
+    ],
+    "Condition": {
+      "StringEquals": {
+        "iam:PassedToService": "ecs.amazonaws.com"
+      }
+    }
+  },
+  {
     "Sid": "ServiceLinkedRolesOnFirstUse",
     "Effect": "Allow",
     "Action": [
@@ -112,6 +127,7 @@ pub(crate) const SERVICE: &str = "iam";
 const FUNCTION_ROLE: &str = "arn:aws:iam::{account}:role{role_path}{function_role}";
 const TASK_ROLE: &str = "arn:aws:iam::{account}:role{role_path}{task_role}";
 const EXECUTION_ROLE: &str = "arn:aws:iam::{account}:role{role_path}{execution_role}";
+const INFRASTRUCTURE_ROLE: &str = "arn:aws:iam::{account}:role{role_path}{infrastructure_role}";
 /// A role an earlier version made outside the role path.
 const EARLIER_ROLE: &str = "arn:aws:iam::{account}:role/{function_role}";
 const BOUNDED: (&str, &str) = ("iam:PermissionsBoundary", r#""{boundary}""#);
@@ -133,6 +149,8 @@ pub const CALLS: &[Call] = &[
         .with(&[("iam:PassedToService", r#""lambda.amazonaws.com""#)]),
     Call::new("pass the task role to ECS", "iam:PassRole", TASK_ROLE)
         .with(&[("iam:PassedToService", r#""ecs-tasks.amazonaws.com""#)]),
+    Call::new("pass the infrastructure role to ECS", "iam:PassRole", INFRASTRUCTURE_ROLE)
+        .with(&[("iam:PassedToService", r#""ecs.amazonaws.com""#)]),
 ];
 
 /// IAM's own codes.

@@ -29,8 +29,17 @@ pub struct Facts<'a> {
     pub demand: &'a std::collections::BTreeMap<String, f64>,
     /// The function rollout's window, when a verdict was due.
     pub rollout: Option<&'a Window>,
+    /// The container rollout's window, when a verdict was due.
+    pub container_rollout: Option<&'a Window>,
     /// The rollout annotation's value.
     pub annotation: Option<&'a str>,
+}
+
+/// Which variant's release to build.
+#[derive(Debug, Clone, Copy)]
+enum Variant {
+    Function,
+    Container,
 }
 
 /// The desired states to apply and the allocation and placement to report.
@@ -78,7 +87,10 @@ pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
     }
     // After Auto's sizes: a size the operator chose rolls out like any other change.
     if let Some(function) = desired.function.as_mut() {
-        function.release = release(validated, facts);
+        function.release = release(validated, facts, Variant::Function);
+    }
+    if let Some(container) = desired.container.as_mut() {
+        container.release = release(validated, facts, Variant::Container);
     }
     let placement = validated.spec.placement.as_ref().map(|spec| {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
@@ -91,16 +103,23 @@ pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
     Built { regions, allocation, placement }
 }
 
-/// The function's release: its policy, the rollout recorded, this reconcile's verdict (when a
+/// A variant's release: its policy, the rollout recorded, this reconcile's verdict (when a
 /// window was read) and the annotation's command.
-fn release(validated: &Validated<'_>, facts: &Facts<'_>) -> Option<Release> {
+fn release(validated: &Validated<'_>, facts: &Facts<'_>, variant: Variant) -> Option<Release> {
     // Validation refused a policy that does not resolve.
-    let policy = policy::of_function(validated.spec)?.ok()?;
+    let recorded = facts.previous.rollout.as_ref();
+    let (policy, window, record) = match variant {
+        Variant::Function => {
+            (policy::of_function(validated.spec)?, facts.rollout, recorded.and_then(|r| r.function.clone()))
+        }
+        Variant::Container => {
+            (policy::of_container(validated.spec)?, facts.container_rollout, recorded.and_then(|r| r.container.clone()))
+        }
+    };
+    let policy = policy.ok()?;
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let check =
-        policy.judging.as_ref().zip(facts.rollout).map(|(judging, window)| verdict::judge(judging, window, &now));
+    let check = policy.judging.as_ref().zip(window).map(|(judging, window)| verdict::judge(judging, window, &now));
     let (command, paused) = rollout::annotation(facts.annotation);
-    let record = facts.previous.rollout.as_ref().and_then(|r| r.function.clone());
     Some(Release { policy, record, check, command, paused, now })
 }
 
@@ -150,6 +169,7 @@ mod tests {
             metrics: &Reading::NotNeeded,
             demand: &BTreeMap::new(),
             rollout,
+            container_rollout: None,
             annotation,
         };
         build(&validated, &facts)

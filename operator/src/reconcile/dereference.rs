@@ -31,6 +31,8 @@ pub struct Dereferenced {
     pub demand: BTreeMap<String, f64>,
     /// The function rollout's window, when a verdict is due and it could be read.
     pub rollout: Option<Window>,
+    /// The container rollout's window, likewise.
+    pub container_rollout: Option<Window>,
 }
 
 /// The sizing's reading of the variants' metrics.
@@ -90,7 +92,8 @@ pub async fn dereference(
     let sizing = read_metrics(bd, validated, (&cloud.clients(region), &metrics)).await;
     let demand = read_demand(bd, &validated.owner, (&cloud, &metrics), region).await;
     let rollout = read_rollout(bd, &validated.owner, &cloud.clients(region)).await;
-    Ok(Dereferenced { token, cloud, metrics: sizing, demand, rollout })
+    let container_rollout = read_container_rollout(bd, &cloud.clients(region)).await;
+    Ok(Dereferenced { token, cloud, metrics: sizing, demand, rollout, container_rollout })
 }
 
 /// The AWS account this object's calls run in: the operator's own, or the role the tenant policy
@@ -191,6 +194,26 @@ async fn read_rollout(bd: &BlogDeployment, owner: &Owner, clients: &crate::cloud
         Ok(window) => Some(window),
         Err(err) => {
             tracing::warn!(error = %err, "cannot read the rollout's metrics; no verdict this time");
+            None
+        }
+    }
+}
+
+/// The container rollout's window when its analysis is due: the two target groups' figures
+/// behind the load balancer. A failure to read makes no verdict this time.
+async fn read_container_rollout(bd: &BlogDeployment, clients: &crate::cloud::AwsClients) -> Option<Window> {
+    let policy = blog_core::rollout::policy::of_container(&bd.spec)?.ok()?;
+    let judging = policy.judging.as_ref()?;
+    let status = bd.status.as_ref()?;
+    let record = status.rollout.as_ref()?.container.as_ref()?;
+    let balancer = status.resources.load_balancer_arn.as_deref()?;
+    if !crate::rollout::due(record, judging, &Time(k8s_openapi::jiff::Timestamp::now())) {
+        return None;
+    }
+    match crate::rollout::read_target_window(clients, balancer, record, judging).await {
+        Ok(window) => window,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the container rollout's metrics; no verdict this time");
             None
         }
     }

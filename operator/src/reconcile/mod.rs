@@ -23,8 +23,9 @@ use crate::context::{Context, Error};
 use crate::crd::{BlogDeployment, BlogDeploymentStatus};
 use crate::desired::Owner;
 use crate::status::{self, Observed};
+use blog_core::rollout::RolloutStatus;
 use blog_core::rollout::function as rollout;
-use blog_core::rollout::{Policy, RolloutStatus};
+use blog_core::rollout::function::Release;
 use dereference::{DereferenceError, MetricsSource};
 use update_status::Reporter;
 
@@ -79,6 +80,7 @@ pub async fn apply(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         metrics: &found.metrics,
         demand: &found.demand,
         rollout: found.rollout.as_ref(),
+        container_rollout: found.container_rollout.as_ref(),
         annotation: bd.annotations().get(rollout::ANNOTATION).map(String::as_str),
     };
     let built = build::build(&validated, &facts);
@@ -117,42 +119,55 @@ async fn report_applied(
         report.record(EventType::Normal, "Placement", note).await;
     }
     let placed = placing.as_ref().is_none_or(|p| p.settled);
-    let moved = applied.function_rollout.clone();
+    let moved = (applied.function_rollout.clone(), applied.container_rollout.clone());
     let generation = report.bd.metadata.generation;
     let (mut observed, mut next) =
         update_status::applied(generation, previous, applied, (built.allocation.clone(), token_secret));
     next.placement = placing.map(|p| p.status);
     observed.regions = next.placement.as_ref().map(|p| status::regions_state(&p.regions));
-    next.rollout = released(report, built.home(), (previous.rollout.as_ref(), moved.as_ref())).await?;
+    next.rollout =
+        released(report, built.home(), previous.rollout.as_ref(), (moved.0.as_ref(), moved.1.as_ref())).await?;
     let soonest = next_look(built.home(), next.rollout.as_ref());
     settle(report, ctx, (previous, next, &observed), (placed, soonest)).await
 }
 
-/// The rollout to record after an apply: its Event, and the one-shot annotation (`promote`,
+/// The rollout to record after an apply: its Events, and the one-shot annotation (`promote`,
 /// `abort`) cleared once acted on, so a later rollout is not promoted by an old command.
 async fn released(
     report: &Reporter<'_>,
     home: &crate::desired::Desired,
-    (previous, moved): (Option<&RolloutStatus>, Option<&rollout::Move>),
+    previous: Option<&RolloutStatus>,
+    moved: (Option<&rollout::Move>, Option<&rollout::Move>),
 ) -> Result<Option<RolloutStatus>, Error> {
-    if let Some(event) = moved.and_then(|m| m.event.as_ref()) {
+    for event in [moved.0, moved.1].into_iter().flatten().filter_map(|m| m.event.as_ref()) {
         let type_ = if event.warning { EventType::Warning } else { EventType::Normal };
         report.record(type_, event.reason, &event.note).await;
     }
-    let release = home.function.as_ref().and_then(|f| f.release.as_ref());
-    if moved.is_some() && release.is_some_and(|r| r.command.is_some()) {
+    let commanded = [
+        home.function.as_ref().and_then(|f| f.release.as_ref()),
+        home.container.as_ref().and_then(|c| c.release.as_ref()),
+    ];
+    let acted = |(release, moved): (Option<&Release>, Option<&rollout::Move>)| {
+        moved.is_some() && release.is_some_and(|r| r.command.is_some())
+    };
+    if commanded.into_iter().zip([moved.0, moved.1]).any(acted) {
         report.clear_annotation(rollout::ANNOTATION).await?;
     }
-    let container = blog_core::rollout::policy::of_container(&report.bd.spec)
-        .map(|policy| policy.unwrap_or_else(|_| Policy::all_at_once()));
-    Ok(update_status::rollout(previous, moved, container.as_ref()))
+    Ok(update_status::rollout(previous, moved))
 }
 
-/// When the function's rollout wants its next look: its next verdict or the end of its step.
+/// When a rollout wants its next look: the function's next verdict or step end, the container's
+/// next verdict or ECS's next stage, whichever is sooner.
 fn next_look(home: &crate::desired::Desired, rollout: Option<&RolloutStatus>) -> Option<std::time::Duration> {
-    let release = home.function.as_ref()?.release.as_ref()?;
-    let record = rollout?.function.as_ref()?;
-    crate::rollout::next_look(record, &release.policy, &release.now)
+    let function =
+        home.function.as_ref().and_then(|f| f.release.as_ref()).zip(rollout.and_then(|r| r.function.as_ref()));
+    let function =
+        function.and_then(|(release, record)| crate::rollout::next_look(record, &release.policy, &release.now));
+    let container =
+        home.container.as_ref().and_then(|c| c.release.as_ref()).zip(rollout.and_then(|r| r.container.as_ref()));
+    let container =
+        container.and_then(|(release, record)| crate::rollout::next_ecs_look(record, &release.policy, &release.now));
+    function.into_iter().chain(container).min()
 }
 
 /// A person must act (permissions, a refused parameter): say it on the part that failed and look

@@ -1,7 +1,7 @@
 //! Update status: the write-ahead patches before apply makes anything, the conditions after it,
 //! and the Events on transitions. Writes only when the status says something new.
 
-use blog_core::rollout::{Policy, RolloutStatus, Strategy, VariantRollout, function as rollout};
+use blog_core::rollout::{RolloutStatus, VariantRollout, function as rollout};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -162,29 +162,29 @@ pub fn applied(
     (observed, next)
 }
 
-/// Each variant's rollout as this apply left it: the function's from the alias's move (the last
-/// status's when the apply did not reach the alias), and a note when the container was asked for
-/// steps it cannot take yet.
+/// Each variant's rollout as this apply left it: from the alias's move and the answer to ECS,
+/// or the last status's where the apply did not reach that part.
 #[must_use]
 pub fn rollout(
     previous: Option<&RolloutStatus>,
-    function: Option<&rollout::Move>,
-    container_policy: Option<&Policy>,
+    (function, container): (Option<&rollout::Move>, Option<&rollout::Move>),
 ) -> Option<RolloutStatus> {
     let function = match function {
         Some(moved) => moved.record.clone(),
         None => previous.and_then(|p| p.function.clone()),
     };
-    let container = container_policy.filter(|p| p.strategy != Strategy::AllAtOnce).map(|p| VariantRollout {
-        phase: rollout::UNSUPPORTED.to_owned(),
-        strategy: Strategy::AllAtOnce,
-        message: format!(
-            "{:?} is not built for the container yet: new revisions roll out as ECS's rolling deployment with the circuit breaker",
-            p.strategy
-        ),
-        ..VariantRollout::default()
-    });
-    let phase = function.as_ref().or(container.as_ref()).map(|r| r.phase.clone());
+    let container = match container {
+        Some(moved) => moved.record.clone(),
+        None => previous.and_then(|p| p.container.clone()),
+    };
+    let active = |r: &&VariantRollout| r.phase != rollout::SUCCEEDED;
+    let phase = function
+        .as_ref()
+        .filter(active)
+        .or(container.as_ref().filter(active))
+        .or(function.as_ref())
+        .or(container.as_ref());
+    let phase = phase.map(|r| r.phase.clone());
     (function.is_some() || container.is_some()).then_some(RolloutStatus { phase, function, container })
 }
 
@@ -193,21 +193,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_container_asked_for_steps_says_it_rolls_out_at_once_and_the_function_keeps_its_record() {
-        let canary = blog_core::rollout::policy::resolve(
-            Some(&serde_json::from_str(r#"{"strategy": "Canary"}"#).expect("spec")),
-            None,
-            "spec.rollout",
-        )
-        .expect("policy");
-        let reported = rollout(None, None, Some(&canary)).expect("a container note");
-        let container = reported.container.expect("container");
-        assert_eq!((container.phase.as_str(), reported.phase.as_deref()), (rollout::UNSUPPORTED, Some("Unsupported")));
-        assert!(container.message.starts_with("Canary is not built for the container yet"), "{}", container.message);
-        assert_eq!(rollout(None, None, Some(&Policy::all_at_once())), None, "nothing asked, nothing said");
-        let kept = VariantRollout { phase: rollout::PROGRESSING.into(), ..VariantRollout::default() };
-        let previous = RolloutStatus { function: Some(kept.clone()), ..RolloutStatus::default() };
-        let carried = rollout(Some(&previous), None, None).expect("the function's record");
-        assert_eq!((carried.function, carried.phase), (Some(kept), Some(rollout::PROGRESSING.to_owned())));
+    fn each_variant_keeps_its_record_and_the_phase_is_the_one_still_rolling() {
+        let rolling = VariantRollout { phase: rollout::PROGRESSING.into(), ..VariantRollout::default() };
+        let done = VariantRollout { phase: rollout::SUCCEEDED.into(), ..VariantRollout::default() };
+        let previous = RolloutStatus { phase: None, function: Some(done.clone()), container: None };
+        let moved = rollout::Move { route: None, record: Some(rolling.clone()), event: None };
+        let reported = rollout(Some(&previous), (None, Some(&moved))).expect("both records");
+        assert_eq!((reported.function.clone(), reported.container.clone()), (Some(done), Some(rolling)));
+        assert_eq!(reported.phase.as_deref(), Some(rollout::PROGRESSING));
+        let carried = rollout(Some(&reported), (None, None)).expect("carried");
+        assert_eq!(carried.container, reported.container);
+        assert_eq!(rollout(None, (None, None)), None, "nothing asked, nothing said");
     }
 }
