@@ -89,7 +89,7 @@ pub async fn read_window(
             })
         })
         .collect();
-    windowed(clients, &reads, judging, 1.0).await
+    windowed(clients, &reads, (judging.interval.max(SHORTEST_WINDOW), &judging.alarms), 1.0).await
 }
 
 /// The container's window: the new revision's target group against the stable one's while it
@@ -122,19 +122,23 @@ pub async fn read_target_window(
             })
         })
         .collect();
+    // A target group served the other revision until this step: its window starts with the step
+    // (CloudWatch may still round the start down to its minute).
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let window = judging.interval.max(SHORTEST_WINDOW).min(elapsed(record, &now)).max(Duration::from_secs(1));
     // The load balancer reports response times in seconds.
-    windowed(clients, &reads, judging, 1000.0).await.map(Some)
+    windowed(clients, &reads, (window, &judging.alarms), 1000.0).await.map(Some)
 }
 
-/// One `GetMetricData` of (requests, errors, latency) triples, the canary's first, and the
-/// named alarms in `ALARM`; latency scaled to milliseconds by `to_ms`.
+/// One `GetMetricData` over `window` of (requests, errors, latency) triples, the canary's first,
+/// and the named alarms in `ALARM`; latency scaled to milliseconds by `to_ms`.
 async fn windowed(
     clients: &AwsClients,
     reads: &[MetricRead<'_>],
-    judging: &Judging,
+    (window, alarms): (Duration, &[String]),
     to_ms: f64,
 ) -> CloudResult<Window> {
-    let summaries = cloudwatch::summaries(clients, reads, judging.interval.max(SHORTEST_WINDOW)).await?;
+    let summaries = cloudwatch::summaries(clients, reads, window).await?;
     let measured: Vec<Measured> = summaries
         .chunks(3)
         .map(|s| Measured {
@@ -144,7 +148,7 @@ async fn windowed(
             p95_ms: s[2].map(|x| x.p95.unwrap_or(x.maximum) * to_ms),
         })
         .collect();
-    let firing = cloudwatch::firing(clients, &judging.alarms).await?;
+    let firing = cloudwatch::firing(clients, alarms).await?;
     Ok(Window { canary: measured.first().copied().unwrap_or_default(), baseline: measured.get(1).copied(), firing })
 }
 

@@ -53,6 +53,11 @@ pub async fn gate(
         stack.container_rollout = Some(Move { route: None, record: Some(record), event: Some(event) });
         return Ok(held);
     }
+    if release.record.as_ref().is_some_and(|r| r.phase == ROLLED_BACK && r.stable.as_deref() == Some(wanted)) {
+        // The spec went back to the stable revision: the rollback is no longer news.
+        stack.container_rollout = Some(Move { route: None, record: None, event: None });
+        return Ok(false);
+    }
     Ok(held(stack, release, wanted))
 }
 

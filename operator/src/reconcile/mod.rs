@@ -141,7 +141,7 @@ async fn released(
 ) -> Result<Option<RolloutStatus>, Error> {
     for event in [moved.0, moved.1].into_iter().flatten().filter_map(|m| m.event.as_ref()) {
         let type_ = if event.warning { EventType::Warning } else { EventType::Normal };
-        report.record(type_, event.reason, &event.note).await;
+        report.record_each(type_, event.reason, &event.note).await;
     }
     let commanded = [
         home.function.as_ref().and_then(|f| f.release.as_ref()),

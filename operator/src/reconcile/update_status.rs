@@ -116,8 +116,21 @@ impl Reporter<'_> {
         Ok(())
     }
 
-    /// Records an Event on the object; a failure to record is logged, never fatal.
+    /// Records an Event on the object; a failure to record is logged, never fatal. A repeat of
+    /// the same reason within minutes becomes a count on the first Event (kube's recorder).
     pub async fn record(&self, type_: EventType, reason: &str, note: &str) {
+        self.publish_event(self.recorder, type_, reason, note).await;
+    }
+
+    /// Records an Event whose note is news even when its reason repeats (a rollout's steps):
+    /// kube's recorder folds Events by reason alone, leaving the first note, where client-go
+    /// also compares the note. A recorder of its own never folds.
+    pub async fn record_each(&self, type_: EventType, reason: &str, note: &str) {
+        let own = crate::controller::recorder(self.client.clone());
+        self.publish_event(&own, type_, reason, note).await;
+    }
+
+    async fn publish_event(&self, recorder: &Recorder, type_: EventType, reason: &str, note: &str) {
         let event = Event {
             type_,
             reason: reason.to_owned(),
@@ -125,7 +138,7 @@ impl Reporter<'_> {
             action: "Reconcile".to_owned(),
             secondary: None,
         };
-        if let Err(err) = self.recorder.publish(&event, &self.bd.object_ref(&())).await {
+        if let Err(err) = recorder.publish(&event, &self.bd.object_ref(&())).await {
             tracing::warn!(error = %err, "could not record an Event");
         }
     }

@@ -430,3 +430,152 @@ async fn a_named_alarm_in_alarm_rolls_the_new_version_back() {
     assert_eq!(alias(&aws, &function).await, ("1".to_owned(), vec![]));
     operator.kill().await;
 }
+
+/// Canary 25 % then all, through ECS's own deployment (played by the realism layer, 2 s a stage),
+/// a verdict every 3 s from at least 20 requests on the new revision's target group.
+fn container_spec(release: &str) -> serde_json::Value {
+    json!({
+        "image": "blog-service:1.0.0",
+        "container": {"loadBalancer": {"plainHttp": true}},
+        "env": {"RELEASE": release},
+        "rollout": {
+            "strategy": "Canary",
+            "canary": {"percent": 25, "bake": "0s"},
+            "analysis": {"interval": "3s", "minRequests": 20, "maxErrorPercent": 5, "failureLimit": 2, "maxStepDuration": "5m"}
+        }
+    })
+}
+
+fn container_rollout(bd: &BlogDeployment) -> Option<VariantRollout> {
+    bd.status.as_ref()?.rollout.as_ref()?.container.clone()
+}
+
+fn container_phase_is(bd: &BlogDeployment, phase: &str, revision: &str) -> bool {
+    container_rollout(bd)
+        .is_some_and(|r| r.phase == phase && r.canary.as_deref().is_some_and(|c| c.ends_with(revision)))
+}
+
+/// The production rule's weights by target group ARN, as ECS (here the realism layer) set them.
+async fn production_weights(aws: &Aws, balancer: &str) -> Vec<(String, i32)> {
+    let listeners = aws.elb.describe_listeners().load_balancer_arn(balancer).send().await.expect("listeners");
+    let listener = listeners.listeners().iter().find(|l| l.port() == Some(80)).expect("the HTTP listener");
+    let rules = aws.elb.describe_rules().listener_arn(listener.listener_arn().unwrap_or_default()).send().await;
+    let rules = rules.expect("rules");
+    let rule = rules.rules().iter().find(|r| r.priority() == Some("50000")).expect("the production rule");
+    let forward = rule.actions().iter().filter_map(|a| a.forward_config()).flat_map(|f| f.target_groups());
+    forward.map(|t| (t.target_group_arn().unwrap_or_default().to_owned(), t.weight().unwrap_or(0))).collect()
+}
+
+/// Writes, every second until aborted, what the load balancer would publish for each
+/// `(target group ARN, 5xx)`: 30 requests, `errors` of them 5xx, 40 ms.
+fn feed_targets(stack: &'static Stack, balancer: String, groups: Vec<(String, f64)>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
+        let balancer = balancer.split_once("loadbalancer/").map(|(_, tail)| tail.to_owned()).unwrap_or_default();
+        loop {
+            for (group, errors) in &groups {
+                let group = group.rsplit_once(':').map_or(group.as_str(), |(_, tail)| tail);
+                let dims = [("LoadBalancer", balancer.as_str()), ("TargetGroup", group)];
+                put_metrics(&cloudwatch, "AWS/ApplicationELB", "RequestCount", &dims, &[30.0]).await;
+                put_metrics(&cloudwatch, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", &dims, &[*errors]).await;
+                put_metrics(&cloudwatch, "AWS/ApplicationELB", "TargetResponseTime", &dims, &[0.04]).await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_container_revision_rolls_out_through_ecs_canary_and_a_bad_one_is_rolled_back() {
+    let (stack, client, ns, api) = setup("ecs-canary").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    // The layer plays ECS's service deployments: moto keeps no strategy and has no hooks.
+    let config = json!({"seed": crate::chaos::seed(), "ecs_step": 2});
+    let realism = blog_tests::Realism::start(&stack.aws_endpoint, &config).expect("realism layer");
+    let operator = Operator::start_behind(stack, &ns.name, 2, &[], &realism.endpoint);
+    api.create(&PostParams::default(), &blog("blog", container_spec("1"))).await.expect("create");
+    let bd = wait_for_within(&api, "blog", "Ready", Duration::from_secs(120), ready).await;
+    let names = names_of(&bd);
+    let resources = bd.status.as_ref().map(|s| s.resources.clone()).unwrap_or_default();
+    let balancer = resources.load_balancer_arn.clone().expect("load balancer");
+    let blue = resources.target_group_arn.clone().expect("target group");
+    let found =
+        aws.elb.describe_target_groups().names(&names.alternate_target_group).send().await.expect("second group");
+    let green = found.target_groups()[0].target_group_arn().unwrap_or_default().to_owned();
+    assert_eq!(production_weights(&aws, &balancer).await, vec![(blue.clone(), 1), (green.clone(), 0)]);
+    aws.iam.get_role().role_name(&names.infrastructure_role).send().await.expect("the ECS infrastructure role");
+    assert_eq!(container_rollout(&bd), None, "the first revision goes out at once");
+
+    // Revision 2 is good: no 5xx, as the stable one.
+    set_release(&api, "2").await;
+    let started =
+        wait_for(&api, "blog", "revision 2 rolling out", |bd| container_phase_is(bd, "Progressing", ":2")).await;
+    assert_eq!(reason_of(&started, "ContainerReady").0, "RollingOut");
+    let record = container_rollout(&started).expect("record");
+    assert_eq!(
+        (record.stable_target.as_deref(), record.canary_target.as_deref()),
+        (Some(blue.as_str()), Some(green.as_str()))
+    );
+    let feeder = feed_targets(stack, balancer.clone(), vec![(blue.clone(), 0.0), (green.clone(), 0.0)]);
+    let promoted = wait_for_within(&api, "blog", "revision 2 promoted", Duration::from_secs(120), |bd| {
+        eprintln!("container rollout: {:?}", container_rollout(bd).map(|r| (r.phase, r.weight, r.step, r.message)));
+        container_phase_is(bd, "Succeeded", ":2")
+    })
+    .await;
+    feeder.abort();
+    let check = container_rollout(&promoted).and_then(|r| r.last_check).expect("a verdict");
+    eprintln!("last verdict of revision 2: {check:?}");
+    assert_eq!((check.verdict.as_str(), check.error_percent), ("Pass", 0.0));
+    assert_eq!(production_weights(&aws, &balancer).await, vec![(blue.clone(), 0), (green.clone(), 100)]);
+    let notes: Vec<String> = event_notes(&client, &ns.name, "blog")
+        .await
+        .into_iter()
+        .filter(|(r, _)| r.starts_with("Rollout"))
+        .map(|(_, n)| n)
+        .collect();
+    eprintln!("events of revision 2: {notes:#?}");
+    assert!(notes.iter().any(|n| n.ends_with(":2 at 25 % (step 1/2)")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.ends_with(":2 at 100 % (step 2/2)")), "{notes:?}");
+    wait_for(&api, "blog", "Ready on revision 2", ready).await;
+    let mutated = mutations_over_resyncs(&operator, 2).await;
+    assert!(mutated.is_empty(), "a promoted rollout's resyncs mutated AWS: {mutated:?}");
+
+    // Revision 3 fails a third of its requests in the group the new tasks join (the first one now).
+    set_release(&api, "3").await;
+    let started =
+        wait_for(&api, "blog", "revision 3 rolling out", |bd| container_phase_is(bd, "Progressing", ":3")).await;
+    assert_eq!(container_rollout(&started).and_then(|r| r.canary_target), Some(blue.clone()));
+    let feeder = feed_targets(stack, balancer.clone(), vec![(green.clone(), 0.0), (blue.clone(), 10.0)]);
+    let rolled_back = wait_for_within(&api, "blog", "revision 3 rolled back", Duration::from_secs(90), |bd| {
+        container_phase_is(bd, "RolledBack", ":3")
+    })
+    .await;
+    feeder.abort();
+    let record = container_rollout(&rolled_back).expect("record");
+    eprintln!("rolled back: {record:?}");
+    assert!(record.last_check.as_ref().is_some_and(|c| c.verdict == "Fail" && c.error_percent > 5.0), "{record:?}");
+    let (reason, message) = reason_of(&rolled_back, "ContainerReady");
+    assert_eq!(reason, "RolledBack", "{message}");
+    assert_eq!(
+        production_weights(&aws, &balancer).await,
+        vec![(green.clone(), 100), (blue.clone(), 0)],
+        "no reader reaches revision 3"
+    );
+    let service =
+        aws.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await.expect("service");
+    let task_definition = service.services()[0].task_definition().unwrap_or_default().to_owned();
+    assert!(task_definition.ends_with(":2"), "the service runs revision 2 again: {task_definition}");
+    let warning = event_notes(&client, &ns.name, "blog").await.into_iter().find(|(r, _)| r == "RolledBack");
+    eprintln!("{warning:?}");
+    assert!(warning.is_some_and(|(_, note)| note.contains(":3 rolled back to") && note.contains("failed verdicts")));
+    // Held: resyncs neither retry revision 3 nor change anything.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mutated = mutations_over_resyncs(&operator, 2).await;
+    assert!(mutated.is_empty(), "a settled rollback's resyncs mutated AWS: {mutated:?}");
+    let calls = operator.aws_calls().await;
+    let ecs: Vec<_> = calls.iter().filter(|(op, _)| op.starts_with("ECS/") || op.starts_with("Elastic")).collect();
+    eprintln!("ECS and ELB calls over both rollouts: {ecs:?}");
+    println!("played: {}", realism.stats()["faults"]);
+    operator.kill().await;
+}
