@@ -285,6 +285,12 @@ fn escalations(n: &Names) -> Vec<Request> {
             ours(&n.task_role),
             &[("iam:PassedToService", json!("ec2.amazonaws.com"))],
         ),
+        op(
+            "passing the app's task role to ECS as an infrastructure role",
+            "iam:PassRole",
+            ours(&n.task_role),
+            &[("iam:PassedToService", json!("ecs.amazonaws.com"))],
+        ),
         op("tagging a foreign security group", "ec2:CreateTags", &foreign_sg, std::slice::from_ref(&foreign_tag)),
         op(
             "opening a foreign security group",
@@ -543,6 +549,59 @@ fn every_escalation_attempt_is_denied() {
 #[test]
 fn the_boundary_caps_every_role_the_operator_makes() {
     let (allowed, denied) = bounded_roles(&names());
+    for policies in [shipped(), rendered()] {
+        let verdicts = evaluate(&allowed, &policies);
+        assert!(verdicts.iter().all(|(_, v, _)| v == "Allowed"), "{verdicts:#?}");
+        let verdicts = evaluate(&denied, &policies);
+        assert!(verdicts.iter().all(|(_, v, _)| v.ends_with("Denied")), "{verdicts:#?}");
+    }
+}
+
+/// The ECS infrastructure role of a progressive container rollout, as the operator makes it
+/// (its inline policy under the boundary): it moves this owner's tasks between its two target
+/// groups and shifts this load balancer's rules, and nothing of another app's.
+#[test]
+fn the_ecs_infrastructure_role_shifts_only_its_owners_traffic() {
+    let n = names();
+    let scope = blog_operator::aws::Scope { partition: "aws".into(), region: REGION.into(), account: ACCOUNT.into() };
+    let inline = blog_operator::desired::infrastructure_policy(&scope, &n);
+    let as_infrastructure = |name: &str, action: &'static str, resource: String| {
+        let mut request = as_owners_role(name, action, resource, &[]);
+        request.role_policy = Some(inline.clone());
+        request
+    };
+    let elb = |resource: &str| arn("elasticloadbalancing", resource);
+    let allowed = vec![
+        as_infrastructure(
+            "shift its production rule",
+            "elasticloadbalancing:ModifyRule",
+            elb(&format!("listener-rule/app/{}/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee", n.load_balancer)),
+        ),
+        as_infrastructure(
+            "register the new tasks in the second group",
+            "elasticloadbalancing:RegisterTargets",
+            elb(&format!("targetgroup/{}/5d3e0d5a8a1b2c3d", n.alternate_target_group)),
+        ),
+        as_infrastructure("read the rules", "elasticloadbalancing:DescribeRules", "*".to_owned()),
+    ];
+    let denied = vec![
+        as_infrastructure(
+            "shift another blog's rule (the boundary allows every blog's)",
+            "elasticloadbalancing:ModifyRule",
+            elb("listener-rule/app/b-payments-blog-1234abcd/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"),
+        ),
+        as_infrastructure(
+            "register targets in another blog's group",
+            "elasticloadbalancing:RegisterTargets",
+            elb("targetgroup/g-payments-blog-1234abcd/5d3e0d5a8a1b2c3d"),
+        ),
+        as_infrastructure(
+            "delete its own load balancer",
+            "elasticloadbalancing:DeleteLoadBalancer",
+            elb(&format!("loadbalancer/app/{}/50dc6c495c0c9188", n.load_balancer)),
+        ),
+        as_infrastructure("read its owner's table", "dynamodb:GetItem", arn("dynamodb", &format!("table/{}", n.table))),
+    ];
     for policies in [shipped(), rendered()] {
         let verdicts = evaluate(&allowed, &policies);
         assert!(verdicts.iter().all(|(_, v, _)| v == "Allowed"), "{verdicts:#?}");
