@@ -243,6 +243,9 @@ pub(super) async fn ensure_service(stack: &mut Stack<'_>) -> CloudResult<()> {
     if let (Some(release), Some(service)) = (release, &existing)
         && super::rollout::gate(stack, release, service, &task_definition).await?
     {
+        // Recorded though not yet running: a later apply finds it instead of registering another.
+        stack.resources.task_definition_arn = Some(task_definition);
+        stack.resources.service_arn = existing.as_ref().map(|s| s.arn.clone());
         stack.service = existing;
         return Ok(());
     }
@@ -271,7 +274,8 @@ async fn task_definition(
         task_role_arn: &roles.task,
         log_group: &names.container_log_group,
     };
-    let known = super::rollout::known_revisions(existing, container.release.as_ref());
+    let recorded = stack.recorded.task_definition_arn.as_deref();
+    let known = super::rollout::known_revisions(existing, container.release.as_ref(), recorded);
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
     cloud::ecs::ensure_task_definition(stack.clients, &names.task_family, &known, container, &task_roles, tags).await
 }

@@ -7,10 +7,15 @@ use crate::cloud::{self, CloudResult};
 use blog_core::rollout::container::{self as rollout, Gate};
 use blog_core::rollout::function::{Move, ROLLED_BACK, Release};
 
-/// The task definitions a desired one may already be: the service's, then a rolled-back one
-/// (held while the spec is unchanged, so no new revision is registered for it).
+/// The task definitions a desired one may already be: the service's, a rolled-back one (held
+/// while the spec is unchanged) and the one the last apply recorded (registered while a
+/// deployment ran), so no new revision is registered for any of them.
 #[must_use]
-pub fn known_revisions(existing: Option<&cloud::ecs::ServiceObserved>, release: Option<&Release>) -> Vec<String> {
+pub fn known_revisions(
+    existing: Option<&cloud::ecs::ServiceObserved>,
+    release: Option<&Release>,
+    recorded: Option<&str>,
+) -> Vec<String> {
     let current = existing.map(|s| s.task_definition.clone());
     let record = release.and_then(|r| r.record.as_ref()).filter(|r| r.phase == ROLLED_BACK);
     let held = record.and_then(|r| r.canary.clone()).zip(current.as_deref()).map(|(canary, current)| {
@@ -18,7 +23,8 @@ pub fn known_revisions(existing: Option<&cloud::ecs::ServiceObserved>, release: 
         let prefix = current.split_once("task-definition/").map_or("", |(prefix, _)| prefix);
         format!("{prefix}task-definition/{canary}")
     });
-    current.into_iter().chain(held).collect()
+    let recorded = recorded.filter(|r| Some(*r) != current.as_deref()).map(str::to_owned);
+    current.into_iter().chain(held).chain(recorded).collect()
 }
 
 /// Answers the service's deployment while one runs, records one that ended; returns whether the

@@ -579,3 +579,70 @@ async fn a_container_revision_rolls_out_through_ecs_canary_and_a_bad_one_is_roll
     println!("played: {}", realism.stats()["faults"]);
     operator.kill().await;
 }
+
+#[tokio::test]
+async fn a_container_rollout_resumes_after_a_restart_starts_over_on_a_new_spec_and_obeys_annotations() {
+    let (stack, client, ns, api) = setup("ecs-ctl").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let config = json!({"seed": crate::chaos::seed(), "ecs_step": 2});
+    let realism = blog_tests::Realism::start(&stack.aws_endpoint, &config).expect("realism layer");
+    let operator = Operator::start_behind(stack, &ns.name, 2, &[], &realism.endpoint);
+    api.create(&PostParams::default(), &blog("blog", container_spec("1"))).await.expect("create");
+    let bd = wait_for_within(&api, "blog", "Ready", Duration::from_secs(120), ready).await;
+    let balancer = bd.status.as_ref().and_then(|s| s.resources.load_balancer_arn.clone()).expect("load balancer");
+    let at_step_one = |revision: &'static str| {
+        move |bd: &BlogDeployment| {
+            container_phase_is(bd, "Progressing", revision) && container_rollout(bd).is_some_and(|r| r.step == 1)
+        }
+    };
+
+    // No metrics: revision 2 waits at 25 % for a verdict. A restarted operator picks it up there.
+    set_release(&api, "2").await;
+    let before = wait_for(&api, "blog", "revision 2 at 25 %", at_step_one(":2")).await;
+    let started = container_rollout(&before).and_then(|r| r.step_started);
+    operator.kill().await;
+    let operator = Operator::start_behind(stack, &ns.name, 2, &[], &realism.endpoint);
+    let resumed = operator.reconciles().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while operator.reconciles().await < resumed + 3 {
+        assert!(Instant::now() < deadline, "the restarted operator did not reconcile");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let record = container_rollout(&api.get("blog").await.expect("get")).expect("record");
+    assert_eq!((record.step, record.weight, record.step_started), (1, 25, started));
+    let said = ["RolloutStarted", "RolloutResumed"];
+    let starts = event_notes(&client, &ns.name, "blog").await.into_iter().filter(|(r, _)| said.contains(&r.as_str()));
+    assert_eq!(starts.count(), 1, "the restart did not start the rollout again");
+
+    // A new spec mid-rollout: ECS rolls revision 2 back first, then revision 3 starts over.
+    set_release(&api, "3").await;
+    wait_for(&api, "blog", "revision 3 at 25 %", at_step_one(":3")).await;
+    let notes = event_notes(&client, &ns.name, "blog").await;
+    let superseded = notes.iter().find(|(r, n)| r == "RolledBack" && n.contains(":2 rolled back"));
+    assert!(superseded.is_some_and(|(_, n)| n.contains("a new spec arrived")), "{notes:?}");
+    let stable = container_rollout(&api.get("blog").await.expect("get")).and_then(|r| r.stable);
+    assert!(stable.is_some_and(|s| s.ends_with(":1")), "revision 3 starts from the stable revision 1");
+
+    // abort: ECS rolls back, every reader on the stable group, the annotation cleared.
+    annotate(&api, "abort").await;
+    let aborted = wait_for(&api, "blog", "revision 3 aborted", |bd| container_phase_is(bd, "RolledBack", ":3")).await;
+    assert!(container_rollout(&aborted).is_some_and(|r| r.message.contains("aborted by annotation")));
+    wait_for(&api, "blog", "the abort annotation cleared", |bd| !bd.annotations().contains_key(ANNOTATION)).await;
+    let weights = production_weights(&aws, &balancer).await;
+    assert!(weights.iter().all(|(_, w)| *w == 0 || *w == 100) && weights.iter().any(|(_, w)| *w == 0), "{weights:?}");
+
+    // pause holds revision 4 at its hook; promote answers every hook without a verdict.
+    set_release(&api, "4").await;
+    wait_for(&api, "blog", "revision 4 at 25 %", at_step_one(":4")).await;
+    annotate(&api, "pause").await;
+    let paused = wait_for(&api, "blog", "revision 4 paused", |bd| container_phase_is(bd, "Paused", ":4")).await;
+    assert_eq!(reason_of(&paused, "ContainerReady").0, "RolloutPaused");
+    annotate(&api, "promote").await;
+    wait_for_within(&api, "blog", "revision 4 promoted", Duration::from_secs(60), |bd| {
+        container_phase_is(bd, "Succeeded", ":4") && ready(bd)
+    })
+    .await;
+    wait_for(&api, "blog", "the promote annotation cleared", |bd| !bd.annotations().contains_key(ANNOTATION)).await;
+    operator.kill().await;
+}
