@@ -121,7 +121,9 @@ fn fixed(model: &Model, days: &[Demand], objective: &Objective, choose: impl Fn(
 fn main() {
     let seed = env("BENCH_SEED", 7.0) as u64;
     let objective = Objective { p95_ms: Some(env("BENCH_P95_MS", 150.0)), monthly_budget: None };
-    let model = Model::default();
+    // As the operator runs it: home runs both variants (the blog's pair of URLs), idle or not.
+    let both = vec![Variant::Function, Variant::Container];
+    let model = Model { also_running: [(HOME.to_owned(), both)].into(), ..Model::default() };
     let days = day(seed, env("BENCH_SCALE", 40.0));
     let candidates: Vec<Candidate> =
         CANDIDATES.iter().map(|r| Candidate { region: (*r).to_owned(), pinned: None }).collect();

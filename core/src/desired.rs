@@ -362,6 +362,21 @@ impl Desired {
     }
 }
 
+impl Desired {
+    /// This desired state with only the variants `running` says run, of those enabled: a
+    /// placement region pays for what serves there.
+    #[must_use]
+    pub fn running_only(mut self, (function, container): (bool, bool)) -> Self {
+        if !function {
+            self.function = None;
+        }
+        if !container {
+            self.container = None;
+        }
+        self
+    }
+}
+
 /// The two variants' public URLs, as far as their front doors (the HTTP API, the load balancer)
 /// exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

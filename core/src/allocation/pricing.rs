@@ -33,6 +33,8 @@ pub struct PriceTable {
     /// Application Load Balancer, per hour and per LCU-hour.
     pub alb_hour: f64,
     pub alb_lcu_hour: f64,
+    /// A public IPv4 address, per hour (charged since February 2024, in use or idle).
+    pub public_ipv4_hour: f64,
 }
 
 impl Default for PriceTable {
@@ -50,6 +52,7 @@ impl Default for PriceTable {
             fargate_gb_hour: 0.004_445,
             alb_hour: 0.0225,
             alb_lcu_hour: 0.008,
+            public_ipv4_hour: 0.005,
         }
     }
 }
@@ -129,12 +132,19 @@ pub fn fargate_hourly(prices: &PriceTable, size: &ContainerSize) -> f64 {
     f64::from(size.tasks) * (vcpu * prices.fargate_vcpu_hour + gb * prices.fargate_gb_hour)
 }
 
-/// Fargate tasks + ALB, USD per month.
+/// Public IPv4 addresses an internet-facing load balancer holds: one per Availability Zone, and
+/// it spans at least two.
+pub const BALANCER_ADDRESSES: i32 = 2;
+
+/// Fargate tasks + ALB + their public IPv4 addresses, USD per month. Every task is counted with a
+/// public address, as tasks in the default VPC run; a task in a private subnet has none, but
+/// reaches out through a NAT gateway that costs more.
 #[must_use]
 pub fn container_monthly(prices: &PriceTable, size: ContainerSize, traffic: &Traffic) -> f64 {
     let compute = HOURS_PER_MONTH * fargate_hourly(prices, &size);
     let balancer = HOURS_PER_MONTH * (prices.alb_hour + alb_lcus(traffic) * prices.alb_lcu_hour);
-    compute + balancer
+    let addresses = f64::from(size.tasks.max(0) + BALANCER_ADDRESSES);
+    compute + balancer + HOURS_PER_MONTH * addresses * prices.public_ipv4_hour
 }
 
 /// The lowest request rate at which both variants cost the same, for fixed sizes: the function's
@@ -213,26 +223,27 @@ mod tests {
         let prices = PriceTable::default();
         let warm = FunctionSize { provisioned: 1, ..ARM_512 };
         // 500 ms handlers: one environment carries 2 req/s (the knee). Below it the function costs
-        // 4.38009 + 8.26361 per req/s against the container's 34.44505 + 0.2336: still cheaper at
-        // the knee (20.9073 vs 34.9123); beyond it the function adds 11.91364 per req/s, so they
-        // meet at 2 + 14.0049 / 11.6800 = 3.199 req/s.
+        // 4.38009 + 8.26361 per req/s against the container's 49.04505 + 0.2336: still cheaper at
+        // the knee (20.9073 vs 49.5123); beyond it the function adds 11.91364 per req/s, so they
+        // meet at 2 + 28.60495 / 11.68004 = 4.449 req/s.
         let rps = break_even_rps(&prices, warm, SMALL_TASKS, 500.0, 2048.0).expect("a break-even");
-        assert!((rps - 3.199).abs() < 1e-3, "{rps}");
+        assert!((rps - 4.449).abs() < 1e-3, "{rps}");
         let f = function_monthly(&prices, warm, &traffic(rps, 500.0));
         let c = container_monthly(&prices, SMALL_TASKS, &traffic(rps, 500.0));
         assert!((f - c).abs() < 1e-6, "{f} vs {c} at {rps}");
         // Below the knee: with 50 ms handlers the knee is at 20 req/s and the costs meet before it,
-        // at (34.44505 − 4.38009) / (3.1536 + 0.511001 − 0.2336) = 8.763 req/s.
+        // at (49.04505 − 4.38009) / (3.1536 + 0.511001 − 0.2336) = 13.018 req/s.
         let early = break_even_rps(&prices, warm, SMALL_TASKS, 50.0, 2048.0).expect("a break-even");
-        assert!((early - 8.763).abs() < 1e-3, "{early}");
+        assert!((early - 13.018).abs() < 1e-3, "{early}");
     }
 
     #[test]
     fn container_cost_by_hand() {
         // 2 tasks × 730 h × (0.25 × 0.04048 + 0.5 × 0.004445) = 1460 × 0.0123425 = 18.02005
         // ALB: 730 × (0.0225 + 0.04 LCU × 0.008) = 730 × 0.02282 = 16.6586 (1 req/s → 0.04 LCU)
+        // Public IPv4: (2 tasks + 2 for the ALB) × 730 × 0.005 = 14.6
         let cost = container_monthly(&PriceTable::default(), SMALL_TASKS, &traffic(1.0, 50.0));
-        assert!((cost - (18.020_05 + 16.658_6)).abs() < 1e-6, "{cost}");
+        assert!((cost - (18.020_05 + 16.658_6 + 14.6)).abs() < 1e-6, "{cost}");
     }
 
     #[test]
@@ -242,8 +253,8 @@ mod tests {
         let f = function_monthly(&prices, ARM_512, &traffic(rps, 50.0));
         let c = container_monthly(&prices, SMALL_TASKS, &traffic(rps, 50.0));
         assert!((f - c).abs() < 1e-6, "{f} vs {c} at {rps}");
-        // (18.02005 + 730 × 0.0225) / (4.029604 − 730 × 0.008 / 25) = 34.44505 / 3.796004 = 9.074
-        assert!((rps - 9.074).abs() < 1e-3, "{rps}");
+        // (18.02005 + 730 × 0.0225 + 14.6) / (4.029604 − 730 × 0.008 / 25) = 49.04505 / 3.796004
+        assert!((rps - 12.920).abs() < 1e-3, "{rps}");
         // Slower handlers make the function dearer per request: the break-even comes earlier.
         let slow = break_even_rps(&prices, ARM_512, SMALL_TASKS, 500.0, 2048.0).expect("a break-even");
         assert!(slow < rps);

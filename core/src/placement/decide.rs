@@ -57,11 +57,21 @@ pub struct Model {
     pub write_share: f64,
     /// DynamoDB global tables, per million replicated writes (on demand).
     pub replicated_write_per_million: f64,
-    /// Route 53: a health check per region, per month; latency-routed queries per million.
+    /// Bytes one replicated write carries to each replica, and the inter-region transfer per GB.
+    pub write_bytes: f64,
+    pub transfer_gb: f64,
+    /// The table's size, GB, each replica stores, and DynamoDB's storage per GB-month.
+    pub table_gb: f64,
+    pub storage_gb_month: f64,
+    /// Route 53: an HTTPS health check of an AWS endpoint per month (the basic check and its HTTPS
+    /// feature); latency-routed queries per million.
     pub health_check_month: f64,
     pub latency_query_per_million: f64,
     /// DNS queries per request that reach Route 53 (resolvers cache answers for the TTL).
     pub queries_per_request: f64,
+    /// Variants that run in a region whatever serves there, priced idle: home runs every variant
+    /// its spec enables (the blog's pair of URLs), a region served by both variants runs both.
+    pub also_running: BTreeMap<String, Vec<Variant>>,
 }
 
 impl Default for Model {
@@ -77,9 +87,14 @@ impl Default for Model {
             function_duration_ms: 15.0,
             write_share: 0.05,
             replicated_write_per_million: 0.625,
-            health_check_month: 0.50,
+            write_bytes: 1024.0,
+            transfer_gb: 0.02,
+            table_gb: 1.0,
+            storage_gb_month: 0.25,
+            health_check_month: 1.50,
             latency_query_per_million: 0.60,
             queries_per_request: 0.02,
+            also_running: BTreeMap::new(),
         }
     }
 }
@@ -148,13 +163,12 @@ pub fn evaluate(model: &Model, placement: &Placement, demand: &Demand, objective
     }
     let regional: BTreeMap<String, f64> = placement
         .iter()
-        .map(|(region, variant)| (region.clone(), region_monthly(model, *variant, served[region])))
+        .map(|(region, variant)| (region.clone(), running_monthly(model, region, *variant, served[region])))
         .collect();
     let compute = regional.values().sum();
     let total_rps: f64 = demand.values().sum();
     let others = placement.len().saturating_sub(1) as f64;
-    let replication =
-        total_rps * model.write_share * others * SECONDS_PER_MONTH / 1e6 * model.replicated_write_per_million;
+    let replication = others * replica_monthly(model, total_rps);
     let queries = total_rps * model.queries_per_request * SECONDS_PER_MONTH / 1e6 * model.latency_query_per_million;
     let dns = placement.len() as f64 * model.health_check_month + queries;
     let target = objective.p95_ms.unwrap_or(f64::INFINITY);
@@ -182,6 +196,23 @@ fn in_region_ms(model: &Model, variant: Variant) -> f64 {
         Variant::Function => model.function_ms,
         Variant::Container => model.container_ms,
     }
+}
+
+/// One replica's month at `total_rps` requests a second across the placement: every write
+/// replicated to it, carried to it across regions, and the table it stores.
+#[must_use]
+pub fn replica_monthly(model: &Model, total_rps: f64) -> f64 {
+    let writes = total_rps * model.write_share * SECONDS_PER_MONTH;
+    writes / 1e6 * model.replicated_write_per_million
+        + writes * model.write_bytes / 1e9 * model.transfer_gb
+        + model.table_gb * model.storage_gb_month
+}
+
+/// Everything that runs in a region: the serving variant at `rps`, and each variant that runs
+/// there anyway, idle.
+fn running_monthly(model: &Model, region: &str, serving: Variant, rps: f64) -> f64 {
+    let idle = model.also_running.get(region).into_iter().flatten().filter(|v| **v != serving);
+    region_monthly(model, serving, rps) + idle.map(|v| region_monthly(model, *v, 0.0)).sum::<f64>()
 }
 
 /// One region's monthly compute at `rps`: the function per request, the container per task (at
@@ -486,6 +517,37 @@ mod tests {
         assert!(two.cost.replication > 0.0 && two.cost.dns > one.cost.dns);
         // Functions cost per request: the same demand split over two regions costs the same compute.
         assert!((two.cost.compute - one.cost.compute).abs() < 1e-6);
+    }
+
+    #[test]
+    fn everything_that_runs_is_priced_and_an_idle_container_at_home_is_served_from() {
+        let demand = Demand::from([("us-east-1".to_owned(), 1.0), ("eu-central-1".to_owned(), 1.0)]);
+        let placement = Placement::from([
+            ("us-east-1".to_owned(), Variant::Function),
+            ("eu-central-1".to_owned(), Variant::Function),
+        ]);
+        let alone = Model::default();
+        let home_runs_both = Model {
+            also_running: BTreeMap::from([("us-east-1".to_owned(), vec![Variant::Function, Variant::Container])]),
+            ..Model::default()
+        };
+        let (lean, full) = (
+            evaluate(&alone, &placement, &demand, &Objective::default()),
+            evaluate(&home_runs_both, &placement, &demand, &Objective::default()),
+        );
+        let idle = region_monthly(&alone, Variant::Container, 0.0);
+        // One task, the load balancer and three public addresses: 730 × (0.0225 + 3 × 0.005) + 1 task.
+        assert!(idle > 730.0 * (0.0225 + 3.0 * 0.005), "{idle}");
+        assert!((full.regional["us-east-1"] - lean.regional["us-east-1"] - idle).abs() < 1e-9);
+        assert_eq!(full.regional["eu-central-1"], lean.regional["eu-central-1"], "a placement region runs what serves");
+        // The replica: writes, their transfer and the table it stores.
+        let replica = replica_monthly(&alone, 2.0);
+        assert!((lean.cost.replication - replica).abs() < 1e-9 && replica > alone.table_gb * alone.storage_gb_month);
+        // With the container running at home anyway, serving home's readers from it costs nothing more.
+        let home = candidate("us-east-1");
+        let (best_alone, _) = best(&alone, (&home, &[]), &demand, &Objective::default());
+        let (best_both, _) = best(&home_runs_both, (&home, &[]), &demand, &Objective::default());
+        assert_eq!((best_alone["us-east-1"], best_both["us-east-1"]), (Variant::Function, Variant::Container));
     }
 
     #[test]

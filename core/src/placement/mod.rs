@@ -10,5 +10,5 @@ pub mod regions;
 
 pub use decide::{
     Candidate, Change, Cost, Decision, Demand, Evaluation, Input, Model, Objective, Placement, Variant, best, decide,
-    evaluate,
+    evaluate, replica_monthly,
 };

@@ -78,6 +78,20 @@ pub fn weights(variant: Option<PlacementVariant>, (function, container): Enabled
     }
 }
 
+/// The variants a placement region other than home runs: the one it serves with (both, when it
+/// serves with both), and while a serving region switches, the one still weighted in until the
+/// other's health check is green. Only what serves is paid for.
+#[must_use]
+pub fn running(variant: Option<PlacementVariant>, before: Option<&RegionStatus>) -> Enabled {
+    let serving = before.filter(|r| Phase::parse(&r.phase) == Phase::Serving);
+    let (function, container) = serving.map_or((false, false), |r| (r.function_weight > 0, r.container_weight > 0));
+    match variant {
+        None => (true, true),
+        Some(PlacementVariant::Function) => (true, container),
+        Some(PlacementVariant::Container) => (function, true),
+    }
+}
+
 /// What one reconcile saw of a region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Seen {
@@ -224,18 +238,25 @@ fn core_variant(variant: PlacementVariant) -> super::Variant {
 /// hysteresis; `cooldown_over` from the last change.
 #[must_use]
 pub fn decision(
-    spec: &PlacementSpec,
+    (spec, enabled): (&PlacementSpec, Enabled),
     model: &super::Model,
     (current_regions, measured): (&[RegionStatus], &BTreeMap<String, f64>),
     cooldown_over: bool,
 ) -> Decided {
+    // A variant the spec disables is never chosen: with one enabled, every region is pinned to it.
+    let only = match enabled {
+        (true, false) => Some(super::Variant::Function),
+        (false, true) => Some(super::Variant::Container),
+        _ => None,
+    };
+    let pinned = |variant: Option<PlacementVariant>| variant.map(core_variant).or(only);
     let pin = |region: &str| spec.candidates.iter().find(|c| c.region == region).and_then(|c| c.variant);
-    let home = super::Candidate { region: spec.home.clone(), pinned: pin(&spec.home).map(core_variant) };
+    let home = super::Candidate { region: spec.home.clone(), pinned: pinned(pin(&spec.home)) };
     let others: Vec<super::Candidate> = spec
         .candidates
         .iter()
         .filter(|c| c.region != spec.home)
-        .map(|c| super::Candidate { region: c.region.clone(), pinned: c.variant.map(core_variant) })
+        .map(|c| super::Candidate { region: c.region.clone(), pinned: pinned(c.variant) })
         .collect();
     let staying = [Phase::Deploying, Phase::Checking, Phase::Serving];
     let mut current: super::Placement = current_regions
@@ -296,6 +317,7 @@ mod tests {
     use super::*;
 
     const TTL: Duration = Duration::from_secs(60);
+    const BOTH: Enabled = (true, true);
 
     fn spec(yaml: &str) -> PlacementSpec {
         serde_saphyr::from_str(yaml).expect("fixture parses")
@@ -375,13 +397,52 @@ mod tests {
         let yaml = "mode: Auto\nhome: us-east-1\nhost: blog.example.com\ncandidates:\n- {region: ap-northeast-1}\n- {region: eu-central-1}\nobjective: {p95LatencyMs: 120}\ndemand: {us-east-1: 10, ap-northeast-1: 300, eu-central-1: 300}\n";
         let spec = spec(yaml);
         let model = super::super::Model::default();
-        let first = decision(&spec, &model, (&[], &BTreeMap::new()), true).decision;
+        let first = decision((&spec, BOTH), &model, (&[], &BTreeMap::new()), true).decision;
         assert!(first.change.is_some(), "{}", first.why);
         assert_eq!(first.placement.len(), 2, "one region added to home: {:?}", first.placement);
         assert!(first.placement.contains_key("us-east-1"));
-        let waiting = decision(&spec, &model, (&[], &BTreeMap::new()), false).decision;
+        let waiting = decision((&spec, BOTH), &model, (&[], &BTreeMap::new()), false).decision;
         assert_eq!(waiting.change, None, "the cooldown holds it: {}", waiting.why);
         assert_eq!(waiting.placement.len(), 1);
+    }
+
+    #[test]
+    fn a_variant_the_spec_disables_is_never_chosen() {
+        // Light traffic everywhere: with both enabled, functions are the cheaper choice.
+        let yaml = "mode: Auto\nhome: us-east-1\nhost: blog.example.com\ncandidates:\n- {region: ap-northeast-1}\nobjective: {p95LatencyMs: 120}\ndemand: {us-east-1: 1, ap-northeast-1: 1}\n";
+        let spec = spec(yaml);
+        let model = super::super::Model::default();
+        let chosen = |enabled| {
+            let decided = decision((&spec, enabled), &model, (&[], &BTreeMap::new()), true).decision;
+            decided.target.values().copied().collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(chosen(BOTH), [super::super::Variant::Function].into());
+        assert_eq!(chosen((false, true)), [super::super::Variant::Container].into(), "functions are disabled");
+        assert_eq!(chosen((true, false)), [super::super::Variant::Function].into());
+    }
+
+    #[test]
+    fn a_region_runs_what_serves_and_while_it_switches_what_is_still_weighted_in() {
+        let serving = |phase: Phase, weights: (i64, i64)| RegionStatus {
+            region: "eu-central-1".to_owned(),
+            phase: phase.as_str().to_owned(),
+            function_weight: weights.0,
+            container_weight: weights.1,
+            ..RegionStatus::default()
+        };
+        let container = Some(PlacementVariant::Container);
+        assert_eq!(running(container, None), (false, true), "a new region: the serving variant alone");
+        assert_eq!(running(None, None), (true, true), "served by both");
+        let switching = serving(Phase::Serving, (100, 0));
+        assert_eq!(
+            running(container, Some(&switching)),
+            (true, true),
+            "the function serves until the container is checked"
+        );
+        let switched = serving(Phase::Serving, (0, 100));
+        assert_eq!(running(container, Some(&switched)), (false, true), "then it goes");
+        let not_yet = serving(Phase::Checking, (100, 0));
+        assert_eq!(running(container, Some(&not_yet)), (false, true), "nothing serves before the region does");
     }
 
     #[test]
@@ -397,7 +458,8 @@ mod tests {
         let current = [serving("us-west-1"), serving("eu-central-1")];
         let measured = BTreeMap::from([("us-west-1".to_owned(), 200.0), ("eu-central-1".to_owned(), 0.0)]);
         let model = super::super::Model::default();
-        let Decided { decision: decided, demand: seen, .. } = decision(&spec, &model, (&current, &measured), true);
+        let Decided { decision: decided, demand: seen, .. } =
+            decision((&spec, BOTH), &model, (&current, &measured), true);
         assert_eq!(seen.get("eu-central-1"), Some(&0.0));
         assert_eq!(decided.change, Some(super::super::Change::Remove("eu-central-1".to_owned())), "{}", decided.why);
     }

@@ -11,7 +11,7 @@ use crate::allocation::pricing::PriceTable;
 use crate::crd::{PlacementMode, PlacementRecommendation, PlacementSpec, PlacementStatus};
 use crate::desired::Desired;
 use blog_core::placement::regions::{self, Wanted};
-use blog_core::placement::{Decision, Model, Objective};
+use blog_core::placement::{Decision, Demand, Model, Objective, Placement, Variant};
 
 /// What the build decided for a placement.
 #[derive(Debug, Clone)]
@@ -60,18 +60,23 @@ pub fn decide(
     let cooldown = Duration::from_secs(u64::try_from(spec.cooldown_minutes).unwrap_or(60) * 60);
     let since_change = previous.and_then(|p| p.last_change_time.as_ref()).map(|t| now.0.duration_since(t.0));
     let cooldown_over = since_change.is_none_or(|d| d.as_secs_f64() >= cooldown.as_secs_f64());
-    let model = Model::sized_as(prices.clone(), home);
+    let enabled = (home.function.is_some(), home.container.is_some());
+    let mut model = Model::sized_as(prices.clone(), home);
+    // Home runs every enabled variant whatever serves there: the decision knows what is paid anyway.
+    model.also_running = running_anyway(&spec.home, &Wanted::new(), enabled);
     let regions::Decided { decision, demand, current } =
-        regions::decision(spec, &model, (current, measured), cooldown_over);
+        regions::decision((spec, enabled), &model, (current, measured), cooldown_over);
     let objective = Objective {
         p95_ms: spec.objective.p95_latency_ms.map(f64::from),
         monthly_budget: spec.objective.monthly_budget_usd.map(f64::from),
     };
     tracing::debug!(?measured, ?demand, why = decision.why, "placement decision");
     let auto = spec.mode == PlacementMode::Auto;
+    let wanted = regions::wanted(spec, auto.then(|| regions::as_wanted(&decision.placement)).as_ref());
     // Auto applies the decision now; otherwise the placement in effect stays.
     let costed = if auto { &decision.placement } else { &current };
-    let costs = blog_core::placement::evaluate(&model, costed, &demand, &objective).regional;
+    let in_effect = Model { also_running: running_anyway(&spec.home, &wanted, enabled), ..model.clone() };
+    let costs = costs(&in_effect, (costed, &wanted), &demand, &spec.home);
     let evaluation = blog_core::placement::evaluate(&model, &decision.target, &demand, &objective);
     let recommendation = PlacementRecommendation {
         regions: decision.target.iter().map(|(r, v)| format!("{r}={}", format!("{v:?}").to_lowercase())).collect(),
@@ -80,7 +85,47 @@ pub fn decide(
         within_target: (evaluation.within_target * 1000.0).round() / 1000.0,
         why: decision.why.clone(),
     };
-    let wanted = regions::wanted(spec, auto.then(|| regions::as_wanted(&decision.placement)).as_ref());
     let decided = (spec.mode != PlacementMode::Manual).then_some((decision, recommendation));
     Placed { wanted, decided, costs }
+}
+
+/// The variants each region runs whatever serves it: home runs each enabled variant (the blog's
+/// pair of URLs), and so does every region served by both.
+fn running_anyway(
+    home: &str,
+    wanted: &Wanted,
+    (function, container): regions::Enabled,
+) -> BTreeMap<String, Vec<Variant>> {
+    let enabled: Vec<Variant> = [(function, Variant::Function), (container, Variant::Container)]
+        .into_iter()
+        .filter_map(|(on, variant)| on.then_some(variant))
+        .collect();
+    let by_both = wanted.iter().filter(|(_, variant)| variant.is_none()).map(|(region, _)| region.as_str());
+    std::iter::once(home).chain(by_both).map(|region| (region.to_owned(), enabled.clone())).collect()
+}
+
+/// What each region of `placement` costs a month: what runs there, its health checks (one per
+/// variant serving), and outside home its table replica.
+fn costs(
+    model: &Model,
+    (placement, wanted): (&Placement, &Wanted),
+    demand: &Demand,
+    home: &str,
+) -> BTreeMap<String, f64> {
+    let evaluation = blog_core::placement::evaluate(model, placement, demand, &Objective::default());
+    let replica = blog_core::placement::replica_monthly(model, demand.values().sum());
+    let serving = |region: &str| match wanted.get(region) {
+        Some(None) => model.also_running.get(region).map_or(1, Vec::len),
+        _ => 1,
+    };
+    evaluation
+        .regional
+        .into_iter()
+        .map(|(region, compute)| {
+            let checks = model.health_check_month * serving(&region) as f64;
+            let replica = if region == home { 0.0 } else { replica };
+            let usd = compute + checks + replica;
+            (region, usd)
+        })
+        .collect()
 }

@@ -66,6 +66,8 @@ pub struct Region {
     since: Option<Time>,
     /// `Some(variant)` while the placement wants the region (`None` inside: both variants).
     wanted: Option<Option<PlacementVariant>>,
+    /// The (function, container) weights in effect before this reconcile.
+    weights_before: (i64, i64),
     replica: Option<String>,
     stack: Option<(bool, Doors)>,
     stack_gone: bool,
@@ -76,8 +78,20 @@ impl Region {
     fn new(before: RegionStatus, wanted: Option<Option<PlacementVariant>>, is_home: bool) -> Self {
         let phase = Phase::parse(&before.phase);
         let since = before.since.clone();
+        let weights_before = (before.function_weight, before.container_weight);
         let status = RegionStatus { message: String::new(), failure: None, ..before };
-        Self { status, is_home, phase, since, wanted, replica: None, stack: None, stack_gone: false, failed: false }
+        Self {
+            status,
+            is_home,
+            phase,
+            since,
+            wanted,
+            weights_before,
+            replica: None,
+            stack: None,
+            stack_gone: false,
+            failed: false,
+        }
     }
 
     #[must_use]
@@ -239,7 +253,7 @@ async fn route(routing: &Routing<'_>, mut region: Region) -> Option<RegionStatus
         }
         None => Ok((Seen::default(), Vec::new())),
     };
-    let (seen, replaced) = seen.unwrap_or_else(|err| {
+    let (seen, mut replaced) = seen.unwrap_or_else(|err| {
         region.fail(&err);
         (Seen::default(), Vec::new())
     });
@@ -249,16 +263,28 @@ async fn route(routing: &Routing<'_>, mut region: Region) -> Option<RegionStatus
         region.status.phase = moved.as_str().to_owned();
         region.status.since = Some(now());
     }
+    let mut retired = Vec::new();
     let routed = match (moved, &region.stack) {
-        (Phase::Serving, Some((_, doors))) if !region.failed => weigh_in(routing, &region.status, doors).await,
+        (Phase::Serving, Some((_, doors))) if !region.failed => {
+            weigh_in(routing, (&region.status, region.weights_before), doors).await.map(|out| retired = out)
+        }
         (Phase::Draining, _) => weigh_out(routing, region.name()).await,
         _ => Ok(()),
     };
-    // Checks replaced (their endpoint changed) go once no record names them any more.
+    replaced.extend(retired.iter().filter_map(|v| health_check(&region.status, *v).clone()));
+    // Checks replaced (their endpoint changed) or weighted out go once no record names them.
     let routed = match routed {
         Ok(()) => cloud::route53::delete_health_checks(&routing.clients(), routing.owner(), &replaced).await,
         failed => failed,
     };
+    if routed.is_ok() {
+        for variant in retired {
+            match variant {
+                PlacementVariant::Function => region.status.function_health_check = None,
+                PlacementVariant::Container => region.status.container_health_check = None,
+            }
+        }
+    }
     if let Err(err) = routed {
         region.fail(&err);
     }
@@ -340,21 +366,47 @@ async fn check(routing: &Routing<'_>, next: &mut RegionStatus, doors: &Doors) ->
     Ok((healthy, replaced))
 }
 
-/// The region's weighted pair, then its latency record: traffic comes only once both exist.
-async fn weigh_in(routing: &Routing<'_>, region: &RegionStatus, doors: &Doors) -> CloudResult<()> {
+/// The region's weighted pair, then its latency record: traffic comes only once both exist. A
+/// variant weighted out has no record; its stack goes once nothing routes to it. Returns the
+/// variants whose record went now: their health checks go next, once no record names them (again
+/// later, while a check is recorded for a variant that no longer runs here).
+async fn weigh_in(
+    routing: &Routing<'_>,
+    (region, before): (&RegionStatus, (i64, i64)),
+    doors: &Doors,
+) -> CloudResult<Vec<PlacementVariant>> {
     let (clients, owner) = (routing.clients(), routing.owner());
+    let pair = regions::region_name(&region.region, routing.host);
     let variants = [
-        (PlacementVariant::Function, &doors.function_alias, region.function_weight, &region.function_health_check),
-        (PlacementVariant::Container, &doors.container_alias, region.container_weight, &region.container_health_check),
+        (PlacementVariant::Function, &doors.function_alias, region.function_weight, before.0),
+        (PlacementVariant::Container, &doors.container_alias, region.container_weight, before.1),
     ];
-    for (variant, alias, weight, health_check_id) in variants {
+    let mut retired = Vec::new();
+    for (variant, alias, weight, was) in variants {
+        let check = health_check(region, variant);
+        if weight == 0 {
+            if was > 0 || (check.is_some() && alias.is_none()) {
+                let id = format!("{}-{}", region.region, regions::variant_name(variant));
+                cloud::route53::delete_routed_record(&clients, &routing.zone.id, owner, (&pair, "A", &id)).await?;
+                retired.push(variant);
+            }
+            continue;
+        }
         let Some(RecordValue::Alias { zone_id, dns_name, .. }) = alias.clone() else { continue };
-        let target = Target { zone_id, dns_name, health_check_id: health_check_id.clone() };
+        let target = Target { zone_id, dns_name, health_check_id: check.clone() };
         let record = regions::weighted_record(routing.host, &region.region, variant, &target, weight);
         cloud::route53::ensure_routed_record(&clients, routing.zone, owner, &record).await?;
     }
     let latency = regions::latency_record(routing.host, &region.region, &routing.zone.id);
-    cloud::route53::ensure_routed_record(&clients, routing.zone, owner, &latency).await
+    cloud::route53::ensure_routed_record(&clients, routing.zone, owner, &latency).await?;
+    Ok(retired)
+}
+
+fn health_check(region: &RegionStatus, variant: PlacementVariant) -> &Option<String> {
+    match variant {
+        PlacementVariant::Function => &region.function_health_check,
+        PlacementVariant::Container => &region.container_health_check,
+    }
 }
 
 /// Out of latency routing: resolvers stop being sent here once their cached answer expires.

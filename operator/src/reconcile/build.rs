@@ -97,8 +97,14 @@ pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
         placement::decide(spec, (&desired, facts.prices), facts.demand, facts.previous.placement.as_ref(), &now)
     });
     let writes_home = validated.spec.placement.as_ref().is_some_and(|p| p.writes == crate::crd::PlacementWrites::Home);
-    let others = placement.iter().flat_map(|p| p.wanted.keys()).filter(|r| **r != desired.region);
-    let others: Vec<Desired> = others.map(|region| desired.in_region(region, writes_home)).collect();
+    let recorded = |region: &str| facts.previous.placement.iter().flat_map(|p| &p.regions).find(|r| r.region == region);
+    let others = placement.iter().flat_map(|p| &p.wanted).filter(|(r, _)| **r != desired.region);
+    let others: Vec<Desired> = others
+        .map(|(region, variant)| {
+            let running = blog_core::placement::regions::running(*variant, recorded(region));
+            desired.in_region(region, writes_home).running_only(running)
+        })
+        .collect();
     let regions = std::iter::once(desired).chain(others).collect();
     Built { regions, allocation, placement }
 }
@@ -187,7 +193,8 @@ mod tests {
         assert_eq!((release.policy.weights, release.command), (vec![10], Some(rollout::Command::Abort)));
         assert_eq!(release.check.map(|c| c.verdict), Some(verdict::FAIL.to_owned()));
         for region in &placed.regions[1..] {
-            assert_eq!(region.function.as_ref().map(|f| f.release.is_none()), Some(true), "{}", region.region);
+            assert!(region.function.as_ref().is_none_or(|f| f.release.is_none()), "{}", region.region);
+            assert!(region.container.as_ref().is_none_or(|c| c.release.is_none()), "{}", region.region);
         }
         let plain = built("image: i\nregion: us-east-1\nfunction: {}\n");
         let release = plain.home().function.as_ref().and_then(|f| f.release.clone()).expect("release");
@@ -206,6 +213,10 @@ mod tests {
             assert_ne!(region.names.function_role, home.names.function_role, "roles are global: one per region");
             assert_eq!(region.table.name, home.table.name, "the replica keeps the home table's name");
         }
+        let runs = |region: &str| built.region(region).map(|d| (d.function.is_some(), d.container.is_some()));
+        assert_eq!(runs("us-east-1"), Some((true, true)), "home runs both: the blog's pair of URLs");
+        assert_eq!(runs("eu-central-1"), Some((false, true)), "pinned to the container: no function there");
+        assert_eq!(runs("ap-northeast-1"), Some((true, true)), "served by both");
         let placed = built.placement.expect("placed");
         assert_eq!(placed.wanted.get("eu-central-1"), Some(&Some(PlacementVariant::Container)));
         assert!(placed.decided.is_none(), "Manual decides nothing");

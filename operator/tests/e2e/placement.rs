@@ -111,6 +111,12 @@ impl World {
         let out = ecs.describe_services().cluster(cluster).services(service).send().await;
         out.map(|o| o.services().iter().filter(|s| s.status() == Some("ACTIVE")).count()).unwrap_or(0)
     }
+
+    async fn balancer_in(&self, region: &str, name: &str) -> bool {
+        let elb = Self::in_region(&self.config, region, aws_sdk_elasticloadbalancingv2::Client::new);
+        let out = elb.describe_load_balancers().names(name).send().await;
+        out.is_ok_and(|o| !o.load_balancers().is_empty())
+    }
 }
 
 /// A public hosted zone; its bare id.
@@ -262,7 +268,11 @@ async fn a_placement_serves_three_regions_then_drains_one_in_order_and_deletion_
         ],
         [Some(100), Some(100), Some(100), Some(100)]
     );
-    assert_eq!((weight("eu-central-1-function"), weight("ap-northeast-1-container")), (Some(0), Some(0)));
+    assert_eq!(
+        (weight("eu-central-1-function"), weight("ap-northeast-1-container")),
+        (None, None),
+        "a variant that does not serve a region has no record there"
+    );
     let checks = world.health_checks().await;
     for record in routed.iter().filter(|r| r.2 == Some(100)) {
         let check = record.5.as_ref().unwrap_or_else(|| panic!("{} has a health check", record.1));
@@ -273,16 +283,28 @@ async fn a_placement_serves_three_regions_then_drains_one_in_order_and_deletion_
         world.replicas(&names.table).await,
         [("ap-northeast-1".to_owned(), "ACTIVE".to_owned()), ("eu-central-1".to_owned(), "ACTIVE".to_owned())]
     );
-    for region in REGIONS {
+    // Only what serves runs: home runs both variants (the blog's pair of URLs); eu-central-1 the
+    // container alone, ap-northeast-1 the function alone: no load balancer or service there.
+    let runs = [(HOME, (true, true)), ("eu-central-1", (false, true)), ("ap-northeast-1", (true, false))];
+    for (region, (function, container)) in runs {
         assert!(world.table_in(region, &names.table).await, "a table in {region}");
-        assert!(world.function_in(region, &names.function).await, "the function in {region}");
-        assert_eq!(world.services_in(region, &names.cluster, &names.service).await, 1, "the service in {region}");
+        assert_eq!(world.function_in(region, &names.function).await, function, "the function in {region}");
+        let services = world.services_in(region, &names.cluster, &names.service).await;
+        assert_eq!(services, usize::from(container), "the service in {region}");
+        assert_eq!(world.balancer_in(region, &names.load_balancer).await, container, "the ALB in {region}");
     }
+    let priced: Vec<(String, Option<f64>)> = regions(&bd).into_iter().map(|r| (r.region, r.monthly_usd)).collect();
+    eprintln!("monthly cost by region (what runs there): {priced:?}");
     let owner = owner_of(&bd);
     let roles = Aws::new(stack).await.role_names().await;
-    for region in ["eu-central-1", "ap-northeast-1"] {
-        let role = blog_operator::desired::Names::in_region(&owner, region).function_role;
-        assert!(roles.contains(&role), "{role} in {roles:?}");
+    // Roles are global, named per region, and only for what runs there.
+    let [europe, tokyo] =
+        ["eu-central-1", "ap-northeast-1"].map(|r| blog_operator::desired::Names::in_region(&owner, r));
+    for role in [&europe.task_role, &europe.execution_role, &tokyo.function_role] {
+        assert!(roles.contains(role), "{role} in {roles:?}");
+    }
+    for role in [&europe.function_role, &tokyo.task_role] {
+        assert!(!roles.contains(role), "{role} not made: nothing there needs it");
     }
 
     // Settled: a resync of all three regions changes nothing.
@@ -358,13 +380,15 @@ async fn auto_adds_the_region_declared_demand_asks_for_and_removes_it_when_measu
     let _operator = Operator::start_behind(stack, &ns.name, 3, &["--placement-drain-seconds", "2"], &realism.endpoint);
     // Readers are in Europe: a p95 of 120 ms cannot be met from us-west-1 alone.
     let placement = json!({
-        "mode": "Auto", "home": HOME, "host": host, "cooldownMinutes": 0,
+        "mode": "Auto", "home": HOME, "host": host, "cooldownMinutes": 0, "hysteresisPercent": 1,
         "candidates": [{"region": "eu-central-1"}],
         "objective": {"p95LatencyMs": 120},
         "demand": {"us-west-1": 1, "eu-central-1": 100},
     });
+    // The container is disabled: Auto never chooses it (at 100 req/s declared it would), and no
+    // region runs one.
     let spec = json!({
-        "image": "blog:1", "function": {}, "container": {}, "table": {"deletionPolicy": "Delete"},
+        "image": "blog:1", "function": {}, "table": {"deletionPolicy": "Delete"},
         "domain": {"hostedZone": zone}, "placement": placement, "allocation": {"windowMinutes": 5},
     });
     api.create(&PostParams::default(), &blog("site", spec)).await.expect("create");
@@ -372,7 +396,12 @@ async fn auto_adds_the_region_declared_demand_asks_for_and_removes_it_when_measu
     let bd = wait_for_within(&api, "site", "Auto added eu-central-1", Duration::from_secs(240), added).await;
     let placement = bd.status.as_ref().and_then(|s| s.placement.clone()).expect("placement status");
     let recommendation = placement.recommendation.clone().expect("a recommendation");
-    assert!(recommendation.regions.iter().any(|r| r.starts_with("eu-central-1=")), "{recommendation:?}");
+    assert!(recommendation.regions.iter().any(|r| r == "eu-central-1=function"), "{recommendation:?}");
+    assert!(recommendation.regions.iter().all(|r| r.ends_with("=function")), "{recommendation:?}");
+    let ecs = World::in_region(&config, "eu-central-1", aws_sdk_ecs::Client::new);
+    let clusters = ecs.list_clusters().send().await.expect("clusters");
+    let names = names_of(&bd);
+    assert!(!clusters.cluster_arns().iter().any(|a| a.ends_with(&names.cluster)), "no cluster in eu-central-1");
     assert!(placement.last_change_time.is_some(), "Auto records when it changed");
     assert!(recommendation.p95_ms <= 120.0, "{recommendation:?}");
     let events = stack.kubectl().args(["get", "events", "-n", &ns.name, "-o", "json"]).output().expect("events");
@@ -380,8 +409,8 @@ async fn auto_adds_the_region_declared_demand_asks_for_and_removes_it_when_measu
     assert!(events.contains("placement changed"), "an Event says what Auto changed");
 
     // Readers moved: the traffic measured comes all from home's, and the owner no longer expects
-    // any in Europe. Auto takes eu-central-1 out again.
-    let names = names_of(&bd);
+    // any in Europe. Auto takes eu-central-1 out again: a function region idle costs only its
+    // replica and health check (about 3 % here), hence the low hysteresis.
     put_invocations(&config, &names.function, 60_000.0).await;
     let moved = json!({"spec": {"placement": {"demand": {"us-west-1": 100, "eu-central-1": null}}}});
     api.patch("site", &PatchParams::default(), &Patch::Merge(&moved)).await.expect("patch");
