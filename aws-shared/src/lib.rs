@@ -69,3 +69,17 @@ pub fn table_schema(builder: CreateTableFluentBuilder) -> CreateTableFluentBuild
         )
         .billing_mode(BillingMode::PayPerRequest)
 }
+
+/// Readers' beacons as CloudWatch metrics: the blog service writes them (counts and sums only,
+/// never an address), the operator's placement reads them.
+pub mod beacons {
+    /// A reader's round trip to one candidate region, ms, with [`NEAREST`] and [`CANDIDATE`].
+    pub const ROUND_TRIP: &str = "ReaderRoundTrip";
+    /// The candidate region nearest the reader (the lowest round trip the page measured).
+    pub const NEAREST: &str = "Nearest";
+    /// The candidate region measured.
+    pub const CANDIDATE: &str = "Candidate";
+    /// A reader's round trip to one variant's API, ms, with [`VARIANT`] (`functions`, `containers`).
+    pub const VARIANT_ROUND_TRIP: &str = "VariantRoundTrip";
+    pub const VARIANT: &str = "Variant";
+}

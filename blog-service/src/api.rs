@@ -17,6 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::IntoParams;
 
+use crate::beacons::{Beacon, Beacons, Refusal};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorBody, code_for_status, error_response};
 use crate::model::{self, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Post, PostInput, PostPage};
@@ -27,6 +28,16 @@ use crate::store::{Cursor, Edit, Store};
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
+    /// Readers' beacons, when the configuration turns them on.
+    pub beacons: Option<Arc<Beacons>>,
+}
+
+impl AppState {
+    /// A state without beacons.
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, config: Arc<Config>) -> Self {
+        Self { store, config, beacons: None }
+    }
 }
 
 /// A JSON body whose rejections (wrong content type, malformed, too large, wrong shape) become
@@ -170,6 +181,38 @@ pub(crate) async fn delete_post(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The largest beacon body: seven regions and two variants fit in well under a kilobyte.
+const BEACON_BYTES: usize = 4096;
+
+/// A reader's page reports the round trips it measured to each candidate region (and to each
+/// variant). Open to every reader, no token; added up without any detail of the reader, and
+/// limited per process (429 beyond it).
+#[utoipa::path(post, path = "/beacon", request_body = Beacon, responses(
+    (status = 204, description = "Taken"), (status = 400, body = ErrorBody),
+    (status = 404, body = ErrorBody, description = "This blog collects no readers' beacons"),
+    (status = 408, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    (status = 422, body = ErrorBody),
+    (status = 429, body = ErrorBody, headers(("Retry-After" = String)))))]
+pub(crate) async fn beacon(State(state): State<AppState>, JsonBody(beacon): JsonBody<Beacon>) -> ApiResult<Response> {
+    let Some(beacons) = state.beacons.as_ref() else {
+        return Err(ApiError::Rejected(StatusCode::NOT_FOUND, "this blog collects no readers' beacons".to_owned()));
+    };
+    let now = std::time::Instant::now();
+    match beacons.take(&beacon, now) {
+        Ok(()) => {}
+        Err(Refusal::TooMany) => {
+            let mut response =
+                ApiError::Rejected(StatusCode::TOO_MANY_REQUESTS, "too many beacons; try later".to_owned())
+                    .into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Ok(response);
+        }
+        Err(Refusal::Invalid(message)) => return Err(ApiError::Rejected(StatusCode::UNPROCESSABLE_ENTITY, message)),
+    }
+    beacons.flush(now, false).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", responses((status = 200)))]
 pub(crate) async fn healthz() -> Json<serde_json::Value> {
@@ -279,6 +322,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))
+        .route("/beacon", axum::routing::post(beacon).layer(DefaultBodyLimit::max(BEACON_BYTES)))
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.max_request_bytes))

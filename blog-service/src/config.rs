@@ -36,6 +36,27 @@ pub struct Config {
     pub json_logs: bool,
     /// Set when `AWS_LAMBDA_RUNTIME_API` says we run inside Lambda.
     pub in_lambda: bool,
+    /// Readers' beacons, when a placement decides from them (`READERS_NAMESPACE` and
+    /// `READER_CANDIDATES` both set).
+    pub readers: Option<Readers>,
+    /// `BEACONS_PER_SECOND`: beacons this process takes a second (default 20, bursts of twice as
+    /// many); more are answered 429.
+    pub beacons_per_second: u32,
+    /// `BEACON_FLUSH_SECS`: how long beacons are added up before they are written (default 60).
+    pub beacon_flush: Duration,
+}
+
+/// Where readers' pages time their round trips and where the service writes what they measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readers {
+    /// `READERS_NAMESPACE`: the CloudWatch namespace of the aggregates.
+    pub namespace: String,
+    /// `READERS_REGION`: the region whose CloudWatch takes them (the placement's home).
+    pub region: Option<String>,
+    /// `READER_CANDIDATES`: the candidate regions, comma-separated.
+    pub candidates: Vec<String>,
+    /// `READER_PROBE_URL`: what the page times in each candidate, `{region}` standing for it.
+    pub probe_url: String,
 }
 
 impl Default for Config {
@@ -89,6 +110,9 @@ impl Config {
             max_request_bytes: usize::try_from(number("MAX_REQUEST_BYTES", 1024 * 1024)).unwrap_or(1024 * 1024),
             json_logs: var("LOG_FORMAT").is_none_or(|f| f != "text"),
             in_lambda,
+            readers: readers(&var),
+            beacons_per_second: u32::try_from(number("BEACONS_PER_SECOND", 20)).unwrap_or(20),
+            beacon_flush: Duration::from_secs(number("BEACON_FLUSH_SECS", 60)),
         }
     }
 }
@@ -110,8 +134,21 @@ impl std::fmt::Debug for Config {
             .field("max_request_bytes", &self.max_request_bytes)
             .field("json_logs", &self.json_logs)
             .field("in_lambda", &self.in_lambda)
+            .field("readers", &self.readers)
+            .field("beacons_per_second", &self.beacons_per_second)
+            .field("beacon_flush", &self.beacon_flush)
             .finish()
     }
+}
+
+/// Readers' beacons from the environment: on when a namespace and at least one candidate are set.
+fn readers(var: &dyn Fn(&str) -> Option<String>) -> Option<Readers> {
+    let namespace = var("READERS_NAMESPACE")?;
+    let candidates: Vec<String> =
+        var("READER_CANDIDATES")?.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect();
+    let probe_url =
+        var("READER_PROBE_URL").unwrap_or_else(|| "https://dynamodb.{region}.amazonaws.com/ping".to_owned());
+    (!candidates.is_empty()).then(|| Readers { namespace, region: var("READERS_REGION"), candidates, probe_url })
 }
 
 /// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
@@ -162,5 +199,15 @@ mod tests {
         assert!(lambda.in_lambda);
         assert_eq!(lambda.data_dir, PathBuf::from("/tmp/blog-data"));
         assert_eq!(lambda.port, 8080);
+    }
+
+    #[test]
+    fn beacons_are_on_with_a_namespace_and_candidates() {
+        assert_eq!(config(&[("READERS_NAMESPACE", "BlogReaders/x")]).readers, None);
+        let on = config(&[("READERS_NAMESPACE", "BlogReaders/x"), ("READER_CANDIDATES", "us-west-1, eu-central-1,")]);
+        let readers = on.readers.expect("on");
+        assert_eq!(readers.candidates, ["us-west-1", "eu-central-1"]);
+        assert_eq!(readers.probe_url, "https://dynamodb.{region}.amazonaws.com/ping");
+        assert_eq!((on.beacons_per_second, on.beacon_flush), (20, Duration::from_secs(60)));
     }
 }

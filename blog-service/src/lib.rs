@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod beacons;
 pub mod config;
 pub mod error;
 pub mod model;
@@ -16,6 +17,18 @@ pub use config::Config;
 use store::{DynamoStore, EmbeddedStore, Store, StoreResult};
 
 pub use blog_aws::aws_sdk_config;
+
+/// Readers' beacons as the configuration asks: written to CloudWatch in `READERS_REGION` (home)
+/// with `sdk`'s credentials, or `None` when they are off.
+pub fn open_beacons(config: &Config, sdk: &blog_aws::SdkConfig) -> Option<Arc<beacons::Beacons>> {
+    let readers = config.readers.clone()?;
+    let mut cloudwatch = aws_sdk_cloudwatch::config::Builder::from(sdk);
+    if let Some(region) = &readers.region {
+        cloudwatch = cloudwatch.region(aws_sdk_cloudwatch::config::Region::new(region.clone()));
+    }
+    let sink = Arc::new(beacons::CloudWatchSink(aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build())));
+    Some(Arc::new(beacons::Beacons::new(readers, (config.beacons_per_second, config.beacon_flush), sink)))
+}
 
 /// Reads the write token from Secrets Manager (with `sdk`'s configuration) when the configuration
 /// names a secret and gives no token itself. A service told to guard writes never starts without

@@ -54,7 +54,12 @@ async fn main() -> anyhow::Result<()> {
         .map_or_else(|| format!("embedded:{}", config.data_dir.display()), |t| format!("dynamodb:{t}"));
     let in_lambda = config.in_lambda;
     let port = config.port;
-    let router = app(AppState { store, config: Arc::new(config) });
+    let beacons = if config.readers.is_some() {
+        blog_service::open_beacons(&config, &blog_service::aws_sdk_config().await)
+    } else {
+        None
+    };
+    let router = app(AppState { store, config: Arc::new(config), beacons: beacons.clone() });
 
     if in_lambda {
         tracing::info!(%backend, "serving through the Lambda runtime API");
@@ -63,6 +68,19 @@ async fn main() -> anyhow::Result<()> {
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%backend, address = %listener.local_addr()?, "listening");
+    // A server lives on between beacons: it writes what it added up on time, and at the end.
+    if let Some(beacons) = beacons.clone() {
+        let every = beacons.flush_every();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                beacons.flush(std::time::Instant::now(), false).await;
+            }
+        });
+    }
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    if let Some(beacons) = beacons {
+        beacons.flush(std::time::Instant::now(), true).await;
+    }
     Ok(())
 }

@@ -4,14 +4,15 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api;
+use crate::beacons::{Beacon, RegionTime, VariantName, VariantTime};
 use crate::error::ErrorBody;
 use crate::model::{Post, PostInput, PostPage};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Blog API", description = "Posts of one blog, served by the function and container variants alike."),
-    paths(api::list_posts, api::get_post, api::create_post, api::replace_post, api::delete_post, api::healthz, api::readyz),
-    components(schemas(Post, PostInput, PostPage, ErrorBody)),
+    paths(api::list_posts, api::get_post, api::create_post, api::replace_post, api::delete_post, api::healthz, api::readyz, api::beacon),
+    components(schemas(Post, PostInput, PostPage, ErrorBody, Beacon, RegionTime, VariantTime, VariantName)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -43,7 +43,7 @@ impl TestApp {
     fn with_config(config: Config) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
-        Self { router: app(AppState { store, config: Arc::new(config) }), _dir: dir }
+        Self { router: app(AppState::new(store, Arc::new(config))), _dir: dir }
     }
 
     fn new() -> Self {
@@ -397,4 +397,61 @@ async fn responses_carry_the_headers_browsers_expect() {
         assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
         assert_eq!(reply.headers[header::X_FRAME_OPTIONS], "DENY", "{uri}");
     }
+}
+
+/// What a beacon-taking app wrote, in place of CloudWatch.
+struct Written(std::sync::Mutex<Vec<blog_service::beacons::Datum>>);
+
+#[async_trait::async_trait]
+impl blog_service::beacons::MetricSink for Written {
+    async fn put(&self, _namespace: &str, data: Vec<blog_service::beacons::Datum>) -> Result<(), String> {
+        self.0.lock().expect("lock").extend(data);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn beacons_are_taken_checked_and_limited_and_the_page_measures_the_candidates() {
+    let off = TestApp::new();
+    let beacon = json!({"regions": [{"region": "us-west-1", "ms": 21.5}, {"region": "eu-central-1", "ms": 160}],
+                        "variants": [{"variant": "containers", "ms": 30}]});
+    off.call(Method::POST, "/beacon", Some(beacon.clone())).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+    let page = off.call(Method::GET, "/", None).await.text();
+    assert!(page.contains(r#"data-candidates="""#), "no candidates, nothing measured");
+
+    let settings = config(&[
+        ("READERS_NAMESPACE", "BlogReaders/u"),
+        ("READER_CANDIDATES", "us-west-1,eu-central-1"),
+        ("READER_PROBE_URL", "./healthz?region={region}"),
+        ("BEACONS_PER_SECOND", "1"),
+    ]);
+    let written = Arc::new(Written(std::sync::Mutex::new(Vec::new())));
+    let readers = settings.readers.clone().expect("beacons on");
+    let beacons = blog_service::beacons::Beacons::new(readers, (1, settings.beacon_flush), written.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
+    let state = AppState { beacons: Some(Arc::new(beacons)), ..AppState::new(store, Arc::new(settings)) };
+    let on = TestApp { router: app(state), _dir: dir };
+    let page = on.call(Method::GET, "/", None).await.text();
+    assert!(page.contains(r#"data-candidates="us-west-1,eu-central-1" data-probe-url="./healthz?region={region}""#));
+
+    let taken = on.call(Method::POST, "/beacon", Some(beacon.clone())).await;
+    assert_eq!(taken.status, StatusCode::NO_CONTENT, "{}", taken.text());
+    let data = written.0.lock().expect("lock").clone();
+    assert_eq!(data.len(), 3, "two regions from us-west-1's reader and one variant: {data:?}");
+    assert!(data.iter().all(|d| d.dimensions.iter().all(|(_, v)| !v.contains('.'))), "no address in any dimension");
+
+    let unknown = json!({"regions": [{"region": "ap-south-1", "ms": 20}]});
+    on.call(Method::POST, "/beacon", Some(unknown))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    let extra = json!({"regions": [{"region": "us-west-1", "ms": 20}], "ip": "203.0.113.9"});
+    on.call(Method::POST, "/beacon", Some(extra)).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    let huge = json!({"regions": [{"region": "us-west-1", "ms": 20}], "variants": "x".repeat(5000)});
+    on.call(Method::POST, "/beacon", Some(huge)).await.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // One a second, bursts of two: the first beacon and this one use the burst.
+    on.call(Method::POST, "/beacon", Some(beacon.clone())).await;
+    let limited = on.call(Method::POST, "/beacon", Some(beacon)).await;
+    limited.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert_eq!(limited.headers[header::RETRY_AFTER], "1");
 }

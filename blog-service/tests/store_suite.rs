@@ -131,7 +131,7 @@ async fn concurrent_conditional_writes_lose_no_update(store: Arc<dyn Store>) {
     use axum::http::{Request, StatusCode, header};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
-    let router = blog_service::app(blog_service::AppState { store: store.clone(), config: Arc::default() });
+    let router = blog_service::app(blog_service::AppState::new(store.clone(), Arc::default()));
     let post = new_post(input("shared"));
     store.create(&post).await.expect("create");
     let uri = format!("/blogs/{}", post.id);

@@ -27,7 +27,7 @@ async fn the_token_comes_from_the_secret_the_configuration_names() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
-    let router = app(AppState { store, config: Arc::new(config) });
+    let router = app(AppState::new(store, Arc::new(config)));
     let post = |token: Option<&str>| {
         let mut request = Request::post("/blogs").header(header::CONTENT_TYPE, "application/json");
         if let Some(token) = token {

@@ -962,8 +962,13 @@ pub struct PlacementRecommendation {
     pub p95_ms: f64,
     /// Share of demand served within the latency target, 0-1.
     pub within_target: f64,
-    /// Why it is (or is not yet) the placement applied.
+    /// Why it is (or is not yet) the placement applied; it says first when readers' beacons were
+    /// too few to advise from.
     pub why: String,
+    /// Readers' beacons in the window it rests on (at least 30 for demand and latency to come from
+    /// them; below, requests per serving region and the declared demand stand in).
+    #[serde(default)]
+    pub beacons: u64,
 }
 
 /// Sizes and costs from observed metrics.

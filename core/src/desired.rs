@@ -287,6 +287,9 @@ pub struct Desired {
     pub log_retention_days: i32,
     /// The region whose table takes the writes, when it is not this one's (`writes: Home`).
     pub writes_to: Option<String>,
+    /// The CloudWatch namespace readers' beacons are written to, once they are on: see
+    /// [`Desired::with_beacons`].
+    pub beacons_namespace: Option<String>,
 }
 
 /// The write token's Secrets Manager secret, as it stands: the function reads it by ARN at start,
@@ -404,6 +407,54 @@ impl Desired {
     }
 }
 
+/// Readers' beacons of a placement that decides from them (Recommend, Auto): the page times a
+/// request to every candidate region and sends the round trips home, where the service adds them
+/// up, counts only, into CloudWatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderBeacons {
+    /// The namespace of the aggregates: [`readers_namespace`].
+    pub namespace: String,
+    /// The region whose CloudWatch holds them: home, where the operator reads them.
+    pub region: String,
+    /// Every candidate region, home first.
+    pub candidates: Vec<String>,
+    /// The URL each candidate is timed with, `{region}` standing for the candidate.
+    pub probe_url: String,
+}
+
+/// What the page times in each candidate region unless the operator is told otherwise: DynamoDB's
+/// regional `/ping`, public, free, and answering without credentials (the endpoint cloudping uses).
+pub const DEFAULT_PROBE_URL: &str = "https://dynamodb.{region}.amazonaws.com/ping";
+
+/// The CloudWatch namespace of one owner's reader beacons: its uid makes it its own, and the
+/// roles' boundary admits a role to its owner's namespace only.
+#[must_use]
+pub fn readers_namespace(owner: &Owner) -> String {
+    format!("BlogReaders/{}", owner.uid)
+}
+
+impl Desired {
+    /// This desired state with readers' beacons on: both variants learn where to send what the
+    /// page measures, and their roles may write that one namespace's metrics.
+    #[must_use]
+    pub fn with_beacons(&self, beacons: &ReaderBeacons) -> Self {
+        let mut next = self.clone();
+        let variables = [
+            ("READERS_NAMESPACE", beacons.namespace.clone()),
+            ("READERS_REGION", beacons.region.clone()),
+            ("READER_CANDIDATES", beacons.candidates.join(",")),
+            ("READER_PROBE_URL", beacons.probe_url.clone()),
+        ];
+        let environments = [next.function.as_mut().map(|f| &mut f.environment)];
+        let environments = environments.into_iter().chain([next.container.as_mut().map(|c| &mut c.environment)]);
+        for environment in environments.flatten() {
+            environment.extend(variables.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
+        }
+        next.beacons_namespace = Some(beacons.namespace.clone());
+        next
+    }
+}
+
 /// Everything besides the spec and the owner that shapes the desired state: operator settings and
 /// the sizes Auto allocation settled on.
 #[derive(Debug, Clone, Copy, Default)]
@@ -501,6 +552,7 @@ fn from_spec(owner: &Owner, spec: &BlogDeploymentSpec, default_region: &str, rec
         domain,
         log_retention_days: spec.observability.log_retention_days,
         writes_to: None,
+        beacons_namespace: None,
     }
 }
 
@@ -603,7 +655,8 @@ impl Desired {
             let home = Scope { region: home.clone(), ..scope.clone() };
             home.arn("dynamodb", &format!("table/{}", self.table.name))
         });
-        let role = |name: &str, service: &str, mut policy: Value, reads_token: bool| {
+        // Each role: whether it reads the write token, whether it runs the app (writes the beacons).
+        let role = |name: &str, service: &str, mut policy: Value, (reads_token, runs_app): (bool, bool)| {
             let statements = policy["Statement"].as_array_mut().into_iter().flatten();
             let table_statement = statements.into_iter().find(|s| s["Sid"] == "BlogTable");
             if let (Some(arn), Some(tables)) = (&home_table, table_statement.and_then(|s| s["Resource"].as_array_mut()))
@@ -613,6 +666,11 @@ impl Desired {
             if let (true, Some(arn), Some(statements)) = (reads_token, token, policy["Statement"].as_array_mut()) {
                 statements.push(json!({"Sid": "WriteToken", "Effect": "Allow",
                                        "Action": ["secretsmanager:GetSecretValue"], "Resource": [arn]}));
+            }
+            if let (true, Some(namespace), Some(statements)) =
+                (runs_app, &self.beacons_namespace, policy["Statement"].as_array_mut())
+            {
+                statements.push(beacons_statement(namespace));
             }
             DesiredRole {
                 name: name.to_owned(),
@@ -624,18 +682,18 @@ impl Desired {
         let function = self.function.as_ref().map(|f| {
             let logs = log_group_arn(scope, &f.log_group);
             let policy = with_tracing(function_policy(table_arn, &logs), f.tracing);
-            role(&f.role_name, "lambda.amazonaws.com", policy, true)
+            role(&f.role_name, "lambda.amazonaws.com", policy, (true, true))
         });
         let logs = log_group_arn(scope, &self.names.container_log_group);
         let ecs = "ecs-tasks.amazonaws.com";
         let execution = self
             .container
             .as_ref()
-            .map(|c| role(&self.names.execution_role, ecs, execution_policy(&logs, &c.image), true));
+            .map(|c| role(&self.names.execution_role, ecs, execution_policy(&logs, &c.image), (true, false)));
         let task = self
             .container
             .as_ref()
-            .map(|c| role(&self.names.task_role, ecs, with_tracing(task_policy(table_arn), c.tracing), false));
+            .map(|c| role(&self.names.task_role, ecs, with_tracing(task_policy(table_arn), c.tracing), (false, true)));
         let infrastructure = self.container.as_ref().filter(|c| c.progressive()).map(|_| DesiredRole {
             name: self.names.infrastructure_role.clone(),
             // ECS documents this trust without a source condition for its infrastructure role.
@@ -679,6 +737,14 @@ pub fn infrastructure_policy(scope: &Scope, names: &Names) -> Value {
              "Resource": [elb(format!("listener/app/{balancer}/*")), elb(format!("listener-rule/app/{balancer}/*"))]}
         ]
     })
+}
+
+/// Writing the metrics of readers' beacons to one namespace (`PutMetricData` has no resource; the
+/// namespace is its only scope).
+#[must_use]
+pub fn beacons_statement(namespace: &str) -> Value {
+    json!({"Sid": "ReaderBeacons", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
+           "Condition": {"StringEquals": {"cloudwatch:namespace": namespace}}})
 }
 
 /// The X-Ray actions a traced function or the X-Ray daemon needs (AWS's `AWSXRayDaemonWriteAccess`);
@@ -913,6 +979,35 @@ mod tests {
         assert!(
             container.tracing && container.container_insights && traced.function.as_ref().is_some_and(|f| f.tracing)
         );
+    }
+
+    #[test]
+    fn beacons_reach_both_variants_and_only_the_app_roles_write_their_namespace() {
+        let scope = Scope { partition: "aws".into(), region: "us-west-1".into(), account: "123456789012".into() };
+        let table = "arn:aws:dynamodb:us-west-1:123456789012:table/t";
+        let plain = desired(&owner(), &spec("image: b:1\nfunction: {}\ncontainer: {}\n"), &Inputs::region("us-west-1"));
+        let beacons = ReaderBeacons {
+            namespace: readers_namespace(&owner()),
+            region: "us-west-1".into(),
+            candidates: vec!["us-west-1".into(), "eu-central-1".into()],
+            probe_url: DEFAULT_PROBE_URL.into(),
+        };
+        let on = plain.with_beacons(&beacons);
+        let writes = |roles: &Roles| {
+            [&roles.function, &roles.execution, &roles.task].map(|r| {
+                let statements = r.as_ref().expect("role").policy["Statement"].as_array().cloned().unwrap_or_default();
+                statements.iter().any(|s| *s == beacons_statement(&beacons.namespace))
+            })
+        };
+        assert_eq!(writes(&plain.roles(&scope, table)), [false, false, false]);
+        assert_eq!(writes(&on.roles(&scope, table)), [true, false, true], "the function and the task role only");
+        assert_eq!(beacons.namespace, format!("BlogReaders/{}", owner().uid));
+        for environment in
+            [&on.function.as_ref().expect("fn").environment, &on.container.as_ref().expect("ct").environment]
+        {
+            assert_eq!(environment.get("READER_CANDIDATES").map(String::as_str), Some("us-west-1,eu-central-1"));
+            assert_eq!(environment.get("READERS_NAMESPACE"), Some(&beacons.namespace));
+        }
     }
 
     #[test]

@@ -27,6 +27,12 @@ pub struct Args {
     /// are removed: the records' TTL (Route 53 aliases of API Gateway and ELB answer with 60 s).
     #[arg(long, env = "BLOG_OPERATOR_PLACEMENT_DRAIN_SECONDS", default_value_t = 60)]
     pub placement_drain_seconds: u64,
+    /// The URL a reader's page times in each candidate region of a placement that decides from
+    /// readers' beacons, `{region}` standing for the region: DynamoDB's public `/ping` by default,
+    /// which costs nothing and needs no credentials. A relative URL is timed against the page's own
+    /// server (the local stack, where every region is on loopback).
+    #[arg(long, env = "BLOG_OPERATOR_READER_PROBE_URL", default_value = blog_core::desired::DEFAULT_PROBE_URL, value_parser = probe_url)]
+    pub reader_probe_url: String,
     /// Seconds one attempt of an AWS call may take (connect, send, read the whole answer).
     #[arg(long, env = "BLOG_OPERATOR_AWS_ATTEMPT_TIMEOUT_SECONDS", default_value_t = 20)]
     pub aws_attempt_timeout_seconds: u64,
@@ -135,6 +141,15 @@ pub enum IamDocument {
 pub enum LogFormat {
     Json,
     Text,
+}
+
+/// A probe URL: it names `{region}`, and the page may fetch it (http(s), or relative to the page).
+fn probe_url(text: &str) -> Result<String, String> {
+    let fetchable = ["https://", "http://", "./"].iter().any(|start| text.starts_with(start));
+    if !text.contains("{region}") || !fetchable || text.chars().any(|c| c.is_whitespace() || c == '"') {
+        return Err(format!("{text:?}: a URL with {{region}} in it (https://, http:// or ./), no spaces or quotes"));
+    }
+    Ok(text.to_owned())
 }
 
 /// `arn:<partition>:iam::<account>:policy/<path/name>`.

@@ -26,6 +26,8 @@ pub struct Settings {
     pub retry_max: Duration,
     /// How long a placement region leaving stays out of latency routing before it is removed.
     pub placement_drain: Duration,
+    /// What a reader's page times in each candidate region (`{region}` stands for it).
+    pub reader_probe_url: String,
     /// When the container variant counts as ready.
     pub container_readiness: crate::status::ContainerReadiness,
     /// Unit prices for the cost estimates.

@@ -49,6 +49,7 @@ fn settings(args: &Args, cloud: &Cloud) -> anyhow::Result<Settings> {
         retry: Duration::from_secs(args.retry_seconds),
         retry_max: Duration::from_secs(args.retry_max_seconds),
         placement_drain: Duration::from_secs(args.placement_drain_seconds),
+        reader_probe_url: args.reader_probe_url.clone(),
         container_readiness: args.container_readiness.into(),
         prices: match &args.prices {
             Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)

@@ -129,6 +129,7 @@ mod tests {
             retry: std::time::Duration::from_secs(5),
             retry_max: std::time::Duration::from_secs(300),
             placement_drain: std::time::Duration::from_secs(60),
+            reader_probe_url: blog_core::desired::DEFAULT_PROBE_URL.to_owned(),
             container_readiness: crate::status::ContainerReadiness::Running,
             prices: crate::allocation::pricing::PriceTable::default(),
             role_permissions_boundary: None,

@@ -412,6 +412,12 @@ fn bounded_roles(n: &Names) -> (Vec<Request>, Vec<Request>) {
             &ours,
         ),
         as_role("send X-Ray traces (tracing: XRay)", "xray:PutTraceSegments", "*".to_owned()),
+        as_owners_role(
+            "write its readers' beacons",
+            "cloudwatch:PutMetricData",
+            "*".to_owned(),
+            &[("cloudwatch:namespace", json!(format!("BlogReaders/{UID}")))],
+        ),
         as_role(
             "write its logs",
             "logs:PutLogEvents",
@@ -423,6 +429,18 @@ fn bounded_roles(n: &Names) -> (Vec<Request>, Vec<Request>) {
         as_role("drop its own table", "dynamodb:DeleteTable", arn("dynamodb", &format!("table/{}", n.table))),
         as_role("read another app's table", "dynamodb:GetItem", arn("dynamodb", "table/payments")),
         as_role("read a bucket", "s3:GetObject", "arn:aws:s3:::payroll/2026.csv".to_owned()),
+        as_owners_role(
+            "write another blog's readers' beacons",
+            "cloudwatch:PutMetricData",
+            "*".to_owned(),
+            &[("cloudwatch:namespace", json!("BlogReaders/99999999-0000-4000-8000-000000000000"))],
+        ),
+        as_owners_role(
+            "write metrics of another namespace",
+            "cloudwatch:PutMetricData",
+            "*".to_owned(),
+            &[("cloudwatch:namespace", json!("AWS/Lambda"))],
+        ),
         as_role("run code elsewhere", "lambda:CreateFunction", arn("lambda", "function:miner")),
         as_role(
             "read another app's secret",
@@ -601,6 +619,37 @@ fn the_ecs_infrastructure_role_shifts_only_its_owners_traffic() {
             elb(&format!("loadbalancer/app/{}/50dc6c495c0c9188", n.load_balancer)),
         ),
         as_infrastructure("read its owner's table", "dynamodb:GetItem", arn("dynamodb", &format!("table/{}", n.table))),
+    ];
+    for policies in [shipped(), rendered()] {
+        let verdicts = evaluate(&allowed, &policies);
+        assert!(verdicts.iter().all(|(_, v, _)| v == "Allowed"), "{verdicts:#?}");
+        let verdicts = evaluate(&denied, &policies);
+        assert!(verdicts.iter().all(|(_, v, _)| v.ends_with("Denied")), "{verdicts:#?}");
+    }
+}
+
+/// The function's role with readers' beacons on, as the operator makes it (its inline policy
+/// under the boundary): it writes its owner's beacon metrics, and no other namespace's.
+#[test]
+fn a_blog_writes_only_its_own_readers_beacons() {
+    let table = arn("dynamodb", "table/blog-team-blog-1a2b3c4d");
+    let mut inline = blog_operator::desired::function_policy(&table, &arn("logs", "log-group:/aws/lambda/blog-x"));
+    let namespace = format!("BlogReaders/{UID}");
+    inline["Statement"].as_array_mut().expect("statements").push(blog_operator::desired::beacons_statement(&namespace));
+    let as_function = |name: &str, namespace: &str| {
+        let mut request = as_owners_role(
+            name,
+            "cloudwatch:PutMetricData",
+            "*".to_owned(),
+            &[("cloudwatch:namespace", json!(namespace))],
+        );
+        request.role_policy = Some(inline.clone());
+        request
+    };
+    let allowed = vec![as_function("write its own beacons", &namespace)];
+    let denied = vec![
+        as_function("write another blog's beacons", "BlogReaders/99999999-0000-4000-8000-000000000000"),
+        as_function("write into AWS's own metrics", "AWS/Lambda"),
     ];
     for policies in [shipped(), rendered()] {
         let verdicts = evaluate(&allowed, &policies);

@@ -2,7 +2,8 @@
 //! published table "Latency Between AWS Global Regions" (average RTT in ms, EC2 to EC2, April 2017),
 //! as tabulated at <https://acomputerscientistlearnsaws.blogspot.com/2017/04/aws-regions.html>; an
 //! operator can give its own ([`Matrix::new`]). Readers are placed at the region nearest to them
-//! (their "area") plus a last-mile delay.
+//! (their "area") plus a last-mile delay, unless their own browsers measured the round trip
+//! ([`Matrix::with_readers`]).
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,8 @@ pub const LAST_MILE_MS: f64 = 15.0;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {
     rtt: BTreeMap<(String, String), f64>,
+    /// Readers' measured round trips, `(area, region)` → ms, last mile included.
+    readers: BTreeMap<(String, String), f64>,
 }
 
 impl Default for Matrix {
@@ -52,7 +55,7 @@ impl Default for Matrix {
                 rtt.insert(((*from).to_owned(), (*to).to_owned()), RTT_MS[i][j]);
             }
         }
-        Self { rtt }
+        Self { rtt, readers: BTreeMap::new() }
     }
 }
 
@@ -60,7 +63,15 @@ impl Matrix {
     /// A matrix of one's own: `(from, to) → ms`; a missing pair falls back to its reverse.
     #[must_use]
     pub fn new(rtt: BTreeMap<(String, String), f64>) -> Self {
-        Self { rtt }
+        Self { rtt, readers: BTreeMap::new() }
+    }
+
+    /// This matrix with readers' measured round trips (`(area, region)` → ms), which take the place
+    /// of the region-to-region table plus the last mile where they exist.
+    #[must_use]
+    pub fn with_readers(mut self, readers: BTreeMap<(String, String), f64>) -> Self {
+        self.readers = readers;
+        self
     }
 
     /// The round trip between two regions, if the matrix knows them.
@@ -76,7 +87,8 @@ impl Matrix {
     /// A reader in `area` (named by the region nearest it) reaching `region`.
     #[must_use]
     pub fn reader_ms(&self, area: &str, region: &str) -> Option<f64> {
-        self.rtt(area, region).map(|rtt| rtt + LAST_MILE_MS)
+        let measured = self.readers.get(&(area.to_owned(), region.to_owned())).copied();
+        measured.or_else(|| self.rtt(area, region).map(|rtt| rtt + LAST_MILE_MS))
     }
 
     /// Whether every region named is in the matrix.
@@ -103,5 +115,8 @@ mod tests {
         assert_eq!(matrix.reader_ms("us-east-1", "us-east-1"), Some(LAST_MILE_MS));
         assert_eq!(matrix.rtt("us-east-1", "af-south-1"), None);
         assert!(matrix.knows("sa-east-1") && !matrix.knows("af-south-1"));
+        let measured = matrix.with_readers(BTreeMap::from([(("us-east-1".to_owned(), "sa-east-1".to_owned()), 140.0)]));
+        assert_eq!(measured.reader_ms("us-east-1", "sa-east-1"), Some(140.0));
+        assert_eq!(measured.reader_ms("us-east-1", "eu-west-1"), Some(80.55 + LAST_MILE_MS));
     }
 }

@@ -6,6 +6,7 @@
 
 mod decide;
 pub mod latency;
+pub mod readers;
 pub mod regions;
 
 pub use decide::{

@@ -232,15 +232,16 @@ fn core_variant(variant: PlacementVariant) -> super::Variant {
     }
 }
 
-/// The placement decision for a spec, and the demand it saw: candidates and pins from the spec,
-/// [`demand`] from what serving regions measured and what the spec declares, the current placement
-/// from the regions in status (those not leaving; home alone before any), and the spec's
-/// hysteresis; `cooldown_over` from the last change.
+/// The placement decision for a spec, and the demand it saw: candidates and pins from the spec;
+/// with enough beacons from readers, demand shared out by where readers are and their measured
+/// round trips ([`super::readers`]), else [`demand`] from what serving regions measured and what the
+/// spec declares; the current placement from the regions in status (those not leaving; home alone
+/// before any), and the spec's hysteresis; `cooldown_over` from the last change.
 #[must_use]
 pub fn decision(
     (spec, enabled): (&PlacementSpec, Enabled),
     model: &super::Model,
-    (current_regions, measured): (&[RegionStatus], &BTreeMap<String, f64>),
+    (current_regions, measured, readers): (&[RegionStatus], &BTreeMap<String, f64>, &super::readers::Readings),
     cooldown_over: bool,
 ) -> Decided {
     // A variant the spec disables is never chosen: with one enabled, every region is pinned to it.
@@ -274,7 +275,16 @@ pub fn decision(
         .filter(|r| matches!(Phase::parse(&r.phase), Phase::Serving | Phase::Draining | Phase::Removing))
         .map(|r| r.region.clone())
         .collect();
-    let demand = demand(&spec.demand, measured, &settled);
+    let from_readers = super::readers::enough(readers);
+    let measured_model;
+    let (demand, model) = if from_readers {
+        let total = measured.values().sum();
+        let matrix = model.matrix.clone().with_readers(super::readers::round_trips(readers));
+        measured_model = super::Model { matrix, ..model.clone() };
+        (super::readers::demand(readers, total, &spec.demand), &measured_model)
+    } else {
+        (demand(&spec.demand, measured, &settled), model)
+    };
     let decided = super::decide(&super::Input {
         model,
         home: &home,
@@ -285,7 +295,7 @@ pub fn decision(
         hysteresis: f64::from(spec.hysteresis_percent) / 100.0,
         cooldown_over,
     });
-    Decided { decision: decided, demand, current }
+    Decided { decision: decided, demand, current, beacons: super::readers::beacons(readers), from_readers }
 }
 
 /// A decision with what it was made from.
@@ -295,6 +305,9 @@ pub struct Decided {
     pub demand: super::Demand,
     /// The placement in effect before the decision.
     pub current: super::Placement,
+    /// Beacons from readers in the window, and whether they were enough to decide from.
+    pub beacons: f64,
+    pub from_readers: bool,
 }
 
 /// Auto's placement as the regions to serve.
@@ -397,11 +410,11 @@ mod tests {
         let yaml = "mode: Auto\nhome: us-east-1\nhost: blog.example.com\ncandidates:\n- {region: ap-northeast-1}\n- {region: eu-central-1}\nobjective: {p95LatencyMs: 120}\ndemand: {us-east-1: 10, ap-northeast-1: 300, eu-central-1: 300}\n";
         let spec = spec(yaml);
         let model = super::super::Model::default();
-        let first = decision((&spec, BOTH), &model, (&[], &BTreeMap::new()), true).decision;
+        let first = decision((&spec, BOTH), &model, (&[], &BTreeMap::new(), &BTreeMap::new()), true).decision;
         assert!(first.change.is_some(), "{}", first.why);
         assert_eq!(first.placement.len(), 2, "one region added to home: {:?}", first.placement);
         assert!(first.placement.contains_key("us-east-1"));
-        let waiting = decision((&spec, BOTH), &model, (&[], &BTreeMap::new()), false).decision;
+        let waiting = decision((&spec, BOTH), &model, (&[], &BTreeMap::new(), &BTreeMap::new()), false).decision;
         assert_eq!(waiting.change, None, "the cooldown holds it: {}", waiting.why);
         assert_eq!(waiting.placement.len(), 1);
     }
@@ -413,7 +426,7 @@ mod tests {
         let spec = spec(yaml);
         let model = super::super::Model::default();
         let chosen = |enabled| {
-            let decided = decision((&spec, enabled), &model, (&[], &BTreeMap::new()), true).decision;
+            let decided = decision((&spec, enabled), &model, (&[], &BTreeMap::new(), &BTreeMap::new()), true).decision;
             decided.target.values().copied().collect::<std::collections::BTreeSet<_>>()
         };
         assert_eq!(chosen(BOTH), [super::super::Variant::Function].into());
@@ -459,9 +472,37 @@ mod tests {
         let measured = BTreeMap::from([("us-west-1".to_owned(), 200.0), ("eu-central-1".to_owned(), 0.0)]);
         let model = super::super::Model::default();
         let Decided { decision: decided, demand: seen, .. } =
-            decision((&spec, BOTH), &model, (&current, &measured), true);
+            decision((&spec, BOTH), &model, (&current, &measured, &BTreeMap::new()), true);
         assert_eq!(seen.get("eu-central-1"), Some(&0.0));
         assert_eq!(decided.change, Some(super::super::Change::Remove("eu-central-1".to_owned())), "{}", decided.why);
+    }
+
+    #[test]
+    fn readers_far_from_home_move_auto_once_their_beacons_say_where_they_are() {
+        // Only home serves and nothing else is declared: all traffic is measured at home.
+        let yaml = "mode: Auto\nhome: us-east-1\nhost: blog.example.com\ncandidates:\n- {region: ap-northeast-1}\nobjective: {p95LatencyMs: 120}\n";
+        let spec = spec(yaml);
+        let model = super::super::Model::default();
+        let measured = BTreeMap::from([("us-east-1".to_owned(), 4.0)]);
+        let round_trip = |count, mean_ms| super::super::readers::RoundTrips { count, mean_ms };
+        let key = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        let mut readers = BTreeMap::from([
+            (key("us-east-1", "us-east-1"), round_trip(5.0, 20.0)),
+            (key("us-east-1", "ap-northeast-1"), round_trip(5.0, 170.0)),
+            (key("ap-northeast-1", "ap-northeast-1"), round_trip(20.0, 30.0)),
+            (key("ap-northeast-1", "us-east-1"), round_trip(20.0, 180.0)),
+        ]);
+        let blind = decision((&spec, BOTH), &model, (&[], &measured, &readers), true);
+        let adds = |change: &Option<super::super::Change>| matches!(change, Some(super::super::Change::Add(..)));
+        assert!(!blind.from_readers && !adds(&blind.decision.change), "25 beacons are too few: {}", blind.decision.why);
+        assert_eq!(blind.demand, measured, "without enough beacons, readers count where they are served");
+        readers.insert(key("ap-northeast-1", "ap-northeast-1"), round_trip(45.0, 30.0));
+        let seen = decision((&spec, BOTH), &model, (&[], &measured, &readers), true);
+        assert!(seen.from_readers && (seen.beacons - 50.0).abs() < 1e-9);
+        assert!((seen.demand["ap-northeast-1"] - 3.6).abs() < 1e-9, "{:?}", seen.demand);
+        let added = super::super::Change::Add("ap-northeast-1".to_owned(), super::super::Variant::Function);
+        let container = super::super::Change::Add("ap-northeast-1".to_owned(), super::super::Variant::Container);
+        assert!(matches!(&seen.decision.change, Some(c) if *c == added || *c == container), "{}", seen.decision.why);
     }
 
     #[test]

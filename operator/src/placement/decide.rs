@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::allocation::pricing::PriceTable;
 use crate::crd::{PlacementMode, PlacementRecommendation, PlacementSpec, PlacementStatus};
 use crate::desired::Desired;
+use blog_core::placement::readers::{MIN_BEACONS, Readings};
 use blog_core::placement::regions::{self, Wanted};
 use blog_core::placement::{Decision, Demand, Model, Objective, Placement, Variant};
 
@@ -47,12 +48,13 @@ impl Placed {
 }
 
 /// Decides the placement. `home` is the home region's desired state at the sizes it runs at, so
-/// the prices are the deployment's own; `measured` holds requests per second per serving region.
+/// the prices are the deployment's own; `measured` holds requests per second per serving region,
+/// `readers` the round trips readers' beacons measured in the window.
 #[must_use]
 pub fn decide(
     spec: &PlacementSpec,
     (home, prices): (&Desired, &PriceTable),
-    measured: &BTreeMap<String, f64>,
+    (measured, readers): (&BTreeMap<String, f64>, &Readings),
     previous: Option<&PlacementStatus>,
     now: &Time,
 ) -> Placed {
@@ -64,8 +66,8 @@ pub fn decide(
     let mut model = Model::sized_as(prices.clone(), home);
     // Home runs every enabled variant whatever serves there: the decision knows what is paid anyway.
     model.also_running = running_anyway(&spec.home, &Wanted::new(), enabled);
-    let regions::Decided { decision, demand, current } =
-        regions::decision((spec, enabled), &model, (current, measured), cooldown_over);
+    let regions::Decided { decision, demand, current, beacons, from_readers } =
+        regions::decision((spec, enabled), &model, (current, measured, readers), cooldown_over);
     let objective = Objective {
         p95_ms: spec.objective.p95_latency_ms.map(f64::from),
         monthly_budget: spec.objective.monthly_budget_usd.map(f64::from),
@@ -83,10 +85,22 @@ pub fn decide(
         monthly_usd: (evaluation.cost.total() * 100.0).round() / 100.0,
         p95_ms: evaluation.p95_ms.round(),
         within_target: (evaluation.within_target * 1000.0).round() / 1000.0,
-        why: decision.why.clone(),
+        why: advice(&decision.why, beacons, from_readers),
+        beacons: beacons.round() as u64,
     };
     let decided = (spec.mode != PlacementMode::Manual).then_some((decision, recommendation));
     Placed { wanted, decided, costs }
+}
+
+/// Why the recommendation is what it is, saying first when readers' beacons were too few to rest it on.
+fn advice(why: &str, beacons: f64, from_readers: bool) -> String {
+    if from_readers {
+        return format!("from {beacons:.0} readers' beacons: {why}");
+    }
+    format!(
+        "too few readers' beacons to advise from ({beacons:.0} of {MIN_BEACONS:.0} in the window): \
+         requests per serving region and the declared demand stand in; {why}"
+    )
 }
 
 /// The variants each region runs whatever serves it: home runs each enabled variant (the blog's

@@ -27,12 +27,29 @@ pub struct Facts<'a> {
     pub metrics: &'a Reading,
     /// Requests per second each serving placement region measured.
     pub demand: &'a std::collections::BTreeMap<String, f64>,
+    /// Readers' round trips from their beacons over the window (empty without them).
+    pub readers: &'a blog_core::placement::readers::Readings,
+    /// What a reader's page times in each candidate region.
+    pub reader_probe_url: &'a str,
     /// The function rollout's window, when a verdict was due.
     pub rollout: Option<&'a Window>,
     /// The container rollout's window, when a verdict was due.
     pub container_rollout: Option<&'a Window>,
     /// The rollout annotation's value.
     pub annotation: Option<&'a str>,
+}
+
+/// Readers' beacons, for a placement that decides from them (Recommend, Auto): every candidate,
+/// home first, timed by the page and summed up in home's CloudWatch.
+fn beacons(validated: &Validated<'_>, home: &str, probe_url: &str) -> Option<blog_core::desired::ReaderBeacons> {
+    let spec = validated.spec.placement.as_ref().filter(|p| p.mode != crate::crd::PlacementMode::Manual)?;
+    let others = spec.candidates.iter().map(|c| c.region.clone()).filter(|r| r != home);
+    Some(blog_core::desired::ReaderBeacons {
+        namespace: blog_core::desired::readers_namespace(&validated.owner),
+        region: home.to_owned(),
+        candidates: std::iter::once(home.to_owned()).chain(others).collect(),
+        probe_url: probe_url.to_owned(),
+    })
 }
 
 /// Which variant's release to build.
@@ -94,8 +111,12 @@ pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
     }
     let placement = validated.spec.placement.as_ref().map(|spec| {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
-        placement::decide(spec, (&desired, facts.prices), facts.demand, facts.previous.placement.as_ref(), &now)
+        let measured = (facts.demand, facts.readers);
+        placement::decide(spec, (&desired, facts.prices), measured, facts.previous.placement.as_ref(), &now)
     });
+    if let Some(beacons) = beacons(validated, &desired.region, facts.reader_probe_url) {
+        desired = desired.with_beacons(&beacons);
+    }
     let writes_home = validated.spec.placement.as_ref().is_some_and(|p| p.writes == crate::crd::PlacementWrites::Home);
     let recorded = |region: &str| facts.previous.placement.iter().flat_map(|p| &p.regions).find(|r| r.region == region);
     let others = placement.iter().flat_map(|p| &p.wanted).filter(|(r, _)| **r != desired.region);
@@ -174,6 +195,8 @@ mod tests {
             table_used_elsewhere: &|_| false,
             metrics: &Reading::NotNeeded,
             demand: &BTreeMap::new(),
+            readers: &BTreeMap::new(),
+            reader_probe_url: blog_core::desired::DEFAULT_PROBE_URL,
             rollout,
             container_rollout: None,
             annotation,

@@ -16,6 +16,7 @@ use crate::crd::{AllocationMode, BlogDeployment, BlogDeploymentStatus};
 use crate::desired::{Names, Owner};
 use crate::tenancy::TenantPolicy;
 use crate::write_token::{self, TokenError, WriteToken};
+use blog_core::placement::readers::Readings;
 use blog_core::placement::regions::Phase;
 use blog_core::rollout::verdict::Window;
 
@@ -29,6 +30,9 @@ pub struct Dereferenced {
     /// placement decides from. Empty without a placement; a region whose metrics cannot be read
     /// is left out.
     pub demand: BTreeMap<String, f64>,
+    /// Readers' round trips from their beacons over the window, for a placement that decides
+    /// (Recommend, Auto); empty otherwise or when they cannot be read.
+    pub readers: Readings,
     /// The function rollout's window, when a verdict is due and it could be read.
     pub rollout: Option<Window>,
     /// The container rollout's window, likewise.
@@ -91,9 +95,10 @@ pub async fn dereference(
     let region = bd.spec.home_region(default_region);
     let sizing = read_metrics(bd, validated, (&cloud.clients(region), &metrics)).await;
     let demand = read_demand(bd, &validated.owner, (&cloud, &metrics), region).await;
+    let readers = read_readers(bd, &validated.owner, &cloud.clients(region), region).await;
     let rollout = read_rollout(bd, &validated.owner, &cloud.clients(region)).await;
     let container_rollout = read_container_rollout(bd, &cloud.clients(region)).await;
-    Ok(Dereferenced { token, cloud, metrics: sizing, demand, rollout, container_rollout })
+    Ok(Dereferenced { token, cloud, metrics: sizing, demand, readers, rollout, container_rollout })
 }
 
 /// The AWS account this object's calls run in: the operator's own, or the role the tenant policy
@@ -178,6 +183,26 @@ async fn read_demand(
         }
     }
     measured
+}
+
+/// Readers' beacons over the allocation window, from home's CloudWatch, for a placement that
+/// decides from them. A failure to read leaves them out: the decision falls back to requests per
+/// serving region, and says so.
+async fn read_readers(bd: &BlogDeployment, owner: &Owner, clients: &crate::cloud::AwsClients, home: &str) -> Readings {
+    let Some(spec) = bd.spec.placement.as_ref().filter(|p| p.mode != crate::crd::PlacementMode::Manual) else {
+        return Readings::new();
+    };
+    let window = Duration::from_secs(u64::try_from(bd.spec.allocation.window_minutes).unwrap_or(60) * 60);
+    let others = spec.candidates.iter().map(|c| c.region.clone()).filter(|r| r != home);
+    let candidates: Vec<String> = std::iter::once(home.to_owned()).chain(others).collect();
+    let namespace = blog_core::desired::readers_namespace(owner);
+    match crate::placement::beacons::read(clients, &namespace, &candidates, window).await {
+        Ok(readings) => readings,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read readers' beacons; deciding without them");
+            Readings::new()
+        }
+    }
 }
 
 /// The function rollout's window when its analysis is due: once per interval, never cached (each

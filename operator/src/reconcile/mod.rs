@@ -79,6 +79,8 @@ pub async fn apply(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         table_used_elsewhere: &used_elsewhere,
         metrics: &found.metrics,
         demand: &found.demand,
+        readers: &found.readers,
+        reader_probe_url: &settings.reader_probe_url,
         rollout: found.rollout.as_ref(),
         container_rollout: found.container_rollout.as_ref(),
         annotation: bd.annotations().get(rollout::ANNOTATION).map(String::as_str),
