@@ -69,6 +69,14 @@ pub fn round_trips(readings: &Readings) -> BTreeMap<(String, String), f64> {
     readings.iter().filter(|(_, r)| r.count > 0.0).map(|(key, r)| (key.clone(), r.mean_ms)).collect()
 }
 
+/// `model` with readers' measured round trips in place of the matrix's, when the window holds
+/// [`enough`] beacons to decide from.
+#[must_use]
+pub fn measured_model(model: &super::Model, readings: &Readings) -> Option<super::Model> {
+    let matrix = model.matrix.clone().with_readers(round_trips(readings));
+    enough(readings).then(|| super::Model { matrix, ..model.clone() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -275,15 +275,13 @@ pub fn decision(
         .filter(|r| matches!(Phase::parse(&r.phase), Phase::Serving | Phase::Draining | Phase::Removing))
         .map(|r| r.region.clone())
         .collect();
-    let from_readers = super::readers::enough(readers);
-    let measured_model;
-    let (demand, model) = if from_readers {
-        let total = measured.values().sum();
-        let matrix = model.matrix.clone().with_readers(super::readers::round_trips(readers));
-        measured_model = super::Model { matrix, ..model.clone() };
-        (super::readers::demand(readers, total, &spec.demand), &measured_model)
-    } else {
-        (demand(&spec.demand, measured, &settled), model)
+    let measured_model = super::readers::measured_model(model, readers);
+    let from_readers = measured_model.is_some();
+    let (demand, model) = match &measured_model {
+        Some(measured_model) => {
+            (super::readers::demand(readers, measured.values().sum(), &spec.demand), measured_model)
+        }
+        None => (demand(&spec.demand, measured, &settled), model),
     };
     let decided = super::decide(&super::Input {
         model,

@@ -79,7 +79,9 @@ pub fn decide(
     let costed = if auto { &decision.placement } else { &current };
     let in_effect = Model { also_running: running_anyway(&spec.home, &wanted, enabled), ..model.clone() };
     let costs = costs(&in_effect, (costed, &wanted), &demand, &spec.home);
-    let evaluation = blog_core::placement::evaluate(&model, &decision.target, &demand, &objective);
+    // The target's latency as readers measured it, when they did.
+    let judged = blog_core::placement::readers::measured_model(&model, readers).unwrap_or_else(|| model.clone());
+    let evaluation = blog_core::placement::evaluate(&judged, &decision.target, &demand, &objective);
     let recommendation = PlacementRecommendation {
         regions: decision.target.iter().map(|(r, v)| format!("{r}={}", format!("{v:?}").to_lowercase())).collect(),
         monthly_usd: (evaluation.cost.total() * 100.0).round() / 100.0,

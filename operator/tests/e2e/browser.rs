@@ -190,3 +190,126 @@ async fn the_page_writes_through_one_variant_and_deletes_through_the_other() {
     wait_gone(&api, "page").await;
     operator.kill().await;
 }
+
+/// The blog service with readers' beacons on, as the operator configures a placement's variants
+/// (`probe` standing for `--reader-probe-url`), writing to the stack's CloudWatch every second.
+fn service_with_beacons(stack: &Stack, namespace: &str, probe: &str) -> (tokio::process::Child, String) {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_blog-operator")).with_file_name("blog-service");
+    assert!(binary.exists(), "{} is missing: cargo build -p blog-service", binary.display());
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let child = tokio::process::Command::new(binary)
+        .env("PORT", port.to_string())
+        .env("DATA_DIR", stack.dir.join(format!("beacon-page-{port}")))
+        .env("FUNCTIONS_URL", &url)
+        .env("READERS_NAMESPACE", namespace)
+        .env("READERS_REGION", "us-west-1")
+        .env("READER_CANDIDATES", "us-west-1,eu-central-1")
+        .env("READER_PROBE_URL", probe)
+        .env("BEACON_FLUSH_SECS", "1")
+        .env("LOG_FORMAT", "text")
+        .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
+        .env("AWS_REGION", "us-west-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the blog service");
+    (child, url)
+}
+
+/// Beacons a reader nearest `nearest` sent about `candidate` in the last 10 minutes, as the
+/// placement reads them (home's CloudWatch, the blog's namespace, by nearest and candidate).
+async fn beacons_seen(stack: &Stack, namespace: &str, (nearest, candidate): (&str, &str)) -> f64 {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    use blog_aws::beacons::{CANDIDATE, NEAREST, ROUND_TRIP};
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
+    let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+    let metric = Metric::builder()
+        .namespace(namespace)
+        .metric_name(ROUND_TRIP)
+        .dimensions(dimension(NEAREST, nearest))
+        .dimensions(dimension(CANDIDATE, candidate))
+        .build();
+    let query = MetricDataQuery::builder()
+        .id("n")
+        .metric_stat(MetricStat::builder().metric(metric).period(600).stat("SampleCount").build())
+        .build();
+    let now = std::time::SystemTime::now();
+    let out = cloudwatch
+        .get_metric_data()
+        .metric_data_queries(query)
+        .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(now - Duration::from_secs(600)))
+        .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now + Duration::from_secs(60)))
+        .send()
+        .await
+        .expect("GetMetricData");
+    out.metric_data_results().iter().flat_map(|r| r.values()).sum()
+}
+
+/// The page of a placed blog times each candidate region and the function variant, draws them,
+/// and its beacon reaches the metrics the placement reads. With its probes unreachable (blocked),
+/// the page works as before and shows no chart.
+#[tokio::test]
+async fn the_page_measures_the_candidates_and_its_beacon_reaches_the_placements_metrics() {
+    let stack = Stack::shared();
+    let namespace = format!("BlogReaders/{}", blog_tests::unique_name("page"));
+    // Every region is on loopback here: the probe is the page's own server.
+    let (_service, url) = service_with_beacons(stack, &namespace, "./healthz?region={region}");
+    let (_driver, page) = browser().await;
+    page.goto(&url).await.expect("open the page");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let bars = loop {
+        let bars = page.find_all(Locator::Css("#chart rect")).await.expect("find");
+        if bars.len() == 3 {
+            break bars;
+        }
+        assert!(Instant::now() < deadline, "{} bars drawn, not 3", bars.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut drawn = Vec::new();
+    for bar in bars {
+        drawn.push(bar.attr("data-name").await.expect("attr").unwrap_or_default());
+    }
+    assert_eq!(drawn, ["us-west-1", "eu-central-1", "functions"], "each candidate, then the variant");
+    let artifacts = blog_tests::workspace_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts folder");
+    std::fs::write(artifacts.join("blog-page-readers.png"), page.screenshot().await.expect("screenshot"))
+        .expect("save");
+    // The nearest candidate is whichever answered first; its beacon counts once under it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut seen = 0.0;
+        for nearest in ["us-west-1", "eu-central-1"] {
+            seen += beacons_seen(stack, &namespace, (nearest, "eu-central-1")).await;
+        }
+        if seen >= 1.0 {
+            eprintln!("beacons in {namespace}: {seen} about eu-central-1");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the page's beacon never reached CloudWatch");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Probes that never answer (blocked): the posts load, only the variant is drawn, no beacon is
+    // sent (it would hold no region) and no error is shown.
+    let blocked_namespace = format!("{namespace}-blocked");
+    let (_blocked, blocked_url) = service_with_beacons(stack, &blocked_namespace, "http://127.0.0.1:9/{region}");
+    page.goto(&blocked_url).await.expect("open the page");
+    // A server, not a function: it answers as the container variant does.
+    choose(&page, "same", "containers").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while page.find_all(Locator::Css("#chart rect")).await.expect("find").len() != 1 {
+        assert!(Instant::now() < deadline, "the variant's bar was never drawn");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = page.find(Locator::Id("status")).await.expect("status").text().await.expect("text");
+    assert!(status.is_empty(), "the page shows no error: {status:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Listed by namespace: moto's GetMetricData matches dimensions across namespaces.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
+    let listed = cloudwatch.list_metrics().namespace(&blocked_namespace).send().await.expect("ListMetrics");
+    assert!(listed.metrics().is_empty(), "no beacon without regions: {:?}", listed.metrics());
+    page.close().await.expect("close the browser");
+}

@@ -5,7 +5,7 @@
 //! waited out, then records, stack and replica) read back from the emulator, and a deletion that
 //! leaves nothing in any region.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_route53::types::RrType;
 use blog_operator::crd::RegionStatus;
@@ -422,6 +422,95 @@ async fn auto_adds_the_region_declared_demand_asks_for_and_removes_it_when_measu
     assert!(dynamodb.describe_table().table_name(&names.table).send().await.is_err(), "the replica is gone");
     api.delete("site", &DeleteParams::default()).await.expect("delete");
     wait_gone_within(&api, "site", Duration::from_secs(180)).await;
+}
+
+/// The blog service as the function runs it, with the reader variables the operator gave the
+/// function (read back from the emulator) and beacons written every second, on a free port.
+async fn service_with_readers(
+    stack: &Stack,
+    function: &str,
+) -> (tokio::process::Child, String, BTreeMap<String, String>) {
+    let lambda = aws_sdk_lambda::Client::new(&stack.sdk_config().await);
+    let configuration = lambda.get_function_configuration().function_name(function).send().await.expect("function");
+    let variables: BTreeMap<String, String> =
+        configuration.environment().and_then(|e| e.variables()).cloned().unwrap_or_default().into_iter().collect();
+    let readers = variables.iter().filter(|(name, _)| name.starts_with("READER"));
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_blog-operator")).with_file_name("blog-service");
+    assert!(binary.exists(), "{} is missing: cargo build -p blog-service", binary.display());
+    let port = free_port();
+    let data = stack.dir.join(format!("beacons-{function}"));
+    let child = tokio::process::Command::new(binary)
+        .envs(readers)
+        .env("PORT", port.to_string())
+        .env("DATA_DIR", &data)
+        .env("BEACON_FLUSH_SECS", "1")
+        .env("LOG_FORMAT", "text")
+        .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
+        .env("AWS_REGION", HOME)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the blog service");
+    (child, format!("http://127.0.0.1:{port}"), variables)
+}
+
+/// Nothing is declared but home and every request is measured there, so without readers' own
+/// measurements Auto stays home (the review's blind spot). Once the service has taken readers'
+/// beacons (most readers nearest eu-central-1, 175 ms from home), Auto adds eu-central-1, and the
+/// recommendation says it rests on them.
+#[tokio::test]
+async fn auto_places_the_blog_where_readers_beacons_say_its_readers_are() {
+    let (stack, _client, ns, api) = setup("beacon-placement").await;
+    let _logs = stack.logs_on_failure();
+    let config = stack.sdk_config().await;
+    let realism_config = json!({"seed": 13, "acm_dns_validation": 1, "dynamodb_replica": 2, "route53_health": 1});
+    let realism = Realism::start(&stack.aws_endpoint, &realism_config).expect("realism");
+    let route53 = aws_sdk_route53::Client::new(&config);
+    let zone = format!("{}.example.com", ns.name);
+    create_zone(&route53, &zone).await;
+    let _operator = Operator::start_behind(stack, &ns.name, 3, &["--placement-drain-seconds", "2"], &realism.endpoint);
+    let placement = json!({
+        "mode": "Auto", "home": HOME, "host": format!("blog.{zone}"), "cooldownMinutes": 0, "hysteresisPercent": 1,
+        "candidates": [{"region": "eu-central-1"}], "objective": {"p95LatencyMs": 120}, "demand": {"us-west-1": 1},
+    });
+    let spec = json!({
+        "image": "blog:1", "function": {}, "table": {"deletionPolicy": "Delete"},
+        "domain": {"hostedZone": zone}, "placement": placement, "allocation": {"windowMinutes": 5},
+    });
+    api.create(&PostParams::default(), &blog("readers", spec)).await.expect("create");
+    let advised = |bd: &BlogDeployment| {
+        let placement = bd.status.as_ref().and_then(|s| s.placement.as_ref());
+        all_serving(bd, 1) && placement.and_then(|p| p.recommendation.as_ref()).is_some()
+    };
+    let bd = wait_for_within(&api, "readers", "home serving, advised", Duration::from_secs(180), advised).await;
+    let names = names_of(&bd);
+    put_invocations(&config, &names.function, 600.0).await;
+    let recommendation = bd.status.and_then(|s| s.placement).and_then(|p| p.recommendation).expect("advice");
+    assert!(recommendation.why.starts_with("too few readers' beacons"), "{recommendation:?}");
+    assert_eq!(recommendation.regions, ["us-west-1=function"], "blind, Auto stays home");
+
+    let (_service, url, variables) = service_with_readers(stack, &names.function).await;
+    let uid = api.get("readers").await.expect("get").metadata.uid.expect("uid");
+    assert_eq!(variables.get("READERS_NAMESPACE"), Some(&format!("BlogReaders/{uid}")));
+    assert_eq!(variables.get("READER_CANDIDATES").map(String::as_str), Some("us-west-1,eu-central-1"));
+    let europe = json!({"regions": [{"region": "eu-central-1", "ms": 24.5}, {"region": HOME, "ms": 175.0}],
+                        "variants": [{"variant": "functions", "ms": 190.0}]});
+    let america = json!({"regions": [{"region": "eu-central-1", "ms": 168.0}, {"region": HOME, "ms": 21.0}]});
+    for i in 0..40 {
+        let beacon = if i % 10 < 9 { &europe } else { &america };
+        let answer = http_post_json(&format!("{url}/beacon"), beacon).await;
+        assert!(answer.starts_with("HTTP/1.0 204") || answer.starts_with("HTTP/1.1 204"), "{answer}");
+    }
+    let added = |bd: &BlogDeployment| all_serving(bd, 2);
+    let bd = wait_for_within(&api, "readers", "Auto added eu-central-1", Duration::from_secs(240), added).await;
+    let recommendation = bd.status.and_then(|s| s.placement).and_then(|p| p.recommendation).expect("advice");
+    eprintln!("after 40 beacons: {recommendation:?}");
+    assert!(recommendation.beacons >= 30 && recommendation.why.starts_with("from "), "{recommendation:?}");
+    assert!(recommendation.regions.iter().any(|r| r == "eu-central-1=function"), "{recommendation:?}");
+    api.delete("readers", &DeleteParams::default()).await.expect("delete");
+    wait_gone_within(&api, "readers", Duration::from_secs(180)).await;
 }
 
 /// A region the account may not use (a service control policy denies Lambda's CreateFunction

@@ -192,6 +192,28 @@ pub async fn http_get(url: &str) -> String {
     panic!("{url} did not answer");
 }
 
+/// A tiny HTTP POST of a JSON body over a plain socket; the answer's status line and body.
+pub async fn http_post_json(url: &str, body: &serde_json::Value) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let body = body.to_string();
+    for _ in 0..100 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(host).await {
+            let request = format!(
+                "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await.expect("write");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.expect("read");
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not answer");
+}
+
 /// Every AWS verb that changes something: anything but a read.
 pub fn is_mutating(operation: &str) -> bool {
     let op = operation.rsplit('/').next().unwrap_or(operation);
