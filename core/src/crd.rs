@@ -177,6 +177,12 @@ pub struct CandidateRegion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "optional_variant")]
     pub variant: Option<PlacementVariant>,
+    /// Keep the variant that does not serve here running too, idle and priced, so that a switch
+    /// (Auto's, or a pin changed) weighs it in as soon as its health check is green instead of
+    /// deploying it first. Not with a pin (a pinned region never switches) and only with both
+    /// variants enabled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warm: bool,
 }
 
 /// An optional variant: the API server refuses `null` among an enum's values, which schemars

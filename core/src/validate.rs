@@ -451,6 +451,13 @@ fn check_candidates(spec: &BlogDeploymentSpec, placement: &crate::crd::Placement
         if !enabled {
             problems.push(format!("{at}.candidates pins {} to a variant this spec disables", candidate.region));
         }
+        let both = spec.function_enabled().is_some() && spec.container_enabled().is_some();
+        if candidate.warm && (candidate.variant.is_some() || !both) {
+            problems.push(format!(
+                "{at}.candidates keeps {} warm, which needs both variants enabled and no pin (a pinned region never switches)",
+                candidate.region
+            ));
+        }
     }
     for region in placement.demand.keys().filter(|r| **r != placement.home && !seen.contains(r.as_str())) {
         problems.push(format!("{at}.demand names {region}, which is neither home nor a candidate"));
@@ -1034,6 +1041,12 @@ container:
              placement: {{mode: Auto, home: us-east-1, host: blog.example.com, \
              candidates: [{{region: eu-central-1}}, {{region: eu-central-1}}, {{region: me-south-1}}], demand: {{af-south-1: 5}}}}\n"
         ));
+        let warm = problems(&format!(
+            "{base}domain: {{hostedZone: example.com}}\nplacement: {{home: us-east-1, host: blog.example.com, \
+             candidates: [{{region: eu-central-1, variant: container, warm: true}}, {{region: ap-northeast-1, warm: true}}]}}\n"
+        ));
+        assert_eq!(warm.len(), 1, "the pinned one only: {warm:?}");
+        assert!(warm[0].contains("keeps eu-central-1 warm"), "{warm:?}");
         let expect = [
             "needs spec.domain",
             "names eu-central-1 twice",

@@ -79,10 +79,14 @@ pub fn weights(variant: Option<PlacementVariant>, (function, container): Enabled
 }
 
 /// The variants a placement region other than home runs: the one it serves with (both, when it
-/// serves with both), and while a serving region switches, the one still weighted in until the
-/// other's health check is green. Only what serves is paid for.
+/// serves with both, or the candidate keeps the other `warm`), and while a serving region switches,
+/// the one still weighted in until the other's health check is green. Only what serves, or what
+/// the spec asks to keep warm, is paid for.
 #[must_use]
-pub fn running(variant: Option<PlacementVariant>, before: Option<&RegionStatus>) -> Enabled {
+pub fn running(variant: Option<PlacementVariant>, before: Option<&RegionStatus>, warm: bool) -> Enabled {
+    if warm {
+        return (true, true);
+    }
     let serving = before.filter(|r| Phase::parse(&r.phase) == Phase::Serving);
     let (function, container) = serving.map_or((false, false), |r| (r.function_weight > 0, r.container_weight > 0));
     match variant {
@@ -442,18 +446,19 @@ mod tests {
             ..RegionStatus::default()
         };
         let container = Some(PlacementVariant::Container);
-        assert_eq!(running(container, None), (false, true), "a new region: the serving variant alone");
-        assert_eq!(running(None, None), (true, true), "served by both");
+        assert_eq!(running(container, None, false), (false, true), "a new region: the serving variant alone");
+        assert_eq!(running(None, None, false), (true, true), "served by both");
         let switching = serving(Phase::Serving, (100, 0));
         assert_eq!(
-            running(container, Some(&switching)),
+            running(container, Some(&switching), false),
             (true, true),
             "the function serves until the container is checked"
         );
         let switched = serving(Phase::Serving, (0, 100));
-        assert_eq!(running(container, Some(&switched)), (false, true), "then it goes");
+        assert_eq!(running(container, Some(&switched), false), (false, true), "then it goes");
         let not_yet = serving(Phase::Checking, (100, 0));
-        assert_eq!(running(container, Some(&not_yet)), (false, true), "nothing serves before the region does");
+        assert_eq!(running(container, Some(&not_yet), false), (false, true), "nothing serves before the region does");
+        assert_eq!(running(container, Some(&switched), true), (true, true), "kept warm: the other runs idle");
     }
 
     #[test]

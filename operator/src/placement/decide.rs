@@ -65,7 +65,7 @@ pub fn decide(
     let enabled = (home.function.is_some(), home.container.is_some());
     let mut model = Model::sized_as(prices.clone(), home);
     // Home runs every enabled variant whatever serves there: the decision knows what is paid anyway.
-    model.also_running = running_anyway(&spec.home, &Wanted::new(), enabled);
+    model.also_running = running_anyway(spec, &Wanted::new(), enabled);
     let regions::Decided { decision, demand, current, beacons, from_readers } =
         regions::decision((spec, enabled), &model, (current, measured, readers), cooldown_over);
     let objective = Objective {
@@ -77,7 +77,7 @@ pub fn decide(
     let wanted = regions::wanted(spec, auto.then(|| regions::as_wanted(&decision.placement)).as_ref());
     // Auto applies the decision now; otherwise the placement in effect stays.
     let costed = if auto { &decision.placement } else { &current };
-    let in_effect = Model { also_running: running_anyway(&spec.home, &wanted, enabled), ..model.clone() };
+    let in_effect = Model { also_running: running_anyway(spec, &wanted, enabled), ..model.clone() };
     let costs = costs(&in_effect, (costed, &wanted), &demand, &spec.home);
     // The target's latency as readers measured it, when they did.
     let judged = blog_core::placement::readers::measured_model(&model, readers).unwrap_or_else(|| model.clone());
@@ -106,9 +106,9 @@ fn advice(why: &str, beacons: f64, from_readers: bool) -> String {
 }
 
 /// The variants each region runs whatever serves it: home runs each enabled variant (the blog's
-/// pair of URLs), and so does every region served by both.
+/// pair of URLs), and so does every region served by both and every candidate kept warm.
 fn running_anyway(
-    home: &str,
+    spec: &PlacementSpec,
     wanted: &Wanted,
     (function, container): regions::Enabled,
 ) -> BTreeMap<String, Vec<Variant>> {
@@ -117,7 +117,12 @@ fn running_anyway(
         .filter_map(|(on, variant)| on.then_some(variant))
         .collect();
     let by_both = wanted.iter().filter(|(_, variant)| variant.is_none()).map(|(region, _)| region.as_str());
-    std::iter::once(home).chain(by_both).map(|region| (region.to_owned(), enabled.clone())).collect()
+    let warm = spec.candidates.iter().filter(|c| c.warm).map(|c| c.region.as_str());
+    std::iter::once(spec.home.as_str())
+        .chain(by_both)
+        .chain(warm)
+        .map(|region| (region.to_owned(), enabled.clone()))
+        .collect()
 }
 
 /// What each region of `placement` costs a month: what runs there, its health checks (one per
@@ -144,4 +149,36 @@ fn costs(
             (region, usd)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_candidate_kept_warm_runs_and_is_priced_with_both_variants() {
+        let spec: PlacementSpec = serde_saphyr::from_str(
+            "mode: Auto\nhome: us-east-1\nhost: blog.example.com\nobjective: {p95LatencyMs: 120}\n\
+             candidates:\n- {region: eu-central-1, warm: true}\n- {region: ap-northeast-1}\n",
+        )
+        .expect("fixture parses");
+        let wanted = Wanted::from([
+            ("us-east-1".to_owned(), Some(crate::crd::PlacementVariant::Function)),
+            ("eu-central-1".to_owned(), Some(crate::crd::PlacementVariant::Function)),
+            ("ap-northeast-1".to_owned(), Some(crate::crd::PlacementVariant::Function)),
+        ]);
+        let running = running_anyway(&spec, &wanted, (true, true));
+        let both = vec![Variant::Function, Variant::Container];
+        assert_eq!(running.get("eu-central-1"), Some(&both), "kept warm");
+        assert_eq!(running.get("ap-northeast-1"), None, "serves with the function alone");
+        let placement: Placement = wanted.keys().map(|r| (r.clone(), Variant::Function)).collect();
+        let demand = Demand::from([("eu-central-1".to_owned(), 1.0), ("ap-northeast-1".to_owned(), 1.0)]);
+        let priced = |also_running| {
+            let model = Model { also_running, ..Model::default() };
+            costs(&model, (&placement, &wanted), &demand, &spec.home)
+        };
+        let (warm, cold) = (priced(running.clone()), priced(BTreeMap::new()));
+        assert!(warm["eu-central-1"] > cold["eu-central-1"] + 10.0, "an idle container and its ALB: {warm:?} {cold:?}");
+        assert!((warm["ap-northeast-1"] - cold["ap-northeast-1"]).abs() < 1e-9);
+    }
 }

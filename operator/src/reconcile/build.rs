@@ -122,7 +122,9 @@ pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
     let others = placement.iter().flat_map(|p| &p.wanted).filter(|(r, _)| **r != desired.region);
     let others: Vec<Desired> = others
         .map(|(region, variant)| {
-            let running = blog_core::placement::regions::running(*variant, recorded(region));
+            let warm =
+                validated.spec.placement.iter().flat_map(|p| &p.candidates).any(|c| c.region == **region && c.warm);
+            let running = blog_core::placement::regions::running(*variant, recorded(region), warm);
             desired.in_region(region, writes_home).running_only(running)
         })
         .collect();
