@@ -23,7 +23,7 @@ help:
 	@echo "make lambda-zip  build target/lambda/bootstrap.zip for the provided.al2023 runtime"
 	@echo "make bench       load-test the blog service (wrk) beside the Flask peer, time its start"
 	@echo "make bench-operator  N BlogDeployments at once on the local stack (BENCH_OBJECTS=200): time, calls, RSS"
-	@echo "make bench-placement  a simulated day of readers: the edge placer against four baselines (cost, latency)"
+	@echo "make bench-placement  six demand shapes x 20 seeds x 3 scales: the placer (the operator's demand path) against home only, all functions, all containers, the best fixed placement and a per-step oracle"
 	@echo "make chaos       the chaos suite at full size behind the realism layer; prints its table"
 
 demo:
