@@ -27,7 +27,8 @@ pub const MIN_BEACONS: f64 = 30.0;
 /// Beacons in a window: one per reader page view, each counted once under its nearest candidate.
 #[must_use]
 pub fn beacons(readings: &Readings) -> f64 {
-    readers_by_area(readings).values().sum()
+    // A fold from +0: an empty sum of floats is -0, which prints as "-0".
+    readers_by_area(readings).values().fold(0.0, |total, count| total + count)
 }
 
 /// Beacons by area: a beacon measures its own area's candidate (that is how its area is known).
@@ -116,6 +117,7 @@ mod tests {
     fn too_few_beacons_are_not_enough() {
         let seen = readings(&[("us-west-1", "us-west-1", 29.0, 20.0), ("us-west-1", "eu-central-1", 29.0, 150.0)]);
         assert!(!enough(&seen));
+        assert_eq!(format!("{:.0}", beacons(&Readings::new())), "0", "not -0");
         assert_eq!(round_trips(&seen).get(&("us-west-1".to_owned(), "eu-central-1".to_owned())), Some(&150.0));
     }
 }
