@@ -192,31 +192,19 @@ async fn the_page_writes_through_one_variant_and_deletes_through_the_other() {
 }
 
 /// The blog service with readers' beacons on, as the operator configures a placement's variants
-/// (`probe` standing for `--reader-probe-url`), writing to the stack's CloudWatch every second.
+/// (`probe` standing for `--reader-probe-url`), its Functions URL its own; the page's URL.
 fn service_with_beacons(stack: &Stack, namespace: &str, probe: &str) -> (tokio::process::Child, String) {
-    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_blog-operator")).with_file_name("blog-service");
-    assert!(binary.exists(), "{} is missing: cargo build -p blog-service", binary.display());
     let port = free_port();
-    let url = format!("http://127.0.0.1:{port}/");
-    let child = tokio::process::Command::new(binary)
-        .env("PORT", port.to_string())
-        .env("DATA_DIR", stack.dir.join(format!("beacon-page-{port}")))
-        .env("FUNCTIONS_URL", &url)
-        .env("READERS_NAMESPACE", namespace)
-        .env("READERS_REGION", "us-west-1")
-        .env("READER_CANDIDATES", "us-west-1,eu-central-1")
-        .env("READER_PROBE_URL", probe)
-        .env("BEACON_FLUSH_SECS", "1")
-        .env("LOG_FORMAT", "text")
-        .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
-        .env("AWS_REGION", "us-west-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the blog service");
-    (child, url)
+    let own = format!("http://127.0.0.1:{port}/");
+    let variables = [
+        ("FUNCTIONS_URL", own.clone()),
+        ("READERS_NAMESPACE", namespace.to_owned()),
+        ("READERS_REGION", "us-west-1".to_owned()),
+        ("READER_CANDIDATES", "us-west-1,eu-central-1".to_owned()),
+        ("READER_PROBE_URL", probe.to_owned()),
+    ];
+    let (child, _) = blog_service(stack, port, variables.iter().map(|(name, value)| (*name, value.as_str())));
+    (child, own)
 }
 
 /// Beacons a reader nearest `nearest` sent about `candidate` in the last 10 minutes, as the

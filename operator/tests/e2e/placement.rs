@@ -424,8 +424,8 @@ async fn auto_adds_the_region_declared_demand_asks_for_and_removes_it_when_measu
     wait_gone_within(&api, "site", Duration::from_secs(180)).await;
 }
 
-/// The blog service as the function runs it, with the reader variables the operator gave the
-/// function (read back from the emulator) and beacons written every second, on a free port.
+/// The blog service as the function runs it: with the reader variables the operator gave the
+/// function, read back from the emulator; its URL and every variable the function has.
 async fn service_with_readers(
     stack: &Stack,
     function: &str,
@@ -435,25 +435,8 @@ async fn service_with_readers(
     let variables: BTreeMap<String, String> =
         configuration.environment().and_then(|e| e.variables()).cloned().unwrap_or_default().into_iter().collect();
     let readers = variables.iter().filter(|(name, _)| name.starts_with("READER"));
-    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_blog-operator")).with_file_name("blog-service");
-    assert!(binary.exists(), "{} is missing: cargo build -p blog-service", binary.display());
-    let port = free_port();
-    let data = stack.dir.join(format!("beacons-{function}"));
-    let child = tokio::process::Command::new(binary)
-        .envs(readers)
-        .env("PORT", port.to_string())
-        .env("DATA_DIR", &data)
-        .env("BEACON_FLUSH_SECS", "1")
-        .env("LOG_FORMAT", "text")
-        .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
-        .env("AWS_REGION", HOME)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the blog service");
-    (child, format!("http://127.0.0.1:{port}"), variables)
+    let (child, url) = blog_service(stack, free_port(), readers.map(|(name, value)| (name.as_str(), value.as_str())));
+    (child, url, variables)
 }
 
 /// Nothing is declared but home and every request is measured there, so without readers' own

@@ -192,6 +192,33 @@ pub async fn http_get(url: &str) -> String {
     panic!("{url} did not answer");
 }
 
+/// The blog service binary (beside the operator's: `make test` builds both) on `port`, with
+/// `variables`, its embedded store in the stack's folder, beacons written every second, and the
+/// stack's AWS endpoint in us-west-1; its URL, without a trailing slash.
+pub fn blog_service<'a>(
+    stack: &Stack,
+    port: u16,
+    variables: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> (tokio::process::Child, String) {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_blog-operator")).with_file_name("blog-service");
+    assert!(binary.exists(), "{} is missing: cargo build -p blog-service", binary.display());
+    let child = tokio::process::Command::new(binary)
+        .envs(variables)
+        .env("PORT", port.to_string())
+        .env("DATA_DIR", stack.dir.join(format!("blog-service-{port}")))
+        .env("BEACON_FLUSH_SECS", "1")
+        .env("LOG_FORMAT", "text")
+        .env("AWS_ENDPOINT_URL", &stack.aws_endpoint)
+        .env("AWS_REGION", "us-west-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the blog service");
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
 /// A tiny HTTP POST of a JSON body over a plain socket; the answer's status line and body.
 pub async fn http_post_json(url: &str, body: &serde_json::Value) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
