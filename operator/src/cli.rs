@@ -68,7 +68,8 @@ pub struct Args {
     #[arg(long, env = "BLOG_OPERATOR_CONTAINER_READINESS", value_enum, default_value = "running")]
     pub container_readiness: Readiness,
     /// A JSON file of unit prices overriding the defaults (us-east-1 public prices), e.g. mounted
-    /// from a ConfigMap: {"fargateVcpuHour": 0.04656, ...}.
+    /// from a ConfigMap: {"fargateVcpuHour": 0.04656, ..., "regions": {"sa-east-1": {...}}}, a
+    /// region's own table under `regions`.
     #[arg(long, env = "BLOG_OPERATOR_PRICES")]
     pub prices: Option<std::path::PathBuf>,
     /// An IAM policy ARN set as the permissions boundary of every role the operator creates, so

@@ -10,7 +10,8 @@ pub const HOURS_PER_MONTH: f64 = 730.0;
 const SECONDS_PER_MONTH: f64 = HOURS_PER_MONTH * 3600.0;
 
 /// Unit prices in USD. The defaults are AWS's public on-demand prices for us-east-1 (Linux, first
-/// tier); other regions differ by a few percent: override them per region where it matters.
+/// tier); other regions differ (by a few percent in the US and Europe, by a third or more in São
+/// Paulo): give a region its own table in `regions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PriceTable {
@@ -35,6 +36,18 @@ pub struct PriceTable {
     pub alb_lcu_hour: f64,
     /// A public IPv4 address, per hour (charged since February 2024, in use or idle).
     pub public_ipv4_hour: f64,
+    /// Other regions' prices, each a whole table: a field it leaves out takes the us-east-1 default,
+    /// not this table's value. A region not named here is priced with this table.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub regions: std::collections::BTreeMap<String, PriceTable>,
+}
+
+impl PriceTable {
+    /// The prices of `region`: its own table when one is given, else this one.
+    #[must_use]
+    pub fn in_region(&self, region: &str) -> &PriceTable {
+        self.regions.get(region).unwrap_or(self)
+    }
 }
 
 impl Default for PriceTable {
@@ -53,6 +66,7 @@ impl Default for PriceTable {
             alb_hour: 0.0225,
             alb_lcu_hour: 0.008,
             public_ipv4_hour: 0.005,
+            regions: std::collections::BTreeMap::new(),
         }
     }
 }

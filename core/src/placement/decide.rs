@@ -212,22 +212,23 @@ pub fn replica_monthly(model: &Model, total_rps: f64) -> f64 {
 /// there anyway, idle.
 fn running_monthly(model: &Model, region: &str, serving: Variant, rps: f64) -> f64 {
     let idle = model.also_running.get(region).into_iter().flatten().filter(|v| **v != serving);
-    region_monthly(model, serving, rps) + idle.map(|v| region_monthly(model, *v, 0.0)).sum::<f64>()
+    region_monthly(model, (region, serving), rps) + idle.map(|v| region_monthly(model, (region, *v), 0.0)).sum::<f64>()
 }
 
 /// One region's monthly compute at `rps`: the function per request, the container per task (at
 /// least one) and its load balancer.
-fn region_monthly(model: &Model, variant: Variant, rps: f64) -> f64 {
+fn region_monthly(model: &Model, (region, variant): (&str, Variant), rps: f64) -> f64 {
+    let prices = model.prices.in_region(region);
     let traffic = Traffic {
         requests_per_second: rps,
         function_duration_ms: model.function_duration_ms,
         bytes_per_request: 2048.0,
     };
     match variant {
-        Variant::Function => function_monthly(&model.prices, model.function, &traffic),
+        Variant::Function => function_monthly(prices, model.function, &traffic),
         Variant::Container => {
             let tasks = ((rps / model.rps_per_task).ceil() as i32).max(1);
-            container_monthly(&model.prices, ContainerSize { tasks, ..model.task }, &traffic)
+            container_monthly(prices, ContainerSize { tasks, ..model.task }, &traffic)
         }
     }
 }
@@ -520,6 +521,22 @@ mod tests {
     }
 
     #[test]
+    fn a_region_with_its_own_prices_is_priced_with_them() {
+        let prices: PriceTable = serde_json::from_str(
+            r#"{"fargateVcpuHour": 0.04048, "regions": {"sa-east-1": {"fargateVcpuHour": 0.0696, "albHour": 0.0378}}}"#,
+        )
+        .expect("a price table with a regional one");
+        assert_eq!(prices.in_region("eu-west-1"), &prices, "a region not named: the table itself");
+        assert!((prices.in_region("sa-east-1").fargate_gb_hour - 0.004_445).abs() < 1e-12, "left out: the default");
+        let model = Model { prices, ..Model::default() };
+        let placement = |region: &str| Placement::from([(region.to_owned(), Variant::Container)]);
+        let demand = |region: &str| Demand::from([(region.to_owned(), 10.0)]);
+        let cost =
+            |region: &str| evaluate(&model, &placement(region), &demand(region), &Objective::default()).cost.compute;
+        assert!(cost("sa-east-1") > cost("us-east-1") * 1.3, "{} vs {}", cost("sa-east-1"), cost("us-east-1"));
+    }
+
+    #[test]
     fn everything_that_runs_is_priced_and_an_idle_container_at_home_is_served_from() {
         let demand = Demand::from([("us-east-1".to_owned(), 1.0), ("eu-central-1".to_owned(), 1.0)]);
         let placement = Placement::from([
@@ -535,7 +552,7 @@ mod tests {
             evaluate(&alone, &placement, &demand, &Objective::default()),
             evaluate(&home_runs_both, &placement, &demand, &Objective::default()),
         );
-        let idle = region_monthly(&alone, Variant::Container, 0.0);
+        let idle = region_monthly(&alone, ("us-east-1", Variant::Container), 0.0);
         // One task, the load balancer and three public addresses: 730 × (0.0225 + 3 × 0.005) + 1 task.
         assert!(idle > 730.0 * (0.0225 + 3.0 * 0.005), "{idle}");
         assert!((full.regional["us-east-1"] - lean.regional["us-east-1"] - idle).abs() < 1e-9);

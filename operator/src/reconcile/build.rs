@@ -165,7 +165,8 @@ fn allocate(validated: &Validated<'_>, facts: &Facts<'_>, as_written: &Desired) 
     let ecs_desired = facts.previous.container_tasks.as_ref().map(|t| t.desired);
     let running = allocation::running_sizes(as_written, spec.mode, last, ecs_desired);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    Some(allocation::decide(spec, &validated.rules.limits, observed, running, last, &now, facts.prices))
+    let prices = facts.prices.in_region(&as_written.region);
+    Some(allocation::decide(spec, &validated.rules.limits, observed, running, last, &now, prices))
 }
 
 #[cfg(test)]
