@@ -70,6 +70,18 @@ pub fn round_trips(readings: &Readings) -> BTreeMap<(String, String), f64> {
     readings.iter().filter(|(_, r)| r.count > 0.0).map(|(key, r)| (key.clone(), r.mean_ms)).collect()
 }
 
+/// CloudWatch's custom metrics, per metric-month (the first 10,000 metrics).
+pub const CUSTOM_METRIC_MONTH: f64 = 0.30;
+
+/// What readers' beacons cost a month in CloudWatch: one custom metric per (nearest, candidate)
+/// pair readers produced, and one per variant timed (two, once any beacon came). The
+/// `PutMetricData` requests, one a minute per process at most ($0.01 per 1,000), are left out.
+#[must_use]
+pub fn metrics_monthly(readings: &Readings) -> f64 {
+    let variants = if readings.is_empty() { 0.0 } else { 2.0 };
+    (readings.len() as f64 + variants) * CUSTOM_METRIC_MONTH
+}
+
 /// `model` with readers' measured round trips in place of the matrix's, when the window holds
 /// [`enough`] beacons to decide from.
 #[must_use]
@@ -118,6 +130,8 @@ mod tests {
         let seen = readings(&[("us-west-1", "us-west-1", 29.0, 20.0), ("us-west-1", "eu-central-1", 29.0, 150.0)]);
         assert!(!enough(&seen));
         assert_eq!(format!("{:.0}", beacons(&Readings::new())), "0", "not -0");
+        assert!((metrics_monthly(&seen) - 4.0 * CUSTOM_METRIC_MONTH).abs() < 1e-9, "two pairs, two variants");
+        assert_eq!(metrics_monthly(&Readings::new()), 0.0);
         assert_eq!(round_trips(&seen).get(&("us-west-1".to_owned(), "eu-central-1".to_owned())), Some(&150.0));
     }
 }

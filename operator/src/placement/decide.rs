@@ -78,7 +78,11 @@ pub fn decide(
     // Auto applies the decision now; otherwise the placement in effect stays.
     let costed = if auto { &decision.placement } else { &current };
     let in_effect = Model { also_running: running_anyway(spec, &wanted, enabled), ..model.clone() };
-    let costs = costs(&in_effect, (costed, &wanted), &demand, &spec.home);
+    let mut costs = costs(&in_effect, (costed, &wanted), &demand, &spec.home);
+    // The beacons' metrics are home's CloudWatch's.
+    if let Some(home) = costs.get_mut(&spec.home) {
+        *home += blog_core::placement::readers::metrics_monthly(readers);
+    }
     // The target's latency as readers measured it, when they did.
     let judged = blog_core::placement::readers::measured_model(&model, readers).unwrap_or_else(|| model.clone());
     let evaluation = blog_core::placement::evaluate(&judged, &decision.target, &demand, &objective);
