@@ -86,8 +86,11 @@ pub fn metrics_monthly(readings: &Readings) -> f64 {
 /// [`enough`] beacons to decide from.
 #[must_use]
 pub fn measured_model(model: &super::Model, readings: &Readings) -> Option<super::Model> {
+    if !enough(readings) {
+        return None;
+    }
     let matrix = model.matrix.clone().with_readers(round_trips(readings));
-    enough(readings).then(|| super::Model { matrix, ..model.clone() })
+    Some(super::Model { matrix, ..model.clone() })
 }
 
 #[cfg(test)]

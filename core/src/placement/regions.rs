@@ -280,7 +280,6 @@ pub fn decision(
         .map(|r| r.region.clone())
         .collect();
     let measured_model = super::readers::measured_model(model, readers);
-    let from_readers = measured_model.is_some();
     let (demand, model) = match &measured_model {
         Some(measured_model) => {
             (super::readers::demand(readers, measured.values().sum(), &spec.demand), measured_model)
@@ -297,7 +296,7 @@ pub fn decision(
         hysteresis: f64::from(spec.hysteresis_percent) / 100.0,
         cooldown_over,
     });
-    Decided { decision: decided, demand, current, beacons: super::readers::beacons(readers), from_readers }
+    Decided { decision: decided, demand, current, beacons: super::readers::beacons(readers), measured_model }
 }
 
 /// A decision with what it was made from.
@@ -307,9 +306,19 @@ pub struct Decided {
     pub demand: super::Demand,
     /// The placement in effect before the decision.
     pub current: super::Placement,
-    /// Beacons from readers in the window, and whether they were enough to decide from.
+    /// Beacons from readers in the window.
     pub beacons: f64,
-    pub from_readers: bool,
+    /// The model with readers' measured round trips it decided with, when the beacons were enough
+    /// to decide from.
+    pub measured_model: Option<super::Model>,
+}
+
+impl Decided {
+    /// Whether demand and latency came from readers' beacons.
+    #[must_use]
+    pub fn from_readers(&self) -> bool {
+        self.measured_model.is_some()
+    }
 }
 
 /// Auto's placement as the regions to serve.
@@ -497,11 +506,15 @@ mod tests {
         ]);
         let blind = decision((&spec, BOTH), &model, (&[], &measured, &readers), true);
         let adds = |change: &Option<super::super::Change>| matches!(change, Some(super::super::Change::Add(..)));
-        assert!(!blind.from_readers && !adds(&blind.decision.change), "25 beacons are too few: {}", blind.decision.why);
+        assert!(
+            !blind.from_readers() && !adds(&blind.decision.change),
+            "25 beacons are too few: {}",
+            blind.decision.why
+        );
         assert_eq!(blind.demand, measured, "without enough beacons, readers count where they are served");
         readers.insert(key("ap-northeast-1", "ap-northeast-1"), round_trip(45.0, 30.0));
         let seen = decision((&spec, BOTH), &model, (&[], &measured, &readers), true);
-        assert!(seen.from_readers && (seen.beacons - 50.0).abs() < 1e-9);
+        assert!(seen.from_readers() && (seen.beacons - 50.0).abs() < 1e-9);
         assert!((seen.demand["ap-northeast-1"] - 3.6).abs() < 1e-9, "{:?}", seen.demand);
         let added = super::super::Change::Add("ap-northeast-1".to_owned(), super::super::Variant::Function);
         let container = super::super::Change::Add("ap-northeast-1".to_owned(), super::super::Variant::Container);

@@ -66,8 +66,9 @@ pub fn decide(
     let mut model = Model::sized_as(prices.clone(), home);
     // Home runs every enabled variant whatever serves there: the decision knows what is paid anyway.
     model.also_running = running_anyway(spec, &Wanted::new(), enabled);
-    let regions::Decided { decision, demand, current, beacons, from_readers } =
-        regions::decision((spec, enabled), &model, (current, measured, readers), cooldown_over);
+    let decided = regions::decision((spec, enabled), &model, (current, measured, readers), cooldown_over);
+    let why = advice(&decided.decision.why, decided.beacons, decided.from_readers());
+    let regions::Decided { decision, demand, current, beacons, measured_model } = decided;
     let objective = Objective {
         p95_ms: spec.objective.p95_latency_ms.map(f64::from),
         monthly_budget: spec.objective.monthly_budget_usd.map(f64::from),
@@ -84,14 +85,14 @@ pub fn decide(
         *home += blog_core::placement::readers::metrics_monthly(readers);
     }
     // The target's latency as readers measured it, when they did.
-    let judged = blog_core::placement::readers::measured_model(&model, readers).unwrap_or_else(|| model.clone());
+    let judged = measured_model.unwrap_or_else(|| model.clone());
     let evaluation = blog_core::placement::evaluate(&judged, &decision.target, &demand, &objective);
     let recommendation = PlacementRecommendation {
         regions: decision.target.iter().map(|(r, v)| format!("{r}={}", format!("{v:?}").to_lowercase())).collect(),
         monthly_usd: (evaluation.cost.total() * 100.0).round() / 100.0,
         p95_ms: evaluation.p95_ms.round(),
         within_target: (evaluation.within_target * 1000.0).round() / 1000.0,
-        why: advice(&decision.why, beacons, from_readers),
+        why,
         beacons: beacons.round() as u64,
     };
     let decided = (spec.mode != PlacementMode::Manual).then_some((decision, recommendation));
