@@ -305,6 +305,16 @@ pub struct WriteTokenRef {
 pub const WRITE_TOKEN_VERSION: &str = "WRITE_TOKEN_VERSION";
 
 impl Desired {
+    /// Sets `variables` in the environment of each variant this state runs: the settings both
+    /// variants share (table, URLs, beacons).
+    fn set_in_both<'a>(&mut self, variables: impl IntoIterator<Item = (&'a str, String)> + Clone) {
+        let function = self.function.as_mut().map(|f| &mut f.environment);
+        let container = self.container.as_mut().map(|c| &mut c.environment);
+        for environment in [function, container].into_iter().flatten() {
+            environment.extend(variables.clone().into_iter().map(|(name, value)| (name.to_owned(), value)));
+        }
+    }
+
     /// This desired state with the write token wired in: the function gets the secret's ARN (never
     /// the value), the container gets it through ECS `secrets`, both get its version.
     #[must_use]
@@ -354,11 +364,7 @@ impl Desired {
         }
         if writes_home {
             next.writes_to = Some(self.region.clone());
-            let variables = [next.function.as_mut().map(|f| &mut f.environment)];
-            let variables = variables.into_iter().chain([next.container.as_mut().map(|c| &mut c.environment)]);
-            for environment in variables.flatten() {
-                environment.insert(TABLE_WRITE_REGION.to_owned(), self.region.clone());
-            }
+            next.set_in_both([(TABLE_WRITE_REGION, self.region.clone())]);
         }
         region.clone_into(&mut next.region);
         next
@@ -396,13 +402,7 @@ impl Desired {
     pub fn with_urls(&self, urls: &VariantUrls) -> Self {
         let mut next = self.clone();
         let pairs = [("FUNCTIONS_URL", &urls.functions), ("CONTAINERS_URL", &urls.containers)];
-        let known = || pairs.iter().filter_map(|(name, url)| Some(((*name).to_owned(), (*url).clone()?)));
-        if let Some(function) = next.function.as_mut() {
-            function.environment.extend(known());
-        }
-        if let Some(container) = next.container.as_mut() {
-            container.environment.extend(known());
-        }
+        next.set_in_both(pairs.into_iter().filter_map(|(name, url)| Some((name, url.clone()?))));
         next
     }
 }
@@ -439,17 +439,12 @@ impl Desired {
     #[must_use]
     pub fn with_beacons(&self, beacons: &ReaderBeacons) -> Self {
         let mut next = self.clone();
-        let variables = [
+        next.set_in_both([
             ("READERS_NAMESPACE", beacons.namespace.clone()),
             ("READERS_REGION", beacons.region.clone()),
             ("READER_CANDIDATES", beacons.candidates.join(",")),
             ("READER_PROBE_URL", beacons.probe_url.clone()),
-        ];
-        let environments = [next.function.as_mut().map(|f| &mut f.environment)];
-        let environments = environments.into_iter().chain([next.container.as_mut().map(|c| &mut c.environment)]);
-        for environment in environments.flatten() {
-            environment.extend(variables.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
-        }
+        ]);
         next.beacons_namespace = Some(beacons.namespace.clone());
         next
     }
