@@ -97,11 +97,14 @@ impl Beacon {
             }
             in_range(time.ms)?;
         }
-        let variants: Vec<(VariantName, f64)> = self.variants.iter().map(|v| (v.variant, v.ms)).collect();
-        if variants.iter().enumerate().any(|(i, (v, _))| variants[..i].iter().any(|(w, _)| w == v)) {
-            return Err("each variant may be named once".to_owned());
+        let mut named = std::collections::BTreeSet::new();
+        for time in &self.variants {
+            if !named.insert(time.variant) {
+                return Err("each variant may be named once".to_owned());
+            }
+            in_range(time.ms)?;
         }
-        variants.iter().try_for_each(|(_, ms)| in_range(*ms))?;
+        let variants: Vec<(VariantName, f64)> = self.variants.iter().map(|v| (v.variant, v.ms)).collect();
         let regions: Vec<(String, f64)> = self.regions.iter().map(|t| (t.region.clone(), t.ms)).collect();
         let nearest = regions.iter().min_by(|a, b| a.1.total_cmp(&b.1)).map(|(r, _)| r.clone()).unwrap_or_default();
         Ok(Checked { nearest, regions, variants })
@@ -126,9 +129,12 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn add(current: Option<Self>, ms: f64) -> Self {
-        let Some(s) = current else { return Self { count: 1.0, sum: ms, min: ms, max: ms } };
-        Self { count: s.count + 1.0, sum: s.sum + ms, min: s.min.min(ms), max: s.max.max(ms) }
+    /// Adds one round trip to `key`'s statistics in `map`.
+    fn add<K: Ord>(map: &mut BTreeMap<K, Self>, key: K, ms: f64) {
+        let one = Self { count: 1.0, sum: ms, min: ms, max: ms };
+        map.entry(key)
+            .and_modify(|s| *s = Self { count: s.count + 1.0, sum: s.sum + ms, min: s.min.min(ms), max: s.max.max(ms) })
+            .or_insert(one);
     }
 }
 
@@ -214,13 +220,10 @@ impl Beacons {
         }
         bucket.tokens -= 1.0;
         for (region, ms) in checked.regions {
-            let key = (checked.nearest.clone(), region);
-            let current = state.pairs.get(&key).copied();
-            state.pairs.insert(key, Stats::add(current, ms));
+            Stats::add(&mut state.pairs, (checked.nearest.clone(), region), ms);
         }
         for (variant, ms) in checked.variants {
-            let current = state.variants.get(&variant).copied();
-            state.variants.insert(variant, Stats::add(current, ms));
+            Stats::add(&mut state.variants, variant, ms);
         }
         Ok(())
     }

@@ -43,8 +43,11 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let mut config = Config::from_env();
     init_logs(config.json_logs);
-    if config.write_token.is_none() && config.write_token_secret_arn.is_some() {
-        blog_service::resolve_write_token(&mut config, &blog_service::aws_sdk_config().await).await?;
+    // Loaded once, for the write token's secret and the beacons' CloudWatch, when either is used.
+    let reads_secret = config.write_token.is_none() && config.write_token_secret_arn.is_some();
+    let sdk = if reads_secret || config.readers.is_some() { Some(blog_service::aws_sdk_config().await) } else { None };
+    if let (true, Some(sdk)) = (reads_secret, &sdk) {
+        blog_service::resolve_write_token(&mut config, sdk).await?;
     }
     blog_service::check_write_token(&config)?;
     let store = open_store(&config).await?;
@@ -54,11 +57,7 @@ async fn main() -> anyhow::Result<()> {
         .map_or_else(|| format!("embedded:{}", config.data_dir.display()), |t| format!("dynamodb:{t}"));
     let in_lambda = config.in_lambda;
     let port = config.port;
-    let beacons = if config.readers.is_some() {
-        blog_service::open_beacons(&config, &blog_service::aws_sdk_config().await)
-    } else {
-        None
-    };
+    let beacons = sdk.as_ref().and_then(|sdk| blog_service::open_beacons(&config, sdk));
     let router = app(AppState { store, config: Arc::new(config), beacons: beacons.clone() });
 
     if in_lambda {
