@@ -42,12 +42,11 @@ pub struct Facts<'a> {
 /// Readers' beacons, for a placement that decides from them (Recommend, Auto): every candidate,
 /// home first, timed by the page and summed up in home's CloudWatch.
 fn beacons(validated: &Validated<'_>, home: &str, probe_url: &str) -> Option<blog_core::desired::ReaderBeacons> {
-    let spec = validated.spec.placement.as_ref().filter(|p| p.mode != crate::crd::PlacementMode::Manual)?;
-    let others = spec.candidates.iter().map(|c| c.region.clone()).filter(|r| r != home);
+    validated.spec.placement.as_ref().filter(|p| p.mode != crate::crd::PlacementMode::Manual)?;
     Some(blog_core::desired::ReaderBeacons {
         namespace: blog_core::desired::readers_namespace(&validated.owner),
         region: home.to_owned(),
-        candidates: std::iter::once(home.to_owned()).chain(others).collect(),
+        candidates: validated.spec.regions(home).into_iter().map(str::to_owned).collect(),
         probe_url: probe_url.to_owned(),
     })
 }

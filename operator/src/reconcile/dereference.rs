@@ -189,12 +189,11 @@ async fn read_demand(
 /// decides from them. A failure to read leaves them out: the decision falls back to requests per
 /// serving region, and says so.
 async fn read_readers(bd: &BlogDeployment, owner: &Owner, clients: &crate::cloud::AwsClients, home: &str) -> Readings {
-    let Some(spec) = bd.spec.placement.as_ref().filter(|p| p.mode != crate::crd::PlacementMode::Manual) else {
+    if bd.spec.placement.as_ref().is_none_or(|p| p.mode == crate::crd::PlacementMode::Manual) {
         return Readings::new();
-    };
+    }
     let window = Duration::from_secs(u64::try_from(bd.spec.allocation.window_minutes).unwrap_or(60) * 60);
-    let others = spec.candidates.iter().map(|c| c.region.clone()).filter(|r| r != home);
-    let candidates: Vec<String> = std::iter::once(home.to_owned()).chain(others).collect();
+    let candidates: Vec<String> = bd.spec.regions(home).into_iter().map(str::to_owned).collect();
     let namespace = blog_core::desired::readers_namespace(owner);
     match crate::placement::beacons::read(clients, &namespace, &candidates, window).await {
         Ok(readings) => readings,
