@@ -303,7 +303,7 @@ fn placer(world: &World<'_>, days: &[Demand], shape: Shape) -> Outcome {
                 world.cost(&serving, demand)
             }
             Some(change) => {
-                changes += 1;
+                changes += usize::from(scored);
                 last_change = Some(step);
                 let previous = std::mem::replace(&mut serving, decision.placement.clone());
                 decided.clone_from(&decision.placement);
@@ -329,8 +329,6 @@ fn placer(world: &World<'_>, days: &[Demand], shape: Shape) -> Outcome {
         // A region down stays paid for: its stack runs.
         if scored {
             tally.step(world, (&serving, billed), demand, down);
-        } else {
-            changes = 0;
         }
     }
     tally.outcome(changes)
