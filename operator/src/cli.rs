@@ -110,6 +110,10 @@ pub struct Args {
     /// Seconds a Lease stays valid without renewal: the longest a handover can take.
     #[arg(long, env = "BLOG_OPERATOR_LEASE_DURATION_SECONDS", default_value_t = 15)]
     pub lease_duration_seconds: u64,
+    /// Seconds the reconciles running at SIGTERM get to finish before they are cut off (each step
+    /// may be; the next leader resumes). Keep it below the pod's terminationGracePeriodSeconds.
+    #[arg(long, env = "BLOG_OPERATOR_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    pub shutdown_grace_seconds: u64,
     /// `json` (one object a line, for log pipelines) or `text` (for people); anything else is refused.
     #[arg(long, env = "BLOG_OPERATOR_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

@@ -64,6 +64,7 @@ pub struct Context {
 pub struct Workers {
     all: tokio::sync::Semaphore,
     resyncs: tokio::sync::Semaphore,
+    size: u32,
 }
 
 impl Workers {
@@ -71,7 +72,18 @@ impl Workers {
     #[must_use]
     pub fn new(concurrency: u16) -> Self {
         let n = usize::from(concurrency.max(1));
-        Self { all: tokio::sync::Semaphore::new(n), resyncs: tokio::sync::Semaphore::new(n.saturating_sub(1).max(1)) }
+        Self {
+            all: tokio::sync::Semaphore::new(n),
+            resyncs: tokio::sync::Semaphore::new(n.saturating_sub(1).max(1)),
+            size: u32::from(concurrency.max(1)),
+        }
+    }
+
+    /// Waits until no reconcile holds a worker, then keeps every worker, so that none starts after.
+    pub async fn drain(&self) {
+        if let Ok(all) = self.all.acquire_many(self.size).await {
+            all.forget();
+        }
     }
 
     /// Waits for a worker, in arrival order; held until the returned slot drops.

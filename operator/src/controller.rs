@@ -86,14 +86,53 @@ fn error_policy(bd: Arc<BlogDeployment>, error: &Error, ctx: Arc<Context>) -> Ac
     Action::requeue(delay)
 }
 
-/// Runs the controller until the process is asked to stop: over all namespaces when `namespaces`
-/// is empty, else one controller per namespace (a namespace-scoped install has RBAC only there).
-pub async fn run(ctx: Arc<Context>, namespaces: &[String]) {
-    if namespaces.is_empty() {
-        return run_on(Api::all(ctx.client.clone()), ctx).await;
+/// Resolves at the first SIGTERM or Ctrl+C. Made when the process starts, so a signal that comes
+/// before the controllers run is not lost, and shared by everything that stops on it.
+pub type Stop = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
+
+/// The process's [`Stop`].
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub fn stop_signal() -> std::io::Result<Stop> {
+    use futures::FutureExt;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("asked to stop");
     }
-    let each = namespaces.iter().map(|ns| run_on(Api::namespaced(ctx.client.clone(), ns), Arc::clone(&ctx)));
-    futures::future::join_all(each).await;
+    .boxed()
+    .shared())
+}
+
+/// Runs the controller until `stop`: over all namespaces when `namespaces` is empty, else one
+/// controller per namespace (a namespace-scoped install has RBAC only there). At `stop` no new
+/// reconcile starts; those running get `grace` to finish, then they are cut off (every step may
+/// be, and the next leader resumes). kube's own graceful shutdown is not used: it also waits for
+/// the watch cache's first list, without end when that list never comes.
+pub async fn run(ctx: Arc<Context>, namespaces: &[String], stop: Stop, grace: Duration) {
+    let controllers = async {
+        if namespaces.is_empty() {
+            return run_on(Api::all(ctx.client.clone()), Arc::clone(&ctx)).await;
+        }
+        let each = namespaces.iter().map(|ns| run_on(Api::namespaced(ctx.client.clone(), ns), Arc::clone(&ctx)));
+        futures::future::join_all(each).await;
+    };
+    let drained = async {
+        stop.await;
+        if tokio::time::timeout(grace, ctx.workers.drain()).await.is_err() {
+            tracing::warn!(?grace, "reconciles still running at the end of the grace period: cut off");
+        }
+    };
+    tokio::select! {
+        () = controllers => {}
+        () = drained => {}
+    }
 }
 
 /// Reconciles on a change of the spec (generation, which deletion bumps too) or of the rollout
@@ -111,11 +150,16 @@ async fn run_on(api: Api<BlogDeployment>, ctx: Arc<Context>) {
     let sweep = unclaimed_sweep(reader.clone(), ctx.settings.resync.min(Duration::from_secs(60)));
     Controller::for_stream(changes, reader)
         .reconcile_on(sweep)
-        .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "reconcile ended with an error");
+            match result {
+                // The watch itself failed (RBAC, an unreachable API server): a person can act on it.
+                Err(err @ kube::runtime::controller::Error::QueueError(_)) => {
+                    tracing::warn!(error = %err, "watching BlogDeployments failed; retrying");
+                }
+                // Reconcile failures are logged, and retried, by the error policy.
+                Err(err) => tracing::debug!(error = %err, "reconcile ended with an error"),
+                Ok(_) => {}
             }
         })
         .await;
@@ -184,6 +228,18 @@ mod tests {
         drop(change);
         drop(first_resync);
         assert!(tokio::time::timeout(Duration::from_millis(20), workers.slot(true)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn draining_waits_for_the_running_reconcile_and_then_starts_none() {
+        let workers = Workers::new(2);
+        let running = workers.slot(false).await;
+        let blocked = tokio::time::timeout(Duration::from_millis(20), workers.drain()).await;
+        assert!(blocked.is_err(), "a reconcile still holds a worker");
+        drop(running);
+        assert!(tokio::time::timeout(Duration::from_millis(20), workers.drain()).await.is_ok());
+        let after = tokio::time::timeout(Duration::from_millis(20), workers.slot(false)).await;
+        assert!(after.is_err(), "no reconcile starts once drained");
     }
 
     #[test]

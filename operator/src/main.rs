@@ -95,11 +95,13 @@ async fn webhook(args: &Args, settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-/// Runs the controller: at once, or while holding the Lease when leader election is on.
-async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Result<()> {
+/// Runs the controller until `stop`: at once, or while holding the Lease when leader election is
+/// on, which it gives up when it stops so that a follower takes over at once.
+async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client, stop: controller::Stop) -> anyhow::Result<()> {
     let namespaces = &args.namespace;
+    let grace = Duration::from_secs(args.shutdown_grace_seconds);
     if !args.leader_election {
-        controller::run(ctx, namespaces).await;
+        controller::run(ctx, namespaces, stop, grace).await;
         return Ok(());
     }
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
@@ -111,10 +113,13 @@ async fn run(args: &Args, ctx: Arc<Context>, client: kube::Client) -> anyhow::Re
         renew: Duration::from_secs((args.lease_duration_seconds / 3).max(1)),
     };
     let leases = kube::Api::namespaced(client, &election.namespace);
-    election.acquire(&leases).await;
     tokio::select! {
-        // Asked to stop (SIGTERM): the reconciles in flight have finished; hand over at once.
-        () = controller::run(ctx, namespaces) => {
+        () = election.acquire(&leases) => {}
+        // A follower has nothing to hand over.
+        () = stop.clone() => return Ok(()),
+    }
+    tokio::select! {
+        () = controller::run(ctx, namespaces, stop, grace) => {
             election.release(&leases).await;
             Ok(())
         }
@@ -129,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(document) = args.print_iam_policy {
         return print_iam_policy(document, &tenant_policy(&args)?);
     }
+    let stop = controller::stop_signal()?;
     init_logs(args.log_format);
     require_boundary(&args)?;
     let metrics = Metrics::default();
@@ -167,7 +173,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = ctx.settings.clone();
     let webhook = webhook(&args, &settings);
     tokio::select! {
-        result = run(&args, ctx, client) => result?,
+        result = run(&args, ctx, client, stop) => result?,
         result = admin => result??,
         result = webhook => result?,
     }

@@ -153,6 +153,40 @@ async fn a_leader_asked_to_stop_releases_the_lease_at_once() {
     second.kill().await;
 }
 
+/// A leader whose watch never fills its cache (here: it may hold the Lease but not list
+/// BlogDeployments; in CI once, a slow first list) still stops at SIGTERM and hands over: kube's
+/// own graceful shutdown waited for the cache, without end.
+#[tokio::test]
+async fn a_leader_whose_cache_never_fills_still_stops_and_hands_over() {
+    let (stack, client, ns, _api) = setup("unlisted").await;
+    let _logs = stack.logs_on_failure();
+    let account = blog_tests::unique_name("lease-only");
+    let manifests = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: blog-system}}\n---\n\
+         apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {account}, namespace: blog-system}}\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: {account}, namespace: {ns}}}\n\
+         rules: [{{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, create, update]}}]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: {account}, namespace: {ns}}}\n\
+         roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: {account}}}\n\
+         subjects: [{{kind: ServiceAccount, name: {account}, namespace: blog-system}}]\n",
+        ns = ns.name
+    );
+    let kubeconfig = service_account_kubeconfig(stack, &client, &manifests, &account).await;
+    let election = ["--leader-election", "--lease-namespace", &ns.name, "--lease-duration-seconds", "30"];
+    let mut leader = Operator::start_with(stack, &ns.name, 60, &election, &kubeconfig).await;
+    let leases = Api::namespaced(client.clone(), &ns.name);
+    let holder = holder_other_than(&leases, "", Duration::from_secs(30)).await;
+
+    let pid = leader.child.id().expect("pid").to_string();
+    let stopped = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let exit = tokio::time::timeout(Duration::from_secs(20), leader.child.wait()).await.expect("exits on SIGTERM");
+    assert!(exit.expect("wait").success(), "a clean exit on SIGTERM");
+    let lease = leases.get("blog-operator").await.expect("lease").spec.expect("spec");
+    assert_ne!(lease.holder_identity.as_deref(), Some(holder.as_str()), "the Lease is released");
+    eprintln!("stopped {:?} after SIGTERM with an unfilled cache", stopped.elapsed());
+}
+
 #[tokio::test]
 async fn its_own_status_writes_do_not_cause_reconciles() {
     let (stack, _client, ns, api) = setup("quiet").await;

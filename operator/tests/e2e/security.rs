@@ -2,37 +2,6 @@
 
 use crate::support::*;
 
-/// Applies `manifests` (what users install) and returns a kubeconfig for its ServiceAccount
-/// `account` in blog-system, with a token from the TokenRequest API. No pod runs: the stack has no
-/// scheduler or kubelet, which is fine, the test runs the operator itself under that identity.
-async fn service_account_kubeconfig(stack: &Stack, client: &Client, manifests: &str, account: &str) -> PathBuf {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-    use k8s_openapi::api::core::v1::ServiceAccount;
-    let applied = kubectl_apply_stdin(stack, manifests);
-    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "blog-system");
-    let request = TokenRequest {
-        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(3600), ..Default::default() },
-        ..Default::default()
-    };
-    let token = accounts
-        .create_token_request(account, &PostParams::default(), &request)
-        .await
-        .expect("token request")
-        .status
-        .expect("token")
-        .token;
-    let admin = std::fs::read_to_string(&stack.kubeconfig).expect("kubeconfig");
-    let server = admin.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("server").to_owned();
-    let path = stack.dir.join(format!("sa-{}.kubeconfig", blog_tests::unique_name("kc")));
-    let config = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: blog-operator\n  user:\n    token: {token}\ncontexts:\n- name: sa\n  context: {{cluster: local, user: blog-operator}}\ncurrent-context: sa\n",
-        ca = stack.dir.join("pki/ca.crt").display()
-    );
-    std::fs::write(&path, config).expect("write kubeconfig");
-    path
-}
-
 /// The install of `mode`: `manifests/install.yaml` (cluster-wide) or the chart rendered for one
 /// watched namespace; and its ServiceAccount.
 fn install_for(mode: &str, namespace: &str) -> (String, &'static str) {
