@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK_DIR ?= $(CURDIR)/target/test-state/make-test
 
-.PHONY: help demo test test-fakecloud test-unit docs ci lint sbom images stack-up stack-down lambda-zip bench bench-operator bench-placement chaos
+.PHONY: help demo test test-fakecloud test-unit docs ci lint sbom images stack-up stack-down lambda-zip bench bench-operator bench-placement resync-model chaos
 
 # The one build every command shares (tests, the test images, the demo, the docs generator): one
 # feature resolution, so `make demo` or `make docs` after `make test` rebuilds nothing.
@@ -23,6 +23,7 @@ help:
 	@echo "make lambda-zip  build target/lambda/bootstrap.zip for the provided.al2023 runtime"
 	@echo "make bench       load-test the blog service (wrk) beside the Flask peer, time its start"
 	@echo "make bench-operator  N BlogDeployments at once on the local stack (BENCH_OBJECTS=200): time, calls, RSS"
+	@echo "make resync-model    one full resync at 10,000 objects, from bench-operator's reads and AWS's documented rates"
 	@echo "make bench-placement  six demand shapes x 20 seeds x 3 scales: the placer (the operator's demand path) against home only, all functions, all containers, the best fixed placement and a per-step oracle"
 	@echo "make chaos       the chaos suite at full size behind the realism layer; prints its table"
 
@@ -124,3 +125,6 @@ bench-operator:
 
 bench-placement:
 	cargo run --locked --release -q -p blog-core --example bench-placement
+
+resync-model:
+	cargo run --locked -q -p blog-core --example resync-model

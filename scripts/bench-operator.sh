@@ -6,8 +6,17 @@
 # BENCH_OBJECTS (default 200), BENCH_RESYNC_SECONDS (default 30), BENCH_CONCURRENCY (default 4),
 # BENCH_CALLS_PER_SECOND (the operator's call budget; default: the operator's own, 0 turns it off),
 # BENCH_CALLS_PER_SECOND_FOR (space-separated SERVICE=RATE, e.g. "apigateway=10 logs=10").
+# Several counts (BENCH_OBJECTS="100 500 1000") run one after another, each on a fresh stack, and
+# end with a table by N (BENCH_SUMMARY: where each run appends its figures as one JSON line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(wc -w <<<"${BENCH_OBJECTS:-200}")" -gt 1 ]; then
+  summary=$(mktemp)
+  for count in $BENCH_OBJECTS; do BENCH_OBJECTS=$count BENCH_SUMMARY=$summary "$0"; echo; done
+  python3 scripts/bench-operator-table.py "$summary"
+  rm -f "$summary"
+  exit 0
+fi
 n=${BENCH_OBJECTS:-200}; resync=${BENCH_RESYNC_SECONDS:-30}; workers=${BENCH_CONCURRENCY:-4}
 budget=()
 [ -z "${BENCH_CALLS_PER_SECOND:-}" ] || budget=(--aws-calls-per-second "$BENCH_CALLS_PER_SECOND")
@@ -36,7 +45,9 @@ until curl -sf "http://127.0.0.1:$port/metrics" >/dev/null 2>&1; do sleep 0.2; d
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 # What the resident set is made of: the heap and stacks (anonymous) and the binary's code paged in.
 parts() { awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} END {printf "%.0f MiB anonymous, %.0f MiB code and files", a/1024, f/1024}' "/proc/$pid/status"; }
-sleep 2; idle=$(rss); idle_parts=$(parts)
+anon_kib() { awk '/RssAnon/ {print $2}' "/proc/$pid/status"; }
+file_kib() { awk '/RssFile/ {print $2}' "/proc/$pid/status"; }
+sleep 2; idle=$(rss); idle_parts=$(parts); idle_anon=$(anon_kib)
 curl -sf "http://127.0.0.1:$port/metrics" >"$work/m0"
 
 python3 - "$n" >"$work/objects.yaml" <<'PY'
@@ -78,10 +89,12 @@ while [ "$(date +%s)" -lt "$settle" ]; do
   sleep 1
 done
 curl -sf "http://127.0.0.1:$port/metrics" >"$work/m2"
-after=$(rss); after_parts=$(parts)
-python3 - "$work" "$n" "$took" "$idle" "$peak" "$after" "$resync" "$idle_parts" "$after_parts" <<'PY'
-import re, sys
+after=$(rss); after_parts=$(parts); after_anon=$(anon_kib); after_file=$(file_kib)
+python3 - "$work" "$n" "$took" "$idle" "$peak" "$after" "$resync" "$idle_parts" "$after_parts" \
+  "$idle_anon" "$after_anon" "$after_file" "${BENCH_SUMMARY:-}" <<'PY'
+import json, re, sys
 parts = sys.argv[8:10]
+idle_anon, after_anon, after_file, summary = int(sys.argv[10]), int(sys.argv[11]), int(sys.argv[12]), sys.argv[13]
 work, n, took, idle, peak, after, resync = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *map(int, sys.argv[4:7]), int(sys.argv[7])
 def read(name):
     calls, totals = {}, {}
@@ -138,4 +151,12 @@ for (t0_, a), (t1_, b) in zip(samples, samples[1:]):
 print("peak calls per second, creating and resyncing (1 s samples): " + ", ".join(f"{s} {v:.1f}" for s, v in sorted(peaks.items())))
 print(f"operator RSS: idle {idle / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB, after {after / 1024:.0f} MiB")
 print(f"  idle: {parts[0]}; after: {parts[1]}")
+if summary:
+    per_op = lambda a, b: {f"{s}/{op}": v - a.get((s, op), 0) for (s, op), v in b.items() if v - a.get((s, op), 0)}
+    with open(summary, "a") as out:
+        out.write(json.dumps({
+            "objects": n, "ready_seconds": took / 1000, "resyncs": resyncs,
+            "create_calls": sum(create.values()), "resync_calls": per_op(c1, c2),
+            "anonymous_kib": {"idle": idle_anon, "after": after_anon}, "code_kib": after_file,
+        }) + "\n")
 PY

@@ -15,6 +15,7 @@ pub mod iam_policy;
 pub mod image;
 pub mod owner;
 pub mod placement;
+pub mod resync_model;
 pub mod rollout;
 pub mod scaling;
 pub mod status;
