@@ -5,7 +5,8 @@
 # A benchmark, not a test: it prints, never fails on a figure.
 # BENCH_OBJECTS (default 200), BENCH_RESYNC_SECONDS (default 30), BENCH_CONCURRENCY (default 4),
 # BENCH_CALLS_PER_SECOND (the operator's call budget; default: the operator's own, 0 turns it off),
-# BENCH_CALLS_PER_SECOND_FOR (space-separated SERVICE=RATE, e.g. "apigateway=10 logs=10").
+# BENCH_CALLS_PER_SECOND_FOR (space-separated SERVICE=RATE, e.g. "apigateway=10 logs=10"),
+# BENCH_PROFILE (release, or debug).
 # Several counts (BENCH_OBJECTS="100 500 1000") run one after another, each on a fresh stack, and
 # end with a table by N (BENCH_SUMMARY: where each run appends its figures as one JSON line).
 set -euo pipefail
@@ -22,8 +23,11 @@ budget=()
 [ -z "${BENCH_CALLS_PER_SECOND:-}" ] || budget=(--aws-calls-per-second "$BENCH_CALLS_PER_SECOND")
 for rate in ${BENCH_CALLS_PER_SECOND_FOR:-}; do budget+=(--aws-calls-per-second-for "$rate"); done
 scripts/local-stack.sh install >&2
-cargo build --locked --release -p blog-operator --bin blog-operator >&2
-bin=${CARGO_TARGET_DIR:-target}/release/blog-operator
+# BENCH_PROFILE=debug counts calls without the release build's 15 minutes (time and RSS differ).
+profile=${BENCH_PROFILE:-release}
+if [ "$profile" = release ]; then cargo build --locked --release -p blog-operator --bin blog-operator >&2
+else cargo build --locked -p blog-operator --bin blog-operator >&2; profile=debug; fi
+bin=${CARGO_TARGET_DIR:-target}/$profile/blog-operator
 stack=$PWD/target/test-state/bench-operator
 scripts/local-stack.sh up "$stack" >&2
 eval "$(scripts/local-stack.sh env "$stack")"

@@ -153,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Cloud::from_env(metrics.clone(), timeouts, None).await?
     };
+    let cloud = cloud.with_inventory_period(Duration::from_secs(args.resync_seconds));
     let settings = settings(&args, &cloud)?;
     let (failures, waits) = Context::backoffs(&settings);
     tracing::info!(?settings, concurrency = args.concurrency, "starting");

@@ -103,6 +103,8 @@ pub struct AwsClients {
     pub ec2: ec2::Ec2,
     /// The region's reads worth keeping between reconciles.
     pub memo: Arc<super::memo::Memo>,
+    /// The region's resources listed for all objects at once.
+    pub inventories: Arc<super::inventory::Inventories>,
     /// The region's configuration, for an adapter that makes its client on use ([`sdk_client!`]).
     pub config: aws_config::SdkConfig,
     counter: CallCounter,
@@ -166,6 +168,8 @@ pub struct Cloud {
     sessions: Arc<Mutex<HashMap<String, Session>>>,
     /// Reads only: every other call is refused before it is sent ([`Cloud::observing`]).
     observe_only: bool,
+    /// How old an inventory's listing may be (the resync period).
+    inventory_period: Duration,
 }
 
 /// An assumed role's clients while its credentials last.
@@ -223,7 +227,15 @@ impl Cloud {
             }
             _ => base,
         };
-        Ok(Self { base, metrics, ec2, by_region: Arc::default(), sessions: Arc::default(), observe_only: false })
+        Ok(Self {
+            base,
+            metrics,
+            ec2,
+            by_region: Arc::default(),
+            sessions: Arc::default(),
+            observe_only: false,
+            inventory_period: super::inventory::DEFAULT_PERIOD,
+        })
     }
 
     /// The clients for one BlogDeployment whose namespace runs in `account`: its role assumed with
@@ -271,6 +283,7 @@ impl Cloud {
             by_region: Arc::default(),
             sessions: Arc::clone(&self.sessions),
             observe_only: false,
+            inventory_period: self.inventory_period,
         };
         let mut sessions = self.locked_sessions();
         if sessions.len() >= MAX_SESSIONS {
@@ -322,6 +335,7 @@ impl Cloud {
                     route53: client!(aws_sdk_route53),
                     ec2: self.ec2.clone(),
                     memo: Arc::default(),
+                    inventories: Arc::new(super::inventory::Inventories::new(self.inventory_period)),
                     config: self.base.clone().into_builder().region(region_cfg).build(),
                     counter,
                 }
@@ -334,6 +348,12 @@ impl Cloud {
     #[must_use]
     pub fn observing(&self) -> Self {
         Self { ec2: self.ec2.clone().observing(), by_region: Arc::default(), observe_only: true, ..self.clone() }
+    }
+
+    /// These clients with inventories listed at most once a `period` (the resync period).
+    #[must_use]
+    pub fn with_inventory_period(self, period: Duration) -> Self {
+        Self { inventory_period: period, by_region: Arc::default(), ..self }
     }
 
     /// The region of the base configuration, if the environment names one.

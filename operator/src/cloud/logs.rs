@@ -65,9 +65,9 @@ pub async fn ensure_log_group(
     retention_days: i32,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    let group = match find_log_group(clients, name).await? {
+    let group = match observe_log_group(clients, name).await? {
         Some(group) => {
-            claim(clients, owner, &group).await?;
+            claim_once(clients, owner, &group).await?;
             group
         }
         None => {
@@ -95,6 +95,8 @@ pub async fn ensure_log_group(
             if taken {
                 claim(clients, owner, &group).await?;
             }
+            // Made with the owner's tags, or its tags just confirmed: no need to read them again.
+            clients.memo.remember_claimed(&claim_key(owner, &group));
             group
         }
     };
@@ -107,8 +109,30 @@ pub async fn ensure_log_group(
             .send()
             .await
             .map_err(map_sdk(SERVICE, "PutRetentionPolicy"))?;
+        // The listing still shows the old retention: read this group on its own until the next.
+        if let Some(prefix) = listing_prefix(name) {
+            clients.inventories.log_groups.forget(&prefix, name).await;
+        }
     }
     Ok(group.arn().unwrap_or_default().trim_end_matches(":*").to_owned())
+}
+
+/// [`claim`], once per log group and process: its tags were confirmed when it was first found,
+/// and a restarted operator confirms them again.
+async fn claim_once(clients: &AwsClients, owner: &Owner, group: &LogGroup) -> CloudResult<()> {
+    let key = claim_key(owner, group);
+    if clients.memo.claimed(&key) {
+        return Ok(());
+    }
+    claim(clients, owner, group).await?;
+    clients.memo.remember_claimed(&key);
+    Ok(())
+}
+
+/// The owner and the log group; a group of the same name made again by someone else has another
+/// creation time, so it is claimed anew.
+fn claim_key(owner: &Owner, group: &LogGroup) -> String {
+    format!("{} {} {}", owner.uid, group.arn().unwrap_or_default(), group.creation_time().unwrap_or_default())
 }
 
 /// Ok when the log group's tags say `owner` made it (a log group made here is tagged at create).
@@ -124,6 +148,50 @@ async fn claim(clients: &AwsClients, owner: &Owner, group: &LogGroup) -> CloudRe
         .map_err(map_sdk(SERVICE, "ListTagsForResource"))?;
     let found: BTreeMap<String, String> = found.tags.unwrap_or_default().into_iter().collect();
     super::tags::claim(owner, &found, SERVICE, "ListTagsForResource", format!("log group {name}"))
+}
+
+/// The listing of the operator's log groups a name belongs to: its path up to the `blog-` every
+/// name the operator makes starts with (`/aws/lambda/blog-`, `/ecs/blog-`).
+fn listing_prefix(name: &str) -> Option<String> {
+    let (path, leaf) = name.rsplit_once('/')?;
+    leaf.starts_with("blog-").then(|| format!("{path}/blog-"))
+}
+
+/// The log group of this name from the region's inventory, or read on its own when the inventory
+/// has not seen it (made since the last listing, or changed by the operator since).
+async fn observe_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<LogGroup>> {
+    if let Some(prefix) = listing_prefix(name) {
+        let listed = clients.inventories.log_groups.get(&prefix, name, || list_log_groups(clients, &prefix)).await?;
+        if listed.is_some() {
+            return Ok(listed);
+        }
+    }
+    find_log_group(clients, name).await
+}
+
+/// Every log group whose name starts with `prefix`, by name, in pages of 50.
+async fn list_log_groups(clients: &AwsClients, prefix: &str) -> CloudResult<HashMap<String, LogGroup>> {
+    let mut groups = HashMap::new();
+    let mut token = None;
+    loop {
+        let page = clients
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(prefix)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "DescribeLogGroups"))?;
+        for group in page.log_groups.unwrap_or_default() {
+            if let Some(name) = group.log_group_name() {
+                groups.insert(name.to_owned(), group.clone());
+            }
+        }
+        token = page.next_token;
+        if token.is_none() {
+            return Ok(groups);
+        }
+    }
 }
 
 /// The log group of exactly this name (the API matches by prefix).
@@ -152,4 +220,17 @@ pub async fn delete_log_group(clients: &AwsClients, owner: &Owner, name: &str) -
     gone_is_done(
         clients.logs.delete_log_group().log_group_name(name).send().await.map_err(map_sdk(SERVICE, "DeleteLogGroup")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_the_operator_makes_belongs_to_its_prefix_listing_and_no_other_name_does() {
+        assert_eq!(listing_prefix("/aws/lambda/blog-team-1a2b3c4d").as_deref(), Some("/aws/lambda/blog-"));
+        assert_eq!(listing_prefix("/ecs/blog-team-1a2b3c4d").as_deref(), Some("/ecs/blog-"));
+        assert_eq!(listing_prefix("/ecs/other-team"), None, "read on its own");
+        assert_eq!(listing_prefix("blog-no-path"), None);
+    }
 }

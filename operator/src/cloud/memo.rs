@@ -20,6 +20,9 @@ pub const NETWORK_TTL: Duration = Duration::from_secs(600);
 /// More secrets than one operator manages in a region: past this the memo starts over.
 const MAX_SECRETS: usize = 10_000;
 
+/// More claimed resources than one operator's objects hold in a region: past this, start over.
+const MAX_CLAIMED: usize = 100_000;
+
 /// The region's default VPC (if any) and its default subnets.
 pub type DefaultNetwork = (Option<String>, Vec<Subnet>);
 
@@ -28,6 +31,8 @@ pub struct Memo {
     default_network: Mutex<Option<(Instant, DefaultNetwork)>>,
     /// Secret name → (the version seen current, the digest of the value it was seen to hold).
     secret_versions: Mutex<HashMap<String, (String, [u8; 32])>>,
+    /// Resources (owner and ARN) whose tags were confirmed to be the owner's.
+    claimed: Mutex<std::collections::HashSet<String>>,
 }
 
 fn digest(value: &str) -> [u8; 32] {
@@ -64,6 +69,20 @@ impl Memo {
         versions.insert(name.to_owned(), (version.to_owned(), digest(value)));
     }
 
+    /// Whether `key` (an owner and a resource) was claimed before.
+    #[must_use]
+    pub fn claimed(&self, key: &str) -> bool {
+        self.claimed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(key)
+    }
+
+    pub fn remember_claimed(&self, key: &str) {
+        let mut claimed = self.claimed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if claimed.len() >= MAX_CLAIMED {
+            claimed.clear();
+        }
+        claimed.insert(key.to_owned());
+    }
+
     pub fn forget_secret(&self, name: &str) {
         self.secret_versions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
     }
@@ -82,6 +101,15 @@ mod tests {
         memo.remember_default_network(t0, Some("vpc-1".to_owned()), subnets.clone());
         assert_eq!(memo.default_network(t0 + Duration::from_secs(1)), Some((Some("vpc-1".to_owned()), subnets)));
         assert_eq!(memo.default_network(t0 + NETWORK_TTL), None);
+    }
+
+    #[test]
+    fn a_claim_is_remembered_for_its_key_only() {
+        let memo = Memo::default();
+        assert!(!memo.claimed("uid arn 1"));
+        memo.remember_claimed("uid arn 1");
+        assert!(memo.claimed("uid arn 1"));
+        assert!(!memo.claimed("uid arn 2"), "the same name made again is claimed anew");
     }
 
     #[test]

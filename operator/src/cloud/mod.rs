@@ -2,6 +2,7 @@
 //! `SdkError` never leaves this module tree; callers see [`CloudError`] and its [`ErrorKind`].
 
 pub mod budget;
+pub mod inventory;
 pub mod memo;
 
 mod clients;
