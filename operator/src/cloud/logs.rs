@@ -211,7 +211,8 @@ async fn find_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<
 /// # Errors
 /// The AWS failure.
 pub async fn delete_log_group(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
-    // Look first: a reconcile of a disabled variant must make no mutating call.
+    // Look first: a reconcile of a disabled variant must make no mutating call. Read on its own:
+    // a listing taken before the group was made would say it is not there, and it would be left.
     let Some(group) = find_log_group(clients, name).await? else { return Ok(()) };
     match claim(clients, owner, &group).await {
         Err(err) if err.is_not_owned() => return Ok(()),

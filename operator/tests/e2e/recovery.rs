@@ -187,6 +187,69 @@ async fn a_leader_whose_cache_never_fills_still_stops_and_hands_over() {
     eprintln!("stopped {:?} after SIGTERM with an unfilled cache", stopped.elapsed());
 }
 
+/// Resyncs read log groups from one listing per period, shared by all objects, and confirm a
+/// group's tags once; a group deleted behind the operator's back still comes back.
+#[tokio::test]
+async fn resyncs_read_log_groups_from_one_listing_and_a_deleted_one_comes_back() {
+    let (stack, _client, ns, api) = setup("listed").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    let operator = Operator::start(stack, &ns.name, 2).await;
+    let objects = ["listed-a", "listed-b", "listed-c"];
+    // Both variants: a disabled one's log group is looked for on its own at every resync (a
+    // listing taken before it was made would say it is gone, and it would be left behind).
+    let spec = json!({"image": "blog:1", "function": {}, "container": {"loadBalancer": {"plainHttp": true}}});
+    for name in objects {
+        api.create(&PostParams::default(), &blog(name, spec.clone())).await.expect("create");
+    }
+    for name in objects {
+        wait_for(&api, name, "Ready", ready).await;
+    }
+    let logs =
+        |calls: &BTreeMap<String, u64>, op: &str| calls.get(&format!("CloudWatch Logs/{op}")).copied().unwrap_or(0);
+    let (before, reconciles_before) = (operator.aws_calls().await, operator.reconciles().await);
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let (after, reconciles_after) = (operator.aws_calls().await, operator.reconciles().await);
+    let resyncs = reconciles_after - reconciles_before;
+    let listed = logs(&after, "DescribeLogGroups") - logs(&before, "DescribeLogGroups");
+    let tags = logs(&after, "ListTagsForResource") - logs(&before, "ListTagsForResource");
+    eprintln!("{resyncs} resyncs of 3 objects in 9 s: DescribeLogGroups {listed}, ListTagsForResource {tags}");
+    assert!(resyncs >= 6, "each object resynced about every 2 s: {resyncs}");
+    assert_eq!(tags, 0, "a group's tags are confirmed once, not at every resync");
+    // A listing a period, give or take one, of as many pages of 50 as the account holds groups
+    // under the prefix (other tests' too), where a resync read its own group.
+    let mut pages = 0;
+    for prefix in ["/aws/lambda/blog-", "/ecs/blog-"] {
+        let mut under_prefix = 0;
+        let mut token = None;
+        loop {
+            let page = aws.logs.describe_log_groups().log_group_name_prefix(prefix).set_next_token(token);
+            let page = page.send().await.expect("describe");
+            under_prefix += page.log_groups().len();
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        pages += u64::try_from(under_prefix.div_ceil(50).max(1)).expect("pages");
+    }
+    assert!(listed <= (9 / 2 + 2) * pages, "{listed} calls for {resyncs} resyncs, {pages} pages a listing of both");
+
+    let bd = api.get("listed-b").await.expect("get");
+    let group = names_of(&bd).function_log_group;
+    aws.logs.delete_log_group().log_group_name(&group).send().await.expect("delete behind its back");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = aws.logs.describe_log_groups().log_group_name_prefix(&group).send().await.expect("describe");
+        if found.log_groups().iter().any(|g| g.log_group_name() == Some(group.as_str())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the deleted log group did not come back in 30 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    operator.kill().await;
+}
+
 #[tokio::test]
 async fn its_own_status_writes_do_not_cause_reconciles() {
     let (stack, _client, ns, api) = setup("quiet").await;
