@@ -1,5 +1,5 @@
 //! Prometheus metrics: reconciles, failures by reason, reconcile duration, the worker queue, AWS
-//! calls by service/operation/outcome, and per BlogDeployment its cost estimates, sizes and
+//! calls by service/operation/outcome, the inventories' size and age, and per BlogDeployment its cost estimates, sizes and
 //! placement. Rendered at `/metrics` by the admin server; the chart's dashboard reads them.
 
 use std::collections::HashMap;
@@ -38,6 +38,13 @@ struct ServiceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InventoryLabels {
+    inventory: String,
+    listing: String,
+    region: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReadyLabels {
     status: String,
     reason: String,
@@ -55,6 +62,8 @@ struct Inner {
     throttled_calls: Family<ServiceLabels, Counter>,
     throttled_seconds: Family<ServiceLabels, Counter<f64, AtomicU64>>,
     waiting: Gauge,
+    inventory_entries: Family<InventoryLabels, Gauge>,
+    inventory_listed: Family<InventoryLabels, FloatGauge>,
     per_deployment: [Family<Labels, FloatGauge>; 4],
     /// Each BlogDeployment's per-deployment series, to remove when they change or it goes.
     series_of: Mutex<HashMap<String, Vec<(Series, Labels)>>>,
@@ -111,6 +120,18 @@ impl Default for Metrics {
         registry.register("blogdeployments", "BlogDeployments by Ready status and reason", by_ready.clone());
         let waiting = Gauge::default();
         registry.register("reconciles_waiting", "Reconciles due and waiting for a worker (the queue)", waiting.clone());
+        let inventory_entries = Family::<InventoryLabels, Gauge>::default();
+        registry.register(
+            "inventory_entries",
+            "Resources an inventory's last listing held, by inventory, listing (a name prefix) and region",
+            inventory_entries.clone(),
+        );
+        let inventory_listed = Family::<InventoryLabels, FloatGauge>::default();
+        registry.register(
+            "inventory_listed_timestamp_seconds",
+            "When an inventory's listing was last taken (Unix seconds; its age is time() minus this)",
+            inventory_listed.clone(),
+        );
         let per_deployment: [Family<Labels, FloatGauge>; 4] = Default::default();
         for (family, (name, help)) in per_deployment.iter().zip(SERIES_HELP) {
             registry.register(name, help, family.clone());
@@ -126,6 +147,8 @@ impl Default for Metrics {
             throttled_calls,
             throttled_seconds,
             waiting,
+            inventory_entries,
+            inventory_listed,
             per_deployment,
             series_of: Mutex::new(HashMap::new()),
         }))
@@ -155,6 +178,7 @@ impl Metrics {
         metrics.aws_call("DynamoDB", "DescribeTable", "ok");
         metrics.aws_throttled("route53", std::time::Duration::ZERO);
         metrics.set_ready("blogs/demo", Some(("True", crate::status::reason::RECONCILED)));
+        metrics.inventory_listed("log_groups", "/aws/lambda/blog-", "us-east-1", 0);
         for series in [Series::Cost, Series::Size, Series::Region, Series::Info] {
             let labels = sample_labels(series);
             metrics.0.per_deployment[series as usize].get_or_create(&labels).set(0.0);
@@ -209,6 +233,15 @@ impl Metrics {
         let labels = ServiceLabels { service: service.to_owned() };
         self.0.throttled_calls.get_or_create(&labels).inc();
         self.0.throttled_seconds.get_or_create(&labels).inc_by(wait.as_secs_f64());
+    }
+
+    /// An inventory's listing was just taken and held `entries` resources.
+    pub fn inventory_listed(&self, inventory: &str, listing: &str, region: &str, entries: usize) {
+        let labels =
+            InventoryLabels { inventory: inventory.to_owned(), listing: listing.to_owned(), region: region.to_owned() };
+        self.0.inventory_entries.get_or_create(&labels).set(i64::try_from(entries).unwrap_or(i64::MAX));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.0.inventory_listed.get_or_create(&labels).set(now.as_secs_f64());
     }
 
     /// Records a BlogDeployment's `Ready` status and reason (`None` once it is gone).

@@ -335,7 +335,11 @@ impl Cloud {
                     route53: client!(aws_sdk_route53),
                     ec2: self.ec2.clone(),
                     memo: Arc::default(),
-                    inventories: Arc::new(super::inventory::Inventories::new(self.inventory_period)),
+                    inventories: Arc::new(super::inventory::Inventories::new(
+                        self.inventory_period,
+                        &self.metrics,
+                        region,
+                    )),
                     config: self.base.clone().into_builder().region(region_cfg).build(),
                     counter,
                 }

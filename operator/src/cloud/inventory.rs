@@ -19,9 +19,10 @@ pub struct Inventories {
 }
 
 impl Inventories {
+    /// A region's inventories, each listing reported in `metrics`.
     #[must_use]
-    pub fn new(period: Duration) -> Self {
-        Self { log_groups: Inventory::new(period) }
+    pub fn new(period: Duration, metrics: &crate::metrics::Metrics, region: &str) -> Self {
+        Self { log_groups: Inventory::new(period).reported(metrics.clone(), "log_groups", region) }
     }
 }
 
@@ -35,19 +36,20 @@ struct Listing<T> {
 pub struct Inventory<T> {
     period: Duration,
     listings: tokio::sync::Mutex<HashMap<String, Listing<T>>>,
-}
-
-/// What a platform team sees of an inventory: its listings' entries and the oldest one's age.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stats {
-    pub entries: usize,
-    pub age: Option<Duration>,
+    /// Where each listing's size and time are reported: the metrics, this inventory's name and region.
+    report: Option<(crate::metrics::Metrics, &'static str, String)>,
 }
 
 impl<T: Clone> Inventory<T> {
     #[must_use]
     pub fn new(period: Duration) -> Self {
-        Self { period, listings: tokio::sync::Mutex::default() }
+        Self { period, listings: tokio::sync::Mutex::default(), report: None }
+    }
+
+    /// This inventory with each listing's size and time in `metrics`.
+    #[must_use]
+    pub fn reported(self, metrics: crate::metrics::Metrics, name: &'static str, region: &str) -> Self {
+        Self { report: Some((metrics, name, region.to_owned())), ..self }
     }
 
     /// The entry `name` of listing `key` as listed at most a period ago (listed now by `list` when
@@ -66,6 +68,9 @@ impl<T: Clone> Inventory<T> {
         if !fresh {
             let at = Instant::now();
             let entries = list().await?;
+            if let Some((metrics, name, region)) = &self.report {
+                metrics.inventory_listed(name, key, region, entries.len());
+            }
             listings.insert(key.to_owned(), Listing { at, entries });
         }
         Ok(listings.get(key).and_then(|l| l.entries.get(name).cloned()))
@@ -77,16 +82,6 @@ impl<T: Clone> Inventory<T> {
         if let Some(listing) = self.listings.lock().await.get_mut(key) {
             listing.entries.remove(name);
         }
-    }
-
-    /// The entries held and the oldest listing's age; `None` while a listing is being taken.
-    #[must_use]
-    pub fn stats(&self) -> Option<Stats> {
-        let listings = self.listings.try_lock().ok()?;
-        Some(Stats {
-            entries: listings.values().map(|l| l.entries.len()).sum(),
-            age: listings.values().map(|l| l.at.elapsed()).max(),
-        })
     }
 }
 
@@ -103,7 +98,8 @@ mod tests {
 
     #[tokio::test]
     async fn one_listing_answers_every_name_until_it_is_a_period_old() {
-        let inventory = Inventory::new(Duration::from_millis(50));
+        let metrics = crate::metrics::Metrics::default();
+        let inventory = Inventory::new(Duration::from_millis(50)).reported(metrics.clone(), "test", "us-east-1");
         let lists = AtomicUsize::new(0);
         let list = || async {
             lists.fetch_add(1, Ordering::SeqCst);
@@ -113,7 +109,11 @@ mod tests {
         assert_eq!(inventory.get("p", "b", list).await.expect("b"), Some(1));
         assert_eq!(inventory.get("p", "c", list).await.expect("c"), None, "not listed: read on its own");
         assert_eq!(lists.load(Ordering::SeqCst), 1, "one listing for three names");
-        assert_eq!(inventory.stats().map(|s| s.entries), Some(2));
+        let rendered = metrics.render();
+        assert!(
+            rendered.contains(r#"blog_operator_inventory_entries{inventory="test",listing="p",region="us-east-1"} 2"#)
+        );
+        assert!(rendered.contains("blog_operator_inventory_listed_timestamp_seconds{"), "{rendered}");
         tokio::time::sleep(Duration::from_millis(60)).await;
         inventory.get("p", "a", list).await.expect("a");
         assert_eq!(lists.load(Ordering::SeqCst), 2, "listed again after a period");

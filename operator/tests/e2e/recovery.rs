@@ -235,6 +235,14 @@ async fn resyncs_read_log_groups_from_one_listing_and_a_deleted_one_comes_back()
     }
     assert!(listed <= (9 / 2 + 2) * pages, "{listed} calls for {resyncs} resyncs, {pages} pages a listing of both");
 
+    // A platform team sees the listing's size and time.
+    let metrics = http_get(&format!("{}/metrics", operator.metrics)).await;
+    let series =
+        r#"blog_operator_inventory_entries{inventory="log_groups",listing="/aws/lambda/blog-",region="us-west-1"}"#;
+    let entries = metrics.lines().find_map(|l| l.strip_prefix(series)).and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(entries.is_some_and(|n| n >= 3), "{series} in {metrics}");
+    assert!(metrics.contains("blog_operator_inventory_listed_timestamp_seconds{inventory=\"log_groups\""));
+
     let bd = api.get("listed-b").await.expect("get");
     let group = names_of(&bd).function_log_group;
     aws.logs.delete_log_group().log_group_name(&group).send().await.expect("delete behind its back");
