@@ -106,21 +106,6 @@ pub fn resync(inputs: &Inputs, scenario: &Scenario, objects: f64) -> Vec<Service
     times
 }
 
-/// The straight line `calls = fixed + per_object × N` through measured `(N, calls)` points, by
-/// least squares; one point gives a line through the origin.
-#[must_use]
-pub fn fit(points: &[(f64, f64)]) -> (f64, f64) {
-    if points.len() < 2 {
-        return points.first().map_or((0.0, 0.0), |&(n, calls)| (0.0, calls / n.max(1.0)));
-    }
-    let count = points.len() as f64;
-    let mean_n = points.iter().map(|p| p.0).sum::<f64>() / count;
-    let mean_calls = points.iter().map(|p| p.1).sum::<f64>() / count;
-    let spread: f64 = points.iter().map(|p| (p.0 - mean_n).powi(2)).sum();
-    let slope = points.iter().map(|p| (p.0 - mean_n) * (p.1 - mean_calls)).sum::<f64>() / spread.max(f64::EPSILON);
-    (mean_calls - slope * mean_n, slope)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,14 +145,6 @@ mod tests {
         let route53 =
             resync(&inputs, &inputs.scenarios[0], 0.0).into_iter().find(|t| t.service == "route53").expect("route53");
         assert!((route53.rate - 5.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn a_line_through_measured_counts() {
-        let (fixed, per_object) = fit(&[(100.0, 320.0), (500.0, 1_520.0), (1_000.0, 3_020.0)]);
-        assert!((fixed - 20.0).abs() < 1e-6 && (per_object - 3.0).abs() < 1e-9);
-        assert_eq!(fit(&[(200.0, 600.0)]), (0.0, 3.0));
-        assert_eq!(fit(&[]), (0.0, 0.0));
     }
 
     #[test]

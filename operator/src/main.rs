@@ -153,8 +153,8 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Cloud::from_env(metrics.clone(), timeouts, None).await?
     };
-    let cloud = cloud.with_inventory_period(Duration::from_secs(args.resync_seconds));
     let settings = settings(&args, &cloud)?;
+    let cloud = cloud.with_inventory_period(settings.resync);
     let (failures, waits) = Context::backoffs(&settings);
     tracing::info!(?settings, concurrency = args.concurrency, "starting");
     let ctx = Arc::new(Context {

@@ -22,7 +22,7 @@ impl Inventories {
     /// A region's inventories, each listing reported in `metrics`.
     #[must_use]
     pub fn new(period: Duration, metrics: &crate::metrics::Metrics, region: &str) -> Self {
-        Self { log_groups: Inventory::new(period).reported(metrics.clone(), "log_groups", region) }
+        Self { log_groups: Inventory::new(period, metrics, "log_groups", region) }
     }
 }
 
@@ -36,20 +36,18 @@ struct Listing<T> {
 pub struct Inventory<T> {
     period: Duration,
     listings: tokio::sync::Mutex<HashMap<String, Listing<T>>>,
-    /// Where each listing's size and time are reported: the metrics, this inventory's name and region.
-    report: Option<(crate::metrics::Metrics, &'static str, String)>,
+    /// Where each listing's size and time are reported, under this inventory's name and region.
+    metrics: crate::metrics::Metrics,
+    kind: &'static str,
+    region: String,
 }
 
 impl<T: Clone> Inventory<T> {
+    /// An inventory of `kind` in `region`, each listing's size and time reported in `metrics`.
     #[must_use]
-    pub fn new(period: Duration) -> Self {
-        Self { period, listings: tokio::sync::Mutex::default(), report: None }
-    }
-
-    /// This inventory with each listing's size and time in `metrics`.
-    #[must_use]
-    pub fn reported(self, metrics: crate::metrics::Metrics, name: &'static str, region: &str) -> Self {
-        Self { report: Some((metrics, name, region.to_owned())), ..self }
+    pub fn new(period: Duration, metrics: &crate::metrics::Metrics, kind: &'static str, region: &str) -> Self {
+        let listings = tokio::sync::Mutex::default();
+        Self { period, listings, metrics: metrics.clone(), kind, region: region.to_owned() }
     }
 
     /// The entry `name` of listing `key` as listed at most a period ago (listed now by `list` when
@@ -68,9 +66,7 @@ impl<T: Clone> Inventory<T> {
         if !fresh {
             let at = Instant::now();
             let entries = list().await?;
-            if let Some((metrics, name, region)) = &self.report {
-                metrics.inventory_listed(name, key, region, entries.len());
-            }
+            self.metrics.inventory_listed(self.kind, key, &self.region, entries.len());
             listings.insert(key.to_owned(), Listing { at, entries });
         }
         Ok(listings.get(key).and_then(|l| l.entries.get(name).cloned()))
@@ -99,7 +95,7 @@ mod tests {
     #[tokio::test]
     async fn one_listing_answers_every_name_until_it_is_a_period_old() {
         let metrics = crate::metrics::Metrics::default();
-        let inventory = Inventory::new(Duration::from_millis(50)).reported(metrics.clone(), "test", "us-east-1");
+        let inventory = Inventory::new(Duration::from_millis(50), &metrics, "test", "us-east-1");
         let lists = AtomicUsize::new(0);
         let list = || async {
             lists.fetch_add(1, Ordering::SeqCst);
@@ -121,7 +117,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_forgotten_entry_is_read_on_its_own_and_a_failed_listing_is_not_kept() {
-        let inventory = Inventory::new(Duration::from_secs(60));
+        let inventory = Inventory::new(Duration::from_secs(60), &crate::metrics::Metrics::default(), "test", "r");
         inventory.get("p", "a", || async { listing(&["a"]) }).await.expect("listed");
         inventory.forget("p", "a").await;
         assert_eq!(inventory.get("p", "a", || async { listing(&["a"]) }).await.expect("a"), None);

@@ -172,26 +172,16 @@ async fn observe_log_group(clients: &AwsClients, name: &str) -> CloudResult<Opti
 /// Every log group whose name starts with `prefix`, by name, in pages of 50.
 async fn list_log_groups(clients: &AwsClients, prefix: &str) -> CloudResult<HashMap<String, LogGroup>> {
     let mut groups = HashMap::new();
-    let mut token = None;
-    loop {
-        let page = clients
-            .logs
-            .describe_log_groups()
-            .log_group_name_prefix(prefix)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "DescribeLogGroups"))?;
+    let mut pages = clients.logs.describe_log_groups().log_group_name_prefix(prefix).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(map_sdk(SERVICE, "DescribeLogGroups"))?;
         for group in page.log_groups.unwrap_or_default() {
             if let Some(name) = group.log_group_name() {
                 groups.insert(name.to_owned(), group.clone());
             }
         }
-        token = page.next_token;
-        if token.is_none() {
-            return Ok(groups);
-        }
     }
+    Ok(groups)
 }
 
 /// The log group of exactly this name (the API matches by prefix).

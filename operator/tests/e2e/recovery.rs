@@ -142,11 +142,7 @@ async fn a_leader_asked_to_stop_releases_the_lease_at_once() {
     let leader = holder_other_than(&leases, "", Duration::from_secs(30)).await;
     let second = Operator::start_with(stack, &ns.name, 60, &election, &stack.kubeconfig).await;
 
-    let pid = first.child.id().expect("pid").to_string();
-    let stopped = Instant::now();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-    let exit = tokio::time::timeout(Duration::from_secs(20), first.child.wait()).await.expect("exits on SIGTERM");
-    assert!(exit.expect("wait").success(), "a clean exit on SIGTERM");
+    let stopped = stop_with_sigterm(&mut first).await;
     // Well before the 30 s lease could run out.
     holder_other_than(&leases, &leader, Duration::from_secs(25)).await;
     eprintln!("handover after SIGTERM took {:?} (lease duration 30 s, renew every 10 s)", stopped.elapsed());
@@ -177,11 +173,7 @@ async fn a_leader_whose_cache_never_fills_still_stops_and_hands_over() {
     let leases = Api::namespaced(client.clone(), &ns.name);
     let holder = holder_other_than(&leases, "", Duration::from_secs(30)).await;
 
-    let pid = leader.child.id().expect("pid").to_string();
-    let stopped = Instant::now();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-    let exit = tokio::time::timeout(Duration::from_secs(20), leader.child.wait()).await.expect("exits on SIGTERM");
-    assert!(exit.expect("wait").success(), "a clean exit on SIGTERM");
+    let stopped = stop_with_sigterm(&mut leader).await;
     let lease = leases.get("blog-operator").await.expect("lease").spec.expect("spec");
     assert_ne!(lease.holder_identity.as_deref(), Some(holder.as_str()), "the Lease is released");
     eprintln!("stopped {:?} after SIGTERM with an unfilled cache", stopped.elapsed());
@@ -284,6 +276,16 @@ async fn its_own_status_writes_do_not_cause_reconciles() {
 
 /// Waits until the Lease names a holder other than `not` (any holder when `not` is empty), within
 /// `limit`; returns it.
+/// Sends the operator SIGTERM and waits (at most 20 s) for its clean exit; returns when it was sent.
+async fn stop_with_sigterm(operator: &mut Operator) -> Instant {
+    let pid = operator.child.id().expect("pid").to_string();
+    let stopped = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let exit = tokio::time::timeout(Duration::from_secs(20), operator.child.wait()).await.expect("exits on SIGTERM");
+    assert!(exit.expect("wait").success(), "a clean exit on SIGTERM");
+    stopped
+}
+
 async fn holder_other_than(
     leases: &Api<k8s_openapi::api::coordination::v1::Lease>,
     not: &str,
