@@ -15,6 +15,11 @@ pub struct Args {
     /// Seconds between checks of a healthy BlogDeployment against AWS (drift repair).
     #[arg(long, env = "BLOG_OPERATOR_RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,
+    /// Resync periods between full reads of what no listing shows (a role's inline policy, a
+    /// function's alias and reserved concurrency): drift there is repaired within this many
+    /// periods, drift a listing shows within one. 1 reads everything at every resync.
+    #[arg(long, env = "BLOG_OPERATOR_DEEP_READ_RESYNCS", default_value_t = crate::cloud::inventory::DEFAULT_DEEP_READ_RESYNCS)]
+    pub deep_read_resyncs: u32,
     /// Seconds before the first retry of a failed or still-progressing reconcile; each object then
     /// backs off exponentially, with jitter.
     #[arg(long, env = "BLOG_OPERATOR_RETRY_SECONDS", default_value_t = 5)]

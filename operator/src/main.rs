@@ -154,7 +154,10 @@ async fn main() -> anyhow::Result<()> {
         Cloud::from_env(metrics.clone(), timeouts, None).await?
     };
     let settings = settings(&args, &cloud)?;
-    let cloud = cloud.with_inventory_period(settings.resync);
+    let cloud = cloud.with_read_periods(blog_operator::cloud::inventory::ReadPeriods {
+        listing: settings.resync,
+        deep: settings.resync * args.deep_read_resyncs.max(1),
+    });
     let (failures, waits) = Context::backoffs(&settings);
     tracing::info!(?settings, concurrency = args.concurrency, "starting");
     let ctx = Arc::new(Context {

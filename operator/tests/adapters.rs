@@ -143,7 +143,9 @@ async fn every_delete_on_nothing_is_done() {
     assert!(vpcs.is_empty());
     cloud::dynamodb::delete_table(&clients, owner, &names.table).await.expect("table");
     cloud::secrets::delete_write_token(&clients, owner, &names.write_token_secret).await.expect("token secret");
-    cloud::wafv2::delete_web_acl(&clients, owner, &names.load_balancer, &[]).await.expect("web ACL");
+    cloud::wafv2::delete_web_acl(&clients, owner, &names.load_balancer, async { Ok(Vec::new()) })
+        .await
+        .expect("web ACL");
     // And the whole cleanup, which walks them all in dependency order.
     blog_operator::apply::cleanup(
         &clients,
@@ -250,10 +252,12 @@ async fn the_web_acl_is_made_once_then_changed_only_when_its_rules_differ_and_re
     let other = Owner { uid: "ffffffff-0000-4000-8000-000000000000".into(), ..d.owner.clone() };
     let refused = cloud::wafv2::ensure_web_acl(&clients, &other, target, &spec, &d.tags).await.expect_err("not theirs");
     assert!(refused.is_not_owned(), "{refused}");
-    cloud::wafv2::delete_web_acl(&clients, &other, &d.names.load_balancer, std::slice::from_ref(&balancer))
+    cloud::wafv2::delete_web_acl(&clients, &other, &d.names.load_balancer, async { Ok(vec![balancer.clone()]) })
         .await
         .expect("kept");
     assert_eq!(calls_of(&metrics, "DeleteWebACL"), 0, "another owner's delete leaves it");
-    cloud::wafv2::delete_web_acl(&clients, &d.owner, &d.names.load_balancer, &[balancer]).await.expect("deleted");
+    cloud::wafv2::delete_web_acl(&clients, &d.owner, &d.names.load_balancer, async { Ok(vec![balancer]) })
+        .await
+        .expect("deleted");
     assert_eq!(calls_of(&metrics, "DeleteWebACL"), 1);
 }

@@ -195,9 +195,10 @@ impl Step {
             Self::Service => container::remove_service(removal).await,
             Self::Scaling => container::remove_scaling(removal).await,
             Self::WebAcl => {
+                // The balancers it guards are looked up only when there is a web ACL to remove.
                 let name = &removal.names.load_balancer;
-                let balancers = cloud::elb::owned_load_balancer_arns(removal.clients, &removal.owner, name).await?;
-                cloud::wafv2::delete_web_acl(removal.clients, &removal.owner, name, &balancers).await
+                let balancers = cloud::elb::owned_load_balancer_arns(removal.clients, &removal.owner, name);
+                cloud::wafv2::delete_web_acl(removal.clients, &removal.owner, name, balancers).await
             }
             // Checks make nothing; listeners go with their load balancer.
             Self::FunctionImage | Self::ContainerImage | Self::Listeners => Ok(()),

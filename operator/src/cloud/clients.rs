@@ -168,8 +168,8 @@ pub struct Cloud {
     sessions: Arc<Mutex<HashMap<String, Session>>>,
     /// Reads only: every other call is refused before it is sent ([`Cloud::observing`]).
     observe_only: bool,
-    /// How old an inventory's listing may be (the resync period).
-    inventory_period: Duration,
+    /// How old an inventory's listing may be (the resync period), and a full read.
+    read_periods: super::inventory::ReadPeriods,
 }
 
 /// An assumed role's clients while its credentials last.
@@ -234,7 +234,7 @@ impl Cloud {
             by_region: Arc::default(),
             sessions: Arc::default(),
             observe_only: false,
-            inventory_period: super::inventory::DEFAULT_PERIOD,
+            read_periods: super::inventory::ReadPeriods::default(),
         })
     }
 
@@ -283,7 +283,7 @@ impl Cloud {
             by_region: Arc::default(),
             sessions: Arc::clone(&self.sessions),
             observe_only: false,
-            inventory_period: self.inventory_period,
+            read_periods: self.read_periods,
         };
         let mut sessions = self.locked_sessions();
         if sessions.len() >= MAX_SESSIONS {
@@ -335,11 +335,7 @@ impl Cloud {
                     route53: client!(aws_sdk_route53),
                     ec2: self.ec2.clone(),
                     memo: Arc::default(),
-                    inventories: Arc::new(super::inventory::Inventories::new(
-                        self.inventory_period,
-                        &self.metrics,
-                        region,
-                    )),
+                    inventories: Arc::new(super::inventory::Inventories::new(self.read_periods, &self.metrics, region)),
                     config: self.base.clone().into_builder().region(region_cfg).build(),
                     counter,
                 }
@@ -354,10 +350,11 @@ impl Cloud {
         Self { ec2: self.ec2.clone().observing(), by_region: Arc::default(), observe_only: true, ..self.clone() }
     }
 
-    /// These clients with inventories listed at most once a `period` (the resync period).
+    /// These clients with inventories listed at most once a `periods.listing` (the resync period)
+    /// and what no listing shows read once a `periods.deep`.
     #[must_use]
-    pub fn with_inventory_period(self, period: Duration) -> Self {
-        Self { inventory_period: period, by_region: Arc::default(), ..self }
+    pub fn with_read_periods(self, periods: super::inventory::ReadPeriods) -> Self {
+        Self { read_periods: periods, by_region: Arc::default(), ..self }
     }
 
     /// The region of the base configuration, if the environment names one.

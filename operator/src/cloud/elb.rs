@@ -7,10 +7,11 @@
 //! found by name and tags and deleted.
 
 use super::Call;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, ForwardActionConfig, Listener, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+    Action, ActionTypeEnum, Certificate, ForwardActionConfig, Listener, LoadBalancer, LoadBalancerSchemeEnum,
+    LoadBalancerStateEnum, LoadBalancerTypeEnum,
     PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, Rule,
     RuleCondition, Tag, TargetGroup, TargetGroupTuple, TargetTypeEnum,
 };
@@ -164,11 +165,101 @@ async fn owns_arn(clients: &AwsClients, owner: &Owner, arn: &str) -> CloudResult
     Ok(tags_of(clients, &[arn.to_owned()]).await?.get(arn).is_some_and(|t| owner.owns(t)))
 }
 
+/// [`owns_arn`], remembered once it holds: an ARN names one resource for good (one made again
+/// under the same name has another), so its owner's tags need confirming once per process.
+async fn owns_arn_once(clients: &AwsClients, owner: &Owner, arn: &str) -> CloudResult<bool> {
+    let key = format!("{} {arn}", owner.uid);
+    if clients.memo.claimed(&key) {
+        return Ok(true);
+    }
+    let owned = owns_arn(clients, owner, arn).await?;
+    if owned {
+        clients.memo.remember_claimed(&key);
+    }
+    Ok(owned)
+}
+
 /// The target groups of this name (none is not an error).
 async fn find_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec<TargetGroup>> {
     let found =
         clients.elb.describe_target_groups().names(name).send().await.map_err(map_sdk(SERVICE, "DescribeTargetGroups"));
     Ok(super::found(found)?.and_then(|found| found.target_groups).unwrap_or_default())
+}
+
+/// The key of the region's listing of the operator's load balancers and target groups.
+const LISTED: &str = "b-|g-";
+
+/// Whether `name` is one the operator gives a load balancer or target group (`b-…`, and `g-…` for
+/// a rollout's second group: see `Names::for_owner`), which its listing holds.
+fn listed(name: &str) -> bool {
+    name.starts_with("b-") || name.starts_with("g-")
+}
+
+/// The target groups of this name as the region's listing shows them, or read on their own when
+/// it does not hold the name.
+async fn observe_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec<TargetGroup>> {
+    if listed(name) {
+        let list = || list_target_groups(clients);
+        if let Some(groups) = clients.inventories.target_groups.get(LISTED, name, list).await? {
+            return Ok(groups);
+        }
+    }
+    find_target_groups(clients, name).await
+}
+
+/// The region's target groups of the operator's names, by name, in pages of 400.
+async fn list_target_groups(clients: &AwsClients) -> CloudResult<HashMap<String, Vec<TargetGroup>>> {
+    let mut groups: HashMap<String, Vec<TargetGroup>> = HashMap::new();
+    let mut pages = clients.elb.describe_target_groups().page_size(400).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for group in page.map_err(map_sdk(SERVICE, "DescribeTargetGroups"))?.target_groups.unwrap_or_default() {
+            if let Some(name) = group.target_group_name().filter(|n| listed(n)) {
+                groups.entry(name.to_owned()).or_default().push(group);
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// The load balancers of this name as the region's listing shows them when each is active there,
+/// else read on their own: one still provisioning is read until it is active, so that it is seen
+/// active at once and not a listing later.
+async fn observe_load_balancers(clients: &AwsClients, name: &str) -> CloudResult<Vec<LoadBalancer>> {
+    if listed(name) {
+        let list = || list_load_balancers(clients);
+        let listed = clients.inventories.load_balancers.get(LISTED, name, list).await?;
+        let active = |b: &LoadBalancer| b.state().and_then(|s| s.code()) == Some(&LoadBalancerStateEnum::Active);
+        if let Some(balancers) = listed.filter(|found| found.iter().all(active)) {
+            return Ok(balancers);
+        }
+    }
+    find_load_balancers(clients, name).await
+}
+
+/// The region's load balancers of the operator's names, by name, in pages of 400.
+async fn list_load_balancers(clients: &AwsClients) -> CloudResult<HashMap<String, Vec<LoadBalancer>>> {
+    let mut balancers: HashMap<String, Vec<LoadBalancer>> = HashMap::new();
+    let mut pages = clients.elb.describe_load_balancers().page_size(400).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for balancer in page.map_err(map_sdk(SERVICE, "DescribeLoadBalancers"))?.load_balancers.unwrap_or_default() {
+            if let Some(name) = balancer.load_balancer_name().filter(|n| listed(n)) {
+                balancers.entry(name.to_owned()).or_default().push(balancer);
+            }
+        }
+    }
+    Ok(balancers)
+}
+
+/// The load balancers of this name (none is not an error).
+async fn find_load_balancers(clients: &AwsClients, name: &str) -> CloudResult<Vec<LoadBalancer>> {
+    let found = clients
+        .elb
+        .describe_load_balancers()
+        .names(name)
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "DescribeLoadBalancers"));
+    Ok(super::found(found)?.and_then(|found| found.load_balancers).unwrap_or_default())
 }
 
 /// A load balancer as found or made.
@@ -184,27 +275,18 @@ pub struct LoadBalancerObserved {
     pub internal: bool,
 }
 
-/// This owner's load balancers of this name, oldest first. The tags are not read again when the
-/// one found is `known` (recorded in status once its tags were checked).
+/// This owner's load balancers of this name, oldest first, from `found`. The tags are not read
+/// again when the one found is `known` (recorded in status once its tags were checked).
 async fn owned_load_balancers(
     clients: &AwsClients,
     owner: &Owner,
-    name: &str,
+    (name, mut balancers): (&str, Vec<LoadBalancer>),
     known: Option<&str>,
 ) -> CloudResult<Vec<LoadBalancerObserved>> {
-    let found = clients
-        .elb
-        .describe_load_balancers()
-        .names(name)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "DescribeLoadBalancers"));
-    let Some(found) = super::found(found)? else { return Ok(Vec::new()) };
-    let mut balancers: Vec<_> = found.load_balancers().to_vec();
     balancers.sort_by(|a, b| a.created_time().cmp(&b.created_time()));
     let arns: Vec<String> = balancers.iter().filter_map(|b| b.load_balancer_arn().map(str::to_owned)).collect();
     let recorded = known.is_some_and(|known| arns == [known]);
-    let tags = if recorded { BTreeMap::new() } else { tags_of(clients, &arns).await? };
+    let tags = if recorded || arns.is_empty() { BTreeMap::new() } else { tags_of(clients, &arns).await? };
     let foreign = !recorded && arns.iter().any(|arn| tags.get(arn).is_none_or(|t| !owner.owns(t)));
     if foreign {
         return Err(CloudError::not_owned(SERVICE, "DescribeLoadBalancers", format!("a load balancer named {name}")));
@@ -242,7 +324,11 @@ pub async fn ensure_load_balancer(
     (placement, known): (&BalancerPlacement<'_>, Option<&str>),
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<LoadBalancerObserved> {
-    let mut found = owned_load_balancers(clients, owner, name, known).await?;
+    let observed = observe_load_balancers(clients, name).await?;
+    let mut found = owned_load_balancers(clients, owner, (name, observed), known).await?;
+    if found.len() > 1 || found.first().is_some_and(|b| b.internal != placement.internal) {
+        clients.inventories.load_balancers.forget(LISTED, name).await;
+    }
     for duplicate in found.iter().skip(1) {
         tracing::warn!(arn = %duplicate.arn, "deleting a duplicate load balancer");
         delete_load_balancer_arn(clients, &duplicate.arn).await?;
@@ -298,12 +384,13 @@ pub async fn ensure_target_group(
     health_check_path: &str,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    if let Some(group) = find_target_groups(clients, name).await?.first() {
+    if let Some(group) = observe_target_groups(clients, name).await?.first() {
         let arn = group.target_group_arn().unwrap_or_default().to_owned();
-        if known != Some(arn.as_str()) && !owns_arn(clients, owner, &arn).await? {
+        if known != Some(arn.as_str()) && !owns_arn_once(clients, owner, &arn).await? {
             return Err(CloudError::not_owned(SERVICE, "DescribeTargetGroups", format!("target group {name}")));
         }
         if group.health_check_path() != Some(health_check_path) {
+            clients.inventories.target_groups.forget(LISTED, name).await;
             clients
                 .elb
                 .modify_target_group()
@@ -420,11 +507,28 @@ fn listener_matches(found: &Listener, wanted: &WantedListener<'_>) -> bool {
 }
 
 /// Makes the load balancer's listeners exactly `front`: one per port, each as wanted; any other
-/// listener (a duplicate, a port no longer used) is deleted.
+/// listener (a duplicate, a port no longer used) is deleted. No listing holds listeners: they are
+/// read in full when due ([`super::inventory::DeepReads`]), at once when `front` changes.
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_listeners(
+    clients: &AwsClients,
+    load_balancer_arn: &str,
+    target_group_arn: &str,
+    front: Front<'_>,
+) -> CloudResult<()> {
+    let resource = format!("listeners of {load_balancer_arn}");
+    let desired = (target_group_arn, format!("{front:?}"));
+    if !clients.inventories.deep.due(&resource, &desired) {
+        return Ok(());
+    }
+    read_and_ensure_listeners(clients, load_balancer_arn, target_group_arn, front).await?;
+    clients.inventories.deep.done(&resource, &desired);
+    Ok(())
+}
+
+async fn read_and_ensure_listeners(
     clients: &AwsClients,
     load_balancer_arn: &str,
     target_group_arn: &str,
@@ -520,7 +624,7 @@ async fn delete_load_balancer_arn(clients: &AwsClients, arn: &str) -> CloudResul
 /// # Errors
 /// The AWS failure.
 pub async fn owned_load_balancer_arns(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<Vec<String>> {
-    match owned_load_balancers(clients, owner, name, None).await {
+    match owned_load_balancers(clients, owner, (name, find_load_balancers(clients, name).await?), None).await {
         Err(err) if err.is_not_owned() => Ok(Vec::new()),
         found => Ok(found?.into_iter().map(|b| b.arn).collect()),
     }
@@ -531,7 +635,7 @@ pub async fn owned_load_balancer_arns(clients: &AwsClients, owner: &Owner, name:
 /// # Errors
 /// The AWS failure.
 pub async fn delete_load_balancers(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
-    let found = match owned_load_balancers(clients, owner, name, None).await {
+    let found = match owned_load_balancers(clients, owner, (name, find_load_balancers(clients, name).await?), None).await {
         Err(err) if err.is_not_owned() => return Ok(()),
         other => other?,
     };

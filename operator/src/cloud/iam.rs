@@ -1,7 +1,7 @@
 //! IAM: service roles with one inline policy each, found by name and checked for ownership.
 
 use super::{Call, OWN_TAGGED};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_iam::types::{Role, Tag};
 use serde_json::Value;
@@ -24,6 +24,14 @@ pub const IAM: &str = r#"[
       "arn:aws:iam::*:role/blog-operator/blog-*",
       "arn:aws:iam::*:role/blog-*"
     ]
+  },
+  {
+    "Sid": "RoleListing",
+    "Effect": "Allow",
+    "Action": [
+      "iam:ListRoles"
+    ],
+    "Resource": "*"
   },
   {
     "Sid": "RolesOnlyWithTheShippedBoundary",
@@ -138,6 +146,7 @@ pub const CALLS: &[Call] = &[
     Call::new("read a role", "iam:GetRole", FUNCTION_ROLE),
     Call::new("read an earlier version's role", "iam:GetRole", EARLIER_ROLE),
     Call::new("read a role's tags", "iam:ListRoleTags", TASK_ROLE),
+    Call::new("list the roles under its path", "iam:ListRoles", "*"),
     Call::new("read its inline policy", "iam:GetRolePolicy", TASK_ROLE),
     Call::new("put its inline policy", "iam:PutRolePolicy", TASK_ROLE).with(&[BOUNDED]),
     Call::new("set the boundary", "iam:PutRolePermissionsBoundary", EXECUTION_ROLE).with(&[BOUNDED]),
@@ -190,11 +199,35 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect()
 }
 
-/// Makes the role exist with exactly this trust and inline policy; returns its ARN.
+/// Makes the role exist with exactly this trust and inline policy; returns its ARN. Between full
+/// reads (a deep period apart, or when `role` changes) a role its listing shows as the operator's,
+/// under its path, with the trust it made, is taken as it is.
 ///
 /// # Errors
 /// The AWS failure, or `Invalid` when the name belongs to someone else.
 pub async fn ensure_role(
+    clients: &AwsClients,
+    owner: &Owner,
+    role: &DesiredRole,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<String> {
+    let resource = format!("iam role {}", role.name);
+    let desired = (&role.boundary, role.trust.to_string(), role.policy.to_string());
+    if !clients.inventories.deep.due(&resource, &desired)
+        && let Some(found) = listed_role(clients, &role.name).await?
+        && found.path == crate::desired::ROLE_PATH
+        && claim_once(clients, owner, &found).await?
+    {
+        check_trust(&found, role)?;
+        return Ok(found.arn);
+    }
+    let arn = read_and_ensure_role(clients, owner, role, tags).await?;
+    clients.inventories.deep.done(&resource, &desired);
+    Ok(arn)
+}
+
+/// [`ensure_role`]'s full read: the role (`GetRole`, with its tags and boundary) and its policy.
+async fn read_and_ensure_role(
     clients: &AwsClients,
     owner: &Owner,
     role: &DesiredRole,
@@ -213,6 +246,7 @@ pub async fn ensure_role(
             if found.path != crate::desired::ROLE_PATH {
                 return move_under_role_path(clients, owner, &role.name).await;
             }
+            clients.memo.remember_claimed(&claim_key(owner, &found));
             update_role(clients, &found, role).await?;
             found.arn
         }
@@ -222,23 +256,67 @@ pub async fn ensure_role(
     Ok(arn)
 }
 
-/// Checks an existing role's trust policy and brings its boundary to `role`'s. Trust is set once,
-/// at creation: the operator's policy cannot change it (so it can never widen it), and a trust
-/// changed by someone else is refused, not repaired.
-async fn update_role(clients: &AwsClients, found: &Role, role: &DesiredRole) -> CloudResult<()> {
-    if !found.assume_role_policy_document().is_some_and(|d| same_document(d, &role.trust)) {
-        let why = format!(
-            "the trust policy of IAM role {} is not the one the operator made (it never changes trust): delete the role \
-             and the operator makes it again",
-            role.name
-        );
-        return Err(CloudError::local(SERVICE, "GetRole", ErrorKind::Invalid, why));
+/// The role of this name as its listing (the roles under the operator's path) shows it, listed at
+/// most a resync period ago; `None` when the listing does not hold it.
+async fn listed_role(clients: &AwsClients, name: &str) -> CloudResult<Option<Role>> {
+    let path = crate::desired::ROLE_PATH;
+    clients.inventories.roles.get(path, name, || list_roles(clients, path)).await
+}
+
+/// Every role under `path`, by name, in pages of up to 1,000.
+async fn list_roles(clients: &AwsClients, path: &str) -> CloudResult<HashMap<String, Role>> {
+    let mut roles = HashMap::new();
+    let mut pages = clients.iam.list_roles().path_prefix(path).max_items(1000).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for role in page.map_err(map_sdk(SERVICE, "ListRoles"))?.roles {
+            roles.insert(role.role_name.clone(), role);
+        }
     }
+    Ok(roles)
+}
+
+/// The owner and the role; a role of the same name made again has another id, so it is claimed anew.
+fn claim_key(owner: &Owner, role: &Role) -> String {
+    format!("{} {}", owner.uid, role.role_id)
+}
+
+/// Whether the listed role is `owner`'s: its tags are read (`ListRoleTags`, which a listing leaves
+/// out) once per role and process. `false` when they are not `owner`'s, for the full read to say why.
+async fn claim_once(clients: &AwsClients, owner: &Owner, role: &Role) -> CloudResult<bool> {
+    let key = claim_key(owner, role);
+    if clients.memo.claimed(&key) {
+        return Ok(true);
+    }
+    let Some(tags) = super::found(role_tags(clients, &role.role_name).await)? else { return Ok(false) };
+    let owned = owner.owns(&tags);
+    if owned {
+        clients.memo.remember_claimed(&key);
+    }
+    Ok(owned)
+}
+
+/// Checks an existing role's trust policy and brings its boundary to `role`'s.
+async fn update_role(clients: &AwsClients, found: &Role, role: &DesiredRole) -> CloudResult<()> {
+    check_trust(found, role)?;
     let found_boundary = found.permissions_boundary().and_then(|b| b.permissions_boundary_arn());
     match role.boundary.as_deref() {
         Some(wanted) if found_boundary != Some(wanted) => put_boundary(clients, &role.name, wanted).await,
         _ => Ok(()),
     }
+}
+
+/// Trust is set once, at creation: the operator's policy cannot change it (so it can never widen
+/// it), and a trust changed by someone else is refused, not repaired.
+fn check_trust(found: &Role, role: &DesiredRole) -> CloudResult<()> {
+    if found.assume_role_policy_document().is_some_and(|d| same_document(d, &role.trust)) {
+        return Ok(());
+    }
+    let why = format!(
+        "the trust policy of IAM role {} is not the one the operator made (it never changes trust): delete the role \
+         and the operator makes it again",
+        role.name
+    );
+    Err(CloudError::local(SERVICE, "GetRole", ErrorKind::Invalid, why))
 }
 
 /// A role an earlier version made at path `/`: deleted, so that the next reconcile makes it again
@@ -269,7 +347,10 @@ async fn create_role(
         .send()
         .await
         .map_err(map_sdk(SERVICE, "CreateRole"))?;
-    Ok(created.role.map(|r| r.arn).unwrap_or_default())
+    let Some(created) = created.role else { return Ok(String::new()) };
+    // Made with the owner's tags: its listing needs no tag read to claim it.
+    clients.memo.remember_claimed(&claim_key(owner, &created));
+    Ok(created.arn)
 }
 
 /// The role's one inline policy, put only when it differs.

@@ -12,17 +12,89 @@ use super::CloudResult;
 /// The period before the operator is told its resync period (the flag's default).
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(300);
 
+/// How many resync periods apart, by default, the reads no listing can replace are made.
+pub const DEFAULT_DEEP_READ_RESYNCS: u32 = 12;
+
+/// How often a region's resources are read: listings once a `listing` period, and what no listing
+/// shows once a `deep` period (a multiple of the resync period).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadPeriods {
+    pub listing: Duration,
+    pub deep: Duration,
+}
+
+impl Default for ReadPeriods {
+    fn default() -> Self {
+        Self { listing: DEFAULT_PERIOD, deep: DEFAULT_PERIOD * DEFAULT_DEEP_READ_RESYNCS }
+    }
+}
+
 /// A region's inventories, one per kind of resource read this way.
 pub struct Inventories {
     /// CloudWatch Logs log groups by name, listed by name prefix (`DescribeLogGroups`, 50 a page).
     pub log_groups: Inventory<aws_sdk_cloudwatchlogs::types::LogGroup>,
+    /// IAM roles under the operator's path by name (`ListRoles`, 1,000 a page).
+    pub roles: Inventory<aws_sdk_iam::types::Role>,
+    /// Load balancers of the operator's names (`b-…`) by name (`DescribeLoadBalancers`, 400 a page).
+    pub load_balancers: Inventory<Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>>,
+    /// Target groups of the operator's names (`b-…`, `g-…`) by name (`DescribeTargetGroups`, 400 a page).
+    pub target_groups: Inventory<Vec<aws_sdk_elasticloadbalancingv2::types::TargetGroup>>,
+    /// When each resource was last read in full, for what no listing shows.
+    pub deep: DeepReads,
 }
 
 impl Inventories {
     /// A region's inventories, each listing reported in `metrics`.
     #[must_use]
-    pub fn new(period: Duration, metrics: &crate::metrics::Metrics, region: &str) -> Self {
-        Self { log_groups: Inventory::new(period, metrics, "log_groups", region) }
+    pub fn new(periods: ReadPeriods, metrics: &crate::metrics::Metrics, region: &str) -> Self {
+        Self {
+            log_groups: Inventory::new(periods.listing, metrics, "log_groups", region),
+            roles: Inventory::new(periods.listing, metrics, "roles", region),
+            load_balancers: Inventory::new(periods.listing, metrics, "load_balancers", region),
+            target_groups: Inventory::new(periods.listing, metrics, "target_groups", region),
+            deep: DeepReads::new(periods.deep),
+        }
+    }
+}
+
+/// More resources than one operator holds in a region: past this the record starts over (every
+/// resource is then read in full once more).
+const MAX_DEEP_READS: usize = 200_000;
+
+/// When each resource was last read in full, and for which desired state: what no listing shows (a
+/// role's inline policy, a function's alias) is read once a deep period, and at once when the
+/// desired state changes or the resource is not in its listing.
+pub struct DeepReads {
+    period: Duration,
+    read: std::sync::Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+fn fingerprint(desired: &impl std::hash::Hash) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(desired)
+}
+
+impl DeepReads {
+    #[must_use]
+    pub fn new(period: Duration) -> Self {
+        Self { period, read: std::sync::Mutex::default() }
+    }
+
+    /// Whether `resource` is due a full read: never read in full by this process, read for another
+    /// desired state, or a deep period ago.
+    #[must_use]
+    pub fn due(&self, resource: &str, desired: &impl std::hash::Hash) -> bool {
+        let read = self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        read.get(resource).is_none_or(|(seen, at)| *seen != fingerprint(desired) || at.elapsed() >= self.period)
+    }
+
+    /// Records a full read of `resource` that found it (or made it) as `desired`.
+    pub fn done(&self, resource: &str, desired: &impl std::hash::Hash) {
+        let mut read = self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if read.len() >= MAX_DEEP_READS && !read.contains_key(resource) {
+            read.clear();
+        }
+        read.insert(resource.to_owned(), (fingerprint(desired), Instant::now()));
     }
 }
 
@@ -113,6 +185,18 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(60)).await;
         inventory.get("p", "a", list).await.expect("a");
         assert_eq!(lists.load(Ordering::SeqCst), 2, "listed again after a period");
+    }
+
+    #[test]
+    fn a_full_read_is_due_when_never_made_for_another_desired_state_or_a_period_ago() {
+        let deep = DeepReads::new(Duration::from_millis(40));
+        assert!(deep.due("role a", &"policy 1"), "never read");
+        deep.done("role a", &"policy 1");
+        assert!(!deep.due("role a", &"policy 1"));
+        assert!(deep.due("role a", &"policy 2"), "the desired state changed");
+        assert!(deep.due("role b", &"policy 1"), "another resource");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(deep.due("role a", &"policy 1"), "a deep period ago");
     }
 
     #[tokio::test]

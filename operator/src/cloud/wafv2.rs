@@ -128,19 +128,24 @@ pub async fn ensure_web_acl(
     Ok(acl.arn)
 }
 
-/// Takes this owner's web ACL `name` off the load balancers in `attached_to` and deletes it;
-/// nothing found, or someone else's, is done.
+/// Takes this owner's web ACL `name` off the load balancers `attached_to` gives (looked up only when
+/// there is one) and deletes it; nothing found, or someone else's, is done.
 ///
 /// # Errors
 /// The AWS failure.
-pub async fn delete_web_acl(clients: &AwsClients, owner: &Owner, name: &str, attached_to: &[String]) -> CloudResult<()> {
+pub async fn delete_web_acl(
+    clients: &AwsClients,
+    owner: &Owner,
+    name: &str,
+    attached_to: impl std::future::Future<Output = CloudResult<Vec<String>>>,
+) -> CloudResult<()> {
     let waf = crate::sdk_client!(clients, aws_sdk_wafv2);
     let found = match find(&waf, owner, name).await {
         Err(err) if err.is_not_owned() => return Ok(()),
         found => found?,
     };
     let Some(acl) = found else { return Ok(()) };
-    for arn in attached_to {
+    for arn in attached_to.await? {
         let sent = waf.disassociate_web_acl().resource_arn(arn).send().await;
         gone_is_done(sent.map(drop).map_err(map_sdk(SERVICE, "DisassociateWebACL")))?;
     }

@@ -250,6 +250,76 @@ async fn resyncs_read_log_groups_from_one_listing_and_a_deleted_one_comes_back()
     operator.kill().await;
 }
 
+/// Calls of `operation`, whatever the service.
+fn calls_of(calls: &BTreeMap<String, u64>, operation: &str) -> u64 {
+    calls.iter().filter(|(key, _)| key.rsplit('/').next() == Some(operation)).map(|(_, n)| n).sum()
+}
+
+#[tokio::test]
+async fn resyncs_take_roles_and_load_balancers_from_listings_and_read_the_rest_a_deep_period_apart() {
+    let (stack, _client, ns, api) = setup("deep").await;
+    let _logs = stack.logs_on_failure();
+    let aws = Aws::new(stack).await;
+    // Resyncs every 2 s; what no listing shows is read in full every 100 resyncs (200 s).
+    let operator = Operator::start_with(stack, &ns.name, 2, &["--deep-read-resyncs", "100"], &stack.kubeconfig).await;
+    let objects = ["deep-a", "deep-b", "deep-c"];
+    let spec = json!({"image": "blog:1", "function": {}, "container": {"loadBalancer": {"plainHttp": true}}});
+    for name in objects {
+        api.create(&PostParams::default(), &blog(name, spec.clone())).await.expect("create");
+    }
+    for name in objects {
+        wait_for(&api, name, "Ready", ready).await;
+    }
+    // A period for every listing to have been taken after the last role and balancer were made.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (before, reconciles_before) = (operator.aws_calls().await, operator.reconciles().await);
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let (after, reconciles_after) = (operator.aws_calls().await, operator.reconciles().await);
+    let resyncs = reconciles_after - reconciles_before;
+    let made = |op: &str| calls_of(&after, op) - calls_of(&before, op);
+    let reads: BTreeMap<&str, u64> = [
+        "GetRole",
+        "GetRolePolicy",
+        "ListRoleTags",
+        "ListRoles",
+        "DescribeLoadBalancers",
+        "DescribeTargetGroups",
+        "DescribeListeners",
+        "DescribeTags",
+    ]
+    .into_iter()
+    .map(|op| (op, made(op)))
+    .collect();
+    eprintln!("{resyncs} resyncs of 3 objects in 9 s: {reads:?}");
+    assert!(resyncs >= 6, "each object resynced about every 2 s: {resyncs}");
+    for op in ["GetRole", "GetRolePolicy", "ListRoleTags", "DescribeListeners", "DescribeTags"] {
+        assert_eq!(
+            reads[op], 0,
+            "{op}: a role's policy and boundary and a balancer's listeners wait for the deep read"
+        );
+    }
+    // About a listing a period (other tests' resources share the pages), not one read per object.
+    for op in ["ListRoles", "DescribeLoadBalancers", "DescribeTargetGroups"] {
+        assert!(reads[op] <= 9 / 2 + 2, "{op}: {} for {resyncs} resyncs", reads[op]);
+    }
+    let metrics = http_get(&format!("{}/metrics", operator.metrics)).await;
+    for inventory in ["roles", "load_balancers", "target_groups"] {
+        let series = format!("blog_operator_inventory_entries{{inventory=\"{inventory}\"");
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
+
+    // A role deleted behind its back is missing from the next listing and made again.
+    let role = names_of(&api.get("deep-b").await.expect("get")).function_role;
+    aws.iam.delete_role_policy().role_name(&role).policy_name("blog-operator").send().await.expect("policy");
+    aws.iam.delete_role().role_name(&role).send().await.expect("delete behind its back");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while aws.iam.get_role_policy().role_name(&role).policy_name("blog-operator").send().await.is_err() {
+        assert!(Instant::now() < deadline, "the deleted role and its policy did not come back in 30 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    operator.kill().await;
+}
+
 #[tokio::test]
 async fn its_own_status_writes_do_not_cause_reconciles() {
     let (stack, _client, ns, api) = setup("quiet").await;
