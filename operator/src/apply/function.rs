@@ -85,14 +85,23 @@ pub(super) async fn ensure_function(stack: &mut Stack<'_>) -> CloudResult<()> {
     let (owner, tags) = (&stack.desired.owner, &stack.desired.tags);
     let observed = cloud::lambda::ensure_function(clients, owner, &function, &role_arn, tags).await?;
     stack.resources.function_arn = Some(observed.arn.clone());
-    let concurrency = (function.reserved_concurrency, observed.reserved_concurrency);
-    cloud::lambda::ensure_reserved_concurrency(clients, &function.name, concurrency).await?;
+    // Taken from the listing as settled, the reserved concurrency was found as desired too.
+    let read_in_full = observed.revision.is_some() || observed.state != cloud::lambda::FunctionState::Active;
+    if read_in_full {
+        let concurrency = (function.reserved_concurrency, observed.reserved_concurrency);
+        cloud::lambda::ensure_reserved_concurrency(clients, &function.name, concurrency).await?;
+    }
     let state = match observed.state {
         cloud::lambda::FunctionState::Pending(why) => PartState::not_ready(reason::PROGRESSING, why),
         cloud::lambda::FunctionState::Failed(why) => {
             PartState::not_ready(reason::FUNCTION_FAILED, status::tenant_message(&why))
         }
-        cloud::lambda::FunctionState::Active => serve(stack, &function, &role_arn).await?,
+        cloud::lambda::FunctionState::Active => {
+            if let Some(revision) = &observed.revision {
+                cloud::lambda::settled(clients, &function, &role_arn, revision);
+            }
+            serve(stack, &function, &role_arn).await?
+        }
     };
     stack.reached.function = Some(state);
     Ok(())
@@ -105,9 +114,12 @@ async fn serve(stack: &mut Stack<'_>, function: &DesiredFunction, role_arn: &str
     let api = stack.api.as_ref().ok_or_else(|| super::unknown("the function's API"))?;
     let source_arn = desired::api_source_arn(stack.scope()?, &api.id);
     cloud::lambda::ensure_invoke_permission(clients, &function.name, &source_arn).await?;
-    let provisioned =
-        cloud::lambda::ensure_provisioned_concurrency(clients, &function.name, function.provisioned_concurrency)
-            .await?;
+    let provisioned = cloud::lambda::ensure_provisioned_concurrency(
+        clients,
+        (&function.name, &serving),
+        function.provisioned_concurrency,
+    )
+    .await?;
     let state = status::function_state(&api.endpoint, cloud::lambda::ALIAS, &serving, &provisioned);
     let rolling = stack.function_rollout.as_ref().and_then(|moved| moved.record.as_ref());
     Ok(rolling.and_then(status::rollout_state).unwrap_or(state))

@@ -162,21 +162,55 @@ pub async fn ensure_api(
         (None, Known::NeverMade) => create_api(clients, name, tags).await?,
         (None, Known::Id(_) | Known::Unknown) => ensure_one_api(clients, owner, name, tags).await?,
     };
-    let integration_id = ensure_integration(clients, &api.id, function_arn).await?;
-    ensure_default_route(clients, &api.id, &format!("integrations/{integration_id}")).await?;
-    ensure_default_stage(clients, &api.id, tags, throttle).await?;
+    // No listing holds integrations, routes or stages: read in full when due, at once on a change.
+    let resource = format!("HTTP API {}", api.id);
+    let desired = (function_arn, tags, format!("{throttle:?}"));
+    if clients.inventories.deep.due(&resource, &desired) {
+        let integration_id = ensure_integration(clients, &api.id, function_arn).await?;
+        ensure_default_route(clients, &api.id, &format!("integrations/{integration_id}")).await?;
+        ensure_default_stage(clients, &api.id, tags, throttle).await?;
+        clients.inventories.deep.done(&resource, &desired);
+    }
     Ok(api)
 }
 
-/// The API of the recorded id, if it is still there, of this name and this owner's: one read instead
-/// of paging through every API in the region.
+/// What every name the operator gives an HTTP API starts with: the key of the region's listing.
+const LISTED: &str = "blog-";
+
+/// The region's HTTP APIs named `blog-…`, by id (`GetApis`, 500 a page).
+async fn list_apis(clients: &AwsClients) -> CloudResult<HashMap<String, Api>> {
+    let mut apis = HashMap::new();
+    let mut token = None;
+    loop {
+        let page = clients.apigateway.get_apis().max_results("500").set_next_token(token).send().await;
+        let page = page.map_err(map_sdk(SERVICE, "GetApis"))?;
+        for api in page.items().iter().filter(|a| a.name().is_some_and(|n| n.starts_with(LISTED))) {
+            apis.insert(api.api_id().unwrap_or_default().to_owned(), api.clone());
+        }
+        token = page.next_token;
+        if token.is_none() {
+            return Ok(apis);
+        }
+    }
+}
+
+/// The API of the recorded id, if it is still there, of this name and this owner's: from the
+/// region's listing, or one read when the listing does not hold it (made since), instead of paging
+/// through every API in the region.
 async fn known_api(clients: &AwsClients, owner: &Owner, name: &str, id: &str) -> CloudResult<Option<ApiObserved>> {
-    let found = super::found(clients.apigateway.get_api().api_id(id).send().await.map_err(map_sdk(SERVICE, "GetApi")))?;
+    let listed = clients.inventories.apis.get(LISTED, id, || list_apis(clients)).await?;
+    let found = match listed {
+        Some(api) => Some((api.name, api.tags, api.api_id, api.api_endpoint)),
+        None => {
+            let read = clients.apigateway.get_api().api_id(id).send().await.map_err(map_sdk(SERVICE, "GetApi"));
+            super::found(read)?.map(|api| (api.name, api.tags, api.api_id, api.api_endpoint))
+        }
+    };
     Ok(found
-        .filter(|api| {
-            api.name() == Some(name) && owner.owns(&api.tags().cloned().unwrap_or_default().into_iter().collect())
+        .filter(|(found_name, tags, ..)| {
+            found_name.as_deref() == Some(name) && owner.owns(&tags.clone().unwrap_or_default().into_iter().collect())
         })
-        .map(|api| ApiObserved { id: api.api_id.unwrap_or_default(), endpoint: api.api_endpoint.unwrap_or_default() }))
+        .map(|(_, _, id, endpoint)| ApiObserved { id: id.unwrap_or_default(), endpoint: endpoint.unwrap_or_default() }))
 }
 
 /// The oldest API of this name the owner made, or a new one; any other is a duplicate and goes.

@@ -284,11 +284,28 @@ async fn delete_action(clients: &AwsClients, id: &str, name: &str) -> CloudResul
 }
 
 /// Makes the service's scaling exactly what the plan says. `request_label` names the load balancer
-/// and target group for requests-per-task tracking.
+/// and target group for requests-per-task tracking. No listing holds a service's target, policies
+/// and alarms together: they are read in full when due, and at once when the plan changes.
 ///
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_scaling(
+    clients: &AwsClients,
+    plan: &ScalingPlan,
+    request_label: Option<&str>,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<()> {
+    let resource = format!("scaling of {}", plan.resource_id);
+    let desired = format!("{plan:?} {request_label:?} {tags:?}");
+    if !clients.inventories.deep.due(&resource, &desired) {
+        return Ok(());
+    }
+    read_and_ensure_scaling(clients, plan, request_label, tags).await?;
+    clients.inventories.deep.done(&resource, &desired);
+    Ok(())
+}
+
+async fn read_and_ensure_scaling(
     clients: &AwsClients,
     plan: &ScalingPlan,
     request_label: Option<&str>,

@@ -181,11 +181,20 @@ async fn claim(
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<()> {
     let arn = found.table_arn().unwrap_or_default();
+    // Confirmed this owner's a deep period ago at most, for this table (one made again under the
+    // name has another creation time): its tags are not read again until then.
+    let (resource, confirmed) = (format!("tags of table {arn}"), (&owner.uid, found.creation_date_time()));
+    if !clients.inventories.deep.due(&resource, &format!("{confirmed:?}")) {
+        return Ok(());
+    }
     let found_tags = owner_tags(clients, arn).await?;
     let global = !found.replicas().is_empty() || found.global_table_version().is_some();
     match claim_table(owner, table, &found_tags, global) {
         TableClaim::Ours if found_tags.contains_key(RETAINED_TAG) => take(clients, arn, tag_set).await,
-        TableClaim::Ours => Ok(()),
+        TableClaim::Ours => {
+            clients.inventories.deep.done(&resource, &format!("{confirmed:?}"));
+            Ok(())
+        }
         TableClaim::Adopt if has_blog_layout(found) => {
             tracing::info!(table = table.name, "taking the table back");
             take(clients, arn, tag_set).await

@@ -7,7 +7,7 @@
 //! failures are retried with backoff like the SDK's standard retry mode.
 
 use super::{Call, CREATED_TAGGED, OWN_TAGGED};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -303,6 +303,36 @@ impl Ec2 {
         Ok(subnets)
     }
 
+    /// The VPC's security groups tagged as the operator's, by name, in pages of 1,000. Each is
+    /// checked here too (VPC and tag), whatever the filters did.
+    async fn list_groups(&self, region: &str, vpc_id: &str) -> CloudResult<HashMap<String, FoundGroup>> {
+        let mut groups = HashMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = vec![
+                param("Filter.1.Name", "vpc-id"),
+                param("Filter.1.Value.1", vpc_id),
+                param("Filter.2.Name", format!("tag:{}", blog_core::owner::MANAGED_BY_TAG)),
+                param("Filter.2.Value.1", blog_core::owner::MANAGED_BY),
+                param("MaxResults", "1000"),
+            ];
+            params.extend(token.take().map(|t| param("NextToken", t)));
+            let xml = self.call(region, "DescribeSecurityGroups", params).await?;
+            let doc = parse(&xml)?;
+            for group in items(doc.root_element(), "securityGroupInfo") {
+                let found = FoundGroup::from(group);
+                let managed = found.tags.get(blog_core::owner::MANAGED_BY_TAG).map(String::as_str);
+                if text(group, "vpcId").as_deref() == Some(vpc_id) && managed == Some(blog_core::owner::MANAGED_BY) {
+                    groups.insert(text(group, "groupName").unwrap_or_default(), found);
+                }
+            }
+            token = text(doc.root_element(), "nextToken");
+            if token.is_none() {
+                return Ok(groups);
+            }
+        }
+    }
+
     async fn find_group(&self, region: &str, vpc_id: &str, name: &str) -> CloudResult<Option<FoundGroup>> {
         let params = vec![
             param("Filter.1.Name", "group-name"),
@@ -312,11 +342,7 @@ impl Ec2 {
         ];
         let xml = self.call(region, "DescribeSecurityGroups", params).await?;
         let doc = parse(&xml)?;
-        Ok(items(doc.root_element(), "securityGroupInfo").into_iter().next().map(|group| FoundGroup {
-            id: text(group, "groupId").unwrap_or_default(),
-            tags: tags(group),
-            ingress: ingress_rules(group),
-        }))
+        Ok(items(doc.root_element(), "securityGroupInfo").into_iter().next().map(FoundGroup::from))
     }
 
     /// Makes the security group exist in the VPC with exactly these TCP ingress rules; returns its id.
@@ -329,10 +355,14 @@ impl Ec2 {
         owner: &Owner,
         vpc_id: &str,
         name: &str,
-        rules: &[IngressRule],
+        (rules, listed): (&[IngressRule], Option<FoundGroup>),
         tag_set: &BTreeMap<String, String>,
     ) -> CloudResult<String> {
-        let (id, current) = match self.find_group(region, vpc_id, name).await? {
+        let found = match listed {
+            Some(listed) => Some(listed),
+            None => self.find_group(region, vpc_id, name).await?,
+        };
+        let (id, current) = match found {
             Some(found) if owner.owns(&found.tags) => (found.id, found.ingress),
             Some(_) => {
                 return Err(CloudError::not_owned(SERVICE, "DescribeSecurityGroups", format!("security group {name}")));
@@ -403,10 +433,18 @@ impl Ec2 {
     }
 }
 
-struct FoundGroup {
+/// A security group as a read shows it.
+#[derive(Debug, Clone)]
+pub struct FoundGroup {
     id: String,
     tags: BTreeMap<String, String>,
     ingress: Vec<IngressRule>,
+}
+
+impl From<roxmltree::Node<'_, '_>> for FoundGroup {
+    fn from(group: roxmltree::Node<'_, '_>) -> Self {
+        Self { id: text(group, "groupId").unwrap_or_default(), tags: tags(group), ingress: ingress_rules(group) }
+    }
 }
 
 fn permission_params(group_id: &str, rules: &[&IngressRule]) -> Params {
@@ -542,7 +580,22 @@ pub async fn ensure_security_group(
     rules: &[IngressRule],
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    clients.ec2.ensure_security_group(&clients.region, owner, vpc_id, name, rules, tags).await
+    let listing = || clients.ec2.list_groups(&clients.region, vpc_id);
+    let listed = clients.inventories.security_groups.get(vpc_id, name, listing).await?;
+    // A change is made from a read of the group on its own, which it reads until the next listing.
+    let listed = match listed {
+        Some(found) if !same_rules(&found.ingress, rules) => {
+            clients.inventories.security_groups.forget(vpc_id, name).await;
+            None
+        }
+        listed => listed,
+    };
+    clients.ec2.ensure_security_group(&clients.region, owner, vpc_id, name, (rules, listed), tags).await
+}
+
+/// Whether a group's ingress rules are exactly `wanted`, in any order.
+fn same_rules(found: &[IngressRule], wanted: &[IngressRule]) -> bool {
+    found.len() == wanted.len() && wanted.iter().all(|r| found.contains(r)) && found.iter().all(|r| wanted.contains(r))
 }
 
 /// Deletes the security group if it is ours; gone already counts as done.

@@ -2,7 +2,7 @@
 //! service behind the target group, with the deployment circuit breaker and rollback on.
 
 use super::{Call, CREATED_TAGGED};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_ecs::types::{
     AdvancedConfiguration, AssignPublicIp, AwsVpcConfiguration, CanaryConfiguration, Cluster, ClusterField,
@@ -84,6 +84,14 @@ pub const IAM: &str = r#"[
     }
   },
   {
+    "Sid": "EcsClusterListing",
+    "Effect": "Allow",
+    "Action": [
+      "ecs:ListClusters"
+    ],
+    "Resource": "*"
+  },
+  {
     "Sid": "EcsTaskDefinitionReadsAndDeregister",
     "Effect": "Allow",
     "Action": [
@@ -105,6 +113,7 @@ const SERVICE_DEPLOYMENT: &str = "arn:aws:ecs:{region}:{account}:service-deploym
 pub const CALLS: &[Call] = &[
     Call::new("create the cluster", "ecs:CreateCluster", CLUSTER),
     Call::new("describe it", "ecs:DescribeClusters", CLUSTER),
+    Call::new("list the clusters", "ecs:ListClusters", "*"),
     Call::new("delete it", "ecs:DeleteCluster", CLUSTER),
     Call::new("tag it", "ecs:TagResource", CLUSTER),
     Call::new("turn Container Insights on", "ecs:UpdateClusterSettings", CLUSTER),
@@ -155,6 +164,49 @@ async fn find_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<Cl
     Ok(found.clusters.unwrap_or_default().into_iter().find(|c| c.status() == Some("ACTIVE")))
 }
 
+/// What every name the operator gives a cluster starts with: the key of the region's listing.
+const LISTED: &str = "blog-";
+
+/// The ACTIVE cluster of this name from the region's listing, or read on its own when the listing
+/// does not hold it (made since, or changed by the operator since).
+async fn observe_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<Cluster>> {
+    if name.starts_with(LISTED) {
+        let listed = clients.inventories.clusters.get(LISTED, name, || list_clusters(clients)).await?;
+        if listed.is_some() {
+            return Ok(listed);
+        }
+    }
+    find_cluster(clients, name).await
+}
+
+/// The region's ACTIVE clusters named `blog-…` with their tags and settings, by name: their ARNs in
+/// pages of 100 (`ListClusters`), described 100 at a time.
+async fn list_clusters(clients: &AwsClients) -> CloudResult<HashMap<String, Cluster>> {
+    let mut arns = Vec::new();
+    let mut pages = clients.ecs.list_clusters().max_results(100).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(map_sdk(SERVICE, "ListClusters"))?;
+        let ours = |arn: &&String| arn.rsplit_once("cluster/").is_some_and(|(_, name)| name.starts_with(LISTED));
+        arns.extend(page.cluster_arns().iter().filter(ours).cloned());
+    }
+    let mut clusters = HashMap::new();
+    for batch in arns.chunks(100) {
+        let found = clients
+            .ecs
+            .describe_clusters()
+            .set_clusters(Some(batch.to_vec()))
+            .include(ClusterField::Tags)
+            .include(ClusterField::Settings)
+            .send()
+            .await
+            .map_err(map_sdk(SERVICE, "DescribeClusters"))?;
+        for cluster in found.clusters.unwrap_or_default().into_iter().filter(|c| c.status() == Some("ACTIVE")) {
+            clusters.insert(cluster.cluster_name().unwrap_or_default().to_owned(), cluster);
+        }
+    }
+    Ok(clusters)
+}
+
 /// Makes the cluster exist (an INACTIVE one of the same name is replaced); returns its ARN.
 ///
 /// # Errors
@@ -167,11 +219,12 @@ pub async fn ensure_cluster(
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
     let wanted = insights_setting(insights);
-    if let Some(cluster) = find_cluster(clients, name).await? {
+    if let Some(cluster) = observe_cluster(clients, name).await? {
         claim(owner, &tag_map(cluster.tags()), SERVICE, "DescribeClusters", format!("ECS cluster {name}"))?;
         let current = cluster.settings().iter().find(|s| s.name() == Some(&ClusterSettingName::ContainerInsights));
         // A cluster that reports no setting has Container Insights off.
         if current.and_then(ClusterSetting::value).unwrap_or(INSIGHTS_OFF) != wanted.value().unwrap_or_default() {
+            clients.inventories.clusters.forget(LISTED, name).await;
             clients
                 .ecs
                 .update_cluster_settings()
@@ -284,7 +337,16 @@ pub async fn ensure_task_definition(
     roles: &TaskRoles<'_>,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
+    // A revision never changes: once seen to match, it is not read again.
+    let wanted = super::inventory::fingerprint(&format!(
+        "{container:?} {} {} {}",
+        roles.execution_role_arn, roles.task_role_arn, roles.log_group
+    ));
+    let fact = |arn: &str| format!("task definition {arn} matches {wanted:x}");
     for arn in known {
+        if clients.memo.confirmed(&fact(arn)) {
+            return Ok((*arn).to_owned());
+        }
         let found = clients
             .ecs
             .describe_task_definition()
@@ -293,6 +355,7 @@ pub async fn ensure_task_definition(
             .await
             .map_err(map_sdk(SERVICE, "DescribeTaskDefinition"))?;
         if found.task_definition().is_some_and(|d| matches(d, container, roles)) {
+            clients.memo.remember_confirmed(&fact(arn));
             return Ok((*arn).to_owned());
         }
     }

@@ -169,12 +169,12 @@ async fn owns_arn(clients: &AwsClients, owner: &Owner, arn: &str) -> CloudResult
 /// under the same name has another), so its owner's tags need confirming once per process.
 async fn owns_arn_once(clients: &AwsClients, owner: &Owner, arn: &str) -> CloudResult<bool> {
     let key = format!("{} {arn}", owner.uid);
-    if clients.memo.claimed(&key) {
+    if clients.memo.confirmed(&key) {
         return Ok(true);
     }
     let owned = owns_arn(clients, owner, arn).await?;
     if owned {
-        clients.memo.remember_claimed(&key);
+        clients.memo.remember_confirmed(&key);
     }
     Ok(owned)
 }

@@ -246,7 +246,7 @@ async fn read_and_ensure_role(
             if found.path != crate::desired::ROLE_PATH {
                 return move_under_role_path(clients, owner, &role.name).await;
             }
-            clients.memo.remember_claimed(&claim_key(owner, &found));
+            clients.memo.remember_confirmed(&claim_key(owner, &found));
             update_role(clients, &found, role).await?;
             found.arn
         }
@@ -284,13 +284,13 @@ fn claim_key(owner: &Owner, role: &Role) -> String {
 /// out) once per role and process. `false` when they are not `owner`'s, for the full read to say why.
 async fn claim_once(clients: &AwsClients, owner: &Owner, role: &Role) -> CloudResult<bool> {
     let key = claim_key(owner, role);
-    if clients.memo.claimed(&key) {
+    if clients.memo.confirmed(&key) {
         return Ok(true);
     }
     let Some(tags) = super::found(role_tags(clients, &role.role_name).await)? else { return Ok(false) };
     let owned = owner.owns(&tags);
     if owned {
-        clients.memo.remember_claimed(&key);
+        clients.memo.remember_confirmed(&key);
     }
     Ok(owned)
 }
@@ -349,7 +349,7 @@ async fn create_role(
         .map_err(map_sdk(SERVICE, "CreateRole"))?;
     let Some(created) = created.role else { return Ok(String::new()) };
     // Made with the owner's tags: its listing needs no tag read to claim it.
-    clients.memo.remember_claimed(&claim_key(owner, &created));
+    clients.memo.remember_confirmed(&claim_key(owner, &created));
     Ok(created.arn)
 }
 

@@ -39,6 +39,18 @@ pub struct Inventories {
     pub load_balancers: Inventory<Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>>,
     /// Target groups of the operator's names (`b-…`, `g-…`) by name (`DescribeTargetGroups`, 400 a page).
     pub target_groups: Inventory<Vec<aws_sdk_elasticloadbalancingv2::types::TargetGroup>>,
+    /// HTTP APIs named `blog-…` by id (`GetApis`, 500 a page).
+    pub apis: Inventory<aws_sdk_apigatewayv2::types::Api>,
+    /// ECS clusters named `blog-…` by name, with tags and settings (`ListClusters` and
+    /// `DescribeClusters`, 100 a call).
+    pub clusters: Inventory<aws_sdk_ecs::types::Cluster>,
+    /// Security groups tagged as the operator's by name, listed by VPC (`DescribeSecurityGroups`
+    /// filtered by VPC and tag, 1,000 a page).
+    pub security_groups: Inventory<super::ec2::FoundGroup>,
+    /// Secrets named `blog-…` by name, with tags and current version (`ListSecrets`, 100 a page).
+    pub secrets: Inventory<super::secrets::SeenSecret>,
+    /// Lambda functions named `blog-…` by name (`ListFunctions`, 50 a page).
+    pub functions: Inventory<aws_sdk_lambda::types::FunctionConfiguration>,
     /// When each resource was last read in full, for what no listing shows.
     pub deep: DeepReads,
 }
@@ -50,6 +62,11 @@ impl Inventories {
         Self {
             log_groups: Inventory::new(periods.listing, metrics, "log_groups", region),
             roles: Inventory::new(periods.listing, metrics, "roles", region),
+            security_groups: Inventory::new(periods.listing, metrics, "security_groups", region),
+            functions: Inventory::new(periods.listing, metrics, "functions", region),
+            secrets: Inventory::new(periods.listing, metrics, "secrets", region),
+            clusters: Inventory::new(periods.listing, metrics, "clusters", region),
+            apis: Inventory::new(periods.listing, metrics, "apis", region),
             load_balancers: Inventory::new(periods.listing, metrics, "load_balancers", region),
             target_groups: Inventory::new(periods.listing, metrics, "target_groups", region),
             deep: DeepReads::new(periods.deep),
@@ -69,7 +86,9 @@ pub struct DeepReads {
     read: std::sync::Mutex<HashMap<String, (u64, Instant)>>,
 }
 
-fn fingerprint(desired: &impl std::hash::Hash) -> u64 {
+/// A digest of `desired`, to tell one desired state from another (not a security hash).
+#[must_use]
+pub fn fingerprint(desired: &impl std::hash::Hash) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     BuildHasherDefault::<DefaultHasher>::default().hash_one(desired)
 }

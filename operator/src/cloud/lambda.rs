@@ -35,6 +35,14 @@ pub const IAM: &str = r#"[
     ]
   },
   {
+    "Sid": "FunctionListing",
+    "Effect": "Allow",
+    "Action": [
+      "lambda:ListFunctions"
+    ],
+    "Resource": "*"
+  },
+  {
     "Sid": "FunctionsCreatedTagged",
     "Effect": "Allow",
     "Action": [
@@ -92,6 +100,7 @@ const ALIAS_ARN: &str = "arn:aws:lambda:{region}:{account}:function:{function}:l
 pub const CALLS: &[Call] = &[
     Call::new("create the function", "lambda:CreateFunction", FUNCTION).with(&[CREATED_TAGGED]),
     Call::new("read it", "lambda:GetFunction", FUNCTION),
+    Call::new("list the functions", "lambda:ListFunctions", "*"),
     Call::new("change it", "lambda:UpdateFunctionConfiguration", FUNCTION).with(&[OWN_TAGGED]),
     Call::new("change its code", "lambda:UpdateFunctionCode", FUNCTION).with(&[OWN_TAGGED]),
     Call::new("delete it", "lambda:DeleteFunction", FUNCTION).with(&[OWN_TAGGED]),
@@ -137,6 +146,10 @@ pub struct FunctionObserved {
     pub state: FunctionState,
     /// Its reserved concurrency, as `GetFunction` reports it (none on a function just made).
     pub reserved_concurrency: Option<i32>,
+    /// The revision read (`GetFunction`); `None` for a function just made, or one taken from the
+    /// listing as settled: found in full, Active and as desired at that revision less than a deep
+    /// period ago ([`settled`]).
+    pub revision: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +214,14 @@ pub async fn ensure_function(
     role_arn: &str,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<FunctionObserved> {
+    if let Some(listed) = listed_function(clients, &function.name).await? {
+        let at = (fingerprint(function, role_arn), function.reserved_concurrency, listed.revision_id());
+        if !clients.inventories.deep.due(&settled_resource(function), &at) {
+            let arn = listed.function_arn().unwrap_or_default().to_owned();
+            let reserved_concurrency = function.reserved_concurrency;
+            return Ok(FunctionObserved { arn, state: FunctionState::Active, reserved_concurrency, revision: None });
+        }
+    }
     let found = clients.lambda.get_function().function_name(&function.name).send().await;
     let Some(found) = super::found(found.map_err(map_sdk(SERVICE, "GetFunction")))? else {
         return create_function(clients, function, role_arn, tags).await;
@@ -217,7 +238,8 @@ pub async fn ensure_function(
     };
     let arn = config.function_arn().unwrap_or_default().to_owned();
     let reserved_concurrency = found.concurrency().and_then(|c| c.reserved_concurrent_executions());
-    let observed = |state| FunctionObserved { arn: arn.clone(), state, reserved_concurrency };
+    let revision = config.revision_id().map(str::to_owned);
+    let observed = |state| FunctionObserved { arn: arn.clone(), state, reserved_concurrency, revision: revision.clone() };
     let pending = |why: &str| Ok(observed(FunctionState::Pending(why.to_owned())));
     if config.state() == Some(&State::Pending) || config.last_update_status() == Some(&LastUpdateStatus::InProgress) {
         return pending("Lambda is still applying the last change");
@@ -237,6 +259,43 @@ pub async fn ensure_function(
         return Ok(observed(FunctionState::Active));
     };
     pending(update)
+}
+
+fn settled_resource(function: &DesiredFunction) -> String {
+    format!("function {}", function.name)
+}
+
+/// Records that the function was read in full at `revision` and found Active and as desired, its
+/// reserved concurrency too: until a deep period has passed, the function changes (a new
+/// revision in the listing) or the desired state does, the listing stands for it.
+pub fn settled(clients: &AwsClients, function: &DesiredFunction, role_arn: &str, revision: &str) {
+    let at = (fingerprint(function, role_arn), function.reserved_concurrency, Some(revision));
+    clients.inventories.deep.done(&settled_resource(function), &at);
+}
+
+/// What every name the operator gives a function starts with: the key of the region's listing.
+const LISTED: &str = "blog-";
+
+/// The function of this name as the region's listing shows it (no state, tags or concurrency).
+async fn listed_function(clients: &AwsClients, name: &str) -> CloudResult<Option<FunctionConfiguration>> {
+    if !name.starts_with(LISTED) {
+        return Ok(None);
+    }
+    clients.inventories.functions.get(LISTED, name, || list_functions(clients)).await
+}
+
+/// The region's functions named `blog-…`, by name, in pages of 50 (`ListFunctions`).
+async fn list_functions(clients: &AwsClients) -> CloudResult<HashMap<String, FunctionConfiguration>> {
+    let mut functions = HashMap::new();
+    let mut pages = clients.lambda.list_functions().max_items(50).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for config in page.map_err(map_sdk(SERVICE, "ListFunctions"))?.functions.unwrap_or_default() {
+            if let Some(name) = config.function_name().filter(|n| n.starts_with(LISTED)) {
+                functions.insert(name.to_owned(), config.clone());
+            }
+        }
+    }
+    Ok(functions)
 }
 
 fn config_differs(config: &FunctionConfiguration, function: &DesiredFunction, role_arn: &str) -> bool {
@@ -329,7 +388,7 @@ async fn create_function(
         _ => FunctionState::Pending("Lambda is creating the function".to_owned()),
     };
     let arn = created.function_arn().unwrap_or_default().to_owned();
-    Ok(FunctionObserved { arn, state, reserved_concurrency: None })
+    Ok(FunctionObserved { arn, state, reserved_concurrency: None, revision: None })
 }
 
 /// Makes the function's reserved concurrency what the spec says (none: no reservation), from
@@ -384,6 +443,17 @@ pub async fn ensure_reserved_concurrency(
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_invoke_permission(clients: &AwsClients, function: &str, source_arn: &str) -> CloudResult<()> {
+    // No listing holds a function's policy: read in full when due, at once for another API.
+    let resource = format!("policy of function {function}");
+    if !clients.inventories.deep.due(&resource, &source_arn) {
+        return Ok(());
+    }
+    read_and_ensure_invoke_permission(clients, function, source_arn).await?;
+    clients.inventories.deep.done(&resource, &source_arn);
+    Ok(())
+}
+
+async fn read_and_ensure_invoke_permission(clients: &AwsClients, function: &str, source_arn: &str) -> CloudResult<()> {
     let policy = clients
         .lambda
         .get_policy()
@@ -668,6 +738,25 @@ fn provisioned_state(
 /// # Errors
 /// The AWS failure.
 pub async fn ensure_provisioned_concurrency(
+    clients: &AwsClients,
+    (function, serving): (&str, &str),
+    wanted: Option<i32>,
+) -> CloudResult<Provisioned> {
+    // Found off or ready for the version the alias serves less than a deep period ago: taken as
+    // still so. Allocating (or a new version, which Lambda allocates anew) is read every time.
+    let resource = format!("provisioned concurrency of function {function}");
+    let settled = (wanted, serving);
+    if !clients.inventories.deep.due(&resource, &settled) {
+        return Ok(wanted.map_or(Provisioned::Off, Provisioned::Ready));
+    }
+    let provisioned = read_and_ensure_provisioned_concurrency(clients, function, wanted).await?;
+    if matches!(provisioned, Provisioned::Off | Provisioned::Ready(_)) {
+        clients.inventories.deep.done(&resource, &settled);
+    }
+    Ok(provisioned)
+}
+
+async fn read_and_ensure_provisioned_concurrency(
     clients: &AwsClients,
     function: &str,
     wanted: Option<i32>,

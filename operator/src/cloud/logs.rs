@@ -96,7 +96,7 @@ pub async fn ensure_log_group(
                 claim(clients, owner, &group).await?;
             }
             // Made with the owner's tags, or its tags just confirmed: no need to read them again.
-            clients.memo.remember_claimed(&claim_key(owner, &group));
+            clients.memo.remember_confirmed(&claim_key(owner, &group));
             group
         }
     };
@@ -121,11 +121,11 @@ pub async fn ensure_log_group(
 /// and a restarted operator confirms them again.
 async fn claim_once(clients: &AwsClients, owner: &Owner, group: &LogGroup) -> CloudResult<()> {
     let key = claim_key(owner, group);
-    if clients.memo.claimed(&key) {
+    if clients.memo.confirmed(&key) {
         return Ok(());
     }
     claim(clients, owner, group).await?;
-    clients.memo.remember_claimed(&key);
+    clients.memo.remember_confirmed(&key);
     Ok(())
 }
 

@@ -20,8 +20,8 @@ pub const NETWORK_TTL: Duration = Duration::from_secs(600);
 /// More secrets than one operator manages in a region: past this the memo starts over.
 const MAX_SECRETS: usize = 10_000;
 
-/// More claimed resources than one operator's objects hold in a region: past this, start over.
-const MAX_CLAIMED: usize = 100_000;
+/// More confirmed facts than one operator's objects hold in a region: past this, start over.
+const MAX_CONFIRMED: usize = 100_000;
 
 /// The region's default VPC (if any) and its default subnets.
 pub type DefaultNetwork = (Option<String>, Vec<Subnet>);
@@ -31,8 +31,9 @@ pub struct Memo {
     default_network: Mutex<Option<(Instant, DefaultNetwork)>>,
     /// Secret name → (the version seen current, the digest of the value it was seen to hold).
     secret_versions: Mutex<HashMap<String, (String, [u8; 32])>>,
-    /// Resources (owner and ARN) whose tags were confirmed to be the owner's.
-    claimed: Mutex<std::collections::HashSet<String>>,
+    /// Facts that hold for good once seen: an owner's tags on a resource of a given id (one made
+    /// again under the name has another), an immutable task definition that matches a container.
+    confirmed: Mutex<std::collections::HashSet<String>>,
 }
 
 fn digest(value: &str) -> [u8; 32] {
@@ -69,18 +70,18 @@ impl Memo {
         versions.insert(name.to_owned(), (version.to_owned(), digest(value)));
     }
 
-    /// Whether `key` (an owner and a resource) was claimed before.
+    /// Whether `key` (an owner and a resource, or another fact) was confirmed before.
     #[must_use]
-    pub fn claimed(&self, key: &str) -> bool {
-        self.claimed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(key)
+    pub fn confirmed(&self, key: &str) -> bool {
+        self.confirmed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(key)
     }
 
-    pub fn remember_claimed(&self, key: &str) {
-        let mut claimed = self.claimed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if claimed.len() >= MAX_CLAIMED {
-            claimed.clear();
+    pub fn remember_confirmed(&self, key: &str) {
+        let mut confirmed = self.confirmed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if confirmed.len() >= MAX_CONFIRMED {
+            confirmed.clear();
         }
-        claimed.insert(key.to_owned());
+        confirmed.insert(key.to_owned());
     }
 
     pub fn forget_secret(&self, name: &str) {
@@ -106,10 +107,10 @@ mod tests {
     #[test]
     fn a_claim_is_remembered_for_its_key_only() {
         let memo = Memo::default();
-        assert!(!memo.claimed("uid arn 1"));
-        memo.remember_claimed("uid arn 1");
-        assert!(memo.claimed("uid arn 1"));
-        assert!(!memo.claimed("uid arn 2"), "the same name made again is claimed anew");
+        assert!(!memo.confirmed("uid arn 1"));
+        memo.remember_confirmed("uid arn 1");
+        assert!(memo.confirmed("uid arn 1"));
+        assert!(!memo.confirmed("uid arn 2"), "the same name made again is claimed anew");
     }
 
     #[test]

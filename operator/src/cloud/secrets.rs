@@ -2,10 +2,9 @@
 //! Secret holds, found by name and checked for ownership; deleted without a recovery window.
 
 use super::{Call, CREATED_TAGGED, OWN_TAGGED};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
-use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::{Owner, WriteTokenRef};
@@ -40,6 +39,14 @@ pub const IAM: &str = r#"[
     ]
   },
   {
+    "Sid": "WriteTokenSecretListing",
+    "Effect": "Allow",
+    "Action": [
+      "secretsmanager:ListSecrets"
+    ],
+    "Resource": "*"
+  },
+  {
     "Sid": "OnlyItsWriteTokenSecrets",
     "Effect": "Allow",
     "Action": [
@@ -67,6 +74,7 @@ pub const CALLS: &[Call] = &[
     Call::new("create the token's secret, tagged", "secretsmanager:CreateSecret", SECRET).with(&[CREATED_TAGGED]),
     Call::new("tag it as it is created", "secretsmanager:TagResource", SECRET).with(&[CREATED_TAGGED]),
     Call::new("find it", "secretsmanager:DescribeSecret", SECRET),
+    Call::new("list the secrets named blog-…", "secretsmanager:ListSecrets", "*"),
     Call::new("compare its value", "secretsmanager:GetSecretValue", SECRET).with(&[OWN_TAGGED]),
     Call::new("rotate it", "secretsmanager:PutSecretValue", SECRET).with(&[OWN_TAGGED]),
     Call::new("delete it", "secretsmanager:DeleteSecret", SECRET).with(&[OWN_TAGGED]),
@@ -91,8 +99,7 @@ pub async fn ensure_write_token(
     value: &str,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<WriteTokenRef> {
-    let found = clients.secrets.describe_secret().secret_id(name).send().await;
-    let Some(found) = super::found(found.map_err(map_sdk(SERVICE, "DescribeSecret")))? else {
+    let Some(found) = observe_secret(clients, name).await? else {
         let created = clients
             .secrets
             .create_secret()
@@ -104,11 +111,13 @@ pub async fn ensure_write_token(
             .map_err(map_sdk(SERVICE, "CreateSecret"))?;
         return remembered(clients, name, value, reference(created.arn, created.version_id));
     };
-    super::tags::claim(owner, &tag_map(found.tags()), SERVICE, "DescribeSecret", format!("secret {name}"))?;
+    super::tags::claim(owner, &found.tags, SERVICE, "DescribeSecret", format!("secret {name}"))?;
     // The value is read only when its version is not the one last seen holding it.
-    if let Some(version) = current_version(&found).filter(|v| clients.memo.secret_holds(name, v, value)) {
-        return reference(found.arn.clone(), Some(version.to_owned()));
+    if let Some(version) = found.current.filter(|v| clients.memo.secret_holds(name, v, value)) {
+        return reference(found.arn, Some(version));
     }
+    // A new version follows: the listing's is stale until the next.
+    clients.inventories.secrets.forget(LISTED, name).await;
     let current = clients.secrets.get_secret_value().secret_id(name).send().await;
     let current = current.map_err(map_sdk(SERVICE, "GetSecretValue"))?;
     if current.secret_string() == Some(value) {
@@ -119,10 +128,58 @@ pub async fn ensure_write_token(
     remembered(clients, name, value, reference(put.arn, put.version_id))
 }
 
+/// A secret as its listing or a read shows it: its ARN, tags and `AWSCURRENT` version.
+#[derive(Debug, Clone)]
+pub struct SeenSecret {
+    arn: Option<String>,
+    tags: BTreeMap<String, String>,
+    current: Option<String>,
+}
+
+/// What every name the operator gives a secret starts with: the key of the region's listing.
+const LISTED: &str = "blog-";
+
+/// The secret of this name from the region's listing, or read on its own when the listing does not
+/// hold it (made since, or given a new version by the operator since).
+async fn observe_secret(clients: &AwsClients, name: &str) -> CloudResult<Option<SeenSecret>> {
+    if name.starts_with(LISTED) {
+        let listed = clients.inventories.secrets.get(LISTED, name, || list_secrets(clients)).await?;
+        if listed.is_some() {
+            return Ok(listed);
+        }
+    }
+    read_secret(clients, name).await
+}
+
+/// The secret of this name (`DescribeSecret`).
+async fn read_secret(clients: &AwsClients, name: &str) -> CloudResult<Option<SeenSecret>> {
+    let found = clients.secrets.describe_secret().secret_id(name).send().await;
+    let found = super::found(found.map_err(map_sdk(SERVICE, "DescribeSecret")))?;
+    Ok(found.map(|f| SeenSecret {
+        tags: tag_map(f.tags()),
+        current: f.version_ids_to_stages.as_ref().and_then(current_version),
+        arn: f.arn,
+    }))
+}
+
+/// The region's secrets named `blog-…`, by name, in pages of 100 (`ListSecrets` filtered by name).
+async fn list_secrets(clients: &AwsClients) -> CloudResult<HashMap<String, SeenSecret>> {
+    let by_name = Filter::builder().key(FilterNameStringType::Name).values(LISTED).build();
+    let mut secrets = HashMap::new();
+    let mut pages = clients.secrets.list_secrets().filters(by_name).max_results(100).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for entry in page.map_err(map_sdk(SERVICE, "ListSecrets"))?.secret_list.unwrap_or_default() {
+            let Some(name) = entry.name.clone().filter(|n| n.starts_with(LISTED)) else { continue };
+            let current = entry.secret_versions_to_stages.as_ref().and_then(current_version);
+            secrets.insert(name, SeenSecret { tags: tag_map(entry.tags()), current, arn: entry.arn });
+        }
+    }
+    Ok(secrets)
+}
+
 /// The version labelled `AWSCURRENT`.
-fn current_version(found: &DescribeSecretOutput) -> Option<&str> {
-    let stages = found.version_ids_to_stages()?;
-    stages.iter().find(|(_, labels)| labels.iter().any(|l| l == "AWSCURRENT")).map(|(version, _)| version.as_str())
+fn current_version(stages: &HashMap<String, Vec<String>>) -> Option<String> {
+    stages.iter().find(|(_, labels)| labels.iter().any(|l| l == "AWSCURRENT")).map(|(version, _)| version.clone())
 }
 
 fn remembered(
@@ -149,9 +206,9 @@ fn reference(arn: Option<String>, version: Option<String>) -> CloudResult<WriteT
 /// # Errors
 /// The AWS failure.
 pub async fn delete_write_token(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
-    let found = clients.secrets.describe_secret().secret_id(name).send().await;
-    let Some(found) = super::found(found.map_err(map_sdk(SERVICE, "DescribeSecret")))? else { return Ok(()) };
-    if !owner.owns(&tag_map(found.tags())) {
+    // Read on its own: a listing taken before the secret was made would leave it behind.
+    let Some(found) = read_secret(clients, name).await? else { return Ok(()) };
+    if !owner.owns(&found.tags) {
         tracing::warn!(secret = name, "not deleting a secret this BlogDeployment does not own");
         return Ok(());
     }
