@@ -327,7 +327,7 @@ pub(super) async fn ensure_scaling(stack: &mut Stack<'_>) -> CloudResult<()> {
             let label = cloud::autoscaling::request_label(&balancer.arn, target_group);
             cloud::autoscaling::ensure_scaling(stack.clients, plan, label.as_deref(), tags).await
         }
-        None => cloud::autoscaling::remove_scaling(stack.clients, &names.cluster, &names.service).await,
+        None => cloud::autoscaling::ensure_no_scaling(stack.clients, &names.cluster, &names.service).await,
     }
 }
 

@@ -116,11 +116,34 @@ pub async fn apply(
         if stack.failed(step.part()) {
             continue;
         }
-        let outcome =
-            if step.wanted(&stack.desired) { step.prune(&removal).await } else { step.remove(&removal).await };
+        let outcome = if step.wanted(&stack.desired) {
+            clients.inventories.deep.forget(&absence(*step, &removal.owner));
+            step.prune(&removal).await
+        } else {
+            remove_unless_seen_gone(*step, &removal).await
+        };
         stack.settle(step.part(), outcome)?;
     }
     stack.finish(readiness)
+}
+
+/// What records that a step the spec does not want was found gone (removed, or never made).
+fn absence(step: Step, owner: &Owner) -> String {
+    format!("{step:?} of {} gone", owner.uid)
+}
+
+/// A step the spec does not want is removed, and then looked for again only a deep period later
+/// ([`crate::cloud::inventory::DeepReads`]) instead of at every resync: an object with one variant
+/// would otherwise read every resource of the other at every resync to find it absent. Wanting the
+/// step again forgets the record, so a later removal looks at once.
+async fn remove_unless_seen_gone(step: Step, removal: &Removal<'_>) -> CloudResult<()> {
+    let (deep, resource) = (&removal.clients.inventories.deep, absence(step, &removal.owner));
+    if !deep.due(&resource, &"gone") {
+        return Ok(());
+    }
+    step.remove(removal).await?;
+    deep.done(&resource, &"gone");
+    Ok(())
 }
 
 /// Removes everything the owner may have made under `names`, whatever the spec says now: the plan

@@ -295,7 +295,7 @@ pub async fn ensure_scaling(
     request_label: Option<&str>,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<()> {
-    let resource = format!("scaling of {}", plan.resource_id);
+    let resource = scaling_resource(&plan.resource_id);
     let desired = format!("{plan:?} {request_label:?} {tags:?}");
     if !clients.inventories.deep.due(&resource, &desired) {
         return Ok(());
@@ -400,6 +400,25 @@ async fn put_action(clients: &AwsClients, id: &str, action: &SchedulePlan) -> Cl
         .await
         .map(drop)
         .map_err(map_sdk(SERVICE, "PutScheduledAction"))
+}
+
+fn scaling_resource(resource_id: &str) -> String {
+    format!("scaling of {resource_id}")
+}
+
+/// [`remove_scaling`] for a service whose spec asks for none: once found without scaling, it is
+/// looked at again a deep period later, or at once after scaling was wanted.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn ensure_no_scaling(clients: &AwsClients, cluster: &str, service: &str) -> CloudResult<()> {
+    let resource = scaling_resource(&resource_id(cluster, service));
+    if !clients.inventories.deep.due(&resource, &"none") {
+        return Ok(());
+    }
+    remove_scaling(clients, cluster, service).await?;
+    clients.inventories.deep.done(&resource, &"none");
+    Ok(())
 }
 
 /// Removes the service's scaling: its alarms, policies and scheduled actions, then the scalable target.

@@ -651,6 +651,16 @@ mod tests {
     }
 
     #[test]
+    fn a_listed_group_stands_only_while_its_rules_are_exactly_the_wanted_ones() {
+        let web = IngressRule { port: 80, source: Source::Cidr("0.0.0.0/0".into()) };
+        let app = IngressRule { port: 8080, source: Source::Group("sg-alb".into()) };
+        assert!(same_rules(&[web.clone(), app.clone()], &[app.clone(), web.clone()]), "in any order");
+        assert!(!same_rules(std::slice::from_ref(&web), &[web.clone(), app.clone()]), "one missing");
+        assert!(!same_rules(&[web.clone(), app.clone()], std::slice::from_ref(&web)), "one too many");
+        assert!(!same_rules(&[web.clone(), web.clone()], &[web, app]), "a duplicate is not the other rule");
+    }
+
+    #[test]
     fn reads_errors_and_builds_permissions() {
         let xml = "<Response><Errors><Error><Code>InvalidGroup.NotFound</Code><Message>no such group</Message></Error></Errors><RequestID>x</RequestID></Response>";
         assert_eq!(parse_error(xml), Some(("InvalidGroup.NotFound".into(), "no such group".into())));

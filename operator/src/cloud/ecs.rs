@@ -337,14 +337,20 @@ pub async fn ensure_task_definition(
     roles: &TaskRoles<'_>,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    // A revision never changes: once seen to match, it is not read again.
-    let wanted = super::inventory::fingerprint(&format!(
-        "{container:?} {} {} {}",
-        roles.execution_role_arn, roles.task_role_arn, roles.log_group
+    // A revision never changes: once seen to match or not, it is not read again. It is compared
+    // with what goes into one (not the whole container: its rollout carries times).
+    let c = container;
+    let wanted = super::inventory::fingerprint(&(
+        (&clients.region, &c.image, format!("{:?}", c.architecture), c.cpu, c.memory_mib, c.port),
+        (&c.health_check_path, &c.environment, &c.secrets, c.tracing),
+        (roles.execution_role_arn, roles.task_role_arn, roles.log_group),
     ));
-    let fact = |arn: &str| format!("task definition {arn} matches {wanted:x}");
+    let fact = |arn: &str, matching: bool| format!("task definition {arn} matches {wanted:x}: {matching}");
     for arn in known {
-        if clients.memo.confirmed(&fact(arn)) {
+        if clients.memo.confirmed(&fact(arn, false)) {
+            continue;
+        }
+        if clients.memo.confirmed(&fact(arn, true)) {
             return Ok((*arn).to_owned());
         }
         let found = clients
@@ -354,8 +360,9 @@ pub async fn ensure_task_definition(
             .send()
             .await
             .map_err(map_sdk(SERVICE, "DescribeTaskDefinition"))?;
-        if found.task_definition().is_some_and(|d| matches(d, container, roles)) {
-            clients.memo.remember_confirmed(&fact(arn));
+        let matching = found.task_definition().is_some_and(|d| matches(d, container, roles));
+        clients.memo.remember_confirmed(&fact(arn, matching));
+        if matching {
             return Ok((*arn).to_owned());
         }
     }

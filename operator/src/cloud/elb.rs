@@ -759,3 +759,18 @@ pub async fn ensure_production_rule(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listing_holds_the_names_the_operator_gives_balancers_and_groups_only() {
+        let owner = Owner { namespace: "team".into(), name: "shop".into(), uid: "0123abcd-0000".into() };
+        let names = crate::desired::Names::for_owner(&owner);
+        for name in [&names.load_balancer, &names.target_group, &names.alternate_target_group] {
+            assert!(listed(name), "{name}");
+        }
+        assert!(!listed("blog-team-shop"), "another tool's name is read on its own");
+    }
+}

@@ -107,6 +107,11 @@ impl DeepReads {
         read.get(resource).is_none_or(|(seen, at)| *seen != fingerprint(desired) || at.elapsed() >= self.period)
     }
 
+    /// Drops the record of `resource`: its next look is a full read.
+    pub fn forget(&self, resource: &str) {
+        self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(resource);
+    }
+
     /// Records a full read of `resource` that found it (or made it) as `desired`.
     pub fn done(&self, resource: &str, desired: &impl std::hash::Hash) {
         let mut read = self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -146,9 +146,9 @@ pub struct FunctionObserved {
     pub state: FunctionState,
     /// Its reserved concurrency, as `GetFunction` reports it (none on a function just made).
     pub reserved_concurrency: Option<i32>,
-    /// The revision read (`GetFunction`); `None` for a function just made, or one taken from the
-    /// listing as settled: found in full, Active and as desired at that revision less than a deep
-    /// period ago ([`settled`]).
+    /// The revision read (`GetFunction`, [`revision`]); `None` for a function just made, or one
+    /// taken from the listing as settled: found in full, Active and as desired at that revision
+    /// less than a deep period ago ([`settled`]).
     pub revision: Option<String>,
 }
 
@@ -215,7 +215,8 @@ pub async fn ensure_function(
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<FunctionObserved> {
     if let Some(listed) = listed_function(clients, &function.name).await? {
-        let at = (fingerprint(function, role_arn), function.reserved_concurrency, listed.revision_id());
+        let listed_revision = revision(&listed);
+        let at = (fingerprint(function, role_arn), function.reserved_concurrency, Some(listed_revision.as_str()));
         if !clients.inventories.deep.due(&settled_resource(function), &at) {
             let arn = listed.function_arn().unwrap_or_default().to_owned();
             let reserved_concurrency = function.reserved_concurrency;
@@ -238,7 +239,7 @@ pub async fn ensure_function(
     };
     let arn = config.function_arn().unwrap_or_default().to_owned();
     let reserved_concurrency = found.concurrency().and_then(|c| c.reserved_concurrent_executions());
-    let revision = config.revision_id().map(str::to_owned);
+    let revision = Some(revision(config));
     let observed = |state| FunctionObserved { arn: arn.clone(), state, reserved_concurrency, revision: revision.clone() };
     let pending = |why: &str| Ok(observed(FunctionState::Pending(why.to_owned())));
     if config.state() == Some(&State::Pending) || config.last_update_status() == Some(&LastUpdateStatus::InProgress) {
@@ -259,6 +260,14 @@ pub async fn ensure_function(
         return Ok(observed(FunctionState::Active));
     };
     pending(update)
+}
+
+/// What changes with every change of the function's configuration or code: when it was last
+/// modified and its code's digest. (`RevisionId` would do on AWS, but it also changes with the
+/// function's resource policy, and moto returns none.)
+#[must_use]
+pub fn revision(config: &FunctionConfiguration) -> String {
+    format!("{} {}", config.last_modified().unwrap_or_default(), config.code_sha256().unwrap_or_default())
 }
 
 fn settled_resource(function: &DesiredFunction) -> String {
