@@ -6,7 +6,8 @@
 # BENCH_OBJECTS (default 200), BENCH_RESYNC_SECONDS (default 30), BENCH_CONCURRENCY (default 4),
 # BENCH_CALLS_PER_SECOND (the operator's call budget; default: the operator's own, 0 turns it off),
 # BENCH_CALLS_PER_SECOND_FOR (space-separated SERVICE=RATE, e.g. "apigateway=10 logs=10"),
-# BENCH_PROFILE (release, or debug).
+# BENCH_PROFILE (release, or debug), BENCH_DEEP_READ_RESYNCS (the operator's --deep-read-resyncs;
+# 1 reads everything at every resync, which shows what the deep reads are).
 # Several counts (BENCH_OBJECTS="100 500 1000") run one after another, each on a fresh stack, and
 # end with a table by N (BENCH_SUMMARY: where each run appends its figures as one JSON line).
 set -euo pipefail
@@ -19,9 +20,10 @@ if [ "$(wc -w <<<"${BENCH_OBJECTS:-200}")" -gt 1 ]; then
   exit 0
 fi
 n=${BENCH_OBJECTS:-200}; resync=${BENCH_RESYNC_SECONDS:-30}; workers=${BENCH_CONCURRENCY:-4}
-budget=()
-[ -z "${BENCH_CALLS_PER_SECOND:-}" ] || budget=(--aws-calls-per-second "$BENCH_CALLS_PER_SECOND")
-for rate in ${BENCH_CALLS_PER_SECOND_FOR:-}; do budget+=(--aws-calls-per-second-for "$rate"); done
+extra=()
+[ -z "${BENCH_CALLS_PER_SECOND:-}" ] || extra=(--aws-calls-per-second "$BENCH_CALLS_PER_SECOND")
+for rate in ${BENCH_CALLS_PER_SECOND_FOR:-}; do extra+=(--aws-calls-per-second-for "$rate"); done
+[ -z "${BENCH_DEEP_READ_RESYNCS:-}" ] || extra+=(--deep-read-resyncs "$BENCH_DEEP_READ_RESYNCS")
 scripts/local-stack.sh install >&2
 # BENCH_PROFILE=debug counts calls without the release build's 15 minutes (time and RSS differ).
 profile=${BENCH_PROFILE:-release}
@@ -42,7 +44,7 @@ k create namespace bench >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 AWS_REGION=us-west-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench RUST_LOG=warn \
   "$bin" --namespace bench --resync-seconds "$resync" --concurrency "$workers" --container-readiness provisioned \
-  --allow-roles-without-boundary --allow-any-tenant-spec --admin-addr 127.0.0.1:0 --metrics-addr "127.0.0.1:$port" "${budget[@]}" \
+  --allow-roles-without-boundary --allow-any-tenant-spec --admin-addr 127.0.0.1:0 --metrics-addr "127.0.0.1:$port" "${extra[@]}" \
   >"$work/operator.log" 2>&1 &
 pid=$!
 until curl -sf "http://127.0.0.1:$port/metrics" >/dev/null 2>&1; do sleep 0.2; done
@@ -104,7 +106,7 @@ curl -sf "http://127.0.0.1:$port/metrics" >"$work/m2"
 after=$(rss); after_parts=$(parts); after_anon=$(anon_kib); after_file=$(file_kib)
 python3 - "$work" "$n" "$took" "$idle" "$peak" "$after" "$resync" "$idle_parts" "$after_parts" \
   "$idle_anon" "$after_anon" "$after_file" "${BENCH_SUMMARY:-}" <<'PY'
-import json, re, sys
+import json, os, re, sys
 parts = sys.argv[8:10]
 idle_anon, after_anon, after_file, summary = int(sys.argv[10]), int(sys.argv[11]), int(sys.argv[12]), sys.argv[13]
 work, n, took, idle, peak, after, resync = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *map(int, sys.argv[4:7]), int(sys.argv[7])
@@ -174,6 +176,7 @@ if summary:
     with open(summary, "a") as out:
         out.write(json.dumps({
             "objects": n, "ready_seconds": took / 1000, "resyncs": resyncs,
+            "deep_read_resyncs": int(os.environ.get("BENCH_DEEP_READ_RESYNCS") or 12),
             "create_calls": sum(create.values()), "resync_calls": per_op(c1, c2),
             "anonymous_kib": {"idle": idle_anon, "after": after_anon}, "code_kib": after_file,
         }) + "\n")

@@ -83,6 +83,7 @@ const MAX_DEEP_READS: usize = 200_000;
 /// desired state changes or the resource is not in its listing.
 pub struct DeepReads {
     period: Duration,
+    /// Each resource's desired state when last read in full, and when it is due again.
     read: std::sync::Mutex<HashMap<String, (u64, Instant)>>,
 }
 
@@ -100,11 +101,11 @@ impl DeepReads {
     }
 
     /// Whether `resource` is due a full read: never read in full by this process, read for another
-    /// desired state, or a deep period ago.
+    /// desired state, or a deep period ago (jittered by a quarter either way).
     #[must_use]
     pub fn due(&self, resource: &str, desired: &impl std::hash::Hash) -> bool {
         let read = self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        read.get(resource).is_none_or(|(seen, at)| *seen != fingerprint(desired) || at.elapsed() >= self.period)
+        read.get(resource).is_none_or(|(seen, next)| *seen != fingerprint(desired) || Instant::now() >= *next)
     }
 
     /// Drops the record of `resource`: its next look is a full read.
@@ -118,7 +119,10 @@ impl DeepReads {
         if read.len() >= MAX_DEEP_READS && !read.contains_key(resource) {
             read.clear();
         }
-        read.insert(resource.to_owned(), (fingerprint(desired), Instant::now()));
+        // Jittered like resyncs (0.75 to 1.25 periods), so that objects made together do not all
+        // come due in the same resync.
+        let next = Instant::now() + crate::retry::next_resync(self.period, resource);
+        read.insert(resource.to_owned(), (fingerprint(desired), next));
     }
 }
 
@@ -219,8 +223,8 @@ mod tests {
         assert!(!deep.due("role a", &"policy 1"));
         assert!(deep.due("role a", &"policy 2"), "the desired state changed");
         assert!(deep.due("role b", &"policy 1"), "another resource");
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(deep.due("role a", &"policy 1"), "a deep period ago");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(deep.due("role a", &"policy 1"), "a deep period ago, give or take a quarter");
     }
 
     #[tokio::test]
