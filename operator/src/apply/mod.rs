@@ -36,6 +36,9 @@ pub struct Applied {
     pub function_rollout: Option<blog_core::rollout::function::Move>,
     /// The container's rollout as this apply left it, and an Event.
     pub container_rollout: Option<blog_core::rollout::function::Move>,
+    /// A `promote` came while ECS was between hooks: it waits for the next one, so the
+    /// annotation stays.
+    pub container_command_waits: bool,
 }
 
 /// Each variant's regional front door: where its host points (an alias value) and the endpoint
@@ -239,6 +242,7 @@ pub(super) struct Stack<'a> {
     service: Option<cloud::ecs::ServiceObserved>,
     function_rollout: Option<blog_core::rollout::function::Move>,
     container_rollout: Option<blog_core::rollout::function::Move>,
+    container_command_waits: bool,
     /// The parts' states as the steps observed them.
     reached: Reached,
     /// Variant failures, in plan order: each skips the rest of its variant.
@@ -277,6 +281,7 @@ impl<'a> Stack<'a> {
             service: None,
             function_rollout: None,
             container_rollout: None,
+            container_command_waits: false,
             reached: Reached::default(),
             failures: Vec::new(),
         }
@@ -364,6 +369,7 @@ impl<'a> Stack<'a> {
             zone: self.certificates.zone,
             function_rollout: self.function_rollout,
             container_rollout: self.container_rollout,
+            container_command_waits: self.container_command_waits,
         })
     }
 

@@ -5,7 +5,7 @@
 use super::Stack;
 use crate::cloud::{self, CloudResult};
 use blog_core::rollout::container::{self as rollout, Gate};
-use blog_core::rollout::function::{Move, ROLLED_BACK, Release};
+use blog_core::rollout::function::{Command, Move, ROLLED_BACK, Release};
 
 /// The task definitions a desired one may already be: the service's, a rolled-back one (held
 /// while the spec is unchanged) and the one the last apply recorded (registered while a
@@ -51,6 +51,8 @@ pub async fn gate(
         if let Some(answer) = &gate.answer {
             cloud::ecs::answer(stack.clients, &deployment.arn, answer).await?;
         }
+        // A promote answers a hook: between two (ECS shifting or baking) it waits for the next.
+        stack.container_command_waits = release.command == Some(Command::Promote) && gate.answer.is_none();
         stack.container_rollout = Some(moved(gate));
         return Ok(true);
     }

@@ -50,7 +50,7 @@ pub struct Inventories {
     /// Secrets named `blog-…` by name, with tags and current version (`ListSecrets`, 100 a page).
     pub secrets: Inventory<super::secrets::SeenSecret>,
     /// Lambda functions named `blog-…` by name (`ListFunctions`, 50 a page).
-    pub functions: Inventory<aws_sdk_lambda::types::FunctionConfiguration>,
+    pub functions: Inventory<super::lambda::ListedFunction>,
     /// When each resource was last read in full, for what no listing shows.
     pub deep: DeepReads,
 }

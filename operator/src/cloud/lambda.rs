@@ -215,10 +215,9 @@ pub async fn ensure_function(
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<FunctionObserved> {
     if let Some(listed) = listed_function(clients, &function.name).await? {
-        let listed_revision = revision(&listed);
-        let at = (fingerprint(function, role_arn), function.reserved_concurrency, Some(listed_revision.as_str()));
+        let at = (fingerprint(function, role_arn), function.reserved_concurrency, Some(listed.revision.as_str()));
         if !clients.inventories.deep.due(&settled_resource(function), &at) {
-            let arn = listed.function_arn().unwrap_or_default().to_owned();
+            let arn = listed.arn;
             let reserved_concurrency = function.reserved_concurrency;
             return Ok(FunctionObserved { arn, state: FunctionState::Active, reserved_concurrency, revision: None });
         }
@@ -285,8 +284,16 @@ pub fn settled(clients: &AwsClients, function: &DesiredFunction, role_arn: &str,
 /// What every name the operator gives a function starts with: the key of the region's listing.
 const LISTED: &str = "blog-";
 
+/// What a listing keeps of a function: all that tells whether it changed since its last full read.
+#[derive(Debug, Clone)]
+pub struct ListedFunction {
+    arn: String,
+    /// [`revision`].
+    revision: String,
+}
+
 /// The function of this name as the region's listing shows it (no state, tags or concurrency).
-async fn listed_function(clients: &AwsClients, name: &str) -> CloudResult<Option<FunctionConfiguration>> {
+async fn listed_function(clients: &AwsClients, name: &str) -> CloudResult<Option<ListedFunction>> {
     if !name.starts_with(LISTED) {
         return Ok(None);
     }
@@ -294,13 +301,14 @@ async fn listed_function(clients: &AwsClients, name: &str) -> CloudResult<Option
 }
 
 /// The region's functions named `blog-…`, by name, in pages of 50 (`ListFunctions`).
-async fn list_functions(clients: &AwsClients) -> CloudResult<HashMap<String, FunctionConfiguration>> {
+async fn list_functions(clients: &AwsClients) -> CloudResult<HashMap<String, ListedFunction>> {
     let mut functions = HashMap::new();
     let mut pages = clients.lambda.list_functions().max_items(50).into_paginator().send();
     while let Some(page) = pages.next().await {
         for config in page.map_err(map_sdk(SERVICE, "ListFunctions"))?.functions.unwrap_or_default() {
             if let Some(name) = config.function_name().filter(|n| n.starts_with(LISTED)) {
-                functions.insert(name.to_owned(), config.clone());
+                let arn = config.function_arn().unwrap_or_default().to_owned();
+                functions.insert(name.to_owned(), ListedFunction { arn, revision: revision(&config) });
             }
         }
     }

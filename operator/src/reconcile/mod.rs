@@ -122,24 +122,27 @@ async fn report_applied(
     }
     let placed = placing.as_ref().is_none_or(|p| p.settled);
     let moved = (applied.function_rollout.clone(), applied.container_rollout.clone());
+    let waits = applied.container_command_waits;
     let generation = report.bd.metadata.generation;
     let (mut observed, mut next) =
         update_status::applied(generation, previous, applied, (built.allocation.clone(), token_secret));
     next.placement = placing.map(|p| p.status);
     observed.regions = next.placement.as_ref().map(|p| status::regions_state(&p.regions));
-    next.rollout =
-        released(report, built.home(), previous.rollout.as_ref(), (moved.0.as_ref(), moved.1.as_ref())).await?;
+    let moves = (moved.0.as_ref(), moved.1.as_ref());
+    next.rollout = released(report, built.home(), previous.rollout.as_ref(), moves, waits).await?;
     let soonest = next_look(built.home(), next.rollout.as_ref());
     settle(report, ctx, (previous, next, &observed), (placed, soonest)).await
 }
 
 /// The rollout to record after an apply: its Events, and the one-shot annotation (`promote`,
-/// `abort`) cleared once acted on, so a later rollout is not promoted by an old command.
+/// `abort`) cleared once acted on, so a later rollout is not promoted by an old command. A
+/// container command that `waits` (a promote while ECS is between two hooks) is not acted on yet.
 async fn released(
     report: &Reporter<'_>,
     home: &crate::desired::Desired,
     previous: Option<&RolloutStatus>,
     moved: (Option<&rollout::Move>, Option<&rollout::Move>),
+    container_waits: bool,
 ) -> Result<Option<RolloutStatus>, Error> {
     for event in [moved.0, moved.1].into_iter().flatten().filter_map(|m| m.event.as_ref()) {
         let type_ = if event.warning { EventType::Warning } else { EventType::Normal };
@@ -152,7 +155,7 @@ async fn released(
     let acted = |(release, moved): (Option<&Release>, Option<&rollout::Move>)| {
         moved.is_some() && release.is_some_and(|r| r.command.is_some())
     };
-    if commanded.into_iter().zip([moved.0, moved.1]).any(acted) {
+    if commanded.into_iter().zip([moved.0, moved.1.filter(|_| !container_waits)]).any(acted) {
         report.clear_annotation(rollout::ANNOTATION).await?;
     }
     Ok(update_status::rollout(previous, moved))
