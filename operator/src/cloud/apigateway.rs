@@ -184,8 +184,10 @@ async fn list_apis(clients: &AwsClients) -> CloudResult<HashMap<String, Api>> {
     loop {
         let page = clients.apigateway.get_apis().max_results("500").set_next_token(token).send().await;
         let page = page.map_err(map_sdk(SERVICE, "GetApis"))?;
-        for api in page.items().iter().filter(|a| a.name().is_some_and(|n| n.starts_with(LISTED))) {
-            apis.insert(api.api_id().unwrap_or_default().to_owned(), api.clone());
+        for mut api in page.items.unwrap_or_default().into_iter().filter(|a| a.name().is_some_and(|n| n.starts_with(LISTED))) {
+            // Kept for every object until the next listing: only what is read of it.
+            (api.cors_configuration, api.description, api.import_info, api.warnings) = (None, None, None, None);
+            apis.insert(api.api_id().unwrap_or_default().to_owned(), api);
         }
         token = page.next_token;
         if token.is_none() {

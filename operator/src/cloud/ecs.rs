@@ -200,7 +200,11 @@ async fn list_clusters(clients: &AwsClients) -> CloudResult<HashMap<String, Clus
             .send()
             .await
             .map_err(map_sdk(SERVICE, "DescribeClusters"))?;
-        for cluster in found.clusters.unwrap_or_default().into_iter().filter(|c| c.status() == Some("ACTIVE")) {
+        for mut cluster in found.clusters.unwrap_or_default().into_iter().filter(|c| c.status() == Some("ACTIVE")) {
+            // Kept for every object until the next listing: only what is read of it.
+            (cluster.statistics, cluster.capacity_providers, cluster.attachments) = (None, None, None);
+            (cluster.default_capacity_provider_strategy, cluster.configuration) = (None, None);
+            cluster.service_connect_defaults = None;
             clusters.insert(cluster.cluster_name().unwrap_or_default().to_owned(), cluster);
         }
     }

@@ -213,8 +213,11 @@ async fn list_target_groups(clients: &AwsClients) -> CloudResult<HashMap<String,
     let mut pages = clients.elb.describe_target_groups().page_size(400).into_paginator().send();
     while let Some(page) = pages.next().await {
         for group in page.map_err(map_sdk(SERVICE, "DescribeTargetGroups"))?.target_groups.unwrap_or_default() {
-            if let Some(name) = group.target_group_name().filter(|n| listed(n)) {
-                groups.entry(name.to_owned()).or_default().push(group);
+            if let Some(name) = group.target_group_name().filter(|n| listed(n)).map(str::to_owned) {
+                // Kept for every object until the next listing: only what is read of it.
+                let mut group = group;
+                group.load_balancer_arns = None;
+                groups.entry(name).or_default().push(group);
             }
         }
     }
@@ -242,8 +245,11 @@ async fn list_load_balancers(clients: &AwsClients) -> CloudResult<HashMap<String
     let mut pages = clients.elb.describe_load_balancers().page_size(400).into_paginator().send();
     while let Some(page) = pages.next().await {
         for balancer in page.map_err(map_sdk(SERVICE, "DescribeLoadBalancers"))?.load_balancers.unwrap_or_default() {
-            if let Some(name) = balancer.load_balancer_name().filter(|n| listed(n)) {
-                balancers.entry(name.to_owned()).or_default().push(balancer);
+            if let Some(name) = balancer.load_balancer_name().filter(|n| listed(n)).map(str::to_owned) {
+                // Kept for every object until the next listing: only what is read of it.
+                let mut balancer = balancer;
+                (balancer.availability_zones, balancer.security_groups) = (None, None);
+                balancers.entry(name).or_default().push(balancer);
             }
         }
     }

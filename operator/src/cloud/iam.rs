@@ -268,7 +268,9 @@ async fn list_roles(clients: &AwsClients, path: &str) -> CloudResult<HashMap<Str
     let mut roles = HashMap::new();
     let mut pages = clients.iam.list_roles().path_prefix(path).max_items(1000).into_paginator().send();
     while let Some(page) = pages.next().await {
-        for role in page.map_err(map_sdk(SERVICE, "ListRoles"))?.roles {
+        for mut role in page.map_err(map_sdk(SERVICE, "ListRoles"))?.roles {
+            // Kept for every object until the next listing: only what is read of it.
+            (role.description, role.role_last_used) = (None, None);
             roles.insert(role.role_name.clone(), role);
         }
     }

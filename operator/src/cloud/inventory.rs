@@ -83,8 +83,9 @@ const MAX_DEEP_READS: usize = 200_000;
 /// desired state changes or the resource is not in its listing.
 pub struct DeepReads {
     period: Duration,
-    /// Each resource's desired state when last read in full, and when it is due again.
-    read: std::sync::Mutex<HashMap<String, (u64, Instant)>>,
+    /// Each resource's desired state when last read in full, and when it is due again, by a
+    /// digest of the resource's name (a map of names would cost a few KiB an object).
+    read: std::sync::Mutex<HashMap<u64, (u64, Instant)>>,
 }
 
 /// A digest of `desired`, to tell one desired state from another (not a security hash).
@@ -105,24 +106,26 @@ impl DeepReads {
     #[must_use]
     pub fn due(&self, resource: &str, desired: &impl std::hash::Hash) -> bool {
         let read = self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        read.get(resource).is_none_or(|(seen, next)| *seen != fingerprint(desired) || Instant::now() >= *next)
+        read.get(&fingerprint(&resource))
+            .is_none_or(|(seen, next)| *seen != fingerprint(desired) || Instant::now() >= *next)
     }
 
     /// Drops the record of `resource`: its next look is a full read.
     pub fn forget(&self, resource: &str) {
-        self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(resource);
+        self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&fingerprint(&resource));
     }
 
     /// Records a full read of `resource` that found it (or made it) as `desired`.
     pub fn done(&self, resource: &str, desired: &impl std::hash::Hash) {
         let mut read = self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if read.len() >= MAX_DEEP_READS && !read.contains_key(resource) {
+        let key = fingerprint(&resource);
+        if read.len() >= MAX_DEEP_READS && !read.contains_key(&key) {
             read.clear();
         }
         // Jittered like resyncs (0.75 to 1.25 periods), so that objects made together do not all
         // come due in the same resync.
         let next = Instant::now() + crate::retry::next_resync(self.period, resource);
-        read.insert(resource.to_owned(), (fingerprint(desired), next));
+        read.insert(key, (fingerprint(desired), next));
     }
 }
 
@@ -164,6 +167,9 @@ impl<T: Clone> Inventory<T> {
         let mut listings = self.listings.lock().await;
         let fresh = listings.get(key).is_some_and(|l| l.at.elapsed() < self.period);
         if !fresh {
+            // The old listing goes first: holding both while the new one is read would double
+            // what the inventory keeps at each refresh.
+            listings.remove(key);
             let at = Instant::now();
             let entries = list().await?;
             self.metrics.inventory_listed(self.kind, key, &self.region, entries.len());

@@ -33,7 +33,13 @@ pub struct Memo {
     secret_versions: Mutex<HashMap<String, (String, [u8; 32])>>,
     /// Facts that hold for good once seen: an owner's tags on a resource of a given id (one made
     /// again under the name has another), an immutable task definition that matches a container.
-    confirmed: Mutex<std::collections::HashSet<String>>,
+    /// By digest: the facts' texts would cost a few hundred bytes each.
+    confirmed: Mutex<std::collections::HashSet<u64>>,
+}
+
+/// A fact's digest (not a security hash: a collision would at worst skip one tag read).
+fn fact(key: &str) -> u64 {
+    super::inventory::fingerprint(&key)
 }
 
 fn digest(value: &str) -> [u8; 32] {
@@ -73,7 +79,7 @@ impl Memo {
     /// Whether `key` (an owner and a resource, or another fact) was confirmed before.
     #[must_use]
     pub fn confirmed(&self, key: &str) -> bool {
-        self.confirmed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(key)
+        self.confirmed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&fact(key))
     }
 
     pub fn remember_confirmed(&self, key: &str) {
@@ -81,7 +87,7 @@ impl Memo {
         if confirmed.len() >= MAX_CONFIRMED {
             confirmed.clear();
         }
-        confirmed.insert(key.to_owned());
+        confirmed.insert(fact(key));
     }
 
     pub fn forget_secret(&self, name: &str) {
