@@ -200,7 +200,7 @@ async fn list_apis(clients: &AwsClients) -> CloudResult<HashMap<String, Api>> {
 /// region's listing, or one read when the listing does not hold it (made since), instead of paging
 /// through every API in the region.
 async fn known_api(clients: &AwsClients, owner: &Owner, name: &str, id: &str) -> CloudResult<Option<ApiObserved>> {
-    let listed = clients.inventories.apis.get(LISTED, id, || list_apis(clients)).await?;
+    let listed = clients.inventories.apis.get(LISTED, id, || list_apis(clients)).await;
     let found = match listed {
         Some(api) => Some((api.name, api.tags, api.api_id, api.api_endpoint)),
         None => {

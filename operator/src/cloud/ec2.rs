@@ -581,7 +581,7 @@ pub async fn ensure_security_group(
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
     let listing = || clients.ec2.list_groups(&clients.region, vpc_id);
-    let listed = clients.inventories.security_groups.get(vpc_id, name, listing).await?;
+    let listed = clients.inventories.security_groups.get(vpc_id, name, listing).await;
     // A change is made from a read of the group on its own, which it reads until the next listing.
     let listed = match listed {
         Some(found) if !same_rules(&found.ingress, rules) => {

@@ -171,7 +171,7 @@ const LISTED: &str = "blog-";
 /// does not hold it (made since, or changed by the operator since).
 async fn observe_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<Cluster>> {
     if name.starts_with(LISTED) {
-        let listed = clients.inventories.clusters.get(LISTED, name, || list_clusters(clients)).await?;
+        let listed = clients.inventories.clusters.get(LISTED, name, || list_clusters(clients)).await;
         if listed.is_some() {
             return Ok(listed);
         }

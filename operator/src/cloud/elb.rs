@@ -200,7 +200,7 @@ fn listed(name: &str) -> bool {
 async fn observe_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec<TargetGroup>> {
     if listed(name) {
         let list = || list_target_groups(clients);
-        if let Some(groups) = clients.inventories.target_groups.get(LISTED, name, list).await? {
+        if let Some(groups) = clients.inventories.target_groups.get(LISTED, name, list).await {
             return Ok(groups);
         }
     }
@@ -230,7 +230,7 @@ async fn list_target_groups(clients: &AwsClients) -> CloudResult<HashMap<String,
 async fn observe_load_balancers(clients: &AwsClients, name: &str) -> CloudResult<Vec<LoadBalancer>> {
     if listed(name) {
         let list = || list_load_balancers(clients);
-        let listed = clients.inventories.load_balancers.get(LISTED, name, list).await?;
+        let listed = clients.inventories.load_balancers.get(LISTED, name, list).await;
         let active = |b: &LoadBalancer| b.state().and_then(|s| s.code()) == Some(&LoadBalancerStateEnum::Active);
         if let Some(balancers) = listed.filter(|found| found.iter().all(active)) {
             return Ok(balancers);

@@ -214,7 +214,7 @@ pub async fn ensure_role(
     let resource = format!("iam role {}", role.name);
     let desired = (&role.boundary, role.trust.to_string(), role.policy.to_string());
     if !clients.inventories.deep.due(&resource, &desired)
-        && let Some(found) = listed_role(clients, &role.name).await?
+        && let Some(found) = listed_role(clients, &role.name).await
         && found.path == crate::desired::ROLE_PATH
         && claim_once(clients, owner, &found).await?
     {
@@ -258,7 +258,7 @@ async fn read_and_ensure_role(
 
 /// The role of this name as its listing (the roles under the operator's path) shows it, listed at
 /// most a resync period ago; `None` when the listing does not hold it.
-async fn listed_role(clients: &AwsClients, name: &str) -> CloudResult<Option<Role>> {
+async fn listed_role(clients: &AwsClients, name: &str) -> Option<Role> {
     let path = crate::desired::ROLE_PATH;
     clients.inventories.roles.get(path, name, || list_roles(clients, path)).await
 }

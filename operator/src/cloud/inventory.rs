@@ -154,12 +154,11 @@ impl<T: Clone> Inventory<T> {
     }
 
     /// The entry `name` of listing `key` as listed at most a period ago (listed now by `list` when
-    /// older); `None` when that listing does not hold it. Workers asking together wait for one
-    /// listing. A failed listing is not kept: the next asks again.
-    ///
-    /// # Errors
-    /// The listing's failure.
-    pub async fn get<F, Fut>(&self, key: &str, name: &str, list: F) -> CloudResult<Option<T>>
+    /// older); `None` when that listing does not hold it, and then the caller reads it on its own.
+    /// Workers asking together wait for one listing. A listing that fails (a timeout on a large
+    /// account, throttling) is logged and counts as empty for a period: every resource is read on
+    /// its own meanwhile, as without an inventory, instead of every worker trying the listing again.
+    pub async fn get<F, Fut>(&self, key: &str, name: &str, list: F) -> Option<T>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = CloudResult<HashMap<String, T>>>,
@@ -171,11 +170,15 @@ impl<T: Clone> Inventory<T> {
             // what the inventory keeps at each refresh.
             listings.remove(key);
             let at = Instant::now();
-            let entries = list().await?;
+            let entries = list().await.unwrap_or_else(|err| {
+                tracing::warn!(inventory = self.kind, listing = key, region = %self.region, error = %err,
+                    "listing failed: its resources are read on their own until the next");
+                HashMap::new()
+            });
             self.metrics.inventory_listed(self.kind, key, &self.region, entries.len());
             listings.insert(key.to_owned(), Listing { at, entries });
         }
-        Ok(listings.get(key).and_then(|l| l.entries.get(name).cloned()))
+        listings.get(key).and_then(|l| l.entries.get(name).cloned())
     }
 
     /// Drops what the listing said of `name` (the operator just changed or made it), so that it
@@ -207,9 +210,9 @@ mod tests {
             lists.fetch_add(1, Ordering::SeqCst);
             listing(&["a", "b"])
         };
-        assert_eq!(inventory.get("p", "a", list).await.expect("a"), Some(1));
-        assert_eq!(inventory.get("p", "b", list).await.expect("b"), Some(1));
-        assert_eq!(inventory.get("p", "c", list).await.expect("c"), None, "not listed: read on its own");
+        assert_eq!(inventory.get("p", "a", list).await, Some(1));
+        assert_eq!(inventory.get("p", "b", list).await, Some(1));
+        assert_eq!(inventory.get("p", "c", list).await, None, "not listed: read on its own");
         assert_eq!(lists.load(Ordering::SeqCst), 1, "one listing for three names");
         let rendered = metrics.render();
         assert!(
@@ -217,7 +220,7 @@ mod tests {
         );
         assert!(rendered.contains("blog_operator_inventory_listed_timestamp_seconds{"), "{rendered}");
         tokio::time::sleep(Duration::from_millis(60)).await;
-        inventory.get("p", "a", list).await.expect("a");
+        inventory.get("p", "a", list).await;
         assert_eq!(lists.load(Ordering::SeqCst), 2, "listed again after a period");
     }
 
@@ -234,14 +237,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_forgotten_entry_is_read_on_its_own_and_a_failed_listing_is_not_kept() {
+    async fn a_forgotten_entry_and_a_failed_listing_leave_names_to_be_read_on_their_own() {
         let inventory = Inventory::new(Duration::from_secs(60), &crate::metrics::Metrics::default(), "test", "r");
-        inventory.get("p", "a", || async { listing(&["a"]) }).await.expect("listed");
+        inventory.get("p", "a", || async { listing(&["a"]) }).await;
         inventory.forget("p", "a").await;
-        assert_eq!(inventory.get("p", "a", || async { listing(&["a"]) }).await.expect("a"), None);
+        assert_eq!(inventory.get("p", "a", || async { listing(&["a"]) }).await, None);
 
         let failing = || async { Err(CloudError::local("logs", "DescribeLogGroups", ErrorKind::Transient, "down")) };
-        assert!(inventory.get("q", "a", failing).await.is_err());
-        assert_eq!(inventory.get("q", "a", || async { listing(&["a"]) }).await.expect("a"), Some(1));
+        assert_eq!(inventory.get("q", "a", failing).await, None, "read on its own");
+        let again = inventory.get("q", "a", || async { listing(&["a"]) }).await;
+        assert_eq!(again, None, "not listed again before a period: read on its own");
     }
 }

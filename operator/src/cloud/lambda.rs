@@ -214,7 +214,7 @@ pub async fn ensure_function(
     role_arn: &str,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<FunctionObserved> {
-    if let Some(listed) = listed_function(clients, &function.name).await? {
+    if let Some(listed) = listed_function(clients, &function.name).await {
         let at = (fingerprint(function, role_arn), function.reserved_concurrency, Some(listed.revision.as_str()));
         if !clients.inventories.deep.due(&settled_resource(function), &at) {
             let arn = listed.arn;
@@ -293,9 +293,9 @@ pub struct ListedFunction {
 }
 
 /// The function of this name as the region's listing shows it (no state, tags or concurrency).
-async fn listed_function(clients: &AwsClients, name: &str) -> CloudResult<Option<ListedFunction>> {
+async fn listed_function(clients: &AwsClients, name: &str) -> Option<ListedFunction> {
     if !name.starts_with(LISTED) {
-        return Ok(None);
+        return None;
     }
     clients.inventories.functions.get(LISTED, name, || list_functions(clients)).await
 }

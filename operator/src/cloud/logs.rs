@@ -161,7 +161,7 @@ fn listing_prefix(name: &str) -> Option<String> {
 /// has not seen it (made since the last listing, or changed by the operator since).
 async fn observe_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<LogGroup>> {
     if let Some(prefix) = listing_prefix(name) {
-        let listed = clients.inventories.log_groups.get(&prefix, name, || list_log_groups(clients, &prefix)).await?;
+        let listed = clients.inventories.log_groups.get(&prefix, name, || list_log_groups(clients, &prefix)).await;
         if listed.is_some() {
             return Ok(listed);
         }
