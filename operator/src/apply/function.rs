@@ -113,7 +113,7 @@ async fn serve(stack: &mut Stack<'_>, function: &DesiredFunction, role_arn: &str
     let clients = stack.clients;
     let api = stack.api.as_ref().ok_or_else(|| super::unknown("the function's API"))?;
     let source_arn = desired::api_source_arn(stack.scope()?, &api.id);
-    cloud::lambda::ensure_invoke_permission(clients, &function.name, &source_arn).await?;
+    cloud::lambda::ensure_invoke_permission(clients, (&function.name, &serving), &source_arn).await?;
     let provisioned = cloud::lambda::ensure_provisioned_concurrency(
         clients,
         (&function.name, &serving),

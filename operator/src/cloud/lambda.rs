@@ -459,14 +459,20 @@ pub async fn ensure_reserved_concurrency(
 ///
 /// # Errors
 /// The AWS failure.
-pub async fn ensure_invoke_permission(clients: &AwsClients, function: &str, source_arn: &str) -> CloudResult<()> {
-    // No listing holds a function's policy: read in full when due, at once for another API.
+pub async fn ensure_invoke_permission(
+    clients: &AwsClients,
+    (function, serving): (&str, &str),
+    source_arn: &str,
+) -> CloudResult<()> {
+    // No listing holds a function's policy: read in full when due, and at once for another API
+    // or once the alias serves another version (an emulator ties the permission to the version).
     let resource = format!("policy of function {function}");
-    if !clients.inventories.deep.due(&resource, &source_arn) {
+    let desired = (source_arn, serving);
+    if !clients.inventories.deep.due(&resource, &desired) {
         return Ok(());
     }
     read_and_ensure_invoke_permission(clients, function, source_arn).await?;
-    clients.inventories.deep.done(&resource, &source_arn);
+    clients.inventories.deep.done(&resource, &desired);
     Ok(())
 }
 
