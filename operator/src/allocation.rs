@@ -45,7 +45,8 @@ pub async fn observe(
     if reads.is_empty() {
         return Ok(observed);
     }
-    let summaries = cloudwatch::summaries(clients, &reads.iter().map(|(_, r)| *r).collect::<Vec<_>>(), window).await?;
+    let summaries =
+        cloudwatch::gathered_summaries(clients, &reads.iter().map(|(_, r)| *r).collect::<Vec<_>>(), window).await?;
     for ((slot, _), summary) in reads.iter().zip(summaries) {
         *slot.of(&mut observed) = summary;
     }

@@ -236,7 +236,7 @@ pub(super) async fn remove_task_roles(removal: &Removal<'_>) -> CloudResult<()> 
 pub(super) async fn ensure_service(stack: &mut Stack<'_>) -> CloudResult<()> {
     let container = wanted(stack)?;
     let (clients, names, owner) = (stack.clients, &stack.desired.names, &stack.desired.owner);
-    let existing = cloud::ecs::find_service(clients, owner, &names.cluster, &names.service).await?;
+    let existing = cloud::ecs::observe_service(clients, owner, &names.cluster, &names.service).await?;
     let task_definition = task_definition(stack, &container, existing.as_ref()).await?;
     let strategy = container.release.as_ref().and_then(|r| rollout::ecs_strategy(&r.policy));
     let release = container.release.as_ref().filter(|_| strategy.is_some() && advanced(stack).is_some());

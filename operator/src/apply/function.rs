@@ -134,9 +134,9 @@ async fn release(stack: &mut Stack<'_>, function: &DesiredFunction, role_arn: &s
     let now = || k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
     let release = function.release.clone().unwrap_or_else(|| rollout::Release::at_once(now()));
     let fingerprint = cloud::lambda::fingerprint(function, role_arn);
-    let alias = cloud::lambda::read_alias(clients, name).await?;
+    let (alias, read_now) = cloud::lambda::alias(clients, name, &fingerprint).await?;
     let target = match rollout::known_version(alias.as_ref(), release.record.as_ref(), &fingerprint) {
-        Some(number) => cloud::lambda::Version { number, revision: fingerprint },
+        Some(number) => cloud::lambda::Version { number, revision: fingerprint.clone() },
         None => cloud::lambda::publish(clients, name, &fingerprint).await?,
     };
     let same_role = match alias.as_ref().filter(|a| starts_weighting(a, &target, &release)) {
@@ -149,6 +149,10 @@ async fn release(stack: &mut Stack<'_>, function: &DesiredFunction, role_arn: &s
         if !(200..300).contains(&status) {
             moved = rollout::refused_before_traffic(moved, &format!("GET {path} answered {status}"));
         }
+    }
+    let moving = moved.route.is_some();
+    if moving || read_now {
+        cloud::lambda::alias_seen(clients, name, &fingerprint, alias.as_ref().filter(|_| read_now), moving);
     }
     if let Some(route) = &moved.route {
         cloud::lambda::route_alias(clients, name, route, alias.is_some()).await?;

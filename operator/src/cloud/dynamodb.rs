@@ -29,6 +29,14 @@ pub const IAM: &str = r#"[
     ]
   },
   {
+    "Sid": "ListTables",
+    "Effect": "Allow",
+    "Action": [
+      "dynamodb:ListTables"
+    ],
+    "Resource": "*"
+  },
+  {
     "Sid": "DeleteAndUntagOnlyItsTables",
     "Effect": "Allow",
     "Action": [
@@ -77,6 +85,7 @@ const FILL: &str = "what DynamoDB checks on the caller when it fills a new repli
 pub const CALLS: &[Call] = &[
     Call::new("create the table", "dynamodb:CreateTable", TABLE),
     Call::new("describe the table", "dynamodb:DescribeTable", TABLE),
+    Call::new("list the region's tables", "dynamodb:ListTables", "*"),
     Call::new("change its billing, add or remove a replica", "dynamodb:UpdateTable", TABLE),
     Call::new("delete the table", "dynamodb:DeleteTable", TABLE).with(&[OWN_TAGGED]),
     Call::new("read the table's tags", "dynamodb:ListTagsOfResource", TABLE),
@@ -233,6 +242,43 @@ pub async fn ensure_table(
     table: &DesiredTable,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<TableObserved> {
+    // Read in full a deep period apart while the table is active, listed and wanted the same: it
+    // was this owner's then, and only the operator changes its billing.
+    let (resource, desired) = (format!("table {}", table.name), format!("{} {table:?}", owner.uid));
+    let listed = clients.inventories.tables.get("", &table.name, || list_tables(clients)).await.is_some();
+    if let Some(kept) = clients.inventories.table_reads.kept(&resource, &desired).filter(|_| listed) {
+        return Ok(kept);
+    }
+    let observed = read_and_ensure_table(clients, owner, table, tag_set).await?;
+    match observed.status.as_str() {
+        "ACTIVE" => clients.inventories.table_reads.keep(&resource, &desired, observed.clone()),
+        _ => clients.inventories.table_reads.forget(&resource),
+    }
+    Ok(observed)
+}
+
+/// Drops the table as kept by [`ensure_table`]: the operator is about to change it.
+fn forget_table(clients: &AwsClients, name: &str) {
+    clients.inventories.table_reads.forget(&format!("table {name}"));
+}
+
+/// The region's tables by name, in pages of 100 (`ListTables`).
+async fn list_tables(clients: &AwsClients) -> CloudResult<std::collections::HashMap<String, ()>> {
+    let mut names = std::collections::HashMap::new();
+    let mut pages = clients.dynamodb.list_tables().limit(100).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(map_sdk(SERVICE, "ListTables"))?;
+        names.extend(page.table_names().iter().map(|name| (name.clone(), ())));
+    }
+    Ok(names)
+}
+
+async fn read_and_ensure_table(
+    clients: &AwsClients,
+    owner: &Owner,
+    table: &DesiredTable,
+    tag_set: &BTreeMap<String, String>,
+) -> CloudResult<TableObserved> {
     let Some(found) = describe(clients, &table.name).await? else {
         if table.must_exist {
             return Err(not_adoptable(format!(
@@ -320,6 +366,7 @@ async fn create_table(
 /// # Errors
 /// The AWS failure.
 pub async fn mark_retained(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    forget_table(clients, name);
     let Some(found) = describe(clients, name).await? else { return Ok(()) };
     let arn = found.table_arn().unwrap_or_default();
     if !owner.owns(&owner_tags(clients, arn).await?) {
@@ -335,6 +382,7 @@ pub async fn mark_retained(clients: &AwsClients, owner: &Owner, name: &str) -> C
 /// # Errors
 /// The AWS failure.
 pub async fn delete_table(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
+    forget_table(clients, name);
     let Some(found) = describe(clients, name).await? else { return Ok(()) };
     if !owner.owns(&owner_tags(clients, found.table_arn().unwrap_or_default()).await?) {
         tracing::warn!(table = name, "not deleting a table this BlogDeployment does not own");
@@ -375,6 +423,7 @@ pub async fn ensure_replica(home: &AwsClients, name: &str, region: &str) -> Clou
         .build()
         .map_err(|e| CloudError::local(SERVICE, "UpdateTable", super::ErrorKind::Invalid, e.to_string()))?;
     let update = aws_sdk_dynamodb::types::ReplicationGroupUpdate::builder().create(create).build();
+    forget_table(home, name);
     home.dynamodb
         .update_table()
         .table_name(name)
@@ -468,6 +517,7 @@ pub async fn remove_replica(
         .build()
         .map_err(|e| CloudError::local(SERVICE, "UpdateTable", super::ErrorKind::Invalid, e.to_string()))?;
     let update = aws_sdk_dynamodb::types::ReplicationGroupUpdate::builder().delete(delete).build();
+    forget_table(home, name);
     let sent = home.dynamodb.update_table().table_name(name).replica_updates(update).send().await;
     gone_is_done(sent.map(drop).map_err(map_sdk(SERVICE, "UpdateTable")))?;
     Ok(false)

@@ -441,6 +441,48 @@ pub struct ServiceObserved {
     pub strategy: String,
 }
 
+/// The service as last read while it stood still (no deployment in progress) if its cluster's task counts in the region's listing are still those of then and the read is
+/// not a deep period old; else [`find_service`]. Only the operator updates the service, and it
+/// forgets what it kept when it does; a task that stops or starts changes the cluster's counts.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn observe_service(
+    clients: &AwsClients,
+    owner: &Owner,
+    cluster: &str,
+    name: &str,
+) -> CloudResult<Option<ServiceObserved>> {
+    let listed = clients.inventories.clusters.get(LISTED, cluster, || list_clusters(clients)).await;
+    let counts = listed.map(|c| (c.running_tasks_count, c.pending_tasks_count, c.active_services_count));
+    let resource = format!("service {cluster}/{name}");
+    if let Some(kept) = counts.and_then(|counts| clients.inventories.services.kept(&resource, &counts)) {
+        return Ok(Some(kept));
+    }
+    let found = find_service(clients, owner, cluster, name).await?;
+    match (&found, counts) {
+        (Some(service), Some(counts)) if service.stands_still() => {
+            clients.inventories.services.keep(&resource, &counts, service.clone());
+        }
+        _ => clients.inventories.services.forget(&resource),
+    }
+    Ok(found)
+}
+
+impl ServiceObserved {
+    /// No deployment in progress: nothing moves until someone changes the service or a task stops
+    /// or starts, which changes its cluster's counts. (An emulator that never starts tasks keeps
+    /// fewer running than desired for good; so does a kept read of it.)
+    fn stands_still(&self) -> bool {
+        self.rollout != "IN_PROGRESS"
+    }
+}
+
+/// Drops the service as kept by [`observe_service`]: the operator is about to change it.
+fn forget_service(clients: &AwsClients, cluster: &str, name: &str) {
+    clients.inventories.services.forget(&format!("service {cluster}/{name}"));
+}
+
 /// The service, if it exists and is not INACTIVE; `Invalid` when it is someone else's.
 ///
 /// # Errors
@@ -560,6 +602,7 @@ pub async fn ensure_service(
     if service.task_definition == task_definition && service.desired_count == count && !restrategized {
         return Ok(service.clone());
     }
+    forget_service(clients, cluster, name);
     // The strategy and its load balancer settings are sent only when they change.
     let (config, balancer) = match restrategized {
         true => (Some(placement.deployment_configuration()), Some(vec![placement.load_balancer(container.port)])),
@@ -781,6 +824,7 @@ pub async fn delete_service(clients: &AwsClients, owner: &Owner, cluster: &str, 
         Err(err) if err.is_not_owned() => return Ok(()),
         Err(err) => return Err(err),
     }
+    forget_service(clients, cluster, name);
     gone_is_done(
         clients
             .ecs

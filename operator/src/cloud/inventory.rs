@@ -23,6 +23,15 @@ pub struct ReadPeriods {
     pub deep: Duration,
 }
 
+impl ReadPeriods {
+    /// How long a metric read waits for others to share its request: a 100th of the period (3 s
+    /// at the default 300 s), within which a 100th of the objects come due.
+    #[must_use]
+    pub fn gather(&self) -> Duration {
+        (self.listing / 100).min(Duration::from_secs(3))
+    }
+}
+
 impl Default for ReadPeriods {
     fn default() -> Self {
         Self { listing: DEFAULT_PERIOD, deep: DEFAULT_PERIOD * DEFAULT_DEEP_READ_RESYNCS }
@@ -51,8 +60,19 @@ pub struct Inventories {
     pub secrets: Inventory<super::secrets::SeenSecret>,
     /// Lambda functions named `blog-…` by name (`ListFunctions`, 50 a page).
     pub functions: Inventory<super::lambda::ListedFunction>,
+    /// DynamoDB tables of the region by name (`ListTables`, 100 a page): names only, so a table
+    /// deleted behind the operator's back is made again within a period.
+    pub tables: Inventory<()>,
     /// When each resource was last read in full, for what no listing shows.
     pub deep: DeepReads,
+    /// Each function's alias as last read, kept between the operator's own moves of it.
+    pub aliases: DeepReads<super::lambda::Alias>,
+    /// Each ECS service as last read while it stood still, with its cluster's task counts then.
+    pub services: DeepReads<super::ecs::ServiceObserved>,
+    /// Each table as last read while it was active.
+    pub table_reads: DeepReads<super::dynamodb::TableObserved>,
+    /// Metric reads of every worker gathered into one `GetMetricData`.
+    pub metric_reads: super::cloudwatch::Gathered,
 }
 
 impl Inventories {
@@ -69,7 +89,12 @@ impl Inventories {
             apis: Inventory::new(periods.listing, metrics, "apis", region),
             load_balancers: Inventory::new(periods.listing, metrics, "load_balancers", region),
             target_groups: Inventory::new(periods.listing, metrics, "target_groups", region),
+            tables: Inventory::new(periods.listing, metrics, "tables", region),
             deep: DeepReads::new(periods.deep),
+            aliases: DeepReads::new(periods.deep),
+            services: DeepReads::new(periods.deep),
+            table_reads: DeepReads::new(periods.deep),
+            metric_reads: super::cloudwatch::Gathered::new(periods.gather()),
         }
     }
 }
@@ -80,12 +105,14 @@ const MAX_DEEP_READS: usize = 200_000;
 
 /// When each resource was last read in full, and for which desired state: what no listing shows (a
 /// role's inline policy, a function's alias) is read once a deep period, and at once when the
-/// desired state changes or the resource is not in its listing.
-pub struct DeepReads {
+/// desired state changes or the resource is not in its listing. `T` is what the read found, for a
+/// read whose answer the reconcile goes on with (a service's counts, an alias's versions); `()`
+/// where finding it as desired is all there is to know.
+pub struct DeepReads<T = ()> {
     period: Duration,
-    /// Each resource's desired state when last read in full, and when it is due again, by a
-    /// digest of the resource's name (a map of names would cost a few KiB an object).
-    read: std::sync::Mutex<HashMap<u64, (u64, Instant)>>,
+    /// Each resource's desired state when last read in full, when it is due again and what was
+    /// found, by a digest of the resource's name (a map of names would cost a few KiB an object).
+    read: std::sync::Mutex<HashMap<u64, (u64, Instant, T)>>,
 }
 
 /// A digest of `desired`, to tell one desired state from another (not a security hash).
@@ -95,19 +122,20 @@ pub fn fingerprint(desired: &impl std::hash::Hash) -> u64 {
     BuildHasherDefault::<DefaultHasher>::default().hash_one(desired)
 }
 
-impl DeepReads {
+impl<T: Clone> DeepReads<T> {
     #[must_use]
     pub fn new(period: Duration) -> Self {
         Self { period, read: std::sync::Mutex::default() }
     }
 
-    /// Whether `resource` is due a full read: never read in full by this process, read for another
-    /// desired state, or a deep period ago (jittered by a quarter either way).
+    /// What the last full read of `resource` found, unless it is due again: never read in full by
+    /// this process, read for another desired state, or a deep period ago (jittered by a quarter
+    /// either way).
     #[must_use]
-    pub fn due(&self, resource: &str, desired: &impl std::hash::Hash) -> bool {
+    pub fn kept(&self, resource: &str, desired: &impl std::hash::Hash) -> Option<T> {
         let read = self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        read.get(&fingerprint(&resource))
-            .is_none_or(|(seen, next)| *seen != fingerprint(desired) || Instant::now() >= *next)
+        let (seen, next, found) = read.get(&fingerprint(&resource))?;
+        (*seen == fingerprint(desired) && Instant::now() < *next).then(|| found.clone())
     }
 
     /// Drops the record of `resource`: its next look is a full read.
@@ -115,8 +143,8 @@ impl DeepReads {
         self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&fingerprint(&resource));
     }
 
-    /// Records a full read of `resource` that found it (or made it) as `desired`.
-    pub fn done(&self, resource: &str, desired: &impl std::hash::Hash) {
+    /// Records a full read of `resource` that found `found` while `desired` was wanted.
+    pub fn keep(&self, resource: &str, desired: &impl std::hash::Hash, found: T) {
         let mut read = self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = fingerprint(&resource);
         if read.len() >= MAX_DEEP_READS && !read.contains_key(&key) {
@@ -125,7 +153,20 @@ impl DeepReads {
         // Jittered like resyncs (0.75 to 1.25 periods), so that objects made together do not all
         // come due in the same resync.
         let next = Instant::now() + crate::retry::next_resync(self.period, resource);
-        read.insert(key, (fingerprint(desired), next));
+        read.insert(key, (fingerprint(desired), next, found));
+    }
+}
+
+impl DeepReads {
+    /// Whether `resource` is due a full read ([`DeepReads::kept`]).
+    #[must_use]
+    pub fn due(&self, resource: &str, desired: &impl std::hash::Hash) -> bool {
+        self.kept(resource, desired).is_none()
+    }
+
+    /// Records a full read of `resource` that found it (or made it) as `desired`.
+    pub fn done(&self, resource: &str, desired: &impl std::hash::Hash) {
+        self.keep(resource, desired, ());
     }
 }
 
@@ -234,6 +275,17 @@ mod tests {
         assert!(deep.due("role b", &"policy 1"), "another resource");
         std::thread::sleep(Duration::from_millis(60));
         assert!(deep.due("role a", &"policy 1"), "a deep period ago, give or take a quarter");
+    }
+
+    #[test]
+    fn a_kept_read_answers_until_forgotten_or_wanted_otherwise() {
+        let services = DeepReads::<&str>::new(Duration::from_secs(60));
+        assert_eq!(services.kept("service a", &(1, 0)), None, "never read");
+        services.keep("service a", &(1, 0), "found");
+        assert_eq!(services.kept("service a", &(1, 0)), Some("found"));
+        assert_eq!(services.kept("service a", &(2, 0)), None, "a task stopped since: read again");
+        services.forget("service a");
+        assert_eq!(services.kept("service a", &(1, 0)), None, "the operator changed it");
     }
 
     #[tokio::test]

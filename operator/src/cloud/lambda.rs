@@ -576,12 +576,35 @@ pub fn fingerprint(function: &DesiredFunction, role_arn: &str) -> String {
     format!("blog-operator configuration {digest}")
 }
 
+/// The alias as last read while the function's configuration was `fingerprint`, a deep period ago
+/// at most, else as read now (then `true`). Only the operator moves the alias, and it forgets what
+/// it kept when it does ([`alias_moved`]): what is kept is what a read would find, unless someone
+/// moved it by hand, which the next full read repairs.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn alias(clients: &AwsClients, function: &str, fingerprint: &str) -> CloudResult<(Option<Alias>, bool)> {
+    if let Some(kept) = clients.inventories.aliases.kept(function, &fingerprint) {
+        return Ok((Some(kept), false));
+    }
+    Ok((read_alias(clients, function).await?, true))
+}
+
+/// Keeps the alias just read, or forgets it once the operator moved it.
+pub fn alias_seen(clients: &AwsClients, function: &str, fingerprint: &str, read: Option<&Alias>, moved: bool) {
+    match (moved, read) {
+        (true, _) => clients.inventories.aliases.forget(function),
+        (false, Some(alias)) => clients.inventories.aliases.keep(function, &fingerprint, alias.clone()),
+        (false, None) => {}
+    }
+}
+
 /// The alias as Lambda reports it (its version, that version's digest, the weighted second
 /// version); `None` before it is made.
 ///
 /// # Errors
 /// The AWS failure.
-pub async fn read_alias(clients: &AwsClients, function: &str) -> CloudResult<Option<Alias>> {
+async fn read_alias(clients: &AwsClients, function: &str) -> CloudResult<Option<Alias>> {
     let found = super::found(
         clients
             .lambda

@@ -260,8 +260,12 @@ async fn resyncs_take_roles_and_load_balancers_from_listings_and_read_the_rest_a
     let (stack, _client, ns, api) = setup("deep").await;
     let _logs = stack.logs_on_failure();
     let aws = Aws::new(stack).await;
-    // Resyncs every 2 s; what no listing shows is read in full every 100 resyncs (200 s).
-    let operator = Operator::start_with(stack, &ns.name, 2, &["--deep-read-resyncs", "100"], &stack.kubeconfig).await;
+    // Resyncs every 2 s; what no listing shows is read in full every 100 resyncs (200 s). ECS as
+    // AWS runs it (moto never finishes a deployment): the tasks start and the deployment completes.
+    let realism =
+        blog_tests::Realism::start(&stack.aws_endpoint, &json!({"seed": 7, "ecs_start": 1})).expect("realism");
+    let flags = ["--deep-read-resyncs", "100", "--container-readiness", "running"];
+    let operator = Operator::start_behind(stack, &ns.name, 2, &flags, &realism.endpoint);
     let objects = ["deep-a", "deep-b", "deep-c"];
     let spec = json!({"image": "blog:1", "function": {}, "container": {"loadBalancer": {"plainHttp": true}}});
     for name in objects {
@@ -298,6 +302,9 @@ async fn resyncs_take_roles_and_load_balancers_from_listings_and_read_the_rest_a
         "DescribeScalableTargets",
         "DescribeAlarms",
         "ListWebACLs",
+        "GetAlias",
+        "DescribeServices",
+        "DescribeTable",
     ];
     // Listings: about one a period each, however many objects share them, of as many pages as the
     // listing holds (other tests' resources too): by operation, its inventory and page size.
@@ -311,6 +318,7 @@ async fn resyncs_take_roles_and_load_balancers_from_listings_and_read_the_rest_a
         ("DescribeClusters", "clusters", 100),
         ("DescribeSecurityGroups", "security_groups", 1000),
         ("ListSecrets", "secrets", 100),
+        ("ListTables", "tables", 100),
     ];
     let metrics = http_get(&format!("{}/metrics", operator.metrics)).await;
     let entries = |inventory: &str| {
