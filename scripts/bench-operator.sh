@@ -176,7 +176,7 @@ if summary:
     with open(summary, "a") as out:
         out.write(json.dumps({
             "objects": n, "ready_seconds": took / 1000, "resyncs": resyncs,
-            "deep_read_resyncs": int(os.environ.get("BENCH_DEEP_READ_RESYNCS") or 12),
+            "deep_read_resyncs": int(os.environ.get("BENCH_DEEP_READ_RESYNCS") or 24),
             "create_calls": sum(create.values()), "resync_calls": per_op(c1, c2),
             "anonymous_kib": {"idle": idle_anon, "after": after_anon}, "code_kib": after_file,
         }) + "\n")

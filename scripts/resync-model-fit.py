@@ -63,7 +63,7 @@ def main():
     if len(sys.argv) > 4:
         full = runs(sys.argv[4])[0]
         same_n = min(steady, key=lambda r: abs(r["objects"] - full["objects"]))
-        every = same_n.get("deep_read_resyncs", 12)
+        every = same_n.get("deep_read_resyncs", 24)
         full_reads, steady_reads = full_resync(full), full_resync(same_n)
         # Even at 1 a full read comes due only at about 0.7 of resyncs (both are jittered): the
         # function's policy, read once an object a pass, measures that share.
