@@ -2,11 +2,13 @@
 //! spares them. The decision itself, with pricing and the recommender, is `blog_core::allocation`,
 //! re-exported here so the whole room reads as one module.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 pub use blog_core::allocation::*;
 
 use crate::cloud::cloudwatch::{self, MetricRead};
+use crate::cloud::inventory::{Inventory, Listed};
 use crate::cloud::{AwsClients, CloudResult};
 use crate::desired::Names;
 
@@ -21,36 +23,153 @@ pub async fn observe(
     load_balancer_arn: Option<&str>,
     window: Duration,
 ) -> CloudResult<WindowMetrics> {
+    let target = SizingTarget::of(names, (function_on, container_on), load_balancer_arn);
     if window.is_zero() {
         return Ok(WindowMetrics::default());
     }
-    let function = [("FunctionName", names.function.as_str())];
-    let service = [("ClusterName", names.cluster.as_str()), ("ServiceName", names.service.as_str())];
-    let dimension = load_balancer_arn.and_then(crate::cloud::elb::metric_dimension);
-    let balancer = dimension.map(|d| [("LoadBalancer", d)]);
-    let mut reads: Vec<(Slot, MetricRead<'_>)> = Vec::new();
-    for &(slot, namespace, metric, _, percentile) in &SIZING_METRICS {
-        let dimensions = match namespace {
-            "AWS/Lambda" if function_on => &function[..],
-            "AWS/ECS" if container_on => &service[..],
-            "AWS/ApplicationELB" if container_on => match &balancer {
-                Some(balancer) => &balancer[..],
-                None => continue,
-            },
-            _ => continue,
-        };
-        reads.push((slot, MetricRead { namespace, metric, dimensions, percentile }));
-    }
-    let mut observed = WindowMetrics { window_seconds: window.as_secs_f64(), ..WindowMetrics::default() };
+    let reads = target.reads();
     if reads.is_empty() {
-        return Ok(observed);
+        return Ok(window_metrics(&reads, Vec::new(), window));
     }
     let summaries =
-        cloudwatch::gathered_summaries(clients, &reads.iter().map(|(_, r)| *r).collect::<Vec<_>>(), window).await?;
-    for ((slot, _), summary) in reads.iter().zip(summaries) {
-        *slot.of(&mut observed) = summary;
+        cloudwatch::summaries(clients, &reads.iter().map(TargetRead::read).collect::<Vec<_>>(), window).await?;
+    Ok(window_metrics(&reads, summaries, window))
+}
+
+/// [`observe`] through the region's sizing listing: an object whose reads were registered before
+/// the last listing is answered from it (every registered object's metrics read together, 19 to a
+/// request, at most once a period); a new or changed one is read on its own, and registered.
+///
+/// # Errors
+/// The AWS failure.
+pub async fn observe_listed(
+    clients: &AwsClients,
+    key: &str,
+    (names, variants): (&Names, (bool, bool)),
+    load_balancer_arn: Option<&str>,
+    window: Duration,
+) -> CloudResult<WindowMetrics> {
+    let target = SizingTarget::of(names, variants, load_balancer_arn);
+    let sizing = &clients.inventories.sizing;
+    if sizing.register(key, window, target) {
+        let listing = window.as_secs().to_string();
+        let listed = sizing.listed.look_up(&listing, key, || sizing.read_all(clients, window)).await;
+        if let Listed::Found(observed) = listed {
+            return Ok(observed);
+        }
     }
-    Ok(observed)
+    observe(clients, (names, variants), load_balancer_arn, window).await
+}
+
+/// What one object's sizing reads: the metric dimensions of its enabled variants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizingTarget {
+    function: Option<String>,
+    service: Option<(String, String)>,
+    balancer: Option<String>,
+}
+
+impl SizingTarget {
+    fn of(names: &Names, (function_on, container_on): (bool, bool), load_balancer_arn: Option<&str>) -> Self {
+        let dimension = load_balancer_arn.and_then(crate::cloud::elb::metric_dimension).filter(|_| container_on);
+        Self {
+            function: function_on.then(|| names.function.clone()),
+            service: container_on.then(|| (names.cluster.clone(), names.service.clone())),
+            balancer: dimension.map(str::to_owned),
+        }
+    }
+
+    /// Each metric of [`SIZING_METRICS`] this object has, with where it goes.
+    fn reads(&self) -> Vec<TargetRead<'_>> {
+        let mut reads = Vec::new();
+        for &(slot, namespace, metric, _, percentile) in &SIZING_METRICS {
+            let dimensions = match (namespace, &self.function, &self.service, &self.balancer) {
+                ("AWS/Lambda", Some(function), ..) => vec![("FunctionName", function.as_str())],
+                ("AWS/ECS", _, Some((cluster, service)), _) => {
+                    vec![("ClusterName", cluster.as_str()), ("ServiceName", service.as_str())]
+                }
+                ("AWS/ApplicationELB", _, _, Some(balancer)) => vec![("LoadBalancer", balancer.as_str())],
+                _ => continue,
+            };
+            reads.push(TargetRead { slot, namespace, metric, dimensions, percentile });
+        }
+        reads
+    }
+}
+
+/// One metric an object has: where its summary goes, and what to read.
+struct TargetRead<'t> {
+    slot: Slot,
+    namespace: &'static str,
+    metric: &'static str,
+    dimensions: Vec<(&'static str, &'t str)>,
+    percentile: bool,
+}
+
+impl TargetRead<'_> {
+    fn read(&self) -> MetricRead<'_> {
+        MetricRead {
+            namespace: self.namespace,
+            metric: self.metric,
+            dimensions: &self.dimensions,
+            percentile: self.percentile,
+        }
+    }
+}
+
+/// The window's metrics from each read's summary.
+fn window_metrics(reads: &[TargetRead<'_>], summaries: Vec<Option<Summary>>, window: Duration) -> WindowMetrics {
+    let mut observed = WindowMetrics { window_seconds: window.as_secs_f64(), ..WindowMetrics::default() };
+    for (read, summary) in reads.iter().zip(summaries) {
+        *read.slot.of(&mut observed) = summary;
+    }
+    observed
+}
+
+/// How many periods a registered object stays in the sizing listing without registering again
+/// (deleted objects leave it).
+const SIZING_KEPT_PERIODS: u32 = 3;
+
+/// The region's sizing reads: each object's [`SizingTarget`] and window as its reconciles register
+/// them, and one listing per window of every registered object's metrics, read together.
+pub struct SizingReads {
+    registered: std::sync::Mutex<HashMap<String, (Duration, SizingTarget, Instant)>>,
+    listed: Inventory<WindowMetrics>,
+    period: Duration,
+}
+
+impl SizingReads {
+    #[must_use]
+    pub fn new(period: Duration, metrics: &crate::metrics::Metrics, region: &str) -> Self {
+        let listed = Inventory::new(period, metrics, "sizing_metrics", region);
+        Self { registered: std::sync::Mutex::default(), listed, period }
+    }
+
+    /// Registers `key`'s reads over `window`; `true` when they were registered so already (the
+    /// listing may hold them).
+    fn register(&self, key: &str, window: Duration, target: SizingTarget) -> bool {
+        let mut registered = self.registered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let same = registered.get(key).is_some_and(|(w, t, _)| *w == window && *t == target);
+        registered.insert(key.to_owned(), (window, target, Instant::now()));
+        same
+    }
+
+    /// Every object registered over `window` within the last few periods, read together.
+    async fn read_all(&self, clients: &AwsClients, window: Duration) -> CloudResult<HashMap<String, WindowMetrics>> {
+        let targets: Vec<(String, SizingTarget)> = {
+            let mut registered = self.registered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            registered.retain(|_, (_, _, at)| at.elapsed() < self.period * SIZING_KEPT_PERIODS);
+            registered.iter().filter(|(_, (w, ..))| *w == window).map(|(k, (_, t, _))| (k.clone(), t.clone())).collect()
+        };
+        let reads: Vec<Vec<TargetRead<'_>>> = targets.iter().map(|(_, t)| t.reads()).collect();
+        let many: Vec<Vec<MetricRead<'_>>> = reads.iter().map(|r| r.iter().map(TargetRead::read).collect()).collect();
+        let summaries = cloudwatch::summaries_of_many(clients, &many, window).await?;
+        Ok(targets
+            .iter()
+            .zip(reads.iter().zip(summaries))
+            .map(|((key, _), (reads, summaries))| (key.clone(), window_metrics(reads, summaries, window)))
+            .collect())
+    }
 }
 
 /// Every CloudWatch metric sizing reads: where it goes, namespace, metric, the dimensions it is read
@@ -142,6 +261,26 @@ impl MetricsCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_is_answered_from_the_listing_once_registered_so_for_the_same_window_and_names() {
+        let sizing = SizingReads::new(Duration::from_secs(60), &crate::metrics::Metrics::default(), "us-west-1");
+        let names = Names::for_owner(&crate::desired::Owner {
+            namespace: "ns".into(),
+            name: "blog".into(),
+            uid: "0e4b1c9a-0000-4000-8000-000000000000".into(),
+        });
+        let both = SizingTarget::of(&names, (true, true), None);
+        let hour = Duration::from_secs(3600);
+        assert!(!sizing.register("uid", hour, both.clone()), "new: read on its own");
+        assert!(sizing.register("uid", hour, both.clone()), "registered so: the listing may hold it");
+        assert!(!sizing.register("uid", Duration::from_secs(600), both), "another window");
+        assert!(!sizing.register("uid", Duration::from_secs(600), SizingTarget::of(&names, (true, false), None)));
+        let target = SizingTarget::of(&names, (true, true), None);
+        let reads = target.reads();
+        let namespaces: Vec<&str> = reads.iter().map(|r| r.namespace).collect();
+        assert_eq!(namespaces.len(), 6, "no balancer yet: its two metrics wait for its ARN: {namespaces:?}");
+    }
 
     #[test]
     fn a_recent_reading_is_reused_for_the_same_window_only() {

@@ -5,14 +5,13 @@ use super::Call;
 use blog_core::allocation::Series;
 pub use blog_core::allocation::Summary;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 pub use aws_sdk_cloudwatch::types::ComparisonOperator;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, Statistic, Tag};
 
-use super::{AwsClients, CloudError, CloudResult, map_sdk};
+use super::{AwsClients, CloudResult, map_sdk};
 
 /// The operator's IAM statements for the calls in this file: the shipped policy
 /// (`manifests/iam/operator-policy.json`) is assembled from these ([`super::operator_policy`]).
@@ -88,38 +87,34 @@ pub async fn summaries(
     Ok(summarise(values, reads.len()))
 }
 
-/// [`summaries`], sent in one `GetMetricData` with the reads of the same window that other workers
-/// of the region make within the gathering time ([`Gathered`]).
+/// [`summaries`] of many objects' reads over the same `window`: as many as fit go in one
+/// `GetMetricData` of up to 500 queries (19 objects with both variants), an object's reads never
+/// split between two; each object's summaries in order.
 ///
 /// # Errors
 /// The AWS failure.
-pub async fn gathered_summaries(
+pub async fn summaries_of_many(
     clients: &AwsClients,
-    reads: &[MetricRead<'_>],
+    many: &[Vec<MetricRead<'_>>],
     window: Duration,
-) -> CloudResult<Vec<Option<Summary>>> {
-    let gathered = &clients.inventories.metric_reads;
-    let (number, answer) = (gathered.next.fetch_add(1, Ordering::Relaxed), tokio::sync::oneshot::channel());
-    let queries = queries(reads, &format!("r{number}_"), window);
-    if queries.len() > MAX_QUERIES || gathered.wait.is_zero() {
-        return Ok(summarise(fetch(clients, queries, window).await?, reads.len()));
+) -> CloudResult<Vec<Vec<Option<Summary>>>> {
+    let mut summaries = Vec::with_capacity(many.len());
+    let mut batch: Vec<MetricDataQuery> = Vec::new();
+    let mut first = 0;
+    for (j, reads) in many.iter().enumerate() {
+        let queries = queries(reads, &format!("o{j}_"), window);
+        if !batch.is_empty() && batch.len() + queries.len() > MAX_QUERIES {
+            let values = fetch(clients, std::mem::take(&mut batch), window).await?;
+            summaries.extend(split(values, &many[first..j], first));
+            first = j;
+        }
+        batch.extend(queries);
     }
-    let (lead, full) = gathered.join(window, number, queries, answer.0);
-    if let Some(full) = full {
-        tokio::spawn(send(clients.clone(), full, window));
+    if !batch.is_empty() {
+        let values = fetch(clients, batch, window).await?;
+        summaries.extend(split(values, &many[first..], first));
     }
-    if let Some(batch) = lead {
-        let clients = clients.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(clients.inventories.metric_reads.wait).await;
-            if let Some(batch) = clients.inventories.metric_reads.close(window, batch) {
-                send(clients, batch, window).await;
-            }
-        });
-    }
-    let lost = || CloudError::local(SERVICE, "GetMetricData", super::ErrorKind::Transient, "the gathered read was lost");
-    let values = answer.1.await.map_err(|_| lost())??;
-    Ok(summarise(values, reads.len()))
+    Ok(summaries)
 }
 
 /// The most queries one `GetMetricData` takes.
@@ -128,70 +123,19 @@ const MAX_QUERIES: usize = 500;
 /// Values by query id.
 type Values = HashMap<String, Vec<f64>>;
 
-/// Reads of one window waiting to be sent together, each with the prefix of its query ids and
-/// where its values go.
-#[derive(Default)]
-struct Batch {
-    number: u64,
-    queries: Vec<MetricDataQuery>,
-    waiting: Vec<(String, tokio::sync::oneshot::Sender<CloudResult<Values>>)>,
-}
-
-/// Metric reads of a region gathered for a moment and sent as one `GetMetricData` of up to 500
-/// queries: with resyncs spread over the period, a 100th of it gathers about a 100th of the
-/// objects (19 objects with both variants fill a request).
-pub struct Gathered {
-    wait: Duration,
-    open: std::sync::Mutex<HashMap<u64, Batch>>,
-    next: AtomicU64,
-}
-
-impl Gathered {
-    /// Reads gathered for `wait` (none: each read is sent at once).
-    #[must_use]
-    pub fn new(wait: Duration) -> Self {
-        Self { wait, open: std::sync::Mutex::default(), next: AtomicU64::new(0) }
-    }
-
-    /// Adds read `number` to the open batch of `window`: returns the batch's number when this read
-    /// opened it (its sender), and a batch that had no room left (to be sent now).
-    fn join(
-        &self,
-        window: Duration,
-        number: u64,
-        queries: Vec<MetricDataQuery>,
-        answer: tokio::sync::oneshot::Sender<CloudResult<Values>>,
-    ) -> (Option<u64>, Option<Batch>) {
-        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = window.as_secs();
-        let no_room = open.get(&key).is_some_and(|b| b.queries.len() + queries.len() > MAX_QUERIES);
-        let full = if no_room { open.remove(&key) } else { None };
-        let batch = open.entry(key).or_insert_with(|| Batch { number, ..Batch::default() });
-        batch.queries.extend(queries);
-        batch.waiting.push((format!("r{number}_"), answer));
-        ((batch.number == number).then_some(number), full)
-    }
-
-    /// Takes the open batch of `window` if it is still batch `number` (one that filled up was
-    /// sent already).
-    fn close(&self, window: Duration, number: u64) -> Option<Batch> {
-        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = window.as_secs();
-        open.get(&key).is_some_and(|b| b.number == number).then(|| open.remove(&key)).flatten()
-    }
-}
-
-/// Sends a gathered batch and hands each read its own values (or the failure).
-async fn send(clients: AwsClients, batch: Batch, window: Duration) {
-    let fetched = fetch(&clients, batch.queries, window).await;
-    for (prefix, answer) in batch.waiting {
-        let own = fetched.as_ref().map(|values| {
-            let mine = values.iter().filter_map(|(id, v)| Some((id.strip_prefix(&prefix)?.to_owned(), v.clone())));
-            mine.collect()
-        });
-        // A reader that stopped waiting (its reconcile was cut off) needs no answer.
-        let _ = answer.send(own.map_err(Clone::clone));
-    }
+/// Each object's summaries from a batch's values, objects numbered from `first`.
+fn split(mut values: Values, objects: &[Vec<MetricRead<'_>>], first: usize) -> Vec<Vec<Option<Summary>>> {
+    (first..)
+        .zip(objects)
+        .map(|(j, reads)| {
+            let prefix = format!("o{j}_");
+            let own: Values = values
+                .extract_if(|id, _| id.starts_with(&prefix))
+                .map(|(id, v)| (id[prefix.len()..].to_owned(), v))
+                .collect();
+            summarise(own, reads.len())
+        })
+        .collect()
 }
 
 /// The queries of `reads`, their ids `{prefix}m{i}_{statistic}`.
@@ -400,26 +344,16 @@ pub async fn firing(clients: &AwsClients, names: &[String]) -> CloudResult<Vec<S
 mod tests {
     use super::*;
 
-    fn read(n: usize) -> Vec<MetricDataQuery> {
-        (0..n).map(|i| MetricDataQuery::builder().id(format!("q{i}")).build()).collect()
-    }
-
     #[test]
-    fn reads_of_a_window_share_a_batch_until_it_is_full() {
-        let gathered = Gathered::new(Duration::from_secs(1));
-        let (hour, minute) = (Duration::from_secs(3600), Duration::from_secs(60));
-        let answer = || tokio::sync::oneshot::channel().0;
-        assert_eq!(gathered.join(hour, 1, read(26), answer()).0, Some(1), "the first read sends the batch");
-        assert_eq!(gathered.join(hour, 2, read(26), answer()).0, None, "the second joins it");
-        assert_eq!(gathered.join(minute, 3, read(26), answer()).0, Some(3), "another window, another batch");
-        let (lead, full) = gathered.join(hour, 4, read(460), answer());
-        let full = full.expect("no room for 460 more: the batch goes now");
-        assert_eq!((full.number, full.queries.len(), full.waiting.len()), (1, 52, 2));
-        assert_eq!(lead, Some(4), "and the read opens the next");
-        assert!(gathered.close(hour, 1).is_none(), "batch 1 was sent already");
-        let batch = gathered.close(hour, 4).expect("batch 4 is open");
-        assert_eq!(batch.waiting[0].0, "r4_");
-        assert!(gathered.close(minute, 3).is_some());
+    fn each_object_takes_its_own_values_from_a_batch() {
+        let read = MetricRead { namespace: "N", metric: "M", dimensions: &[], percentile: false };
+        let objects = vec![vec![read], vec![read, read]];
+        let value = |id: &str, v: f64| (id.to_owned(), vec![v]);
+        let values = Values::from([value("o1_m0_sum", 1.0), value("o1_m0_n", 1.0), value("o2_m1_sum", 5.0), value("o2_m1_n", 1.0)]);
+        let split = split(values, &objects, 1);
+        assert_eq!(split.len(), 2);
+        assert_eq!(split[0][0].map(|s| s.sum), Some(1.0), "object 1");
+        assert_eq!((split[1][0], split[1][1].map(|s| s.sum)), (None, Some(5.0)), "object 2, its second metric");
     }
 
     #[test]

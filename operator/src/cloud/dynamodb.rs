@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{
     BillingMode as SdkBillingMode, ProvisionedThroughput, TableDescription, TableStatus, Tag,
 };
 
+use super::inventory::Listed;
 use super::{AwsClients, CloudError, CloudResult, gone_is_done, map_sdk};
 use crate::crd::BillingMode;
 use crate::desired::{DesiredTable, Owner, RETAINED_TAG, TableClaim, claim_table};
@@ -245,11 +246,24 @@ pub async fn ensure_table(
     // Read in full a deep period apart while the table is active, listed and wanted the same: it
     // was this owner's then, and only the operator changes its billing.
     let (resource, desired) = (format!("table {}", table.name), format!("{} {table:?}", owner.uid));
-    let listed = clients.inventories.tables.get("", &table.name, || list_tables(clients)).await.is_some();
-    if let Some(kept) = clients.inventories.table_reads.kept(&resource, &desired).filter(|_| listed) {
+    let listed = clients.inventories.tables.look_up("", &table.name, || list_tables(clients)).await;
+    let kept = clients.inventories.table_reads.kept(&resource, &desired);
+    if let (Listed::Found(()), Some(kept)) = (&listed, kept) {
         return Ok(kept);
     }
-    let observed = read_and_ensure_table(clients, owner, table, tag_set).await?;
+    // Not listed, and never seen by this process: made without a look first (one made since the
+    // listing answers that its name is taken, and is then read and claimed).
+    let seen = format!("table {} seen", table.name);
+    let observed = match listed {
+        Listed::Absent if !table.must_exist && clients.inventories.deep.due(&seen, &()) => {
+            match create_table(clients, table, tag_set).await {
+                Err(err) if err.is_name_taken() => read_and_ensure_table(clients, owner, table, tag_set).await,
+                created => created,
+            }
+        }
+        _ => read_and_ensure_table(clients, owner, table, tag_set).await,
+    }?;
+    clients.inventories.deep.done(&seen, &());
     match observed.status.as_str() {
         "ACTIVE" => clients.inventories.table_reads.keep(&resource, &desired, observed.clone()),
         _ => clients.inventories.table_reads.forget(&resource),

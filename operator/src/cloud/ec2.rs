@@ -20,6 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, classify_in};
+use super::inventory::Listed;
 use crate::desired::Owner;
 use crate::metrics::Metrics;
 
@@ -355,11 +356,11 @@ impl Ec2 {
         owner: &Owner,
         vpc_id: &str,
         name: &str,
-        (rules, listed): (&[IngressRule], Option<FoundGroup>),
+        (rules, known): (&[IngressRule], Option<Option<FoundGroup>>),
         tag_set: &BTreeMap<String, String>,
     ) -> CloudResult<String> {
-        let found = match listed {
-            Some(listed) => Some(listed),
+        let found = match known {
+            Some(known) => known,
             None => self.find_group(region, vpc_id, name).await?,
         };
         let (id, current) = match found {
@@ -581,16 +582,29 @@ pub async fn ensure_security_group(
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
     let listing = || clients.ec2.list_groups(&clients.region, vpc_id);
-    let listed = clients.inventories.security_groups.get(vpc_id, name, listing).await;
-    // A change is made from a read of the group on its own, which it reads until the next listing.
-    let listed = match listed {
-        Some(found) if !same_rules(&found.ingress, rules) => {
+    let listed = clients.inventories.security_groups.look_up(vpc_id, name, listing).await;
+    let seen = format!("security group {vpc_id}/{name} seen");
+    // What is known without a read of its own: listed with the wanted rules, or not listed and
+    // never seen by this process (made without a look first). A change is made from a read of the
+    // group on its own, which it reads until the next listing.
+    let known = match listed {
+        Listed::Found(found) if same_rules(&found.ingress, rules) => Some(Some(found)),
+        Listed::Found(_) => {
             clients.inventories.security_groups.forget(vpc_id, name).await;
             None
         }
-        listed => listed,
+        Listed::Absent if clients.inventories.deep.due(&seen, &()) => Some(None),
+        Listed::Absent | Listed::Unknown => None,
     };
-    clients.ec2.ensure_security_group(&clients.region, owner, vpc_id, name, (rules, listed), tags).await
+    let create_first = known.as_ref().is_some_and(Option::is_none);
+    let ensure = |known| clients.ec2.ensure_security_group(&clients.region, owner, vpc_id, name, (rules, known), tags);
+    let id = match ensure(known).await {
+        // Made since the listing was taken: found, and claimed, by a read of its own.
+        Err(err) if create_first && err.code == "InvalidGroup.Duplicate" => ensure(None).await?,
+        made => made?,
+    };
+    clients.inventories.deep.done(&seen, &());
+    Ok(id)
 }
 
 /// Whether a group's ingress rules are exactly `wanted`, in any order.

@@ -69,6 +69,13 @@ impl CloudError {
         Self::refused(service, operation, NOT_OWNED, message)
     }
 
+    /// A create that found its name taken ([`lost_create_race`]): the resource is there to be
+    /// read, ours from a cut-off run or someone else's.
+    #[must_use]
+    pub fn is_name_taken(&self) -> bool {
+        self.operation.starts_with("Create") && classify_in(self.service, &self.code, None) == ErrorKind::AlreadyExists
+    }
+
     /// The name is held by a resource this owner did not make (see [`CloudError::not_owned`]).
     #[must_use]
     pub fn is_not_owned(&self) -> bool {

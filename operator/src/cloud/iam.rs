@@ -7,6 +7,7 @@ use aws_sdk_iam::types::{Role, Tag};
 use serde_json::Value;
 
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
+use super::inventory::Listed;
 use crate::desired::Owner;
 
 /// The operator's IAM statements for the calls in this file: the shipped policy
@@ -213,17 +214,41 @@ pub async fn ensure_role(
 ) -> CloudResult<String> {
     let resource = format!("iam role {}", role.name);
     let desired = (&role.boundary, role.trust.to_string(), role.policy.to_string());
-    if !clients.inventories.deep.due(&resource, &desired)
-        && let Some(found) = listed_role(clients, &role.name).await
+    let due = clients.inventories.deep.due(&resource, &desired);
+    let listed = listed_role(clients, &role.name).await;
+    if !due
+        && let Listed::Found(found) = &listed
         && found.path == crate::desired::ROLE_PATH
-        && claim_once(clients, owner, &found).await?
+        && claim_once(clients, owner, found).await?
     {
-        check_trust(&found, role)?;
-        return Ok(found.arn);
+        check_trust(found, role)?;
+        return Ok(found.arn.clone());
     }
-    let arn = read_and_ensure_role(clients, owner, role, tags).await?;
+    // Never read in full by this process and not in the listing: made without a look first (a
+    // role made since the listing was taken answers that its name is taken, and is read).
+    let arn = match (due, listed) {
+        (true, Listed::Absent) => create_unless_taken(clients, owner, role, tags).await?,
+        _ => read_and_ensure_role(clients, owner, role, tags).await?,
+    };
     clients.inventories.deep.done(&resource, &desired);
     Ok(arn)
+}
+
+/// Creates the role with its inline policy; a name taken is read and ensured as a found role.
+async fn create_unless_taken(
+    clients: &AwsClients,
+    owner: &Owner,
+    role: &DesiredRole,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<String> {
+    match create_role(clients, owner, role, tags).await {
+        Ok(arn) => {
+            put_inline_policy(clients, role).await?;
+            Ok(arn)
+        }
+        Err(err) if err.is_name_taken() => read_and_ensure_role(clients, owner, role, tags).await,
+        Err(err) => Err(err),
+    }
 }
 
 /// [`ensure_role`]'s full read: the role (`GetRole`, with its tags and boundary) and its policy.
@@ -257,10 +282,10 @@ async fn read_and_ensure_role(
 }
 
 /// The role of this name as its listing (the roles under the operator's path) shows it, listed at
-/// most a resync period ago; `None` when the listing does not hold it.
-async fn listed_role(clients: &AwsClients, name: &str) -> Option<Role> {
+/// most a resync period ago.
+async fn listed_role(clients: &AwsClients, name: &str) -> Listed<Role> {
     let path = crate::desired::ROLE_PATH;
-    clients.inventories.roles.get(path, name, || list_roles(clients, path)).await
+    clients.inventories.roles.look_up(path, name, || list_roles(clients, path)).await
 }
 
 /// Every role under `path`, by name, in pages of up to 1,000.
@@ -369,6 +394,11 @@ async fn ensure_inline_policy(clients: &AwsClients, role: &DesiredRole) -> Cloud
     if current.is_some_and(|doc| same_document(&doc, &role.policy)) {
         return Ok(());
     }
+    put_inline_policy(clients, role).await
+}
+
+/// Puts the role's one inline policy.
+async fn put_inline_policy(clients: &AwsClients, role: &DesiredRole) -> CloudResult<()> {
     clients
         .iam
         .put_role_policy()

@@ -23,15 +23,6 @@ pub struct ReadPeriods {
     pub deep: Duration,
 }
 
-impl ReadPeriods {
-    /// How long a metric read waits for others to share its request: a 100th of the period (3 s
-    /// at the default 300 s), within which a 100th of the objects come due.
-    #[must_use]
-    pub fn gather(&self) -> Duration {
-        (self.listing / 100).min(Duration::from_secs(3))
-    }
-}
-
 impl Default for ReadPeriods {
     fn default() -> Self {
         Self { listing: DEFAULT_PERIOD, deep: DEFAULT_PERIOD * DEFAULT_DEEP_READ_RESYNCS }
@@ -71,8 +62,8 @@ pub struct Inventories {
     pub services: DeepReads<super::ecs::ServiceObserved>,
     /// Each table as last read while it was active.
     pub table_reads: DeepReads<super::dynamodb::TableObserved>,
-    /// Metric reads of every worker gathered into one `GetMetricData`.
-    pub metric_reads: super::cloudwatch::Gathered,
+    /// Every object's sizing metrics, read together once a period.
+    pub sizing: crate::allocation::SizingReads,
 }
 
 impl Inventories {
@@ -94,7 +85,7 @@ impl Inventories {
             aliases: DeepReads::new(periods.deep),
             services: DeepReads::new(periods.deep),
             table_reads: DeepReads::new(periods.deep),
-            metric_reads: super::cloudwatch::Gathered::new(periods.gather()),
+            sizing: crate::allocation::SizingReads::new(periods.listing, metrics, region),
         }
     }
 }
@@ -170,10 +161,33 @@ impl DeepReads {
     }
 }
 
-/// One listing: when it was taken and what it held, by name.
+/// One listing: when it was taken and what it held, by name; `failed` when it could not be taken
+/// (then it holds nothing, and says nothing of what is absent).
 struct Listing<T> {
     at: Instant,
     entries: HashMap<String, T>,
+    failed: bool,
+}
+
+/// What a listing says of one name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed<T> {
+    /// Listed, as it was then.
+    Found(T),
+    /// Not in a listing that was taken: made since, or not there at all.
+    Absent,
+    /// The listing failed: it says nothing.
+    Unknown,
+}
+
+impl<T> Listed<T> {
+    /// The entry, if listed.
+    pub fn found(self) -> Option<T> {
+        match self {
+            Self::Found(entry) => Some(entry),
+            Self::Absent | Self::Unknown => None,
+        }
+    }
 }
 
 /// Listings of one kind by listing key (a name prefix), each refreshed once it is a period old.
@@ -204,6 +218,16 @@ impl<T: Clone> Inventory<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = CloudResult<HashMap<String, T>>>,
     {
+        self.look_up(key, name, list).await.found()
+    }
+
+    /// [`Inventory::get`], telling a name the listing does not hold from a listing that failed:
+    /// a resource never made is created without a read of its own first.
+    pub async fn look_up<F, Fut>(&self, key: &str, name: &str, list: F) -> Listed<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = CloudResult<HashMap<String, T>>>,
+    {
         let mut listings = self.listings.lock().await;
         let fresh = listings.get(key).is_some_and(|l| l.at.elapsed() < self.period);
         if !fresh {
@@ -211,15 +235,22 @@ impl<T: Clone> Inventory<T> {
             // what the inventory keeps at each refresh.
             listings.remove(key);
             let at = Instant::now();
-            let entries = list().await.unwrap_or_else(|err| {
+            let listed = list().await;
+            let failed = listed.is_err();
+            let entries = listed.unwrap_or_else(|err| {
                 tracing::warn!(inventory = self.kind, listing = key, region = %self.region, error = %err,
                     "listing failed: its resources are read on their own until the next");
                 HashMap::new()
             });
             self.metrics.inventory_listed(self.kind, key, &self.region, entries.len());
-            listings.insert(key.to_owned(), Listing { at, entries });
+            listings.insert(key.to_owned(), Listing { at, entries, failed });
         }
-        listings.get(key).and_then(|l| l.entries.get(name).cloned())
+        match listings.get(key) {
+            Some(listing) if !listing.failed => {
+                listing.entries.get(name).cloned().map_or(Listed::Absent, Listed::Found)
+            }
+            _ => Listed::Unknown,
+        }
     }
 
     /// Drops what the listing said of `name` (the operator just changed or made it), so that it
@@ -296,7 +327,12 @@ mod tests {
         assert_eq!(inventory.get("p", "a", || async { listing(&["a"]) }).await, None);
 
         let failing = || async { Err(CloudError::local("logs", "DescribeLogGroups", ErrorKind::Transient, "down")) };
-        assert_eq!(inventory.get("q", "a", failing).await, None, "read on its own");
+        assert_eq!(
+            inventory.look_up("q", "a", failing).await,
+            Listed::Unknown,
+            "read on its own, never taken as absent"
+        );
+        assert_eq!(inventory.look_up("p", "b", || async { listing(&["a"]) }).await, Listed::Absent);
         let again = inventory.get("q", "a", || async { listing(&["a"]) }).await;
         assert_eq!(again, None, "not listed again before a period: read on its own");
     }

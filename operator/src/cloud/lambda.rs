@@ -11,6 +11,7 @@ use aws_sdk_lambda::types::{
 };
 use sha2::{Digest, Sha256};
 
+use super::inventory::Listed;
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::crd::Architecture;
 use crate::desired::{DesiredFunction, FunctionCode, Owner};
@@ -214,18 +215,32 @@ pub async fn ensure_function(
     role_arn: &str,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<FunctionObserved> {
-    if let Some(listed) = listed_function(clients, &function.name).await {
+    let listed = listed_function(clients, &function.name).await;
+    if let Listed::Found(listed) = &listed {
         let at = (fingerprint(function, role_arn), function.reserved_concurrency, Some(listed.revision.as_str()));
         if !clients.inventories.deep.due(&settled_resource(function), &at) {
-            let arn = listed.arn;
+            let arn = listed.arn.clone();
             let reserved_concurrency = function.reserved_concurrency;
             return Ok(FunctionObserved { arn, state: FunctionState::Active, reserved_concurrency, revision: None });
+        }
+    }
+    // Not listed and never seen by this process: made without a look first (one made since the
+    // listing answers that its name is taken, and is then read and claimed).
+    let seen = format!("function {} seen", function.name);
+    if listed == Listed::Absent && clients.inventories.deep.due(&seen, &()) {
+        match create_function(clients, function, role_arn, tags).await {
+            Err(err) if err.operation == "CreateFunction" && err.code == "ResourceConflictException" => {}
+            created => {
+                clients.inventories.deep.done(&seen, &());
+                return created;
+            }
         }
     }
     let found = clients.lambda.get_function().function_name(&function.name).send().await;
     let Some(found) = super::found(found.map_err(map_sdk(SERVICE, "GetFunction")))? else {
         return create_function(clients, function, role_arn, tags).await;
     };
+    clients.inventories.deep.done(&seen, &());
     let found_tags: BTreeMap<String, String> = found.tags().cloned().unwrap_or_default().into_iter().collect();
     super::tags::claim(owner, &found_tags, SERVICE, "GetFunction", format!("Lambda function {}", function.name))?;
     let Some(config) = found.configuration() else {
@@ -285,7 +300,7 @@ pub fn settled(clients: &AwsClients, function: &DesiredFunction, role_arn: &str,
 const LISTED: &str = "blog-";
 
 /// What a listing keeps of a function: all that tells whether it changed since its last full read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedFunction {
     arn: String,
     /// [`revision`].
@@ -293,11 +308,11 @@ pub struct ListedFunction {
 }
 
 /// The function of this name as the region's listing shows it (no state, tags or concurrency).
-async fn listed_function(clients: &AwsClients, name: &str) -> Option<ListedFunction> {
+async fn listed_function(clients: &AwsClients, name: &str) -> Listed<ListedFunction> {
     if !name.starts_with(LISTED) {
-        return None;
+        return Listed::Unknown;
     }
-    clients.inventories.functions.get(LISTED, name, || list_functions(clients)).await
+    clients.inventories.functions.look_up(LISTED, name, || list_functions(clients)).await
 }
 
 /// The region's functions named `blog-…`, by name, in pages of 50 (`ListFunctions`).

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 
+use super::inventory::Listed;
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::Owner;
 
@@ -97,6 +98,7 @@ pub async fn ensure_log_group(
             }
             // Made with the owner's tags, or its tags just confirmed: no need to read them again.
             clients.memo.remember_confirmed(&claim_key(owner, &group));
+            clients.inventories.deep.done(&seen(name), &());
             group
         }
     };
@@ -160,13 +162,26 @@ fn listing_prefix(name: &str) -> Option<String> {
 /// The log group of this name from the region's inventory, or read on its own when the inventory
 /// has not seen it (made since the last listing, or changed by the operator since).
 async fn observe_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<LogGroup>> {
-    if let Some(prefix) = listing_prefix(name) {
-        let listed = clients.inventories.log_groups.get(&prefix, name, || list_log_groups(clients, &prefix)).await;
-        if listed.is_some() {
-            return Ok(listed);
-        }
+    let listed = match listing_prefix(name) {
+        Some(prefix) => clients.inventories.log_groups.look_up(&prefix, name, || list_log_groups(clients, &prefix)).await,
+        None => Listed::Unknown,
+    };
+    // Not listed and never seen by this process: it is made without a look first (one made since
+    // the listing answers that the name is taken, and is then read and claimed).
+    let group = match listed {
+        Listed::Found(group) => Some(group),
+        Listed::Absent if clients.inventories.deep.due(&seen(name), &()) => None,
+        Listed::Absent | Listed::Unknown => find_log_group(clients, name).await?,
+    };
+    if group.is_some() {
+        clients.inventories.deep.done(&seen(name), &());
     }
-    find_log_group(clients, name).await
+    Ok(group)
+}
+
+/// The record that this process saw or made the group (a deep period ago at most).
+fn seen(name: &str) -> String {
+    format!("log group {name}")
 }
 
 /// Every log group whose name starts with `prefix`, by name, in pages of 50.

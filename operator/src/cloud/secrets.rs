@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
+use super::inventory::Listed;
 use super::{AwsClients, CloudError, CloudResult, ErrorKind, gone_is_done, map_sdk};
 use crate::desired::{Owner, WriteTokenRef};
 
@@ -99,18 +100,15 @@ pub async fn ensure_write_token(
     value: &str,
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<WriteTokenRef> {
-    let Some(found) = observe_secret(clients, name).await? else {
-        let created = clients
-            .secrets
-            .create_secret()
-            .name(name)
-            .secret_string(value)
-            .set_tags(Some(super::tags::sdk_tags(tags, |k, v| Some(Tag::builder().key(k).value(v).build()))))
-            .send()
-            .await
-            .map_err(map_sdk(SERVICE, "CreateSecret"))?;
-        return remembered(clients, name, value, reference(created.arn, created.version_id));
+    let found = match observe_secret(clients, name).await? {
+        Some(found) => found,
+        None => match create_secret(clients, name, value, tags).await {
+            // Made since the listing was taken: read, and claimed below.
+            Err(err) if err.code == "ResourceExistsException" => read_secret(clients, name).await?.ok_or(err)?,
+            created => return remembered(clients, name, value, created),
+        },
     };
+    clients.inventories.deep.done(&seen(name), &());
     super::tags::claim(owner, &found.tags, SERVICE, "DescribeSecret", format!("secret {name}"))?;
     // The value is read only when its version is not the one last seen holding it.
     if let Some(version) = found.current.filter(|v| clients.memo.secret_holds(name, v, value)) {
@@ -128,6 +126,30 @@ pub async fn ensure_write_token(
     remembered(clients, name, value, reference(put.arn, put.version_id))
 }
 
+async fn create_secret(
+    clients: &AwsClients,
+    name: &str,
+    value: &str,
+    tags: &BTreeMap<String, String>,
+) -> CloudResult<WriteTokenRef> {
+    let created = clients
+        .secrets
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .set_tags(Some(super::tags::sdk_tags(tags, |k, v| Some(Tag::builder().key(k).value(v).build()))))
+        .send()
+        .await
+        .map_err(map_sdk(SERVICE, "CreateSecret"))?;
+    clients.inventories.deep.done(&seen(name), &());
+    reference(created.arn, created.version_id)
+}
+
+/// The record that this process saw or made the secret (a deep period ago at most).
+fn seen(name: &str) -> String {
+    format!("secret {name} seen")
+}
+
 /// A secret as its listing or a read shows it: its ARN, tags and `AWSCURRENT` version.
 #[derive(Debug, Clone)]
 pub struct SeenSecret {
@@ -142,13 +164,16 @@ const LISTED: &str = "blog-";
 /// The secret of this name from the region's listing, or read on its own when the listing does not
 /// hold it (made since, or given a new version by the operator since).
 async fn observe_secret(clients: &AwsClients, name: &str) -> CloudResult<Option<SeenSecret>> {
-    if name.starts_with(LISTED) {
-        let listed = clients.inventories.secrets.get(LISTED, name, || list_secrets(clients)).await;
-        if listed.is_some() {
-            return Ok(listed);
-        }
+    let listed = match name.starts_with(LISTED) {
+        true => clients.inventories.secrets.look_up(LISTED, name, || list_secrets(clients)).await,
+        false => Listed::Unknown,
+    };
+    match listed {
+        Listed::Found(found) => Ok(Some(found)),
+        // Not listed and never seen by this process: made without a look first.
+        Listed::Absent if clients.inventories.deep.due(&seen(name), &()) => Ok(None),
+        Listed::Absent | Listed::Unknown => read_secret(clients, name).await,
     }
-    read_secret(clients, name).await
 }
 
 /// The secret of this name (`DescribeSecret`).

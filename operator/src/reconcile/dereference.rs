@@ -256,7 +256,7 @@ async fn observe_cached(
     if let Some(cached) = source.cache.fresh(key, window, source.max_age, now) {
         return cached;
     }
-    let observed = allocation::observe(clients, (names, variants), balancer, window).await;
+    let observed = allocation::observe_listed(clients, key, (names, variants), balancer, window).await;
     if let Err(err) = &observed {
         tracing::warn!(region = clients.region, error = %err, "cannot read metrics; {on_failure}");
     }

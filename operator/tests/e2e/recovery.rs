@@ -319,6 +319,7 @@ async fn resyncs_take_roles_and_load_balancers_from_listings_and_read_the_rest_a
         ("DescribeSecurityGroups", "security_groups", 1000),
         ("ListSecrets", "secrets", 100),
         ("ListTables", "tables", 100),
+        ("GetMetricData", "sizing_metrics", 19),
     ];
     let metrics = http_get(&format!("{}/metrics", operator.metrics)).await;
     let entries = |inventory: &str| {
