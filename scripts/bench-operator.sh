@@ -89,9 +89,13 @@ done
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 curl -sf "http://127.0.0.1:$port/metrics" >"$work/m1"
 # One full resync first: it finishes what the creates left (a first full read of what a listing
-# cannot show, a first look at tags), so the window after it shows the steady state.
-warm=$(( $(date +%s) + resync * 3 / 2 ))
-while [ "$(date +%s)" -lt "$warm" ]; do
+# cannot show, a first look at tags), so the window after it shows the steady state. It lasts
+# until every object has been resynced about once and a half (reconciles grown by 1.5 N), at least
+# 1.5 periods and at most 6: an operator that cannot keep up with the period takes longer.
+reconciles() { curl -sf "http://127.0.0.1:$port/metrics" | awk '/^blog_operator_reconciles_total/ {print int($2)}'; }
+warm_from=$(reconciles)
+warm_least=$(( $(date +%s) + resync * 3 / 2 )); warm_most=$(( $(date +%s) + resync * 6 ))
+while [ "$(date +%s)" -lt "$warm_least" ] || { [ $(( $(reconciles) - warm_from )) -lt $(( n * 3 / 2 )) ] && [ "$(date +%s)" -lt "$warm_most" ]; }; do
   sample
   sleep 1
 done
@@ -137,12 +141,14 @@ print(f"{n} BlogDeployments (both variants): all Ready in {took / 1000:.1f} s")
 print(f"reconciles: {t1.get('blog_operator_reconciles_total', 0):.0f} ({t1.get('blog_operator_reconciles_total', 0) / n:.2f} per object)")
 print(f"AWS calls on create: {sum(create.values())} ({sum(create.values()) / n:.1f} per object)")
 print("  by service per object: " + ", ".join(f"{s} {v / n:.1f}" for s, v in create.items()))
+create_ops = sorted(((v - c0.get(k, 0), k) for k, v in create_end.items() if v - c0.get(k, 0)), reverse=True)
+print("  by operation per object: " + ", ".join(f"{op} {v / n:.2f}" for v, (s, op) in create_ops))
 resync_total = sum(resync_calls.values())
 resyncs = t2.get('blog_operator_reconciles_total', 0) - t1w.get('blog_operator_reconciles_total', 0)
 print(f"resyncs in the {resync * 3 // 2} s after the first full resync: {resyncs:.0f}; AWS calls {resync_total}: "
       f"{resync_total / max(resyncs, 1):.1f} per resync, {(reads(c2) - reads(c1)) / max(resyncs, 1):.1f} of them reads")
 warm_resyncs = t1w.get('blog_operator_reconciles_total', 0) - t1.get('blog_operator_reconciles_total', 0)
-print(f"  the first full resync (the warm-up before): {warm_resyncs:.0f} resyncs, "
+print(f"  the warm-up before: {warm_resyncs:.0f} resyncs, "
       f"{(reads(c1) - reads(create_end)) / max(warm_resyncs, 1):.1f} reads per resync")
 print("  by service per resync: " + ", ".join(f"{s} {v / max(resyncs, 1):.1f}" for s, v in resync_calls.items()))
 waits = {k: v for k, v in t1.items() if k != 'blog_operator_reconciles_total'}
@@ -177,7 +183,8 @@ if summary:
         out.write(json.dumps({
             "objects": n, "ready_seconds": took / 1000, "resyncs": resyncs,
             "deep_read_resyncs": int(os.environ.get("BENCH_DEEP_READ_RESYNCS") or 24),
-            "create_calls": sum(create.values()), "resync_calls": per_op(c1, c2),
+            "create_calls": sum(create.values()), "create_operations": per_op(c0, create_end),
+            "resync_calls": per_op(c1, c2),
             "anonymous_kib": {"idle": idle_anon, "after": after_anon}, "code_kib": after_file,
         }) + "\n")
 PY

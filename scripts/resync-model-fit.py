@@ -2,13 +2,16 @@
 """The measured scenario of `make resync-model` from `make bench-operator` summaries (BENCH_SUMMARY:
 one JSON line per run), printed as the JSON of one scenario for core/data/resync-model.json.
 
-    scripts/resync-model-fit.py NAME BASIS STEADY.jsonl [FULL.jsonl]
+    scripts/resync-model-fit.py NAME BASIS STEADY.jsonl [FULL.jsonl] [--as-on-aws SERVICE/OPERATION WHY]...
 
 STEADY holds runs at the operator's default --deep-read-resyncs (each a count N): every operation's
 reads of one full resync are fitted as `fixed + per_object * N` (least squares; one run gives a line
 through the origin). FULL, when given, holds one run at BENCH_DEEP_READ_RESYNCS=1 (every read at
 every resync): what it reads beyond the steady run of the same N is the deep reads, made once every
 --deep-read-resyncs periods, so a resync carries 1/that of them on average, added per object.
+--as-on-aws names a read the emulator makes the operator repeat where AWS would not (moto never
+finishes an ECS deployment, so the service is read at every resync): it is carried as one read an
+object a deep period instead of its measured line, with WHY in the scenario.
 """
 import json
 import sys
@@ -51,7 +54,13 @@ def fit(points):
 
 
 def main():
-    name, basis, steady_path = sys.argv[1:4]
+    args, on_aws = sys.argv[1:], {}
+    while "--as-on-aws" in args:
+        at = args.index("--as-on-aws")
+        service, operation = args[at + 1].split("/", 1)
+        on_aws[(service, operation)] = args[at + 2]
+        del args[at:at + 3]
+    name, basis, steady_path = args[:3]
     steady = runs(steady_path)
     by_op = {}
     for run in steady:
@@ -60,8 +69,9 @@ def main():
             by_op.setdefault(op, []).append((run["objects"], reads.get(op, 0.0)))
     lines = {op: fit(points) for op, points in by_op.items()}
     deep = {}
-    if len(sys.argv) > 4:
-        full = runs(sys.argv[4])[0]
+    every = steady[0].get("deep_read_resyncs", 24)
+    if len(args) > 3:
+        full = runs(args[3])[0]
         same_n = min(steady, key=lambda r: abs(r["objects"] - full["objects"]))
         every = same_n.get("deep_read_resyncs", 24)
         full_reads, steady_reads = full_resync(full), full_resync(same_n)
@@ -73,7 +83,7 @@ def main():
             if extra > 0.005:
                 deep[op] = (extra, every)
     reads = []
-    for op in sorted(set(lines) | set(deep)):
+    for op in sorted(set(lines) | set(deep) | set(on_aws)):
         service, operation = op
         fixed, per_object = lines.get(op, (0.0, 0.0))
         entry = {"service": SERVICES.get(service, service), "operation": operation,
@@ -82,6 +92,9 @@ def main():
             extra, every = deep[op]
             entry["per_object"] = round(entry["per_object"] + extra, 4)
             entry["why"] = f"includes {extra:.3f} a object: its full read every {every} resyncs"
+        if op in on_aws:
+            entry["fixed"], entry["per_object"] = 0.0, round(1 / every, 4)
+            entry["why"] = f"{on_aws[op]}: one full read an object every {every} resyncs"
         if entry["fixed"] or entry["per_object"]:
             reads.append(entry)
     json.dump({"name": name, "basis": basis, "reads": reads}, sys.stdout, indent=2)

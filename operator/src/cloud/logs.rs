@@ -82,7 +82,7 @@ pub async fn ensure_log_group(
                 .map_err(map_sdk(SERVICE, "CreateLogGroup"));
             // Taken already: a lost answer of ours, or another owner's made in between.
             let taken = match created {
-                Err(err) if err.kind != ErrorKind::AlreadyExists => return Err(err),
+                Err(err) if !err.is_name_taken() => return Err(err),
                 created => created.is_err(),
             };
             let group = find_log_group(clients, name).await?.ok_or_else(|| {
