@@ -157,18 +157,19 @@ pub async fn ensure_api(
         Known::Id(id) => known_api(clients, owner, name, id).await?,
         Known::NeverMade | Known::Unknown => None,
     };
-    let api = match (recorded, known) {
-        (Some(api), _) => api,
-        (None, Known::NeverMade) => create_api(clients, name, tags).await?,
-        (None, Known::Id(_) | Known::Unknown) => ensure_one_api(clients, owner, name, tags).await?,
+    let (api, made) = match (recorded, known) {
+        (Some(api), _) => (api, false),
+        (None, Known::NeverMade) => (create_api(clients, name, tags).await?, true),
+        (None, Known::Id(_) | Known::Unknown) => (ensure_one_api(clients, owner, name, tags).await?, false),
     };
     // No listing holds integrations, routes or stages: read in full when due, at once on a change.
+    // An API made just now has none, and they are made without a look first.
     let resource = format!("HTTP API {}", api.id);
     let desired = (function_arn, tags, format!("{throttle:?}"));
     if clients.inventories.deep.due(&resource, &desired) {
-        let integration_id = ensure_integration(clients, &api.id, function_arn).await?;
-        ensure_default_route(clients, &api.id, &format!("integrations/{integration_id}")).await?;
-        ensure_default_stage(clients, &api.id, tags, throttle).await?;
+        let integration_id = ensure_integration(clients, (&api.id, made), function_arn).await?;
+        ensure_default_route(clients, (&api.id, made), &format!("integrations/{integration_id}")).await?;
+        ensure_default_stage(clients, (&api.id, made), tags, throttle).await?;
         clients.inventories.deep.done(&resource, &desired);
     }
     Ok(api)
@@ -257,15 +258,15 @@ fn aws_tags(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
 }
 
 /// The AWS_PROXY integration (payload 2.0) with `function_arn`; returns its id.
-async fn ensure_integration(clients: &AwsClients, api_id: &str, function_arn: &str) -> CloudResult<String> {
-    let integrations = clients
-        .apigateway
-        .get_integrations()
-        .api_id(api_id)
-        .send()
-        .await
-        .map_err(map_sdk(SERVICE, "GetIntegrations"))?;
-    let found = integrations.items().iter().find(|i| {
+async fn ensure_integration(clients: &AwsClients, (api_id, made): (&str, bool), function_arn: &str) -> CloudResult<String> {
+    let integrations = match made {
+        true => Vec::new(),
+        false => {
+            let read = clients.apigateway.get_integrations().api_id(api_id).send().await;
+            read.map_err(map_sdk(SERVICE, "GetIntegrations"))?.items.unwrap_or_default()
+        }
+    };
+    let found = integrations.iter().find(|i| {
         i.integration_type() == Some(&IntegrationType::AwsProxy) && i.integration_uri() == Some(function_arn)
     });
     if let Some(found) = found {
@@ -285,9 +286,15 @@ async fn ensure_integration(clients: &AwsClients, api_id: &str, function_arn: &s
 }
 
 /// The `$default` route, pointed at `target`.
-async fn ensure_default_route(clients: &AwsClients, api_id: &str, target: &str) -> CloudResult<()> {
-    let routes = clients.apigateway.get_routes().api_id(api_id).send().await.map_err(map_sdk(SERVICE, "GetRoutes"))?;
-    match routes.items().iter().find(|r| r.route_key() == Some(DEFAULT)) {
+async fn ensure_default_route(clients: &AwsClients, (api_id, made): (&str, bool), target: &str) -> CloudResult<()> {
+    let routes = match made {
+        true => Vec::new(),
+        false => {
+            let read = clients.apigateway.get_routes().api_id(api_id).send().await;
+            read.map_err(map_sdk(SERVICE, "GetRoutes"))?.items.unwrap_or_default()
+        }
+    };
+    match routes.iter().find(|r| r.route_key() == Some(DEFAULT)) {
         Some(route) if route.target() == Some(target) => Ok(()),
         Some(route) => clients
             .apigateway
@@ -315,13 +322,19 @@ async fn ensure_default_route(clients: &AwsClients, api_id: &str, target: &str) 
 /// The auto-deployed `$default` stage, throttled as `throttle` says (made so, or changed to it).
 async fn ensure_default_stage(
     clients: &AwsClients,
-    api_id: &str,
+    (api_id, made): (&str, bool),
     tags: &BTreeMap<String, String>,
     throttle: ThrottleSpec,
 ) -> CloudResult<()> {
-    let stages = clients.apigateway.get_stages().api_id(api_id).send().await.map_err(map_sdk(SERVICE, "GetStages"))?;
+    let stages = match made {
+        true => Vec::new(),
+        false => {
+            let read = clients.apigateway.get_stages().api_id(api_id).send().await;
+            read.map_err(map_sdk(SERVICE, "GetStages"))?.items.unwrap_or_default()
+        }
+    };
     let settings = route_settings(throttle);
-    match stages.items().iter().find(|s| s.stage_name() == Some(DEFAULT)) {
+    match stages.iter().find(|s| s.stage_name() == Some(DEFAULT)) {
         Some(stage) if throttled_as(stage.default_route_settings(), throttle) => Ok(()),
         Some(_) => clients
             .apigateway

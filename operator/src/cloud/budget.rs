@@ -20,14 +20,16 @@ use crate::metrics::Metrics;
 /// Calls per second for services without a limit of their own.
 pub const DEFAULT_PER_SECOND: f64 = 10.0;
 
-/// The built-in limits of services whose documented control-plane quotas are lower than the
-/// default (per account and region, or per account for Route 53): Route 53 allows 5 requests a
-/// second for the whole account, of which the operator takes 2 and leaves the rest to external-dns,
-/// cert-manager and people; CloudWatch Logs' `DescribeLogGroups` 5, API Gateway's management API
-/// about 10 shared by every caller in the account, ACM's `RequestCertificate` 5.
+/// The built-in limits of services whose documented control-plane quotas leave less than the
+/// default once half of each is kept for every other tool in the account (the resync model's
+/// rule, `core/data/resync-model.json`, whose budget a test holds equal to this): Route 53 allows
+/// 10 requests a second for the whole account, of which the operator takes 2 and leaves the rest
+/// to external-dns, cert-manager and people; Lambda's control plane 15 (7 of them); CloudWatch
+/// Logs' `DescribeLogGroups` 5, API Gateway's management API about 10 shared by every caller in
+/// the account, ACM's `RequestCertificate` 5.
 #[must_use]
 pub fn built_in_limits() -> BTreeMap<String, f64> {
-    [("route53", 2.0), ("logs", 5.0), ("apigateway", 5.0), ("acm", 5.0)]
+    [("route53", 2.0), ("lambda", 7.0), ("logs", 5.0), ("apigateway", 5.0), ("acm", 5.0)]
         .into_iter()
         .map(|(service, rate)| (service.to_owned(), rate))
         .collect()
@@ -186,6 +188,21 @@ impl HttpConnector for BudgetedConnector {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_built_in_budget_is_the_models_and_keeps_half_of_every_documented_rate() {
+        let model = include_str!("../../../core/data/resync-model.json");
+        let shipped: blog_core::resync_model::Inputs = serde_json::from_str(model).expect("the model's inputs");
+        assert_eq!(
+            (shipped.budget.default_per_second, &shipped.budget.per_service),
+            (DEFAULT_PER_SECOND, &built_in_limits())
+        );
+        for limit in &shipped.limits {
+            let rate = built_in_limits().get(&limit.service).copied().unwrap_or(DEFAULT_PER_SECOND);
+            let half = limit.per_second / 2.0;
+            assert!(rate <= half, "{}: {rate} a second is more than half of AWS's {}", limit.service, limit.per_second);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -249,7 +249,14 @@ pub async fn ensure_cluster(
         .send()
         .await
         .map_err(map_sdk(SERVICE, "CreateCluster"))?;
+    clients.memo.remember_confirmed(&empty_cluster(name));
     Ok(created.cluster().and_then(|c| c.cluster_arn()).unwrap_or_default().to_owned())
+}
+
+/// The fact that this process made cluster `name` and has not asked for a service in it since:
+/// it has none, and the service is made without a look first.
+fn empty_cluster(name: &str) -> String {
+    format!("empty ECS cluster {name}")
 }
 
 const INSIGHTS_OFF: &str = "disabled";
@@ -453,6 +460,9 @@ pub async fn observe_service(
     cluster: &str,
     name: &str,
 ) -> CloudResult<Option<ServiceObserved>> {
+    if clients.memo.confirmed(&empty_cluster(cluster)) {
+        return Ok(None);
+    }
     let listed = clients.inventories.clusters.get(LISTED, cluster, || list_clusters(clients)).await;
     let counts = listed.map(|c| (c.running_tasks_count, c.pending_tasks_count, c.active_services_count));
     let resource = format!("service {cluster}/{name}");
@@ -639,6 +649,8 @@ async fn create_service(
     placement: &ServicePlacement<'_>,
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<ServiceObserved> {
+    // From here on the cluster may hold the service (an answer lost after ECS acted): look first.
+    clients.memo.forget_confirmed(&empty_cluster(cluster));
     let network = AwsVpcConfiguration::builder()
         .set_subnets(Some(placement.subnets.to_vec()))
         .security_groups(placement.security_group)

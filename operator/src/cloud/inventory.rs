@@ -193,26 +193,35 @@ impl<T> Listed<T> {
 /// Listings of one kind by listing key (a name prefix), each refreshed once it is a period old.
 pub struct Inventory<T> {
     period: Duration,
-    listings: tokio::sync::Mutex<HashMap<String, Listing<T>>>,
+    listings: std::sync::Mutex<HashMap<String, Slot<T>>>,
     /// Where each listing's size and time are reported, under this inventory's name and region.
     metrics: crate::metrics::Metrics,
     kind: &'static str,
     region: String,
 }
 
+/// A listing key's last listing, and since when one worker is taking the next.
+struct Slot<T> {
+    current: Option<Listing<T>>,
+    refreshing: Option<Instant>,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self { current: None, refreshing: None }
+    }
+}
+
 impl<T: Clone> Inventory<T> {
     /// An inventory of `kind` in `region`, each listing's size and time reported in `metrics`.
     #[must_use]
     pub fn new(period: Duration, metrics: &crate::metrics::Metrics, kind: &'static str, region: &str) -> Self {
-        let listings = tokio::sync::Mutex::default();
+        let listings = std::sync::Mutex::default();
         Self { period, listings, metrics: metrics.clone(), kind, region: region.to_owned() }
     }
 
     /// The entry `name` of listing `key` as listed at most a period ago (listed now by `list` when
     /// older); `None` when that listing does not hold it, and then the caller reads it on its own.
-    /// Workers asking together wait for one listing. A listing that fails (a timeout on a large
-    /// account, throttling) is logged and counts as empty for a period: every resource is read on
-    /// its own meanwhile, as without an inventory, instead of every worker trying the listing again.
     pub async fn get<F, Fut>(&self, key: &str, name: &str, list: F) -> Option<T>
     where
         F: FnOnce() -> Fut,
@@ -221,19 +230,20 @@ impl<T: Clone> Inventory<T> {
         self.look_up(key, name, list).await.found()
     }
 
-    /// [`Inventory::get`], telling a name the listing does not hold from a listing that failed:
-    /// a resource never made is created without a read of its own first.
+    /// [`Inventory::get`], telling a name the listing does not hold from a listing that cannot
+    /// say: a resource never made is created without a read of its own first.
+    ///
+    /// One worker takes a listing that is a period old; the others go on meanwhile with the last
+    /// one (a name it holds is taken from it, its absence is not trusted) instead of waiting, so a
+    /// slow listing (moto took over 20 s for 2,000 security groups) never holds up every worker. A
+    /// listing that fails (a timeout on a large account, throttling) is logged and says nothing for
+    /// a period: every resource is read on its own meanwhile, as without an inventory.
     pub async fn look_up<F, Fut>(&self, key: &str, name: &str, list: F) -> Listed<T>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = CloudResult<HashMap<String, T>>>,
     {
-        let mut listings = self.listings.lock().await;
-        let fresh = listings.get(key).is_some_and(|l| l.at.elapsed() < self.period);
-        if !fresh {
-            // The old listing goes first: holding both while the new one is read would double
-            // what the inventory keeps at each refresh.
-            listings.remove(key);
+        if self.take_refresh(key) {
             let at = Instant::now();
             let listed = list().await;
             let failed = listed.is_err();
@@ -243,20 +253,39 @@ impl<T: Clone> Inventory<T> {
                 HashMap::new()
             });
             self.metrics.inventory_listed(self.kind, key, &self.region, entries.len());
-            listings.insert(key.to_owned(), Listing { at, entries, failed });
+            let mut listings = self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let slot = listings.entry(key.to_owned()).or_default();
+            (slot.current, slot.refreshing) = (Some(Listing { at, entries, failed }), None);
         }
-        match listings.get(key) {
-            Some(listing) if !listing.failed => {
-                listing.entries.get(name).cloned().map_or(Listed::Absent, Listed::Found)
-            }
+        let listings = self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match listings.get(key).and_then(|slot| slot.current.as_ref()) {
+            Some(listing) if !listing.failed => match listing.entries.get(name) {
+                Some(entry) => Listed::Found(entry.clone()),
+                None if listing.at.elapsed() < self.period => Listed::Absent,
+                None => Listed::Unknown,
+            },
             _ => Listed::Unknown,
         }
+    }
+
+    /// Whether this worker takes the next listing of `key`: the last is a period old and nobody
+    /// is taking one (or the one who was has been at it for a period: cut off).
+    fn take_refresh(&self, key: &str) -> bool {
+        let mut listings = self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = listings.entry(key.to_owned()).or_default();
+        let fresh = slot.current.as_ref().is_some_and(|l| l.at.elapsed() < self.period);
+        let taken = slot.refreshing.is_some_and(|since| since.elapsed() < self.period);
+        if !fresh && !taken {
+            slot.refreshing = Some(Instant::now());
+        }
+        !fresh && !taken
     }
 
     /// Drops what the listing said of `name` (the operator just changed or made it), so that it
     /// is read on its own until the next listing.
     pub async fn forget(&self, key: &str, name: &str) {
-        if let Some(listing) = self.listings.lock().await.get_mut(key) {
+        let mut listings = self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(listing) = listings.get_mut(key).and_then(|slot| slot.current.as_mut()) {
             listing.entries.remove(name);
         }
     }
@@ -306,6 +335,34 @@ mod tests {
         assert!(deep.due("role b", &"policy 1"), "another resource");
         std::thread::sleep(Duration::from_millis(60));
         assert!(deep.due("role a", &"policy 1"), "a deep period ago, give or take a quarter");
+    }
+
+    #[tokio::test]
+    async fn while_another_refreshes_a_name_held_is_found_and_an_absence_is_not_trusted() {
+        let inventory = std::sync::Arc::new(Inventory::new(
+            Duration::from_millis(50),
+            &crate::metrics::Metrics::default(),
+            "test",
+            "r",
+        ));
+        inventory.look_up("p", "a", || async { listing(&["a"]) }).await;
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (held, waiting) = (inventory.clone(), release.clone());
+        let refresher = tokio::spawn(async move {
+            held.look_up("p", "a", || async move {
+                waiting.notified().await;
+                listing(&["a"])
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let never_called = || async { panic!("a second listing while one is being taken") };
+        assert_eq!(inventory.look_up("p", "a", never_called).await, Listed::Found(1), "from the last listing");
+        assert_eq!(inventory.look_up("p", "z", never_called).await, Listed::Unknown, "stale: absence unknown");
+        assert!(!refresher.is_finished(), "the refresher still lists: nobody waited for it");
+        release.notify_one();
+        assert_eq!(refresher.await.expect("refresher"), Listed::Found(1));
     }
 
     #[test]

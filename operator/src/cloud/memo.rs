@@ -90,6 +90,11 @@ impl Memo {
         confirmed.insert(fact(key));
     }
 
+    /// Drops a fact that no longer holds.
+    pub fn forget_confirmed(&self, key: &str) {
+        self.confirmed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&fact(key));
+    }
+
     pub fn forget_secret(&self, name: &str) {
         self.secret_versions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
     }
@@ -117,6 +122,8 @@ mod tests {
         memo.remember_confirmed("uid arn 1");
         assert!(memo.confirmed("uid arn 1"));
         assert!(!memo.confirmed("uid arn 2"), "the same name made again is claimed anew");
+        memo.forget_confirmed("uid arn 1");
+        assert!(!memo.confirmed("uid arn 1"), "a fact that no longer holds");
     }
 
     #[test]

@@ -133,6 +133,12 @@ async fn read_metrics(
     }
     let previous = bd.status.as_ref();
     let window = window(spec, previous);
+    // Nothing made yet has metrics: a new object's recommendation reads them as empty without
+    // asking CloudWatch. (Auto reads anyway: it acts on what it reads, and a status can be lost.)
+    if previous.is_none() && spec.mode == AllocationMode::Recommend {
+        let empty = WindowMetrics { window_seconds: window.as_secs_f64(), ..WindowMetrics::default() };
+        return Reading::Read(Box::new(empty));
+    }
     let names = Names::for_owner(&validated.owner);
     let variants = (bd.spec.function_enabled().is_some(), bd.spec.container_enabled().is_some());
     let balancer = previous.and_then(|p| p.resources.load_balancer_arn.as_deref());
