@@ -182,7 +182,7 @@ if summary:
     with open(summary, "a") as out:
         out.write(json.dumps({
             "objects": n, "ready_seconds": took / 1000, "resyncs": resyncs,
-            "deep_read_resyncs": int(os.environ.get("BENCH_DEEP_READ_RESYNCS") or 24),
+            "deep_read_resyncs": int(os.environ.get("BENCH_DEEP_READ_RESYNCS") or 30),
             "create_calls": sum(create.values()), "create_operations": per_op(c0, create_end),
             "resync_calls": per_op(c1, c2),
             "anonymous_kib": {"idle": idle_anon, "after": after_anon}, "code_kib": after_file,

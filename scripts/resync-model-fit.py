@@ -3,6 +3,7 @@
 one JSON line per run), printed as the JSON of one scenario for core/data/resync-model.json.
 
     scripts/resync-model-fit.py NAME BASIS STEADY.jsonl [FULL.jsonl] [--as-on-aws SERVICE/OPERATION WHY]...
+        [--deep-read-resyncs N]
 
 STEADY holds runs at the operator's default --deep-read-resyncs (each a count N): every operation's
 reads of one full resync are fitted as `fixed + per_object * N` (least squares; one run gives a line
@@ -11,7 +12,8 @@ every resync): what it reads beyond the steady run of the same N is the deep rea
 --deep-read-resyncs periods, so a resync carries 1/that of them on average, added per object.
 --as-on-aws names a read the emulator makes the operator repeat where AWS would not (moto never
 finishes an ECS deployment, so the service is read at every resync): it is carried as one read an
-object a deep period instead of its measured line, with WHY in the scenario.
+object a deep period instead of its measured line, with WHY in the scenario. --deep-read-resyncs
+carries the deep reads at another period than the runs' (their window holds no deep read).
 """
 import json
 import sys
@@ -60,6 +62,11 @@ def main():
         service, operation = args[at + 1].split("/", 1)
         on_aws[(service, operation)] = args[at + 2]
         del args[at:at + 3]
+    every_override = None
+    if "--deep-read-resyncs" in args:
+        at = args.index("--deep-read-resyncs")
+        every_override = int(args[at + 1])
+        del args[at:at + 2]
     name, basis, steady_path = args[:3]
     steady = runs(steady_path)
     by_op = {}
@@ -69,11 +76,11 @@ def main():
             by_op.setdefault(op, []).append((run["objects"], reads.get(op, 0.0)))
     lines = {op: fit(points) for op, points in by_op.items()}
     deep = {}
-    every = steady[0].get("deep_read_resyncs", 24)
+    every = every_override or steady[0].get("deep_read_resyncs", 30)
     if len(args) > 3:
         full = runs(args[3])[0]
         same_n = min(steady, key=lambda r: abs(r["objects"] - full["objects"]))
-        every = same_n.get("deep_read_resyncs", 24)
+        every = every_override or same_n.get("deep_read_resyncs", 30)
         full_reads, steady_reads = full_resync(full), full_resync(same_n)
         # Even at 1 a full read comes due only at about 0.7 of resyncs (both are jittered): the
         # function's policy, read once an object a pass, measures that share.

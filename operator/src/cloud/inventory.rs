@@ -13,7 +13,7 @@ use super::CloudResult;
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(300);
 
 /// How many resync periods apart, by default, the reads no listing can replace are made.
-pub const DEFAULT_DEEP_READ_RESYNCS: u32 = 24;
+pub const DEFAULT_DEEP_READ_RESYNCS: u32 = 30;
 
 /// How often a region's resources are read: listings once a `listing` period, and what no listing
 /// shows once a `deep` period (a multiple of the resync period).
