@@ -7,7 +7,8 @@
 # BENCH_CALLS_PER_SECOND (the operator's call budget; default: the operator's own, 0 turns it off),
 # BENCH_CALLS_PER_SECOND_FOR (space-separated SERVICE=RATE, e.g. "apigateway=10 logs=10"),
 # BENCH_PROFILE (release, or debug), BENCH_DEEP_READ_RESYNCS (the operator's --deep-read-resyncs;
-# 1 reads everything at every resync, which shows what the deep reads are).
+# 1 reads everything at every resync, which shows what the deep reads are), BENCH_WRAP (a command
+# the operator runs under, e.g. "heaptrack -o /tmp/op" to see what holds its heap).
 # Several counts (BENCH_OBJECTS="100 500 1000") run one after another, each on a fresh stack, and
 # end with a table by N (BENCH_SUMMARY: where each run appends its figures as one JSON line).
 set -euo pipefail
@@ -26,10 +27,12 @@ for rate in ${BENCH_CALLS_PER_SECOND_FOR:-}; do extra+=(--aws-calls-per-second-f
 [ -z "${BENCH_DEEP_READ_RESYNCS:-}" ] || extra+=(--deep-read-resyncs "$BENCH_DEEP_READ_RESYNCS")
 scripts/local-stack.sh install >&2
 # BENCH_PROFILE=debug counts calls without the release build's 15 minutes (time and RSS differ).
+# BENCH_BIN: an operator binary built before (to compare two builds), instead of building this tree.
 profile=${BENCH_PROFILE:-release}
-if [ "$profile" = release ]; then cargo build --locked --release -p blog-operator --bin blog-operator >&2
+if [ -n "${BENCH_BIN:-}" ]; then :
+elif [ "$profile" = release ]; then cargo build --locked --release -p blog-operator --bin blog-operator >&2
 else cargo build --locked -p blog-operator --bin blog-operator >&2; profile=debug; fi
-bin=${CARGO_TARGET_DIR:-target}/$profile/blog-operator
+bin=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/$profile/blog-operator}
 stack=$PWD/target/test-state/bench-operator
 scripts/local-stack.sh up "$stack" >&2
 eval "$(scripts/local-stack.sh env "$stack")"
@@ -43,10 +46,13 @@ k create namespace bench >/dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 AWS_REGION=us-west-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench RUST_LOG=warn \
-  "$bin" --namespace bench --resync-seconds "$resync" --concurrency "$workers" --container-readiness provisioned \
+  ${BENCH_WRAP:-} "$bin" --namespace bench --resync-seconds "$resync" --concurrency "$workers" --container-readiness provisioned \
   --allow-roles-without-boundary --allow-any-tenant-spec --admin-addr 127.0.0.1:0 --metrics-addr "127.0.0.1:$port" "${extra[@]}" \
   >"$work/operator.log" 2>&1 &
 pid=$!
+# Under a wrapper, the figures are the operator's own process, not the wrapper's.
+while [ -n "${BENCH_WRAP:-}" ] && ! pgrep -n -f -- "^$bin --namespace bench" >/dev/null; do sleep 0.2; done
+[ -z "${BENCH_WRAP:-}" ] || pid=$(pgrep -n -f -- "^$bin --namespace bench")
 until curl -sf "http://127.0.0.1:$port/metrics" >/dev/null 2>&1; do sleep 0.2; done
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 # What the resident set is made of: the heap and stacks (anonymous) and the binary's code paged in.

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::events::Recorder;
 use kube::Client;
-use kube::runtime::events::Recorder;
 
 use crate::allocation;
 use crate::cloud::{Cloud, CloudError};

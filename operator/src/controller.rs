@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::Recorder;
 use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
@@ -208,8 +208,7 @@ fn unclaimed(bd: &BlogDeployment) -> bool {
 /// The Event recorder of this operator instance.
 #[must_use]
 pub fn recorder(client: Client) -> Recorder {
-    let instance = std::env::var("POD_NAME").ok();
-    Recorder::new(client, Reporter { controller: "blog-operator".to_owned(), instance })
+    Recorder::new(client, "blog-operator", std::env::var("POD_NAME").ok())
 }
 
 #[cfg(test)]

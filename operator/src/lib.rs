@@ -14,6 +14,7 @@ pub mod cli;
 pub mod cloud;
 pub mod context;
 pub mod controller;
+pub mod events;
 pub mod https;
 pub mod leader;
 pub mod metrics;

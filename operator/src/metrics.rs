@@ -16,8 +16,10 @@ use prometheus_client::registry::Registry;
 
 use crate::crd::BlogDeploymentStatus;
 
-/// Label pairs of a per-BlogDeployment series (`namespace`, `name`, then the series' own).
-type Labels = Vec<(String, String)>;
+/// Label pairs of a per-BlogDeployment series (`namespace`, `name`, then the series' own): the
+/// object's namespace and name are shared by its series, and held twice (in the family and in
+/// `series_of`) for the price of a pointer.
+type Labels = Vec<(&'static str, Arc<str>)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -276,14 +278,16 @@ impl Drop for WaitingGuard {
     }
 }
 
-fn labels(namespace: &str, name: &str, own: &[(&str, &str)]) -> Labels {
-    let mut all = vec![("namespace".to_owned(), namespace.to_owned()), ("name".to_owned(), name.to_owned())];
-    all.extend(own.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+/// A series' labels: the object's (`namespace`, `name`) and the series' own.
+fn labels((namespace, name): &(Arc<str>, Arc<str>), own: &[(&'static str, &str)]) -> Labels {
+    let mut all = Vec::with_capacity(2 + own.len());
+    all.extend([("namespace", namespace.clone()), ("name", name.clone())]);
+    all.extend(own.iter().map(|(k, v)| (*k, Arc::from(*v))));
     all
 }
 
 fn sample_labels(series: Series) -> Labels {
-    let own: &[(&str, &str)] = match series {
+    let own: &[(&'static str, &str)] = match series {
         Series::Cost => &[("variant", "function")],
         Series::Size => &[("resource", "function_memory_mib"), ("applied", "false")],
         Series::Region => &[("region", "us-west-1"), ("phase", "Serving"), ("variant", "function")],
@@ -291,17 +295,18 @@ fn sample_labels(series: Series) -> Labels {
             &[("region", ""), ("function_name", ""), ("ecs_cluster", ""), ("ecs_service", ""), ("load_balancer", "")]
         }
     };
-    labels("blogs", "demo", own)
+    labels(&("blogs".into(), "demo".into()), own)
 }
 
 /// The per-BlogDeployment series its status gives. Pure.
 fn deployment_series(namespace: &str, name: &str, status: &BlogDeploymentStatus) -> Vec<(Series, Labels, f64)> {
+    let object = (Arc::from(namespace), Arc::from(name));
     let mut out = Vec::new();
     if let Some(a) = &status.allocation {
         let applied = if a.applied { "true" } else { "false" };
         for (variant, usd) in [("function", a.function_monthly_usd), ("container", a.container_monthly_usd)] {
             if let Some(usd) = usd {
-                out.push((Series::Cost, labels(namespace, name, &[("variant", variant)]), usd));
+                out.push((Series::Cost, labels(&object, &[("variant", variant)]), usd));
             }
         }
         for (resource, size) in [
@@ -312,7 +317,7 @@ fn deployment_series(namespace: &str, name: &str, status: &BlogDeploymentStatus)
         ] {
             if let Some(size) = size {
                 let own = [("resource", resource), ("applied", applied)];
-                out.push((Series::Size, labels(namespace, name, &own), f64::from(size)));
+                out.push((Series::Size, labels(&object, &own), f64::from(size)));
             }
         }
     }
@@ -323,9 +328,9 @@ fn deployment_series(namespace: &str, name: &str, status: &BlogDeploymentStatus)
             None => "both",
         };
         let own = [("region", region.region.as_str()), ("phase", region.phase.as_str()), ("variant", variant)];
-        out.push((Series::Region, labels(namespace, name, &own), region.monthly_usd.unwrap_or(0.0)));
+        out.push((Series::Region, labels(&object, &own), region.monthly_usd.unwrap_or(0.0)));
     }
-    out.push((Series::Info, labels(namespace, name, &info_labels(status)), 1.0));
+    out.push((Series::Info, labels(&object, &info_labels(status)), 1.0));
     out
 }
 

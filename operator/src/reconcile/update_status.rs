@@ -4,7 +4,7 @@
 use blog_core::rollout::{RolloutStatus, VariantRollout, function as rollout};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -13,6 +13,7 @@ use crate::apply::Applied;
 use crate::context::Error;
 use crate::crd::{AllocationStatus, BlogDeployment, BlogDeploymentStatus};
 use crate::desired::Desired;
+use crate::events::Recorder;
 use crate::metrics::Metrics;
 use crate::status::{self, Observed};
 
@@ -117,20 +118,18 @@ impl Reporter<'_> {
     }
 
     /// Records an Event on the object; a failure to record is logged, never fatal. A repeat of
-    /// the same reason within minutes becomes a count on the first Event (kube's recorder).
+    /// the same reason within minutes becomes a count on the first Event.
     pub async fn record(&self, type_: EventType, reason: &str, note: &str) {
-        self.publish_event(self.recorder, type_, reason, note).await;
+        self.publish_event(true, type_, reason, note).await;
     }
 
     /// Records an Event whose note is news even when its reason repeats (a rollout's steps):
-    /// kube's recorder folds Events by reason alone, leaving the first note, where client-go
-    /// also compares the note. A recorder of its own never folds.
+    /// folding goes by reason alone and would leave the first note, so these are never folded.
     pub async fn record_each(&self, type_: EventType, reason: &str, note: &str) {
-        let own = crate::controller::recorder(self.client.clone());
-        self.publish_event(&own, type_, reason, note).await;
+        self.publish_event(false, type_, reason, note).await;
     }
 
-    async fn publish_event(&self, recorder: &Recorder, type_: EventType, reason: &str, note: &str) {
+    async fn publish_event(&self, fold: bool, type_: EventType, reason: &str, note: &str) {
         let event = Event {
             type_,
             reason: reason.to_owned(),
@@ -138,7 +137,7 @@ impl Reporter<'_> {
             action: "Reconcile".to_owned(),
             secondary: None,
         };
-        if let Err(err) = recorder.publish(&event, &self.bd.object_ref(&())).await {
+        if let Err(err) = self.recorder.publish(&event, &self.bd.object_ref(&()), fold).await {
             tracing::warn!(error = %err, "could not record an Event");
         }
     }

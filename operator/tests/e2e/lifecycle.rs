@@ -447,3 +447,54 @@ async fn a_web_acl_guards_the_load_balancer_as_the_spec_says_and_goes_with_the_f
     wait_gone(&api, "waf").await;
     operator.kill().await;
 }
+
+/// The operator's Event recorder against the real apiserver: a repeat of a reason within minutes
+/// becomes a count on the first Event (a merge patch of its series), a repeat whose note is news
+/// stays an Event of its own, and another object's same reason is its own Event.
+#[tokio::test]
+async fn repeated_events_become_a_count_on_the_first_and_news_stays_its_own() {
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use kube::runtime::events::{Event, EventType};
+    let (_stack, client, ns, _api) = setup("events").await;
+    let recorder = blog_operator::events::Recorder::new(client.clone(), "blog-operator", None);
+    let object = |name: &str| ObjectReference {
+        api_version: Some("blogs.serverless.dev/v1alpha1".into()),
+        kind: Some("BlogDeployment".into()),
+        name: Some(name.into()),
+        namespace: Some(ns.name.clone()),
+        uid: Some(format!("uid-{name}")),
+        ..ObjectReference::default()
+    };
+    let event = |reason: &str, note: &str| Event {
+        type_: EventType::Warning,
+        reason: reason.into(),
+        note: Some(note.into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    for note in ["first", "second", "third"] {
+        recorder.publish(&event("AwsError", note), &object("a"), true).await.expect("folded");
+    }
+    recorder.publish(&event("AwsError", "first"), &object("b"), true).await.expect("other object");
+    for note in ["step 1", "step 2"] {
+        recorder.publish(&event("RolloutStep", note), &object("a"), false).await.expect("each");
+    }
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns.name);
+    let listed = events.list(&Default::default()).await.expect("list events").items;
+    let of = |name: &str, reason: &str| -> Vec<_> {
+        listed
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .collect()
+    };
+    let folded = of("a", "AwsError");
+    assert_eq!(folded.len(), 1, "one Event for three repeats: {folded:?}");
+    assert_eq!(folded[0].note.as_deref(), Some("first"));
+    assert_eq!(folded[0].series.as_ref().map(|s| s.count), Some(3), "{:?}", folded[0].series);
+    assert_eq!(of("b", "AwsError").len(), 1);
+    assert!(of("b", "AwsError")[0].series.is_none(), "its first");
+    let mut steps: Vec<_> = of("a", "RolloutStep").iter().filter_map(|e| e.note.clone()).collect();
+    steps.sort();
+    assert_eq!(steps, ["step 1", "step 2"]);
+}
