@@ -190,9 +190,12 @@ async fn list_log_groups(clients: &AwsClients, prefix: &str) -> CloudResult<Hash
     let mut pages = clients.logs.describe_log_groups().log_group_name_prefix(prefix).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(map_sdk(SERVICE, "DescribeLogGroups"))?;
-        for group in page.log_groups.unwrap_or_default() {
-            if let Some(name) = group.log_group_name() {
-                groups.insert(name.to_owned(), group.clone());
+        for mut group in page.log_groups.unwrap_or_default() {
+            // Kept for every object until the next listing: only what is read of it (its name,
+            // ARN, retention and creation time).
+            (group.log_group_arn, group.kms_key_id, group.inherited_properties) = (None, None, None);
+            if let Some(name) = group.log_group_name().map(str::to_owned) {
+                groups.insert(name, group);
             }
         }
     }
