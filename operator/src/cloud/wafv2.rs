@@ -83,6 +83,9 @@ pub const CALLS: &[Call] = &[
 pub const CODES: &[(&str, ErrorKind)] = &[
     ("WAFNonexistentItemException", ErrorKind::NotFound),
     ("WAFDuplicateItemException", ErrorKind::AlreadyExists),
+    // moto's code for the same: a create whose answer was lost, retried, must find its own ACL
+    // there too instead of waiting for the resync.
+    ("WafV2DuplicateItem", ErrorKind::AlreadyExists),
     ("WAFOptimisticLockException", ErrorKind::Transient),
     ("WAFUnavailableEntityException", ErrorKind::Transient),
     ("WAFAssociatedItemException", ErrorKind::Transient),
