@@ -7,8 +7,9 @@
 # BENCH_CALLS_PER_SECOND (the operator's call budget; default: the operator's own, 0 turns it off),
 # BENCH_CALLS_PER_SECOND_FOR (space-separated SERVICE=RATE, e.g. "apigateway=10 logs=10"),
 # BENCH_PROFILE (release, or debug), BENCH_DEEP_READ_RESYNCS (the operator's --deep-read-resyncs;
-# 1 reads everything at every resync, which shows what the deep reads are), BENCH_WRAP (a command
-# the operator runs under, e.g. "heaptrack -o /tmp/op" to see what holds its heap).
+# 1 reads everything at every resync, which shows what the deep reads are), BENCH_ATTEMPT_TIMEOUT
+# (the operator's --aws-attempt-timeout-seconds, 120 here), BENCH_WRAP (a command the operator runs
+# under, e.g. "heaptrack -o /tmp/op" to see what holds its heap), BENCH_BIN (a binary built before).
 # Several counts (BENCH_OBJECTS="100 500 1000") run one after another, each on a fresh stack, and
 # end with a table by N (BENCH_SUMMARY: where each run appends its figures as one JSON line).
 set -euo pipefail
@@ -25,6 +26,9 @@ extra=()
 [ -z "${BENCH_CALLS_PER_SECOND:-}" ] || extra=(--aws-calls-per-second "$BENCH_CALLS_PER_SECOND")
 for rate in ${BENCH_CALLS_PER_SECOND_FOR:-}; do extra+=(--aws-calls-per-second-for "$rate"); done
 [ -z "${BENCH_DEEP_READ_RESYNCS:-}" ] || extra+=(--deep-read-resyncs "$BENCH_DEEP_READ_RESYNCS")
+# moto lists 2,000 security groups in 20-60 s (AWS in about one): at the operator's 20 s a listing
+# fails there and every group is read on its own, which then makes moto the benchmark's limit.
+extra+=(--aws-attempt-timeout-seconds "${BENCH_ATTEMPT_TIMEOUT:-120}")
 scripts/local-stack.sh install >&2
 # BENCH_PROFILE=debug counts calls without the release build's 15 minutes (time and RSS differ).
 # BENCH_BIN: an operator binary built before (to compare two builds), instead of building this tree.
