@@ -91,7 +91,7 @@ pub struct BlogDeploymentSpec {
     /// certificate (requested and validated through the zone when none is given). Both URLs in
     /// status become `https://<host>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain: Option<DomainSpec>,
+    pub domain: Option<Box<DomainSpec>>,
     /// Logs, tracing and metrics of both variants.
     #[serde(default)]
     pub observability: ObservabilitySpec,
@@ -106,13 +106,13 @@ pub struct BlogDeploymentSpec {
     /// of the home region's table in each, and Route 53 latency routing on `host`. Needs
     /// `spec.domain` (its hosted zone holds the records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement: Option<PlacementSpec>,
+    pub placement: Option<Box<PlacementSpec>>,
     /// How a new version of either variant reaches readers: at once (the default), or step by
     /// step, each step judged on the new version's own metrics against the stable one's and
     /// rolled back by itself when they fail. `function.rollout` and `container.rollout` override
     /// it field by field. The operator's own changes (Auto sizing) roll out the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout: Option<crate::rollout::RolloutSpec>,
+    pub rollout: Option<Box<crate::rollout::RolloutSpec>>,
 }
 
 /// Where the blog runs: the home region and the candidates, each served by the function, the
@@ -378,7 +378,7 @@ pub struct FunctionSpec {
     pub throttle: ThrottleSpec,
     /// This variant's rollout, over `spec.rollout` field by field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout: Option<crate::rollout::RolloutSpec>,
+    pub rollout: Option<Box<crate::rollout::RolloutSpec>>,
 }
 
 /// Requests a second and burst the HTTP API admits (API Gateway's token bucket).
@@ -502,7 +502,7 @@ pub struct ContainerSpec {
     /// strategies are built, its new revisions roll out as ECS's rolling deployment with the
     /// circuit breaker, and status says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout: Option<crate::rollout::RolloutSpec>,
+    pub rollout: Option<Box<crate::rollout::RolloutSpec>>,
 }
 
 /// Where the write token comes from.
@@ -885,10 +885,10 @@ pub struct BlogDeploymentStatus {
     pub container_tasks: Option<ContainerTasks>,
     /// Each region serving or on its way in or out, and the placement recommended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement: Option<PlacementStatus>,
+    pub placement: Option<Box<PlacementStatus>>,
     /// Each variant's rollout of its latest version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout: Option<crate::rollout::RolloutStatus>,
+    pub rollout: Option<Box<crate::rollout::RolloutStatus>>,
 }
 
 /// The regions of a placement.

@@ -94,7 +94,7 @@ pub fn resolve(top: Option<&RolloutSpec>, own: Option<&RolloutSpec>, at: &str) -
 /// As [`resolve`].
 pub fn of_function(spec: &BlogDeploymentSpec) -> Option<Result<Policy, String>> {
     let function = spec.function_enabled()?;
-    Some(resolve(spec.rollout.as_ref(), function.rollout.as_ref(), "spec.function.rollout"))
+    Some(resolve(spec.rollout.as_deref(), function.rollout.as_deref(), "spec.function.rollout"))
 }
 
 /// The enabled container's policy, `None` without the variant; errors name
@@ -104,7 +104,7 @@ pub fn of_function(spec: &BlogDeploymentSpec) -> Option<Result<Policy, String>> 
 /// As [`resolve`].
 pub fn of_container(spec: &BlogDeploymentSpec) -> Option<Result<Policy, String>> {
     let container = spec.container_enabled()?;
-    Some(resolve(spec.rollout.as_ref(), container.rollout.as_ref(), "spec.container.rollout"))
+    Some(resolve(spec.rollout.as_deref(), container.rollout.as_deref(), "spec.container.rollout"))
 }
 
 /// `own`'s fields where it sets them, `top`'s elsewhere.

@@ -178,17 +178,33 @@ pub async fn ensure_api(
 /// What every name the operator gives an HTTP API starts with: the key of the region's listing.
 const LISTED: &str = "blog-";
 
+/// What the region's listing holds of an HTTP API until the next: its name, tags and endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedApi {
+    name: Box<str>,
+    tags: super::tags::TagList,
+    endpoint: Box<str>,
+}
+
+impl ListedApi {
+    fn of(api: &Api) -> Self {
+        Self {
+            name: api.name().unwrap_or_default().into(),
+            tags: api.tags().into_iter().flatten().collect(),
+            endpoint: api.api_endpoint().unwrap_or_default().into(),
+        }
+    }
+}
+
 /// The region's HTTP APIs named `blog-…`, by id (`GetApis`, 500 a page).
-async fn list_apis(clients: &AwsClients) -> CloudResult<HashMap<String, Api>> {
+async fn list_apis(clients: &AwsClients) -> CloudResult<HashMap<String, ListedApi>> {
     let mut apis = HashMap::new();
     let mut token = None;
     loop {
         let page = clients.apigateway.get_apis().max_results("500").set_next_token(token).send().await;
         let page = page.map_err(map_sdk(SERVICE, "GetApis"))?;
-        for mut api in page.items.unwrap_or_default().into_iter().filter(|a| a.name().is_some_and(|n| n.starts_with(LISTED))) {
-            // Kept for every object until the next listing: only what is read of it.
-            (api.cors_configuration, api.description, api.import_info, api.warnings) = (None, None, None, None);
-            apis.insert(api.api_id().unwrap_or_default().to_owned(), api);
+        for api in page.items.unwrap_or_default().iter().filter(|a| a.name().is_some_and(|n| n.starts_with(LISTED))) {
+            apis.insert(api.api_id().unwrap_or_default().to_owned(), ListedApi::of(api));
         }
         token = page.next_token;
         if token.is_none() {
@@ -201,19 +217,19 @@ async fn list_apis(clients: &AwsClients) -> CloudResult<HashMap<String, Api>> {
 /// region's listing, or one read when the listing does not hold it (made since), instead of paging
 /// through every API in the region.
 async fn known_api(clients: &AwsClients, owner: &Owner, name: &str, id: &str) -> CloudResult<Option<ApiObserved>> {
-    let listed = clients.inventories.apis.get(LISTED, id, || list_apis(clients)).await;
-    let found = match listed {
-        Some(api) => Some((api.name, api.tags, api.api_id, api.api_endpoint)),
+    let listed = match clients.inventories.apis.get(LISTED, id, || list_apis(clients)).await {
+        Some(api) => Some(api),
         None => {
             let read = clients.apigateway.get_api().api_id(id).send().await.map_err(map_sdk(SERVICE, "GetApi"));
-            super::found(read)?.map(|api| (api.name, api.tags, api.api_id, api.api_endpoint))
+            super::found(read)?.map(|api| {
+                let tags = api.tags().into_iter().flatten().collect();
+                ListedApi { name: api.name().unwrap_or_default().into(), tags, endpoint: api.api_endpoint().unwrap_or_default().into() }
+            })
         }
     };
-    Ok(found
-        .filter(|(found_name, tags, ..)| {
-            found_name.as_deref() == Some(name) && owner.owns(&tags.clone().unwrap_or_default().into_iter().collect())
-        })
-        .map(|(_, _, id, endpoint)| ApiObserved { id: id.unwrap_or_default(), endpoint: endpoint.unwrap_or_default() }))
+    Ok(listed
+        .filter(|api| &*api.name == name && api.tags.owned_by(owner))
+        .map(|api| ApiObserved { id: id.to_owned(), endpoint: api.endpoint.into() }))
 }
 
 /// The oldest API of this name the owner made, or a new one; any other is a duplicate and goes.

@@ -322,7 +322,7 @@ impl Ec2 {
             let doc = parse(&xml)?;
             for group in items(doc.root_element(), "securityGroupInfo") {
                 let found = FoundGroup::from(group);
-                let managed = found.tag(blog_core::owner::MANAGED_BY_TAG);
+                let managed = found.tags.get(blog_core::owner::MANAGED_BY_TAG);
                 if text(group, "vpcId").as_deref() == Some(vpc_id) && managed == Some(blog_core::owner::MANAGED_BY) {
                     groups.insert(text(group, "groupName").unwrap_or_default(), found);
                 }
@@ -364,7 +364,7 @@ impl Ec2 {
             None => self.find_group(region, vpc_id, name).await?,
         };
         let (id, current) = match found {
-            Some(found) if found.owned_by(owner) => (found.id, found.ingress),
+            Some(found) if found.tags.owned_by(owner) => (found.id, found.ingress),
             Some(_) => {
                 return Err(CloudError::not_owned(SERVICE, "DescribeSecurityGroups", format!("security group {name}")));
             }
@@ -407,7 +407,7 @@ impl Ec2 {
     /// The AWS failure.
     async fn delete_security_group(&self, region: &str, owner: &Owner, vpc_id: &str, name: &str) -> CloudResult<()> {
         let Some(found) = self.find_group(region, vpc_id, name).await? else { return Ok(()) };
-        if !found.owned_by(owner) {
+        if !found.tags.owned_by(owner) {
             tracing::warn!(group = name, "not deleting a security group this BlogDeployment does not own");
             return Ok(());
         }
@@ -438,26 +438,15 @@ impl Ec2 {
 #[derive(Debug, Clone)]
 pub struct FoundGroup {
     id: String,
-    /// As a list: a map's node takes room for eleven, and every object's groups are listed.
-    tags: Vec<(String, String)>,
+    tags: super::tags::TagList,
     ingress: Vec<IngressRule>,
-}
-
-impl FoundGroup {
-    fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-
-    fn owned_by(&self, owner: &Owner) -> bool {
-        owner.owns(&self.tags.iter().cloned().collect())
-    }
 }
 
 impl From<roxmltree::Node<'_, '_>> for FoundGroup {
     fn from(group: roxmltree::Node<'_, '_>) -> Self {
         let (id, mut ingress) = (text(group, "groupId").unwrap_or_default(), ingress_rules(group));
         ingress.shrink_to_fit();
-        Self { id, tags: tags(group).into_iter().collect(), ingress }
+        Self { id, tags: tags(group).iter().collect(), ingress }
     }
 }
 

@@ -150,8 +150,31 @@ fn tag_map(found: &[Tag]) -> BTreeMap<String, String> {
     super::tags::tag_map(found.iter().map(|t| (t.key(), t.value())))
 }
 
+/// What is read of an ACTIVE cluster, and what the region's listing holds of it until the next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundCluster {
+    arn: Box<str>,
+    tags: super::tags::TagList,
+    /// Container Insights, as the cluster reports it (none: off).
+    insights: Option<Box<str>>,
+    /// Running and pending tasks, and active services: a kept service read stands while they do.
+    counts: (i32, i32, i32),
+}
+
+impl FoundCluster {
+    fn of(cluster: &Cluster) -> Self {
+        let insights = cluster.settings().iter().find(|s| s.name() == Some(&ClusterSettingName::ContainerInsights));
+        Self {
+            arn: cluster.cluster_arn().unwrap_or_default().into(),
+            tags: cluster.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))).collect(),
+            insights: insights.and_then(ClusterSetting::value).map(Into::into),
+            counts: (cluster.running_tasks_count, cluster.pending_tasks_count, cluster.active_services_count),
+        }
+    }
+}
+
 /// The ACTIVE cluster of this name, with its tags.
-async fn find_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<Cluster>> {
+async fn find_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<FoundCluster>> {
     let found = clients
         .ecs
         .describe_clusters()
@@ -161,7 +184,7 @@ async fn find_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<Cl
         .send()
         .await
         .map_err(map_sdk(SERVICE, "DescribeClusters"))?;
-    Ok(found.clusters.unwrap_or_default().into_iter().find(|c| c.status() == Some("ACTIVE")))
+    Ok(found.clusters().iter().find(|c| c.status() == Some("ACTIVE")).map(FoundCluster::of))
 }
 
 /// What every name the operator gives a cluster starts with: the key of the region's listing.
@@ -169,7 +192,7 @@ const LISTED: &str = "blog-";
 
 /// The ACTIVE cluster of this name from the region's listing, or read on its own when the listing
 /// does not hold it (made since, or changed by the operator since).
-async fn observe_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<Cluster>> {
+async fn observe_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<FoundCluster>> {
     if name.starts_with(LISTED) {
         let listed = clients.inventories.clusters.get(LISTED, name, || list_clusters(clients)).await;
         if listed.is_some() {
@@ -181,7 +204,7 @@ async fn observe_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option
 
 /// The region's ACTIVE clusters named `blog-…` with their tags and settings, by name: their ARNs in
 /// pages of 100 (`ListClusters`), described 100 at a time.
-async fn list_clusters(clients: &AwsClients) -> CloudResult<HashMap<String, Cluster>> {
+async fn list_clusters(clients: &AwsClients) -> CloudResult<HashMap<String, FoundCluster>> {
     let mut arns = Vec::new();
     let mut pages = clients.ecs.list_clusters().max_results(100).into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -200,12 +223,8 @@ async fn list_clusters(clients: &AwsClients) -> CloudResult<HashMap<String, Clus
             .send()
             .await
             .map_err(map_sdk(SERVICE, "DescribeClusters"))?;
-        for mut cluster in found.clusters.unwrap_or_default().into_iter().filter(|c| c.status() == Some("ACTIVE")) {
-            // Kept for every object until the next listing: only what is read of it.
-            (cluster.statistics, cluster.capacity_providers, cluster.attachments) = (None, None, None);
-            (cluster.default_capacity_provider_strategy, cluster.configuration) = (None, None);
-            cluster.service_connect_defaults = None;
-            clusters.insert(cluster.cluster_name().unwrap_or_default().to_owned(), cluster);
+        for cluster in found.clusters().iter().filter(|c| c.status() == Some("ACTIVE")) {
+            clusters.insert(cluster.cluster_name().unwrap_or_default().to_owned(), FoundCluster::of(cluster));
         }
     }
     Ok(clusters)
@@ -224,10 +243,9 @@ pub async fn ensure_cluster(
 ) -> CloudResult<String> {
     let wanted = insights_setting(insights);
     if let Some(cluster) = observe_cluster(clients, name).await? {
-        claim(owner, &tag_map(cluster.tags()), SERVICE, "DescribeClusters", format!("ECS cluster {name}"))?;
-        let current = cluster.settings().iter().find(|s| s.name() == Some(&ClusterSettingName::ContainerInsights));
+        claim(owner, &cluster.tags.to_map(), SERVICE, "DescribeClusters", format!("ECS cluster {name}"))?;
         // A cluster that reports no setting has Container Insights off.
-        if current.and_then(ClusterSetting::value).unwrap_or(INSIGHTS_OFF) != wanted.value().unwrap_or_default() {
+        if cluster.insights.as_deref().unwrap_or(INSIGHTS_OFF) != wanted.value().unwrap_or_default() {
             clients.inventories.clusters.forget(LISTED, name).await;
             clients
                 .ecs
@@ -238,7 +256,7 @@ pub async fn ensure_cluster(
                 .await
                 .map_err(map_sdk(SERVICE, "UpdateClusterSettings"))?;
         }
-        return Ok(cluster.cluster_arn().unwrap_or_default().to_owned());
+        return Ok(cluster.arn.into());
     }
     let created = clients
         .ecs
@@ -464,7 +482,7 @@ pub async fn observe_service(
         return Ok(None);
     }
     let listed = clients.inventories.clusters.get(LISTED, cluster, || list_clusters(clients)).await;
-    let counts = listed.map(|c| (c.running_tasks_count, c.pending_tasks_count, c.active_services_count));
+    let counts = listed.map(|c| c.counts);
     let resource = format!("service {cluster}/{name}");
     if let Some(kept) = counts.and_then(|counts| clients.inventories.services.kept(&resource, &counts)) {
         return Ok(Some(kept));
@@ -885,7 +903,7 @@ pub async fn deregister_task_definitions(clients: &AwsClients, family: &str) -> 
 /// The AWS failure.
 pub async fn delete_cluster(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
     let Some(cluster) = find_cluster(clients, name).await? else { return Ok(()) };
-    if !owner.owns(&tag_map(cluster.tags())) {
+    if !cluster.tags.owned_by(owner) {
         tracing::warn!(cluster = name, "not deleting an ECS cluster this BlogDeployment does not own");
         return Ok(());
     }

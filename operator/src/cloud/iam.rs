@@ -218,11 +218,11 @@ pub async fn ensure_role(
     let listed = listed_role(clients, &role.name).await;
     if !due
         && let Listed::Found(found) = &listed
-        && found.path == crate::desired::ROLE_PATH
+        && found.under_operator_path
         && claim_once(clients, owner, found).await?
     {
-        check_trust(found, role)?;
-        return Ok(found.arn.clone());
+        check_trust(found.trust, role)?;
+        return Ok(found.arn.to_string());
     }
     // Never read in full by this process and not in the listing: made without a look first (a
     // role made since the listing was taken answers that its name is taken, and is read).
@@ -271,7 +271,7 @@ async fn read_and_ensure_role(
             if found.path != crate::desired::ROLE_PATH {
                 return move_under_role_path(clients, owner, &role.name).await;
             }
-            clients.memo.remember_confirmed(&claim_key(owner, &found));
+            clients.memo.remember_confirmed(&claim_key(owner, &found.role_id));
             update_role(clients, &found, role).await?;
             found.arn
         }
@@ -281,40 +281,68 @@ async fn read_and_ensure_role(
     Ok(arn)
 }
 
+/// What a role's listing holds of it until the next: the few fields read, and its trust policy as
+/// a fingerprint (the document is most of a listed role's size, kept for every object).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedRole {
+    name: Box<str>,
+    id: Box<str>,
+    arn: Box<str>,
+    under_operator_path: bool,
+    trust: Option<u64>,
+}
+
+impl ListedRole {
+    fn of(role: &Role) -> Self {
+        Self {
+            name: role.role_name.as_str().into(),
+            id: role.role_id.as_str().into(),
+            arn: role.arn.as_str().into(),
+            under_operator_path: role.path == crate::desired::ROLE_PATH,
+            trust: role.assume_role_policy_document().and_then(document_fingerprint),
+        }
+    }
+}
+
+/// A policy document (as IAM returns it, percent-encoded) by its meaning: the same JSON value gives
+/// the same fingerprint whatever its spacing or key order. `None` when it is not JSON.
+fn document_fingerprint(found: &str) -> Option<u64> {
+    let decoded = percent_encoding::percent_decode_str(found).decode_utf8_lossy();
+    serde_json::from_str::<Value>(&decoded).ok().map(|v| super::inventory::fingerprint(&v.to_string()))
+}
+
 /// The role of this name as its listing (the roles under the operator's path) shows it, listed at
 /// most a resync period ago.
-async fn listed_role(clients: &AwsClients, name: &str) -> Listed<Role> {
+async fn listed_role(clients: &AwsClients, name: &str) -> Listed<ListedRole> {
     let path = crate::desired::ROLE_PATH;
     clients.inventories.roles.look_up(path, name, || list_roles(clients, path)).await
 }
 
 /// Every role under `path`, by name, in pages of up to 1,000.
-async fn list_roles(clients: &AwsClients, path: &str) -> CloudResult<HashMap<String, Role>> {
+async fn list_roles(clients: &AwsClients, path: &str) -> CloudResult<HashMap<String, ListedRole>> {
     let mut roles = HashMap::new();
     let mut pages = clients.iam.list_roles().path_prefix(path).max_items(1000).into_paginator().send();
     while let Some(page) = pages.next().await {
-        for mut role in page.map_err(map_sdk(SERVICE, "ListRoles"))?.roles {
-            // Kept for every object until the next listing: only what is read of it.
-            (role.description, role.role_last_used) = (None, None);
-            roles.insert(role.role_name.clone(), role);
+        for role in page.map_err(map_sdk(SERVICE, "ListRoles"))?.roles {
+            roles.insert(role.role_name.clone(), ListedRole::of(&role));
         }
     }
     Ok(roles)
 }
 
 /// The owner and the role; a role of the same name made again has another id, so it is claimed anew.
-fn claim_key(owner: &Owner, role: &Role) -> String {
-    format!("{} {}", owner.uid, role.role_id)
+fn claim_key(owner: &Owner, role_id: &str) -> String {
+    format!("{} {role_id}", owner.uid)
 }
 
 /// Whether the listed role is `owner`'s: its tags are read (`ListRoleTags`, which a listing leaves
 /// out) once per role and process. `false` when they are not `owner`'s, for the full read to say why.
-async fn claim_once(clients: &AwsClients, owner: &Owner, role: &Role) -> CloudResult<bool> {
-    let key = claim_key(owner, role);
+async fn claim_once(clients: &AwsClients, owner: &Owner, role: &ListedRole) -> CloudResult<bool> {
+    let key = claim_key(owner, &role.id);
     if clients.memo.confirmed(&key) {
         return Ok(true);
     }
-    let Some(tags) = super::found(role_tags(clients, &role.role_name).await)? else { return Ok(false) };
+    let Some(tags) = super::found(role_tags(clients, &role.name).await)? else { return Ok(false) };
     let owned = owner.owns(&tags);
     if owned {
         clients.memo.remember_confirmed(&key);
@@ -324,7 +352,7 @@ async fn claim_once(clients: &AwsClients, owner: &Owner, role: &Role) -> CloudRe
 
 /// Checks an existing role's trust policy and brings its boundary to `role`'s.
 async fn update_role(clients: &AwsClients, found: &Role, role: &DesiredRole) -> CloudResult<()> {
-    check_trust(found, role)?;
+    check_trust(found.assume_role_policy_document().and_then(document_fingerprint), role)?;
     let found_boundary = found.permissions_boundary().and_then(|b| b.permissions_boundary_arn());
     match role.boundary.as_deref() {
         Some(wanted) if found_boundary != Some(wanted) => put_boundary(clients, &role.name, wanted).await,
@@ -334,8 +362,8 @@ async fn update_role(clients: &AwsClients, found: &Role, role: &DesiredRole) -> 
 
 /// Trust is set once, at creation: the operator's policy cannot change it (so it can never widen
 /// it), and a trust changed by someone else is refused, not repaired.
-fn check_trust(found: &Role, role: &DesiredRole) -> CloudResult<()> {
-    if found.assume_role_policy_document().is_some_and(|d| same_document(d, &role.trust)) {
+fn check_trust(found: Option<u64>, role: &DesiredRole) -> CloudResult<()> {
+    if found == Some(super::inventory::fingerprint(&role.trust.to_string())) {
         return Ok(());
     }
     let why = format!(
@@ -376,7 +404,7 @@ async fn create_role(
         .map_err(map_sdk(SERVICE, "CreateRole"))?;
     let Some(created) = created.role else { return Ok(String::new()) };
     // Made with the owner's tags: its listing needs no tag read to claim it.
-    clients.memo.remember_confirmed(&claim_key(owner, &created));
+    clients.memo.remember_confirmed(&claim_key(owner, &created.role_id));
     Ok(created.arn)
 }
 
@@ -447,5 +475,21 @@ mod tests {
         assert!(same_document("%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D", &wanted));
         assert!(same_document(r#"{"Statement": [], "Version": "2012-10-17"}"#, &wanted));
         assert!(!same_document(r#"{"Version": "2008-10-17", "Statement": []}"#, &wanted));
+    }
+
+    #[test]
+    fn a_listed_trust_policy_matches_by_meaning_not_by_text() {
+        let role = DesiredRole {
+            name: "blog-x".into(),
+            trust: serde_json::json!({"Version": "2012-10-17", "Statement": []}),
+            policy: Value::Null,
+            boundary: None,
+        };
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+        assert!(check_trust(document_fingerprint(encoded), &role).is_ok());
+        assert!(check_trust(document_fingerprint(r#"{"Statement": [], "Version": "2012-10-17"}"#), &role).is_ok());
+        assert!(check_trust(document_fingerprint(r#"{"Version": "2008-10-17", "Statement": []}"#), &role).is_err());
+        assert!(check_trust(document_fingerprint("not json"), &role).is_err());
+        assert!(check_trust(None, &role).is_err());
     }
 }

@@ -34,16 +34,16 @@ pub struct Inventories {
     /// CloudWatch Logs log groups by name, listed by name prefix (`DescribeLogGroups`, 50 a page).
     pub log_groups: Inventory<aws_sdk_cloudwatchlogs::types::LogGroup>,
     /// IAM roles under the operator's path by name (`ListRoles`, 1,000 a page).
-    pub roles: Inventory<aws_sdk_iam::types::Role>,
+    pub roles: Inventory<super::iam::ListedRole>,
     /// Load balancers of the operator's names (`b-…`) by name (`DescribeLoadBalancers`, 400 a page).
     pub load_balancers: Inventory<Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>>,
     /// Target groups of the operator's names (`b-…`, `g-…`) by name (`DescribeTargetGroups`, 400 a page).
     pub target_groups: Inventory<Vec<aws_sdk_elasticloadbalancingv2::types::TargetGroup>>,
     /// HTTP APIs named `blog-…` by id (`GetApis`, 500 a page).
-    pub apis: Inventory<aws_sdk_apigatewayv2::types::Api>,
+    pub apis: Inventory<super::apigateway::ListedApi>,
     /// ECS clusters named `blog-…` by name, with tags and settings (`ListClusters` and
     /// `DescribeClusters`, 100 a call).
-    pub clusters: Inventory<aws_sdk_ecs::types::Cluster>,
+    pub clusters: Inventory<super::ecs::FoundCluster>,
     /// Security groups tagged as the operator's by name, listed by VPC (`DescribeSecurityGroups`
     /// filtered by VPC and tag, 1,000 a page).
     pub security_groups: Inventory<super::ec2::FoundGroup>,

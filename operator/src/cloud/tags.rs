@@ -17,6 +17,34 @@ pub fn tag_map<'a>(pairs: impl IntoIterator<Item = (Option<&'a str>, Option<&'a 
     pairs.into_iter().filter_map(|(key, value)| Some((key?.to_owned(), value?.to_owned()))).collect()
 }
 
+/// Found tags as a listing keeps them for every object until the next: a list without spare room
+/// (a map's node takes room for eleven pairs, and most resources carry three or four).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagList(Box<[(Box<str>, Box<str>)]>);
+
+impl TagList {
+    /// The value of `key`, if tagged.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+    }
+
+    /// Whether these are `owner`'s ownership tags.
+    pub fn owned_by(&self, owner: &Owner) -> bool {
+        owner.owns(&self.to_map())
+    }
+
+    /// As the map the rest of the adapter compares.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.0.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for TagList {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.as_ref().into(), v.as_ref().into())).collect())
+    }
+}
+
 /// Ok when the tags found on a resource say `owner` made it; otherwise the refusal a person can act
 /// on (`what` names the resource, e.g. "IAM role x"). Never adopt, change or delete what is not ours.
 ///
@@ -35,6 +63,20 @@ pub fn claim(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_list_answers_as_the_map_it_came_from() {
+        let owner = Owner { namespace: "n".into(), name: "b".into(), uid: "u1".into() };
+        let theirs = Owner { uid: "u2".into(), ..owner.clone() };
+        let mut tags = owner.tags();
+        tags.insert("cost".into(), "7".into());
+        let list: TagList = tags.iter().collect();
+        assert_eq!(list.get("cost"), Some("7"));
+        assert_eq!(list.get("missing"), None);
+        assert!(list.owned_by(&owner));
+        assert!(!list.owned_by(&theirs));
+        assert_eq!(list.to_map(), tags);
+    }
 
     #[test]
     fn only_the_owners_own_tags_pass() {

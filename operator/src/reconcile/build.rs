@@ -111,7 +111,7 @@ pub fn build(validated: &Validated<'_>, facts: &Facts<'_>) -> Built {
     let placement = validated.spec.placement.as_ref().map(|spec| {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let measured = (facts.demand, facts.readers);
-        placement::decide(spec, (&desired, facts.prices), measured, facts.previous.placement.as_ref(), &now)
+        placement::decide(spec, (&desired, facts.prices), measured, facts.previous.placement.as_deref(), &now)
     });
     if let Some(beacons) = beacons(validated, &desired.region, facts.reader_probe_url) {
         desired = desired.with_beacons(&beacons);

@@ -45,7 +45,7 @@ async fn remove_everything(bd: &BlogDeployment, ctx: &Context, owner: &Owner) ->
     let cloud = if crate::crd::is_paused(bd.annotations()) { cloud.observing() } else { cloud };
     let clients = cloud.clients(&region_of(bd, &ctx.settings.default_region));
     let table = table_of(bd, owner);
-    let placement = bd.status.as_ref().and_then(|s| s.placement.as_ref());
+    let placement = bd.status.as_ref().and_then(|s| s.placement.as_deref());
     let home = (clients.region.as_str(), table.as_str());
     remove_placement(&cloud, &bd.spec, owner, home, placement).await?;
     let names = desired::Names::for_owner(owner);

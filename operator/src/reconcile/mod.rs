@@ -105,7 +105,7 @@ pub async fn apply(bd: &BlogDeployment, ctx: &Context) -> Result<Action, Error> 
         Err(failed) => return refused_by_aws(&report, ctx, &previous, &failed).await,
     };
     let placing =
-        apply::placement(&stage, (bd.spec.placement.as_ref(), &built), &applied, previous.placement.as_ref()).await;
+        apply::placement(&stage, (bd.spec.placement.as_deref(), &built), &applied, previous.placement.as_deref()).await;
     report_applied(&report, ctx, (&previous, &built, found.token.secret), applied, placing).await
 }
 
@@ -126,11 +126,11 @@ async fn report_applied(
     let generation = report.bd.metadata.generation;
     let (mut observed, mut next) =
         update_status::applied(generation, previous, applied, (built.allocation.clone(), token_secret));
-    next.placement = placing.map(|p| p.status);
+    next.placement = placing.map(|p| Box::new(p.status));
     observed.regions = next.placement.as_ref().map(|p| status::regions_state(&p.regions));
     let moves = (moved.0.as_ref(), moved.1.as_ref());
-    next.rollout = released(report, built.home(), previous.rollout.as_ref(), moves, waits).await?;
-    let soonest = next_look(built.home(), next.rollout.as_ref());
+    next.rollout = released(report, built.home(), previous.rollout.as_deref(), moves, waits).await?.map(Box::new);
+    let soonest = next_look(built.home(), next.rollout.as_deref());
     settle(report, ctx, (previous, next, &observed), (placed, soonest)).await
 }
 
