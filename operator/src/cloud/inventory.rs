@@ -32,7 +32,7 @@ impl Default for ReadPeriods {
 /// A region's inventories, one per kind of resource read this way.
 pub struct Inventories {
     /// CloudWatch Logs log groups by name, listed by name prefix (`DescribeLogGroups`, 50 a page).
-    pub log_groups: Inventory<aws_sdk_cloudwatchlogs::types::LogGroup>,
+    pub log_groups: Inventory<super::logs::FoundLogGroup>,
     /// IAM roles under the operator's path by name (`ListRoles`, 1,000 a page).
     pub roles: Inventory<super::iam::ListedRole>,
     /// Load balancers of the operator's names (`b-…`) by name (`DescribeLoadBalancers`, 400 a page).

@@ -102,7 +102,7 @@ pub async fn ensure_log_group(
             group
         }
     };
-    if group.retention_in_days() != Some(retention_days) {
+    if group.retention != Some(retention_days) {
         clients
             .logs
             .put_retention_policy()
@@ -116,12 +116,12 @@ pub async fn ensure_log_group(
             clients.inventories.log_groups.forget(&prefix, name).await;
         }
     }
-    Ok(group.arn().unwrap_or_default().trim_end_matches(":*").to_owned())
+    Ok(group.arn.trim_end_matches(":*").to_owned())
 }
 
 /// [`claim`], once per log group and process: its tags were confirmed when it was first found,
 /// and a restarted operator confirms them again.
-async fn claim_once(clients: &AwsClients, owner: &Owner, group: &LogGroup) -> CloudResult<()> {
+async fn claim_once(clients: &AwsClients, owner: &Owner, group: &FoundLogGroup) -> CloudResult<()> {
     let key = claim_key(owner, group);
     if clients.memo.confirmed(&key) {
         return Ok(());
@@ -133,14 +133,14 @@ async fn claim_once(clients: &AwsClients, owner: &Owner, group: &LogGroup) -> Cl
 
 /// The owner and the log group; a group of the same name made again by someone else has another
 /// creation time, so it is claimed anew.
-fn claim_key(owner: &Owner, group: &LogGroup) -> String {
-    format!("{} {} {}", owner.uid, group.arn().unwrap_or_default(), group.creation_time().unwrap_or_default())
+fn claim_key(owner: &Owner, group: &FoundLogGroup) -> String {
+    format!("{} {} {}", owner.uid, group.arn, group.created)
 }
 
 /// Ok when the log group's tags say `owner` made it (a log group made here is tagged at create).
-async fn claim(clients: &AwsClients, owner: &Owner, group: &LogGroup) -> CloudResult<()> {
-    let name = group.log_group_name().unwrap_or_default();
-    let arn = group.arn().unwrap_or_default().trim_end_matches(":*");
+async fn claim(clients: &AwsClients, owner: &Owner, group: &FoundLogGroup) -> CloudResult<()> {
+    let name = &group.name;
+    let arn = group.arn.trim_end_matches(":*");
     let found = clients
         .logs
         .list_tags_for_resource()
@@ -161,7 +161,7 @@ fn listing_prefix(name: &str) -> Option<String> {
 
 /// The log group of this name from the region's inventory, or read on its own when the inventory
 /// has not seen it (made since the last listing, or changed by the operator since).
-async fn observe_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<LogGroup>> {
+async fn observe_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<FoundLogGroup>> {
     let listed = match listing_prefix(name) {
         Some(prefix) => clients.inventories.log_groups.look_up(&prefix, name, || list_log_groups(clients, &prefix)).await,
         None => Listed::Unknown,
@@ -185,25 +185,44 @@ fn seen(name: &str) -> String {
 }
 
 /// Every log group whose name starts with `prefix`, by name, in pages of 50.
-async fn list_log_groups(clients: &AwsClients, prefix: &str) -> CloudResult<HashMap<String, LogGroup>> {
+async fn list_log_groups(clients: &AwsClients, prefix: &str) -> CloudResult<HashMap<String, FoundLogGroup>> {
     let mut groups = HashMap::new();
     let mut pages = clients.logs.describe_log_groups().log_group_name_prefix(prefix).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(map_sdk(SERVICE, "DescribeLogGroups"))?;
-        for mut group in page.log_groups.unwrap_or_default() {
-            // Kept for every object until the next listing: only what is read of it (its name,
-            // ARN, retention and creation time).
-            (group.log_group_arn, group.kms_key_id, group.inherited_properties) = (None, None, None);
-            if let Some(name) = group.log_group_name().map(str::to_owned) {
-                groups.insert(name, group);
+        for group in page.log_groups() {
+            if let Some(name) = group.log_group_name() {
+                groups.insert(name.to_owned(), FoundLogGroup::of(group));
             }
         }
     }
     Ok(groups)
 }
 
+/// What is read of a log group, and what the region's listing holds of it until the next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundLogGroup {
+    name: Box<str>,
+    /// As the API gives it, with the trailing `:*`.
+    arn: Box<str>,
+    retention: Option<i32>,
+    /// Milliseconds since the epoch: a group made again under the name has another.
+    created: i64,
+}
+
+impl FoundLogGroup {
+    fn of(group: &LogGroup) -> Self {
+        Self {
+            name: group.log_group_name().unwrap_or_default().into(),
+            arn: group.arn().unwrap_or_default().into(),
+            retention: group.retention_in_days(),
+            created: group.creation_time().unwrap_or_default(),
+        }
+    }
+}
+
 /// The log group of exactly this name (the API matches by prefix).
-async fn find_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<LogGroup>> {
+async fn find_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<FoundLogGroup>> {
     let out = clients
         .logs
         .describe_log_groups()
@@ -211,7 +230,7 @@ async fn find_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<
         .send()
         .await
         .map_err(map_sdk(SERVICE, "DescribeLogGroups"))?;
-    Ok(out.log_groups.unwrap_or_default().into_iter().find(|g| g.log_group_name() == Some(name)))
+    Ok(out.log_groups().iter().find(|g| g.log_group_name() == Some(name)).map(FoundLogGroup::of))
 }
 
 /// Deletes the owner's log group; gone already, or another owner's, counts as done.

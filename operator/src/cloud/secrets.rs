@@ -84,8 +84,8 @@ pub const CALLS: &[Call] = &[
 /// No codes beyond the common ones.
 pub const CODES: &[(&str, ErrorKind)] = &[];
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    super::tags::tag_map(tags.iter().map(|t| (t.key(), t.value())))
+fn listed_tags(tags: &[Tag]) -> super::tags::TagList {
+    tags.iter().filter_map(|t| Some((t.key()?, t.value()?))).collect()
 }
 
 /// Makes the secret `name` hold `value`; returns its ARN and current version, which changes only
@@ -109,7 +109,7 @@ pub async fn ensure_write_token(
         },
     };
     clients.inventories.deep.done(&seen(name), &());
-    super::tags::claim(owner, &found.tags, SERVICE, "DescribeSecret", format!("secret {name}"))?;
+    super::tags::claim(owner, &found.tags.to_map(), SERVICE, "DescribeSecret", format!("secret {name}"))?;
     // The value is read only when its version is not the one last seen holding it.
     if let Some(version) = found.current.filter(|v| clients.memo.secret_holds(name, v, value)) {
         return reference(found.arn, Some(version));
@@ -154,7 +154,7 @@ fn seen(name: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct SeenSecret {
     arn: Option<String>,
-    tags: BTreeMap<String, String>,
+    tags: super::tags::TagList,
     current: Option<String>,
 }
 
@@ -181,7 +181,7 @@ async fn read_secret(clients: &AwsClients, name: &str) -> CloudResult<Option<See
     let found = clients.secrets.describe_secret().secret_id(name).send().await;
     let found = super::found(found.map_err(map_sdk(SERVICE, "DescribeSecret")))?;
     Ok(found.map(|f| SeenSecret {
-        tags: tag_map(f.tags()),
+        tags: listed_tags(f.tags()),
         current: f.version_ids_to_stages.as_ref().and_then(current_version),
         arn: f.arn,
     }))
@@ -196,7 +196,7 @@ async fn list_secrets(clients: &AwsClients) -> CloudResult<HashMap<String, SeenS
         for entry in page.map_err(map_sdk(SERVICE, "ListSecrets"))?.secret_list.unwrap_or_default() {
             let Some(name) = entry.name.clone().filter(|n| n.starts_with(LISTED)) else { continue };
             let current = entry.secret_versions_to_stages.as_ref().and_then(current_version);
-            secrets.insert(name, SeenSecret { tags: tag_map(entry.tags()), current, arn: entry.arn });
+            secrets.insert(name, SeenSecret { tags: listed_tags(entry.tags()), current, arn: entry.arn });
         }
     }
     Ok(secrets)
@@ -233,7 +233,7 @@ fn reference(arn: Option<String>, version: Option<String>) -> CloudResult<WriteT
 pub async fn delete_write_token(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
     // Read on its own: a listing taken before the secret was made would leave it behind.
     let Some(found) = read_secret(clients, name).await? else { return Ok(()) };
-    if !owner.owns(&found.tags) {
+    if !found.tags.owned_by(owner) {
         tracing::warn!(secret = name, "not deleting a secret this BlogDeployment does not own");
         return Ok(());
     }
