@@ -180,10 +180,53 @@ async fn owns_arn_once(clients: &AwsClients, owner: &Owner, arn: &str) -> CloudR
 }
 
 /// The target groups of this name (none is not an error).
-async fn find_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec<TargetGroup>> {
+async fn find_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec<FoundTargetGroup>> {
     let found =
         clients.elb.describe_target_groups().names(name).send().await.map_err(map_sdk(SERVICE, "DescribeTargetGroups"));
-    Ok(super::found(found)?.and_then(|found| found.target_groups).unwrap_or_default())
+    Ok(super::found(found)?.map(|found| found.target_groups().iter().map(FoundTargetGroup::of).collect()).unwrap_or_default())
+}
+
+/// What is read of a target group, and what the region's listing holds of it until the next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundTargetGroup {
+    arn: Box<str>,
+    health_check_path: Option<Box<str>>,
+}
+
+impl FoundTargetGroup {
+    fn of(group: &TargetGroup) -> Self {
+        Self {
+            arn: group.target_group_arn().unwrap_or_default().into(),
+            health_check_path: group.health_check_path().map(Into::into),
+        }
+    }
+}
+
+/// What is read of a load balancer, and what the region's listing holds of it until the next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundBalancer {
+    observed: LoadBalancerObserved,
+    created: Option<aws_smithy_types::DateTime>,
+}
+
+impl FoundBalancer {
+    fn of(balancer: &LoadBalancer) -> Self {
+        let state = balancer.state().and_then(|s| s.code());
+        Self {
+            observed: LoadBalancerObserved {
+                arn: balancer.load_balancer_arn().unwrap_or_default().to_owned(),
+                dns_name: balancer.dns_name().unwrap_or_default().to_owned(),
+                zone_id: balancer.canonical_hosted_zone_id().unwrap_or_default().to_owned(),
+                state: state.map_or_else(|| "unknown".to_owned(), |c| c.as_str().to_owned()),
+                internal: balancer.scheme() == Some(&LoadBalancerSchemeEnum::Internal),
+            },
+            created: balancer.created_time().copied(),
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.observed.state == LoadBalancerStateEnum::Active.as_str()
+    }
 }
 
 /// The key of the region's listing of the operator's load balancers and target groups.
@@ -197,7 +240,7 @@ fn listed(name: &str) -> bool {
 
 /// The target groups of this name as the region's listing shows them, or read on their own when
 /// it does not hold the name.
-async fn observe_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec<TargetGroup>> {
+async fn observe_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec<FoundTargetGroup>> {
     if listed(name) {
         let list = || list_target_groups(clients);
         if let Some(groups) = clients.inventories.target_groups.get(LISTED, name, list).await {
@@ -208,16 +251,13 @@ async fn observe_target_groups(clients: &AwsClients, name: &str) -> CloudResult<
 }
 
 /// The region's target groups of the operator's names, by name, in pages of 400.
-async fn list_target_groups(clients: &AwsClients) -> CloudResult<HashMap<String, Vec<TargetGroup>>> {
-    let mut groups: HashMap<String, Vec<TargetGroup>> = HashMap::new();
+async fn list_target_groups(clients: &AwsClients) -> CloudResult<HashMap<String, Vec<FoundTargetGroup>>> {
+    let mut groups: HashMap<String, Vec<FoundTargetGroup>> = HashMap::new();
     let mut pages = clients.elb.describe_target_groups().page_size(400).into_paginator().send();
     while let Some(page) = pages.next().await {
-        for group in page.map_err(map_sdk(SERVICE, "DescribeTargetGroups"))?.target_groups.unwrap_or_default() {
-            if let Some(name) = group.target_group_name().filter(|n| listed(n)).map(str::to_owned) {
-                // Kept for every object until the next listing: only what is read of it.
-                let mut group = group;
-                group.load_balancer_arns = None;
-                groups.entry(name).or_default().push(group);
+        for group in page.map_err(map_sdk(SERVICE, "DescribeTargetGroups"))?.target_groups() {
+            if let Some(name) = group.target_group_name().filter(|n| listed(n)) {
+                groups.entry(name.to_owned()).or_default().push(FoundTargetGroup::of(group));
             }
         }
     }
@@ -229,12 +269,11 @@ async fn list_target_groups(clients: &AwsClients) -> CloudResult<HashMap<String,
 /// The load balancers of this name as the region's listing shows them when each is active there,
 /// else read on their own: one still provisioning is read until it is active, so that it is seen
 /// active at once and not a listing later.
-async fn observe_load_balancers(clients: &AwsClients, name: &str) -> CloudResult<Vec<LoadBalancer>> {
+async fn observe_load_balancers(clients: &AwsClients, name: &str) -> CloudResult<Vec<FoundBalancer>> {
     if listed(name) {
         let list = || list_load_balancers(clients);
         let listed = clients.inventories.load_balancers.get(LISTED, name, list).await;
-        let active = |b: &LoadBalancer| b.state().and_then(|s| s.code()) == Some(&LoadBalancerStateEnum::Active);
-        if let Some(balancers) = listed.filter(|found| found.iter().all(active)) {
+        if let Some(balancers) = listed.filter(|found| found.iter().all(FoundBalancer::active)) {
             return Ok(balancers);
         }
     }
@@ -242,16 +281,13 @@ async fn observe_load_balancers(clients: &AwsClients, name: &str) -> CloudResult
 }
 
 /// The region's load balancers of the operator's names, by name, in pages of 400.
-async fn list_load_balancers(clients: &AwsClients) -> CloudResult<HashMap<String, Vec<LoadBalancer>>> {
-    let mut balancers: HashMap<String, Vec<LoadBalancer>> = HashMap::new();
+async fn list_load_balancers(clients: &AwsClients) -> CloudResult<HashMap<String, Vec<FoundBalancer>>> {
+    let mut balancers: HashMap<String, Vec<FoundBalancer>> = HashMap::new();
     let mut pages = clients.elb.describe_load_balancers().page_size(400).into_paginator().send();
     while let Some(page) = pages.next().await {
-        for balancer in page.map_err(map_sdk(SERVICE, "DescribeLoadBalancers"))?.load_balancers.unwrap_or_default() {
-            if let Some(name) = balancer.load_balancer_name().filter(|n| listed(n)).map(str::to_owned) {
-                // Kept for every object until the next listing: only what is read of it.
-                let mut balancer = balancer;
-                (balancer.availability_zones, balancer.security_groups) = (None, None);
-                balancers.entry(name).or_default().push(balancer);
+        for balancer in page.map_err(map_sdk(SERVICE, "DescribeLoadBalancers"))?.load_balancers() {
+            if let Some(name) = balancer.load_balancer_name().filter(|n| listed(n)) {
+                balancers.entry(name.to_owned()).or_default().push(FoundBalancer::of(balancer));
             }
         }
     }
@@ -260,7 +296,7 @@ async fn list_load_balancers(clients: &AwsClients) -> CloudResult<HashMap<String
 }
 
 /// The load balancers of this name (none is not an error).
-async fn find_load_balancers(clients: &AwsClients, name: &str) -> CloudResult<Vec<LoadBalancer>> {
+async fn find_load_balancers(clients: &AwsClients, name: &str) -> CloudResult<Vec<FoundBalancer>> {
     let found = clients
         .elb
         .describe_load_balancers()
@@ -268,7 +304,7 @@ async fn find_load_balancers(clients: &AwsClients, name: &str) -> CloudResult<Ve
         .send()
         .await
         .map_err(map_sdk(SERVICE, "DescribeLoadBalancers"));
-    Ok(super::found(found)?.and_then(|found| found.load_balancers).unwrap_or_default())
+    Ok(super::found(found)?.map(|found| found.load_balancers().iter().map(FoundBalancer::of).collect()).unwrap_or_default())
 }
 
 /// A load balancer as found or made.
@@ -289,27 +325,18 @@ pub struct LoadBalancerObserved {
 async fn owned_load_balancers(
     clients: &AwsClients,
     owner: &Owner,
-    (name, mut balancers): (&str, Vec<LoadBalancer>),
+    (name, mut balancers): (&str, Vec<FoundBalancer>),
     known: Option<&str>,
 ) -> CloudResult<Vec<LoadBalancerObserved>> {
-    balancers.sort_by(|a, b| a.created_time().cmp(&b.created_time()));
-    let arns: Vec<String> = balancers.iter().filter_map(|b| b.load_balancer_arn().map(str::to_owned)).collect();
+    balancers.sort_by_key(|b| b.created);
+    let arns: Vec<String> = balancers.iter().map(|b| b.observed.arn.clone()).filter(|arn| !arn.is_empty()).collect();
     let recorded = known.is_some_and(|known| arns == [known]);
     let tags = if recorded || arns.is_empty() { BTreeMap::new() } else { tags_of(clients, &arns).await? };
     let foreign = !recorded && arns.iter().any(|arn| tags.get(arn).is_none_or(|t| !owner.owns(t)));
     if foreign {
         return Err(CloudError::not_owned(SERVICE, "DescribeLoadBalancers", format!("a load balancer named {name}")));
     }
-    Ok(balancers
-        .iter()
-        .map(|b| LoadBalancerObserved {
-            arn: b.load_balancer_arn().unwrap_or_default().to_owned(),
-            dns_name: b.dns_name().unwrap_or_default().to_owned(),
-            zone_id: b.canonical_hosted_zone_id().unwrap_or_default().to_owned(),
-            state: b.state().and_then(|s| s.code()).map_or_else(|| "unknown".to_owned(), |c| c.as_str().to_owned()),
-            internal: b.scheme() == Some(&LoadBalancerSchemeEnum::Internal),
-        })
-        .collect())
+    Ok(balancers.into_iter().map(|b| b.observed).collect())
 }
 
 /// Where an ALB goes and who reaches it.
@@ -394,11 +421,11 @@ pub async fn ensure_target_group(
     tag_set: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
     if let Some(group) = observe_target_groups(clients, name).await?.first() {
-        let arn = group.target_group_arn().unwrap_or_default().to_owned();
+        let arn = group.arn.to_string();
         if known != Some(arn.as_str()) && !owns_arn_once(clients, owner, &arn).await? {
             return Err(CloudError::not_owned(SERVICE, "DescribeTargetGroups", format!("target group {name}")));
         }
-        if group.health_check_path() != Some(health_check_path) {
+        if group.health_check_path.as_deref() != Some(health_check_path) {
             clients.inventories.target_groups.forget(LISTED, name).await;
             clients
                 .elb
@@ -660,7 +687,7 @@ pub async fn delete_load_balancers(clients: &AwsClients, owner: &Owner, name: &s
 /// The AWS failure.
 pub async fn delete_target_group(clients: &AwsClients, owner: &Owner, name: &str) -> CloudResult<()> {
     for group in find_target_groups(clients, name).await? {
-        let arn = group.target_group_arn().unwrap_or_default().to_owned();
+        let arn = group.arn.to_string();
         if !owns_arn(clients, owner, &arn).await? {
             continue;
         }

@@ -36,9 +36,9 @@ pub struct Inventories {
     /// IAM roles under the operator's path by name (`ListRoles`, 1,000 a page).
     pub roles: Inventory<super::iam::ListedRole>,
     /// Load balancers of the operator's names (`b-…`) by name (`DescribeLoadBalancers`, 400 a page).
-    pub load_balancers: Inventory<Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>>,
+    pub load_balancers: Inventory<Vec<super::elb::FoundBalancer>>,
     /// Target groups of the operator's names (`b-…`, `g-…`) by name (`DescribeTargetGroups`, 400 a page).
-    pub target_groups: Inventory<Vec<aws_sdk_elasticloadbalancingv2::types::TargetGroup>>,
+    pub target_groups: Inventory<Vec<super::elb::FoundTargetGroup>>,
     /// HTTP APIs named `blog-…` by id (`GetApis`, 500 a page).
     pub apis: Inventory<super::apigateway::ListedApi>,
     /// ECS clusters named `blog-…` by name, with tags and settings (`ListClusters` and
