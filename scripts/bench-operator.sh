@@ -9,7 +9,8 @@
 # BENCH_PROFILE (release, or debug), BENCH_DEEP_READ_RESYNCS (the operator's --deep-read-resyncs;
 # 1 reads everything at every resync, which shows what the deep reads are), BENCH_ATTEMPT_TIMEOUT
 # (the operator's --aws-attempt-timeout-seconds, 120 here), BENCH_WRAP (a command the operator runs
-# under, e.g. "heaptrack -o /tmp/op" to see what holds its heap), BENCH_BIN (a binary built before).
+# under, e.g. "heaptrack -o /tmp/op" to see what holds its heap), BENCH_BIN (a binary built before,
+# e.g. the image's musl build: target/x86_64-unknown-linux-musl/release/blog-operator, see the scale guide).
 # Several counts (BENCH_OBJECTS="100 500 1000") run one after another, each on a fresh stack, and
 # end with a table by N (BENCH_SUMMARY: where each run appends its figures as one JSON line).
 set -euo pipefail
