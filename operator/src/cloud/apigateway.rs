@@ -188,10 +188,15 @@ pub struct ListedApi {
 
 impl ListedApi {
     fn of(api: &Api) -> Self {
+        Self::from_parts(api.name(), api.tags(), api.api_endpoint())
+    }
+
+    /// From the fields `GetApis` and `GetApi` both answer with (in two SDK types).
+    fn from_parts(name: Option<&str>, tags: Option<&HashMap<String, String>>, endpoint: Option<&str>) -> Self {
         Self {
-            name: api.name().unwrap_or_default().into(),
-            tags: api.tags().into_iter().flatten().collect(),
-            endpoint: api.api_endpoint().unwrap_or_default().into(),
+            name: name.unwrap_or_default().into(),
+            tags: tags.into_iter().flatten().collect(),
+            endpoint: endpoint.unwrap_or_default().into(),
         }
     }
 }
@@ -221,10 +226,7 @@ async fn known_api(clients: &AwsClients, owner: &Owner, name: &str, id: &str) ->
         Some(api) => Some(api),
         None => {
             let read = clients.apigateway.get_api().api_id(id).send().await.map_err(map_sdk(SERVICE, "GetApi"));
-            super::found(read)?.map(|api| {
-                let tags = api.tags().into_iter().flatten().collect();
-                ListedApi { name: api.name().unwrap_or_default().into(), tags, endpoint: api.api_endpoint().unwrap_or_default().into() }
-            })
+            super::found(read)?.map(|api| ListedApi::from_parts(api.name(), api.tags(), api.api_endpoint()))
         }
     };
     Ok(listed

@@ -185,10 +185,14 @@ async fn put_boundary(clients: &AwsClients, role: &str, boundary: &str) -> Cloud
         .map_err(map_sdk(SERVICE, "PutRolePermissionsBoundary"))
 }
 
-/// IAM returns policy documents URL-encoded; compare them as JSON values.
+/// IAM returns policy documents URL-encoded: the JSON value, `None` when it is not JSON.
+fn decoded_document(found: &str) -> Option<Value> {
+    serde_json::from_str(&percent_encoding::percent_decode_str(found).decode_utf8_lossy()).ok()
+}
+
+/// Compares a document IAM returned with `wanted` as JSON values.
 fn same_document(found: &str, wanted: &Value) -> bool {
-    let decoded = percent_encoding::percent_decode_str(found).decode_utf8_lossy();
-    serde_json::from_str::<Value>(&decoded).is_ok_and(|v| &v == wanted)
+    decoded_document(found).is_some_and(|v| &v == wanted)
 }
 
 async fn role_tags(clients: &AwsClients, name: &str) -> CloudResult<BTreeMap<String, String>> {
@@ -307,8 +311,7 @@ impl ListedRole {
 /// A policy document (as IAM returns it, percent-encoded) by its meaning: the same JSON value gives
 /// the same fingerprint whatever its spacing or key order. `None` when it is not JSON.
 fn document_fingerprint(found: &str) -> Option<u64> {
-    let decoded = percent_encoding::percent_decode_str(found).decode_utf8_lossy();
-    serde_json::from_str::<Value>(&decoded).ok().map(|v| super::inventory::fingerprint(&v.to_string()))
+    decoded_document(found).map(|v| super::inventory::fingerprint(&v.to_string()))
 }
 
 /// The role of this name as its listing (the roles under the operator's path) shows it, listed at
