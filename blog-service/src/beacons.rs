@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use blog_aws::beacons::{CANDIDATE, NEAREST, ROUND_TRIP, VARIANT, VARIANT_ROUND_TRIP};
+use blog_aws::beacons::{CANDIDATE, NEAREST, ROUND_TRIP, VARIANT, VARIANT_ROUND_TRIP, area_of};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -69,7 +69,8 @@ impl VariantName {
     }
 }
 
-/// A beacon that passed its checks: the candidate nearest the reader, and every time it holds.
+/// A beacon that passed its checks: the reader's area (the candidate nearest them, and how far),
+/// and every time it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
     pub nearest: String,
@@ -106,7 +107,11 @@ impl Beacon {
         }
         let variants: Vec<(VariantName, f64)> = self.variants.iter().map(|v| (v.variant, v.ms)).collect();
         let regions: Vec<(String, f64)> = self.regions.iter().map(|t| (t.region.clone(), t.ms)).collect();
-        let nearest = regions.iter().min_by(|a, b| a.1.total_cmp(&b.1)).map(|(r, _)| r.clone()).unwrap_or_default();
+        let nearest = regions
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(region, ms)| area_of(region, *ms))
+            .unwrap_or_default();
         Ok(Checked { nearest, regions, variants })
     }
 }
@@ -332,6 +337,11 @@ mod tests {
         );
         let checked = good.check(&candidates).expect("valid");
         assert_eq!(checked.nearest, "eu-central-1");
+        // A reader far from every candidate counts apart from the nearest one's own readers.
+        let far = beacon(
+            serde_json::json!({"regions": [{"region": "us-west-1", "ms": 190.0}, {"region": "eu-central-1", "ms": 121.0}]}),
+        );
+        assert_eq!(far.check(&candidates).expect("valid").nearest, "eu-central-1+100");
         for (bad, why) in [
             (serde_json::json!({"regions": []}), "1 to 2"),
             (serde_json::json!({"regions": [{"region": "ap-south-1", "ms": 5}]}), "not a candidate"),

@@ -222,27 +222,29 @@ fn candidates_up(down: Option<&str>) -> Vec<Candidate> {
 }
 
 /// What readers' beacons over the window say: beacons in proportion to requests, each area's
-/// round trip to every candidate as the matrix gives it.
+/// round trip to every candidate as the matrix gives it, counted under the nearest candidate and
+/// the band of its round trip to it, as the blog service counts them.
 fn beacons(model: &Model, window: &Demand) -> Readings {
     let mut readings = Readings::new();
-    for (area, rps) in window {
+    for (reader, rps) in window {
         let nearest = CANDIDATES
             .iter()
             .min_by(|a, b| {
                 model
                     .matrix
-                    .reader_ms(area, a)
+                    .reader_ms(reader, a)
                     .unwrap_or(f64::MAX)
-                    .total_cmp(&model.matrix.reader_ms(area, b).unwrap_or(f64::MAX))
+                    .total_cmp(&model.matrix.reader_ms(reader, b).unwrap_or(f64::MAX))
             })
             .copied()
             .unwrap_or(HOME);
+        // The area its beacons are counted in: the nearest candidate, and how far it is.
+        let area = readers::area_of(nearest, model.matrix.reader_ms(reader, nearest).unwrap_or(0.0));
         for candidate in CANDIDATES {
             let count = rps * 3600.0 * BEACONS_PER_REQUEST;
-            let mean_ms = model.matrix.reader_ms(area, candidate).unwrap_or(f64::MAX);
-            let entry = readings
-                .entry((nearest.to_owned(), candidate.to_owned()))
-                .or_insert(RoundTrips { count: 0.0, mean_ms: 0.0 });
+            let mean_ms = model.matrix.reader_ms(reader, candidate).unwrap_or(f64::MAX);
+            let entry =
+                readings.entry((area.clone(), candidate.to_owned())).or_insert(RoundTrips { count: 0.0, mean_ms: 0.0 });
             let total = entry.count + count;
             entry.mean_ms = (entry.mean_ms * entry.count + mean_ms * count) / total.max(1e-9);
             entry.count = total;

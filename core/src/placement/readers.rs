@@ -24,6 +24,30 @@ pub type Readings = BTreeMap<(String, String), RoundTrips>;
 /// few readers would move the blog (and the advice says it has too few to go on).
 pub const MIN_BEACONS: f64 = 30.0;
 
+/// Width of the distance bands readers are counted in under their nearest candidate, ms. Readers
+/// far from every candidate (a place with no candidate of its own) are kept apart from the
+/// candidate's own readers, so the mean of the two does not hide them; the bands stop at
+/// [`LAST_BAND_MS`], which bounds the metrics a blog pays for. The blog service names areas with
+/// `blog_aws::beacons::area_of`, which this crate cannot depend on (it is free of the AWS SDK); an
+/// operator test checks that the two agree.
+pub const BAND_MS: f64 = 50.0;
+pub const LAST_BAND_MS: f64 = 200.0;
+
+/// The reader area a beacon counts in: its nearest candidate, with the band of its round trip to
+/// it when that is [`BAND_MS`] or more: `ap-northeast-1` under 50 ms, `ap-northeast-1+100` from 100
+/// to 150 ms, `ap-northeast-1+200` from 200 ms on.
+#[must_use]
+pub fn area_of(nearest: &str, nearest_ms: f64) -> String {
+    let band = ((nearest_ms / BAND_MS).floor() * BAND_MS).clamp(0.0, LAST_BAND_MS);
+    if band > 0.0 { format!("{nearest}+{band:.0}") } else { nearest.to_owned() }
+}
+
+/// The candidate an area is named by: `ap-northeast-1` for `ap-northeast-1+100`.
+#[must_use]
+pub fn candidate_of(area: &str) -> &str {
+    area.split_once('+').map_or(area, |(candidate, _)| candidate)
+}
+
 /// Beacons in a window: one per reader page view, each counted once under its nearest candidate.
 #[must_use]
 pub fn beacons(readings: &Readings) -> f64 {
@@ -33,7 +57,11 @@ pub fn beacons(readings: &Readings) -> f64 {
 
 /// Beacons by area: a beacon measures its own area's candidate (that is how its area is known).
 fn readers_by_area(readings: &Readings) -> BTreeMap<String, f64> {
-    readings.iter().filter(|((area, region), _)| area == region).map(|((area, _), r)| (area.clone(), r.count)).collect()
+    readings
+        .iter()
+        .filter(|((area, region), _)| candidate_of(area) == region)
+        .map(|((area, _), r)| (area.clone(), r.count))
+        .collect()
 }
 
 /// Whether a window holds enough beacons to decide from.
@@ -56,7 +84,8 @@ pub fn demand(readings: &Readings, total_rps: f64, declared: &BTreeMap<String, u
         .filter(|_| total_beacons > 0.0)
         .map(|(area, count)| (area.clone(), total_rps * count / total_beacons))
         .collect();
-    for (area, share) in declared.iter().filter(|(area, _)| !by_area.contains_key(*area)) {
+    let measured = |area: &str| by_area.keys().any(|seen| candidate_of(seen) == area);
+    for (area, share) in declared.iter().filter(|(area, _)| !measured(area)) {
         if total_declared > 0.0 {
             demand.insert(area.clone(), total_rps * f64::from(*share) / total_declared);
         }
@@ -117,6 +146,29 @@ mod tests {
         let demand = demand(&seen, 8.0, &BTreeMap::new());
         assert_eq!(demand, BTreeMap::from([("eu-central-1".to_owned(), 6.0), ("us-west-1".to_owned(), 2.0)]));
         assert!((beacons(&seen) - 40.0).abs() < 1e-9 && enough(&seen));
+    }
+
+    #[test]
+    fn readers_far_from_every_candidate_are_an_area_of_their_own_and_the_model_sees_their_round_trip() {
+        assert_eq!(area_of("ap-northeast-1", 15.0), "ap-northeast-1");
+        assert_eq!(area_of("ap-northeast-1", 118.9), "ap-northeast-1+100");
+        assert_eq!(area_of("ap-northeast-1", 900.0), "ap-northeast-1+200");
+        assert_eq!(candidate_of("ap-northeast-1+100"), "ap-northeast-1");
+        // 90 beacons from Tokyo, 10 from Sydney: both nearest ap-northeast-1, Sydney at 119 ms.
+        let seen = readings(&[
+            ("ap-northeast-1", "ap-northeast-1", 90.0, 15.0),
+            ("ap-northeast-1", "us-east-1", 90.0, 160.0),
+            ("ap-northeast-1+100", "ap-northeast-1", 10.0, 119.0),
+            ("ap-northeast-1+100", "us-east-1", 10.0, 245.0),
+        ]);
+        let demand = demand(&seen, 10.0, &BTreeMap::from([("ap-northeast-1".to_owned(), 100)]));
+        let expected = [("ap-northeast-1".to_owned(), 9.0), ("ap-northeast-1+100".to_owned(), 1.0)];
+        assert_eq!(demand, BTreeMap::from(expected), "measured: the declared share is not added");
+        let model = measured_model(&super::super::Model::default(), &seen).expect("100 beacons");
+        let placement = super::super::Placement::from([("ap-northeast-1".to_owned(), super::super::Variant::Function)]);
+        let e = super::super::evaluate(&model, &placement, &demand, &super::super::Objective::default());
+        // One mean of both (29 ms) would put every reader at 74 ms; Sydney's tenth is at 164.
+        assert!((e.p95_ms - (119.0 + model.function_ms)).abs() < 1e-9, "{e:?}");
     }
 
     #[test]

@@ -441,8 +441,9 @@ async fn service_with_readers(
 
 /// Nothing is declared but home and every request is measured there, so without readers' own
 /// measurements Auto stays home (the review's blind spot). Once the service has taken readers'
-/// beacons (every reader nearest ap-northeast-1, 175 ms from home), Auto adds ap-northeast-1, and
-/// the recommendation says it rests on them. ap-northeast-1, which no other deciding test names:
+/// beacons (every reader nearest ap-northeast-1, 175 ms from home, an eighth of them 118 ms from
+/// it), Auto adds ap-northeast-1, and the recommendation says it rests on them and sees the far
+/// eighth at its own round trip. ap-northeast-1, which no other deciding test names:
 /// moto's `GetMetricData` matches dimensions across namespaces, so another test's Auto would read
 /// these beacons as its own.
 #[tokio::test]
@@ -482,15 +483,28 @@ async fn auto_places_the_blog_where_readers_beacons_say_its_readers_are() {
     assert_eq!(variables.get("READER_CANDIDATES").map(String::as_str), Some("us-west-1,ap-northeast-1"));
     let tokyo = json!({"regions": [{"region": "ap-northeast-1", "ms": 24.5}, {"region": HOME, "ms": 175.0}],
                        "variants": [{"variant": "functions", "ms": 190.0}]});
-    for _ in 0..40 {
-        let answer = http_post_json(&format!("{url}/beacon"), &tokyo).await;
+    // 35 from Tokyo and five from Sydney (the service's burst is 40): nearest ap-northeast-1 too,
+    // but 118 ms from it, so the service counts them apart (`ap-northeast-1+100`), and the
+    // placement must read that area as well to count 40.
+    let sydney = json!({"regions": [{"region": "ap-northeast-1", "ms": 118.0}, {"region": HOME, "ms": 230.0}]});
+    for beacon in std::iter::repeat_n(&tokyo, 35).chain(std::iter::repeat_n(&sydney, 5)) {
+        let answer = http_post_json(&format!("{url}/beacon"), beacon).await;
         assert!(answer.starts_with("HTTP/1.0 204") || answer.starts_with("HTTP/1.1 204"), "{answer}");
     }
-    let added = |bd: &BlogDeployment| all_serving(bd, 2);
+    let beacons = |bd: &BlogDeployment| {
+        bd.status
+            .as_ref()
+            .and_then(|s| s.placement.as_ref())
+            .and_then(|p| p.recommendation.as_ref())
+            .map_or(0, |r| r.beacons)
+    };
+    let added = |bd: &BlogDeployment| all_serving(bd, 2) && beacons(bd) >= 40;
     let bd = wait_for_within(&api, "readers", "Auto added ap-northeast-1", Duration::from_secs(240), added).await;
     let recommendation = bd.status.and_then(|s| s.placement).and_then(|p| p.recommendation).expect("advice");
     eprintln!("after 40 beacons: {recommendation:?}");
-    assert!(recommendation.beacons >= 30 && recommendation.why.starts_with("from "), "{recommendation:?}");
+    assert!(recommendation.beacons >= 40 && recommendation.why.starts_with("from "), "{recommendation:?}");
+    // Sydney's eighth is seen at its own round trip: one mean with Tokyo's would say 36 ms.
+    assert!(recommendation.p95_ms >= 118.0, "{recommendation:?}");
     assert!(recommendation.regions.iter().any(|r| r == "ap-northeast-1=function"), "{recommendation:?}");
     api.delete("readers", &DeleteParams::default()).await.expect("delete");
     wait_gone_within(&api, "readers", Duration::from_secs(180)).await;
