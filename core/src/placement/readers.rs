@@ -1,7 +1,8 @@
 //! Readers' own measurements: the round trips their browsers timed to each candidate region, sent
-//! home in beacons and aggregated by the blog service into counts and sums by (the candidate nearest
-//! the reader, the candidate measured), never by address. Pure: from those aggregates, demand by
-//! reader area and the round trips the model uses in place of the matrix's.
+//! home in beacons and aggregated by the blog service into counts and sums by (the reader's area,
+//! the candidate measured), never by address; an area is the candidate nearest the reader and, when
+//! it is far, the band of that round trip. Pure: from those aggregates, demand by reader area and
+//! the round trips the model uses in place of the matrix's.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +49,7 @@ pub fn candidate_of(area: &str) -> &str {
     area.split_once('+').map_or(area, |(candidate, _)| candidate)
 }
 
-/// Beacons in a window: one per reader page view, each counted once under its nearest candidate.
+/// Beacons in a window: one per reader page view, each counted once under its area.
 #[must_use]
 pub fn beacons(readings: &Readings) -> f64 {
     // A fold from +0: an empty sum of floats is -0, which prints as "-0".
