@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -16,10 +16,54 @@ use prometheus_client::registry::Registry;
 
 use crate::crd::BlogDeploymentStatus;
 
-/// Label pairs of a per-BlogDeployment series (`namespace`, `name`, then the series' own): the
-/// object's namespace and name are shared by its series, and held twice (in the family and in
-/// `series_of`) for the price of a pointer.
-type Labels = Vec<(&'static str, Arc<str>)>;
+/// Label pairs of a per-BlogDeployment series (`namespace`, `name`, then the series' own), in one
+/// allocation that the family's key and `series_of` share; the object's namespace and name are
+/// shared by all its series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Labels(Arc<[(&'static str, Value)]>);
+
+impl EncodeLabelSet for Labels {
+    fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> Result<(), std::fmt::Error> {
+        self.0.as_ref().encode(encoder)
+    }
+}
+
+/// A label value: a fixed word (`function`, `applied`) costs no allocation, a name from status is
+/// allocated once.
+#[derive(Clone, Debug)]
+enum Value {
+    Fixed(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Value {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Fixed(word) => word,
+            Self::Shared(text) => text,
+        }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Value {}
+
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for Value {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -279,23 +323,40 @@ impl Drop for WaitingGuard {
 }
 
 /// A series' labels: the object's (`namespace`, `name`) and the series' own.
-fn labels((namespace, name): &(Arc<str>, Arc<str>), own: &[(&'static str, &str)]) -> Labels {
-    let mut all = Vec::with_capacity(2 + own.len());
-    all.extend([("namespace", namespace.clone()), ("name", name.clone())]);
-    all.extend(own.iter().map(|(k, v)| (*k, Arc::from(*v))));
-    all
+fn labels((namespace, name): &(Arc<str>, Arc<str>), own: impl IntoIterator<Item = (&'static str, Value)>) -> Labels {
+    let object = [("namespace", Value::Shared(namespace.clone())), ("name", Value::Shared(name.clone()))];
+    Labels(object.into_iter().chain(own).collect())
+}
+
+/// Label pairs whose values are fixed words.
+fn fixed<const N: usize>(own: [(&'static str, &'static str); N]) -> [(&'static str, Value); N] {
+    own.map(|(key, word)| (key, Value::Fixed(word)))
+}
+
+/// Label pairs whose values come from status.
+fn shared<const N: usize>(own: [(&'static str, &str); N]) -> [(&'static str, Value); N] {
+    own.map(|(key, text)| (key, Value::Shared(Arc::from(text))))
 }
 
 fn sample_labels(series: Series) -> Labels {
-    let own: &[(&'static str, &str)] = match series {
-        Series::Cost => &[("variant", "function")],
-        Series::Size => &[("resource", "function_memory_mib"), ("applied", "false")],
-        Series::Region => &[("region", "us-west-1"), ("phase", "Serving"), ("variant", "function")],
-        Series::Info => {
-            &[("region", ""), ("function_name", ""), ("ecs_cluster", ""), ("ecs_service", ""), ("load_balancer", "")]
+    let object = ("blogs".into(), "demo".into());
+    match series {
+        Series::Cost => labels(&object, fixed([("variant", "function")])),
+        Series::Size => labels(&object, fixed([("resource", "function_memory_mib"), ("applied", "false")])),
+        Series::Region => {
+            labels(&object, fixed([("region", "us-west-1"), ("phase", "Serving"), ("variant", "function")]))
         }
-    };
-    labels(&("blogs".into(), "demo".into()), own)
+        Series::Info => labels(
+            &object,
+            fixed([
+                ("region", ""),
+                ("function_name", ""),
+                ("ecs_cluster", ""),
+                ("ecs_service", ""),
+                ("load_balancer", ""),
+            ]),
+        ),
+    }
 }
 
 /// The per-BlogDeployment series its status gives. Pure.
@@ -306,7 +367,7 @@ fn deployment_series(namespace: &str, name: &str, status: &BlogDeploymentStatus)
         let applied = if a.applied { "true" } else { "false" };
         for (variant, usd) in [("function", a.function_monthly_usd), ("container", a.container_monthly_usd)] {
             if let Some(usd) = usd {
-                out.push((Series::Cost, labels(&object, &[("variant", variant)]), usd));
+                out.push((Series::Cost, labels(&object, fixed([("variant", variant)])), usd));
             }
         }
         for (resource, size) in [
@@ -316,8 +377,8 @@ fn deployment_series(namespace: &str, name: &str, status: &BlogDeploymentStatus)
             ("container_tasks", a.container_tasks),
         ] {
             if let Some(size) = size {
-                let own = [("resource", resource), ("applied", applied)];
-                out.push((Series::Size, labels(&object, &own), f64::from(size)));
+                let own = fixed([("resource", resource), ("applied", applied)]);
+                out.push((Series::Size, labels(&object, own), f64::from(size)));
             }
         }
     }
@@ -327,10 +388,11 @@ fn deployment_series(namespace: &str, name: &str, status: &BlogDeploymentStatus)
             Some(crate::crd::PlacementVariant::Container) => "container",
             None => "both",
         };
-        let own = [("region", region.region.as_str()), ("phase", region.phase.as_str()), ("variant", variant)];
-        out.push((Series::Region, labels(&object, &own), region.monthly_usd.unwrap_or(0.0)));
+        let own = shared([("region", region.region.as_str()), ("phase", region.phase.as_str())]);
+        let own = own.into_iter().chain(fixed([("variant", variant)]));
+        out.push((Series::Region, labels(&object, own), region.monthly_usd.unwrap_or(0.0)));
     }
-    out.push((Series::Info, labels(&object, &info_labels(status)), 1.0));
+    out.push((Series::Info, labels(&object, shared(info_labels(status))), 1.0));
     out
 }
 
