@@ -70,31 +70,4 @@ pub fn table_schema(builder: CreateTableFluentBuilder) -> CreateTableFluentBuild
         .billing_mode(BillingMode::PayPerRequest)
 }
 
-/// Readers' beacons as CloudWatch metrics: the blog service writes them (counts and sums only,
-/// never an address), the operator's placement reads them.
-pub mod beacons {
-    /// A reader's round trip to one candidate region, ms, with [`NEAREST`] and [`CANDIDATE`].
-    pub const ROUND_TRIP: &str = "ReaderRoundTrip";
-    /// The reader's area: the candidate region nearest the reader (the lowest round trip the page
-    /// measured), with the band of that round trip when it is far ([`area_of`]).
-    pub const NEAREST: &str = "Nearest";
-    /// The candidate region measured.
-    pub const CANDIDATE: &str = "Candidate";
-    /// A reader's round trip to one variant's API, ms, with [`VARIANT`] (`functions`, `containers`).
-    pub const VARIANT_ROUND_TRIP: &str = "VariantRoundTrip";
-    pub const VARIANT: &str = "Variant";
-
-    /// Width of the distance bands readers are counted in under their nearest candidate, ms, up to
-    /// [`LAST_BAND_MS`]: readers far from every candidate are kept apart from that candidate's own
-    /// readers, so one mean does not hide them. `blog_core::placement::readers` reads these names.
-    pub const BAND_MS: f64 = 50.0;
-    pub const LAST_BAND_MS: f64 = 200.0;
-
-    /// The area a reader counts in: `nearest` within [`BAND_MS`], else `nearest+<band>`:
-    /// `ap-northeast-1+100` from 100 to 150 ms, `ap-northeast-1+200` from 200 ms on.
-    #[must_use]
-    pub fn area_of(nearest: &str, nearest_ms: f64) -> String {
-        let band = ((nearest_ms / BAND_MS).floor() * BAND_MS).clamp(0.0, LAST_BAND_MS);
-        if band > 0.0 { format!("{nearest}+{band:.0}") } else { nearest.to_owned() }
-    }
-}
+pub mod beacons;

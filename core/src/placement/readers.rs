@@ -25,29 +25,12 @@ pub type Readings = BTreeMap<(String, String), RoundTrips>;
 /// few readers would move the blog (and the advice says it has too few to go on).
 pub const MIN_BEACONS: f64 = 30.0;
 
-/// Width of the distance bands readers are counted in under their nearest candidate, ms. Readers
-/// far from every candidate (a place with no candidate of its own) are kept apart from the
-/// candidate's own readers, so the mean of the two does not hide them; the bands stop at
-/// [`LAST_BAND_MS`], which bounds the metrics a blog pays for. The blog service names areas with
-/// `blog_aws::beacons::area_of`, which this crate cannot depend on (it is free of the AWS SDK); an
-/// operator test checks that the two agree.
-pub const BAND_MS: f64 = 50.0;
-pub const LAST_BAND_MS: f64 = 200.0;
+/// How readers' beacons are named, areas included: the very file the blog service and the operator
+/// use (`blog_aws::beacons`), compiled here too, as this crate is free of the AWS SDK.
+#[path = "../../../aws-shared/src/beacons.rs"]
+pub mod names;
 
-/// The reader area a beacon counts in: its nearest candidate, with the band of its round trip to
-/// it when that is [`BAND_MS`] or more: `ap-northeast-1` under 50 ms, `ap-northeast-1+100` from 100
-/// to 150 ms, `ap-northeast-1+200` from 200 ms on.
-#[must_use]
-pub fn area_of(nearest: &str, nearest_ms: f64) -> String {
-    let band = ((nearest_ms / BAND_MS).floor() * BAND_MS).clamp(0.0, LAST_BAND_MS);
-    if band > 0.0 { format!("{nearest}+{band:.0}") } else { nearest.to_owned() }
-}
-
-/// The candidate an area is named by: `ap-northeast-1` for `ap-northeast-1+100`.
-#[must_use]
-pub fn candidate_of(area: &str) -> &str {
-    area.split_once('+').map_or(area, |(candidate, _)| candidate)
-}
+pub use names::{area_of, candidate_of};
 
 /// Beacons in a window: one per reader page view, each counted once under its area.
 #[must_use]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use blog_aws::beacons::{BAND_MS, CANDIDATE, LAST_BAND_MS, NEAREST, ROUND_TRIP, area_of};
+use blog_aws::beacons::{CANDIDATE, NEAREST, ROUND_TRIP, areas_of};
 use blog_core::placement::readers::{Readings, RoundTrips};
 
 use crate::cloud::cloudwatch::{self, MetricRead};
@@ -14,8 +14,7 @@ use crate::cloud::{AwsClients, CloudResult};
 /// Every area readers can count in, with its own candidate: each candidate, alone and with each
 /// distance band.
 fn areas(candidates: &[String]) -> Vec<(String, String)> {
-    let bands = (0..).map(|i| f64::from(i) * BAND_MS).take_while(|band| *band <= LAST_BAND_MS);
-    candidates.iter().flat_map(|c| bands.clone().map(move |band| (area_of(c, band), c.clone()))).collect()
+    candidates.iter().flat_map(|c| areas_of(c).map(move |area| (area, c.clone()))).collect()
 }
 
 /// The round trips readers measured from each area to each candidate over `window`; a pair no
@@ -68,6 +67,7 @@ async fn read_pairs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use blog_aws::beacons::area_of;
 
     #[test]
     fn every_band_of_every_candidate_is_read_and_named_as_core_reads_it() {

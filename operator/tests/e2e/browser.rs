@@ -269,11 +269,7 @@ async fn the_page_measures_the_candidates_and_its_beacon_reaches_the_placements_
     // The nearest candidate is whichever answered first; its beacon counts once under it, in the
     // band of its round trip (a probe of a loaded machine may take 50 ms or more).
     let deadline = Instant::now() + Duration::from_secs(30);
-    let bands = [0.0, 50.0, 100.0, 150.0, 200.0];
-    let areas: Vec<String> = ["us-west-1", "eu-central-1"]
-        .iter()
-        .flat_map(|nearest| bands.map(|band| blog_aws::beacons::area_of(nearest, band)))
-        .collect();
+    let areas: Vec<String> = ["us-west-1", "eu-central-1"].into_iter().flat_map(blog_aws::beacons::areas_of).collect();
     loop {
         let mut seen = 0.0;
         for area in &areas {
