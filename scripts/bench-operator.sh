@@ -8,7 +8,8 @@
 # BENCH_CALLS_PER_SECOND_FOR (space-separated SERVICE=RATE, e.g. "apigateway=10 logs=10"),
 # BENCH_PROFILE (release, or debug), BENCH_DEEP_READ_RESYNCS (the operator's --deep-read-resyncs;
 # 1 reads everything at every resync, which shows what the deep reads are), BENCH_ATTEMPT_TIMEOUT
-# (the operator's --aws-attempt-timeout-seconds, 120 here), BENCH_WRAP (a command the operator runs
+# (the operator's --aws-attempt-timeout-seconds, 120 here), BENCH_ECS_START (seconds before an ECS
+# deployment completes, 10; 0 leaves moto's ECS answers as they are), BENCH_WRAP (a command the operator runs
 # under, e.g. "heaptrack -o /tmp/op" to see what holds its heap), BENCH_BIN (a binary built before,
 # e.g. the image's musl build: target/x86_64-unknown-linux-musl/release/blog-operator, see the scale guide).
 # Several counts (BENCH_OBJECTS="100 500 1000") run one after another, each on a fresh stack, and
@@ -27,8 +28,9 @@ extra=()
 [ -z "${BENCH_CALLS_PER_SECOND:-}" ] || extra=(--aws-calls-per-second "$BENCH_CALLS_PER_SECOND")
 for rate in ${BENCH_CALLS_PER_SECOND_FOR:-}; do extra+=(--aws-calls-per-second-for "$rate"); done
 [ -z "${BENCH_DEEP_READ_RESYNCS:-}" ] || extra+=(--deep-read-resyncs "$BENCH_DEEP_READ_RESYNCS")
-# moto lists 2,000 security groups in 20-60 s (AWS in about one): at the operator's 20 s a listing
-# fails there and every group is read on its own, which then makes moto the benchmark's limit.
+# moto answers slowly while it is busy (stock moto took 20-60 s to list 2,000 security groups; the
+# stack's lookup of tags by id, scripts/moto-server.py, takes that to a few): at the operator's 20 s a
+# listing that fails there has every resource read on its own, which then makes moto the limit.
 extra+=(--aws-attempt-timeout-seconds "${BENCH_ATTEMPT_TIMEOUT:-120}")
 scripts/local-stack.sh install >&2
 # BENCH_PROFILE=debug counts calls without the release build's 15 minutes (time and RSS differ).
@@ -42,7 +44,18 @@ stack=$PWD/target/test-state/bench-operator
 scripts/local-stack.sh up "$stack" >&2
 eval "$(scripts/local-stack.sh env "$stack")"
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; cp "$work/operator.log" "$stack/operator.log" 2>/dev/null || true; scripts/local-stack.sh down "$stack" >&2; rm -rf "$work"' EXIT
+pid=; ecs=
+trap 'kill $pid $ecs 2>/dev/null || true; cp "$work/operator.log" "$stack/operator.log" 2>/dev/null || true; scripts/local-stack.sh down "$stack" >&2; rm -rf "$work"' EXIT
+# moto never finishes an ECS deployment, so the operator would read each service at every resync;
+# the realism layer in front of moto's ECS finishes it BENCH_ECS_START seconds (10) after its
+# create, as ECS does once the tasks run, and counts are then as AWS would answer (0: moto's own).
+if [ "${BENCH_ECS_START:-10}" != 0 ]; then
+  python3 tests/aws-realism.py "$AWS_ENDPOINT_URL" "{\"ecs_start\": ${BENCH_ECS_START:-10}}" "$work/ecs.port" \
+    >"$work/ecs.log" 2>&1 &
+  ecs=$!
+  until [ -s "$work/ecs.port" ]; do kill -0 $ecs || { cat "$work/ecs.log" >&2; exit 1; }; sleep 0.1; done
+  export AWS_ENDPOINT_URL_ECS=http://127.0.0.1:$(cat "$work/ecs.port")
+fi
 kubectl=$(scripts/tools.sh kubectl-path)
 k() { "$kubectl" "$@" 2> >(grep -v 'version difference' >&2); }
 k apply -f crds/blogdeployments.blogs.serverless.dev.yaml >/dev/null
@@ -99,14 +112,16 @@ while true; do
 done
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 curl -sf "http://127.0.0.1:$port/metrics" >"$work/m1"
-# One full resync first: it finishes what the creates left (a first full read of what a listing
-# cannot show, a first look at tags), so the window after it shows the steady state. It lasts
-# until every object has been resynced about once and a half (reconciles grown by 1.5 N), at least
-# 1.5 periods and at most 6: an operator that cannot keep up with the period takes longer.
+# Two full resyncs first: they finish what the creates left (a first full read of what a listing
+# cannot show, a first look at tags; an ECS deployment is shown in progress at its first read and
+# done at the next), so the window after them shows the steady state. They last until every object
+# has been resynced about two and a half times (reconciles grown by 2.5 N), at least 2.5 periods
+# and at most 12: an operator that cannot keep up with the period takes longer (at N = 2,000 on
+# two cores the second resync of every object took more than 6).
 reconciles() { curl -sf "http://127.0.0.1:$port/metrics" | awk '/^blog_operator_reconciles_total/ {print int($2)}'; }
 warm_from=$(reconciles)
-warm_least=$(( $(date +%s) + resync * 3 / 2 )); warm_most=$(( $(date +%s) + resync * 6 ))
-while [ "$(date +%s)" -lt "$warm_least" ] || { [ $(( $(reconciles) - warm_from )) -lt $(( n * 3 / 2 )) ] && [ "$(date +%s)" -lt "$warm_most" ]; }; do
+warm_least=$(( $(date +%s) + resync * 5 / 2 )); warm_most=$(( $(date +%s) + resync * 12 ))
+while [ "$(date +%s)" -lt "$warm_least" ] || { [ $(( $(reconciles) - warm_from )) -lt $(( n * 5 / 2 )) ] && [ "$(date +%s)" -lt "$warm_most" ]; }; do
   sample
   sleep 1
 done
@@ -137,7 +152,7 @@ def read(name):
     return calls, totals
 (c0, t0), (c1, t1), (c2, t2) = read("m0"), read("m1"), read("m2")
 create_end = c1
-# The window starts after the first full resync (the warm-up).
+# The window starts after the warm-up.
 c1, t1w = read("m1w")
 def per_service(a, b):
     out = {}
@@ -156,7 +171,7 @@ create_ops = sorted(((v - c0.get(k, 0), k) for k, v in create_end.items() if v -
 print("  by operation per object: " + ", ".join(f"{op} {v / n:.2f}" for v, (s, op) in create_ops))
 resync_total = sum(resync_calls.values())
 resyncs = t2.get('blog_operator_reconciles_total', 0) - t1w.get('blog_operator_reconciles_total', 0)
-print(f"resyncs in the {resync * 3 // 2} s after the first full resync: {resyncs:.0f}; AWS calls {resync_total}: "
+print(f"resyncs in the {resync * 3 // 2} s after the warm-up: {resyncs:.0f}; AWS calls {resync_total}: "
       f"{resync_total / max(resyncs, 1):.1f} per resync, {(reads(c2) - reads(c1)) / max(resyncs, 1):.1f} of them reads")
 warm_resyncs = t1w.get('blog_operator_reconciles_total', 0) - t1.get('blog_operator_reconciles_total', 0)
 print(f"  the warm-up before: {warm_resyncs:.0f} resyncs, "

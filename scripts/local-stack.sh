@@ -232,7 +232,8 @@ start_emulator() {
       "$bin" --addr "127.0.0.1:$port" --region us-west-1 --log-level warn >"$dir/aws.log" 2>&1 &
       ready=/_fakecloud/health
     else
-      "$bin" -H 127.0.0.1 -p "$port" >"$dir/aws.log" 2>&1 &
+      # moto_server with its EC2 tags looked up by id (scripts/moto-server.py says why)
+      "$(dirname "$bin")/python" "$(dirname "$SELF")/moto-server.py" -H 127.0.0.1 -p "$port" >"$dir/aws.log" 2>&1 &
       ready=/moto-api/data.json
     fi
     echo $! >"$dir/aws.pid"

@@ -135,7 +135,10 @@ impl Moto {
         if !out.status.success() {
             bail!("scripts/local-stack.sh moto-path failed");
         }
-        let moto_server = String::from_utf8(out.stdout)?.trim().to_owned();
+        let moto_server = PathBuf::from(String::from_utf8(out.stdout)?.trim());
+        // moto_server's own python, running it with its EC2 tags looked up by id (the script says why).
+        let python = moto_server.with_file_name("python");
+        let launcher = workspace_root().join("scripts/moto-server.py");
         let dir = state_folder("moto");
         let log = dir.join("moto.log");
         for _ in 0..3 {
@@ -143,13 +146,16 @@ impl Moto {
             let addr = format!("127.0.0.1:{port}");
             // A shell watchdog stops moto when this test process exits, however it exits.
             let script = format!(
-                "\"$0\" -H 127.0.0.1 -p {port} >\"$1\" 2>&1 & m=$!; \
+                "\"$0\" \"$2\" -H 127.0.0.1 -p {port} >\"$1\" 2>&1 & m=$!; \
                  while kill -0 {owner} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
                 owner = std::process::id()
             );
             Command::new("sh")
-                .args(["-c", &script, &moto_server])
+                .arg("-c")
+                .arg(&script)
+                .arg(&python)
                 .arg(&log)
+                .arg(&launcher)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
