@@ -20,7 +20,7 @@ use crate::crd::BlogDeploymentStatus;
 
 /// Each BlogDeployment's own series by (namespace, name), rendered at every scrape: an object
 /// costs one entry and the names its status gives, instead of a family entry, a gauge and a label
-/// set per series (a third of its memory in the operator, 2.1 KB an object at 300 objects).
+/// set per series (heaptrack at 300 objects: 525 bytes an object instead of 2,273).
 #[derive(Clone, Debug, Default)]
 struct PerDeployment(Arc<Mutex<BTreeMap<ObjectKey, Box<[Sample]>>>>);
 
