@@ -71,21 +71,34 @@ impl Own {
     }
 }
 
+impl PerDeployment {
+    /// Replaces an object's series; none (it is gone, or its status gives none) drops its entry.
+    fn replace(&self, key: ObjectKey, samples: Vec<Sample>) {
+        let mut all = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if samples.is_empty() {
+            all.remove(&key);
+        } else {
+            all.insert(key, samples.into_boxed_slice());
+        }
+    }
+}
+
 impl Collector for PerDeployment {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let all = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (family, (name, help)) in FAMILIES.iter().enumerate() {
-            let of_family = || {
-                all.iter()
-                    .flat_map(|(key, samples)| samples.iter().map(move |sample| (key, sample)))
-                    .filter(move |(_, sample)| sample.own.family() == family)
-            };
+        let mut by_family: [Vec<(&ObjectKey, &Sample)>; 4] = Default::default();
+        for (key, samples) in all.iter() {
+            for sample in samples.iter() {
+                by_family[sample.own.family()].push((key, sample));
+            }
+        }
+        for ((name, help), samples) in FAMILIES.iter().zip(&by_family) {
             // A family without series is left out, as a registered `Family` leaves it out.
-            if of_family().next().is_none() {
+            if samples.is_empty() {
                 continue;
             }
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-            for ((namespace, object), sample) in of_family() {
+            for ((namespace, object), sample) in samples {
                 let labels = ([("namespace", &**namespace), ("name", &**object)], sample.own.pairs());
                 ConstGauge::new(sample.value).encode(metric.encode_family(&labels)?)?;
             }
@@ -242,13 +255,7 @@ impl Metrics {
         let info = Own::Info(Box::default());
         let own = [Own::Cost { variant: "function" }, Own::Size { resource: "function_memory_mib", applied: "false" }];
         let samples = own.into_iter().chain([region, info]).map(|own| Sample { own, value: 0.0 }).collect();
-        metrics
-            .0
-            .per_deployment
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(("blogs".into(), "demo".into()), samples);
+        metrics.0.per_deployment.replace(("blogs".into(), "demo".into()), samples);
         metrics
     }
 
@@ -262,14 +269,8 @@ impl Metrics {
     /// Records a BlogDeployment's cost estimates, sizes, regions and AWS names from its status
     /// (`None` once it is gone), replacing the series it had.
     pub fn set_deployment(&self, namespace: &str, name: &str, status: Option<&BlogDeploymentStatus>) {
-        let key = (Box::from(namespace), Box::from(name));
         let samples = status.map(deployment_series).unwrap_or_default();
-        let mut all = self.0.per_deployment.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if samples.is_empty() {
-            all.remove(&key);
-        } else {
-            all.insert(key, samples.into_boxed_slice());
-        }
+        self.0.per_deployment.replace((Box::from(namespace), Box::from(name)), samples);
     }
 
     /// Counts a reconcile and times it until the returned guard drops.
