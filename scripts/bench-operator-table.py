@@ -28,6 +28,16 @@ rows = [
         "reads per object per resync",
         lambda r: f"{sum(v for op, v in full_resync(r).items() if READ.search(op)) / r['objects']:.2f}",
     ),
+    (
+        # 1.00 when every object is resynced once a period; less when the resyncs fall behind.
+        "resyncs per object per period",
+        lambda r: f"{r['resyncs'] / r['objects'] / 1.5:.2f}" if "resync_seconds" in r else "",
+    ),
+    (
+        "slowest listing (s)",
+        lambda r: "{1} {0:.1f}".format(*max(((v, k) for k, v in r.get("listing_seconds", {}).items()), default=(0, "")))
+        if r.get("listing_seconds") else "",
+    ),
     ("writes per full resync", lambda r: f"{sum(v for op, v in full_resync(r).items() if not READ.search(op)):,.0f}"),
     (
         "anonymous RSS per object (KiB)",

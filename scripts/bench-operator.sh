@@ -201,16 +201,22 @@ for (t0_, a), (t1_, b) in zip(samples, samples[1:]):
         rate = (v - a.get(s, 0)) / max(t1_ - t0_, 1e-3)
         peaks[s] = max(peaks.get(s, 0), rate)
 print("peak calls per second, creating and resyncing (1 s samples): " + ", ".join(f"{s} {v:.1f}" for s, v in sorted(peaks.items())))
+# How long each inventory's last listing took (a task of its own takes it, no worker waits).
+listings = sorted(((float(m[3]), m[1], m[2]) for m in re.finditer(
+    r'blog_operator_inventory_listing_seconds\{inventory="([^"]+)",listing="([^"]*)",region="[^"]+"\} ([\d.e+-]+)',
+    open(f"{work}/m2").read())), reverse=True)
+print("last listing took (s): " + ", ".join(f"{kind} {took_:.1f}" for took_, kind, _ in listings))
 print(f"operator RSS: idle {idle / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB, after {after / 1024:.0f} MiB")
 print(f"  idle: {parts[0]}; after: {parts[1]}")
 if summary:
     per_op = lambda a, b: {f"{s}/{op}": v - a.get((s, op), 0) for (s, op), v in b.items() if v - a.get((s, op), 0)}
     with open(summary, "a") as out:
         out.write(json.dumps({
-            "objects": n, "ready_seconds": took / 1000, "resyncs": resyncs,
+            "objects": n, "ready_seconds": took / 1000, "resyncs": resyncs, "resync_seconds": resync,
             "deep_read_resyncs": int(os.environ.get("BENCH_DEEP_READ_RESYNCS") or 30),
             "create_calls": sum(create.values()), "create_operations": per_op(c0, create_end),
             "resync_calls": per_op(c1, c2),
             "anonymous_kib": {"idle": idle_anon, "after": after_anon}, "code_kib": after_file,
+            "listing_seconds": {kind: took_ for took_, kind, _ in reversed(listings)},
         }) + "\n")
 PY

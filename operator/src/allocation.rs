@@ -53,7 +53,7 @@ pub async fn observe_listed(
     let sizing = &clients.inventories.sizing;
     if sizing.register(key, window, target) {
         let listing = window.as_secs().to_string();
-        let listed = sizing.listed.look_up(&listing, key, || sizing.read_all(clients, window)).await;
+        let listed = sizing.listed.look_up(&listing, key, || sizing.read_all(clients.clone(), window)).await;
         if let Listed::Found(observed) = listed {
             return Ok(observed);
         }
@@ -154,21 +154,29 @@ impl SizingReads {
         same
     }
 
-    /// Every object registered over `window` within the last few periods, read together.
-    async fn read_all(&self, clients: &AwsClients, window: Duration) -> CloudResult<HashMap<String, WindowMetrics>> {
+    /// Every object registered over `window` within the last few periods, read together (the
+    /// objects taken now, the read made by the future).
+    fn read_all(
+        &self,
+        clients: AwsClients,
+        window: Duration,
+    ) -> impl std::future::Future<Output = CloudResult<HashMap<String, WindowMetrics>>> + Send + 'static {
         let targets: Vec<(String, SizingTarget)> = {
             let mut registered = self.registered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             registered.retain(|_, (_, _, at)| at.elapsed() < self.period * SIZING_KEPT_PERIODS);
             registered.iter().filter(|(_, (w, ..))| *w == window).map(|(k, (_, t, _))| (k.clone(), t.clone())).collect()
         };
-        let reads: Vec<Vec<TargetRead<'_>>> = targets.iter().map(|(_, t)| t.reads()).collect();
-        let many: Vec<Vec<MetricRead<'_>>> = reads.iter().map(|r| r.iter().map(TargetRead::read).collect()).collect();
-        let summaries = cloudwatch::summaries_of_many(clients, &many, window).await?;
-        Ok(targets
-            .iter()
-            .zip(reads.iter().zip(summaries))
-            .map(|((key, _), (reads, summaries))| (key.clone(), window_metrics(reads, summaries, window)))
-            .collect())
+        async move {
+            let reads: Vec<Vec<TargetRead<'_>>> = targets.iter().map(|(_, t)| t.reads()).collect();
+            let many: Vec<Vec<MetricRead<'_>>> =
+                reads.iter().map(|r| r.iter().map(TargetRead::read).collect()).collect();
+            let summaries = cloudwatch::summaries_of_many(&clients, &many, window).await?;
+            Ok(targets
+                .iter()
+                .zip(reads.iter().zip(summaries))
+                .map(|((key, _), (reads, summaries))| (key.clone(), window_metrics(reads, summaries, window)))
+                .collect())
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -153,6 +153,7 @@ struct Inner {
     waiting: Gauge,
     inventory_entries: Family<InventoryLabels, Gauge>,
     inventory_listed: Family<InventoryLabels, FloatGauge>,
+    inventory_listing_seconds: Family<InventoryLabels, FloatGauge>,
     per_deployment: PerDeployment,
 }
 
@@ -205,6 +206,12 @@ impl Default for Metrics {
             "When an inventory's listing was last taken (Unix seconds; its age is time() minus this)",
             inventory_listed.clone(),
         );
+        let inventory_listing_seconds = Family::<InventoryLabels, FloatGauge>::default();
+        registry.register(
+            "inventory_listing_seconds",
+            "How long an inventory's last listing took, every page of it (a task of its own takes it, no reconcile waits)",
+            inventory_listing_seconds.clone(),
+        );
         let per_deployment = PerDeployment::default();
         registry.register_collector(Box::new(per_deployment.clone()));
         Self(Arc::new(Inner {
@@ -220,6 +227,7 @@ impl Default for Metrics {
             waiting,
             inventory_entries,
             inventory_listed,
+            inventory_listing_seconds,
             per_deployment,
         }))
     }
@@ -250,7 +258,7 @@ impl Metrics {
         metrics.aws_call("DynamoDB", "DescribeTable", "ok");
         metrics.aws_throttled("route53", std::time::Duration::ZERO);
         metrics.set_ready("blogs/demo", Some(("True", crate::status::reason::RECONCILED)));
-        metrics.inventory_listed("log_groups", "/aws/lambda/blog-", "us-east-1", 0);
+        metrics.inventory_listed("log_groups", "/aws/lambda/blog-", "us-east-1", 0, Duration::from_secs(2));
         let region = Own::Region(Box::new(("us-west-1".into(), "Serving".into(), "function")));
         let info = Own::Info(Box::default());
         let own = [Own::Cost { variant: "function" }, Own::Size { resource: "function_memory_mib", applied: "false" }];
@@ -297,13 +305,14 @@ impl Metrics {
         self.0.throttled_seconds.get_or_create(&labels).inc_by(wait.as_secs_f64());
     }
 
-    /// An inventory's listing was just taken and held `entries` resources.
-    pub fn inventory_listed(&self, inventory: &str, listing: &str, region: &str, entries: usize) {
+    /// An inventory's listing was just taken, in `took`, and held `entries` resources.
+    pub fn inventory_listed(&self, inventory: &str, listing: &str, region: &str, entries: usize, took: Duration) {
         let labels =
             InventoryLabels { inventory: inventory.to_owned(), listing: listing.to_owned(), region: region.to_owned() };
         self.0.inventory_entries.get_or_create(&labels).set(i64::try_from(entries).unwrap_or(i64::MAX));
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         self.0.inventory_listed.get_or_create(&labels).set(now.as_secs_f64());
+        self.0.inventory_listing_seconds.get_or_create(&labels).set(took.as_secs_f64());
     }
 
     /// Records a BlogDeployment's `Ready` status and reason (`None` once it is gone).

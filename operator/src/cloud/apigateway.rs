@@ -202,7 +202,7 @@ impl ListedApi {
 }
 
 /// The region's HTTP APIs named `blog-…`, by id (`GetApis`, 500 a page).
-async fn list_apis(clients: &AwsClients) -> CloudResult<HashMap<String, ListedApi>> {
+async fn list_apis(clients: AwsClients) -> CloudResult<HashMap<String, ListedApi>> {
     let mut apis = HashMap::new();
     let mut token = None;
     loop {
@@ -222,7 +222,7 @@ async fn list_apis(clients: &AwsClients) -> CloudResult<HashMap<String, ListedAp
 /// region's listing, or one read when the listing does not hold it (made since), instead of paging
 /// through every API in the region.
 async fn known_api(clients: &AwsClients, owner: &Owner, name: &str, id: &str) -> CloudResult<Option<ApiObserved>> {
-    let listed = match clients.inventories.apis.get(LISTED, id, || list_apis(clients)).await {
+    let listed = match clients.inventories.apis.get(LISTED, id, || list_apis(clients.clone())).await {
         Some(api) => Some(api),
         None => {
             let read = clients.apigateway.get_api().api_id(id).send().await.map_err(map_sdk(SERVICE, "GetApi"));

@@ -246,7 +246,7 @@ pub async fn ensure_table(
     // Read in full a deep period apart while the table is active, listed and wanted the same: it
     // was this owner's then, and only the operator changes its billing.
     let (resource, desired) = (format!("table {}", table.name), format!("{} {table:?}", owner.uid));
-    let listed = clients.inventories.tables.look_up("", &table.name, || list_tables(clients)).await;
+    let listed = clients.inventories.tables.look_up("", &table.name, || list_tables(clients.clone())).await;
     let kept = clients.inventories.table_reads.kept(&resource, &desired);
     if let (Listed::Found(()), Some(kept)) = (&listed, kept) {
         return Ok(kept);
@@ -277,7 +277,7 @@ fn forget_table(clients: &AwsClients, name: &str) {
 }
 
 /// The region's tables by name, in pages of 100 (`ListTables`).
-async fn list_tables(clients: &AwsClients) -> CloudResult<std::collections::HashMap<String, ()>> {
+async fn list_tables(clients: AwsClients) -> CloudResult<std::collections::HashMap<String, ()>> {
     let mut names = std::collections::HashMap::new();
     let mut pages = clients.dynamodb.list_tables().limit(100).into_paginator().send();
     while let Some(page) = pages.next().await {

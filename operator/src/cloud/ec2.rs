@@ -583,7 +583,10 @@ pub async fn ensure_security_group(
     rules: &[IngressRule],
     tags: &BTreeMap<String, String>,
 ) -> CloudResult<String> {
-    let listing = || clients.ec2.list_groups(&clients.region, vpc_id);
+    let listing = || {
+        let (ec2, region, vpc_id) = (clients.ec2.clone(), clients.region.clone(), vpc_id.to_owned());
+        async move { ec2.list_groups(&region, &vpc_id).await }
+    };
     let listed = clients.inventories.security_groups.look_up(vpc_id, name, listing).await;
     let seen = format!("security group {vpc_id}/{name} seen");
     // What is known without a read of its own: listed with the wanted rules, or not listed and

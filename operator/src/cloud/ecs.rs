@@ -194,7 +194,7 @@ const LISTED: &str = "blog-";
 /// does not hold it (made since, or changed by the operator since).
 async fn observe_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option<FoundCluster>> {
     if name.starts_with(LISTED) {
-        let listed = clients.inventories.clusters.get(LISTED, name, || list_clusters(clients)).await;
+        let listed = clients.inventories.clusters.get(LISTED, name, || list_clusters(clients.clone())).await;
         if listed.is_some() {
             return Ok(listed);
         }
@@ -204,7 +204,7 @@ async fn observe_cluster(clients: &AwsClients, name: &str) -> CloudResult<Option
 
 /// The region's ACTIVE clusters named `blog-…` with their tags and settings, by name: their ARNs in
 /// pages of 100 (`ListClusters`), described 100 at a time.
-async fn list_clusters(clients: &AwsClients) -> CloudResult<HashMap<String, FoundCluster>> {
+async fn list_clusters(clients: AwsClients) -> CloudResult<HashMap<String, FoundCluster>> {
     let mut arns = Vec::new();
     let mut pages = clients.ecs.list_clusters().max_results(100).into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -481,7 +481,7 @@ pub async fn observe_service(
     if clients.memo.confirmed(&empty_cluster(cluster)) {
         return Ok(None);
     }
-    let listed = clients.inventories.clusters.get(LISTED, cluster, || list_clusters(clients)).await;
+    let listed = clients.inventories.clusters.get(LISTED, cluster, || list_clusters(clients.clone())).await;
     let counts = listed.map(|c| c.counts);
     let resource = format!("service {cluster}/{name}");
     if let Some(kept) = counts.and_then(|counts| clients.inventories.services.kept(&resource, &counts)) {

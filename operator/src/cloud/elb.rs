@@ -242,7 +242,7 @@ fn listed(name: &str) -> bool {
 /// it does not hold the name.
 async fn observe_target_groups(clients: &AwsClients, name: &str) -> CloudResult<Vec<FoundTargetGroup>> {
     if listed(name) {
-        let list = || list_target_groups(clients);
+        let list = || list_target_groups(clients.clone());
         if let Some(groups) = clients.inventories.target_groups.get(LISTED, name, list).await {
             return Ok(groups);
         }
@@ -251,7 +251,7 @@ async fn observe_target_groups(clients: &AwsClients, name: &str) -> CloudResult<
 }
 
 /// The region's target groups of the operator's names, by name, in pages of 400.
-async fn list_target_groups(clients: &AwsClients) -> CloudResult<HashMap<String, Vec<FoundTargetGroup>>> {
+async fn list_target_groups(clients: AwsClients) -> CloudResult<HashMap<String, Vec<FoundTargetGroup>>> {
     let mut groups: HashMap<String, Vec<FoundTargetGroup>> = HashMap::new();
     let mut pages = clients.elb.describe_target_groups().page_size(400).into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -271,7 +271,7 @@ async fn list_target_groups(clients: &AwsClients) -> CloudResult<HashMap<String,
 /// active at once and not a listing later.
 async fn observe_load_balancers(clients: &AwsClients, name: &str) -> CloudResult<Vec<FoundBalancer>> {
     if listed(name) {
-        let list = || list_load_balancers(clients);
+        let list = || list_load_balancers(clients.clone());
         let listed = clients.inventories.load_balancers.get(LISTED, name, list).await;
         if let Some(balancers) = listed.filter(|found| found.iter().all(FoundBalancer::active)) {
             return Ok(balancers);
@@ -281,7 +281,7 @@ async fn observe_load_balancers(clients: &AwsClients, name: &str) -> CloudResult
 }
 
 /// The region's load balancers of the operator's names, by name, in pages of 400.
-async fn list_load_balancers(clients: &AwsClients) -> CloudResult<HashMap<String, Vec<FoundBalancer>>> {
+async fn list_load_balancers(clients: AwsClients) -> CloudResult<HashMap<String, Vec<FoundBalancer>>> {
     let mut balancers: HashMap<String, Vec<FoundBalancer>> = HashMap::new();
     let mut pages = clients.elb.describe_load_balancers().page_size(400).into_paginator().send();
     while let Some(page) = pages.next().await {

@@ -318,11 +318,11 @@ fn document_fingerprint(found: &str) -> Option<u64> {
 /// most a resync period ago.
 async fn listed_role(clients: &AwsClients, name: &str) -> Listed<ListedRole> {
     let path = crate::desired::ROLE_PATH;
-    clients.inventories.roles.look_up(path, name, || list_roles(clients, path)).await
+    clients.inventories.roles.look_up(path, name, || list_roles(clients.clone(), path)).await
 }
 
 /// Every role under `path`, by name, in pages of up to 1,000.
-async fn list_roles(clients: &AwsClients, path: &str) -> CloudResult<HashMap<String, ListedRole>> {
+async fn list_roles(clients: AwsClients, path: &'static str) -> CloudResult<HashMap<String, ListedRole>> {
     let mut roles = HashMap::new();
     let mut pages = clients.iam.list_roles().path_prefix(path).max_items(1000).into_paginator().send();
     while let Some(page) = pages.next().await {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::CloudResult;
@@ -192,33 +193,45 @@ impl<T> Listed<T> {
 }
 
 /// Listings of one kind by listing key (a name prefix), each refreshed once it is a period old.
-pub struct Inventory<T> {
+pub struct Inventory<T>(Arc<Shared<T>>);
+
+/// What an inventory and the task taking its next listing share.
+struct Shared<T> {
     period: Duration,
     listings: std::sync::Mutex<HashMap<String, Slot<T>>>,
-    /// Where each listing's size and time are reported, under this inventory's name and region.
+    /// Where each listing's size, time and duration are reported, under this inventory's name and
+    /// region.
     metrics: crate::metrics::Metrics,
     kind: &'static str,
     region: String,
 }
 
-/// A listing key's last listing, and since when one worker is taking the next.
+/// A listing key's last listing, and whether a task is taking the next.
 struct Slot<T> {
     current: Option<Listing<T>>,
-    refreshing: Option<Instant>,
+    refreshing: bool,
 }
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
-        Self { current: None, refreshing: None }
+        Self { current: None, refreshing: false }
     }
 }
 
-impl<T: Clone> Inventory<T> {
+/// Who takes a listing that is due: the caller, when there is none yet to answer from, else a task
+/// of its own.
+enum Refresh {
+    Fresh,
+    First,
+    Behind,
+}
+
+impl<T: Clone + Send + 'static> Inventory<T> {
     /// An inventory of `kind` in `region`, each listing's size and time reported in `metrics`.
     #[must_use]
     pub fn new(period: Duration, metrics: &crate::metrics::Metrics, kind: &'static str, region: &str) -> Self {
         let listings = std::sync::Mutex::default();
-        Self { period, listings, metrics: metrics.clone(), kind, region: region.to_owned() }
+        Self(Arc::new(Shared { period, listings, metrics: metrics.clone(), kind, region: region.to_owned() }))
     }
 
     /// The entry `name` of listing `key` as listed at most a period ago (listed now by `list` when
@@ -226,7 +239,7 @@ impl<T: Clone> Inventory<T> {
     pub async fn get<F, Fut>(&self, key: &str, name: &str, list: F) -> Option<T>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = CloudResult<HashMap<String, T>>>,
+        Fut: Future<Output = CloudResult<HashMap<String, T>>> + Send + 'static,
     {
         self.look_up(key, name, list).await.found()
     }
@@ -234,33 +247,65 @@ impl<T: Clone> Inventory<T> {
     /// [`Inventory::get`], telling a name the listing does not hold from a listing that cannot
     /// say: a resource never made is created without a read of its own first.
     ///
-    /// One worker takes a listing that is a period old; the others go on meanwhile with the last
-    /// one (a name it holds is taken from it, its absence is not trusted) instead of waiting, so a
-    /// slow listing (moto took over 20 s for 2,000 security groups) never holds up every worker. A
-    /// listing that fails (a timeout on a large account, throttling) is logged and says nothing for
-    /// a period: every resource is read on its own meanwhile, as without an inventory.
+    /// A listing that is a period old is taken again by a task of its own, one at a time, while
+    /// every worker goes on with the last one (a name it holds is taken from it, its absence is
+    /// not trusted): a listing that takes long (moto took minutes for 2,000 log groups) never holds
+    /// a reconcile worker, and never runs twice at once. Only the first listing of a key is taken
+    /// by the caller, as there is nothing to answer from before it. A listing that fails (a
+    /// timeout on a large account, throttling) is logged and says nothing for a period: every
+    /// resource is read on its own meanwhile, as without an inventory.
     pub async fn look_up<F, Fut>(&self, key: &str, name: &str, list: F) -> Listed<T>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = CloudResult<HashMap<String, T>>>,
+        Fut: Future<Output = CloudResult<HashMap<String, T>>> + Send + 'static,
     {
-        if self.take_refresh(key) {
-            let at = Instant::now();
-            let listed = list().await;
-            let failed = listed.is_err();
-            let entries = listed.unwrap_or_else(|err| {
-                tracing::warn!(inventory = self.kind, listing = key, region = %self.region, error = %err,
-                    "listing failed: its resources are read on their own until the next");
-                HashMap::new()
-            });
-            self.metrics.inventory_listed(self.kind, key, &self.region, entries.len());
-            let entries = entries.into_iter().map(|(name, entry)| (name.into_boxed_str(), Box::new(entry))).collect();
-            let mut listings = self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let slot = listings.entry(key.to_owned()).or_default();
-            (slot.current, slot.refreshing) = (Some(Listing { at, entries, failed }), None);
+        match self.take_refresh(key) {
+            Refresh::Fresh => {}
+            Refresh::First => {
+                let taking = Taking::new(&self.0, key);
+                taking.finish(list().await);
+            }
+            Refresh::Behind => {
+                let (taking, listing) = (Taking::new(&self.0, key), list());
+                tokio::spawn(async move { taking.finish(listing.await) });
+            }
         }
-        let listings = self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match listings.get(key).and_then(|slot| slot.current.as_ref()) {
+        self.0.answer(key, name)
+    }
+
+    /// Whether the listing of `key` is due, and if so, marks it as being taken: the last is a
+    /// period old and nobody is taking one.
+    fn take_refresh(&self, key: &str) -> Refresh {
+        let mut listings = self.0.lock();
+        let slot = listings.entry(key.to_owned()).or_default();
+        match &slot.current {
+            Some(listing) if listing.at.elapsed() < self.0.period => Refresh::Fresh,
+            _ if slot.refreshing => Refresh::Fresh,
+            current => {
+                let first = current.is_none();
+                slot.refreshing = true;
+                if first { Refresh::First } else { Refresh::Behind }
+            }
+        }
+    }
+
+    /// Drops what the listing said of `name` (the operator just changed or made it), so that it
+    /// is read on its own until the next listing.
+    pub async fn forget(&self, key: &str, name: &str) {
+        if let Some(listing) = self.0.lock().get_mut(key).and_then(|slot| slot.current.as_mut()) {
+            listing.entries.remove(name);
+        }
+    }
+}
+
+impl<T: Clone> Shared<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot<T>>> {
+        self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What the last listing of `key` says of `name`.
+    fn answer(&self, key: &str, name: &str) -> Listed<T> {
+        match self.lock().get(key).and_then(|slot| slot.current.as_ref()) {
             Some(listing) if !listing.failed => match listing.entries.get(name) {
                 Some(entry) => Listed::Found(T::clone(entry)),
                 None if listing.at.elapsed() < self.period => Listed::Absent,
@@ -269,26 +314,42 @@ impl<T: Clone> Inventory<T> {
             _ => Listed::Unknown,
         }
     }
+}
 
-    /// Whether this worker takes the next listing of `key`: the last is a period old and nobody
-    /// is taking one (or the one who was has been at it for a period: cut off).
-    fn take_refresh(&self, key: &str) -> bool {
-        let mut listings = self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let slot = listings.entry(key.to_owned()).or_default();
-        let fresh = slot.current.as_ref().is_some_and(|l| l.at.elapsed() < self.period);
-        let taken = slot.refreshing.is_some_and(|since| since.elapsed() < self.period);
-        if !fresh && !taken {
-            slot.refreshing = Some(Instant::now());
-        }
-        !fresh && !taken
+/// A listing being taken: stored when it finishes, and the key free to be listed again however it
+/// ends (a caller cut off, a task that panicked).
+struct Taking<T> {
+    shared: Arc<Shared<T>>,
+    key: String,
+    started: Instant,
+}
+
+impl<T: Clone> Taking<T> {
+    fn new(shared: &Arc<Shared<T>>, key: &str) -> Self {
+        Self { shared: shared.clone(), key: key.to_owned(), started: Instant::now() }
     }
 
-    /// Drops what the listing said of `name` (the operator just changed or made it), so that it
-    /// is read on its own until the next listing.
-    pub async fn forget(&self, key: &str, name: &str) {
-        let mut listings = self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(listing) = listings.get_mut(key).and_then(|slot| slot.current.as_mut()) {
-            listing.entries.remove(name);
+    /// Stores what the listing found (nothing, marked failed, when it failed).
+    fn finish(self, listed: CloudResult<HashMap<String, T>>) {
+        let Shared { metrics, kind, region, .. } = &*self.shared;
+        let failed = listed.is_err();
+        let entries = listed.unwrap_or_else(|err| {
+            tracing::warn!(inventory = kind, listing = self.key, region = %region, error = %err,
+                "listing failed: its resources are read on their own until the next");
+            HashMap::new()
+        });
+        metrics.inventory_listed(kind, &self.key, region, entries.len(), self.started.elapsed());
+        let entries = entries.into_iter().map(|(name, entry)| (name.into_boxed_str(), Box::new(entry))).collect();
+        let listing = Listing { at: self.started, entries, failed };
+        self.shared.lock().entry(self.key.clone()).or_default().current = Some(listing);
+    }
+}
+
+impl<T> Drop for Taking<T> {
+    fn drop(&mut self) {
+        let mut listings = self.shared.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(slot) = listings.get_mut(&self.key) {
+            slot.refreshing = false;
         }
     }
 }
@@ -309,9 +370,9 @@ mod tests {
         let metrics = crate::metrics::Metrics::default();
         let inventory = Inventory::new(Duration::from_millis(50), &metrics, "test", "us-east-1");
         let lists = AtomicUsize::new(0);
-        let list = || async {
+        let list = || {
             lists.fetch_add(1, Ordering::SeqCst);
-            listing(&["a", "b"])
+            async { listing(&["a", "b"]) }
         };
         assert_eq!(inventory.get("p", "a", list).await, Some(1));
         assert_eq!(inventory.get("p", "b", list).await, Some(1));
@@ -339,32 +400,44 @@ mod tests {
         assert!(deep.due("role a", &"policy 1"), "a deep period ago, give or take a quarter");
     }
 
+    /// A listing that must not be taken: it fails the test where it is asked for, not in a task.
+    fn never() -> std::future::Ready<CloudResult<HashMap<String, u32>>> {
+        panic!("a second listing while one is being taken")
+    }
+
     #[tokio::test]
-    async fn while_another_refreshes_a_name_held_is_found_and_an_absence_is_not_trusted() {
-        let inventory = std::sync::Arc::new(Inventory::new(
-            Duration::from_millis(50),
-            &crate::metrics::Metrics::default(),
-            "test",
-            "r",
-        ));
+    async fn a_listing_a_period_old_is_taken_by_one_task_while_callers_go_on_with_the_last() {
+        let inventory = Inventory::new(Duration::from_millis(50), &crate::metrics::Metrics::default(), "test", "r");
         inventory.look_up("p", "a", || async { listing(&["a"]) }).await;
         tokio::time::sleep(Duration::from_millis(60)).await;
         let release = std::sync::Arc::new(tokio::sync::Notify::new());
-        let (held, waiting) = (inventory.clone(), release.clone());
-        let refresher = tokio::spawn(async move {
-            held.look_up("p", "a", || async move {
-                waiting.notified().await;
-                listing(&["a"])
-            })
-            .await
-        });
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let never_called = || async { panic!("a second listing while one is being taken") };
-        assert_eq!(inventory.look_up("p", "a", never_called).await, Listed::Found(1), "from the last listing");
-        assert_eq!(inventory.look_up("p", "z", never_called).await, Listed::Unknown, "stale: absence unknown");
-        assert!(!refresher.is_finished(), "the refresher still lists: nobody waited for it");
+        let waiting = release.clone();
+        let slow = || async move {
+            waiting.notified().await;
+            listing(&["a", "b"])
+        };
+        let answered = tokio::time::timeout(Duration::from_millis(20), inventory.look_up("p", "a", slow)).await;
+        assert_eq!(answered.expect("the caller does not wait for the listing"), Listed::Found(1));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(inventory.look_up("p", "a", never).await, Listed::Found(1), "a period on, still one listing");
+        assert_eq!(inventory.look_up("p", "b", never).await, Listed::Unknown, "stale: absence unknown");
         release.notify_one();
-        assert_eq!(refresher.await.expect("refresher"), Listed::Found(1));
+        for _ in 0..100 {
+            if matches!(inventory.0.answer("p", "b"), Listed::Found(1)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the task's listing never answered");
+    }
+
+    #[tokio::test]
+    async fn a_first_listing_cut_off_leaves_the_next_caller_to_take_it() {
+        let inventory = Inventory::new(Duration::from_secs(60), &crate::metrics::Metrics::default(), "test", "r");
+        let stalled = inventory.look_up("p", "a", std::future::pending);
+        assert!(tokio::time::timeout(Duration::from_millis(10), stalled).await.is_err(), "nothing to answer from yet");
+        let next = inventory.look_up("p", "a", || async { listing(&["a"]) }).await;
+        assert_eq!(next, Listed::Found(1), "listed by the next caller, not left taken for a period");
     }
 
     #[test]

@@ -312,11 +312,11 @@ async fn listed_function(clients: &AwsClients, name: &str) -> Listed<ListedFunct
     if !name.starts_with(LISTED) {
         return Listed::Unknown;
     }
-    clients.inventories.functions.look_up(LISTED, name, || list_functions(clients)).await
+    clients.inventories.functions.look_up(LISTED, name, || list_functions(clients.clone())).await
 }
 
 /// The region's functions named `blog-…`, by name, in pages of 50 (`ListFunctions`).
-async fn list_functions(clients: &AwsClients) -> CloudResult<HashMap<String, ListedFunction>> {
+async fn list_functions(clients: AwsClients) -> CloudResult<HashMap<String, ListedFunction>> {
     let mut functions = HashMap::new();
     let mut pages = clients.lambda.list_functions().max_items(50).into_paginator().send();
     while let Some(page) = pages.next().await {

@@ -163,7 +163,7 @@ fn listing_prefix(name: &str) -> Option<String> {
 /// has not seen it (made since the last listing, or changed by the operator since).
 async fn observe_log_group(clients: &AwsClients, name: &str) -> CloudResult<Option<FoundLogGroup>> {
     let listed = match listing_prefix(name) {
-        Some(prefix) => clients.inventories.log_groups.look_up(&prefix, name, || list_log_groups(clients, &prefix)).await,
+        Some(prefix) => clients.inventories.log_groups.look_up(&prefix, name, || list_log_groups(clients.clone(), prefix.clone())).await,
         None => Listed::Unknown,
     };
     // Not listed and never seen by this process: it is made without a look first (one made since
@@ -185,9 +185,9 @@ fn seen(name: &str) -> String {
 }
 
 /// Every log group whose name starts with `prefix`, by name, in pages of 50.
-async fn list_log_groups(clients: &AwsClients, prefix: &str) -> CloudResult<HashMap<String, FoundLogGroup>> {
+async fn list_log_groups(clients: AwsClients, prefix: String) -> CloudResult<HashMap<String, FoundLogGroup>> {
     let mut groups = HashMap::new();
-    let mut pages = clients.logs.describe_log_groups().log_group_name_prefix(prefix).into_paginator().send();
+    let mut pages = clients.logs.describe_log_groups().log_group_name_prefix(&prefix).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(map_sdk(SERVICE, "DescribeLogGroups"))?;
         for group in page.log_groups() {

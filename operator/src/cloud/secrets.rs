@@ -165,7 +165,7 @@ const LISTED: &str = "blog-";
 /// hold it (made since, or given a new version by the operator since).
 async fn observe_secret(clients: &AwsClients, name: &str) -> CloudResult<Option<SeenSecret>> {
     let listed = match name.starts_with(LISTED) {
-        true => clients.inventories.secrets.look_up(LISTED, name, || list_secrets(clients)).await,
+        true => clients.inventories.secrets.look_up(LISTED, name, || list_secrets(clients.clone())).await,
         false => Listed::Unknown,
     };
     match listed {
@@ -188,7 +188,7 @@ async fn read_secret(clients: &AwsClients, name: &str) -> CloudResult<Option<See
 }
 
 /// The region's secrets named `blog-…`, by name, in pages of 100 (`ListSecrets` filtered by name).
-async fn list_secrets(clients: &AwsClients) -> CloudResult<HashMap<String, SeenSecret>> {
+async fn list_secrets(clients: AwsClients) -> CloudResult<HashMap<String, SeenSecret>> {
     let by_name = Filter::builder().key(FilterNameStringType::Name).values(LISTED).build();
     let mut secrets = HashMap::new();
     let mut pages = clients.secrets.list_secrets().filters(by_name).max_results(100).into_paginator().send();
