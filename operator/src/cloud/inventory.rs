@@ -218,11 +218,13 @@ impl<T> Default for Slot<T> {
     }
 }
 
-/// Who takes a listing that is due: the caller, when there is none yet to answer from, else a task
-/// of its own.
+/// Who takes the listing of a key, if anyone.
 enum Refresh {
-    Fresh,
+    /// Nobody: the last is less than a period old, or another is being taken.
+    Nothing,
+    /// The caller: there is none yet to answer from.
     First,
+    /// A task of its own: the caller answers from the last meanwhile.
     Behind,
 }
 
@@ -249,8 +251,8 @@ impl<T: Clone + Send + 'static> Inventory<T> {
     ///
     /// A listing that is a period old is taken again by a task of its own, one at a time, while
     /// every worker goes on with the last one (a name it holds is taken from it, its absence is
-    /// not trusted): a listing that takes long (moto took minutes for 2,000 log groups) never holds
-    /// a reconcile worker, and never runs twice at once. Only the first listing of a key is taken
+    /// not trusted): a listing that takes long (the sizing listing took a minute at 2,000 objects on
+    /// the local stack) never holds a reconcile worker, and never runs twice at once. Only the first listing of a key is taken
     /// by the caller, as there is nothing to answer from before it. A listing that fails (a
     /// timeout on a large account, throttling) is logged and says nothing for a period: every
     /// resource is read on its own meanwhile, as without an inventory.
@@ -260,7 +262,7 @@ impl<T: Clone + Send + 'static> Inventory<T> {
         Fut: Future<Output = CloudResult<HashMap<String, T>>> + Send + 'static,
     {
         match self.take_refresh(key) {
-            Refresh::Fresh => {}
+            Refresh::Nothing => {}
             Refresh::First => {
                 let taking = Taking::new(&self.0, key);
                 taking.finish(list().await);
@@ -279,8 +281,8 @@ impl<T: Clone + Send + 'static> Inventory<T> {
         let mut listings = self.0.lock();
         let slot = listings.entry(key.to_owned()).or_default();
         match &slot.current {
-            Some(listing) if listing.at.elapsed() < self.0.period => Refresh::Fresh,
-            _ if slot.refreshing => Refresh::Fresh,
+            Some(listing) if listing.at.elapsed() < self.0.period => Refresh::Nothing,
+            _ if slot.refreshing => Refresh::Nothing,
             current => {
                 let first = current.is_none();
                 slot.refreshing = true;
