@@ -300,11 +300,13 @@ impl<T: Clone + Send + 'static> Inventory<T> {
     }
 }
 
-impl<T: Clone> Shared<T> {
+impl<T> Shared<T> {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot<T>>> {
         self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
 
+impl<T: Clone> Shared<T> {
     /// What the last listing of `key` says of `name`.
     fn answer(&self, key: &str, name: &str) -> Listed<T> {
         match self.lock().get(key).and_then(|slot| slot.current.as_ref()) {
@@ -349,8 +351,7 @@ impl<T: Clone> Taking<T> {
 
 impl<T> Drop for Taking<T> {
     fn drop(&mut self) {
-        let mut listings = self.shared.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(slot) = listings.get_mut(&self.key) {
+        if let Some(slot) = self.shared.lock().get_mut(&self.key) {
             slot.refreshing = false;
         }
     }
