@@ -31,12 +31,15 @@ rows = [
     (
         # 1.00 when every object is resynced once a period; less when the resyncs fall behind.
         "resyncs per object per period",
-        lambda r: f"{r['resyncs'] / r['objects'] / 1.5:.2f}" if "resync_seconds" in r else "",
+        lambda r: f"{r['resyncs'] / r['objects'] / (r['window_seconds'] / r['resync_seconds']):.2f}"
+        if "window_seconds" in r
+        else "",
     ),
     (
         "slowest listing (s)",
-        lambda r: "{1} {0:.1f}".format(*max(((v, k) for k, v in r.get("listing_seconds", {}).items()), default=(0, "")))
-        if r.get("listing_seconds") else "",
+        lambda r: "{} {:.1f}".format(*max(r["listing_seconds"].items(), key=lambda kv: kv[1]))
+        if r.get("listing_seconds")
+        else "",
     ),
     ("writes per full resync", lambda r: f"{sum(v for op, v in full_resync(r).items() if not READ.search(op)):,.0f}"),
     (

@@ -171,7 +171,8 @@ create_ops = sorted(((v - c0.get(k, 0), k) for k, v in create_end.items() if v -
 print("  by operation per object: " + ", ".join(f"{op} {v / n:.2f}" for v, (s, op) in create_ops))
 resync_total = sum(resync_calls.values())
 resyncs = t2.get('blog_operator_reconciles_total', 0) - t1w.get('blog_operator_reconciles_total', 0)
-print(f"resyncs in the {resync * 3 // 2} s after the warm-up: {resyncs:.0f}; AWS calls {resync_total}: "
+window = resync * 3 // 2  # the settle loop's length above
+print(f"resyncs in the {window} s after the warm-up: {resyncs:.0f}; AWS calls {resync_total}: "
       f"{resync_total / max(resyncs, 1):.1f} per resync, {(reads(c2) - reads(c1)) / max(resyncs, 1):.1f} of them reads")
 warm_resyncs = t1w.get('blog_operator_reconciles_total', 0) - t1.get('blog_operator_reconciles_total', 0)
 print(f"  the warm-up before: {warm_resyncs:.0f} resyncs, "
@@ -212,7 +213,7 @@ if summary:
     per_op = lambda a, b: {f"{s}/{op}": v - a.get((s, op), 0) for (s, op), v in b.items() if v - a.get((s, op), 0)}
     with open(summary, "a") as out:
         out.write(json.dumps({
-            "objects": n, "ready_seconds": took / 1000, "resyncs": resyncs, "resync_seconds": resync,
+            "objects": n, "ready_seconds": took / 1000, "resyncs": resyncs, "resync_seconds": resync, "window_seconds": window,
             "deep_read_resyncs": int(os.environ.get("BENCH_DEEP_READ_RESYNCS") or 30),
             "create_calls": sum(create.values()), "create_operations": per_op(c0, create_end),
             "resync_calls": per_op(c1, c2),
